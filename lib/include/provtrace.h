@@ -1,0 +1,24 @@
+/*
+ * provtrace.h - the umbrella header of libprovtrace.
+ *
+ * provtrace records machine-learning training as a tamper-evident,
+ * compressed, content-addressed event log.  One header per module:
+ *
+ *   provtrace/common.h    versions, error codes, memory, time helpers
+ *   provtrace/store.h     the store, runs and streams
+ *   provtrace/event.h     building events
+ *   provtrace/recorder.h  the single writer of a stream
+ *   provtrace/reader.h    iterating events
+ *   provtrace/verify.h    checking every stored byte
+ */
+#ifndef PROVTRACE_H
+#define PROVTRACE_H
+
+#include "provtrace/common.h"
+#include "provtrace/store.h"
+#include "provtrace/event.h"
+#include "provtrace/recorder.h"
+#include "provtrace/reader.h"
+#include "provtrace/verify.h"
+
+#endif

@@ -1,0 +1,139 @@
+/*
+ * provtrace/recorder.h - the single writer of one stream of one run.
+ *
+ * Basic outline:
+ *   pt_recorder_options o = PT_RECORDER_OPTIONS_INIT;
+ *   o.durability = PT_DURABILITY_FSYNC;            // optional
+ *   pt_recorder *rec;
+ *   pt_recorder_open(&rec, st, "run-42", NULL, &o);  // NULL stream: "main"
+ *   pt_recorder_metric(rec, "loss", 0.25, step);     // hot path
+ *   pt_recorder_append(rec, ev, &seq);               // any event
+ *   pt_recorder_flush(rec);                          // durable as opened
+ *   pt_recorder_close(rec);                          // seal + release
+ *
+ * Appending only encodes and copies into the current batch under a mutex; a
+ * background thread compresses and writes batches (group commit).  The
+ * memory held by queued batches is bounded: when the queue is full an append
+ * waits for the writer (back-pressure) rather than growing without limit.
+ *
+ * One writer per stream: opening takes an exclusive lock on the stream that
+ * also excludes other processes; a second opener gets PT_ELOCKED with a
+ * message naming the holder (pid, host, since when).
+ *
+ * Thread rules: all functions may be called from several threads at once,
+ * except close/free, which must be the last call.
+ *
+ * Errors of the background writer (I/O, full disk) are sticky: the next
+ * append, flush or close returns them.  Everything flushed before the error
+ * stays durable.
+ */
+#ifndef PROVTRACE_RECORDER_H
+#define PROVTRACE_RECORDER_H
+
+#include "common.h"
+#include "event.h"
+#include "store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pt_recorder pt_recorder;
+
+typedef enum {
+	/** flush() hands the events to the writer thread and returns. */
+	PT_DURABILITY_NONE = 0,
+	/** flush() returns once the events are written to the file (survive a
+	 *  process crash; a power loss may lose them). fdatasync at seal/close. */
+	PT_DURABILITY_WRITE = 1,
+	/** every batch is fdatasync'd; flush() returns once they are. */
+	PT_DURABILITY_FSYNC = 2
+} pt_durability;
+
+typedef struct {
+	unsigned int version;           /**< PT_RECORDER_OPTIONS_VERSION */
+	pt_durability durability;       /**< default PT_DURABILITY_WRITE */
+	uint32_t max_delay_ms;          /**< a batch never waits longer (default 1000) */
+	uint32_t batch_max_events;      /**< events per batch (default 4096) */
+	uint32_t batch_max_bytes;       /**< raw bytes per batch (default 1 MiB) */
+	uint64_t segment_max_bytes;     /**< seal at this size (default 64 MiB) */
+	uint32_t segment_max_age_s;     /**< seal at this age, 0 = never (default 3600) */
+	uint32_t queue_max_batches;     /**< batches queued for the writer (default 8) */
+	int zstd_level;                 /**< default 1 */
+} pt_recorder_options;
+
+#define PT_RECORDER_OPTIONS_VERSION 1
+#define PT_RECORDER_OPTIONS_INIT                                                  \
+	{ PT_RECORDER_OPTIONS_VERSION, PT_DURABILITY_WRITE, 1000, 4096, 1u << 20, \
+	  64u << 20, 3600, 8, 1 }
+
+/** Initialise `opts` to the defaults of `version`. */
+PT_EXTERN int pt_recorder_options_init(pt_recorder_options *opts, unsigned int version);
+
+/**
+ * Open (creating if needed) `stream` of `run` for writing.
+ * `run` NULL: a new name "YYYYmmdd-HHMMSS-xxxxxx" is generated (see
+ * pt_recorder_run()).  `stream` NULL: "main".  `opts` NULL: defaults.
+ *
+ * If the stream's open segment ends with a torn batch (a crash while
+ * writing), the torn bytes are cut, kept in the stream's `cut/` directory
+ * and a `recovery` event recording the cut is appended.  Damage that is not
+ * a torn tail (an invalid batch followed by valid ones, a sealed segment that
+ * fails its hash, a broken chain) is PT_ECORRUPT: nothing is changed and
+ * appending is refused until it is resolved.
+ *
+ * Returns PT_ELOCKED if another writer holds the stream.
+ */
+PT_EXTERN int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run,
+			       const char *stream, const pt_recorder_options *opts);
+
+/** The run name (borrowed, valid until close). */
+PT_EXTERN const char *pt_recorder_run(const pt_recorder *rec);
+/** The stream name (borrowed, valid until close). */
+PT_EXTERN const char *pt_recorder_stream(const pt_recorder *rec);
+
+/** Sequence number the next append will get (sequence numbers start at 1). */
+PT_EXTERN uint64_t pt_recorder_next_seq(const pt_recorder *rec);
+
+/**
+ * Append the event built in `ev`; `*out_seq` (may be NULL) receives its
+ * sequence number.  `ev` is not modified and may be reset and reused.
+ */
+PT_EXTERN int pt_recorder_append(pt_recorder *rec, const pt_event *ev, uint64_t *out_seq);
+
+/**
+ * Append a `metric` event {value: v} named `name` at `step` (PT_NO_STEP for
+ * none) without a builder: the fast path for per-step metrics.
+ */
+PT_EXTERN int pt_recorder_metric(pt_recorder *rec, const char *name, double value, int64_t step);
+
+/** Append several metrics (names[i] = values[i]) at one step; one call, n events. */
+PT_EXTERN int pt_recorder_metrics(pt_recorder *rec, const char *const *names,
+				  const double *values, size_t n, int64_t step);
+
+/**
+ * Wait until everything appended so far is written with the recorder's
+ * durability (PT_DURABILITY_NONE: only handed to the writer thread).
+ */
+PT_EXTERN int pt_recorder_flush(pt_recorder *rec);
+
+/** Force the open segment to be sealed now (after flushing). No-op if empty. */
+PT_EXTERN int pt_recorder_seal(pt_recorder *rec);
+
+/** Recovery done at open: bytes cut from a torn tail (0 if none). */
+PT_EXTERN uint64_t pt_recorder_recovered_bytes(const pt_recorder *rec);
+
+/**
+ * Flush, fdatasync, seal the open segment, release the lock and free the
+ * recorder.  Returns the first error met (the recorder is freed anyway).
+ * NULL is a no-op returning 0.
+ */
+PT_EXTERN int pt_recorder_close(pt_recorder *rec);
+
+/** pt_recorder_close() ignoring its result. */
+PT_EXTERN void pt_recorder_free(pt_recorder *rec);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,55 @@
+/*
+ * provtrace/verify.h - checking every stored byte.
+ *
+ * pt_verify() re-reads a store (or one run / stream): every batch header and
+ * payload checksum, every zstd frame, the dense sequence numbers, every
+ * sealed segment's SHA-256 against its name and the chain, segment footers
+ * against their batches, and files that the chain does not account for.
+ * Each problem is reported through the callback with the object (a path
+ * relative to the store) and the byte offset; verification goes on after a
+ * problem so that one run lists them all.
+ */
+#ifndef PROVTRACE_VERIFY_H
+#define PROVTRACE_VERIFY_H
+
+#include "common.h"
+#include "store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+	PT_SEVERITY_ERROR = 0,  /**< damage: verify fails */
+	PT_SEVERITY_WARNING = 1 /**< e.g. a torn tail a writer will cut on reopen */
+} pt_severity;
+
+typedef struct {
+	pt_severity severity;
+	int code;            /**< PT_ECORRUPT, PT_ENOTFOUND, ... */
+	const char *object;  /**< path relative to the store */
+	uint64_t offset;     /**< byte offset in the object (0 if not applicable) */
+	const char *message;
+} pt_problem;
+
+/** Called for each problem; return non-zero to stop verification. */
+typedef int (*pt_problem_cb)(const pt_problem *problem, void *payload);
+
+typedef struct {
+	uint64_t runs, streams, segments, batches, events, bytes;
+	uint64_t errors, warnings;
+} pt_verify_stats;
+
+/**
+ * Verify `run` (NULL: all runs) / `stream` (NULL: all streams of the run).
+ * Returns 0 if no error was found, PT_ECORRUPT if any was (the message
+ * summarises the first), or another code if verification itself failed.
+ * `cb` and `stats` may be NULL.
+ */
+PT_EXTERN int pt_verify(const pt_store *st, const char *run, const char *stream,
+			pt_problem_cb cb, void *payload, pt_verify_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,112 @@
+/*
+ * internal.h - declarations shared by the library's source files.
+ *
+ * Internal names carry a double underscore (pt__) and are never exported:
+ * the library is built with hidden visibility and only PT_EXTERN functions
+ * of the public headers are visible.
+ */
+#ifndef PT_INTERNAL_H
+#define PT_INTERNAL_H
+
+#include "provtrace.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+/* ---- errors (error.c) ---------------------------------------------------- */
+
+/* Set the thread's last error and return `code`. */
+int pt__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Set the last error from errno: "<what>: <strerror>"; ENOSPC -> PT_ENOSPC. */
+int pt__err_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefix the current message with context: "<ctx>: <old message>". */
+int pt__err_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pt__err_clear(void);
+
+/* ---- memory (alloc.c): every allocation of the library goes through here so
+ * that a replaceable allocator and failure injection can see it. ----------- */
+void *pt__malloc(size_t n);
+void *pt__calloc(size_t n, size_t size);
+void *pt__realloc(void *p, size_t n);
+void pt__free(void *p);
+char *pt__strdup(const char *s);
+char *pt__strndup(const char *s, size_t n);
+char *pt__sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Growable byte buffer. */
+typedef struct {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+} pt_buf;
+
+int pt__buf_reserve(pt_buf *b, size_t extra);
+int pt__buf_append(pt_buf *b, const void *p, size_t n);
+int pt__buf_printf(pt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pt__buf_free(pt_buf *b);
+
+/* ---- checksums and hashes (hash.c) ----------------------------------------- */
+uint32_t pt__crc32c(uint32_t crc, const void *data, size_t len);
+
+#define PT_SHA256_LEN 32
+#define PT_SHA256_HEX 65 /* with NUL */
+typedef struct pt_sha256_ctx pt_sha256_ctx;
+int pt__sha256_new(pt_sha256_ctx **out);
+void pt__sha256_update(pt_sha256_ctx *c, const void *data, size_t len);
+void pt__sha256_final(pt_sha256_ctx *c, uint8_t out[PT_SHA256_LEN]);
+void pt__sha256_free(pt_sha256_ctx *c);
+void pt__sha256(const void *data, size_t len, uint8_t out[PT_SHA256_LEN]);
+void pt__hex(const uint8_t *bin, size_t n, char *out); /* out: 2n+1 */
+int pt__unhex(const char *hex, uint8_t *out, size_t n);  /* 0 ok, -1 bad */
+/* SHA-256 of a whole file (streamed). */
+int pt__sha256_file(const char *path, uint8_t out[PT_SHA256_LEN], uint64_t *size_out);
+
+/* ---- little-endian helpers ---------------------------------------------------- */
+static inline void pt__put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void pt__put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+static inline void pt__put_u64(uint8_t *p, uint64_t v) { pt__put_u32(p, (uint32_t)v); pt__put_u32(p + 4, (uint32_t)(v >> 32)); }
+static inline uint16_t pt__get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t pt__get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static inline uint64_t pt__get_u64(const uint8_t *p) { return (uint64_t)pt__get_u32(p) | ((uint64_t)pt__get_u32(p + 4) << 32); }
+
+/* ---- files (fileio.c) ------------------------------------------------------------ */
+int pt__write_all(int fd, const void *p, size_t n, const char *what);
+int pt__pread_all(int fd, void *p, size_t n, uint64_t off, const char *what); /* short read: PT_ECORRUPT */
+int pt__fsync_dir(const char *dir);
+int pt__mkdir_p(const char *path, unsigned mode);
+/* Write `data` to `path` atomically: tmp file, fsync, rename, fsync dir. */
+int pt__atomic_write(const char *path, const void *data, size_t len);
+/* Read a whole (small) file; PT_ELIMIT if larger than `max`. */
+int pt__read_file(const char *path, size_t max, uint8_t **out, size_t *out_len);
+bool pt__exists(const char *path);
+bool pt__is_dir(const char *path);
+/* Sorted list of directory entries (no . and ..), filtered by suffix if not NULL. */
+int pt__list_dir(const char *dir, const char *suffix, char ***out, size_t *count);
+
+/* ---- the store (store.c) ---------------------------------------------------------- */
+struct pt_store {
+	char *path;      /* absolute path of the store directory */
+	uint32_t format; /* format version read from config */
+};
+
+/* Path helpers: allocated strings (pt__free). */
+char *pt__run_dir(const pt_store *st, const char *run);
+char *pt__stream_dir(const pt_store *st, const char *run, const char *stream);
+
+/* ---- time (time.c) ----------------------------------------------------------------- */
+int64_t pt__mono_ns(void);
+
+#define PT_DEFAULT_STREAM "main"
+
+#endif
