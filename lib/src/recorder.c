@@ -419,8 +419,11 @@ static int write_batch(pt_recorder *r, pt_batch *b)
 	int rc;
 	if (r->seg_fd < 0 && (rc = seg_create(r, b->first_seq)))
 		return rc;
+	r->cbuf.len = 0;
+	if ((rc = pt__buf_reserve(&r->cbuf, PT_BATCH_FRAME_LEN)))
+		return rc;
 	r->cbuf.len = PT_BATCH_FRAME_LEN;
-	if ((rc = pt__buf_reserve(&r->cbuf, 0)) || (rc = pt__zc_compress(r->zc, &r->cbuf, b->raw.data, b->raw.len)))
+	if ((rc = pt__zc_compress(r->zc, &r->cbuf, b->raw.data, b->raw.len)))
 		return rc;
 	pt_batch_header h = {b->first_seq, b->count, (uint32_t)(r->cbuf.len - PT_BATCH_FRAME_LEN), (uint32_t)b->raw.len,
 			     0, b->step_min, b->step_max, b->time_min, b->time_max};

@@ -464,6 +464,7 @@ int pt__chain_load(const char *stream_dir, pt_chain *out)
 	}
 	char *s = (char *)data + ml, *end = (char *)data + len;
 	uint64_t lineno = 1;
+	uint32_t crc_run = pt__crc32c(0, data, ml);
 	for (;;) {
 		char *nl = memchr(s, '\n', (size_t)(end - s));
 		lineno++;
@@ -472,8 +473,11 @@ int pt__chain_load(const char *stream_dir, pt_chain *out)
 				     (size_t)(s - (char *)data));
 			goto done;
 		}
+		bool is_end = !strncmp(s, "end ", 4);
+		if (!is_end)
+			crc_run = pt__crc32c(crc_run, s, (size_t)(nl - s) + 1);
 		*nl = 0;
-		if (!strncmp(s, "end ", 4)) {
+		if (is_end) {
 			unsigned long long cnt;
 			unsigned crc;
 			char extra;
@@ -481,7 +485,7 @@ int pt__chain_load(const char *stream_dir, pt_chain *out)
 				rc = pt__err(PT_ECORRUPT, "%s line %llu: malformed end line", path, (unsigned long long)lineno);
 				goto done;
 			}
-			if (pt__crc32c(0, data, (size_t)(s - (char *)data)) != crc) {
+			if (crc_run != crc) {
 				rc = pt__err(PT_ECORRUPT, "%s: chain file checksum mismatch", path);
 				goto done;
 			}
