@@ -295,6 +295,7 @@ typedef struct {
 	/* the open group of small entries */
 	uint8_t *gbuf;
 	size_t glen, gidx;
+	size_t gfirst; /* first ref that may belong to the group (pieces of big entries interleave) */
 	long gelem; /* -1: empty group */
 	size_t chunk_size;
 } planner;
@@ -329,8 +330,9 @@ static int group_flush(planner *p)
 	if (p->gelem < 0)
 		return 0;
 	/* the chunk length of the group's extents is known only now */
-	for (size_t i = p->nrefs; i-- > 0 && p->refs[i].job == p->gidx;)
-		p->m->e[p->refs[i].entry].ext[p->refs[i].ext].chunk_len = (uint32_t)p->glen;
+	for (size_t i = p->gfirst; i < p->nrefs; i++)
+		if (p->refs[i].job == p->gidx)
+			p->m->e[p->refs[i].entry].ext[p->refs[i].ext].chunk_len = (uint32_t)p->glen;
 	int rc = submit(p->s, p->gidx, p->gbuf, p->glen, p->gbuf, (size_t)p->gelem);
 	p->gbuf = NULL;
 	p->glen = 0;
@@ -349,6 +351,7 @@ static int group_add(planner *p, uint32_t entry, const uint8_t *data, size_t len
 		if (!(p->gbuf = pt__malloc(p->chunk_size)))
 			return PT_ENOMEM;
 		p->gelem = (long)elem;
+		p->gfirst = p->nrefs;
 	} else if ((size_t)p->gelem != elem) {
 		p->gelem = 0; /* mixed element sizes: no shuffle */
 	}
