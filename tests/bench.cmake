@@ -4,7 +4,12 @@
 if(TARGET provtrace-bench)
   add_test(NAME bench_events_quick COMMAND provtrace-bench events --quick)
   set_tests_properties(bench_events_quick PROPERTIES LABELS "bench" TIMEOUT 300)
-  # A usage error is reported with exit code 2, not run as a benchmark.
-  add_test(NAME bench_events_bad_option COMMAND provtrace-bench events --events 0)
-  set_tests_properties(bench_events_bad_option PROPERTIES LABELS "bench" WILL_FAIL TRUE)
+  # Usage errors exit with 2 (and are not run as a benchmark).
+  foreach(args "--events;0" "--only;nosuch" "--dir;/nonexistent/dir" "--bogus")
+    string(REPLACE ";" "_" tname "${args}")
+    string(REGEX REPLACE "[^A-Za-z0-9_]" "" tname "${tname}")
+    add_test(NAME bench_events_usage_${tname}
+      COMMAND sh -c "\"$0\" events \"$@\"; test $? -eq 2" $<TARGET_FILE:provtrace-bench> ${args})
+    set_tests_properties(bench_events_usage_${tname} PROPERTIES LABELS "bench")
+  endforeach()
 endif()

@@ -53,6 +53,30 @@ int64_t bench_wall_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void bench_print_machine(FILE *f)
+{
+	char line[512], model[256] = "unknown CPU";
+	double load[1] = { -1 };
+	FILE *ci = fopen("/proc/cpuinfo", "r");
+
+	while (ci && fgets(line, sizeof(line), ci)) {
+		char *colon = strchr(line, ':');
+
+		if (!strncmp(line, "model name", 10) && colon) {
+			colon += 1 + strspn(colon + 1, " \t");
+			colon[strcspn(colon, "\n")] = '\0';
+			snprintf(model, sizeof(model), "%s", colon);
+			break;
+		}
+	}
+	if (ci)
+		fclose(ci);
+	if (getloadavg(load, 1) != 1)
+		load[0] = -1;
+	fprintf(f, "machine: %ld CPUs online, %s, load average %.2f\n",
+		sysconf(_SC_NPROCESSORS_ONLN), model, load[0]);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

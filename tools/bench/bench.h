@@ -47,6 +47,12 @@ int64_t bench_wall_ns(void);
  */
 double bench_timer_overhead_ns(void);
 
+/*
+ * One line describing the machine: online CPUs, CPU model (/proc/cpuinfo) and
+ * the 1-minute load average (other work on the machine skews every number).
+ */
+void bench_print_machine(FILE *f);
+
 /* ---- statistics --------------------------------------------------------------------------- */
 /* Sort `v` in place (ascending). */
 void bench_sort_u64(uint64_t *v, size_t n);

@@ -963,6 +963,7 @@ int bench_events_run(int argc, char **argv)
 	printf("provtrace-bench events: %" PRIu64 " events per method, in %s\n", cx.n, top);
 	printf("provtrace %s; SQLite %s; zstd %s; msgpack-c %s\n", pt_version(),
 	       sqlite3_libversion(), ZSTD_versionString(), msgpack_version());
+	bench_print_machine(stdout);
 	fflush(stdout);
 
 	for (i = 0; i < M_COUNT; i++) {
