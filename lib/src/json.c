@@ -636,6 +636,33 @@ int pt__json_event(pt_buf *out, const char *run, const char *stream, const uint8
 	return rc;
 }
 
+/* One msgpack value (exactly `len` bytes) as JSON, appended to `out`. */
+int pt__json_value(pt_buf *out, const uint8_t *mp, size_t len)
+{
+	mp_rd r = {mp, mp, mp + len};
+	size_t start = out->len;
+	int rc = put_value(out, &r, 0);
+	if (!rc && r.p != r.end)
+		rc = mp_corrupt(&r, "trailing bytes after the value");
+	if (!rc)
+		rc = pt__buf_reserve(out, 1);
+	if (rc) {
+		out->len = start;
+		return rc;
+	}
+	out->data[out->len] = 0;
+	return 0;
+}
+
+/* A JSON string literal for `n` bytes of UTF-8. */
+int pt__json_string(pt_buf *out, const char *s, size_t n)
+{
+	int rc = put_str(out, (const uint8_t *)s, n);
+	if (!rc && !(rc = pt__buf_reserve(out, 1)))
+		out->data[out->len] = 0;
+	return rc;
+}
+
 /* ---- JSON -> builder --------------------------------------------------------------- */
 
 /*
