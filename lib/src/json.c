@@ -591,8 +591,9 @@ static int render_event(pt_buf *out, const char *run, const char *stream, const 
 		return pt_error_last_code();
 	if (stream && (PUT_LIT(out, "\"stream\":") || put_cstr(out, stream) || put_c(out, ',')))
 		return pt_error_last_code();
+	pt_time_format(time, tbuf, sizeof tbuf); /* before strlen: argument order is unspecified */
 	if (PUT_LIT(out, "\"seq\":") || put_u64(out, seq) || PUT_LIT(out, ",\"time\":\"") ||
-	    put(out, pt_time_format(time, tbuf, sizeof tbuf), strlen(tbuf)) || put_c(out, '"'))
+	    put(out, tbuf, strlen(tbuf)) || put_c(out, '"'))
 		return pt_error_last_code();
 	if (has_step && (PUT_LIT(out, ",\"step\":") || put_i64(out, step)))
 		return pt_error_last_code();
