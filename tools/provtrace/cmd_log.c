@@ -132,7 +132,11 @@ static int format_event(const pt_event_view *ev, bool json, sbuf *out)
 		cli_msg("event %" PRIu64 ": unexpected JSON form", pt_ev_seq(ev));
 		return -3;
 	}
-	return w.ok && sb_add(out, "\n", 1) ? 0 : -2;
+	if (!w.ok)
+		return -2;
+	while (out->len && out->d[out->len - 1] == ' ')
+		out->len--;
+	return sb_add(out, "\n", 1) ? 0 : -2;
 }
 
 static bool parse_point(const char *s, pt_iter_options *o, bool from)
