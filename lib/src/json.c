@@ -238,10 +238,12 @@ static int mp_next(mp_rd *r, mp_obj *o)
 /* ---- JSON writing ------------------------------------------------------------------ */
 
 /*
- * The event map holds the body map (depth 1); the builder allows
- * PT_EVENT_MAX_DEPTH containers nested in the body.
+ * `depth` below counts the containers that enclose a value inside the body
+ * (the body map itself not counted); like the builder, at most
+ * PT_EVENT_MAX_DEPTH containers may be nested in the body.  This also bounds
+ * the recursion on hostile input.
  */
-#define MAX_DEPTH (PT_EVENT_MAX_DEPTH + 1)
+#define MAX_DEPTH PT_EVENT_MAX_DEPTH
 
 static inline int put(pt_buf *b, const void *p, size_t n) { return pt__buf_append(b, p, n); }
 
@@ -537,7 +539,7 @@ static int render_event(pt_buf *out, const char *run, const char *stream, const 
 		if (key_is(&k, "body")) {
 			seen = &has_body;
 			body = r;
-			if ((rc = mp_skip(&r, 1)))
+			if ((rc = mp_skip(&r, -1)))
 				return rc;
 			mp_rd tmp = body;
 			if (mp_next(&tmp, &v) || v.type != MP_MAP)
@@ -612,8 +614,8 @@ static int render_event(pt_buf *out, const char *run, const char *stream, const 
 			return rc;
 		if (k.type == MP_STR && is_envelope_key(k.data, k.len))
 			return corrupt_at(&body, kpos, "reserved key in the body");
-		if ((rc = put_c(out, ',')) || (rc = put_key(out, &body, 2)) || (rc = put_c(out, ':')) ||
-		    (rc = put_value(out, &body, 2)))
+		if ((rc = put_c(out, ',')) || (rc = put_key(out, &body, 0)) || (rc = put_c(out, ':')) ||
+		    (rc = put_value(out, &body, 0)))
 			return rc;
 	}
 	if ((rc = put_c(out, '}')) || (rc = pt__buf_reserve(out, 1)))
