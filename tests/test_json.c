@@ -209,20 +209,82 @@ static void render_every_value_type(void **state)
 	msgpack_sbuffer_destroy(&p.sb);
 }
 
-/* Every double renders to text that reads back to the same bits, and stays a float. */
+/* The reference: the first of %.15g/%.16g/%.17g that reads back, ".0" added if integral. */
+static void reference_double(double d, char *out, size_t n)
+{
+	if (isnan(d)) {
+		snprintf(out, n, "{\"$float\":\"NaN\"}");
+		return;
+	}
+	if (isinf(d)) {
+		snprintf(out, n, "{\"$float\":\"%sInfinity\"}", d < 0 ? "-" : "");
+		return;
+	}
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(out, n, "%.*g", prec, d);
+		if (strtod(out, NULL) == d)
+			break;
+	}
+	if (!strchr(out, '.') && !strchr(out, 'e'))
+		strcat(out, ".0");
+}
+
+static double p10(int e)
+{
+	double v = 1;
+	for (; e > 0; e--)
+		v *= 10;
+	for (; e < 0; e++)
+		v /= 10;
+	return v;
+}
+
+static double test_double(int i, uint64_t x)
+{
+	double d;
+	uint64_t bits;
+	switch (i % 8) {
+	case 0: /* any bit pattern */
+		memcpy(&d, &x, 8);
+		return d;
+	case 1: /* exponents near 1 */
+		bits = (x & 0x800fffffffffffffull) | (uint64_t)(1023 + (int)(x >> 52) % 64 - 32) << 52;
+		memcpy(&d, &bits, 8);
+		return d;
+	case 2: /* float32 values widened (typical metrics) */
+		return (double)((float)(x % 1000000) / 997.0f);
+	case 3: /* short decimals */
+		return (double)(int64_t)(x % 2000001 - 1000000) / p10((int)(x % 12));
+	case 4: /* around the fixed/exponent switch of %g */
+		return p10((int)(x % 40) - 20) * (1 + (double)(x % 7) / 10) * ((x >> 20) % 2 ? -1 : 1);
+	case 5: /* integers near 2^53 and beyond */
+		return (double)(int64_t)((1ull << 53) + x % 10000 - 5000) * (double)(1 + x % 3);
+	case 6: /* ties and near-ties at 15/16 digits */
+		return (double)(x % 100000000000000000ull) / 1e17 + 5e-16;
+	default: /* tiny, huge and subnormal */
+		bits = (x & 0x000fffffffffffffull) | (uint64_t)((x >> 52) % 2047 < 100 ? 0 : (x >> 52) % 2047) << 52;
+		memcpy(&d, &bits, 8);
+		return d;
+	}
+}
+
+/* Every double renders like the reference, reads back to the same bits, and stays a float. */
 static void render_doubles_round_trip(void **state)
 {
 	(void)state;
 	uint64_t x = 0x9e3779b97f4a7c15ull;
-	for (int i = 0; i < 20000; i++) {
+	static const double fixed[] = {0.1, 0.5, 1.0, -1.0, 0.3, 1e15, 1e16, 1e17, 123456789012345678.0,
+				       1e-4, 1e-5, 0.0001234, 9.9999999999999995e-5, 5e-324, 2.2250738585072014e-308,
+				       1.7976931348623157e308, 999999999999999.9, 9999999999999998.0,
+				       0.30000000000000004, 1.0 / 3, 2.0 / 3, 100.0, 1e21, 1e22, 1e23};
+	size_t nfixed = sizeof fixed / sizeof *fixed;
+	for (size_t i = 0; i < 200000 + nfixed; i++) {
 		x ^= x << 13;
 		x ^= x >> 7;
 		x ^= x << 17;
-		double d;
-		uint64_t bits = i < 10000 ? x : (x & 0x800fffffffffffffull) | (uint64_t)(1023 + i % 64 - 32) << 52;
-		memcpy(&d, &bits, 8);
-		if (!isfinite(d))
-			continue;
+		double d = i < nfixed ? fixed[i] : test_double((int)i, x);
+		if (i % 3 == 1)
+			d = -d;
 		packer p;
 		pk_init(&p);
 		pk_envelope(&p, 1, 0, PT_NO_STEP, "m", NULL, 1);
@@ -232,11 +294,43 @@ static void render_doubles_round_trip(void **state)
 		const char *v = strstr(j, "\"v\":");
 		assert_non_null(v);
 		v += 4;
-		char *end;
-		double back = strtod(v, &end);
-		assert_string_equal(end, "}");
-		assert_memory_equal(&back, &d, 8);
-		assert_true(memchr(v, '.', (size_t)(end - v)) || memchr(v, 'e', (size_t)(end - v)));
+		char want[64];
+		reference_double(d, want, sizeof want);
+		size_t vl = strlen(v) - 1;
+		if (vl != strlen(want) || memcmp(v, want, vl))
+			fail_msg("%a: rendered %.*s, reference %s", d, (int)vl, v, want);
+		if (isfinite(d)) {
+			char *end;
+			double back = strtod(v, &end);
+			assert_string_equal(end, "}");
+			assert_memory_equal(&back, &d, 8);
+		}
+		msgpack_sbuffer_destroy(&p.sb);
+	}
+}
+
+/* The renderer's own time formatting agrees with pt_time_format() everywhere. */
+static void render_times_like_pt_time_format(void **state)
+{
+	(void)state;
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	int64_t fixed[] = {0, -1, 1, 951782400000000000LL /* 2000-02-29 */, 4102444799999999999LL,
+			   -62167219200000000LL /* 0000-01-01 */, -62167219200000000LL - 1,
+			   INT64_MAX - 1, INT64_MIN + 1, INT64_MAX};
+	for (int i = 0; i < 20000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		int64_t t = i < 10 ? fixed[i] : i % 2 ? (int64_t)x : (int64_t)(x % 8000000000000000000ull);
+		packer p;
+		pk_init(&p);
+		pk_envelope(&p, 1, t, PT_NO_STEP, "k", NULL, 0);
+		out_buf.len = 0;
+		TU_OK(pt__json_event(&out_buf, NULL, NULL, (const uint8_t *)p.sb.data, p.sb.size));
+		char want[128], tb[48];
+		snprintf(want, sizeof want, "{\"seq\":1,\"time\":\"%s\",\"kind\":\"k\"}",
+			 pt_time_format(t, tb, sizeof tb));
+		assert_string_equal((char *)out_buf.data, want);
 		msgpack_sbuffer_destroy(&p.sb);
 	}
 }
@@ -585,6 +679,7 @@ int main(void)
 		cmocka_unit_test_teardown(render_omits_absent_step_name_run_and_stream, teardown_buf),
 		cmocka_unit_test_teardown(render_every_value_type, teardown_buf),
 		cmocka_unit_test_teardown(render_doubles_round_trip, teardown_buf),
+		cmocka_unit_test_teardown(render_times_like_pt_time_format, teardown_buf),
 		cmocka_unit_test_teardown(render_appends_and_keeps_the_buffer_on_error, teardown_buf),
 		cmocka_unit_test_teardown(render_rejects_every_truncation, teardown_buf),
 		cmocka_unit_test_teardown(render_rejects_malformed_events, teardown_buf),
