@@ -209,6 +209,9 @@ class Discovery(CliTest):
         self.pt("log", "--seq", "x..y", code=2)
         self.pt("verify", "--stream", "main", code=2)
         self.pt("runs", "extra", code=2)
+        self.pt("runs", "--store", "", store=False, code=2)
+        self.pt("--store", "", "runs", store=False, code=2)
+        self.pt("log", "-n", "x", code=2)
 
 
 ALL_TYPES = {
