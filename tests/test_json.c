@@ -483,6 +483,145 @@ static void render_bounds_nesting_depth(void **state)
 	free(deep);
 }
 
+static uint64_t rng_next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/*
+ * Mutations of valid events (bit flips, byte changes, cuts, insertions):
+ * never a crash or an out-of-bounds read (exact-size copies, run under ASan),
+ * PT_ECORRUPT or success, and on success the output is JSON that parses.
+ */
+static void render_survives_mutated_events(void **state)
+{
+	(void)state;
+	packer p;
+	pk_init(&p);
+	pk_envelope(&p, 77, 1795680000000000000LL, 12, "decision", "lr", 5);
+	pk_str(&p, "set");
+	msgpack_pack_map(&p.pk, 2);
+	pk_str(&p, "lr");
+	msgpack_pack_double(&p.pk, 0.001);
+	msgpack_pack_int64(&p.pk, 7);
+	msgpack_pack_array(&p.pk, 3);
+	msgpack_pack_nil(&p.pk);
+	msgpack_pack_float(&p.pk, 1.5f);
+	msgpack_pack_bin(&p.pk, 3);
+	msgpack_pack_bin_body(&p.pk, "abc", 3);
+	pk_str(&p, "reason");
+	pk_str(&p, "plateau \xc3\xa9");
+	pk_str(&p, "n");
+	msgpack_pack_uint64(&p.pk, 1ull << 40);
+	pk_str(&p, "neg");
+	msgpack_pack_int64(&p.pk, -100000);
+	pk_str(&p, "deep");
+	for (int i = 0; i < 5; i++)
+		msgpack_pack_map(&p.pk, 1), msgpack_pack_int64(&p.pk, i);
+	msgpack_pack_str(&p.pk, 0);
+	pt_event *ev;
+	TU_OK(pt_event_new(&ev, "note", NULL));
+	uint64_t x = 88172645463325252ull;
+	size_t ok = 0;
+	for (int iter = 0; iter < 30000; iter++) {
+		size_t n = p.sb.size;
+		uint8_t *m = malloc(n + 8);
+		memcpy(m, p.sb.data, n);
+		int nmut = 1 + (int)(rng_next(&x) % 4);
+		for (int k = 0; k < nmut; k++) {
+			uint64_t r = rng_next(&x);
+			size_t pos = (size_t)(r >> 8) % n;
+			switch (r % 4) {
+			case 0: m[pos] ^= (uint8_t)(1u << ((r >> 4) % 8)); break;
+			case 1: m[pos] = (uint8_t)(r >> 40); break;
+			case 2: n = pos; break;
+			default:
+				if (n < p.sb.size + 8) {
+					memmove(m + pos + 1, m + pos, n - pos);
+					m[pos] = (uint8_t)(r >> 32);
+					n++;
+				}
+			}
+			if (n == 0)
+				break;
+		}
+		uint8_t *exact = malloc(n ? n : 1);
+		memcpy(exact, m, n);
+		free(m);
+		int rc = render_rc(exact, n);
+		if (rc == 0) {
+			ok++;
+			const char *j = (const char *)out_buf.data;
+			assert_int_equal(strlen(j), out_buf.len);
+			/*
+			 * A key with U+0000 and duplicate keys (1 and "1" both render as
+			 * "1") are valid JSON (RFC 8259) that emit refuses on purpose.
+			 */
+			if (pt_event_from_json(ev, j, out_buf.len) &&
+			    strstr(pt_error_last(), "invalid JSON") &&
+			    !strstr(pt_error_last(), "NUL byte in object key") &&
+			    !strstr(pt_error_last(), "duplicate object key"))
+				fail_msg("rendered text is not JSON: %s: %s", pt_error_last(), j);
+		} else if (rc != PT_ECORRUPT) {
+			fail_msg("mutation %d: rc %d (%s)", iter, rc, pt_error_last());
+		}
+		free(exact);
+	}
+	assert_true(ok > 0);
+	pt_event_free(ev);
+	msgpack_sbuffer_destroy(&p.sb);
+}
+
+/* Mutated JSON text: PT_EINVAL with a message, or an event; never a crash. */
+static void from_json_survives_mutated_text(void **state)
+{
+	(void)state;
+	static const char base[] =
+		"{\"kind\":\"decision\",\"name\":\"lr\",\"step\":12,\"time\":\"2026-11-26T08:00:00Z\","
+		"\"set\":{\"lr\":0.001,\"b\":{\"$bytes\":\"AAE=\"}},\"f\":{\"$float\":\"NaN\"},"
+		"\"a\":[1,-2,3.5e10,18446744073709551615,true,null,\"\\u00e9\\n\"]}";
+	static const char alphabet[] = "{}[]\":,0123456789.eE+-$\\ntu ";
+	pt_event *ev;
+	TU_OK(pt_event_new(&ev, "note", NULL));
+	TU_OK(pt_event_from_json(ev, base, sizeof base - 1));
+	uint64_t x = 0x1234567887654321ull;
+	size_t ok = 0;
+	for (int iter = 0; iter < 30000; iter++) {
+		char m[sizeof base + 8];
+		size_t n = sizeof base - 1;
+		memcpy(m, base, n);
+		int nmut = 1 + (int)(rng_next(&x) % 3);
+		for (int k = 0; k < nmut && n; k++) {
+			uint64_t r = rng_next(&x);
+			size_t pos = (size_t)(r >> 8) % n;
+			char c = alphabet[(r >> 32) % (sizeof alphabet - 1)];
+			switch (r % 3) {
+			case 0: m[pos] = c; break;
+			case 1: memmove(m + pos, m + pos + 1, n - pos - 1); n--; break;
+			default:
+				if (n < sizeof m - 1) {
+					memmove(m + pos + 1, m + pos, n - pos);
+					m[pos] = c;
+					n++;
+				}
+			}
+		}
+		char *exact = malloc(n ? n : 1);
+		memcpy(exact, m, n);
+		int rc = pt_event_from_json(ev, exact, n);
+		if (rc == 0)
+			ok++;
+		else if (rc != PT_EINVAL || !*pt_error_last())
+			fail_msg("%.*s: rc %d", (int)n, exact, rc);
+		free(exact);
+	}
+	assert_true(ok > 0);
+	pt_event_free(ev);
+}
+
 /* ---- JSON -> event ----------------------------------------------------------------- */
 
 typedef struct {
@@ -684,6 +823,8 @@ int main(void)
 		cmocka_unit_test_teardown(render_rejects_every_truncation, teardown_buf),
 		cmocka_unit_test_teardown(render_rejects_malformed_events, teardown_buf),
 		cmocka_unit_test_teardown(render_bounds_nesting_depth, teardown_buf),
+		cmocka_unit_test_teardown(render_survives_mutated_events, teardown_buf),
+		cmocka_unit_test(from_json_survives_mutated_text),
 		cmocka_unit_test_setup_teardown(from_json_round_trips_through_the_store, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(from_json_nesting_up_to_the_limit, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(from_json_errors_name_the_field, rt_setup, rt_teardown),
