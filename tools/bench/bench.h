@@ -41,6 +41,15 @@ void bench_err_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 uint64_t bench_mono_ns(void);
 /* CLOCK_REALTIME in ns since the epoch (what every method stamps its events with). */
 int64_t bench_wall_ns(void);
+/* CPU time used so far by the calling thread and by the whole process (all threads, live or
+ * exited), in ns.  Their differences over a measurement separate the calling thread's work
+ * from a library's background threads, independent of what else runs on the machine. */
+typedef struct {
+	uint64_t thread_ns;
+	uint64_t process_ns;
+} bench_cpu;
+void bench_cpu_now(bench_cpu *out);
+
 /*
  * Median cost in ns of one bench_mono_ns() pair taken back to back (the part
  * of any measured latency that is the timer itself).

@@ -165,12 +165,15 @@ typedef struct {
 	double seconds;        /* first append .. data on disk */
 	double sync_seconds;   /* of which the final flush / fsync / close */
 	int64_t bytes;         /* on disk after close */
+	bench_cpu cpu0, cpu1;  /* CPU clocks at the start and the end of the timing */
 } method_result;
 
 typedef struct {
 	uint64_t n;
 	const char *parent; /* --dir */
 	int keep;
+	int zstd_level;     /* --zstd-level for the recorder; 0: its default */
+	int has_zstd_level;
 	uint64_t *lat;      /* sampled append latencies (provtrace default) */
 	size_t nlat;
 	double timer_ns;
@@ -212,6 +215,8 @@ static int run_provtrace(events_ctx *cx, const char *dir, method_result *r, int 
 		goto done;
 	}
 	pt_recorder_options_init(&o, PT_RECORDER_OPTIONS_VERSION);
+	if (cx->has_zstd_level)
+		o.zstd_level = cx->zstd_level;
 	if (fsync_mode) {
 		o.durability = PT_DURABILITY_FSYNC;
 		o.batch_max_events = 1000;
@@ -225,6 +230,7 @@ static int run_provtrace(events_ctx *cx, const char *dir, method_result *r, int 
 		goto done;
 	}
 	wl_init(&w);
+	bench_cpu_now(&r->cpu0);
 	t0 = bench_mono_ns();
 	if (!fsync_mode && cx->lat) {
 		for (i = 0; i < cx->n; i++) {
@@ -263,6 +269,7 @@ static int run_provtrace(events_ctx *cx, const char *dir, method_result *r, int 
 		goto done;
 	}
 	t2 = bench_mono_ns();
+	bench_cpu_now(&r->cpu1);
 	r->events = cx->n;
 	r->seconds = (double)(t2 - t0) / 1e9;
 	r->sync_seconds = (double)(t2 - t1) / 1e9;
@@ -395,6 +402,7 @@ static int run_sqlite(events_ctx *cx, const char *dir, method_result *r)
 		goto done;
 	}
 	wl_init(&w);
+	bench_cpu_now(&r->cpu0);
 	t0 = bench_mono_ns();
 	if (sql_exec(db, "BEGIN"))
 		goto done;
@@ -431,6 +439,7 @@ static int run_sqlite(events_ctx *cx, const char *dir, method_result *r)
 		goto done;
 	}
 	t1 = bench_mono_ns();
+	bench_cpu_now(&r->cpu1);
 	r->events = cx->n;
 	r->seconds = (double)(t1 - t0) / 1e9;
 	r->sync_seconds = (double)(t1 - ts) / 1e9;
@@ -476,6 +485,7 @@ static int run_jsonl(events_ctx *cx, const char *dir, method_result *r)
 		goto done;
 	}
 	wl_init(&w);
+	bench_cpu_now(&r->cpu0);
 	t0 = bench_mono_ns();
 	/* The `provtrace log --json` shape: envelope keys, then the body's keys. */
 	for (i = 0; i < cx->n; i++) {
@@ -503,6 +513,7 @@ static int run_jsonl(events_ctx *cx, const char *dir, method_result *r)
 	}
 	f = NULL;
 	t1 = bench_mono_ns();
+	bench_cpu_now(&r->cpu1);
 	r->events = cx->n;
 	r->seconds = (double)(t1 - t0) / 1e9;
 	r->sync_seconds = (double)(t1 - ts) / 1e9;
@@ -616,6 +627,7 @@ static int run_msgpack_common(events_ctx *cx, const char *dir, method_result *r,
 		goto done;
 	}
 	wl_init(&w);
+	bench_cpu_now(&r->cpu0);
 	t0 = bench_mono_ns();
 	for (i = 0; i < cx->n; i++) {
 		wl_next(&w, &e);
@@ -663,6 +675,7 @@ static int run_msgpack_common(events_ctx *cx, const char *dir, method_result *r,
 	}
 	fd = -1;
 	t1 = bench_mono_ns();
+	bench_cpu_now(&r->cpu1);
 	r->events = cx->n;
 	r->seconds = (double)(t1 - t0) / 1e9;
 	r->sync_seconds = (double)(t1 - ts) / 1e9;
@@ -727,6 +740,8 @@ static void events_usage(FILE *f)
 		fprintf(f, "%s%s", i ? "," : " ", methods[i].key);
 	fprintf(f, "\n"
 		   "  --keep       keep the written files (the directory is printed)\n"
+		   "  --zstd-level L  zstd level of the provtrace rows (default: the library's;\n"
+		   "               negative levels are zstd's --fast=N)\n"
 		   "  --help       this text\n\n"
 		   "Exit status: 0 whether or not the targets are met; 1 if a method failed;\n"
 		   "2 on a usage error.\n");
@@ -833,6 +848,46 @@ static void print_results(events_ctx *cx, method_result *res, double gen_ns)
 	       "generator alone: %.1f ns/event (in every row).\n",
 	       gen_ns);
 
+	/*
+	 * CPU per event does not depend on what else the machine runs (within cache
+	 * effects), so it says what a dedicated machine would do: a pipeline of a
+	 * calling thread and a background thread on two free cores goes as fast as the
+	 * slower of the two.  Writeback by the kernel's threads and disk time are not
+	 * in it.
+	 */
+	{
+		static const char *const chead[4] = { "method", "CPU ns/event, calling thread",
+						      "CPU ns/event, other threads",
+						      "CPU-only bound, events/s" };
+		bench_table ct;
+		char c1[32], c2[32], c3[32];
+
+		bench_table_init(&ct, 4, chead);
+		for (i = 0; i < M_COUNT; i++) {
+			const method_result *r = &res[i];
+			const char *cells[4] = { r->label, c1, c2, c3 };
+			double th, ot, worst;
+
+			if (!r->done)
+				continue;
+			th = (double)(r->cpu1.thread_ns - r->cpu0.thread_ns) / (double)r->events;
+			ot = (double)(r->cpu1.process_ns - r->cpu0.process_ns) / (double)r->events - th;
+			if (ot < 0)
+				ot = 0;
+			worst = th > ot ? th : ot;
+			snprintf(c1, sizeof(c1), "%.0f", th);
+			snprintf(c2, sizeof(c2), "%.0f", ot);
+			bench_fmt_count(c3, sizeof(c3), worst > 0 ? 1e9 / worst : 0);
+			bench_table_row(&ct, cells);
+		}
+		printf("\n");
+		bench_table_print(&ct, stdout);
+		printf("\nCPU-only bound: 1e9 / the larger of the two CPU costs, i.e. the rate with a "
+		       "free core per\nthread and no wait for the disk (an upper bound, not a "
+		       "measurement of throughput).\n");
+		bench_table_free(&ct);
+	}
+
 	bench_table_init(&tt, 4, thead);
 	if (pt->done) {
 		bench_fmt_count(eps, sizeof(eps), pt_eps);
@@ -889,6 +944,7 @@ int bench_events_run(int argc, char **argv)
 		{ "events", required_argument, NULL, 'n' }, { "dir", required_argument, NULL, 'd' },
 		{ "quick", no_argument, NULL, 'q' },        { "only", required_argument, NULL, 'o' },
 		{ "keep", no_argument, NULL, 'k' },         { "help", no_argument, NULL, 'h' },
+		{ "zstd-level", required_argument, NULL, 'z' },
 		{ NULL, 0, NULL, 0 }
 	};
 	method_result res[M_COUNT];
@@ -908,7 +964,7 @@ int bench_events_run(int argc, char **argv)
 	}
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "n:d:qo:kh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:d:qo:khz:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			if (bench_parse_count(&n_opt, "--events", optarg))
@@ -927,6 +983,21 @@ int bench_events_run(int argc, char **argv)
 		case 'k':
 			cx.keep = 1;
 			break;
+		case 'z': {
+			char *end;
+			long l;
+
+			errno = 0;
+			l = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || l < -100 || l > 22) {
+				bench_err("--zstd-level: expected an integer from -100 to 22, got '%s'",
+					  optarg);
+				return BENCH_EXIT_USAGE;
+			}
+			cx.zstd_level = (int)l;
+			cx.has_zstd_level = 1;
+			break;
+		}
 		case 'h':
 			events_usage(stdout);
 			return BENCH_EXIT_OK;
@@ -964,6 +1035,8 @@ int bench_events_run(int argc, char **argv)
 	printf("provtrace %s; SQLite %s; zstd %s; msgpack-c %s\n", pt_version(),
 	       sqlite3_libversion(), ZSTD_versionString(), msgpack_version());
 	bench_print_machine(stdout);
+	if (cx.has_zstd_level)
+		printf("provtrace rows recorded with zstd level %d (--zstd-level)\n", cx.zstd_level);
 	fflush(stdout);
 
 	for (i = 0; i < M_COUNT; i++) {
