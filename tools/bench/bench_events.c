@@ -53,7 +53,7 @@
 #define TARGET_BYTES_PER_EVENT 35.0
 #define TARGET_P99_NS 2000.0
 
-/* ---- the workload ------------------------------------------------------------------------ */
+/* ---- the workload -------------------------------------------------------- */
 
 /*
  * A training loop: per step the metrics loss, lr and grad_norm; every
@@ -154,7 +154,7 @@ static inline void wl_next(workload *w, wl_event *e)
 	}
 }
 
-/* ---- results ------------------------------------------------------------------------------ */
+/* ---- results ------------------------------------------------------------- */
 
 typedef struct {
 	const char *key;   /* --only name */
@@ -182,7 +182,7 @@ typedef struct {
 
 typedef int (*method_fn)(events_ctx *cx, const char *dir, method_result *r);
 
-/* ---- a/b) provtrace ------------------------------------------------------------------------ */
+/* ---- a/b) provtrace ------------------------------------------------------ */
 
 static inline int pt_append_one(pt_recorder *rec, pt_event *ev, const wl_event *e)
 {
@@ -314,7 +314,7 @@ static int run_pt_fsync(events_ctx *cx, const char *dir, method_result *r)
 	return run_provtrace(cx, dir, r, 1);
 }
 
-/* ---- JSON text shared by SQLite and JSON lines ------------------------------------------------ */
+/* ---- JSON text shared by SQLite and JSON lines --------------------------- */
 
 /* Append `s` as a JSON string (quoted, escaped) at `p`; returns the new end. */
 static char *json_str(char *p, const char *end, const char *s)
@@ -353,7 +353,8 @@ static size_t json_body(char *buf, size_t size, const wl_event *e, int top_level
 	int n;
 
 	if (e->type == EV_METRIC) {
-		n = snprintf(p, size, top_level ? "\"value\":%.17g" : "{\"value\":%.17g}", e->value);
+		n = snprintf(p, size, top_level ? "\"value\":%.17g" : "{\"value\":%.17g}",
+			     e->value);
 		return (size_t)n < size ? (size_t)n : size - 1;
 	}
 	n = snprintf(p, size, "%s\"set\":{\"lr\":%.17g},\"reason\":", top_level ? "" : "{",
@@ -368,7 +369,7 @@ static size_t json_body(char *buf, size_t size, const wl_event *e, int top_level
 	return (size_t)(p - buf);
 }
 
-/* ---- c) SQLite --------------------------------------------------------------------------------- */
+/* ---- c) SQLite ----------------------------------------------------------- */
 
 static int sql_exec(sqlite3 *db, const char *sql)
 {
@@ -400,7 +401,8 @@ static int run_sqlite(events_ctx *cx, const char *dir, method_result *r)
 	}
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {
-		bench_err("sqlite: cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "no memory");
+		bench_err("sqlite: cannot open %s: %s", path,
+			  db ? sqlite3_errmsg(db) : "no memory");
 		goto done;
 	}
 	if (sql_exec(db, "PRAGMA journal_mode=WAL") || sql_exec(db, "PRAGMA synchronous=NORMAL") ||
@@ -466,7 +468,7 @@ done:
 	return ret;
 }
 
-/* ---- d) JSON lines with stdio ---------------------------------------------------------------------- */
+/* ---- d) JSON lines with stdio -------------------------------------------- */
 
 static size_t iso_time(char *buf, size_t size, int64_t ns)
 {
@@ -506,10 +508,11 @@ static int run_jsonl(events_ctx *cx, const char *dir, method_result *r)
 		iso_time(when, sizeof(when), bench_wall_ns());
 		json_body(body, sizeof(body), &e, 1);
 		if (fprintf(f,
-			    "{\"run\":\"" RUN_NAME "\",\"stream\":\"" STREAM_NAME "\",\"seq\":%" PRIu64
-			    ",\"time\":\"%s\",\"step\":%" PRId64 ",\"kind\":\"%s\",\"name\":\"%s\",%s}\n",
-			    i + 1, when, e.step, e.type == EV_METRIC ? "metric" : "decision", e.name,
-			    body) < 0) {
+			    "{\"run\":\"" RUN_NAME "\",\"stream\":\"" STREAM_NAME
+			    "\",\"seq\":%" PRIu64 ",\"time\":\"%s\",\"step\":%" PRId64
+			    ",\"kind\":\"%s\",\"name\":\"%s\",%s}\n",
+			    i + 1, when, e.step, e.type == EV_METRIC ? "metric" : "decision",
+			    e.name, body) < 0) {
 			bench_err_errno("write %s", path);
 			goto done;
 		}
@@ -540,7 +543,7 @@ done:
 	return ret;
 }
 
-/* ---- e/f) msgpack, raw and zstd-compressed ----------------------------------------------------------- */
+/* ---- e/f) msgpack, raw and zstd-compressed ------------------------------- */
 
 static inline void pack_str(msgpack_packer *pk, const char *s)
 {
@@ -623,7 +626,7 @@ static int run_msgpack_common(events_ctx *cx, const char *dir, method_result *r,
 		goto done;
 	}
 	if (compress) {
-		/* zstd level 1 with content checksums, one frame per batch, as the recorder does. */
+		/* zstd level 1, content checksums, one frame per batch: as the recorder does */
 		cctx = ZSTD_createCCtx();
 		zcap = ZSTD_compressBound(2 * WRITE_CHUNK);
 		zbuf = malloc(zcap);
@@ -715,7 +718,7 @@ static int run_msgpack_zstd(events_ctx *cx, const char *dir, method_result *r)
 	return run_msgpack_common(cx, dir, r, 1);
 }
 
-/* ---- the mode ----------------------------------------------------------------------------------------- */
+/* ---- the mode ------------------------------------------------------------ */
 
 enum { M_PT, M_PT_FSYNC, M_SQLITE, M_JSONL, M_MSGPACK_ZSTD, M_MSGPACK, M_COUNT };
 
@@ -823,6 +826,48 @@ static void target_row(bench_table *t, const char *what, const char *value, cons
 	bench_table_row(t, cells);
 }
 
+/*
+ * CPU per event does not depend on what else the machine runs (within cache
+ * effects), so it says what a dedicated machine would do: a pipeline of a
+ * calling thread and a background thread on two free cores goes as fast as the
+ * slower of the two.  Writeback by the kernel's threads and disk time are not
+ * in it.
+ */
+static void print_cpu_table(const method_result *res)
+{
+	static const char *const head[4] = { "method", "CPU ns/event, calling thread",
+					     "CPU ns/event, other threads",
+					     "CPU-only bound, events/s" };
+	bench_table t;
+	char c1[32], c2[32], c3[32];
+	size_t i;
+
+	bench_table_init(&t, 4, head);
+	for (i = 0; i < M_COUNT; i++) {
+		const method_result *r = &res[i];
+		const char *cells[4] = { r->label, c1, c2, c3 };
+		double th, ot, worst;
+
+		if (!r->done)
+			continue;
+		th = (double)(r->cpu1.thread_ns - r->cpu0.thread_ns) / (double)r->events;
+		ot = (double)(r->cpu1.process_ns - r->cpu0.process_ns) / (double)r->events - th;
+		if (ot < 0)
+			ot = 0;
+		worst = th > ot ? th : ot;
+		snprintf(c1, sizeof(c1), "%.0f", th);
+		snprintf(c2, sizeof(c2), "%.0f", ot);
+		bench_fmt_count(c3, sizeof(c3), worst > 0 ? 1e9 / worst : 0);
+		bench_table_row(&t, cells);
+	}
+	printf("\n");
+	bench_table_print(&t, stdout);
+	printf("\nCPU-only bound: 1e9 / the larger of the two CPU costs, i.e. the rate with a "
+	       "free core per\nthread and no wait for the disk (an upper bound, not a "
+	       "measurement of throughput).\n");
+	bench_table_free(&t);
+}
+
 static void print_results(events_ctx *cx, method_result *res, double gen_ns)
 {
 	static const char *const head[6] = { "method", "events/s", "bytes/event", "ratio",
@@ -849,7 +894,8 @@ static void print_results(events_ctx *cx, method_result *res, double gen_ns)
 			snprintf(ratio, sizeof(ratio), "%.2f", pt_eps / m_eps);
 		else
 			snprintf(ratio, sizeof(ratio), "-");
-		bench_fmt_count(pre, sizeof(pre), (double)r->events / (r->seconds - r->sync_seconds));
+		bench_fmt_count(pre, sizeof(pre),
+				(double)r->events / (r->seconds - r->sync_seconds));
 		snprintf(secs, sizeof(secs), "%.2f (%.2f)", r->seconds, r->sync_seconds);
 		bench_table_row(&t, cells);
 	}
@@ -863,45 +909,7 @@ static void print_results(events_ctx *cx, method_result *res, double gen_ns)
 	       "generator alone: %.1f ns/event (in every row).\n",
 	       gen_ns);
 
-	/*
-	 * CPU per event does not depend on what else the machine runs (within cache
-	 * effects), so it says what a dedicated machine would do: a pipeline of a
-	 * calling thread and a background thread on two free cores goes as fast as the
-	 * slower of the two.  Writeback by the kernel's threads and disk time are not
-	 * in it.
-	 */
-	{
-		static const char *const chead[4] = { "method", "CPU ns/event, calling thread",
-						      "CPU ns/event, other threads",
-						      "CPU-only bound, events/s" };
-		bench_table ct;
-		char c1[32], c2[32], c3[32];
-
-		bench_table_init(&ct, 4, chead);
-		for (i = 0; i < M_COUNT; i++) {
-			const method_result *r = &res[i];
-			const char *cells[4] = { r->label, c1, c2, c3 };
-			double th, ot, worst;
-
-			if (!r->done)
-				continue;
-			th = (double)(r->cpu1.thread_ns - r->cpu0.thread_ns) / (double)r->events;
-			ot = (double)(r->cpu1.process_ns - r->cpu0.process_ns) / (double)r->events - th;
-			if (ot < 0)
-				ot = 0;
-			worst = th > ot ? th : ot;
-			snprintf(c1, sizeof(c1), "%.0f", th);
-			snprintf(c2, sizeof(c2), "%.0f", ot);
-			bench_fmt_count(c3, sizeof(c3), worst > 0 ? 1e9 / worst : 0);
-			bench_table_row(&ct, cells);
-		}
-		printf("\n");
-		bench_table_print(&ct, stdout);
-		printf("\nCPU-only bound: 1e9 / the larger of the two CPU costs, i.e. the rate with a "
-		       "free core per\nthread and no wait for the disk (an upper bound, not a "
-		       "measurement of throughput).\n");
-		bench_table_free(&ct);
-	}
+	print_cpu_table(res);
 
 	bench_table_init(&tt, 4, thead);
 	if (pt->done) {
@@ -941,8 +949,8 @@ static void print_results(events_ctx *cx, method_result *res, double gen_ns)
 		target_row(&tt, "append p99 latency (default)", v, "< 2000 ns",
 			   p99 < TARGET_P99_NS);
 		printf("append latency, provtrace default, calling thread (%zu samples, 1 call in "
-		       "%d, all runs; timer included):\n  p50 %.0f ns  p99 %.0f ns  p99.9 %.0f ns  max %.0f ns"
-		       "  (timer overhead %.0f ns)\n",
+		       "%d, all runs; timer included):\n  p50 %.0f ns  p99 %.0f ns  p99.9 %.0f ns"
+		       "  max %.0f ns  (timer overhead %.0f ns)\n",
 		       cx->nlat, LATENCY_SAMPLE_MASK + 1, p50, p99, p999,
 		       (double)cx->lat[cx->nlat - 1], cx->timer_ns);
 	}
@@ -956,9 +964,12 @@ static void print_results(events_ctx *cx, method_result *res, double gen_ns)
 int bench_events_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "events", required_argument, NULL, 'n' }, { "dir", required_argument, NULL, 'd' },
-		{ "quick", no_argument, NULL, 'q' },        { "only", required_argument, NULL, 'o' },
-		{ "keep", no_argument, NULL, 'k' },         { "help", no_argument, NULL, 'h' },
+		{ "events", required_argument, NULL, 'n' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "only", required_argument, NULL, 'o' },
+		{ "keep", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
 		{ "zstd-level", required_argument, NULL, 'z' },
 		{ "repeat", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 }
@@ -1014,7 +1025,8 @@ int bench_events_run(int argc, char **argv)
 			errno = 0;
 			l = strtol(optarg, &end, 10);
 			if (errno || end == optarg || *end || l < -100 || l > 22) {
-				bench_err("--zstd-level: expected an integer from -100 to 22, got '%s'",
+				bench_err("--zstd-level: expected an integer from -100 to 22, "
+					  "got '%s'",
 					  optarg);
 				return BENCH_EXIT_USAGE;
 			}
@@ -1027,7 +1039,8 @@ int bench_events_run(int argc, char **argv)
 			return BENCH_EXIT_OK;
 		default:
 			if (optopt)
-				bench_err("events: option -%c: unknown or missing its value", optopt);
+				bench_err("events: option -%c: unknown or missing its value",
+					  optopt);
 			else
 				bench_err("events: unknown option '%s'", argv[optind - 1]);
 			events_usage(stderr);
@@ -1064,7 +1077,8 @@ int bench_events_run(int argc, char **argv)
 	       sqlite3_libversion(), ZSTD_versionString(), msgpack_version());
 	bench_print_machine(stdout);
 	if (cx.has_zstd_level)
-		printf("provtrace rows recorded with zstd level %d (--zstd-level)\n", cx.zstd_level);
+		printf("provtrace rows recorded with zstd level %d (--zstd-level)\n",
+		       cx.zstd_level);
 	fflush(stdout);
 
 	/*
