@@ -1,0 +1,418 @@
+"""Recording: :class:`Recorder`, the single writer of one stream of a run."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from ctypes import ArgumentError, byref, c_char_p, c_double, c_uint64, c_void_p
+from typing import Any, Dict, Mapping, Optional, Union
+
+from . import _lib
+from ._encode import Builder, FieldError, encode, raise_field_error, thread_builder
+from ._store import PathLike, StoreHandle, open_store
+from .errors import ClosedError
+
+__all__ = ["Recorder", "DURABILITY"]
+
+#: Accepted values of ``durability`` and their pt_durability values.
+DURABILITY: Dict[str, int] = {"none": 0, "write": 1, "fsync": 2}
+
+_NO_STEP = _lib.NO_STEP
+_reset = _lib.pt_event_reset
+_set_step = _lib.pt_event_set_step
+_append = _lib.pt_recorder_append
+_begin_map = _lib.pt_event_begin_map
+_end = _lib.pt_event_end
+_last_error = _lib.last_error
+
+
+def _closed(*_args: Any) -> int:
+    raise ClosedError("the recorder is closed")
+
+
+def _step_arg(step: Any, what: str) -> int:
+    if step is None:
+        return _NO_STEP
+    if isinstance(step, bool):
+        raise TypeError("%s: step must be an int, not bool" % what)
+    try:
+        s = step.__index__()
+    except AttributeError:
+        raise TypeError("%s: step must be an int, not %s" % (what, type(step).__name__)) from None
+    if not (_lib.INT64_MIN < s <= _lib.INT64_MAX):
+        raise ValueError("%s: step %d is out of the int64 range" % (what, s))
+    return s
+
+
+class Recorder:
+    """Records the events of one stream of one run (a context manager).
+
+    ::
+
+        with provtrace.Recorder(run="exp-42", store="./.provtrace") as rec:
+            rec.params({"lr": 3e-4, "batch": 64, "layers": [512, 512]})
+            for step in range(steps):
+                ...
+                rec.metric("loss", loss, step=step)
+                if plateau:
+                    rec.decision("lr", step=step, set={"lr": lr / 10},
+                                 reason="plateau", actor="ReduceLROnPlateau")
+
+    Args:
+        run: the run name (1-128 characters of ``[A-Za-z0-9._-]``); None
+            generates one (see :attr:`run`).
+        store: the store directory.  None finds it like the CLI does
+            (``$PROVTRACE_STORE``, then the nearest ``.provtrace/`` in the
+            current directory or its parents).  A path that does not exist
+            yet (or an empty directory) is created as a new store.
+        stream: the stream name (one per writer, e.g. per rank); None is
+            ``"main"``.
+        durability: ``"none"`` (flush hands events to the writer thread),
+            ``"write"`` (flush returns once they are written to the file:
+            they survive a crash of the process) or ``"fsync"`` (every batch
+            is synced to the disk).
+        capture_code: record the code provenance (git HEAD, diff) of the
+            working directory at the start of the run.
+
+    Values accepted in events: None, bool, int (int64, or uint64 above),
+    float, str, bytes / bytearray / memoryview, lists and tuples, dicts with
+    str keys, and numpy scalars.  Anything else raises ``TypeError`` naming
+    the field (e.g. ``field 'set.lr'``) before anything is written.
+
+    Errors: :class:`~provtrace.LockedError` if another writer (in this or
+    another process) holds the stream; every method raises
+    :class:`~provtrace.ClosedError` after :meth:`close`.
+
+    Thread safety: every method may be called from several threads at once
+    (each thread encodes into its own builder; the C recorder serialises
+    appends).  :meth:`close` must be the last call, as in the C API.
+
+    The C recorder is closed (its events flushed and the segment sealed)
+    when the object is closed, leaves a ``with`` block, is garbage
+    collected or the interpreter exits.
+    """
+
+    def __init__(
+        self,
+        run: Optional[str] = None,
+        store: Union[None, PathLike, StoreHandle] = None,
+        stream: Optional[str] = None,
+        durability: str = "write",
+        capture_code: bool = True,
+    ) -> None:
+        try:
+            dur = DURABILITY[durability]
+        except (KeyError, TypeError):
+            raise ValueError(
+                "durability must be one of 'none', 'write', 'fsync', not %r" % (durability,)
+            ) from None
+        run_b = None if run is None else _lib.cname(run, "run")
+        stream_b = None if stream is None else _lib.cname(stream, "stream")
+        self._h: Optional[int] = None
+        self._lock = threading.Lock()
+        self._store = open_store(store, create=True)
+        opts = _lib.RecorderOptions()
+        _lib.check(_lib.pt_recorder_options_init(byref(opts), _lib.RECORDER_OPTIONS_VERSION))
+        opts.durability = dur
+        out = c_void_p()
+        _lib.check(_lib.pt_recorder_open(byref(out), self._store.ptr, run_b, stream_b, byref(opts)))
+        h = out.value
+        self._h = h
+        # The finalizer holds the store handle, so the store outlives the
+        # C recorder even when both become garbage together.
+        self._finalizer = weakref.finalize(self, _lib.pt_recorder_free, h, self._store)
+        self._run = _lib.pt_recorder_run(h).decode("utf-8")
+        self._stream = _lib.pt_recorder_stream(h).decode("utf-8")
+        self._durability = durability
+        self._capture_code = bool(capture_code)
+        # Hot paths call these bound C functions directly; close() swaps
+        # them for _closed so that a closed recorder raises without an
+        # extra check on every call.
+        self._fn_metric = _lib.pt_recorder_metric
+        self._fn_metrics = _lib.pt_recorder_metrics
+
+    # ---- properties -------------------------------------------------------
+
+    @property
+    def run(self) -> str:
+        """The run name (generated when none was given)."""
+        return self._run
+
+    @property
+    def stream(self) -> str:
+        """The stream name."""
+        return self._stream
+
+    @property
+    def store_path(self) -> str:
+        """The absolute path of the store directory."""
+        return self._store.path
+
+    @property
+    def durability(self) -> str:
+        """``"none"``, ``"write"`` or ``"fsync"``."""
+        return self._durability
+
+    @property
+    def capture_code(self) -> bool:
+        """Whether code provenance is captured at the start of the run."""
+        return self._capture_code
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._h is None
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next event will get (starts at 1)."""
+        return _lib.pt_recorder_next_seq(self._handle())
+
+    @property
+    def recovered_bytes(self) -> int:
+        """Bytes of a torn tail cut when the stream was opened (0 if none)."""
+        return _lib.pt_recorder_recovered_bytes(self._handle())
+
+    def _handle(self) -> int:
+        h = self._h
+        if h is None:
+            raise ClosedError("the recorder is closed")
+        return h
+
+    # ---- hot paths ----------------------------------------------------------
+
+    def metric(self, name: str, value: float, step: Optional[int] = None) -> None:
+        """Record metric ``name`` = ``value`` (a float) at ``step``.
+
+        The fast path: one C call (``pt_recorder_metric``), no builder.
+        """
+        try:
+            rc = self._fn_metric(self._h, name.encode(), value, _NO_STEP if step is None else step)
+        except (AttributeError, ArgumentError, TypeError, UnicodeEncodeError):
+            rc = self._metric_slow(name, value, step)
+        if rc:
+            raise _last_error(rc, "metric %r" % (name,))
+
+    def _metric_slow(self, name: Any, value: Any, step: Any) -> int:
+        h = self._handle()
+        name_b = _lib.cname(name, "metric name")
+        what = "metric %r" % (name,)
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__float__"):
+            raise TypeError("%s: value must be a real number, not %s" % (what, type(value).__name__))
+        try:
+            v = float(value)
+        except (TypeError, ValueError) as e:
+            raise TypeError("%s: value must be a real number (%s)" % (what, e)) from None
+        return self._fn_metric(h, name_b, v, _step_arg(step, what))
+
+    def metrics(self, values: Mapping[str, float], step: Optional[int] = None) -> None:
+        """Record several metrics at one step: ``{name: value}``, one C call."""
+        n = len(values)
+        if not n:
+            self._handle()
+            return
+        try:
+            names = (c_char_p * n)(*[k.encode() for k in values])
+            vals = (c_double * n)(*values.values())
+            rc = self._fn_metrics(self._h, names, vals, n, _NO_STEP if step is None else step)
+        except (AttributeError, ArgumentError, TypeError, UnicodeEncodeError):
+            rc = self._metrics_slow(values, step)
+        if rc:
+            raise _last_error(rc, "metrics")
+
+    def _metrics_slow(self, values: Mapping[str, float], step: Any) -> int:
+        h = self._handle()
+        if not isinstance(values, Mapping):
+            raise TypeError("metrics() takes a mapping of name -> value, not %s" % type(values).__name__)
+        names = []
+        vals = []
+        for k, v in values.items():
+            names.append(_lib.cname(k, "metric name"))
+            if isinstance(v, (str, bytes)) or not hasattr(v, "__float__"):
+                raise TypeError("metric %r: value must be a real number, not %s" % (k, type(v).__name__))
+            vals.append(float(v))
+        n = len(names)
+        return self._fn_metrics(
+            h, (c_char_p * n)(*names), (c_double * n)(*vals), n, _step_arg(step, "metrics")
+        )
+
+    # ---- events built field by field ---------------------------------------
+
+    def _append_built(self, b: Builder, what: str) -> int:
+        seq = c_uint64()
+        rc = _append(self._handle(), b.ptr, byref(seq))
+        if rc:
+            raise _last_error(rc, what)
+        return seq.value
+
+    def _start(self, b: Builder, kind: bytes, name: Optional[bytes], step: Any, what: str) -> None:
+        rc = _reset(b.ptr, kind, name)
+        if rc:
+            raise _last_error(rc, what)
+        if step is not None:
+            rc = _set_step(b.ptr, _step_arg(step, what))
+            if rc:
+                raise _last_error(rc, what)
+
+    def param(self, name: str, value: Any) -> int:
+        """Record parameter ``name`` = ``value`` (any supported value).
+
+        Returns the event's sequence number.
+        """
+        self._handle()
+        name_b = _lib.cname(name, "param name")
+        what = "param %r" % (name,)
+        b = thread_builder()
+        try:
+            self._start(b, b"param", name_b, None, what)
+            try:
+                encode(b.ptr, b"value", value, "value")
+            except FieldError as fe:
+                raise_field_error(fe, what)
+            return self._append_built(b, what)
+        finally:
+            b.busy = False
+
+    def params(self, values: Mapping[str, Any]) -> None:
+        """Record several parameters, one ``param`` event each.
+
+        Every value is encoded before the first event is appended, so a bad
+        value leaves nothing recorded.
+        """
+        self._handle()
+        if not isinstance(values, Mapping):
+            raise TypeError("params() takes a mapping of name -> value, not %s" % type(values).__name__)
+        built = []
+        for k, v in values.items():
+            name_b = _lib.cname(k, "param name")
+            what = "param %r" % (k,)
+            b = Builder()
+            self._start(b, b"param", name_b, None, what)
+            try:
+                encode(b.ptr, b"value", v, "value")
+            except FieldError as fe:
+                raise_field_error(fe, what)
+            built.append((b, what))
+        for b, what in built:
+            self._append_built(b, what)
+
+    def decision(
+        self,
+        name: str,
+        *,
+        step: Optional[int] = None,
+        set: Optional[Mapping[str, Any]] = None,
+        reason: Optional[str] = None,
+        actor: Optional[str] = None,
+        **fields: Any,
+    ) -> int:
+        """Record a decision: what changed, why and who decided.
+
+        Args:
+            name: what the decision is about (e.g. ``"lr"``, ``"early_stop"``).
+            step: the training step it takes effect at.
+            set: key -> new value of everything the decision changes.
+            reason: why (e.g. ``"plateau"``).
+            actor: who or what decided (a scheduler, a rule, a person).
+            **fields: anything else worth keeping (``considered=[...]``,
+                ``metric=...``).
+
+        Returns the event's sequence number.
+        """
+        self._handle()
+        name_b = _lib.cname(name, "decision name")
+        what = "decision %r" % (name,)
+        for key, val in (("reason", reason), ("actor", actor)):
+            if val is not None and not isinstance(val, str):
+                raise TypeError("%s: field '%s': must be a str, not %s" % (what, key, type(val).__name__))
+        if set is not None and not isinstance(set, Mapping):
+            raise TypeError("%s: field 'set': must be a dict, not %s" % (what, type(set).__name__))
+        b = thread_builder()
+        try:
+            self._start(b, b"decision", name_b, step, what)
+            ev = b.ptr
+            try:
+                if set is not None:
+                    encode(ev, b"set", dict(set) if type(set) is not dict else set, "set")
+                if reason is not None:
+                    encode(ev, b"reason", reason, "reason")
+                if actor is not None:
+                    encode(ev, b"actor", actor, "actor")
+                for k, v in fields.items():
+                    encode(ev, k.encode("utf-8"), v, k)
+            except FieldError as fe:
+                raise_field_error(fe, what)
+            return self._append_built(b, what)
+        finally:
+            b.busy = False
+
+    def event(self, kind: str, name: Optional[str] = None, step: Optional[int] = None,
+              **fields: Any) -> int:
+        """Record an event of any ``kind`` (a built-in one such as ``"note"``
+        or a user-defined ``[A-Za-z0-9_.:-]{1,64}``) with ``fields`` as its body.
+
+        Returns the event's sequence number.
+        """
+        self._handle()
+        kind_b = _lib.cname(kind, "kind")
+        name_b = None if name is None else _lib.cname(name, "event name")
+        what = "%s %r" % (kind, name) if name is not None else "%s event" % kind
+        b = thread_builder()
+        try:
+            self._start(b, kind_b, name_b, step, what)
+            ev = b.ptr
+            try:
+                for k, v in fields.items():
+                    encode(ev, k.encode("utf-8"), v, k)
+            except FieldError as fe:
+                raise_field_error(fe, what)
+            return self._append_built(b, what)
+        finally:
+            b.busy = False
+
+    # ---- life cycle ----------------------------------------------------------
+
+    def flush(self) -> None:
+        """Wait until every event recorded so far is written with the
+        recorder's durability (``"none"``: handed to the writer thread)."""
+        _lib.check(_lib.pt_recorder_flush(self._handle()), "flush")
+
+    def seal(self) -> None:
+        """Flush and seal the open segment now (it becomes immutable and
+        content-addressed).  No-op if it is empty."""
+        _lib.check(_lib.pt_recorder_seal(self._handle()), "seal")
+
+    def close(self) -> None:
+        """Flush, seal the open segment, release the stream's lock.
+
+        Idempotent.  Raises the first error met (e.g. a failed background
+        write); the recorder is closed anyway.
+        """
+        with self._lock:
+            h = self._h
+            if h is None:
+                return
+            self._fn_metric = _closed
+            self._fn_metrics = _closed
+            self._h = None
+            self._finalizer.detach()
+        _lib.check(_lib.pt_recorder_close(h), "close")
+
+    def __enter__(self) -> "Recorder":
+        self._handle()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except Exception as close_exc:  # keep the body's exception primary
+            if hasattr(exc, "add_note"):
+                exc.add_note("provtrace: closing the recorder also failed: %s" % close_exc)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._h is None else "open"
+        return "<provtrace.Recorder run=%r stream=%r store=%r %s>" % (
+            self._run, self._stream, self._store.path, state)
