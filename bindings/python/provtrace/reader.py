@@ -62,6 +62,7 @@ def open_run(run: str, store: Store = None) -> "Run":
     than the library.
     """
     run_b = _lib.cname(run, "run")
+    _lib.check(_lib.pt_name_check(b"run", run_b))
     st = open_store(store)
     r = Run(run, st)
     r._streams(run_b)  # raises NotFoundError for a run that does not exist
