@@ -25,9 +25,11 @@ class Color(enum.IntEnum):
 
 class ValuesTest(StoreTest):
     def roundtrip(self, value):
-        with provtrace.Recorder(run="r", store=self.store) as rec:
+        self._n = getattr(self, "_n", 0) + 1
+        run = "r%d" % self._n
+        with provtrace.Recorder(run=run, store=self.store) as rec:
             rec.param("p", value)
-        evs = self.user_events("r")
+        evs = self.user_events(run)
         self.assertEqual(len(evs), 1)
         self.assertEqual(evs[0]["kind"], "param")
         self.assertEqual(evs[0]["name"], "p")
@@ -216,7 +218,7 @@ class BadValuesTest(StoreTest):
         deep = []
         for _ in range(40):
             deep = [deep]
-        with self.assertRaises(provtrace.InvalidError) as cm:
+        with self.assertRaises(provtrace.LimitError) as cm:
             rec.param("p", deep)
         self.assertIn("param 'p': field 'value[0][0]", str(cm.exception))
         with self.assertRaises(provtrace.InvalidError):
@@ -225,7 +227,7 @@ class BadValuesTest(StoreTest):
             rec.event("note", seq=3)  # reserved envelope key
         cyc = []
         cyc.append(cyc)
-        with self.assertRaises(provtrace.InvalidError):
+        with self.assertRaises(provtrace.LimitError):
             rec.param("p", cyc)
         # The builder is reusable after errors.
         rec.param("ok", 1)

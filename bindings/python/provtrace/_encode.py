@@ -198,10 +198,10 @@ def encode_other(ev: int, key: Optional[bytes], v: Any, part: str) -> None:
 
 def _tname(v: Any) -> str:
     t = type(v)
-    mod = t.__module__
-    if mod in ("builtins", "__main__", None):
-        return t.__qualname__
-    return "%s.%s" % (mod, t.__qualname__)
+    mod = t.__module__ or ""
+    if mod == "numpy" or mod.startswith("numpy."):
+        return "numpy." + t.__qualname__
+    return t.__qualname__
 
 
 def raise_field_error(fe: FieldError, what: str) -> None:

@@ -324,10 +324,12 @@ pt_ev_body_msgpack = declare(
 pt_ev_json = declare("pt_ev_json", c_int, [c_void_p, POINTER(c_void_p), POINTER(c_size_t)])
 
 # ---- verify.h ----------------------------------------------------------------
+# Optional: verify() raises a clear error with a library that lacks it.
 pt_verify = declare(
     "pt_verify",
     c_int,
     [c_void_p, c_char_p, c_char_p, PROBLEM_CB, c_void_p, POINTER(VerifyStats)],
+    optional=True,
 )
 
 
@@ -377,6 +379,17 @@ def strv(ptr: c_void_p, count: int) -> List[str]:
         return [arr[i].decode("utf-8", "replace") for i in range(count)]
     finally:
         pt_strv_free(ptr, count)
+
+
+def free_with(free_fn):
+    """A finalizer callback ``cb(ptr, *keepalive)`` that frees ``ptr`` with
+    ``free_fn``; the extra arguments only keep parents (the store) alive
+    until the child is freed."""
+
+    def cb(ptr, *_keepalive):
+        free_fn(ptr)
+
+    return cb
 
 
 def version() -> str:

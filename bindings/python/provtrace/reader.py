@@ -12,7 +12,7 @@ from typing import Any, Dict, Iterator, List, Optional, Union
 
 from . import _lib
 from ._store import PathLike, StoreHandle, open_store
-from .errors import PT_ECORRUPT, PT_ITEROVER
+from .errors import PT_ECORRUPT, PT_ITEROVER, ProvtraceError
 
 __all__ = ["runs", "open_run", "Run", "EventIterator", "verify", "VerifyReport"]
 
@@ -228,6 +228,9 @@ class Run:
         return "<provtrace.Run %r store=%r>" % (self._name, self._store.path)
 
 
+_free_iter = _lib.free_with(_lib.pt_iter_free)
+
+
 class EventIterator:
     """A lazy iterator over the events of a stream (see :meth:`Run.events`).
 
@@ -248,7 +251,7 @@ class EventIterator:
         _lib.check(_lib.pt_iter_open(byref(out), run._store.ptr, run.name.encode("utf-8"),
                                      stream_b, byref(opts)))
         self._it: Optional[int] = out.value
-        self._finalizer = weakref.finalize(self, _lib.pt_iter_free, out.value, run._store)
+        self._finalizer = weakref.finalize(self, _free_iter, out.value, run._store)
         self._view = c_void_p()
         self._json = c_void_p()
         self._len = c_size_t()
@@ -326,6 +329,9 @@ def verify(store: Store = None, run: Optional[str] = None,
     exception means verification itself could not run (no such store or
     run, an I/O error).
     """
+    if _lib.pt_verify is None:
+        raise ProvtraceError("verify: %s does not export pt_verify (a library older than "
+                             "this binding)" % _lib.lib_path)
     st = open_store(store)
     run_b = None if run is None else _lib.cname(run, "run")
     stream_b = None if stream is None else _lib.cname(stream, "stream")

@@ -26,6 +26,9 @@ _end = _lib.pt_event_end
 _last_error = _lib.last_error
 
 
+_free_recorder = _lib.free_with(_lib.pt_recorder_free)
+
+
 def _closed(*_args: Any) -> int:
     raise ClosedError("the recorder is closed")
 
@@ -120,7 +123,7 @@ class Recorder:
         self._h = h
         # The finalizer holds the store handle, so the store outlives the
         # C recorder even when both become garbage together.
-        self._finalizer = weakref.finalize(self, _lib.pt_recorder_free, h, self._store)
+        self._finalizer = weakref.finalize(self, _free_recorder, h, self._store)
         self._run = _lib.pt_recorder_run(h).decode("utf-8")
         self._stream = _lib.pt_recorder_stream(h).decode("utf-8")
         self._durability = durability
