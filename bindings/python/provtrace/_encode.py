@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
-from ctypes import byref, c_void_p
+from ctypes import byref, c_uint64, c_void_p
 from typing import Any, List, Optional
 
 from . import _lib
@@ -39,13 +39,16 @@ _UINT64_MAX = _lib.UINT64_MAX
 class Builder:
     """Owns one pt_event builder."""
 
-    __slots__ = ("ptr", "busy", "_finalizer", "__weakref__")
+    __slots__ = ("ptr", "busy", "seq", "seq_ref", "_finalizer", "__weakref__")
 
     def __init__(self) -> None:
         out = c_void_p()
         _lib.check(_lib.pt_event_new(byref(out), b"note", None))
         self.ptr = out.value
         self.busy = False
+        # The out-parameter of pt_recorder_append, allocated once.
+        self.seq = c_uint64()
+        self.seq_ref = byref(self.seq)
         self._finalizer = weakref.finalize(self, _lib.pt_event_free, self.ptr)
 
 

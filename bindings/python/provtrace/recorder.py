@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from ctypes import ArgumentError, byref, c_char_p, c_double, c_uint64, c_void_p
+from ctypes import ArgumentError, byref, c_char_p, c_double, c_void_p
 from typing import Any, Dict, Mapping, Optional, Union
 
 from . import _lib
@@ -21,8 +21,6 @@ _NO_STEP = _lib.NO_STEP
 _reset = _lib.pt_event_reset
 _set_step = _lib.pt_event_set_step
 _append = _lib.pt_recorder_append
-_begin_map = _lib.pt_event_begin_map
-_end = _lib.pt_event_end
 _last_error = _lib.last_error
 
 
@@ -31,6 +29,10 @@ _free_recorder = _lib.free_with(_lib.pt_recorder_free)
 
 def _closed(*_args: Any) -> int:
     raise ClosedError("the recorder is closed")
+
+
+def _what(kind: str, name: Optional[str]) -> str:
+    return "%s %r" % (kind, name) if name is not None else "%s event" % kind
 
 
 def _step_arg(step: Any, what: str) -> int:
@@ -240,39 +242,41 @@ class Recorder:
         )
 
     # ---- events built field by field ---------------------------------------
+    #
+    # Each event is encoded into the calling thread's builder and appended
+    # with one pt_recorder_append.  These paths are written out rather than
+    # factored into helpers: every Python call level costs as much as one C
+    # call, and a decision is already ~10 C calls.
 
-    def _append_built(self, b: Builder, what: str) -> int:
-        seq = c_uint64()
-        rc = _append(self._handle(), b.ptr, byref(seq))
-        if rc:
-            raise _last_error(rc, what)
-        return seq.value
-
-    def _start(self, b: Builder, kind: bytes, name: Optional[bytes], step: Any, what: str) -> None:
-        rc = _reset(b.ptr, kind, name)
-        if rc:
-            raise _last_error(rc, what)
-        if step is not None:
-            rc = _set_step(b.ptr, _step_arg(step, what))
-            if rc:
-                raise _last_error(rc, what)
+    def _fail(self, rc: int, what: str) -> None:
+        raise _last_error(rc, what)
 
     def param(self, name: str, value: Any) -> int:
         """Record parameter ``name`` = ``value`` (any supported value).
 
         Returns the event's sequence number.
         """
-        self._handle()
-        name_b = _lib.cname(name, "param name")
-        what = "param %r" % (name,)
+        h = self._h
+        if h is None:
+            raise ClosedError("the recorder is closed")
+        try:
+            name_b = name.encode()
+        except AttributeError:
+            name_b = _lib.cname(name, "param name")
         b = thread_builder()
         try:
-            self._start(b, b"param", name_b, None, what)
+            ev = b.ptr
+            rc = _reset(ev, b"param", name_b)
+            if rc:
+                self._fail(rc, "param %r" % (name,))
             try:
-                encode(b.ptr, b"value", value, "value")
+                encode(ev, b"value", value, "value")
             except FieldError as fe:
-                raise_field_error(fe, what)
-            return self._append_built(b, what)
+                raise_field_error(fe, "param %r" % (name,))
+            rc = _append(h, ev, b.seq_ref)
+            if rc:
+                self._fail(rc, "param %r" % (name,))
+            return b.seq.value
         finally:
             b.busy = False
 
@@ -282,7 +286,7 @@ class Recorder:
         Every value is encoded before the first event is appended, so a bad
         value leaves nothing recorded.
         """
-        self._handle()
+        h = self._handle()
         if not isinstance(values, Mapping):
             raise TypeError("params() takes a mapping of name -> value, not %s" % type(values).__name__)
         built = []
@@ -290,14 +294,18 @@ class Recorder:
             name_b = _lib.cname(k, "param name")
             what = "param %r" % (k,)
             b = Builder()
-            self._start(b, b"param", name_b, None, what)
+            rc = _reset(b.ptr, b"param", name_b)
+            if rc:
+                self._fail(rc, what)
             try:
                 encode(b.ptr, b"value", v, "value")
             except FieldError as fe:
                 raise_field_error(fe, what)
             built.append((b, what))
         for b, what in built:
-            self._append_built(b, what)
+            rc = _append(h, b.ptr, b.seq_ref)
+            if rc:
+                self._fail(rc, what)
 
     def decision(
         self,
@@ -322,30 +330,47 @@ class Recorder:
 
         Returns the event's sequence number.
         """
-        self._handle()
-        name_b = _lib.cname(name, "decision name")
-        what = "decision %r" % (name,)
-        for key, val in (("reason", reason), ("actor", actor)):
-            if val is not None and not isinstance(val, str):
-                raise TypeError("%s: field '%s': must be a str, not %s" % (what, key, type(val).__name__))
-        if set is not None and not isinstance(set, Mapping):
-            raise TypeError("%s: field 'set': must be a dict, not %s" % (what, type(set).__name__))
+        h = self._h
+        if h is None:
+            raise ClosedError("the recorder is closed")
+        try:
+            name_b = name.encode()
+        except AttributeError:
+            name_b = _lib.cname(name, "decision name")
         b = thread_builder()
         try:
-            self._start(b, b"decision", name_b, step, what)
             ev = b.ptr
+            rc = _reset(ev, b"decision", name_b)
+            if not rc and step is not None:
+                rc = _set_step(ev, step if type(step) is int else _step_arg(step, "decision"))
+            if rc:
+                self._fail(rc, "decision %r" % (name,))
             try:
                 if set is not None:
-                    encode(ev, b"set", dict(set) if type(set) is not dict else set, "set")
+                    if type(set) is not dict:
+                        if not isinstance(set, Mapping):
+                            raise FieldError(TypeError(
+                                "must be a dict, not %s" % type(set).__name__), "set")
+                        set = dict(set)
+                    encode(ev, b"set", set, "set")
                 if reason is not None:
+                    if type(reason) is not str and not isinstance(reason, str):
+                        raise FieldError(TypeError(
+                            "must be a str, not %s" % type(reason).__name__), "reason")
                     encode(ev, b"reason", reason, "reason")
                 if actor is not None:
+                    if type(actor) is not str and not isinstance(actor, str):
+                        raise FieldError(TypeError(
+                            "must be a str, not %s" % type(actor).__name__), "actor")
                     encode(ev, b"actor", actor, "actor")
                 for k, v in fields.items():
-                    encode(ev, k.encode("utf-8"), v, k)
+                    encode(ev, k.encode(), v, k)
             except FieldError as fe:
-                raise_field_error(fe, what)
-            return self._append_built(b, what)
+                raise_field_error(fe, "decision %r" % (name,))
+            rc = _append(h, ev, b.seq_ref)
+            if rc:
+                self._fail(rc, "decision %r" % (name,))
+            return b.seq.value
         finally:
             b.busy = False
 
@@ -356,20 +381,28 @@ class Recorder:
 
         Returns the event's sequence number.
         """
-        self._handle()
+        h = self._h
+        if h is None:
+            raise ClosedError("the recorder is closed")
         kind_b = _lib.cname(kind, "kind")
         name_b = None if name is None else _lib.cname(name, "event name")
-        what = "%s %r" % (kind, name) if name is not None else "%s event" % kind
         b = thread_builder()
         try:
-            self._start(b, kind_b, name_b, step, what)
             ev = b.ptr
+            rc = _reset(ev, kind_b, name_b)
+            if not rc and step is not None:
+                rc = _set_step(ev, step if type(step) is int else _step_arg(step, kind))
+            if rc:
+                self._fail(rc, _what(kind, name))
             try:
                 for k, v in fields.items():
-                    encode(ev, k.encode("utf-8"), v, k)
+                    encode(ev, k.encode(), v, k)
             except FieldError as fe:
-                raise_field_error(fe, what)
-            return self._append_built(b, what)
+                raise_field_error(fe, _what(kind, name))
+            rc = _append(h, ev, b.seq_ref)
+            if rc:
+                self._fail(rc, _what(kind, name))
+            return b.seq.value
         finally:
             b.busy = False
 
