@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from array import array as _array
 import weakref
 from ctypes import ArgumentError, byref, c_char_p, c_double, c_void_p
 from typing import Any, Dict, Mapping, Optional, Union
@@ -25,6 +26,19 @@ _last_error = _lib.last_error
 
 
 _free_recorder = _lib.free_with(_lib.pt_recorder_free)
+
+# keys tuple -> C array of the encoded names, shared by all recorders and
+# threads (never modified once built; the array keeps its bytes alive).
+_names_cache: Dict[tuple, Any] = {}
+_NAMES_CACHE_MAX = 1024
+
+
+def _names_array(keys: tuple) -> Any:
+    arr = (c_char_p * len(keys))(*[k.encode() for k in keys])
+    if len(_names_cache) >= _NAMES_CACHE_MAX:
+        _names_cache.clear()
+    _names_cache[keys] = arr
+    return arr
 
 
 def _closed(*_args: Any) -> int:
@@ -211,15 +225,21 @@ class Recorder:
         return self._fn_metric(h, name_b, v, _step_arg(step, what))
 
     def metrics(self, values: Mapping[str, float], step: Optional[int] = None) -> None:
-        """Record several metrics at one step: ``{name: value}``, one C call."""
-        n = len(values)
-        if not n:
-            self._handle()
-            return
+        """Record several metrics at one step: ``{name: value}``, one C call
+        (``pt_recorder_metrics``).
+
+        The C array of names is built once per distinct set of keys and
+        cached (a training loop passes the same keys at every step); the
+        values go through an ``array.array("d")``.
+        """
         try:
-            names = (c_char_p * n)(*[k.encode() for k in values])
-            vals = (c_double * n)(*values.values())
-            rc = self._fn_metrics(self._h, names, vals, n, _NO_STEP if step is None else step)
+            keys = tuple(values)
+            names = _names_cache.get(keys)
+            if names is None:
+                names = _names_array(keys)
+            vals = _array("d", values.values())
+            rc = self._fn_metrics(self._h, names, vals.buffer_info()[0], len(keys),
+                                  _NO_STEP if step is None else step)
         except (AttributeError, ArgumentError, TypeError, UnicodeEncodeError):
             rc = self._metrics_slow(values, step)
         if rc:
