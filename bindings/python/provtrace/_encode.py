@@ -15,7 +15,7 @@ import sys
 import threading
 import weakref
 from ctypes import byref, c_uint64, c_void_p
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Union
 
 from . import _lib
 from .errors import ProvtraceError
@@ -27,6 +27,9 @@ _bool = _lib.pt_event_bool
 _nil = _lib.pt_event_nil
 _strn = _lib.pt_event_strn
 _bytes = _lib.pt_event_bytes
+_strn_gil = _lib.pt_event_strn_gil
+_bytes_gil = _lib.pt_event_bytes_gil
+_GIL_COPY_MAX = _lib.GIL_COPY_MAX
 _begin_map = _lib.pt_event_begin_map
 _begin_array = _lib.pt_event_begin_array
 _end = _lib.pt_event_end
@@ -75,16 +78,16 @@ class FieldError(Exception):
     """Raised while encoding; carries the exception to raise and the path
     of the field (built while unwinding, so the success path pays nothing)."""
 
-    def __init__(self, exc: BaseException, part: str) -> None:
+    def __init__(self, exc: BaseException, part: Union[str, int]) -> None:
         super().__init__()
         self.exc = exc
-        self.parts: List[str] = [part]
+        self.parts: List[Union[str, int]] = [part]
 
     def path(self) -> str:
         out = ""
         for p in reversed(self.parts):
-            if p.startswith("["):
-                out += p
+            if isinstance(p, int):
+                out += "[%d]" % p
             elif out:
                 out += "." + p
             else:
@@ -96,10 +99,10 @@ def _c_fail(rc: int) -> ProvtraceError:
     return _lib.last_error(rc)
 
 
-def encode(ev: int, key: Optional[bytes], v: Any, part: str) -> None:
+def encode(ev: int, key: Optional[bytes], v: Any, part: Union[str, int]) -> None:
     """Encode ``v`` under ``key`` (None inside an array) into builder ``ev``.
 
-    ``part`` names this value in an error path ("lr", "[3]").
+    ``part`` names this value in an error path: a key, or an array index.
     """
     t = type(v)
     if t is float:
@@ -118,7 +121,8 @@ def encode(ev: int, key: Optional[bytes], v: Any, part: str) -> None:
             b = v.encode("utf-8")
         except UnicodeEncodeError as e:
             raise FieldError(ValueError("string is not valid UTF-8 (%s)" % e.reason), part) from None
-        rc = _strn(ev, key, b, len(b))
+        n = len(b)
+        rc = (_strn_gil if n <= _GIL_COPY_MAX else _strn)(ev, key, b, n)
     elif t is bool:
         rc = _bool(ev, key, 1 if v else 0)
     elif v is None:
@@ -128,16 +132,7 @@ def encode(ev: int, key: Optional[bytes], v: Any, part: str) -> None:
         if rc:
             raise FieldError(_c_fail(rc), part)
         try:
-            for k, x in v.items():
-                if not isinstance(k, str):
-                    raise FieldError(
-                        TypeError("map key %r is a %s, not a str" % (k, type(k).__name__)), repr(k)
-                    )
-                try:
-                    kb = k.encode("utf-8")
-                except UnicodeEncodeError as e:
-                    raise FieldError(ValueError("key is not valid UTF-8 (%s)" % e.reason), k) from None
-                encode(ev, kb, x, k)
+            encode_items(ev, v)
         except FieldError as fe:
             fe.parts.append(part)
             raise
@@ -149,14 +144,15 @@ def encode(ev: int, key: Optional[bytes], v: Any, part: str) -> None:
         try:
             i = 0
             for x in v:
-                encode(ev, None, x, "[%d]" % i)
+                encode(ev, None, x, i)
                 i += 1
         except FieldError as fe:
             fe.parts.append(part)
             raise
         rc = _end(ev)
     elif t is bytes:
-        rc = _bytes(ev, key, v, len(v))
+        n = len(v)
+        rc = (_bytes_gil if n <= _GIL_COPY_MAX else _bytes)(ev, key, v, n)
     else:
         encode_other(ev, key, v, part)
         return
@@ -164,7 +160,44 @@ def encode(ev: int, key: Optional[bytes], v: Any, part: str) -> None:
         raise FieldError(_c_fail(rc), part)
 
 
-def encode_other(ev: int, key: Optional[bytes], v: Any, part: str) -> None:
+def encode_items(ev: int, d: Any) -> None:
+    """Encode the items of mapping ``d`` (str keys) into the open map of
+    ``ev`` (the body itself at the top level).
+
+    The common scalar values are handled inline: a Python call per value
+    costs as much as the C call that stores it.
+    """
+    for k, x in d.items():
+        try:
+            kb = k.encode()
+        except AttributeError:
+            raise FieldError(TypeError("map key %r is a %s, not a str"
+                                       % (k, type(k).__name__)), repr(k)) from None
+        except UnicodeEncodeError as e:
+            raise FieldError(ValueError("key is not valid UTF-8 (%s)" % e.reason), repr(k)) from None
+        if type(k) is not str and not isinstance(k, str):  # e.g. bytes-like with encode()
+            raise FieldError(TypeError("map key %r is a %s, not a str" % (k, type(k).__name__)),
+                             repr(k))
+        t = type(x)
+        if t is float:
+            rc = _double(ev, kb, x)
+        elif t is str and len(x) <= 16384:
+            try:
+                b = x.encode()
+            except UnicodeEncodeError:
+                encode(ev, kb, x, k)  # raises with the field's path
+                continue
+            rc = _strn_gil(ev, kb, b, len(b))
+        elif t is int and _INT64_MIN <= x <= _INT64_MAX:
+            rc = _int(ev, kb, x)
+        else:
+            encode(ev, kb, x, k)
+            continue
+        if rc:
+            raise FieldError(_c_fail(rc), k)
+
+
+def encode_other(ev: int, key: Optional[bytes], v: Any, part: Union[str, int]) -> None:
     """Subclasses and the less common types (kept off the fast path)."""
     if isinstance(v, (bytearray, memoryview)):
         b = bytes(v) if isinstance(v, bytearray) else v.tobytes()

@@ -124,15 +124,26 @@ def _load() -> Tuple[ctypes.CDLL, str]:
 
 lib, lib_path = _load()
 
+# The same library through PyDLL: its functions are called without
+# releasing the GIL.  Used only for the event-builder setters, which copy a
+# few bytes into a builder private to the calling thread and never block:
+# for them releasing and re-taking the GIL costs more than the call itself
+# (about 35% of a pt_event_double call).  Everything that can wait (append
+# under back-pressure, metric(s), flush, close, iteration, verify) goes
+# through `lib` and releases the GIL.
+pylib = ctypes.PyDLL(lib_path)
 
-def declare(name: str, restype, argtypes: Sequence, optional: bool = False):
+
+def declare(name: str, restype, argtypes: Sequence, optional: bool = False, gil: bool = False):
     """Declare C function ``name`` with its types and return it.
 
     A missing symbol raises ImportError naming the library file (a library
     older than this binding), unless ``optional`` (then None is returned).
+    ``gil``: call it without releasing the GIL (only for short calls that
+    never block).
     """
     try:
-        fn = getattr(lib, name)
+        fn = getattr(pylib if gil else lib, name)
     except AttributeError:
         if optional:
             return None
@@ -261,22 +272,27 @@ pt_stream_stat = declare("pt_stream_stat", c_int, [c_void_p, c_char_p, c_char_p,
 
 # ---- event.h -----------------------------------------------------------------
 pt_event_new = declare("pt_event_new", c_int, [POINTER(c_void_p), c_char_p, c_char_p])
-pt_event_reset = declare("pt_event_reset", c_int, [c_void_p, c_char_p, c_char_p])
+pt_event_reset = declare("pt_event_reset", c_int, [c_void_p, c_char_p, c_char_p], gil=True)
 pt_event_free = declare("pt_event_free", None, [c_void_p])
-pt_event_set_step = declare("pt_event_set_step", c_int, [c_void_p, c_int64])
-pt_event_set_time = declare("pt_event_set_time", c_int, [c_void_p, c_int64])
-pt_event_int = declare("pt_event_int", c_int, [c_void_p, c_char_p, c_int64])
-pt_event_uint = declare("pt_event_uint", c_int, [c_void_p, c_char_p, c_uint64])
-pt_event_double = declare("pt_event_double", c_int, [c_void_p, c_char_p, c_double])
-pt_event_float = declare("pt_event_float", c_int, [c_void_p, c_char_p, c_float])
-pt_event_bool = declare("pt_event_bool", c_int, [c_void_p, c_char_p, c_int])
-pt_event_nil = declare("pt_event_nil", c_int, [c_void_p, c_char_p])
+pt_event_set_step = declare("pt_event_set_step", c_int, [c_void_p, c_int64], gil=True)
+pt_event_set_time = declare("pt_event_set_time", c_int, [c_void_p, c_int64], gil=True)
+pt_event_int = declare("pt_event_int", c_int, [c_void_p, c_char_p, c_int64], gil=True)
+pt_event_uint = declare("pt_event_uint", c_int, [c_void_p, c_char_p, c_uint64], gil=True)
+pt_event_double = declare("pt_event_double", c_int, [c_void_p, c_char_p, c_double], gil=True)
+pt_event_float = declare("pt_event_float", c_int, [c_void_p, c_char_p, c_float], gil=True)
+pt_event_bool = declare("pt_event_bool", c_int, [c_void_p, c_char_p, c_int], gil=True)
+pt_event_nil = declare("pt_event_nil", c_int, [c_void_p, c_char_p], gil=True)
 pt_event_str = declare("pt_event_str", c_int, [c_void_p, c_char_p, c_char_p])
 pt_event_strn = declare("pt_event_strn", c_int, [c_void_p, c_char_p, c_char_p, c_size_t])
 pt_event_bytes = declare("pt_event_bytes", c_int, [c_void_p, c_char_p, c_char_p, c_size_t])
-pt_event_begin_map = declare("pt_event_begin_map", c_int, [c_void_p, c_char_p])
-pt_event_begin_array = declare("pt_event_begin_array", c_int, [c_void_p, c_char_p])
-pt_event_end = declare("pt_event_end", c_int, [c_void_p])
+pt_event_begin_map = declare("pt_event_begin_map", c_int, [c_void_p, c_char_p], gil=True)
+pt_event_begin_array = declare("pt_event_begin_array", c_int, [c_void_p, c_char_p], gil=True)
+pt_event_end = declare("pt_event_end", c_int, [c_void_p], gil=True)
+# Variants that keep the GIL, for short strings and bytes (see pylib).
+pt_event_strn_gil = declare("pt_event_strn", c_int, [c_void_p, c_char_p, c_char_p, c_size_t], gil=True)
+pt_event_bytes_gil = declare("pt_event_bytes", c_int, [c_void_p, c_char_p, c_char_p, c_size_t], gil=True)
+#: Longer values are copied with the GIL released.
+GIL_COPY_MAX = 65536
 pt_event_msgpack = declare("pt_event_msgpack", c_int, [c_void_p, c_char_p, c_char_p, c_size_t])
 pt_event_from_json = declare("pt_event_from_json", c_int, [c_void_p, c_char_p, c_size_t])
 

@@ -9,7 +9,7 @@ from ctypes import ArgumentError, byref, c_char_p, c_double, c_void_p
 from typing import Any, Dict, Mapping, Optional, Union
 
 from . import _lib
-from ._encode import Builder, FieldError, encode, raise_field_error, thread_builder
+from ._encode import Builder, FieldError, encode, encode_items, raise_field_error, thread_builder
 from ._store import PathLike, StoreHandle, open_store
 from .errors import ClosedError
 
@@ -383,8 +383,8 @@ class Recorder:
                         raise FieldError(TypeError(
                             "must be a str, not %s" % type(actor).__name__), "actor")
                     encode(ev, b"actor", actor, "actor")
-                for k, v in fields.items():
-                    encode(ev, k.encode(), v, k)
+                if fields:
+                    encode_items(ev, fields)
             except FieldError as fe:
                 raise_field_error(fe, "decision %r" % (name,))
             rc = _append(h, ev, b.seq_ref)
@@ -415,8 +415,8 @@ class Recorder:
             if rc:
                 self._fail(rc, _what(kind, name))
             try:
-                for k, v in fields.items():
-                    encode(ev, k.encode(), v, k)
+                if fields:
+                    encode_items(ev, fields)
             except FieldError as fe:
                 raise_field_error(fe, _what(kind, name))
             rc = _append(h, ev, b.seq_ref)
