@@ -90,8 +90,10 @@ class Recorder:
             ``"write"`` (flush returns once they are written to the file:
             they survive a crash of the process) or ``"fsync"`` (every batch
             is synced to the disk).
-        capture_code: record the code provenance (git HEAD, diff) of the
-            working directory at the start of the run.
+        capture_code: whether the code provenance (git HEAD, diff) of the
+            working directory is to be recorded at the start of the run.
+            The flag is kept on the recorder (:attr:`capture_code`); the
+            capture itself comes with the library's code-provenance support.
 
     Values accepted in events: None, bool, int (int64, or uint64 above),
     float, str, bytes / bytearray / memoryview, lists and tuples, dicts with
@@ -174,7 +176,7 @@ class Recorder:
 
     @property
     def capture_code(self) -> bool:
-        """Whether code provenance is captured at the start of the run."""
+        """The ``capture_code`` flag given at construction."""
         return self._capture_code
 
     @property
