@@ -71,6 +71,18 @@ class LifeCycleTest(StoreTest):
             rec2.metric("m", 3.0)
         self.assertEqual([e["value"] for e in self.user_events("r")], [2.0, 3.0])
 
+    def test_recorder_left_open_is_closed_at_interpreter_exit(self):
+        r = run_python(
+            "import provtrace\n"
+            "rec = provtrace.Recorder(run='r', store=%r)\n"
+            "for i in range(1000): rec.metric('m', float(i), step=i)\n"
+            "import sys; sys.modules['__main__'].keep = rec\n" % self.store)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(self.user_events("r")), 1000)
+        info = provtrace.open_run("r", self.store).stream_info()
+        self.assertEqual(info["sealed_segments"], 1)  # closed, not just flushed
+        self.assertFalse(info["writer_active"])
+
     def test_every_durability(self):
         for d in ("none", "write", "fsync"):
             with provtrace.Recorder(run="r-" + d, store=self.store, durability=d) as rec:

@@ -185,6 +185,13 @@ class BadValuesTest(StoreTest):
         with self.assertRaises(ValueError) as cm:
             rec.param("p", ["ok", "\ud800"])
         self.assertIn("field 'value[1]'", str(cm.exception))
+        with self.assertRaises(ValueError) as cm:
+            rec.event("note", m={"\udc80": 1})
+        self.assertIn("not valid UTF-8", str(cm.exception))
+        with self.assertRaises(TypeError) as cm:
+            rec.event("note", m={b"k": 1})
+        self.assertIn("note event: field 'm.b'k'': map key b'k' is not a str (type bytes)",
+                      str(cm.exception))
         with self.assertRaises(TypeError):
             rec.param("p", 1j)
         with self.assertRaises(TypeError):
@@ -233,6 +240,27 @@ class BadValuesTest(StoreTest):
         rec.param("ok", 1)
         rec.close()
         self.assertEqual([(e["name"], e["value"]) for e in self.user_events("r")], [("ok", 1)])
+
+    def test_builder_is_released_after_errors_and_never_shared(self):
+        from provtrace import _encode
+        with provtrace.Recorder(run="r", store=self.store) as rec:
+            rec.param("a", 1)
+            b = _encode._tls.builder
+            for bad in (Foo(), {1: 2}, 2**70, "\ud800"):
+                with self.assertRaises((TypeError, ValueError)):
+                    rec.param("x", bad)
+                self.assertFalse(b.busy)
+            self.assertIs(_encode._tls.builder, b)
+            # A re-entrant use (a signal handler recording while the thread
+            # encodes) gets a builder of its own.
+            b1 = _encode.thread_builder()
+            b2 = _encode.thread_builder()
+            self.assertIsNot(b1, b2)
+            rec.param("inner", 2)  # while b1 is busy
+            b1.busy = b2.busy = False
+            rec.param("b", 3)
+        self.assertEqual([(e["name"], e["value"]) for e in self.user_events("r")],
+                         [("a", 1), ("inner", 2), ("b", 3)])
 
     def test_bad_arguments(self):
         with self.assertRaises(ValueError):

@@ -171,12 +171,12 @@ def encode_items(ev: int, d: Any) -> None:
         try:
             kb = k.encode()
         except AttributeError:
-            raise FieldError(TypeError("map key %r is a %s, not a str"
+            raise FieldError(TypeError("map key %r is not a str (type %s)"
                                        % (k, type(k).__name__)), repr(k)) from None
         except UnicodeEncodeError as e:
             raise FieldError(ValueError("key is not valid UTF-8 (%s)" % e.reason), repr(k)) from None
         if type(k) is not str and not isinstance(k, str):  # e.g. bytes-like with encode()
-            raise FieldError(TypeError("map key %r is a %s, not a str" % (k, type(k).__name__)),
+            raise FieldError(TypeError("map key %r is not a str (type %s)" % (k, type(k).__name__)),
                              repr(k))
         t = type(x)
         if t is float:
