@@ -83,6 +83,34 @@ class LifeCycleTest(StoreTest):
         self.assertEqual(info["sealed_segments"], 1)  # closed, not just flushed
         self.assertFalse(info["writer_active"])
 
+    def test_forked_child_does_not_touch_the_parents_recorder(self):
+        r = run_python(
+            "import os, sys, provtrace\n"
+            "rec = provtrace.Recorder(run='r', store=%r)\n"
+            "rec.metric('m', 1.0, step=1)\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    try:\n"
+            "        rec.metric('m', 2.0)\n"
+            "        code = 3\n"
+            "    except provtrace.ClosedError as e:\n"
+            "        code = 0 if 'parent process' in str(e) else 4\n"
+            "    try:\n"
+            "        rec.event('note')\n"
+            "        code = 5\n"
+            "    except provtrace.ClosedError:\n"
+            "        pass\n"
+            "    rec.close()  # a no-op in the child\n"
+            "    sys.exit(code)  # runs atexit: must not close the parent's recorder\n"
+            "_, status = os.waitpid(pid, 0)\n"
+            "rec.metric('m', 3.0, step=3)\n"
+            "rec.close()\n"
+            "print(os.waitstatus_to_exitcode(status))\n" % self.store, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "0", r.stderr)
+        self.assertEqual([e["value"] for e in self.user_events("r")], [1.0, 3.0])
+        self.assertEqual(provtrace.verify(self.store), [])
+
     def test_every_durability(self):
         for d in ("none", "write", "fsync"):
             with provtrace.Recorder(run="r-" + d, store=self.store, durability=d) as rec:

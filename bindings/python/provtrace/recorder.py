@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from array import array as _array
 import weakref
@@ -43,6 +44,29 @@ def _names_array(keys: tuple) -> Any:
 
 def _closed(*_args: Any) -> int:
     raise ClosedError("the recorder is closed")
+
+
+def _forked(*_args: Any) -> int:
+    raise ClosedError("this recorder was opened by the parent process; a forked child must "
+                      "open its own Recorder (on its own stream)")
+
+
+# Recorders open in this process.  After fork() a child inherits them
+# without the library's writer thread: it must neither append (it would wait
+# forever for a writer that does not exist) nor close them at exit (which
+# would write to the parent's stream).  The fork hook disowns them at no cost
+# to the hot path.
+_live: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for rec in list(_live):
+        rec._disown()
+    _live.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _what(kind: str, name: Optional[str]) -> str:
@@ -151,6 +175,7 @@ class Recorder:
         # extra check on every call.
         self._fn_metric = _lib.pt_recorder_metric
         self._fn_metrics = _lib.pt_recorder_metrics
+        _live.add(self)
 
     # ---- properties -------------------------------------------------------
 
@@ -197,8 +222,19 @@ class Recorder:
     def _handle(self) -> int:
         h = self._h
         if h is None:
-            raise ClosedError("the recorder is closed")
+            raise ClosedError(self._closed_msg)
         return h
+
+    _closed_msg = "the recorder is closed"
+
+    def _disown(self) -> None:
+        """In a forked child: forget the parent's C recorder without touching it."""
+        self._finalizer.detach()
+        self._fn_metric = _forked
+        self._fn_metrics = _forked
+        self._closed_msg = ("this recorder was opened by the parent process; a forked child "
+                            "must open its own Recorder (on its own stream)")
+        self._h = None
 
     # ---- hot paths ----------------------------------------------------------
 
@@ -280,7 +316,7 @@ class Recorder:
         """
         h = self._h
         if h is None:
-            raise ClosedError("the recorder is closed")
+            raise ClosedError(self._closed_msg)
         try:
             name_b = name.encode()
         except AttributeError:
@@ -354,7 +390,7 @@ class Recorder:
         """
         h = self._h
         if h is None:
-            raise ClosedError("the recorder is closed")
+            raise ClosedError(self._closed_msg)
         try:
             name_b = name.encode()
         except AttributeError:
@@ -405,7 +441,7 @@ class Recorder:
         """
         h = self._h
         if h is None:
-            raise ClosedError("the recorder is closed")
+            raise ClosedError(self._closed_msg)
         kind_b = _lib.cname(kind, "kind")
         name_b = None if name is None else _lib.cname(name, "event name")
         b = thread_builder()
@@ -454,6 +490,7 @@ class Recorder:
             self._fn_metrics = _closed
             self._h = None
             self._finalizer.detach()
+            _live.discard(self)
         _lib.check(_lib.pt_recorder_close(h), "close")
 
     def __enter__(self) -> "Recorder":
