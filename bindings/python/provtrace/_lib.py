@@ -72,10 +72,15 @@ def _candidates() -> List[str]:
     # Bundled inside the package (a wheel built with the library in it).
     for pat in ("libprovtrace.so", "libprovtrace.so.*"):
         out.extend(sorted(glob.glob(os.path.join(_PKG_DIR, pat))))
-    # In-tree: <src>/bindings/python/provtrace -> <src>/build*/lib.
+    # In-tree: <src>/bindings/python/provtrace -> <src>/build*/lib; the
+    # plain build/ first (a sanitizer build such as build-asan/ cannot be
+    # loaded into an uninstrumented interpreter), then the newest other one.
     src = os.path.normpath(os.path.join(_PKG_DIR, "..", "..", ".."))
-    for d in sorted(glob.glob(os.path.join(src, "build*", "lib"))):
-        out.append(os.path.join(d, "libprovtrace.so"))
+    trees = [p for p in glob.glob(os.path.join(src, "build*", "lib", "libprovtrace.so"))
+             if os.path.exists(p)]
+    trees.sort(key=lambda p: (os.path.basename(os.path.dirname(os.path.dirname(p))) != "build",
+                              -os.path.getmtime(p)))
+    out.extend(trees)
     found = ctypes.util.find_library("provtrace")
     if found:
         out.append(found)
