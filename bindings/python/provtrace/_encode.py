@@ -65,10 +65,11 @@ def thread_builder() -> Builder:
     signal handler while the thread was encoding another one) a fresh
     builder is returned instead, so the two never mix.
     """
-    b = getattr(_tls, "builder", None)
-    if b is None:
+    try:
+        b = _tls.builder
+    except AttributeError:
         b = _tls.builder = Builder()
-    elif b.busy:
+    if b.busy:
         b = Builder()
     b.busy = True
     return b

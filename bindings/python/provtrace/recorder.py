@@ -22,6 +22,9 @@ DURABILITY: Dict[str, int] = {"none": 0, "write": 1, "fsync": 2}
 _NO_STEP = _lib.NO_STEP
 _reset = _lib.pt_event_reset
 _set_step = _lib.pt_event_set_step
+_begin_map = _lib.pt_event_begin_map
+_end = _lib.pt_event_end
+_strn_gil = _lib.pt_event_strn_gil
 _append = _lib.pt_recorder_append
 _last_error = _lib.last_error
 
@@ -410,17 +413,46 @@ class Recorder:
                             raise FieldError(TypeError(
                                 "must be a dict, not %s" % type(set).__name__), "set")
                         set = dict(set)
-                    encode(ev, b"set", set, "set")
+                    rc = _begin_map(ev, b"set")
+                    if rc:
+                        raise FieldError(_lib.last_error(rc), "set")
+                    try:
+                        encode_items(ev, set)
+                    except FieldError as fe:
+                        fe.parts.append("set")
+                        raise
+                    rc = _end(ev)
+                    if rc:
+                        raise FieldError(_lib.last_error(rc), "set")
+                # reason and actor are short strings: stored inline.
                 if reason is not None:
-                    if type(reason) is not str and not isinstance(reason, str):
+                    if type(reason) is str and len(reason) <= 16384:
+                        try:
+                            sb = reason.encode()
+                        except UnicodeEncodeError:
+                            encode(ev, b"reason", reason, "reason")  # raises with the path
+                        rc = _strn_gil(ev, b"reason", sb, len(sb))
+                        if rc:
+                            raise FieldError(_lib.last_error(rc), "reason")
+                    elif isinstance(reason, str):
+                        encode(ev, b"reason", str(reason), "reason")
+                    else:
                         raise FieldError(TypeError(
                             "must be a str, not %s" % type(reason).__name__), "reason")
-                    encode(ev, b"reason", reason, "reason")
                 if actor is not None:
-                    if type(actor) is not str and not isinstance(actor, str):
+                    if type(actor) is str and len(actor) <= 16384:
+                        try:
+                            sb = actor.encode()
+                        except UnicodeEncodeError:
+                            encode(ev, b"actor", actor, "actor")  # raises with the path
+                        rc = _strn_gil(ev, b"actor", sb, len(sb))
+                        if rc:
+                            raise FieldError(_lib.last_error(rc), "actor")
+                    elif isinstance(actor, str):
+                        encode(ev, b"actor", str(actor), "actor")
+                    else:
                         raise FieldError(TypeError(
                             "must be a str, not %s" % type(actor).__name__), "actor")
-                    encode(ev, b"actor", actor, "actor")
                 if fields:
                     encode_items(ev, fields)
             except FieldError as fe:
