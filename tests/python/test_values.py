@@ -23,6 +23,10 @@ class Color(enum.IntEnum):
     RED = 3
 
 
+class Mode(str, enum.Enum):
+    FAST = "fast"
+
+
 class ValuesTest(StoreTest):
     def roundtrip(self, value):
         self._n = getattr(self, "_n", 0) + 1
@@ -75,8 +79,8 @@ class ValuesTest(StoreTest):
     def test_subclasses_encode_as_their_base(self):
         od = collections.OrderedDict([("z", 1), ("a", 2)])
         Point = collections.namedtuple("Point", "x y")
-        got = self.roundtrip({"enum": Color.RED, "od": od, "pt": Point(1, 2)})
-        self.assertEqual(got, {"enum": 3, "od": {"z": 1, "a": 2}, "pt": [1, 2]})
+        got = self.roundtrip({"enum": Color.RED, "od": od, "pt": Point(1, 2), "mode": Mode.FAST})
+        self.assertEqual(got, {"enum": 3, "od": {"z": 1, "a": 2}, "pt": [1, 2], "mode": "fast"})
         self.assertEqual(list(got["od"]), ["z", "a"])  # order kept
 
     def test_big_values(self):
@@ -132,6 +136,17 @@ class ValuesTest(StoreTest):
             self.assertEqual((ev["run"], ev["stream"]), ("r", "main"))
             self.assertRegex(ev["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 
+    def test_decision_string_subclasses_and_long_strings(self):
+        class Who(str, enum.Enum):
+            SCHED = "scheduler"
+
+        long_reason = "r" * 100000
+        with provtrace.Recorder(run="r", store=self.store) as rec:
+            rec.decision("lr", set=collections.OrderedDict(lr=1.0), reason=long_reason,
+                         actor=Who.SCHED)
+        (d,) = self.user_events("r")
+        self.assertEqual((d["set"], d["reason"], d["actor"]), ({"lr": 1.0}, long_reason, "scheduler"))
+
     def test_metrics(self):
         with provtrace.Recorder(run="r", store=self.store) as rec:
             rec.metric("loss", 0.25, step=1)
@@ -169,6 +184,18 @@ class BadValuesTest(StoreTest):
         self.assertIn("field 'reason'", str(cm.exception))
         with self.assertRaises(TypeError):
             rec.decision("lr", set=[("lr", 1)])
+        with self.assertRaises(ValueError) as cm:
+            rec.decision("lr", reason="bad \ud800")
+        self.assertIn("decision 'lr': field 'reason': string is not valid UTF-8", str(cm.exception))
+        with self.assertRaises(ValueError) as cm:
+            rec.decision("lr", reason="ok", actor="\udfff")
+        self.assertIn("field 'actor'", str(cm.exception))
+        with self.assertRaises(TypeError) as cm:
+            rec.decision("lr", actor=5)
+        self.assertIn("field 'actor': must be a str, not int", str(cm.exception))
+        with self.assertRaises(ValueError) as cm:
+            rec.decision("lr", set={"a": "\ud800"})
+        self.assertIn("field 'set.a'", str(cm.exception))
         self.assert_nothing_written(rec)
 
     def test_bad_values_everywhere(self):

@@ -218,11 +218,11 @@ def encode_other(ev: int, key: Optional[bytes], v: Any, part: Union[str, int]) -
     if isinstance(v, bool):
         encode(ev, key, bool(v), part)
     elif isinstance(v, int):
-        encode(ev, key, int(v), part)
+        encode(ev, key, int.__int__(v), part)
     elif isinstance(v, float):
-        encode(ev, key, float(v), part)
+        encode(ev, key, float.__float__(v), part)
     elif isinstance(v, str):
-        encode(ev, key, str(v), part)
+        encode(ev, key, str.__str__(v), part)  # the text, not a subclass's __str__
     elif isinstance(v, bytes):
         encode(ev, key, bytes(v), part)
     elif isinstance(v, dict):

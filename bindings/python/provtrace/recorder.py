@@ -435,7 +435,7 @@ class Recorder:
                         if rc:
                             raise FieldError(_lib.last_error(rc), "reason")
                     elif isinstance(reason, str):
-                        encode(ev, b"reason", str(reason), "reason")
+                        encode(ev, b"reason", str.__str__(reason), "reason")
                     else:
                         raise FieldError(TypeError(
                             "must be a str, not %s" % type(reason).__name__), "reason")
@@ -449,7 +449,7 @@ class Recorder:
                         if rc:
                             raise FieldError(_lib.last_error(rc), "actor")
                     elif isinstance(actor, str):
-                        encode(ev, b"actor", str(actor), "actor")
+                        encode(ev, b"actor", str.__str__(actor), "actor")
                     else:
                         raise FieldError(TypeError(
                             "must be a str, not %s" % type(actor).__name__), "actor")
