@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import json
+import json.scanner
 import time
 import weakref
 from ctypes import byref, c_int64, c_size_t, c_void_p, string_at
@@ -35,6 +36,13 @@ def _json_hook(d: Dict[str, Any]) -> Any:
 
 
 _decoder = json.JSONDecoder(object_hook=_json_hook)
+# The C scanners of the json module, called directly: the library renders
+# exactly one object without surrounding whitespace, so decode()'s checks
+# (two regular expression matches per event) are not needed.
+_scan_plain = json.scanner.make_scanner(json.JSONDecoder())
+_scan_escaped = json.scanner.make_scanner(_decoder)
+_iter_next = _lib.pt_iter_next
+_ev_json = _lib.pt_ev_json
 
 
 def decode_json_event(data: Union[bytes, str]) -> Dict[str, Any]:
@@ -255,6 +263,10 @@ class EventIterator:
         self._view = c_void_p()
         self._json = c_void_p()
         self._len = c_size_t()
+        # byref() objects made once: __next__ runs per event.
+        self._view_ref = byref(self._view)
+        self._json_ref = byref(self._json)
+        self._len_ref = byref(self._len)
 
     def __iter__(self) -> "EventIterator":
         return self
@@ -266,7 +278,7 @@ class EventIterator:
         view = self._view
         deadline = None
         while True:
-            rc = _lib.pt_iter_next(it, byref(view))
+            rc = _iter_next(it, self._view_ref)
             if rc == 0:
                 break
             if rc != PT_ITEROVER:
@@ -284,12 +296,15 @@ class EventIterator:
                     self.close()
                     raise StopIteration
             time.sleep(self._poll)
-        rc = _lib.pt_ev_json(view, byref(self._json), byref(self._len))
+        rc = _ev_json(view, self._json_ref, self._len_ref)
         if rc:
             err = _lib.last_error(rc)
             self.close()
             raise err
-        return _decoder.decode(string_at(self._json, self._len.value).decode("utf-8"))
+        text = string_at(self._json, self._len.value).decode("utf-8")
+        # The object hook costs a Python call per JSON object: use it only
+        # when an escape ({"$bytes": ...}, {"$float": ...}) may be present.
+        return (_scan_escaped if '"$' in text else _scan_plain)(text, 0)[0]
 
     def close(self) -> None:
         """Free the C iterator (idempotent)."""
