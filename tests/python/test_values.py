@@ -76,6 +76,11 @@ class ValuesTest(StoreTest):
         want = dict(v, tuple=[1, 2])
         self.assertEqual(got, want)
 
+    def test_dollar_strings_and_keys_are_not_escapes(self):
+        v = {"s": "$HOME \"$bytes\"", "$float": 1.5, "m": {"$bytes": "aGk=", "other": 1},
+             "l": ["$", {"$x": b"\x00"}]}
+        self.assertEqual(self.roundtrip(v), v)
+
     def test_subclasses_encode_as_their_base(self):
         od = collections.OrderedDict([("z", 1), ("a", 2)])
         Point = collections.namedtuple("Point", "x y")
