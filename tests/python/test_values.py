@@ -252,6 +252,28 @@ class BadValuesTest(StoreTest):
                 rec.param("p", np.datetime64("2020-01-01"))
         self.assert_nothing_written(rec)
 
+    def test_nul_in_names_and_keys_is_refused_not_truncated(self):
+        rec = provtrace.Recorder(run="r", store=self.store)
+        for call in (lambda: rec.metric("lo\0ss", 1.0),
+                     lambda: rec.metrics({"a": 1.0, "b\0": 2.0}),
+                     lambda: rec.param("p\0", 1),
+                     lambda: rec.params({"p\0": 1}),
+                     lambda: rec.decision("d\0"),
+                     lambda: rec.event("note\0"),
+                     lambda: rec.event("note", name="n\0"),
+                     lambda: rec.event("note", m={"k\0": 1})):
+            with self.assertRaises(ValueError) as cm:
+                call()
+            self.assertIn("NUL", str(cm.exception))
+        with self.assertRaises(ValueError):
+            provtrace.Recorder(run="r\0x", store=self.store)
+        with self.assertRaises(ValueError):
+            provtrace.open_run("r\0", self.store)
+        # Values (not names) may hold NULs: they are stored with their length.
+        rec.param("ok", "a\0b")
+        rec.close()
+        self.assertEqual([(e["name"], e["value"]) for e in self.user_events("r")], [("ok", "a\0b")])
+
     def test_library_rejections_are_mapped_with_the_field(self):
         rec = provtrace.Recorder(run="r", store=self.store)
         deep = []

@@ -39,6 +39,34 @@ _INT64_MAX = _lib.INT64_MAX
 _UINT64_MAX = _lib.UINT64_MAX
 
 
+# str -> its UTF-8 bytes, for names and map keys already checked (no NUL: C
+# strings would silently cut them there).  A training loop uses a few
+# hundred distinct names at most; the dict lookup is also cheaper than
+# str.encode().  Bounded: past the limit names are checked but not kept.
+key_cache: dict = {}
+_KEY_CACHE_MAX = 65536
+
+
+def key_bytes(k: Any, what: str = "map key") -> bytes:
+    """``k`` as C-string bytes: a str without NUL characters, valid UTF-8.
+
+    TypeError / ValueError otherwise (no path: callers add it)."""
+    if not isinstance(k, str):
+        raise TypeError("%s %r is not a str (type %s)" % (what, k, type(k).__name__))
+    if "\0" in k:
+        raise ValueError("%s %r contains a NUL character" % (what, k))
+    try:
+        b = str.__str__(k).encode()
+    except UnicodeEncodeError as e:
+        raise ValueError("%s %r is not valid UTF-8 (%s)" % (what, k, e.reason)) from None
+    if len(key_cache) < _KEY_CACHE_MAX:
+        key_cache[k] = b
+    return b
+
+
+_key_get = key_cache.get
+
+
 class Builder:
     """Owns one pt_event builder."""
 
@@ -169,16 +197,12 @@ def encode_items(ev: int, d: Any) -> None:
     costs as much as the C call that stores it.
     """
     for k, x in d.items():
-        try:
-            kb = k.encode()
-        except AttributeError:
-            raise FieldError(TypeError("map key %r is not a str (type %s)"
-                                       % (k, type(k).__name__)), repr(k)) from None
-        except UnicodeEncodeError as e:
-            raise FieldError(ValueError("key is not valid UTF-8 (%s)" % e.reason), repr(k)) from None
-        if type(k) is not str and not isinstance(k, str):  # e.g. bytes-like with encode()
-            raise FieldError(TypeError("map key %r is not a str (type %s)" % (k, type(k).__name__)),
-                             repr(k))
+        kb = _key_get(k) if type(k) is str else None
+        if kb is None:
+            try:
+                kb = key_bytes(k)
+            except (TypeError, ValueError) as e:
+                raise FieldError(e, repr(k)) from None
         t = type(x)
         if t is float:
             rc = _double(ev, kb, x)

@@ -385,10 +385,17 @@ def fspath(path) -> bytes:
 
 
 def cname(value: str, what: str) -> bytes:
-    """A name (run, stream, metric...) as UTF-8 bytes, with a clear TypeError."""
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    raise TypeError("%s must be a str, not %s" % (what, type(value).__name__))
+    """A name (run, stream, metric...) as C-string bytes: TypeError if not a
+    str, ValueError if it holds a NUL (C would cut it there) or is not
+    valid UTF-8."""
+    if not isinstance(value, str):
+        raise TypeError("%s must be a str, not %s" % (what, type(value).__name__))
+    if "\0" in value:
+        raise ValueError("%s %r contains a NUL character" % (what, value))
+    try:
+        return str.__str__(value).encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError("%s %r is not valid UTF-8 (%s)" % (what, value, e.reason)) from None
 
 
 def strv(ptr: c_void_p, count: int) -> List[str]:

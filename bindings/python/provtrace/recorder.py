@@ -10,7 +10,8 @@ from ctypes import ArgumentError, byref, c_char_p, c_double, c_void_p
 from typing import Any, Dict, Mapping, Optional, Union
 
 from . import _lib
-from ._encode import Builder, FieldError, encode, encode_items, raise_field_error, thread_builder
+from ._encode import (Builder, FieldError, encode, encode_items, key_bytes, key_cache,
+                      raise_field_error, thread_builder)
 from ._store import PathLike, StoreHandle, open_store
 from .errors import ClosedError
 
@@ -30,6 +31,7 @@ _last_error = _lib.last_error
 
 
 _free_recorder = _lib.free_with(_lib.pt_recorder_free)
+_key_get = key_cache.get
 
 # keys tuple -> C array of the encoded names, shared by all recorders and
 # threads (never modified once built; the array keeps its bytes alive).
@@ -38,7 +40,7 @@ _NAMES_CACHE_MAX = 1024
 
 
 def _names_array(keys: tuple) -> Any:
-    arr = (c_char_p * len(keys))(*[k.encode() for k in keys])
+    arr = (c_char_p * len(keys))(*[key_bytes(k, "metric name") for k in keys])
     if len(_names_cache) >= _NAMES_CACHE_MAX:
         _names_cache.clear()
     _names_cache[keys] = arr
@@ -247,8 +249,11 @@ class Recorder:
         The fast path: one C call (``pt_recorder_metric``), no builder.
         """
         try:
-            rc = self._fn_metric(self._h, name.encode(), value, _NO_STEP if step is None else step)
-        except (AttributeError, ArgumentError, TypeError, UnicodeEncodeError):
+            nb = _key_get(name)
+            if nb is None:
+                nb = key_bytes(name, "metric name")
+            rc = self._fn_metric(self._h, nb, value, _NO_STEP if step is None else step)
+        except (ArgumentError, TypeError):
             rc = self._metric_slow(name, value, step)
         if rc:
             raise _last_error(rc, "metric %r" % (name,))
@@ -281,7 +286,7 @@ class Recorder:
             vals = _array("d", values.values())
             rc = self._fn_metrics(self._h, names, vals.buffer_info()[0], len(keys),
                                   _NO_STEP if step is None else step)
-        except (AttributeError, ArgumentError, TypeError, UnicodeEncodeError):
+        except (AttributeError, ArgumentError, TypeError):
             rc = self._metrics_slow(values, step)
         if rc:
             raise _last_error(rc, "metrics")
@@ -320,10 +325,9 @@ class Recorder:
         h = self._h
         if h is None:
             raise ClosedError(self._closed_msg)
-        try:
-            name_b = name.encode()
-        except AttributeError:
-            name_b = _lib.cname(name, "param name")
+        name_b = _key_get(name) if type(name) is str else None
+        if name_b is None:
+            name_b = key_bytes(name, "param name")
         b = thread_builder()
         try:
             ev = b.ptr
@@ -394,10 +398,9 @@ class Recorder:
         h = self._h
         if h is None:
             raise ClosedError(self._closed_msg)
-        try:
-            name_b = name.encode()
-        except AttributeError:
-            name_b = _lib.cname(name, "decision name")
+        name_b = _key_get(name) if type(name) is str else None
+        if name_b is None:
+            name_b = key_bytes(name, "decision name")
         b = thread_builder()
         try:
             ev = b.ptr
