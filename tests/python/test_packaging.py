@@ -3,6 +3,7 @@ finds the library (lookup order: $PROVTRACE_LIB, next to the package, in-tree
 build, system)."""
 
 import glob
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -15,11 +16,7 @@ from ptutil import BINDINGS, SRC, python_env
 
 import provtrace
 
-try:
-    import pip  # noqa: F401
-    HAVE_PIP = True
-except ImportError:
-    HAVE_PIP = False
+HAVE_PIP = importlib.util.find_spec("pip") is not None
 
 USE_IT = ("import provtrace, sys, tempfile\n"
           "d = tempfile.mkdtemp()\n"
