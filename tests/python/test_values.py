@@ -326,6 +326,15 @@ class BadValuesTest(StoreTest):
         with provtrace.Recorder(run="r", store=self.store) as rec:
             with self.assertRaises(TypeError):
                 rec.event("note", step=1.5)
+            for big in (2**63, -(2**63) - 1):
+                with self.assertRaises(ValueError):
+                    rec.event("note", step=big)
+                with self.assertRaises(ValueError):
+                    rec.decision("d", step=big)
+                with self.assertRaises(ValueError):
+                    rec.metric("m", 1.0, step=big)
+                with self.assertRaises(ValueError):
+                    rec.metrics({"m": 1.0}, step=big)
             with self.assertRaises(TypeError):
                 rec.param("p", 1, 2)
 

@@ -21,6 +21,8 @@ __all__ = ["Recorder", "DURABILITY"]
 DURABILITY: Dict[str, int] = {"none": 0, "write": 1, "fsync": 2}
 
 _NO_STEP = _lib.NO_STEP
+_I64MIN = _lib.INT64_MIN
+_I64MAX = _lib.INT64_MAX
 _reset = _lib.pt_event_reset
 _set_step = _lib.pt_event_set_step
 _begin_map = _lib.pt_event_begin_map
@@ -252,7 +254,14 @@ class Recorder:
             nb = _key_get(name)
             if nb is None:
                 nb = key_bytes(name, "metric name")
-            rc = self._fn_metric(self._h, nb, value, _NO_STEP if step is None else step)
+            # ctypes wraps an out-of-range int silently: check the step here.
+            if step is None:
+                s = _NO_STEP
+            elif _I64MIN <= step <= _I64MAX:
+                s = step
+            else:
+                s = _step_arg(step, "metric %r" % (name,))
+            rc = self._fn_metric(self._h, nb, value, s)
         except (ArgumentError, TypeError):
             rc = self._metric_slow(name, value, step)
         if rc:
@@ -284,8 +293,13 @@ class Recorder:
             if names is None:
                 names = _names_array(keys)
             vals = _array("d", values.values())
-            rc = self._fn_metrics(self._h, names, vals.buffer_info()[0], len(keys),
-                                  _NO_STEP if step is None else step)
+            if step is None:
+                s = _NO_STEP
+            elif _I64MIN <= step <= _I64MAX:
+                s = step
+            else:
+                s = _step_arg(step, "metrics")
+            rc = self._fn_metrics(self._h, names, vals.buffer_info()[0], len(keys), s)
         except (AttributeError, ArgumentError, TypeError):
             rc = self._metrics_slow(values, step)
         if rc:
@@ -406,7 +420,8 @@ class Recorder:
             ev = b.ptr
             rc = _reset(ev, b"decision", name_b)
             if not rc and step is not None:
-                rc = _set_step(ev, step if type(step) is int else _step_arg(step, "decision"))
+                rc = _set_step(ev, step if type(step) is int and _I64MIN <= step <= _I64MAX
+                              else _step_arg(step, "decision"))
             if rc:
                 self._fail(rc, "decision %r" % (name,))
             try:
@@ -484,7 +499,8 @@ class Recorder:
             ev = b.ptr
             rc = _reset(ev, kind_b, name_b)
             if not rc and step is not None:
-                rc = _set_step(ev, step if type(step) is int else _step_arg(step, kind))
+                rc = _set_step(ev, step if type(step) is int and _I64MIN <= step <= _I64MAX
+                              else _step_arg(step, kind))
             if rc:
                 self._fail(rc, _what(kind, name))
             try:
