@@ -316,6 +316,11 @@ class ReadTest(StoreTest):
         t = all_[-1]["time"]
         self.assertEqual([e["seq"] for e in r.events(time_min=t)], [all_[-1]["seq"]])
         self.assertEqual(list(r.events(kind="nothing")), [])
+        # Bounds beyond 64 bits mean "no bound" on that side (never wrapped).
+        self.assertEqual(len(list(r.events(kind="metric", seq_max=2**70, step_max=2**80,
+                                           time_max=2**90, seq_min=-5, step_min=-(2**70)))),
+                         100)
+        self.assertEqual(list(r.events(seq_min=2**70)), [])
         with self.assertRaises(ValueError):
             r.events(start=1, step_min=1)
         with self.assertRaises(TypeError):

@@ -95,6 +95,12 @@ def _time_ns(v: TimeLike, what: str) -> int:
                     % (what, type(v).__name__))
 
 
+def _clamp(v: int, lo: int, hi: int) -> int:
+    # ctypes would wrap an out-of-range value silently; a bound beyond the
+    # representable range means "no bound" on that side.
+    return lo if v < lo else hi if v > hi else v
+
+
 def _int_arg(v: Any, what: str) -> int:
     if isinstance(v, bool) or not hasattr(v, "__index__"):
         raise TypeError("%s must be an int, not %s" % (what, type(v).__name__))
@@ -207,17 +213,17 @@ class Run:
                 raise ValueError("stop %d leaves no step" % s)
             step_max = s - 1
         if step_min is not None:
-            opts.step_min = max(_int_arg(step_min, "step_min"), _lib.INT64_MIN + 1)
+            opts.step_min = _clamp(_int_arg(step_min, "step_min"), _lib.INT64_MIN + 1, _lib.INT64_MAX)
         if step_max is not None:
-            opts.step_max = min(_int_arg(step_max, "step_max"), _lib.INT64_MAX)
+            opts.step_max = _clamp(_int_arg(step_max, "step_max"), _lib.INT64_MIN + 1, _lib.INT64_MAX)
         if seq_min is not None:
-            opts.seq_min = max(_int_arg(seq_min, "seq_min"), 0)
+            opts.seq_min = _clamp(_int_arg(seq_min, "seq_min"), 0, _lib.UINT64_MAX)
         if seq_max is not None:
-            opts.seq_max = max(_int_arg(seq_max, "seq_max"), 0)
+            opts.seq_max = _clamp(_int_arg(seq_max, "seq_max"), 0, _lib.UINT64_MAX)
         if time_min is not None:
-            opts.time_min = _time_ns(time_min, "time_min")
+            opts.time_min = _clamp(_time_ns(time_min, "time_min"), _lib.INT64_MIN, _lib.INT64_MAX)
         if time_max is not None:
-            opts.time_max = _time_ns(time_max, "time_max")
+            opts.time_max = _clamp(_time_ns(time_max, "time_max"), _lib.INT64_MIN, _lib.INT64_MAX)
         opts.start_at_end = 1 if latest else 0
         if poll_interval <= 0:
             raise ValueError("poll_interval must be > 0")
