@@ -14,11 +14,6 @@ if BINDINGS not in sys.path:
     sys.path.insert(0, BINDINGS)
 
 import provtrace  # noqa: E402
-from provtrace import _lib  # noqa: E402
-
-#: pt_verify is part of the core; skip (visibly) with a library that lacks it.
-needs_verify = unittest.skipIf(_lib.pt_verify is None,
-                               "the loaded libprovtrace does not export pt_verify yet")
 
 
 class StoreTest(unittest.TestCase):

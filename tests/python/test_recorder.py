@@ -5,7 +5,7 @@ import os
 import threading
 import unittest
 
-from ptutil import StoreTest, needs_verify, run_python, spawn_python
+from ptutil import StoreTest, run_python, spawn_python
 
 import provtrace
 
@@ -224,9 +224,8 @@ class StoreTest_(StoreTest):
             provtrace.runs(d)
         with self.assertRaises(provtrace.NotFoundError):
             provtrace.open_run("r", d)
-        if provtrace._lib.pt_verify is not None:
-            with self.assertRaises(provtrace.NotFoundError):
-                provtrace.verify(d)
+        with self.assertRaises(provtrace.NotFoundError):
+            provtrace.verify(d)
         with self.assertRaises(provtrace.NotFoundError):
             provtrace.runs(os.path.join(self.tmp, "missing"))  # readers never create
 
@@ -357,7 +356,6 @@ class ReadTest(StoreTest):
         gc.collect()
         self.assertEqual(len(list(it4)), 100)
 
-    @needs_verify
     def test_verify_clean(self):
         report = provtrace.verify(self.store)
         self.assertEqual(list(report), [])

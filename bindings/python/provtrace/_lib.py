@@ -345,12 +345,10 @@ pt_ev_body_msgpack = declare(
 pt_ev_json = declare("pt_ev_json", c_int, [c_void_p, POINTER(c_void_p), POINTER(c_size_t)])
 
 # ---- verify.h ----------------------------------------------------------------
-# Optional: verify() raises a clear error with a library that lacks it.
 pt_verify = declare(
     "pt_verify",
     c_int,
     [c_void_p, c_char_p, c_char_p, PROBLEM_CB, c_void_p, POINTER(VerifyStats)],
-    optional=True,
 )
 
 

@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator, List, Optional, Union
 
 from . import _lib
 from ._store import PathLike, StoreHandle, open_store
-from .errors import PT_ECORRUPT, PT_ITEROVER, ProvtraceError
+from .errors import PT_ECORRUPT, PT_ITEROVER
 
 __all__ = ["runs", "open_run", "Run", "EventIterator", "verify", "VerifyReport"]
 
@@ -350,9 +350,6 @@ def verify(store: Store = None, run: Optional[str] = None,
     exception means verification itself could not run (no such store or
     run, an I/O error).
     """
-    if _lib.pt_verify is None:
-        raise ProvtraceError("verify: %s does not export pt_verify (a library older than "
-                             "this binding)" % _lib.lib_path)
     st = open_store(store)
     run_b = None if run is None else _lib.cname(run, "run")
     stream_b = None if stream is None else _lib.cname(stream, "stream")
