@@ -4,6 +4,7 @@
  * side lives in git.c.
  */
 #include "codeprov.h"
+#include "objects.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -723,5 +724,661 @@ int pt__code_finish_restore(const pt_code_provenance *p, const char *dir,
 								: p->submodules[i].commit);
 	if (out_problems)
 		*out_problems = count;
+	return rc;
+}
+
+/* ---- reading a `code` body back ---------------------------------------------------- */
+
+/*
+ * A minimal msgpack reader for the fixed shape of the `code` body.  Every
+ * length is checked against the bytes left before use, so a damaged body is
+ * PT_ECORRUPT, never an over-read.
+ */
+enum { MP_NIL, MP_BOOL, MP_UINT, MP_INT, MP_FLOAT, MP_STR, MP_BIN, MP_ARR, MP_MAP, MP_EXT };
+
+typedef struct {
+	const uint8_t *p, *end;
+} mp_rd;
+
+typedef struct {
+	int type;
+	uint64_t u;  /* uint, bool, count of arr/map */
+	int64_t i;   /* int */
+	const char *s; /* str/bin data */
+	size_t len;  /* str/bin length */
+} mp_obj;
+
+static int mp_bad(const char *what) { return pt__err(PT_ECORRUPT, "code event body: %s", what); }
+
+static int mp_take(mp_rd *r, size_t n, const uint8_t **out)
+{
+	if ((size_t)(r->end - r->p) < n)
+		return mp_bad("truncated");
+	*out = r->p;
+	r->p += n;
+	return 0;
+}
+
+static uint64_t be(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int mp_next(mp_rd *r, mp_obj *o)
+{
+	const uint8_t *h = NULL, *d = NULL;
+	int rc = mp_take(r, 1, &h);
+	if (rc)
+		return rc;
+	uint8_t c = h[0];
+	size_t n = 0;
+	memset(o, 0, sizeof(*o));
+	if (c <= 0x7f) {
+		o->type = MP_UINT;
+		o->u = c;
+		return 0;
+	}
+	if (c >= 0xe0) {
+		o->type = MP_INT;
+		o->i = (int8_t)c;
+		return 0;
+	}
+	if ((c & 0xf0) == 0x80 || (c & 0xf0) == 0x90) {
+		o->type = (c & 0xf0) == 0x80 ? MP_MAP : MP_ARR;
+		o->u = c & 0x0f;
+		return 0;
+	}
+	if ((c & 0xe0) == 0xa0) {
+		o->type = MP_STR;
+		n = c & 0x1f;
+		goto data;
+	}
+	switch (c) {
+	case 0xc0: o->type = MP_NIL; return 0;
+	case 0xc2: case 0xc3: o->type = MP_BOOL; o->u = c == 0xc3; return 0;
+	case 0xc4: case 0xc5: case 0xc6:
+	case 0xd9: case 0xda: case 0xdb: {
+		size_t w = (c == 0xc4 || c == 0xd9) ? 1 : (c == 0xc5 || c == 0xda) ? 2 : 4;
+		if ((rc = mp_take(r, w, &d)))
+			return rc;
+		n = (size_t)be(d, w);
+		o->type = c >= 0xd9 ? MP_STR : MP_BIN;
+		goto data;
+	}
+	case 0xca: case 0xcb:
+		o->type = MP_FLOAT;
+		return mp_take(r, c == 0xca ? 4 : 8, &d);
+	case 0xcc: case 0xcd: case 0xce: case 0xcf: {
+		size_t w = (size_t)1 << (c - 0xcc);
+		if ((rc = mp_take(r, w, &d)))
+			return rc;
+		o->type = MP_UINT;
+		o->u = be(d, w);
+		return 0;
+	}
+	case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
+		size_t w = (size_t)1 << (c - 0xd0);
+		if ((rc = mp_take(r, w, &d)))
+			return rc;
+		uint64_t v = be(d, w);
+		if (w < 8 && (v >> (w * 8 - 1)) & 1)
+			v |= ~(uint64_t)0 << (w * 8);
+		o->type = MP_INT;
+		o->i = (int64_t)v;
+		return 0;
+	}
+	case 0xdc: case 0xdd: case 0xde: case 0xdf: {
+		size_t w = (c == 0xdc || c == 0xde) ? 2 : 4;
+		if ((rc = mp_take(r, w, &d)))
+			return rc;
+		o->type = c >= 0xde ? MP_MAP : MP_ARR;
+		o->u = be(d, w);
+		/* every element takes at least one byte: bounds the count */
+		if (o->u > (uint64_t)(r->end - r->p))
+			return mp_bad("container count larger than the body");
+		return 0;
+	}
+	case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+		o->type = MP_EXT;
+		return mp_take(r, 1 + ((size_t)1 << (c - 0xd4)), &d);
+	case 0xc7: case 0xc8: case 0xc9: {
+		size_t w = (size_t)1 << (c - 0xc7);
+		if ((rc = mp_take(r, w, &d)))
+			return rc;
+		o->type = MP_EXT;
+		return mp_take(r, 1 + (size_t)be(d, w), &d);
+	}
+	default:
+		return mp_bad("invalid msgpack byte");
+	}
+data:
+	if ((rc = mp_take(r, n, &d)))
+		return rc;
+	o->s = (const char *)d;
+	o->len = n;
+	return 0;
+}
+
+static int mp_skip_body(mp_rd *r, const mp_obj *o, int depth)
+{
+	if (depth > PT_EVENT_MAX_DEPTH)
+		return mp_bad("nested too deeply");
+	if (o->type != MP_ARR && o->type != MP_MAP)
+		return 0;
+	uint64_t n = o->type == MP_MAP ? o->u * 2 : o->u;
+	for (uint64_t i = 0; i < n; i++) {
+		mp_obj c;
+		int rc = mp_next(r, &c);
+		if (!rc)
+			rc = mp_skip_body(r, &c, depth + 1);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* A string field: str, bin (non-UTF-8 paths) or nil. */
+static int mp_string(mp_rd *r, const char **field, const char *key)
+{
+	mp_obj o;
+	int rc = mp_next(r, &o);
+	if (rc)
+		return rc;
+	if (o.type == MP_NIL)
+		return pt__code_setstr(field, NULL);
+	if (o.type != MP_STR && o.type != MP_BIN)
+		return pt__err(PT_ECORRUPT, "code event body: \"%s\" is not a string", key);
+	if (memchr(o.s, 0, o.len))
+		return pt__err(PT_ECORRUPT, "code event body: \"%s\" contains a NUL byte", key);
+	char *s = pt__strndup(o.s, o.len);
+	if (!s)
+		return PT_ENOMEM;
+	pt__free((void *)*field);
+	*field = s;
+	return 0;
+}
+
+static int mp_u64(mp_rd *r, uint64_t *v, const char *key)
+{
+	mp_obj o;
+	int rc = mp_next(r, &o);
+	if (rc)
+		return rc;
+	if (o.type == MP_UINT)
+		*v = o.u;
+	else if (o.type == MP_INT && o.i >= 0)
+		*v = (uint64_t)o.i;
+	else
+		return pt__err(PT_ECORRUPT, "code event body: \"%s\" is not an unsigned integer", key);
+	return 0;
+}
+
+static int mp_i64(mp_rd *r, int64_t *v, const char *key)
+{
+	mp_obj o;
+	int rc = mp_next(r, &o);
+	if (rc)
+		return rc;
+	if (o.type == MP_INT)
+		*v = o.i;
+	else if (o.type == MP_UINT && o.u <= INT64_MAX)
+		*v = (int64_t)o.u;
+	else
+		return pt__err(PT_ECORRUPT, "code event body: \"%s\" is not an integer", key);
+	return 0;
+}
+
+/* bool, or nil -> `nil_value` */
+static int mp_flag(mp_rd *r, int *v, int nil_value, const char *key)
+{
+	mp_obj o;
+	int rc = mp_next(r, &o);
+	if (rc)
+		return rc;
+	if (o.type == MP_BOOL)
+		*v = (int)o.u;
+	else if (o.type == MP_NIL)
+		*v = nil_value;
+	else
+		return pt__err(PT_ECORRUPT, "code event body: \"%s\" is not a boolean", key);
+	return 0;
+}
+
+static bool key_eq(const mp_obj *k, const char *s)
+{
+	return k->type == MP_STR && k->len == strlen(s) && !memcmp(k->s, s, k->len);
+}
+
+/* Open a container value: its count, or -1 for nil. */
+static int mp_open(mp_rd *r, int type, int64_t *count, const char *key)
+{
+	mp_obj o;
+	int rc = mp_next(r, &o);
+	if (rc)
+		return rc;
+	if (o.type == MP_NIL) {
+		*count = -1;
+		return 0;
+	}
+	if (o.type != type)
+		return pt__err(PT_ECORRUPT, "code event body: \"%s\" is not a%s", key,
+			       type == MP_MAP ? " map" : "n array");
+	*count = (int64_t)o.u;
+	return 0;
+}
+
+typedef int (*field_fn)(mp_rd *r, const mp_obj *key, void *elem);
+
+/* Iterate a map value, handing each key to `fn` (which reads the value or returns 1 to skip). */
+static int mp_map(mp_rd *r, int64_t n, field_fn fn, void *elem)
+{
+	for (int64_t i = 0; i < n; i++) {
+		mp_obj k, v;
+		int rc = mp_next(r, &k);
+		if (!rc)
+			rc = fn(r, &k, elem);
+		if (rc == 1) {
+			rc = mp_next(r, &v);
+			if (!rc)
+				rc = mp_skip_body(r, &v, 1);
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int remote_field(mp_rd *r, const mp_obj *k, void *e)
+{
+	pt_code_remote *x = e;
+	if (key_eq(k, "name"))
+		return mp_string(r, &x->name, "name");
+	if (key_eq(k, "url"))
+		return mp_string(r, &x->url, "url");
+	return 1;
+}
+
+static int change_field(mp_rd *r, const mp_obj *k, void *e)
+{
+	pt_code_change *x = e;
+	uint64_t v;
+	int rc;
+	if (key_eq(k, "path"))
+		return mp_string(r, &x->path, "path");
+	if (key_eq(k, "old_path"))
+		return mp_string(r, &x->old_path, "old_path");
+	if (key_eq(k, "sha256"))
+		return mp_string(r, &x->sha256, "sha256");
+	if (key_eq(k, "size"))
+		return mp_u64(r, &x->size, "size");
+	if (key_eq(k, "mode")) {
+		if (!(rc = mp_u64(r, &v, "mode")))
+			x->mode = (uint32_t)v;
+		return rc;
+	}
+	if (key_eq(k, "status")) {
+		const char *s = NULL;
+		if (!(rc = mp_string(r, &s, "status")))
+			x->status = s && s[0] ? s[0] : '?';
+		pt__free((void *)s);
+		return rc;
+	}
+	return 1;
+}
+
+static int untracked_field(mp_rd *r, const mp_obj *k, void *e)
+{
+	pt_code_untracked *x = e;
+	uint64_t v;
+	int rc;
+	if (key_eq(k, "path"))
+		return mp_string(r, &x->path, "path");
+	if (key_eq(k, "sha256"))
+		return mp_string(r, &x->sha256, "sha256");
+	if (key_eq(k, "object"))
+		return mp_string(r, &x->object, "object");
+	if (key_eq(k, "size"))
+		return mp_u64(r, &x->size, "size");
+	if (key_eq(k, "mode")) {
+		if (!(rc = mp_u64(r, &v, "mode")))
+			x->mode = (uint32_t)v;
+		return rc;
+	}
+	return 1;
+}
+
+static int submodule_field(mp_rd *r, const mp_obj *k, void *e)
+{
+	pt_code_submodule *x = e;
+	if (key_eq(k, "name"))
+		return mp_string(r, &x->name, "name");
+	if (key_eq(k, "path"))
+		return mp_string(r, &x->path, "path");
+	if (key_eq(k, "url"))
+		return mp_string(r, &x->url, "url");
+	if (key_eq(k, "commit"))
+		return mp_string(r, &x->commit, "commit");
+	if (key_eq(k, "workdir_commit"))
+		return mp_string(r, &x->workdir_commit, "workdir_commit");
+	return 1;
+}
+
+static int upstream_field(mp_rd *r, const mp_obj *k, void *e)
+{
+	pt_code_provenance *p = e;
+	if (key_eq(k, "name"))
+		return mp_string(r, &p->upstream, "upstream.name");
+	if (key_eq(k, "ahead"))
+		return mp_i64(r, &p->ahead, "upstream.ahead");
+	if (key_eq(k, "behind"))
+		return mp_i64(r, &p->behind, "upstream.behind");
+	return 1;
+}
+
+static int patch_field(mp_rd *r, const mp_obj *k, void *e)
+{
+	pt_code_provenance *p = e;
+	if (key_eq(k, "object"))
+		return mp_string(r, &p->patch_object, "patch.object");
+	if (key_eq(k, "bytes"))
+		return mp_u64(r, &p->patch_bytes, "patch.bytes");
+	return 1;
+}
+
+/* An array of maps into `*arr` (elements of `elem` bytes), each read by `fn`. */
+static int mp_list(mp_rd *r, const char *key, void **arr, size_t *n, size_t elem, field_fn fn)
+{
+	int64_t count = 0;
+	int rc = mp_open(r, MP_ARR, &count, key);
+	if (rc || count <= 0)
+		return rc;
+	*arr = pt__calloc((size_t)count, elem);
+	if (!*arr)
+		return PT_ENOMEM;
+	for (int64_t i = 0; i < count; i++) {
+		int64_t fields = 0;
+		if ((rc = mp_open(r, MP_MAP, &fields, key)))
+			return rc;
+		if (fields < 0)
+			return pt__err(PT_ECORRUPT, "code event body: nil in \"%s\"", key);
+		(*n)++; /* counted before filling so that free sees partial entries */
+		if ((rc = mp_map(r, fields, fn, (char *)*arr + (size_t)i * elem)))
+			return rc;
+	}
+	return 0;
+}
+
+static int body_field(mp_rd *r, const mp_obj *k, void *e)
+{
+	pt_code_provenance *p = e;
+	int64_t n = 0;
+	int rc;
+	if (key_eq(k, "state"))
+		return mp_string(r, &p->state, "state");
+	if (key_eq(k, "message"))
+		return mp_string(r, &p->message, "message");
+	if (key_eq(k, "workdir"))
+		return mp_string(r, &p->workdir, "workdir");
+	if (key_eq(k, "gitdir"))
+		return mp_string(r, &p->gitdir, "gitdir");
+	if (key_eq(k, "commit"))
+		return mp_string(r, &p->commit, "commit");
+	if (key_eq(k, "branch"))
+		return mp_string(r, &p->branch, "branch");
+	if (key_eq(k, "truncated_reason"))
+		return mp_string(r, &p->truncated_reason, "truncated_reason");
+	if (key_eq(k, "detached"))
+		return mp_flag(r, &p->detached, 0, "detached");
+	if (key_eq(k, "dirty"))
+		return mp_flag(r, &p->dirty, -1, "dirty");
+	if (key_eq(k, "truncated"))
+		return mp_flag(r, &p->truncated, 0, "truncated");
+	if (key_eq(k, "untracked_max_bytes"))
+		return mp_u64(r, &p->untracked_max_bytes, "untracked_max_bytes");
+	if (key_eq(k, "capture_us"))
+		return mp_u64(r, &p->capture_us, "capture_us");
+	if (key_eq(k, "upstream")) {
+		if ((rc = mp_open(r, MP_MAP, &n, "upstream")) || n < 0)
+			return rc;
+		return mp_map(r, n, upstream_field, p);
+	}
+	if (key_eq(k, "patch")) {
+		if ((rc = mp_open(r, MP_MAP, &n, "patch")) || n < 0)
+			return rc;
+		return mp_map(r, n, patch_field, p);
+	}
+	if (key_eq(k, "remotes"))
+		return mp_list(r, "remotes", (void **)&p->remotes, &p->n_remotes,
+			       sizeof(pt_code_remote), remote_field);
+	if (key_eq(k, "changes"))
+		return mp_list(r, "changes", (void **)&p->changes, &p->n_changes,
+			       sizeof(pt_code_change), change_field);
+	if (key_eq(k, "untracked"))
+		return mp_list(r, "untracked", (void **)&p->untracked, &p->n_untracked,
+			       sizeof(pt_code_untracked), untracked_field);
+	if (key_eq(k, "submodules"))
+		return mp_list(r, "submodules", (void **)&p->submodules, &p->n_submodules,
+			       sizeof(pt_code_submodule), submodule_field);
+	return 1;
+}
+
+int pt__code_from_body(pt_code_provenance **out, const void *body, size_t len)
+{
+	mp_rd r = { body, (const uint8_t *)body + len };
+	int64_t n = 0;
+	pt_code_provenance *p = pt__calloc(1, sizeof(*p));
+	if (!p)
+		return PT_ENOMEM;
+	p->ahead = p->behind = -1;
+	p->dirty = -1;
+	int rc = mp_open(&r, MP_MAP, &n, "body");
+	if (!rc && n < 0)
+		rc = mp_bad("not a map");
+	if (!rc)
+		rc = mp_map(&r, n, body_field, p);
+	if (!rc && r.p != r.end)
+		rc = mp_bad("trailing bytes");
+	if (!rc && !p->state)
+		rc = mp_bad("no \"state\"");
+	for (size_t i = 0; !rc && i < p->n_changes; i++)
+		if (!p->changes[i].path)
+			rc = mp_bad("a change without a path");
+	for (size_t i = 0; !rc && i < p->n_untracked; i++)
+		if (!p->untracked[i].path)
+			rc = mp_bad("an untracked file without a path");
+	for (size_t i = 0; !rc && i < p->n_submodules; i++)
+		if (!p->submodules[i].path)
+			rc = mp_bad("a submodule without a path");
+	if (rc) {
+		pt_code_provenance_free(p);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
+/* ---- the store side ----------------------------------------------------------------- */
+
+static int store_put(void *payload, const void *data, size_t len, char id[PT_SHA256_HEX])
+{
+	uint8_t bin[PT_SHA256_LEN];
+	int rc = pt__object_put(payload, data, len, bin);
+	if (!rc)
+		pt__hex(bin, PT_SHA256_LEN, id);
+	return rc;
+}
+
+static int store_get(void *payload, const char *id, uint8_t **data, size_t *len)
+{
+	uint8_t bin[PT_SHA256_LEN];
+	if (strlen(id) != 2 * PT_SHA256_LEN || pt__unhex(id, bin, PT_SHA256_LEN))
+		return pt__err(PT_ECORRUPT, "recorded object id '%s' is not a SHA-256", id);
+	return pt__object_get(payload, bin, data, len);
+}
+
+static void store_objects(pt__code_objects *o, const pt_store *st)
+{
+	o->put = store_put;
+	o->get = store_get;
+	o->payload = (void *)st;
+}
+
+static int check_options(pt_code_options *dst, const pt_code_options *o)
+{
+	pt_code_options d = PT_CODE_OPTIONS_INIT;
+	if (!o) {
+		*dst = d;
+		return 0;
+	}
+	if (o->version != PT_CODE_OPTIONS_VERSION)
+		return pt__err(PT_EINVAL, "pt_code_options: unknown version %u (this library: %u)",
+			       o->version, PT_CODE_OPTIONS_VERSION);
+	*dst = *o;
+	if (dst->untracked_max_bytes > PT_OBJECT_MAX)
+		return pt__err(PT_EINVAL, "untracked_max_bytes %llu is over the object limit %zu",
+			       (unsigned long long)dst->untracked_max_bytes, PT_OBJECT_MAX);
+	return 0;
+}
+
+int pt__code_capture_events(pt_event *code_ev, pt_event *env_ev, const pt_store *st,
+			    const pt_code_options *opts)
+{
+	pt_code_options o;
+	pt__code_objects objs;
+	pt_code_provenance *p = NULL;
+	int rc = check_options(&o, opts);
+	if (rc)
+		return rc;
+	if (!code_ev || !st)
+		return pt__err(PT_EINVAL, "code capture: NULL event or store");
+	store_objects(&objs, st);
+	rc = pt__code_git_capture(&p, &o, &objs);
+	if (rc)
+		return rc;
+	if (o.require_clean && strcmp(p->state, "ok") && strcmp(p->state, "unborn")) {
+		rc = pt__err(PT_EINVAL, "require_clean: cannot check the working tree (%s): %s",
+			     p->state, p->message ? p->message : "");
+		goto done;
+	}
+	if (o.require_clean && p->dirty) {
+		char *m = pt__code_dirty_message(p);
+		rc = m ? pt__err(PT_EINVAL, "require_clean: %s", m) : PT_ENOMEM;
+		pt__free(m);
+		goto done;
+	}
+	rc = pt_event_reset(code_ev, PT_KIND_CODE, NULL);
+	if (!rc)
+		rc = pt__code_to_event(code_ev, p);
+	if (!rc && env_ev && !o.skip_env) {
+		rc = pt_event_reset(env_ev, PT_KIND_ENV, NULL);
+		if (!rc)
+			rc = pt__code_env_event(env_ev, &o);
+	}
+done:
+	pt_code_provenance_free(p);
+	return rc;
+}
+
+int pt_code_patch(char **out, size_t *out_len, const pt_store *st, const pt_code_provenance *p)
+{
+	if (!out || !st || !p)
+		return pt__err(PT_EINVAL, "pt_code_patch: NULL argument");
+	*out = NULL;
+	if (out_len)
+		*out_len = 0;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	if (!p->patch_object) {
+		*out = pt__strdup("");
+		return *out ? 0 : PT_ENOMEM;
+	}
+	int rc = store_get((void *)st, p->patch_object, &data, &len);
+	if (rc)
+		return pt__err_wrap(rc, "the stored patch");
+	if (memchr(data, 0, len)) {
+		pt__free(data);
+		return pt__err(PT_ECORRUPT, "the stored patch %s contains a NUL byte", p->patch_object);
+	}
+	*out = (char *)data; /* pt__object_get adds a NUL after the data */
+	if (out_len)
+		*out_len = len;
+	return 0;
+}
+
+static int dir_usable(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return pt__mkdir_p(dir, 0755);
+		return pt__err_errno(errno, "cannot open %s", dir);
+	}
+	struct dirent *e;
+	int rc = 0;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			rc = pt__err(PT_EEXISTS, "%s is not empty: restore needs a new or empty directory",
+				     dir);
+			break;
+		}
+	closedir(d);
+	return rc;
+}
+
+int pt_code_restore(const pt_store *st, const pt_code_provenance *p, const char *dir,
+		    const char *repo_path, pt_code_problem_cb cb, void *payload,
+		    size_t *out_problems)
+{
+	pt__code_objects objs;
+	char *patch = NULL;
+	size_t patch_len = 0;
+	if (out_problems)
+		*out_problems = 0;
+	if (!st || !p || !dir)
+		return pt__err(PT_EINVAL, "pt_code_restore: NULL argument");
+	if (!p->state || (strcmp(p->state, "ok") && strcmp(p->state, "unborn")))
+		return pt__err(PT_EINVAL, "nothing to restore: the capture state is \"%s\"%s%s",
+			       p->state ? p->state : "unknown", p->message ? ": " : "",
+			       p->message ? p->message : "");
+	int rc = dir_usable(dir);
+	if (!rc)
+		rc = pt_code_patch(&patch, &patch_len, st, p);
+	if (!rc)
+		rc = pt__code_git_build(p, repo_path, dir, patch, patch_len);
+	if (!rc) {
+		store_objects(&objs, st);
+		rc = pt__code_finish_restore(p, dir, &objs, cb, payload, out_problems);
+	}
+	pt__free(patch);
+	return rc;
+}
+
+int pt_code_read(pt_code_provenance **out, const pt_store *st, const char *run,
+		 const char *stream)
+{
+	pt_iter_options io = PT_ITER_OPTIONS_INIT;
+	pt_iter *it = NULL;
+	const pt_event_view *ev = NULL;
+	const void *body = NULL;
+	size_t len = 0;
+	if (!out || !st || !run)
+		return pt__err(PT_EINVAL, "pt_code_read: NULL argument");
+	*out = NULL;
+	io.kind = PT_KIND_CODE;
+	int rc = pt_iter_open(&it, st, run, stream, &io);
+	if (!rc) {
+		rc = pt_iter_next(it, &ev);
+		if (rc == PT_ITEROVER)
+			rc = pt__err(PT_ENOTFOUND, "run %s stream %s has no code event", run,
+				     stream ? stream : PT_DEFAULT_STREAM);
+	}
+	if (!rc)
+		rc = pt_ev_body_msgpack(ev, &body, &len);
+	if (!rc)
+		rc = pt__code_from_body(out, body, len);
+	pt_iter_free(it);
 	return rc;
 }

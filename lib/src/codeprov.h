@@ -61,6 +61,14 @@ int pt__code_finish_restore(const pt_code_provenance *p, const char *dir,
 			    const pt__code_objects *objs, pt_code_problem_cb cb, void *payload,
 			    size_t *out_problems);
 
+/*
+ * Capture into `code_ev` (reset to a `code` event) and `env_ev` (an `env`
+ * event; may be NULL), storing contents in `st`.  What pt_code_capture()
+ * does before appending; the recorder calls this at open.
+ */
+int pt__code_capture_events(pt_event *code_ev, pt_event *env_ev, const pt_store *st,
+			    const pt_code_options *opts);
+
 /* The message listing the changed files of a dirty tree (allocated). */
 char *pt__code_dirty_message(const pt_code_provenance *p);
 
