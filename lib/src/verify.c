@@ -1,0 +1,389 @@
+/*
+ * verify.c - re-reading everything a stream stores and reporting each
+ * problem with the object and offset.  Verification never modifies the
+ * store and goes on after a problem, so one run lists all of them.
+ */
+#include "mpk.h"
+#include "segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+	const pt_store *st;
+	pt_problem_cb cb;
+	void *payload;
+	pt_verify_stats *stats;
+	bool stop;
+	int first_code;
+	char first_msg[512];
+	pt_zd *zd;
+	pt_buf payload_buf, raw;
+} vctx;
+
+static void report(vctx *v, pt_severity sev, int code, const char *abs_path, uint64_t off, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+static void report(vctx *v, pt_severity sev, int code, const char *abs_path, uint64_t off, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	size_t sl = strlen(v->st->path);
+	const char *rel = !strncmp(abs_path, v->st->path, sl) && abs_path[sl] == '/' ? abs_path + sl + 1 : abs_path;
+	if (sev == PT_SEVERITY_ERROR) {
+		v->stats->errors++;
+		if (!v->first_code) {
+			v->first_code = code;
+			snprintf(v->first_msg, sizeof v->first_msg, "%s @%llu: %s", rel, (unsigned long long)off, msg);
+		}
+	} else {
+		v->stats->warnings++;
+	}
+	pt_problem p = {sev, code, rel, off, msg};
+	if (v->cb && v->cb(&p, v->payload))
+		v->stop = true;
+}
+
+/* Check the events of one decompressed batch: count, dense seqs, structure. */
+static int check_events(vctx *v, const char *path, uint64_t off, const pt_batch_header *h)
+{
+	const uint8_t *p = v->raw.data, *end = p + v->raw.len;
+	for (uint32_t i = 0; i < h->count; i++) {
+		mpk_obj o;
+		const uint8_t *start = p;
+		if (mpk_read(&p, end, &o) || o.type != MPK_MAP)
+			return report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, off, "event %u of the batch is not a map", i), -1;
+		bool seq_ok = false, kind_ok = false, time_ok = false, body_ok = false;
+		for (uint32_t k = 0; k < o.len; k++) {
+			mpk_obj key, val;
+			if (mpk_read(&p, end, &key) || key.type != MPK_STR)
+				return report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, off, "event %u: malformed key", i), -1;
+			const uint8_t *vs = p;
+			if (mpk_read(&p, end, &val))
+				return report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, off, "event %u: malformed value", i), -1;
+			p = vs;
+			if (mpk_validate(&p, end, PT_EVENT_MAX_DEPTH + 1))
+				return report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, off, "event %u: malformed value", i), -1;
+			if (key.len == 3 && !memcmp(key.ptr, "seq", 3)) {
+				if (val.type != MPK_UINT || val.u != h->first_seq + i)
+					return report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, off,
+						      "event %u has the wrong sequence number (expected %llu)", i,
+						      (unsigned long long)(h->first_seq + i)),
+					       -1;
+				seq_ok = true;
+			} else if (key.len == 4 && !memcmp(key.ptr, "kind", 4)) {
+				kind_ok = val.type == MPK_STR && val.len >= 1 && val.len <= PT_KIND_MAX;
+			} else if (key.len == 4 && !memcmp(key.ptr, "time", 4)) {
+				time_ok = val.type == MPK_UINT || val.type == MPK_INT;
+			} else if (key.len == 4 && !memcmp(key.ptr, "body", 4)) {
+				body_ok = val.type == MPK_MAP;
+			}
+		}
+		(void)start;
+		if (!seq_ok || !kind_ok || !time_ok || !body_ok)
+			return report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, off,
+				      "event %u lacks a valid seq, time, kind or body", i),
+			       -1;
+	}
+	if (p != end)
+		return report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, off, "batch holds bytes after its %u events", h->count), -1;
+	return 0;
+}
+
+/*
+ * Check the batch at *off fully (header and payload checksums, zstd frame,
+ * events).  Returns PT_SCAN_BATCH, or PT_SCAN_BAD after reporting the
+ * problem itself, or <0 for an I/O error.
+ */
+static int check_batch(vctx *v, int fd, const char *path, uint64_t file_end, uint64_t *off, pt_batch_header *h)
+{
+	uint64_t at = *off;
+	int r = pt__scan_batch(fd, file_end, off, h, &v->payload_buf);
+	if (r < 0)
+		return r;
+	if (r != PT_SCAN_BATCH) {
+		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, at,
+		       r == PT_SCAN_TORN ? "batch extends past the end of its region (truncated)"
+					 : "invalid batch: header or payload checksum mismatch, or bad structure");
+		return PT_SCAN_BAD;
+	}
+	if (pt__zd_decompress(v->zd, &v->raw, v->payload_buf.data, v->payload_buf.len, h->raw_len, "batch")) {
+		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, at, "%s", pt_error_last());
+		return PT_SCAN_BAD;
+	}
+	if (check_events(v, path, at, h))
+		return PT_SCAN_BAD;
+	v->stats->batches++;
+	v->stats->events += h->count;
+	return PT_SCAN_BATCH;
+}
+
+/* A sealed segment: hash, header, batches, footer. Returns 0 if it is fine. */
+static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, const uint8_t *prev, uint64_t *next_seq)
+{
+	char *path = pt__segment_path(dir, e->id);
+	if (!path)
+		return PT_ENOMEM;
+	int bad = 0, fd = -1;
+	pt_footer f = {0};
+	uint8_t actual[PT_SHA256_LEN];
+	uint64_t size = 0;
+	if (!pt__exists(path)) {
+		report(v, PT_SEVERITY_ERROR, PT_ENOTFOUND, path, 0, "sealed segment %llu (seq %llu..%llu) is missing",
+		       (unsigned long long)e->segno, (unsigned long long)e->first_seq, (unsigned long long)e->last_seq);
+		bad = 1;
+		goto done;
+	}
+	v->stats->segments++;
+	if (pt__sha256_file(path, actual, &size)) {
+		report(v, PT_SEVERITY_ERROR, PT_EIO, path, 0, "%s", pt_error_last());
+		bad = 1;
+		goto done;
+	}
+	v->stats->bytes += size;
+	if (memcmp(actual, e->id, PT_SHA256_LEN)) {
+		char hex[PT_SHA256_HEX];
+		pt__hex(actual, PT_SHA256_LEN, hex);
+		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, 0,
+		       "content hash %s does not match the segment's name: the file was modified or swapped", hex);
+		bad = 1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		report(v, PT_SEVERITY_ERROR, PT_EIO, path, 0, "cannot open: %s", strerror(errno));
+		bad = 1;
+		goto done;
+	}
+	pt_seg_header h;
+	if (pt__seg_header_read(fd, size, path, &h)) {
+		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, 0, "%s", pt_error_last());
+		bad = 1;
+		goto done;
+	}
+	if (memcmp(h.prev, prev, PT_SHA256_LEN))
+		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, 24,
+		       "header names a different previous segment: the chain is broken or reordered"), bad = 1;
+	if (h.segno != e->segno || h.first_seq != e->first_seq || h.first_seq != *next_seq)
+		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, 8,
+		       "segment %llu starts at seq %llu; expected segment %llu starting at seq %llu", (unsigned long long)h.segno,
+		       (unsigned long long)h.first_seq, (unsigned long long)e->segno, (unsigned long long)*next_seq),
+			bad = 1;
+	if (pt__footer_read(fd, size, path, &f)) {
+		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, size >= 8 ? size - 8 : 0, "%s", pt_error_last());
+		bad = 1;
+		goto done;
+	}
+	uint64_t off = h.frame_len, seq = h.first_seq, i = 0;
+	while (off < f.offset && !v->stop) {
+		pt_batch_header bh;
+		uint64_t at = off;
+		int r = check_batch(v, fd, path, f.offset, &off, &bh);
+		if (r < 0) {
+			pt__footer_free(&f);
+			close(fd);
+			pt__free(path);
+			return r;
+		}
+		if (r != PT_SCAN_BATCH) {
+			bad = 1;
+			break;
+		}
+		if (bh.first_seq != seq)
+			report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, at, "batch starts at seq %llu, expected %llu",
+			       (unsigned long long)bh.first_seq, (unsigned long long)seq), bad = 1;
+		if (i >= f.batches || f.entries[i].offset != at || f.entries[i].first_seq != bh.first_seq ||
+		    f.entries[i].count != bh.count)
+			report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, f.offset, "index entry %llu disagrees with the batch at %llu",
+			       (unsigned long long)i, (unsigned long long)at), bad = 1;
+		seq = bh.first_seq + bh.count;
+		i++;
+	}
+	if (!bad && (i != f.batches || seq - 1 != f.last_seq || f.last_seq != e->last_seq || f.events != e->events))
+		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, f.offset, "footer totals disagree with the batches or the chain"),
+			bad = 1;
+	*next_seq = e->last_seq + 1;
+done:
+	pt__footer_free(&f);
+	if (fd >= 0)
+		close(fd);
+	pt__free(path);
+	return bad;
+}
+
+static int verify_stream(vctx *v, const char *run, const char *stream)
+{
+	char *dir = pt__stream_dir(v->st, run, stream);
+	char *segdir = dir ? pt__sprintf("%s/segments", dir) : NULL;
+	char *open_path = dir ? pt__sprintf("%s/%s", dir, PT_OPEN_SEGMENT) : NULL;
+	char *chain_path = dir ? pt__sprintf("%s/chain", dir) : NULL;
+	char **files = NULL;
+	size_t nfiles = 0;
+	pt_chain c = {0};
+	int rc = 0;
+	if (!chain_path) {
+		rc = PT_ENOMEM;
+		goto done;
+	}
+	v->stats->streams++;
+	if (pt__chain_load(dir, &c)) {
+		report(v, PT_SEVERITY_ERROR, pt_error_last_code(), chain_path, 0, "%s", pt_error_last());
+		goto done;
+	}
+	uint8_t prev[PT_SHA256_LEN] = {0};
+	uint64_t next_seq = 1;
+	for (size_t i = 0; i < c.n && !v->stop; i++) {
+		if (c.v[i].segno != i)
+			report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, chain_path, 0, "chain line %zu has segment number %llu", i + 1,
+			       (unsigned long long)c.v[i].segno);
+		if (c.v[i].first_seq != next_seq)
+			report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, chain_path, 0,
+			       "chain line %zu starts at seq %llu, expected %llu (segments removed or reordered)", i + 1,
+			       (unsigned long long)c.v[i].first_seq, (unsigned long long)next_seq);
+		int r = verify_sealed(v, dir, &c.v[i], prev, &next_seq);
+		if (r < 0) {
+			rc = r;
+			goto done;
+		}
+		memcpy(prev, c.v[i].id, PT_SHA256_LEN);
+		next_seq = c.v[i].last_seq + 1;
+	}
+	/* every sealed file must be in the chain */
+	if (pt__is_dir(segdir) && !pt__list_dir(segdir, NULL, &files, &nfiles)) {
+		for (size_t k = 0; k < nfiles; k++) {
+			bool listed = false;
+			uint8_t id[PT_SHA256_LEN];
+			size_t l = strlen(files[k]);
+			if (l == 64 + strlen(PT_SEG_SUFFIX) && !strcmp(files[k] + 64, PT_SEG_SUFFIX)) {
+				char hex[65];
+				memcpy(hex, files[k], 64);
+				hex[64] = 0;
+				if (!pt__unhex(hex, id, PT_SHA256_LEN))
+					for (size_t i = 0; i < c.n && !listed; i++)
+						listed = !memcmp(c.v[i].id, id, PT_SHA256_LEN);
+			}
+			if (!listed) {
+				char *p = pt__sprintf("%s/%s", segdir, files[k]);
+				if (p)
+					report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, p, 0,
+					       "file is not part of the stream's chain (stale chain head, or a foreign file)");
+				pt__free(p);
+			}
+		}
+	}
+	/* the open segment */
+	int fd = open(open_path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		pt_openseg_scan s;
+		if (pt__openseg_scan(fd, open_path, &s)) {
+			report(v, PT_SEVERITY_ERROR, PT_EIO, open_path, 0, "%s", pt_error_last());
+		} else {
+			v->stats->bytes += s.file_size;
+			if (!s.hdr_ok) {
+				report(v, s.tail == PT_SCAN_TORN ? PT_SEVERITY_WARNING : PT_SEVERITY_ERROR, PT_ECORRUPT, open_path,
+				       0, "%s", s.why);
+			} else {
+				if (memcmp(s.hdr.prev, prev, PT_SHA256_LEN) || s.hdr.first_seq != next_seq)
+					report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, open_path, 0,
+					       "open segment does not continue the chain (starts at seq %llu, expected %llu)",
+					       (unsigned long long)s.hdr.first_seq, (unsigned long long)next_seq);
+				/* full check of each batch: decompress and events */
+				uint64_t off = s.hdr.frame_len;
+				for (uint64_t i = 0; i < s.n && !v->stop; i++) {
+					pt_batch_header bh;
+					if (check_batch(v, fd, open_path, s.valid_end, &off, &bh) != PT_SCAN_BATCH)
+						break;
+				}
+				if (s.tail == PT_SCAN_TORN)
+					report(v, PT_SEVERITY_WARNING, PT_ECORRUPT, open_path, s.valid_end,
+					       "%s: a torn tail of %llu bytes (crash while writing); the next writer cuts it and records the cut",
+					       s.why, (unsigned long long)(s.file_size - s.valid_end));
+				else if (s.tail == PT_SCAN_BAD)
+					report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, open_path, s.valid_end, "%s, followed by a valid batch at %llu",
+					       s.why, (unsigned long long)s.bad_next);
+				else if (s.tail == PT_SCAN_FOOTER)
+					report(v, PT_SEVERITY_WARNING, PT_ECORRUPT, open_path, s.valid_end,
+					       "segment was being sealed when its writer stopped; the next writer completes the seal");
+			}
+		}
+		pt__openseg_scan_free(&s);
+		close(fd);
+	} else if (errno != ENOENT) {
+		report(v, PT_SEVERITY_ERROR, PT_EIO, open_path, 0, "cannot open: %s", strerror(errno));
+	}
+done:
+	pt_strv_free(files, nfiles);
+	pt__chain_free(&c);
+	pt__free(dir);
+	pt__free(segdir);
+	pt__free(open_path);
+	pt__free(chain_path);
+	return rc;
+}
+
+int pt_verify(const pt_store *st, const char *run, const char *stream, pt_problem_cb cb, void *payload,
+	      pt_verify_stats *stats)
+{
+	if (!st)
+		return pt__err(PT_EINVAL, "pt_verify: NULL store");
+	pt_verify_stats local;
+	vctx v = {.st = st, .cb = cb, .payload = payload, .stats = stats ? stats : &local};
+	memset(v.stats, 0, sizeof *v.stats);
+	int rc = pt__zd_new(&v.zd);
+	if (rc)
+		return rc;
+	char **runs = NULL;
+	size_t nruns = 0;
+	if (run) {
+		if ((rc = pt_name_check("run", run)))
+			goto done;
+		char *rd = pt__run_dir(st, run);
+		bool ok = rd && pt__is_dir(rd);
+		pt__free(rd);
+		if (!ok) {
+			rc = pt__err(PT_ENOTFOUND, "run \"%s\" not found in store %s", run, st->path);
+			goto done;
+		}
+		runs = pt__calloc(1, sizeof *runs);
+		if (!runs || !(runs[0] = pt__strdup(run))) {
+			rc = PT_ENOMEM;
+			goto done;
+		}
+		nruns = 1;
+	} else if ((rc = pt_store_runs(st, &runs, &nruns))) {
+		goto done;
+	}
+	for (size_t i = 0; i < nruns && !v.stop; i++) {
+		char **streams = NULL;
+		size_t ns = 0;
+		v.stats->runs++;
+		if (stream) {
+			char *sd = pt__stream_dir(st, runs[i], stream);
+			bool ok = sd && pt__is_dir(sd);
+			pt__free(sd);
+			if (!ok) {
+				rc = pt__err(PT_ENOTFOUND, "stream \"%s\" not found in run \"%s\"", stream, runs[i]);
+				goto done;
+			}
+			rc = verify_stream(&v, runs[i], stream);
+		} else if (!(rc = pt_store_streams(st, runs[i], &streams, &ns))) {
+			for (size_t k = 0; k < ns && !rc && !v.stop; k++)
+				rc = verify_stream(&v, runs[i], streams[k]);
+		}
+		pt_strv_free(streams, ns);
+		if (rc)
+			goto done;
+	}
+	if (v.stats->errors)
+		rc = pt__err(PT_ECORRUPT, "verify found %llu problem(s); first: %s", (unsigned long long)v.stats->errors,
+			     v.first_msg);
+done:
+	pt_strv_free(runs, nruns);
+	pt__zd_free(v.zd);
+	pt__buf_free(&v.payload_buf);
+	pt__buf_free(&v.raw);
+	return rc;
+}
