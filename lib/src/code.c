@@ -4,6 +4,7 @@
  * side lives in git.c.
  */
 #include "codeprov.h"
+#include "mpk.h"
 #include "objects.h"
 
 #include <dirent.h>
@@ -186,20 +187,7 @@ int pt_code_env_name_is_secret(const char *name)
 
 static bool utf8_valid(const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + n;
-	while (p < end) {
-		unsigned c = *p;
-		size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-		if (!len || (size_t)(end - p) < len)
-			return false;
-		for (size_t i = 1; i < len; i++)
-			if ((p[i] & 0xC0) != 0x80)
-				return false;
-		if (len == 2 && c < 0xC2)
-			return false;
-		p += len;
-	}
-	return true;
+	return pt__utf8_valid((const uint8_t *)s, n);
 }
 
 /* Paths, arguments and variables need not be UTF-8: such values go as bytes. */
@@ -730,9 +718,9 @@ int pt__code_finish_restore(const pt_code_provenance *p, const char *dir,
 /* ---- reading a `code` body back ---------------------------------------------------- */
 
 /*
- * A minimal msgpack reader for the fixed shape of the `code` body.  Every
- * length is checked against the bytes left before use, so a damaged body is
- * PT_ECORRUPT, never an over-read.
+ * The `code` body is read with the bounds-checked decoder of mpk.h: every
+ * length is checked against the bytes left before use, so a damaged body
+ * is PT_ECORRUPT, never an over-read.
  */
 enum { MP_NIL, MP_BOOL, MP_UINT, MP_INT, MP_FLOAT, MP_STR, MP_BIN, MP_ARR, MP_MAP, MP_EXT };
 
@@ -742,141 +730,47 @@ typedef struct {
 
 typedef struct {
 	int type;
-	uint64_t u;  /* uint, bool, count of arr/map */
-	int64_t i;   /* int */
+	uint64_t u;    /* uint, bool, count of arr/map */
+	int64_t i;     /* int */
 	const char *s; /* str/bin data */
-	size_t len;  /* str/bin length */
+	size_t len;    /* str/bin length */
 } mp_obj;
 
 static int mp_bad(const char *what) { return pt__err(PT_ECORRUPT, "code event body: %s", what); }
 
-static int mp_take(mp_rd *r, size_t n, const uint8_t **out)
-{
-	if ((size_t)(r->end - r->p) < n)
-		return mp_bad("truncated");
-	*out = r->p;
-	r->p += n;
-	return 0;
-}
-
-static uint64_t be(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static int mp_next(mp_rd *r, mp_obj *o)
 {
-	const uint8_t *h = NULL, *d = NULL;
-	int rc = mp_take(r, 1, &h);
-	if (rc)
-		return rc;
-	uint8_t c = h[0];
-	size_t n = 0;
+	mpk_obj m;
 	memset(o, 0, sizeof(*o));
-	if (c <= 0x7f) {
-		o->type = MP_UINT;
-		o->u = c;
-		return 0;
+	if (mpk_read(&r->p, r->end, &m) < 0)
+		return mp_bad("malformed or truncated msgpack");
+	switch (m.type) {
+	case MPK_NIL: o->type = MP_NIL; break;
+	case MPK_BOOL: o->type = MP_BOOL; o->u = m.b; break;
+	case MPK_UINT: o->type = MP_UINT; o->u = m.u; break;
+	case MPK_INT: o->type = MP_INT; o->i = m.i; break;
+	case MPK_FLOAT32: case MPK_FLOAT64: o->type = MP_FLOAT; break;
+	case MPK_STR: case MPK_BIN:
+		o->type = m.type == MPK_STR ? MP_STR : MP_BIN;
+		o->s = (const char *)m.ptr;
+		o->len = m.len;
+		break;
+	case MPK_ARRAY: o->type = MP_ARR; o->u = m.len; break;
+	case MPK_MAP: o->type = MP_MAP; o->u = m.len; break;
+	default: o->type = MP_EXT; break;
 	}
-	if (c >= 0xe0) {
-		o->type = MP_INT;
-		o->i = (int8_t)c;
-		return 0;
-	}
-	if ((c & 0xf0) == 0x80 || (c & 0xf0) == 0x90) {
-		o->type = (c & 0xf0) == 0x80 ? MP_MAP : MP_ARR;
-		o->u = c & 0x0f;
-		return 0;
-	}
-	if ((c & 0xe0) == 0xa0) {
-		o->type = MP_STR;
-		n = c & 0x1f;
-		goto data;
-	}
-	switch (c) {
-	case 0xc0: o->type = MP_NIL; return 0;
-	case 0xc2: case 0xc3: o->type = MP_BOOL; o->u = c == 0xc3; return 0;
-	case 0xc4: case 0xc5: case 0xc6:
-	case 0xd9: case 0xda: case 0xdb: {
-		size_t w = (c == 0xc4 || c == 0xd9) ? 1 : (c == 0xc5 || c == 0xda) ? 2 : 4;
-		if ((rc = mp_take(r, w, &d)))
-			return rc;
-		n = (size_t)be(d, w);
-		o->type = c >= 0xd9 ? MP_STR : MP_BIN;
-		goto data;
-	}
-	case 0xca: case 0xcb:
-		o->type = MP_FLOAT;
-		return mp_take(r, c == 0xca ? 4 : 8, &d);
-	case 0xcc: case 0xcd: case 0xce: case 0xcf: {
-		size_t w = (size_t)1 << (c - 0xcc);
-		if ((rc = mp_take(r, w, &d)))
-			return rc;
-		o->type = MP_UINT;
-		o->u = be(d, w);
-		return 0;
-	}
-	case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
-		size_t w = (size_t)1 << (c - 0xd0);
-		if ((rc = mp_take(r, w, &d)))
-			return rc;
-		uint64_t v = be(d, w);
-		if (w < 8 && (v >> (w * 8 - 1)) & 1)
-			v |= ~(uint64_t)0 << (w * 8);
-		o->type = MP_INT;
-		o->i = (int64_t)v;
-		return 0;
-	}
-	case 0xdc: case 0xdd: case 0xde: case 0xdf: {
-		size_t w = (c == 0xdc || c == 0xde) ? 2 : 4;
-		if ((rc = mp_take(r, w, &d)))
-			return rc;
-		o->type = c >= 0xde ? MP_MAP : MP_ARR;
-		o->u = be(d, w);
-		/* every element takes at least one byte: bounds the count */
-		if (o->u > (uint64_t)(r->end - r->p))
-			return mp_bad("container count larger than the body");
-		return 0;
-	}
-	case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-		o->type = MP_EXT;
-		return mp_take(r, 1 + ((size_t)1 << (c - 0xd4)), &d);
-	case 0xc7: case 0xc8: case 0xc9: {
-		size_t w = (size_t)1 << (c - 0xc7);
-		if ((rc = mp_take(r, w, &d)))
-			return rc;
-		o->type = MP_EXT;
-		return mp_take(r, 1 + (size_t)be(d, w), &d);
-	}
-	default:
-		return mp_bad("invalid msgpack byte");
-	}
-data:
-	if ((rc = mp_take(r, n, &d)))
-		return rc;
-	o->s = (const char *)d;
-	o->len = n;
 	return 0;
 }
 
+/* Skip the rest of a value whose header `o` was just read. */
 static int mp_skip_body(mp_rd *r, const mp_obj *o, int depth)
 {
-	if (depth > PT_EVENT_MAX_DEPTH)
-		return mp_bad("nested too deeply");
 	if (o->type != MP_ARR && o->type != MP_MAP)
 		return 0;
 	uint64_t n = o->type == MP_MAP ? o->u * 2 : o->u;
-	for (uint64_t i = 0; i < n; i++) {
-		mp_obj c;
-		int rc = mp_next(r, &c);
-		if (!rc)
-			rc = mp_skip_body(r, &c, depth + 1);
-		if (rc)
-			return rc;
-	}
+	for (uint64_t i = 0; i < n; i++)
+		if (mpk_skip(&r->p, r->end, PT_EVENT_MAX_DEPTH - depth) < 0)
+			return mp_bad("malformed, truncated or too deeply nested msgpack");
 	return 0;
 }
 
@@ -1380,5 +1274,41 @@ int pt_code_read(pt_code_provenance **out, const pt_store *st, const char *run,
 	if (!rc)
 		rc = pt__code_from_body(out, body, len);
 	pt_iter_free(it);
+	return rc;
+}
+
+int pt_code_capture(pt_recorder *rec, const pt_code_options *opts)
+{
+	pt_event *code = NULL, *env = NULL;
+	if (!rec)
+		return pt__err(PT_EINVAL, "pt_code_capture: NULL recorder");
+	int rc = pt_event_new(&code, PT_KIND_CODE, NULL);
+	if (!rc && !(opts && opts->skip_env))
+		rc = pt_event_new(&env, PT_KIND_ENV, NULL);
+	if (!rc)
+		rc = pt__code_capture_events(code, env, pt__recorder_store(rec), opts);
+	if (!rc)
+		rc = pt_recorder_append(rec, code, NULL);
+	if (!rc && env)
+		rc = pt_recorder_append(rec, env, NULL);
+	pt_event_free(code);
+	pt_event_free(env);
+	return rc;
+}
+
+int pt_code_capture_env(pt_recorder *rec, const pt_code_options *opts)
+{
+	pt_code_options o;
+	pt_event *env = NULL;
+	if (!rec)
+		return pt__err(PT_EINVAL, "pt_code_capture_env: NULL recorder");
+	int rc = check_options(&o, opts);
+	if (!rc)
+		rc = pt_event_new(&env, PT_KIND_ENV, NULL);
+	if (!rc)
+		rc = pt__code_env_event(env, &o);
+	if (!rc)
+		rc = pt_recorder_append(rec, env, NULL);
+	pt_event_free(env);
 	return rc;
 }

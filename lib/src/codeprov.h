@@ -20,6 +20,9 @@ typedef struct {
 	void *payload;
 } pt__code_objects;
 
+/* recorder.c: the store of a recorder (borrowed). */
+pt_store *pt__recorder_store(const pt_recorder *r);
+
 /* git.c ------------------------------------------------------------------ */
 
 /*

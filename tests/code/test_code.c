@@ -1031,6 +1031,282 @@ static void corrupt_bodies_are_rejected(void **state)
 	assert_int_equal(pt__code_from_body(&p, trail, sizeof(trail)), PT_ECORRUPT);
 }
 
+
+/* ---- end to end through a store ---------------------------------------------------------- */
+
+typedef struct {
+	char *base;
+	pt_store *st;
+} store_fx;
+
+static void store_open(store_fx *f)
+{
+	f->base = mktmp();
+	char sp[PATH_MAX];
+	snprintf(sp, sizeof(sp), "%s/store", f->base);
+	assert_int_equal(pt_store_init(&f->st, sp), 0);
+}
+
+static void store_close(store_fx *f)
+{
+	pt_store_free(f->st);
+	rmrf(f->base);
+}
+
+static int record(store_fx *f, const char *run, const pt_code_options *o)
+{
+	pt_recorder *rec = NULL;
+	assert_int_equal(pt_recorder_open(&rec, f->st, run, NULL, NULL), 0);
+	int rc = pt_code_capture(rec, o);
+	assert_int_equal(pt_recorder_close(rec), 0);
+	return rc;
+}
+
+/* The JSON of the first event of `kind` in `run` (strdup'ed), or NULL. */
+static char *event_json(store_fx *f, const char *run, const char *kind)
+{
+	pt_iter_options io = PT_ITER_OPTIONS_INIT;
+	io.kind = kind;
+	pt_iter *it = NULL;
+	const pt_event_view *ev;
+	const char *json;
+	size_t len;
+	char *out = NULL;
+	assert_int_equal(pt_iter_open(&it, f->st, run, NULL, &io), 0);
+	if (pt_iter_next(it, &ev) == 0) {
+		assert_int_equal(pt_ev_json(ev, &json, &len), 0);
+		out = strndup(json, len);
+	}
+	pt_iter_free(it);
+	return out;
+}
+
+static void capture_read_restore_through_the_store(void **state)
+{
+	char *repo = make_repo();
+	sh("cd %s && git remote add origin 'https://bob:hunter2@example.com/r.git' && "
+	   "printf 'x\\n' >> a.txt && printf 's\\n' >> b.txt && git add b.txt && "
+	   "printf 'u\\n' >> b.txt && rm gone.txt && git mv old.txt moved.txt && "
+	   "printf '\\001\\002' > blob.bin && printf 'n\\n' > untracked.txt && printf 'i' > x.log",
+	   repo);
+	store_fx f;
+	store_open(&f);
+	pt_code_options o = PT_CODE_OPTIONS_INIT;
+	o.repo_path = repo;
+	assert_int_equal(record(&f, "r1", &o), 0);
+
+	pt_code_provenance *p = NULL;
+	assert_int_equal(pt_code_read(&p, f.st, "r1", NULL), 0);
+	char *head = sh_out("git -C %s rev-parse HEAD", repo);
+	assert_string_equal(p->state, "ok");
+	assert_string_equal(p->commit, head);
+	assert_string_equal(p->branch, "main");
+	assert_int_equal(p->dirty, 1);
+	assert_int_equal(p->n_changes, 5);
+	assert_int_equal(p->n_untracked, 1);
+	assert_int_equal(p->n_remotes, 1);
+	assert_string_equal(p->remotes[0].url, "https://example.com/r.git");
+	assert_int_equal(find_change(p, "moved.txt")->status, 'R');
+	assert_string_equal(find_change(p, "moved.txt")->old_path, "old.txt");
+	assert_non_null(p->patch_object);
+
+	/* the password is nowhere in the event */
+	char *json = event_json(&f, "r1", "code");
+	assert_non_null(json);
+	assert_null(strstr(json, "hunter2"));
+	assert_null(strstr(json, "bob"));
+	/* gc sees every object: the patch and the untracked file */
+	char want[128];
+	snprintf(want, sizeof(want), "\"objects\":[\"%s\",\"%s\"]", p->patch_object,
+		 p->untracked[0].object);
+	assert_non_null(strstr(json, want));
+	free(json);
+
+	char *patch = NULL;
+	size_t plen = 0;
+	assert_int_equal(pt_code_patch(&patch, &plen, f.st, p), 0);
+	assert_int_equal(plen, p->patch_bytes);
+	assert_non_null(strstr(patch, "rename from old.txt"));
+	pt_free(patch);
+
+	char out[PATH_MAX];
+	snprintf(out, sizeof(out), "%s/restored", f.base);
+	int seen = 0;
+	size_t problems = 99;
+	assert_int_equal(pt_code_restore(f.st, p, out, NULL, problem_cb, &seen, &problems), 0);
+	assert_int_equal(problems, 0);
+	static const char *const skip[] = { "x.log", NULL };
+	assert_int_equal(compare_dir(repo, out, "", skip), 0);
+	/* a second restore into the same (now full) directory is refused */
+	assert_int_equal(pt_code_restore(f.st, p, out, NULL, NULL, NULL, NULL), PT_EEXISTS);
+	pt_code_provenance_free(p);
+	free(head);
+	store_close(&f);
+	rmrf(repo);
+}
+
+static void clean_run_has_no_patch_in_the_store(void **state)
+{
+	char *repo = make_repo();
+	store_fx f;
+	store_open(&f);
+	pt_code_options o = PT_CODE_OPTIONS_INIT;
+	o.repo_path = repo;
+	assert_int_equal(record(&f, "clean", &o), 0);
+	pt_code_provenance *p = NULL;
+	assert_int_equal(pt_code_read(&p, f.st, "clean", NULL), 0);
+	assert_int_equal(p->dirty, 0);
+	assert_null(p->patch_object);
+	char *patch = NULL;
+	size_t plen = 1;
+	assert_int_equal(pt_code_patch(&patch, &plen, f.st, p), 0);
+	assert_string_equal(patch, "");
+	assert_int_equal(plen, 0);
+	pt_free(patch);
+	char *json = event_json(&f, "clean", "code");
+	assert_non_null(strstr(json, "\"objects\":[]"));
+	free(json);
+	pt_code_provenance_free(p);
+	store_close(&f);
+	rmrf(repo);
+}
+
+static void no_repository_is_an_event_not_an_error(void **state)
+{
+	char *dir = mktmp();
+	store_fx f;
+	store_open(&f);
+	pt_code_options o = PT_CODE_OPTIONS_INIT;
+	o.repo_path = dir;
+	assert_int_equal(record(&f, "norepo", &o), 0);
+	pt_code_provenance *p = NULL;
+	assert_int_equal(pt_code_read(&p, f.st, "norepo", NULL), 0);
+	assert_string_equal(p->state, "no_repository");
+	assert_int_equal(p->dirty, -1);
+	char out[PATH_MAX];
+	snprintf(out, sizeof(out), "%s/restored", f.base);
+	assert_int_equal(pt_code_restore(f.st, p, out, NULL, NULL, NULL, NULL), PT_EINVAL);
+	pt_code_provenance_free(p);
+	/* require_clean cannot be satisfied without a repository */
+	o.require_clean = 1;
+	assert_int_equal(record(&f, "norepo2", &o), PT_EINVAL);
+	store_close(&f);
+	rmrf(dir);
+}
+
+static void require_clean_refuses_a_dirty_tree(void **state)
+{
+	char *repo = make_repo();
+	store_fx f;
+	store_open(&f);
+	pt_code_options o = PT_CODE_OPTIONS_INIT;
+	o.repo_path = repo;
+	o.require_clean = 1;
+	assert_int_equal(record(&f, "ok", &o), 0); /* clean: fine */
+	sh("cd %s && printf 'x\\n' >> a.txt && printf 'n' > newfile.txt", repo);
+	assert_int_equal(record(&f, "dirty", &o), PT_EINVAL);
+	assert_non_null(strstr(pt_error_last(), "M a.txt"));
+	assert_non_null(strstr(pt_error_last(), "? newfile.txt"));
+	/* nothing was appended for the refused capture */
+	pt_code_provenance *p = NULL;
+	assert_int_equal(pt_code_read(&p, f.st, "dirty", NULL), PT_ENOTFOUND);
+	assert_null(p);
+	store_close(&f);
+	rmrf(repo);
+}
+
+static void env_event_redacts_secrets(void **state)
+{
+	char *repo = make_repo();
+	store_fx f;
+	store_open(&f);
+	setenv("PROVTRACE_TEST_VISIBLE", "shown-value", 1);
+	setenv("PROVTRACE_TEST_API_KEY", "hidden-value-1", 1);
+	setenv("SLURM_JOB_ID", "4242", 1);
+	setenv("NOT_ON_THE_LIST", "never-recorded", 1);
+	setenv("MY_DB_PASSWORD", "hidden-value-2", 1);
+	pt_code_options o = PT_CODE_OPTIONS_INIT;
+	o.repo_path = repo;
+	assert_int_equal(record(&f, "env", &o), 0);
+	char *json = event_json(&f, "env", "env");
+	assert_non_null(json);
+	assert_non_null(strstr(json, "\"PROVTRACE_TEST_VISIBLE\":\"shown-value\""));
+	assert_non_null(strstr(json, "\"PROVTRACE_TEST_API_KEY\":\"<redacted>\""));
+	assert_non_null(strstr(json, "\"SLURM_JOB_ID\":\"4242\""));
+	assert_null(strstr(json, "hidden-value"));
+	assert_null(strstr(json, "never-recorded"));
+	assert_null(strstr(json, "MY_DB_PASSWORD")); /* not on the default list */
+	assert_non_null(strstr(json, "\"host\":"));
+	assert_non_null(strstr(json, "\"cpu\":{"));
+	assert_non_null(strstr(json, "\"provtrace_version\":\"" PT_VERSION_STRING "\""));
+	assert_non_null(strstr(json, "\"cmdline\":["));
+	free(json);
+
+	/* a custom allowlist: a secret-looking name on it is still redacted */
+	static const char *const list[] = { "MY_DB_PASSWORD", "NOT_ON_THE_LIST", NULL };
+	o.env_allowlist = list;
+	assert_int_equal(record(&f, "env2", &o), 0);
+	json = event_json(&f, "env2", "env");
+	assert_non_null(strstr(json, "\"MY_DB_PASSWORD\":\"<redacted>\""));
+	assert_non_null(strstr(json, "\"NOT_ON_THE_LIST\":\"never-recorded\""));
+	assert_null(strstr(json, "PROVTRACE_TEST_VISIBLE"));
+	free(json);
+
+	/* skip_env: no env event */
+	o.skip_env = 1;
+	assert_int_equal(record(&f, "env3", &o), 0);
+	assert_null(event_json(&f, "env3", "env"));
+	unsetenv("PROVTRACE_TEST_VISIBLE");
+	unsetenv("PROVTRACE_TEST_API_KEY");
+	unsetenv("SLURM_JOB_ID");
+	unsetenv("NOT_ON_THE_LIST");
+	unsetenv("MY_DB_PASSWORD");
+	store_close(&f);
+	rmrf(repo);
+}
+
+static void restore_with_a_missing_object(void **state)
+{
+	char *repo = make_repo();
+	sh("cd %s && printf 'untracked\\n' > u.txt", repo);
+	store_fx f;
+	store_open(&f);
+	pt_code_options o = PT_CODE_OPTIONS_INIT;
+	o.repo_path = repo;
+	assert_int_equal(record(&f, "r", &o), 0);
+	pt_code_provenance *p = NULL;
+	assert_int_equal(pt_code_read(&p, f.st, "r", NULL), 0);
+	char obj[PATH_MAX];
+	snprintf(obj, sizeof(obj), "%s/store/objects/%.2s/%s", f.base, p->untracked[0].object,
+		 p->untracked[0].object + 2);
+	assert_int_equal(unlink(obj), 0);
+	char out[PATH_MAX];
+	snprintf(out, sizeof(out), "%s/restored", f.base);
+	int seen = 0;
+	size_t problems = 0;
+	assert_int_equal(pt_code_restore(f.st, p, out, NULL, problem_cb, &seen, &problems), 0);
+	assert_int_equal(problems, 1);
+	pt_code_provenance_free(p);
+	store_close(&f);
+	rmrf(repo);
+}
+
+static void options_are_checked(void **state)
+{
+	store_fx f;
+	store_open(&f);
+	pt_code_options o = PT_CODE_OPTIONS_INIT;
+	o.version = 99;
+	assert_int_equal(record(&f, "badopt", &o), PT_EINVAL);
+	assert_int_equal(pt_code_options_init(&o, 99), PT_EINVAL);
+	assert_int_equal(pt_code_options_init(&o, PT_CODE_OPTIONS_VERSION), 0);
+	assert_int_equal(o.untracked_max_bytes, 1u << 20);
+	assert_int_equal(pt_code_capture(NULL, NULL), PT_EINVAL);
+	pt_code_provenance *p = NULL;
+	assert_int_equal(pt_code_read(&p, f.st, "nosuchrun", NULL), PT_ENOTFOUND);
+	store_close(&f);
+}
+
 static int group_setup(void **state)
 {
 	/* isolate from the user's git configuration */
@@ -1091,6 +1367,13 @@ int main(void)
 		cmocka_unit_test(restore_refuses_unsafe_untracked_paths),
 		cmocka_unit_test(dirty_message_lists_files),
 		cmocka_unit_test(corrupt_bodies_are_rejected),
+		cmocka_unit_test(capture_read_restore_through_the_store),
+		cmocka_unit_test(clean_run_has_no_patch_in_the_store),
+		cmocka_unit_test(no_repository_is_an_event_not_an_error),
+		cmocka_unit_test(require_clean_refuses_a_dirty_tree),
+		cmocka_unit_test(env_event_redacts_secrets),
+		cmocka_unit_test(restore_with_a_missing_object),
+		cmocka_unit_test(options_are_checked),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
