@@ -12,3 +12,7 @@ if(PT_GIT_EXECUTABLE)
 else()
   message(STATUS "git not found: code provenance tests disabled")
 endif()
+if(TARGET test_code AND TARGET provtrace_cli)
+  # the CLI cases run the `provtrace code` binary
+  add_dependencies(test_code provtrace_cli)
+endif()

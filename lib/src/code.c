@@ -369,14 +369,27 @@ static int env_vars(pt_event *ev, const char *const *list)
 /* "--api-key=X" keeps "--api-key=" and "--password X" loses X. */
 static int cmdline(pt_event *ev)
 {
-	uint8_t *data = NULL;
-	size_t len = 0;
-	int rc = pt__read_file("/proc/self/cmdline", 1u << 20, &data, &len);
-	if (rc) {
-		pt__err_clear();
+	/* a /proc file has no size: read until EOF, bounded */
+	pt_buf b = { 0 };
+	int rc = 0, fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return pt_event_nil(ev, "cmdline");
+	while (!rc && b.len < (1u << 20)) {
+		rc = pt__buf_reserve(&b, 4096);
+		if (rc)
+			break;
+		ssize_t n = read(fd, b.data + b.len, 4096);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		b.len += (size_t)n;
 	}
-	rc = pt_event_begin_array(ev, "cmdline");
+	close(fd);
+	uint8_t *data = b.data;
+	size_t len = b.len;
+	if (!rc)
+		rc = pt_event_begin_array(ev, "cmdline");
 	bool redact_next = false;
 	for (size_t off = 0; off < len && !rc;) {
 		const char *arg = (const char *)data + off;

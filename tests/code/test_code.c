@@ -20,6 +20,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "codeprov.h"
@@ -1239,7 +1240,8 @@ static void env_event_redacts_secrets(void **state)
 	assert_non_null(strstr(json, "\"host\":"));
 	assert_non_null(strstr(json, "\"cpu\":{"));
 	assert_non_null(strstr(json, "\"provtrace_version\":\"" PT_VERSION_STRING "\""));
-	assert_non_null(strstr(json, "\"cmdline\":["));
+	assert_non_null(strstr(json, "\"cmdline\":[\""));
+	assert_non_null(strstr(json, "test_code\""));
 	free(json);
 
 	/* a custom allowlist: a secret-looking name on it is still redacted */
@@ -1305,6 +1307,94 @@ static void options_are_checked(void **state)
 	pt_code_provenance *p = NULL;
 	assert_int_equal(pt_code_read(&p, f.st, "nosuchrun", NULL), PT_ENOTFOUND);
 	store_close(&f);
+}
+
+
+/* ---- the CLI: provtrace code ------------------------------------------------------------ */
+
+static void cli_code_show_json_diff_restore(void **state)
+{
+	char *repo = make_repo();
+	sh("cd %s && printf 'x\\n' >> a.txt && git rm -q gone.txt && "
+	   "printf '\\377\\000\\001' > blob.bin && printf 'n\\n' > fresh.txt", repo);
+	store_fx f;
+	store_open(&f);
+	pt_code_options o = PT_CODE_OPTIONS_INIT;
+	o.repo_path = repo;
+	assert_int_equal(record(&f, "cli-run", &o), 0);
+	char *head = sh_out("git -C %s rev-parse HEAD", repo);
+	const char *cli = PT_BINARY_DIR "/provtrace";
+
+	/* human: names the commit, the branch and the changes */
+	char *line = sh_out("%s --store %s/store code --run cli-run | grep '^commit:'", cli, f.base);
+	assert_non_null(strstr(line, head));
+	free(line);
+	sh("%s --store %s/store code --run cli-run | grep -q '^  D gone.txt$'", cli, f.base);
+	sh("%s --store %s/store code --run cli-run | grep -q '^  fresh.txt  2 B  stored$'", cli, f.base);
+	/* json: the event as stored */
+	sh("%s --store %s/store code --run cli-run --json | grep -q '\"commit\":\"%s\"'", cli,
+	   f.base, head);
+	/* diff: applies with git apply */
+	sh("git clone -q %s %s/clone && git -C %s/clone checkout -q %s && "
+	   "%s --store %s/store code --run cli-run --diff > %s/p.diff && "
+	   "git -C %s/clone apply %s/p.diff && cmp %s/clone/a.txt %s/a.txt && "
+	   "cmp %s/clone/blob.bin %s/blob.bin && test ! -e %s/clone/gone.txt",
+	   repo, f.base, f.base, head, cli, f.base, f.base, f.base, f.base, f.base, repo, f.base,
+	   repo, f.base);
+	/* restore: identical tree, exit 0 */
+	sh("%s --store %s/store code --run cli-run --restore %s/restored 2>/dev/null", cli, f.base,
+	   f.base);
+	char out[PATH_MAX];
+	snprintf(out, sizeof(out), "%s/restored", f.base);
+	assert_int_equal(compare_dir(repo, out, "", no_skip), 0);
+	/* into a non-empty directory: error 1; bad usage: 2 */
+	int rc;
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd), "%s --store %s/store code --run cli-run --restore %s/restored "
+		 "2>/dev/null", cli, f.base, f.base);
+	rc = system(cmd);
+	assert_int_equal(WEXITSTATUS(rc), 1);
+	snprintf(cmd, sizeof(cmd), "%s --store %s/store code --run cli-run --diff --json 2>/dev/null",
+		 cli, f.base);
+	rc = system(cmd);
+	assert_int_equal(WEXITSTATUS(rc), 2);
+	snprintf(cmd, sizeof(cmd), "%s --store %s/store code --run nosuch 2>/dev/null", cli, f.base);
+	rc = system(cmd);
+	assert_true(WEXITSTATUS(rc) == 1 || WEXITSTATUS(rc) == 2);
+	free(head);
+	store_close(&f);
+	rmrf(repo);
+}
+
+static void cli_restore_reports_what_is_missing(void **state)
+{
+	char *repo = make_repo();
+	sh("cd %s && head -c 3000 /dev/urandom > big.dat", repo);
+	store_fx f;
+	store_open(&f);
+	pt_code_options o = PT_CODE_OPTIONS_INIT;
+	o.repo_path = repo;
+	o.untracked_max_bytes = 100;
+	assert_int_equal(record(&f, "r", &o), 0);
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd), "%s --store %s/store code --run r --restore %s/out 2>%s/err",
+		 PT_BINARY_DIR "/provtrace", f.base, f.base, f.base);
+	int rc = system(cmd);
+	assert_int_equal(WEXITSTATUS(rc), 1);
+	sh("grep -q 'not restored: big.dat: untracked file of 3000 bytes' %s/err", f.base);
+	sh("grep -q '1 problem' %s/err", f.base);
+	/* a repository without the commit: exit 1 naming the commit */
+	char *other = make_repo();
+	char *head = sh_out("git -C %s rev-parse HEAD", repo);
+	snprintf(cmd, sizeof(cmd), "%s --store %s/store code --run r --restore %s/out2 --repo %s "
+		 "2>%s/err2", PT_BINARY_DIR "/provtrace", f.base, f.base, other, f.base);
+	rc = system(cmd);
+	assert_int_equal(WEXITSTATUS(rc), 1);
+	sh("grep -q 'commit %s is not in the repository' %s/err2", head, f.base);
+	free(head);
+	rmrf(other);
+	store_close(&f);
+	rmrf(repo);
 }
 
 static int group_setup(void **state)
@@ -1374,6 +1464,8 @@ int main(void)
 		cmocka_unit_test(env_event_redacts_secrets),
 		cmocka_unit_test(restore_with_a_missing_object),
 		cmocka_unit_test(options_are_checked),
+		cmocka_unit_test(cli_code_show_json_diff_restore),
+		cmocka_unit_test(cli_restore_reports_what_is_missing),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
