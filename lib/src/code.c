@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -109,6 +110,67 @@ void pt_code_provenance_free(pt_code_provenance *p)
 	}
 	pt__free(p->submodules);
 	pt__free(p);
+}
+
+/* ---- storing objects in parallel ---------------------------------------------------- */
+
+typedef struct {
+	const pt__code_objects *objs;
+	pt__code_put_item *items;
+	size_t n;
+	size_t next; /* atomic */
+	pthread_mutex_t mu;
+	int rc;
+	char msg[512];
+} put_pool;
+
+static void *put_worker(void *arg)
+{
+	put_pool *pp = arg;
+	for (;;) {
+		size_t i = __atomic_fetch_add(&pp->next, 1, __ATOMIC_RELAXED);
+		if (i >= pp->n)
+			break;
+		pthread_mutex_lock(&pp->mu);
+		bool failed = pp->rc != 0;
+		pthread_mutex_unlock(&pp->mu);
+		if (failed)
+			break;
+		int rc = pp->objs->put(pp->objs->payload, pp->items[i].data, pp->items[i].len,
+				       pp->items[i].id);
+		if (rc) {
+			/* the message is thread-local: carry it to the caller's thread */
+			pthread_mutex_lock(&pp->mu);
+			if (!pp->rc) {
+				pp->rc = rc;
+				snprintf(pp->msg, sizeof(pp->msg), "%s", pt_error_last());
+			}
+			pthread_mutex_unlock(&pp->mu);
+			break;
+		}
+	}
+	return NULL;
+}
+
+int pt__code_put_many(const pt__code_objects *objs, pt__code_put_item *items, size_t n)
+{
+	put_pool pp = { .objs = objs, .items = items, .n = n };
+	pthread_t th[8];
+	size_t started = 0;
+	if (!n)
+		return 0;
+	pthread_mutex_init(&pp.mu, NULL);
+	size_t want = n < 8 ? n : 8;
+	for (; started + 1 < want; started++)
+		if (pthread_create(&th[started], NULL, put_worker, &pp))
+			break; /* fewer threads: the calling thread still does the work */
+	put_worker(&pp);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&pp.mu);
+	if (pp.rc)
+		return pt__err(pp.rc, "%s", pp.msg);
+	return 0;
 }
 
 /* ---- redaction ------------------------------------------------------------------ */

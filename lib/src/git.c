@@ -55,6 +55,9 @@ typedef struct {
 	size_t cap_changes, cap_untracked, cap_remotes, cap_subs;
 	uint64_t stored_bytes;
 	pt_buf patch;
+	/* untracked contents read during the scan, stored together at the end */
+	pt__code_put_item *pending;
+	size_t n_pending, cap_pending;
 } cap_ctx;
 
 static bool over_budget(cap_ctx *c)
@@ -344,11 +347,15 @@ static int add_untracked(cap_ctx *c, const char *rel)
 	uint8_t *content = NULL;
 	rc = hash_worktree(c, rel, &u->mode, &u->size, &u->sha256, &content, limit);
 	if (rc == 0 && content) {
-		char id[PT_SHA256_HEX];
-		rc = c->objs->put(c->objs->payload, content, (size_t)u->size, id);
+		rc = pt__code_grow((void **)&c->pending, &c->cap_pending, c->n_pending,
+				   sizeof(pt__code_put_item));
 		if (!rc) {
+			pt__code_put_item *it = &c->pending[c->n_pending++];
+			it->data = content;
+			it->len = (size_t)u->size;
+			it->index = c->p->n_untracked - 1;
 			c->stored_bytes += u->size;
-			rc = pt__code_setstr(&u->object, id);
+			content = NULL;
 		}
 	}
 	pt__free(content);
@@ -548,13 +555,27 @@ int pt__code_git_capture(pt_code_provenance **out, const pt_code_options *o,
 	if (!rc)
 		rc = capture_worktree(&c, tree);
 	if (!rc && c.patch.len) {
-		char id[PT_SHA256_HEX];
-		rc = objs->put(objs->payload, c.patch.data, c.patch.len, id);
-		if (!rc)
-			rc = pt__code_setstr(&c.p->patch_object, id);
-		c.p->patch_bytes = c.patch.len;
+		rc = pt__code_grow((void **)&c.pending, &c.cap_pending, c.n_pending,
+				   sizeof(pt__code_put_item));
+		if (!rc) {
+			pt__code_put_item *it = &c.pending[c.n_pending++];
+			it->data = c.patch.data; /* still owned by c.patch */
+			it->len = c.patch.len;
+			it->index = SIZE_MAX;
+			c.p->patch_bytes = c.patch.len;
+		}
 	}
+	if (!rc)
+		rc = pt__code_put_many(objs, c.pending, c.n_pending);
+	for (size_t i = 0; !rc && i < c.n_pending; i++)
+		rc = pt__code_setstr(c.pending[i].index == SIZE_MAX ? &c.p->patch_object
+								    : &c.p->untracked[c.pending[i].index].object,
+				     c.pending[i].id);
 done:
+	for (size_t i = 0; i < c.n_pending; i++)
+		if (c.pending[i].index != SIZE_MAX)
+			pt__free(c.pending[i].data);
+	pt__free(c.pending);
 	if (!rc && !c.p->state)
 		rc = set_state(&c, "ok", NULL);
 	c.p->capture_us = (uint64_t)(pt__mono_ns() - t0) / 1000;

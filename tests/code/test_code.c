@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,6 +112,9 @@ typedef struct {
 	int fail_put; /* 1: every put fails with PT_ENOSPC */
 } mem_store;
 
+/* puts come from several threads (pt__code_put_many) */
+static pthread_mutex_t mem_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static int mem_put(void *payload, const void *data, size_t len, char id[PT_SHA256_HEX])
 {
 	mem_store *m = payload;
@@ -119,16 +123,23 @@ static int mem_put(void *payload, const void *data, size_t len, char id[PT_SHA25
 		return pt__err(PT_ENOSPC, "test: no space");
 	pt__sha256(data, len, h);
 	pt__hex(h, PT_SHA256_LEN, id);
+	pthread_mutex_lock(&mem_mu);
 	for (size_t i = 0; i < m->n; i++)
-		if (!strcmp(m->objs[i].id, id))
+		if (!strcmp(m->objs[i].id, id)) {
+			pthread_mutex_unlock(&mem_mu);
 			return 0;
-	assert_true(m->n < 256);
+		}
+	if (m->n >= 256) {
+		pthread_mutex_unlock(&mem_mu);
+		return pt__err(PT_ELIMIT, "test: memory store full");
+	}
 	mem_obj *o = &m->objs[m->n++];
 	memcpy(o->id, id, PT_SHA256_HEX);
 	o->data = malloc(len + 1);
 	memcpy(o->data, data, len);
 	o->data[len] = 0;
 	o->len = len;
+	pthread_mutex_unlock(&mem_mu);
 	return 0;
 }
 
@@ -904,6 +915,25 @@ static void failing_object_store_fails_the_capture(void **state)
 	pt_code_provenance *p = (void *)1;
 	assert_int_equal(pt__code_git_capture(&p, &o, &objs), PT_ENOSPC);
 	assert_null(p);
+	assert_non_null(strstr(pt_error_last(), "test: no space"));
+	/* with many untracked files the puts run in parallel: same clean failure */
+	sh("cd %s && for i in $(seq 1 30); do echo $i > u$i.txt; done", repo);
+	p = (void *)1;
+	assert_int_equal(pt__code_git_capture(&p, &o, &objs), PT_ENOSPC);
+	assert_null(p);
+	assert_non_null(strstr(pt_error_last(), "test: no space"));
+	m->fail_put = 0;
+	assert_int_equal(pt__code_git_capture(&p, &o, &objs), 0);
+	assert_int_equal(p->n_untracked, 30);
+	for (size_t i = 0; i < p->n_untracked; i++) {
+		const mem_obj *obj = mem_find(m, p->untracked[i].object);
+		assert_non_null(obj);
+		char want[16];
+		snprintf(want, sizeof(want), "%s", p->untracked[i].path + 1);
+		*strchr(want, '.') = 0;
+		assert_int_equal(atoi((char *)obj->data), atoi(want));
+	}
+	pt_code_provenance_free(p);
 	mem_free(m);
 	rmrf(repo);
 }
@@ -1369,7 +1399,9 @@ static void cli_code_show_json_diff_restore(void **state)
 static void cli_restore_reports_what_is_missing(void **state)
 {
 	char *repo = make_repo();
-	sh("cd %s && head -c 3000 /dev/urandom > big.dat", repo);
+	/* a commit of its own, so that another repository made alike lacks it */
+	sh("cd %s && printf 'own\\n' >> a.txt && git commit -qam own && "
+	   "head -c 3000 /dev/urandom > big.dat", repo);
 	store_fx f;
 	store_open(&f);
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
