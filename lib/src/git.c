@@ -10,6 +10,7 @@
 #include <git2/sys/odb_backend.h>
 #include <limits.h>
 #include <pthread.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,37 +92,116 @@ static int oid_str(const char **field, const git_oid *id)
 	return pt__code_setstr(field, hex);
 }
 
+/*
+ * Remotes are read from the configuration with a plain iterator rather than
+ * git_remote_list()/git_remote_lookup(): in libgit2 1.5 those match config
+ * names with a regex whose match data leaks ~20 KB per non-matching call
+ * (libgit2 PR #6382).  The URL recorded is the configured one (the first
+ * `url` of each remote, as fetch uses), before any insteadOf rewriting.
+ */
 static int capture_remotes(cap_ctx *c)
 {
-	git_strarray names = { 0 };
+	git_config *cfg = NULL;
+	git_config_iterator *it = NULL;
+	git_config_entry *e;
 	int rc = 0;
-	if (git_remote_list(&names, c->repo) < 0)
-		return 0; /* unreadable remote config: record none rather than fail */
-	for (size_t i = 0; i < names.count && !rc; i++) {
-		git_remote *r = NULL;
-		if (git_remote_lookup(&r, c->repo, names.strings[i]) < 0)
+	if (git_repository_config_snapshot(&cfg, c->repo) < 0 ||
+	    git_config_iterator_new(&it, cfg) < 0) {
+		git_error_clear(); /* unreadable config: record no remotes rather than fail */
+		goto done;
+	}
+	while (!rc && git_config_next(&e, it) == 0) {
+		size_t n = strlen(e->name);
+		if (n <= 11 || strncasecmp(e->name, "remote.", 7) || strcasecmp(e->name + n - 4, ".url"))
 			continue;
-		const char *url = git_remote_url(r);
+		const char *name = e->name + 7;
+		size_t name_len = n - 11;
+		bool seen = false;
+		for (size_t i = 0; i < c->p->n_remotes && !seen; i++)
+			seen = strlen(c->p->remotes[i].name) == name_len &&
+			       !strncmp(c->p->remotes[i].name, name, name_len);
+		if (seen || !e->value)
+			continue;
 		rc = pt__code_grow((void **)&c->p->remotes, &c->cap_remotes, c->p->n_remotes,
 				   sizeof(pt_code_remote));
-		if (!rc) {
-			pt_code_remote *e = &c->p->remotes[c->p->n_remotes];
-			memset(e, 0, sizeof(*e));
-			c->p->n_remotes++;
-			rc = pt__code_setstr(&e->name, names.strings[i]);
-			if (!rc && url)
-				rc = pt_code_strip_url((char **)&e->url, url);
-		}
-		git_remote_free(r);
+		if (rc)
+			break;
+		pt_code_remote *r = &c->p->remotes[c->p->n_remotes];
+		memset(r, 0, sizeof(*r));
+		c->p->n_remotes++;
+		if (!(r->name = pt__strndup(name, name_len)))
+			rc = PT_ENOMEM;
+		else
+			rc = pt_code_strip_url((char **)&r->url, e->value);
 	}
-	git_strarray_dispose(&names);
+done:
+	git_config_iterator_free(it);
+	git_config_free(cfg);
+	return rc;
+}
+
+/*
+ * The upstream of `branch` from branch.<b>.remote / branch.<b>.merge, mapped
+ * to the remote-tracking ref with the default refspec
+ * (refs/heads/X -> refs/remotes/<remote>/X).  Done by hand because
+ * git_branch_upstream() goes through the leaking regex lookup (see
+ * capture_remotes).  A remote "." means a local branch.
+ */
+static int capture_upstream(cap_ctx *c, const char *branch, const git_oid *head)
+{
+	git_config *cfg = NULL;
+	git_buf remote = { 0 }, merge = { 0 };
+	char *key = NULL, *ref = NULL;
+	int rc = 0;
+	if (git_repository_config_snapshot(&cfg, c->repo) < 0)
+		goto done;
+	if (!(key = pt__sprintf("branch.%s.remote", branch))) {
+		rc = PT_ENOMEM;
+		goto done;
+	}
+	if (git_config_get_string_buf(&remote, cfg, key) < 0)
+		goto done;
+	pt__free(key);
+	if (!(key = pt__sprintf("branch.%s.merge", branch))) {
+		rc = PT_ENOMEM;
+		goto done;
+	}
+	if (git_config_get_string_buf(&merge, cfg, key) < 0 || strncmp(merge.ptr, "refs/heads/", 11))
+		goto done;
+	const char *short_merge = merge.ptr + 11;
+	bool local = !strcmp(remote.ptr, ".");
+	ref = local ? pt__sprintf("%s", merge.ptr)
+		    : pt__sprintf("refs/remotes/%s/%s", remote.ptr, short_merge);
+	char *name = local ? pt__sprintf("%s", short_merge)
+			   : pt__sprintf("%s/%s", remote.ptr, short_merge);
+	if (!ref || !name) {
+		pt__free(name);
+		rc = PT_ENOMEM;
+		goto done;
+	}
+	rc = pt__code_setstr(&c->p->upstream, name);
+	pt__free(name);
+	git_oid up;
+	size_t ahead, behind;
+	if (!rc && git_reference_name_to_id(&up, c->repo, ref) == 0 &&
+	    git_graph_ahead_behind(&ahead, &behind, c->repo, head, &up) == 0) {
+		c->p->ahead = (int64_t)ahead;
+		c->p->behind = (int64_t)behind;
+	}
+done:
+	git_error_clear();
+	pt__free(key);
+	pt__free(ref);
+	git_buf_dispose(&remote);
+	git_buf_dispose(&merge);
+	git_config_free(cfg);
 	return rc;
 }
 
 /* HEAD, branch, upstream.  `*tree` receives HEAD's tree (NULL when unborn). */
 static int capture_head(cap_ctx *c, git_tree **tree)
 {
-	git_reference *head = NULL, *up = NULL;
+	git_reference *head = NULL;
 	git_commit *commit = NULL;
 	int rc = 0;
 	*tree = NULL;
@@ -167,20 +247,9 @@ static int capture_head(cap_ctx *c, git_tree **tree)
 	const char *bname = NULL;
 	if (git_branch_name(&bname, head) == 0)
 		rc = pt__code_setstr(&c->p->branch, bname);
-	if (!rc && git_branch_upstream(&up, head) == 0) {
-		const char *uname = NULL;
-		const git_oid *uid = git_reference_target(up);
-		if (git_branch_name(&uname, up) == 0)
-			rc = pt__code_setstr(&c->p->upstream, uname);
-		size_t ahead, behind;
-		if (!rc && uid &&
-		    git_graph_ahead_behind(&ahead, &behind, c->repo, git_commit_id(commit), uid) == 0) {
-			c->p->ahead = (int64_t)ahead;
-			c->p->behind = (int64_t)behind;
-		}
-	}
+	if (!rc && bname)
+		rc = capture_upstream(c, bname, git_commit_id(commit));
 done:
-	git_reference_free(up);
 	git_commit_free(commit);
 	git_reference_free(head);
 	return rc;
@@ -481,8 +550,17 @@ static int capture_worktree(cap_ctx *c, git_tree *tree)
 	if (rc)
 		goto done;
 
+	/* git_submodule_foreach also leaks in libgit2 1.5: only call it when
+	 * there can be submodules */
 	sub_ctx s = { c, 0 };
-	if (git_submodule_foreach(c->repo, submodule_cb, &s) < 0) {
+	char *gm = workdir_path(c, ".gitmodules");
+	if (!gm) {
+		rc = PT_ENOMEM;
+		goto done;
+	}
+	bool has_modules = pt__exists(gm);
+	pt__free(gm);
+	if (has_modules && git_submodule_foreach(c->repo, submodule_cb, &s) < 0) {
 		if (s.rc) {
 			rc = s.rc;
 			goto done;
