@@ -1193,6 +1193,7 @@ static void store_objects(pt__code_objects *o, const pt_store *st)
 	o->put = store_put;
 	o->get = store_get;
 	o->payload = (void *)st;
+	o->store_dir = pt_store_path(st);
 }
 
 static int check_options(pt_code_options *dst, const pt_code_options *o)

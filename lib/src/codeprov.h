@@ -18,6 +18,10 @@ typedef struct {
 	int (*put)(void *payload, const void *data, size_t len, char id[PT_SHA256_HEX]);
 	int (*get)(void *payload, const char *id, uint8_t **data, size_t *len);
 	void *payload;
+	/* The store's directory (NULL: none).  When it lies inside the working
+	 * tree (the usual `.provtrace/` next to the code) its files are never
+	 * recorded as untracked: they are the recording itself. */
+	const char *store_dir;
 } pt__code_objects;
 
 /* One object to store; `id` is filled by pt__code_put_many(). */

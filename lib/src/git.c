@@ -59,6 +59,7 @@ typedef struct {
 	/* untracked contents read during the scan, stored together at the end */
 	pt__code_put_item *pending;
 	size_t n_pending, cap_pending;
+	char *skip_prefix; /* the store, relative to the workdir, with a '/' */
 } cap_ctx;
 
 static bool over_budget(cap_ctx *c)
@@ -536,8 +537,11 @@ static int capture_worktree(cap_ctx *c, git_tree *tree)
 	for (size_t i = 0; i < n && !rc; i++) {
 		const git_diff_delta *d = git_diff_get_delta(diff, i);
 		bool was_out = c->timed_out;
-		if (d->status == GIT_DELTA_UNTRACKED)
-			rc = add_untracked(c, d->new_file.path);
+		if (d->status == GIT_DELTA_UNTRACKED) {
+			if (!c->skip_prefix ||
+			    strncmp(d->new_file.path, c->skip_prefix, strlen(c->skip_prefix)))
+				rc = add_untracked(c, d->new_file.path);
+		}
 		else if (d->status != GIT_DELTA_UNMODIFIED && d->status != GIT_DELTA_IGNORED &&
 			 d->status != GIT_DELTA_UNREADABLE) {
 			over_budget(c);
@@ -573,6 +577,24 @@ static int capture_worktree(cap_ctx *c, git_tree *tree)
 done:
 	git_diff_free(diff);
 	git_index_free(idx);
+	return rc;
+}
+
+/* The store's path relative to the working tree, if it is inside it. */
+static int store_prefix(cap_ctx *c)
+{
+	if (!c->objs->store_dir)
+		return 0;
+	char *wd = realpath(c->workdir, NULL), *sd = realpath(c->objs->store_dir, NULL);
+	int rc = 0;
+	size_t n = wd ? strlen(wd) : 0;
+	if (wd && sd && !strncmp(sd, wd, n) && sd[n] == '/' && sd[n + 1]) {
+		c->skip_prefix = pt__sprintf("%s/", sd + n + 1);
+		if (!c->skip_prefix)
+			rc = PT_ENOMEM;
+	}
+	free(wd);
+	free(sd);
 	return rc;
 }
 
@@ -631,6 +653,8 @@ int pt__code_git_capture(pt_code_provenance **out, const pt_code_options *o,
 	c.workdir = git_repository_workdir(c.repo);
 	rc = pt__code_setstr(&c.p->workdir, c.workdir);
 	if (!rc)
+		rc = store_prefix(&c);
+	if (!rc)
 		rc = capture_worktree(&c, tree);
 	if (!rc && c.patch.len) {
 		rc = pt__code_grow((void **)&c.pending, &c.cap_pending, c.n_pending,
@@ -658,6 +682,7 @@ done:
 		rc = set_state(&c, "ok", NULL);
 	c.p->capture_us = (uint64_t)(pt__mono_ns() - t0) / 1000;
 	pt__buf_free(&c.patch);
+	pt__free(c.skip_prefix);
 	git_tree_free(tree);
 	git_repository_free(c.repo);
 	free(start);

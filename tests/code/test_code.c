@@ -162,6 +162,7 @@ static mem_store *mem_new(pt__code_objects *o)
 	o->put = mem_put;
 	o->get = mem_get;
 	o->payload = m;
+	o->store_dir = NULL;
 	return m;
 }
 
@@ -1176,6 +1177,30 @@ static void capture_read_restore_through_the_store(void **state)
 	rmrf(repo);
 }
 
+static void the_store_inside_the_tree_is_not_recorded(void **state)
+{
+	char *repo = make_repo();
+	store_fx f = { 0 };
+	char sp[PATH_MAX];
+	snprintf(sp, sizeof(sp), "%s/.provtrace", repo);
+	assert_int_equal(pt_store_init(&f.st, sp), 0);
+	sh("cd %s && printf 'n' > mine.txt", repo);
+	pt_code_options o = PT_CODE_OPTIONS_INIT;
+	o.repo_path = repo;
+	for (int i = 0; i < 3; i++) { /* later captures see the earlier ones' objects */
+		char run[16];
+		snprintf(run, sizeof(run), "r%d", i);
+		assert_int_equal(record(&f, run, &o), 0);
+		pt_code_provenance *p = NULL;
+		assert_int_equal(pt_code_read(&p, f.st, run, NULL), 0);
+		assert_int_equal(p->n_untracked, 1);
+		assert_string_equal(p->untracked[0].path, "mine.txt");
+		pt_code_provenance_free(p);
+	}
+	pt_store_free(f.st);
+	rmrf(repo);
+}
+
 static void clean_run_has_no_patch_in_the_store(void **state)
 {
 	char *repo = make_repo();
@@ -1491,6 +1516,7 @@ int main(void)
 		cmocka_unit_test(corrupt_bodies_are_rejected),
 		cmocka_unit_test(capture_read_restore_through_the_store),
 		cmocka_unit_test(clean_run_has_no_patch_in_the_store),
+		cmocka_unit_test(the_store_inside_the_tree_is_not_recorded),
 		cmocka_unit_test(no_repository_is_an_event_not_an_error),
 		cmocka_unit_test(require_clean_refuses_a_dirty_tree),
 		cmocka_unit_test(env_event_redacts_secrets),
