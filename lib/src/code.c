@@ -1207,6 +1207,9 @@ static int check_options(pt_code_options *dst, const pt_code_options *o)
 		return pt__err(PT_EINVAL, "pt_code_options: unknown version %u (this library: %u)",
 			       o->version, PT_CODE_OPTIONS_VERSION);
 	*dst = *o;
+	if (dst->patch_max_bytes > PT_OBJECT_MAX)
+		return pt__err(PT_EINVAL, "patch_max_bytes %llu is over the object limit %zu",
+			       (unsigned long long)dst->patch_max_bytes, PT_OBJECT_MAX);
 	if (dst->untracked_max_bytes > PT_OBJECT_MAX)
 		return pt__err(PT_EINVAL, "untracked_max_bytes %llu is over the object limit %zu",
 			       (unsigned long long)dst->untracked_max_bytes, PT_OBJECT_MAX);
@@ -1369,6 +1372,19 @@ int pt_code_capture(pt_recorder *rec, const pt_code_options *opts)
 		rc = pt_recorder_append(rec, env, NULL);
 	pt_event_free(code);
 	pt_event_free(env);
+	return rc;
+}
+
+int pt_code_env_fill(pt_event *ev, const pt_code_options *opts)
+{
+	pt_code_options o;
+	if (!ev)
+		return pt__err(PT_EINVAL, "pt_code_env_fill: NULL event");
+	int rc = check_options(&o, opts);
+	if (!rc)
+		rc = pt_event_reset(ev, PT_KIND_ENV, NULL);
+	if (!rc)
+		rc = pt__code_env_event(ev, &o);
 	return rc;
 }
 

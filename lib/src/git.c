@@ -367,6 +367,21 @@ static int add_change(cap_ctx *c, git_diff *diff, size_t idx, const git_diff_del
 			return rc;
 		rc = 0;
 	}
+	/*
+	 * A large binary (a tracked model file, a dataset) would put its whole
+	 * content into the patch: keep the patch bounded and say what is left
+	 * out (restore then reports the file as not reproduced).
+	 */
+	uint64_t old_size = d->old_file.size;
+	if (ch->size > c->o->patch_max_bytes || old_size > c->o->patch_max_bytes ||
+	    c->patch.len > c->o->patch_max_bytes) {
+		char *m = pt__sprintf("the patch would exceed %llu bytes: the changes of %s and "
+				      "maybe others are not stored",
+				      (unsigned long long)c->o->patch_max_bytes, ch->path);
+		rc = m ? truncate_with(c, m) : PT_ENOMEM;
+		pt__free(m);
+		return rc;
+	}
 	git_patch *patch = NULL;
 	git_buf gb = { 0 };
 	if (git_patch_from_diff(&patch, diff, idx) < 0) {
@@ -375,9 +390,17 @@ static int add_change(cap_ctx *c, git_diff *diff, size_t idx, const git_diff_del
 		pt__free(m);
 		return rc;
 	}
-	if (patch && git_patch_to_buf(&gb, patch) == 0)
-		rc = pt__buf_append(&c->patch, gb.ptr, gb.size);
-	else if (patch)
+	if (patch && git_patch_to_buf(&gb, patch) == 0) {
+		if (c->patch.len + gb.size > c->o->patch_max_bytes) {
+			char *m = pt__sprintf("the patch would exceed %llu bytes: the changes of %s "
+					      "and maybe others are not stored",
+					      (unsigned long long)c->o->patch_max_bytes, ch->path);
+			rc = m ? truncate_with(c, m) : PT_ENOMEM;
+			pt__free(m);
+		} else {
+			rc = pt__buf_append(&c->patch, gb.ptr, gb.size);
+		}
+	} else if (patch)
 		rc = git_fail(PT_ERROR, "cannot format the patch");
 	git_buf_dispose(&gb);
 	git_patch_free(patch);

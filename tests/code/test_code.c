@@ -838,6 +838,35 @@ static void untracked_over_the_limit_is_not_stored(void **state)
 	rmrf(repo);
 }
 
+static void large_changed_binary_is_left_out_of_the_patch(void **state)
+{
+	char *repo = make_repo();
+	sh("cd %s && head -c 30000 /dev/urandom > model.bin && git add model.bin && "
+	   "git commit -qm model && head -c 30000 /dev/urandom > model.bin && "
+	   "printf 'x\\n' >> a.txt", repo);
+	pt__code_objects objs;
+	mem_store *m = mem_new(&objs);
+	pt_code_options o = PT_CODE_OPTIONS_INIT;
+	o.repo_path = repo;
+	o.patch_max_bytes = 10000;
+	pt_code_provenance *p = NULL;
+	assert_int_equal(pt__code_git_capture(&p, &o, &objs), 0);
+	assert_true(p->truncated);
+	assert_non_null(strstr(p->truncated_reason, "model.bin"));
+	assert_non_null(find_change(p, "model.bin")->sha256);
+	const mem_obj *patch = mem_find(m, p->patch_object);
+	assert_non_null(patch);
+	assert_true(patch->len <= 10000);
+	assert_null(strstr((char *)patch->data, "model.bin"));
+	assert_non_null(strstr((char *)patch->data, "a/a.txt"));
+	/* restore: the truncation and the unreproduced file are both reported */
+	char *base = restore_mem(p, m, &objs, 2);
+	rmrf(base);
+	pt_code_provenance_free(p);
+	mem_free(m);
+	rmrf(repo);
+}
+
 static void too_many_untracked_files_truncates(void **state)
 {
 	char *repo = make_repo();
@@ -1309,6 +1338,22 @@ static void env_event_redacts_secrets(void **state)
 	assert_null(strstr(json, "PROVTRACE_TEST_VISIBLE"));
 	free(json);
 
+	/* a binding fills the body, adds its own keys and appends */
+	pt_event *ev = NULL;
+	assert_int_equal(pt_event_new(&ev, "note", NULL), 0);
+	assert_int_equal(pt_code_env_fill(ev, NULL), 0);
+	assert_int_equal(pt_event_str(ev, "python", "3.11.2"), 0);
+	pt_recorder *rec = NULL;
+	assert_int_equal(pt_recorder_open(&rec, f.st, "env4", NULL, NULL), 0);
+	assert_int_equal(pt_recorder_append(rec, ev, NULL), 0);
+	assert_int_equal(pt_recorder_close(rec), 0);
+	pt_event_free(ev);
+	json = event_json(&f, "env4", "env");
+	assert_non_null(strstr(json, "\"python\":\"3.11.2\""));
+	assert_non_null(strstr(json, "\"PROVTRACE_TEST_VISIBLE\":\"shown-value\""));
+	free(json);
+	assert_int_equal(pt_code_env_fill(NULL, NULL), PT_EINVAL);
+
 	/* skip_env: no env event */
 	o.skip_env = 1;
 	assert_int_equal(record(&f, "env3", &o), 0);
@@ -1504,6 +1549,7 @@ int main(void)
 		cmocka_unit_test(upstream_ahead_and_behind),
 		cmocka_unit_test(submodule_commits_are_recorded),
 		cmocka_unit_test(untracked_over_the_limit_is_not_stored),
+		cmocka_unit_test(large_changed_binary_is_left_out_of_the_patch),
 		cmocka_unit_test(too_many_untracked_files_truncates),
 		cmocka_unit_test(huge_index_is_not_scanned),
 		cmocka_unit_test(time_budget_cuts_the_capture),

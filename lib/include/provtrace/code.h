@@ -69,11 +69,16 @@ typedef struct {
 	int require_clean;
 	/** 1: do not append the `env` event. */
 	int skip_env;
+	/** The patch of uncommitted changes is kept under this size (default
+	 *  64 MiB); the changes of a file that would exceed it (a large tracked
+	 *  binary) are left out, with `truncated` set. */
+	uint64_t patch_max_bytes;
 } pt_code_options;
 
 #define PT_CODE_OPTIONS_VERSION 1
-#define PT_CODE_OPTIONS_INIT \
-	{ PT_CODE_OPTIONS_VERSION, NULL, 1u << 20, 64u << 20, 10000, 5000, 1000000, NULL, 0, 0 }
+#define PT_CODE_OPTIONS_INIT                                                             \
+	{ PT_CODE_OPTIONS_VERSION, NULL, 1u << 20, 64u << 20, 10000, 5000, 1000000, NULL, 0, \
+	  0, 64u << 20 }
 
 PT_EXTERN int pt_code_options_init(pt_code_options *opts, unsigned int version);
 
@@ -98,6 +103,14 @@ PT_EXTERN int pt_code_capture(pt_recorder *rec, const pt_code_options *opts);
  * pt_code_capture() already does this; for recorders opened without it.
  */
 PT_EXTERN int pt_code_capture_env(pt_recorder *rec, const pt_code_options *opts);
+
+/**
+ * Reset `ev` to an `env` event and fill its body (what pt_code_capture_env()
+ * appends) without appending it: a binding adds its own keys (the Python
+ * binding: `python`) and appends the event itself.  Only `env_allowlist` of
+ * `opts` is used (NULL: defaults).
+ */
+PT_EXTERN int pt_code_env_fill(pt_event *ev, const pt_code_options *opts);
 
 /** One tracked path whose working-tree content differs from HEAD. */
 typedef struct {
