@@ -155,12 +155,12 @@ static void *put_worker(void *arg)
 int pt__code_put_many(const pt__code_objects *objs, pt__code_put_item *items, size_t n)
 {
 	put_pool pp = { .objs = objs, .items = items, .n = n };
-	pthread_t th[8];
+	pthread_t th[32];
 	size_t started = 0;
 	if (!n)
 		return 0;
 	pthread_mutex_init(&pp.mu, NULL);
-	size_t want = n < 8 ? n : 8;
+	size_t want = n < 32 ? n : 32;
 	for (; started + 1 < want; started++)
 		if (pthread_create(&th[started], NULL, put_worker, &pp))
 			break; /* fewer threads: the calling thread still does the work */

