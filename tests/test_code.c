@@ -1230,6 +1230,46 @@ static void the_store_inside_the_tree_is_not_recorded(void **state)
 	rmrf(repo);
 }
 
+static void odd_file_names_round_trip(void **state)
+{
+	char *repo = make_repo();
+	/* a space, a quote, non-ASCII UTF-8 and a name that is not UTF-8 at all */
+	sh("cd %s && printf 'one\\n' > 'sp ace.txt' && printf 'q\\n' > 'qu\"ote.txt' && "
+	   "printf 'u\\n' > \"$(printf 'caf\\303\\251.txt')\" && git add -A && git commit -qm names && "
+	   "printf 'two\\n' >> 'sp ace.txt' && printf 'r\\n' >> 'qu\"ote.txt' && "
+	   "printf 'v\\n' >> \"$(printf 'caf\\303\\251.txt')\" && "
+	   "printf 'latin1\\n' > \"$(printf 'l\\351gacy.txt')\"", repo);
+	store_fx f;
+	store_open(&f);
+	pt_code_options o = PT_CODE_OPTIONS_INIT;
+	o.repo_path = repo;
+	assert_int_equal(record(&f, "names", &o), 0);
+	pt_code_provenance *p = NULL;
+	assert_int_equal(pt_code_read(&p, f.st, "names", NULL), 0);
+	assert_int_equal(p->n_changes, 3);
+	assert_non_null(find_change(p, "sp ace.txt"));
+	assert_non_null(find_change(p, "caf\303\251.txt"));
+	assert_int_equal(p->n_untracked, 1);
+	assert_string_equal(p->untracked[0].path, "l\351gacy.txt");
+	char out[PATH_MAX];
+	snprintf(out, sizeof(out), "%s/restored", f.base);
+	size_t problems = 99;
+	int seen = 0;
+	assert_int_equal(pt_code_restore(f.st, p, out, NULL, problem_cb, &seen, &problems), 0);
+	assert_int_equal(problems, 0);
+	assert_int_equal(compare_dir(repo, out, "", no_skip), 0);
+	/* and git apply takes the quoted names */
+	char *head = sh_out("git -C %s rev-parse HEAD", repo);
+	sh("git clone -q %s %s/clone && git -C %s/clone checkout -q %s && "
+	   "%s --store %s/store code --run names --diff | git -C %s/clone apply && "
+	   "cmp '%s/clone/sp ace.txt' '%s/sp ace.txt'", repo, f.base, f.base, head,
+	   PT_BINARY_DIR "/provtrace", f.base, f.base, f.base, repo);
+	free(head);
+	pt_code_provenance_free(p);
+	store_close(&f);
+	rmrf(repo);
+}
+
 static void clean_run_has_no_patch_in_the_store(void **state)
 {
 	char *repo = make_repo();
@@ -1562,6 +1602,7 @@ int main(void)
 		cmocka_unit_test(corrupt_bodies_are_rejected),
 		cmocka_unit_test(capture_read_restore_through_the_store),
 		cmocka_unit_test(clean_run_has_no_patch_in_the_store),
+		cmocka_unit_test(odd_file_names_round_trip),
 		cmocka_unit_test(the_store_inside_the_tree_is_not_recorded),
 		cmocka_unit_test(no_repository_is_an_event_not_an_error),
 		cmocka_unit_test(require_clean_refuses_a_dirty_tree),
