@@ -93,8 +93,10 @@ PT_EXTERN const char *const *pt_code_default_env_allowlist(void);
  *
  * `opts` NULL: defaults.  Returns 0 also when there is no repository (the
  * event says so).  PT_EINVAL with the list of changed files when
- * `require_clean` is set and the tree is dirty (nothing is appended then).
- * Store and recorder errors are returned as they are.
+ * `require_clean` is set and the tree is dirty, or cannot be checked (no
+ * repository, capture cut); nothing is appended then.  Store and recorder
+ * errors are returned as they are.  May take up to `time_budget_ms` plus
+ * the time to store the objects; thread-safe (the recorder's rules apply).
  */
 PT_EXTERN int pt_code_capture(pt_recorder *rec, const pt_code_options *opts);
 
@@ -169,7 +171,7 @@ typedef struct {
 	const char *patch_object; /**< object id of the patch; NULL if no changes */
 	uint64_t patch_bytes;
 	uint64_t untracked_max_bytes; /**< the content limit in force at capture */
-	uint64_t capture_us;          /**< time the git capture took */
+	uint64_t capture_us;          /**< time of the git side (scan, hashes, patch) */
 	size_t n_changes;
 	pt_code_change *changes;
 	size_t n_untracked;
