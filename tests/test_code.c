@@ -1194,10 +1194,21 @@ static void capture_read_restore_through_the_store(void **state)
 	snprintf(out, sizeof(out), "%s/restored", f.base);
 	int seen = 0;
 	size_t problems = 99;
+	/* restore only reads the repository: no new objects, same index */
+	char *objects_before = sh_out("git -C %s count-objects -v | tr '\\n' ' '", repo);
+	char *index_before = sh_out("sha256sum %s/.git/index", repo);
 	assert_int_equal(pt_code_restore(f.st, p, out, NULL, problem_cb, &seen, &problems), 0);
 	assert_int_equal(problems, 0);
 	static const char *const skip[] = { "x.log", NULL };
 	assert_int_equal(compare_dir(repo, out, "", skip), 0);
+	char *objects_after = sh_out("git -C %s count-objects -v | tr '\\n' ' '", repo);
+	char *index_after = sh_out("sha256sum %s/.git/index", repo);
+	assert_string_equal(objects_before, objects_after);
+	assert_string_equal(index_before, index_after);
+	free(objects_before);
+	free(objects_after);
+	free(index_before);
+	free(index_after);
 	/* a second restore into the same (now full) directory is refused */
 	assert_int_equal(pt_code_restore(f.st, p, out, NULL, NULL, NULL, NULL), PT_EEXISTS);
 	pt_code_provenance_free(p);
