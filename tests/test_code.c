@@ -1045,6 +1045,31 @@ static void restore_refuses_unsafe_untracked_paths(void **state)
 	rmrf(repo);
 }
 
+static void restore_does_not_write_through_a_recorded_symlink(void **state)
+{
+	char *repo = make_repo();
+	char *outside = mktmp();
+	sh("cd %s && ln -s %s evil && mkdir sub && printf 'x' > sub/file.txt", repo, outside);
+	pt__code_objects objs;
+	mem_store *m = mem_new(&objs);
+	pt_code_provenance *p = capture(repo, &objs);
+	assert_int_equal(p->n_untracked, 2);
+	/* a hostile store: "sub/file.txt" renamed to go through the symlink */
+	pt_code_untracked *u = (pt_code_untracked *)find_untracked(p, "sub/file.txt");
+	assert_non_null(u);
+	assert_int_equal(find_untracked(p, "evil")->mode, 0120000);
+	pt__code_setstr(&u->path, "evil/file.txt");
+	char *base = restore_mem(p, m, &objs, 1);
+	char esc[PATH_MAX];
+	snprintf(esc, sizeof(esc), "%s/file.txt", outside);
+	assert_false(pt__exists(esc));
+	rmrf(base);
+	pt_code_provenance_free(p);
+	mem_free(m);
+	rmrf(outside);
+	rmrf(repo);
+}
+
 static void dirty_message_lists_files(void **state)
 {
 	char *repo = make_repo();
@@ -1609,6 +1634,7 @@ int main(void)
 		cmocka_unit_test(restore_with_a_patch_that_does_not_apply),
 		cmocka_unit_test(restore_detects_a_wrong_hash),
 		cmocka_unit_test(restore_refuses_unsafe_untracked_paths),
+		cmocka_unit_test(restore_does_not_write_through_a_recorded_symlink),
 		cmocka_unit_test(dirty_message_lists_files),
 		cmocka_unit_test(corrupt_bodies_are_rejected),
 		cmocka_unit_test(capture_read_restore_through_the_store),

@@ -609,9 +609,34 @@ static void problem(size_t *count, pt_code_problem_cb cb, void *payload, const c
 		cb(path, msg, payload);
 }
 
+/*
+ * 1 if a directory on the way to `rel` under `dir` is a symlink: writing
+ * through it could leave `dir` (a recorded symlink "a" -> "/etc" followed by
+ * a recorded file "a/x" in a hostile store).
+ */
+static bool parent_is_symlink(const char *dir, const char *rel)
+{
+	size_t dl = strlen(dir);
+	char *path = pt__sprintf("%s/%s", dir, rel);
+	bool bad = false;
+	if (!path)
+		return true;
+	for (char *s = path + dl + 1; !bad && (s = strchr(s, '/')); s++) {
+		struct stat sb;
+		*s = 0;
+		if (lstat(path, &sb) == 0 && !S_ISDIR(sb.st_mode))
+			bad = true;
+		*s = '/';
+	}
+	pt__free(path);
+	return bad;
+}
+
 static int write_untracked(const char *dir, const pt_code_untracked *u, const uint8_t *data,
 			   size_t len)
 {
+	if (parent_is_symlink(dir, u->path))
+		return pt__err(PT_EINVAL, "%s: a parent directory is a symlink or a file", u->path);
 	char *path = pt__sprintf("%s/%s", dir, u->path);
 	int rc = 0, fd = -1;
 	if (!path)
@@ -629,13 +654,15 @@ static int write_untracked(const char *dir, const pt_code_untracked *u, const ui
 			goto done;
 		}
 		if (symlink(target, path) < 0)
-			rc = pt__err_errno(errno, "cannot create the symlink %s", path);
+			rc = errno == EEXIST ? pt__err(PT_EEXISTS, "%s already exists", path)
+					     : pt__err_errno(errno, "cannot create the symlink %s", path);
 		pt__free(target);
 		goto done;
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, u->mode == 0100755 ? 0755 : 0644);
 	if (fd < 0) {
-		rc = pt__err_errno(errno, "cannot create %s", path);
+		rc = errno == EEXIST ? pt__err(PT_EEXISTS, "%s already exists", path)
+				     : pt__err_errno(errno, "cannot create %s", path);
 		goto done;
 	}
 	rc = pt__write_all(fd, data, len, path);
@@ -696,7 +723,7 @@ int pt__code_finish_restore(const pt_code_provenance *p, const char *dir,
 		uint8_t *data = NULL;
 		size_t len = 0;
 		if (!path_safe(u->path)) {
-			if (u->mode == 040000 && u->path[strlen(u->path) - 1] == '/')
+			if (u->mode == 040000 && u->path[0] && u->path[strlen(u->path) - 1] == '/')
 				problem(&count, cb, payload, u->path,
 					"a nested repository: its contents were not recorded");
 			else
@@ -732,8 +759,11 @@ int pt__code_finish_restore(const pt_code_provenance *p, const char *dir,
 		if (u->sha256 && strcmp(hex, u->sha256))
 			problem(&count, cb, payload, u->path,
 				"stored contents do not match the recorded hash");
-		else
-			rc = write_untracked(dir, u, data, len);
+		else if ((rc = write_untracked(dir, u, data, len)) == PT_EINVAL ||
+			 rc == PT_EEXISTS) {
+			problem(&count, cb, payload, u->path, "not written: %s", pt_error_last());
+			rc = 0;
+		}
 		pt__free(data);
 	}
 
