@@ -8,6 +8,7 @@
 /* One line per mode. */
 static const bench_mode modes[] = {
 	{ "events", "append a training event mix via provtrace and baselines", bench_events_run },
+	{ "code", "code provenance capture vs git status + git diff", bench_code_run },
 };
 
 static void usage(FILE *f)

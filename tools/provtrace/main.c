@@ -17,6 +17,7 @@ static const cli_command commands[] = {
 	{"log", cmd_log, "show the events of a stream (filters, --json, -f)"},
 	{"verify", cmd_verify, "check every checksum, hash and the chains"},
 	{"stats", cmd_stats, "storage statistics per stream"},
+	{"code", cmd_code, "code provenance of a run (--diff, --restore DIR)"},
 };
 
 static void usage(FILE *f)
