@@ -17,6 +17,8 @@ static const cli_command commands[] = {
 	{"log", cmd_log, "show the events of a stream (filters, --json, -f)"},
 	{"verify", cmd_verify, "check every checksum, hash and the chains"},
 	{"stats", cmd_stats, "storage statistics per stream"},
+	{"archive", cmd_archive, "scheduled tar archives: plans, run, ls, verify, prune, hold"},
+	{"restore", cmd_restore, "extract an archive into a store"},
 };
 
 static void usage(FILE *f)
