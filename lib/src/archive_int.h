@@ -167,6 +167,8 @@ int pt__archive_now(int64_t *out, int64_t given);
 /* Record an event in run "provtrace" stream "archive"; `json` is the body. */
 int pt__archive_event(pt_store *st, const char *kind, const char *name, int64_t time_ns,
 		      const char *body_json);
+int pt__archive_event_once(pt_store *st, const char *kind, const char *name, int64_t time_ns,
+			   const char *body_json, const char *unique);
 /* Verify a tar file against its manifest; fills `a` if not NULL. */
 typedef int (*pt__vproblem)(void *payload, const char *msg);
 int pt__archive_check(const char *path, pt__acat *a, const char *want_sha, pt__progress *prog,

@@ -578,10 +578,12 @@ static int finish_entry(job *j, size_t i)
 					    iso(a->window, tb), (unsigned long long)a->size, segs, objs,
 					    a->tags_json ? a->tags_json : "{}");
 		if (!rc)
-			rc = pt__archive_event(j->st, "archive", a->plan, j->now, (const char *)b.data);
+			rc = pt__archive_event_once(j->st, "archive", a->plan, j->now, (const char *)b.data, a->sha);
 		pt__buf_free(&b);
 		if (rc)
 			return rc;
+	}
+	if (a->state == PT_ACAT_CATALOGUED) {
 		a->state = PT_ACAT_RECORDED;
 		if ((rc = pt__catalog_store(j->st, &j->cat)))
 			return rc;

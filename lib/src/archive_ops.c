@@ -85,7 +85,43 @@ void pt__archive_unlock(int fd)
 		close(fd); /* releases the flock */
 }
 
+/* Whether an event of `kind` whose JSON contains `key` is in the stream. */
+static int event_present(pt_store *st, const char *kind, const char *key, bool *out)
+{
+	*out = false;
+	pt_iter *it = NULL;
+	pt_iter_options io = PT_ITER_OPTIONS_INIT;
+	io.kind = kind;
+	int rc = pt_iter_open(&it, st, PT_ARCHIVE_RUN, PT_ARCHIVE_STREAM, &io);
+	const pt_event_view *ev;
+	while (!rc && (rc = pt_iter_next(it, &ev)) == 0) {
+		const char *js;
+		size_t len;
+		if ((rc = pt_ev_json(ev, &js, &len)))
+			break;
+		if (memmem(js, len, key, strlen(key))) {
+			*out = true;
+			break;
+		}
+	}
+	if (rc == PT_ITEROVER)
+		rc = 0;
+	pt_iter_free(it);
+	return rc;
+}
+
 int pt__archive_event(pt_store *st, const char *kind, const char *name, int64_t time_ns, const char *body_json)
+{
+	return pt__archive_event_once(st, kind, name, time_ns, body_json, NULL);
+}
+
+/*
+ * With `unique`, nothing is appended if the stream already has such an event
+ * (a job killed after recording it).  The check runs after the recorder is
+ * open: opening adopts a segment a killed writer sealed but did not list.
+ */
+int pt__archive_event_once(pt_store *st, const char *kind, const char *name, int64_t time_ns, const char *body_json,
+			   const char *unique)
 {
 	pt_recorder *rec = NULL;
 	pt_event *ev = NULL;
@@ -105,7 +141,10 @@ int pt__archive_event(pt_store *st, const char *kind, const char *name, int64_t 
 		rc = pt_event_from_json(ev, (const char *)j.data, j.len);
 	if (!rc)
 		rc = pt_recorder_open(&rec, st, PT_ARCHIVE_RUN, PT_ARCHIVE_STREAM, &ro);
-	if (!rc)
+	bool present = false;
+	if (!rc && unique)
+		rc = event_present(st, kind, unique, &present);
+	if (!rc && !present)
 		rc = pt_recorder_append(rec, ev, NULL);
 	if (!rc)
 		rc = pt_recorder_close(rec);
