@@ -8,6 +8,7 @@
 /* One line per mode. */
 static const bench_mode modes[] = {
 	{ "events", "append a training event mix via provtrace and baselines", bench_events_run },
+	{ "archive", "archive and restore segments + chunks vs GNU tar + sha256sum", bench_archive_run },
 };
 
 static void usage(FILE *f)
