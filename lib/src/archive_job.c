@@ -241,6 +241,61 @@ int pt_archive_plans_json(char **out, const pt_store *st)
 	return 0;
 }
 
+void pt_archive_plan_list_free(pt_archive_plan_info *list, size_t count)
+{
+	if (!list)
+		return;
+	for (size_t i = 0; i < count; i++) {
+		pt__free((char *)list[i].name);
+		pt__free((char *)list[i].schedule);
+		pt__free((char *)list[i].timezone);
+		pt__free((char *)list[i].vault);
+		pt__free((char *)list[i].tags_json);
+		pt__free((char *)list[i].last_result);
+	}
+	pt__free(list);
+}
+
+int pt_archive_plan_list(pt_archive_plan_info **out, size_t *count, const pt_store *st)
+{
+	if (!out || !count || !st)
+		return pt__err(PT_EINVAL, "pt_archive_plan_list: NULL argument");
+	*out = NULL;
+	*count = 0;
+	pt__plans ps;
+	int rc = pt__plans_load(st, &ps);
+	if (rc)
+		return rc;
+	pt_archive_plan_info *v = pt__calloc(ps.n ? ps.n : 1, sizeof *v);
+	if (!v) {
+		pt__plans_free(&ps);
+		return PT_ENOMEM;
+	}
+	/* move the strings over */
+	for (size_t i = 0; i < ps.n; i++) {
+		pt__plan *p = &ps.v[i];
+		pt_archive_plan_info *x = &v[i];
+		x->name = p->name;
+		x->schedule = p->schedule;
+		x->timezone = p->tz;
+		x->vault = p->vault;
+		x->tags_json = p->tags_json;
+		x->last_result = p->last_result;
+		x->min_age = p->min_age;
+		x->delete_after = p->delete_after;
+		x->start_window = p->start_window;
+		x->keep_last = p->keep_last;
+		x->keep_sources = p->keep_sources;
+		x->created = p->created;
+		x->last_window = p->last_window;
+		memset(p, 0, sizeof *p);
+	}
+	*count = ps.n;
+	*out = v;
+	pt__plans_free(&ps);
+	return 0;
+}
+
 int pt_archive_plan_next(int64_t *out, size_t count, const pt_store *st, const char *name, int64_t after)
 {
 	if (!out || !st || !name)

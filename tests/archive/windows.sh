@@ -44,5 +44,7 @@ flock -n 9
 [ $rc = 0 ] || fail "second job exit $rc"
 grep -q "another archive job is running" "$T/out" || fail "lock message: $(cat "$T/out")"
 exec 9>&-
+"$P" archive plan ls | grep -q "last .*expired at" || fail "plan ls"
+"$P" archive plan ls --json | /usr/bin/python3 -c 'import json,sys; p=json.load(sys.stdin); assert p[0]["name"]=="nightly" and p[0]["timezone"]=="Europe/Berlin", p'
 "$P" archive ls --json | /usr/bin/python3 -c 'import json,sys; a=json.load(sys.stdin); assert len(a)==1 and a[0]["segments"]==2, a'
 echo "windows ok"

@@ -228,35 +228,61 @@ static int parse_sub(cli_ctx *ctx, const char *cmd, int argc, char **argv, sub_o
 	return -1;
 }
 
+static const char *dur(int64_t s, char *buf, size_t n)
+{
+	if (s && s % (7 * 86400) == 0)
+		snprintf(buf, n, "%lldw", (long long)(s / (7 * 86400)));
+	else if (s && s % 86400 == 0)
+		snprintf(buf, n, "%lldd", (long long)(s / 86400));
+	else if (s && s % 3600 == 0)
+		snprintf(buf, n, "%lldh", (long long)(s / 3600));
+	else if (s && s % 60 == 0)
+		snprintf(buf, n, "%lldm", (long long)(s / 60));
+	else
+		snprintf(buf, n, "%llds", (long long)s);
+	return buf;
+}
+
 static int plan_ls(cli_ctx *ctx, const sub_opts *so)
 {
 	pt_store *st = NULL;
 	int rc = cli_open_store(ctx, &st);
 	if (rc)
 		return rc;
-	char *json = NULL;
-	if (pt_archive_plans_json(&json, st)) {
+	if (so->json) {
+		char *json = NULL;
+		if (pt_archive_plans_json(&json, st))
+			rc = cli_lib_error();
+		else
+			printf("%s\n", json);
+		pt_free(json);
+		pt_store_free(st);
+		return rc;
+	}
+	pt_archive_plan_info *v = NULL;
+	size_t n = 0;
+	int64_t now = 0;
+	if (pt_archive_plan_list(&v, &n, st) || pt_archive_now(&now)) {
 		pt_store_free(st);
 		return cli_lib_error();
 	}
-	if (so->json) {
-		printf("%s\n", json);
-	} else {
-		/* the human listing is rendered from the same JSON, one plan per block */
-		const char *p = json;
-		int n = 0;
-		while ((p = strstr(p, "{\"name\":"))) {
-			const char *end = strstr(p, "\"last_result\":");
-			const char *close = end ? strchr(end, '}') : NULL;
-			if (!close)
-				break;
-			printf("%s%.*s\n", n++ ? "" : "", (int)(close - p + 1), p);
-			p = close;
-		}
-		if (!n)
-			printf("no plans\n");
+	if (!n)
+		printf("no plans\n");
+	for (size_t i = 0; i < n; i++) {
+		const pt_archive_plan_info *p = &v[i];
+		char a[32], b[32], c[32], tb[48], nb[48];
+		int64_t next = 0;
+		pt_archive_plan_next(&next, 1, st, p->name, now);
+		printf("%s%s\n  schedule  %s (%s), start window %s\n  vault     %s%s\n"
+		       "  archives  segments older than %s; delete after %s, keep last %u\n  tags      %s\n"
+		       "  last      %s: %s\n  next      %s\n",
+		       i ? "\n" : "", p->name, p->schedule, p->timezone, dur(p->start_window, a, sizeof a), p->vault,
+		       p->keep_sources ? " (sources stay in the hot store)" : "", dur(p->min_age, b, sizeof b),
+		       p->delete_after ? dur(p->delete_after, c, sizeof c) : "never", p->keep_last, p->tags_json,
+		       cli_time_ms(p->last_window, tb, sizeof tb), p->last_result ? p->last_result : "(no window yet)",
+		       next ? cli_time_ms(next, nb, sizeof nb) : "never");
 	}
-	pt_free(json);
+	pt_archive_plan_list_free(v, n);
 	pt_store_free(st);
 	return CLI_OK;
 }

@@ -77,6 +77,21 @@ PT_EXTERN int pt_archive_plan_remove(const pt_store *st, const char *name);
  */
 PT_EXTERN int pt_archive_plans_json(char **out, const pt_store *st);
 
+/** One plan (strings borrowed from the list, valid until it is freed). */
+typedef struct {
+	const char *name, *schedule, *timezone, *vault;
+	const char *tags_json;   /**< JSON object of the tags */
+	const char *last_result; /**< NULL before the first window */
+	int64_t min_age, delete_after, start_window; /**< seconds */
+	uint32_t keep_last;
+	int keep_sources;
+	int64_t created, last_window; /**< ns */
+} pt_archive_plan_info;
+
+/** The plans, in the order they were added.  Free with pt_archive_plan_list_free(). */
+PT_EXTERN int pt_archive_plan_list(pt_archive_plan_info **out, size_t *count, const pt_store *st);
+PT_EXTERN void pt_archive_plan_list_free(pt_archive_plan_info *list, size_t count);
+
 /**
  * The next `count` fire times (ns) of `schedule` in zone `tz` (NULL: UTC)
  * strictly after `after` (ns).  PT_EINVAL for a bad schedule or zone,
