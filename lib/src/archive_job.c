@@ -986,7 +986,7 @@ static int run_plan(job *j, pt__plan *p)
 	pt__cron c;
 	if ((rc = pt__cron_parse(&c, p->schedule)))
 		return pt__err_wrap(rc, "plan %s", p->name);
-	int64_t t = p->last_window / NS, first = 0, last = 0;
+	int64_t t = p->last_window / NS, first = 0, last = 0, before_last = 0;
 	uint64_t count = 0;
 	for (;;) {
 		int64_t nx;
@@ -1001,6 +1001,7 @@ static int run_plan(job *j, pt__plan *p)
 			break;
 		if (!count)
 			first = nx;
+		before_last = last;
 		last = nx;
 		count++;
 		t = nx;
@@ -1036,16 +1037,7 @@ static int run_plan(job *j, pt__plan *p)
 	}
 	if (count > 1) {
 		/* only the latest window is caught up, once */
-		int64_t prev = first;
-		if (count > 1) {
-			int64_t x = first;
-			/* the window before the latest: walk from first (bounded by count) */
-			for (uint64_t k = 1; k + 1 < count && k < MAX_WINDOWS; k++)
-				if (pt__cron_next(&x, &c, p->tz, x))
-					break;
-			prev = x;
-		}
-		if ((rc = expire(j, p, count - 1, first * NS, prev * NS, "missed; superseded by a later window")))
+		if ((rc = expire(j, p, count - 1, first * NS, before_last * NS, "missed; superseded by a later window")))
 			return rc;
 	}
 	if (count > 1 || j->now - latest > 5 * 60 * NS)

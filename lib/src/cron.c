@@ -312,8 +312,13 @@ static void tz_leave(tz_switch *s)
 	pthread_mutex_unlock(&tz_mu);
 }
 
+/* Set while computing in UTC: no zone lookups (and no TZ switch) at all. */
+static __thread bool tl_utc;
+
 static int offset_at(int64_t t)
 {
+	if (tl_utc)
+		return 0;
 	time_t tt = (time_t)t;
 	struct tm tm;
 	if (!localtime_r(&tt, &tm))
@@ -411,10 +416,12 @@ int pt__cron_next(int64_t *out, const pt__cron *c, const char *tz, int64_t after
 {
 	if (!out || !c)
 		return pt__err(PT_EINVAL, "pt__cron_next: NULL argument");
-	int rc = tz && strcmp(tz, "UTC") ? pt__tz_check(tz) : 0;
+	bool utc = !tz || !strcmp(tz, "UTC");
+	int rc = utc ? 0 : pt__tz_check(tz);
 	tz_switch s;
-	if (rc || (rc = tz_enter(&s, tz)))
+	if (rc || (!utc && (rc = tz_enter(&s, tz))))
 		return rc;
+	tl_utc = utc;
 	rc = PT_ENOTFOUND;
 	/* start at the local date of `after` (one day earlier: a fall-back change
 	 * can put the first occurrence of a later local time before `after`) */
@@ -461,7 +468,9 @@ int pt__cron_next(int64_t *out, const pt__cron *c, const char *tz, int64_t after
 		}
 	}
 done:
-	tz_leave(&s);
+	tl_utc = false;
+	if (!utc)
+		tz_leave(&s);
 	if (rc == PT_ENOTFOUND) {
 		char buf[48];
 		pt__err(PT_ENOTFOUND, "the schedule never fires after %s", pt_time_format(after * 1000000000, buf, sizeof buf));
