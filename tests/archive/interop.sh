@@ -6,8 +6,14 @@
 for d in 1 2 3; do emit_segment r1 $d 200; emit_segment "r-$d" $d 50; done
 export PROVTRACE_NOW=2026-11-20T00:00:00Z
 "$P" archive plan add p --schedule "0 2 * * *" --vault "$T/vault" --tag owner=ops >/dev/null
+cp -a "$PROVTRACE_STORE" "$T/store2"
 "$P" archive run --now --plan p >/dev/null
 A=$(ls "$T"/vault/*.tar)
+# deterministic: the same history, plan and time give the same bytes
+"$P" --store "$T/store2" archive plan rm p >/dev/null
+"$P" --store "$T/store2" archive plan add p --schedule "0 2 * * *" --vault "$T/vault2" --tag owner=ops >/dev/null
+"$P" --store "$T/store2" archive run --now --plan p >/dev/null
+cmp "$A" "$T"/vault2/*.tar || fail "two archives of the same history differ"
 [ "$(ls "$T"/vault | wc -l)" = 1 ] || fail "expected one archive"
 # named by its own SHA-256
 [ "$(sha256sum "$A" | cut -c1-64).tar" = "$(basename "$A")" ] || fail "archive not named by its SHA-256"
