@@ -378,6 +378,16 @@ static void tampering_with_an_archive_is_detected(void **state)
 		;
 	assert_int_equal(rc, PT_ECORRUPT);
 	pt_iter_free(it);
+	/* a vault moved away: a clear error naming where the archive was expected */
+	char *moved = tu_path(f->dir, "moved.tar");
+	assert_int_equal(rename(v[0].path, moved), 0);
+	TU_OK(pt_iter_open(&it, f->st, "r1", NULL, NULL));
+	assert_int_equal(pt_iter_next(it, &ev), PT_ENOTFOUND);
+	assert_non_null(strstr(pt_error_last(), "which is missing (vault moved or deleted?)"));
+	pt_iter_free(it);
+	assert_true(tu_verify_errors(f->st, obj, sizeof obj) > 0);
+	assert_int_equal(pt_archive_verify(f->st, NULL, NULL, NULL, NULL, NULL), PT_ECORRUPT);
+	free(moved);
 	pt_archive_list_free(v, n);
 }
 
