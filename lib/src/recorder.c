@@ -11,6 +11,7 @@
  * Cost bound of an append: one mutex, one clock read, encoding the envelope
  * and a memcpy of the body.  Memory bound: (queue_max_batches + 2) batches.
  */
+#include "archive_int.h"
 #include "event_int.h"
 #include "fold.h"
 #include "mpk.h"
@@ -1012,12 +1013,17 @@ static int check_chain_files(pt_recorder *r)
 			return PT_ENOMEM;
 		struct stat sb;
 		int rc = 0;
-		if (stat(p, &sb) < 0)
+		if (stat(p, &sb) < 0) {
+			/* archived segments leave the hot store (archive_job.c) */
+			if (errno == ENOENT && pt__archive_segment_state(r->st, r->chain.v[i].id) != PT_SEGMENT_HOT)
+				goto next;
 			rc = pt__err(PT_ECORRUPT, "%s: sealed segment %llu listed in the chain is missing; run `provtrace verify`",
 				     p, (unsigned long long)r->chain.v[i].segno);
+		}
 		else if ((uint64_t)sb.st_size != r->chain.v[i].bytes)
 			rc = pt__err(PT_ECORRUPT, "%s: sealed segment is %lld bytes, the chain says %llu; run `provtrace verify`",
 				     p, (long long)sb.st_size, (unsigned long long)r->chain.v[i].bytes);
+	next:
 		pt__free(p);
 		if (rc)
 			return rc;

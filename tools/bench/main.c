@@ -9,6 +9,7 @@
 static const bench_mode modes[] = {
 	{ "events", "append a training event mix via provtrace and baselines", bench_events_run },
 	{ "code", "code provenance capture vs git status + git diff", bench_code_run },
+	{ "archive", "archive and restore segments + chunks vs GNU tar + sha256sum", bench_archive_run },
 };
 
 static void usage(FILE *f)

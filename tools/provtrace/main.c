@@ -18,6 +18,8 @@ static const cli_command commands[] = {
 	{"verify", cmd_verify, "check every checksum, hash and the chains"},
 	{"stats", cmd_stats, "storage statistics per stream"},
 	{"code", cmd_code, "code provenance of a run (--diff, --restore DIR)"},
+	{"archive", cmd_archive, "scheduled tar archives: plans, run, ls, verify, prune, hold"},
+	{"restore", cmd_restore, "extract an archive into a store"},
 };
 
 static void usage(FILE *f)
