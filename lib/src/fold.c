@@ -104,6 +104,11 @@ static int map_upsert(pt_fold_map *m, const char *key, size_t klen, pt_fold_entr
 
 static int entry_set_val(pt_fold_entry *e, const uint8_t *val, size_t len)
 {
+	/* a metric's value keeps its size from event to event: no allocation per event */
+	if (e->val && len && len == e->val_len) {
+		memmove(e->val, val, len);
+		return 0;
+	}
 	uint8_t *c = pt__malloc(len);
 	if (!c)
 		return PT_ENOMEM;
@@ -370,7 +375,8 @@ static int set_one(void *ctx, const char *k, size_t kl, const uint8_t *v, size_t
 	set_ctx *s = ctx;
 	pt_fold_entry *ent;
 	bool created;
-	const pt_fold_entry *old = pt__fold_map_get(s->map, k, kl);
+	/* the old value is only recorded by decisions and change tracking: skip the lookup otherwise */
+	const pt_fold_entry *old = s->set_rec || s->f->track_changes ? pt__fold_map_get(s->map, k, kl) : NULL;
 	int rc = 0;
 	if (s->set_rec) {
 		/* the old value is known from the fold: record it next to the new one */
