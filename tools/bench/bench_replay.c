@@ -68,6 +68,7 @@
 
 typedef struct {
 	uint64_t events; /* appended by the workload (snapshot events come on top) */
+	uint32_t snapshot_every; /* 0: the recorder's default */
 	char *dir;       /* DIR/replay-<events> */
 	char *store_dir;
 	pt_store *st;
@@ -93,6 +94,7 @@ typedef struct {
 
 typedef struct {
 	uint64_t n_large;
+	uint32_t snapshot_every; /* --snapshot-every; 0: the recorder's default */
 	size_t points, naive_points, cli_points;
 	const char *parent; /* --dir: where runs are cached */
 	const char *provtrace;
@@ -154,6 +156,7 @@ static int build_run(replay_run *r)
 	pt_store *st = NULL;
 	pt_recorder *rec = NULL;
 	pt_event *ev = NULL;
+	pt_recorder_options o;
 	uint64_t done = 0, rng = 42, t0;
 	int64_t step;
 	double loss = 2.5, lr = 3e-4, best = 1e9;
@@ -163,7 +166,10 @@ static int build_run(replay_run *r)
 		bench_err("pt_store_init %s: %s", r->store_dir, pt_error_last());
 		goto done;
 	}
-	if ((rc = pt_recorder_open(&rec, st, RUN_NAME, STREAM_NAME, NULL)) != 0) {
+	pt_recorder_options_init(&o, PT_RECORDER_OPTIONS_VERSION);
+	if (r->snapshot_every)
+		o.snapshot_every = r->snapshot_every;
+	if ((rc = pt_recorder_open(&rec, st, RUN_NAME, STREAM_NAME, &o)) != 0) {
 		bench_err("pt_recorder_open: %s", pt_error_last());
 		goto done;
 	}
@@ -232,7 +238,8 @@ static int cache_is_complete(const replay_run *r)
 	n = fread(got, 1, sizeof(got) - 1, f);
 	fclose(f);
 	got[n] = 0;
-	snprintf(want, sizeof(want), "%s\nevents=%" PRIu64 "\n", CACHE_TAG, r->events);
+	snprintf(want, sizeof(want), "%s\nevents=%" PRIu64 "\nsnapshot_every=%" PRIu32 "\n",
+		 CACHE_TAG, r->events, r->snapshot_every);
 	return strcmp(got, want) == 0;
 }
 
@@ -247,7 +254,9 @@ static int mark_complete(const replay_run *r)
 		return -1;
 	}
 	f = fopen(p, "w");
-	if (!f || fprintf(f, "%s\nevents=%" PRIu64 "\n", CACHE_TAG, r->events) < 0 ||
+	if (!f ||
+	    fprintf(f, "%s\nevents=%" PRIu64 "\nsnapshot_every=%" PRIu32 "\n", CACHE_TAG,
+		    r->events, r->snapshot_every) < 0 ||
 	    fflush(f) != 0 || fsync(fileno(f)) != 0)
 		bench_err_errno("cannot write %s", p);
 	else
@@ -267,7 +276,11 @@ static int prepare_run(replay_ctx *cx, const char *top, replay_run *r)
 	struct stat sb;
 	int rc;
 
-	snprintf(name, sizeof(name), "replay-%" PRIu64, r->events);
+	if (r->snapshot_every)
+		snprintf(name, sizeof(name), "replay-%" PRIu64 "-s%" PRIu32, r->events,
+			 r->snapshot_every);
+	else
+		snprintf(name, sizeof(name), "replay-%" PRIu64, r->events);
 	r->dir = bench_path_join(top, name);
 	r->store_dir = r->dir ? bench_path_join(r->dir, "store") : NULL;
 	if (!r->store_dir) {
@@ -759,8 +772,8 @@ static void print_results(replay_run *runs, size_t nruns)
 static void replay_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: provtrace-bench replay [--events N] [--quick] [--points P] [--dir DIR] "
-		"[--keep]\n\n"
+		"usage: provtrace-bench replay [--events N] [--quick] [--points P] [--dir DIR]\n"
+		"       [--naive P] [--cli P] [--provtrace PATH] [--snapshot-every K] [--keep]\n\n"
 		"Record a training run (per step a loss metric; every %d steps an lr decision;\n"
 		"every %d steps a checkpoint reference) of N events and one of N/%d events\n"
 		"through the C API with default options, then time replay at P random steps\n"
@@ -777,6 +790,8 @@ static void replay_usage(FILE *f)
 		"               later invocations (default: a temporary directory under\n"
 		"               $TMPDIR or /tmp, removed afterwards)\n"
 		"  --keep       keep the temporary directory (without --dir)\n"
+		"  --snapshot-every K  record with pt_recorder_options.snapshot_every = K\n"
+		"               instead of the default (to weigh replay time against storage)\n"
 		"  --help       this text\n\n"
 		"Exit status: 0 whether or not the targets are met; 1 if recording or a\n"
 		"replay failed (or gave a wrong state); 2 on a usage error.\n",
@@ -845,6 +860,7 @@ int bench_replay_run(int argc, char **argv)
 		{ "provtrace", required_argument, NULL, 'P' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "keep", no_argument, NULL, 'k' },
+		{ "snapshot-every", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -860,7 +876,7 @@ int bench_replay_run(int argc, char **argv)
 	memset(runs, 0, sizeof(runs));
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "n:qp:N:C:P:d:kh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:qp:N:C:P:d:ks:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			if (bench_parse_count(&n_opt, "--events", optarg))
@@ -901,6 +917,18 @@ int bench_replay_run(int argc, char **argv)
 		case 'k':
 			cx.keep = 1;
 			break;
+		case 's': {
+			uint64_t k;
+
+			if (bench_parse_count(&k, "--snapshot-every", optarg))
+				return BENCH_EXIT_USAGE;
+			if (k > UINT32_MAX) {
+				bench_err("--snapshot-every: at most %" PRIu32, UINT32_MAX);
+				return BENCH_EXIT_USAGE;
+			}
+			cx.snapshot_every = (uint32_t)k;
+			break;
+		}
 		case 'h':
 			replay_usage(stdout);
 			return BENCH_EXIT_OK;
@@ -948,6 +976,7 @@ int bench_replay_run(int argc, char **argv)
 	}
 	runs[0].events = cx.n_large;
 	runs[1].events = cx.n_large / SMALL_DIVISOR;
+	runs[0].snapshot_every = runs[1].snapshot_every = cx.snapshot_every;
 	for (i = 0; i < nruns; i++)
 		if (alloc_run(&runs[i], &cx))
 			goto done;
@@ -964,9 +993,18 @@ int bench_replay_run(int argc, char **argv)
 	printf("provtrace-bench replay: runs of %" PRIu64 " and %" PRIu64 " events, %zu random "
 	       "steps each, in %s\n",
 	       runs[0].events, runs[1].events, cx.points, top);
-	printf("provtrace %s; recorder defaults (snapshot every 32768 events unless the library "
-	       "changed it)\n",
-	       pt_version());
+	{
+		pt_recorder_options d;
+
+		pt_recorder_options_init(&d, PT_RECORDER_OPTIONS_VERSION);
+		if (cx.snapshot_every)
+			printf("provtrace %s; recorder defaults except snapshot_every = %" PRIu32
+			       " (--snapshot-every; default %" PRIu32 ")\n",
+			       pt_version(), cx.snapshot_every, d.snapshot_every);
+		else
+			printf("provtrace %s; recorder defaults (snapshot_every = %" PRIu32 ")\n",
+			       pt_version(), d.snapshot_every);
+	}
 	bench_print_machine(stdout);
 	fflush(stdout);
 
