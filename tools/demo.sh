@@ -31,5 +31,9 @@ echo "== provtrace log --kind decision"
 $PT log --run "$RUN" --kind decision
 echo "== provtrace log --from step=95"
 $PT log --run "$RUN" --from step=95
+echo "== provtrace replay --at step=70 (the state at step 70, and why)"
+$PT replay --run "$RUN" --at step=70
+echo "== provtrace diff --from step=50 --to step=90"
+$PT diff --run "$RUN" --from step=50 --to step=90
 echo "== provtrace verify"
 $PT verify
