@@ -177,6 +177,7 @@ class RecorderOptions(Structure):
         ("segment_max_age_s", c_uint32),
         ("queue_max_batches", c_uint32),
         ("zstd_level", c_int),
+        ("snapshot_every", c_uint32),
     ]
 
 
@@ -321,6 +322,10 @@ pt_recorder_metrics = declare(
 pt_recorder_flush = declare("pt_recorder_flush", c_int, [c_void_p])
 pt_recorder_seal = declare("pt_recorder_seal", c_int, [c_void_p])
 pt_recorder_recovered_bytes = declare("pt_recorder_recovered_bytes", c_uint64, [c_void_p])
+pt_recorder_resume = declare(
+    "pt_recorder_resume", c_int, [c_void_p, c_int64, c_int64, c_char_p, POINTER(c_int64)]
+)
+pt_recorder_snapshots = declare("pt_recorder_snapshots", c_uint64, [c_void_p])
 pt_recorder_close = declare("pt_recorder_close", c_int, [c_void_p])
 pt_recorder_free = declare("pt_recorder_free", None, [c_void_p])
 
