@@ -137,6 +137,11 @@ def main(argv=None) -> int:
     if a.steps < 2 * a.ckpt_every:
         print("--steps must be at least twice --ckpt-every", file=sys.stderr)
         return 2
+    if os.path.isdir(a.store) and os.listdir(a.store) and a.run in provtrace.runs(a.store):
+        # The checks below compare with this process's training only.
+        print("run %r already exists in %s: choose another --run" % (a.run, a.store),
+              file=sys.stderr)
+        return 2
     t0 = time.monotonic()
     rng = np.random.default_rng(a.seed)
     x, y = make_data(rng, 1024, 8)
