@@ -386,9 +386,10 @@ def build(data: Any, name: Optional[str]) -> _Builder:
                         "checkpoint entry %r: unsupported type %s (an array with dtype and "
                         "shape, bytes, or a path)" % (k, type(v).__name__))
         elif _is_bytes(data):
-            b.add_bytes(name or "blob", data)
+            b.add_bytes("blob" if name is None else name, data)
         elif _is_path(data):
-            b.add_file(name or os.path.basename(os.fspath(data)) or "blob", data)
+            b.add_file(os.path.basename(os.fsdecode(data)) or "blob" if name is None else name,
+                       data)
         else:
             raise TypeError("checkpoint: expected a dict of name -> array, bytes or a path, "
                             "not %s" % type(data).__name__)
