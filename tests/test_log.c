@@ -510,6 +510,35 @@ static void test_many_threads_share_one_recorder(void **state)
 	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
 }
 
+/* Regression: a thread waiting for queue space must not enqueue an empty
+ * batch that another thread started meanwhile (verify rejects empty batches). */
+static void test_back_pressure_with_many_writers_keeps_batches_whole(void **state)
+{
+	fixture *f = *state;
+	pt_recorder_options o = PT_RECORDER_OPTIONS_INIT;
+	o.queue_max_batches = 1;
+	o.batch_max_events = 16;
+	o.max_delay_ms = 1;
+	o.snapshot_every = 97;
+	o.segment_max_bytes = 16384;
+	pt_recorder *r;
+	TU_OK(pt_recorder_open(&r, f->st, "press", NULL, &o));
+	worker w[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		w[i] = (worker){f->st, NULL, r, 20000};
+		pthread_create(&t[i], NULL, stream_worker, &w[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		void *res;
+		pthread_join(t[i], &res);
+		assert_null(res);
+	}
+	TU_OK(pt_recorder_close(r));
+	assert_int_equal(tu_count(f->st, "press", NULL, "metric"), 80000);
+	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
+}
+
 static void test_filters_select_by_kind_step_time_and_seq(void **state)
 {
 	fixture *f = *state;
@@ -744,6 +773,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_second_writer_gets_lock_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_streams_write_concurrently_without_loss, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_threads_share_one_recorder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_back_pressure_with_many_writers_keeps_batches_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filters_select_by_kind_step_time_and_seq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iterator_follows_a_live_stream_across_seals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fsync_durability_and_stats, setup, teardown),

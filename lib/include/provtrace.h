@@ -12,6 +12,8 @@
  *   provtrace/verify.h    checking every stored byte
  *   provtrace/replay.h    time travel: the state at any point
  *   provtrace/checkpoint.h  content-addressed model state
+ *   provtrace/code.h      code and environment provenance (libgit2)
+ *   provtrace/archive.h   scheduled tar archives, retention, restore
  */
 #ifndef PROVTRACE_H
 #define PROVTRACE_H
@@ -24,5 +26,7 @@
 #include "provtrace/verify.h"
 #include "provtrace/replay.h"
 #include "provtrace/checkpoint.h"
+#include "provtrace/code.h"
+#include "provtrace/archive.h"
 
 #endif

@@ -40,7 +40,7 @@ static int map_rehash(pt_fold_map *m, size_t nslots)
 	if (!s)
 		return PT_ENOMEM;
 	for (size_t i = 0; i < m->n; i++) {
-		size_t j = hash_key(m->v[i].key, strlen(m->v[i].key)) & (nslots - 1);
+		size_t j = hash_key(m->v[i].key, m->v[i].klen) & (nslots - 1);
 		while (s[j])
 			j = (j + 1) & (nslots - 1);
 		s[j] = (uint32_t)i + 1;
@@ -58,7 +58,7 @@ const pt_fold_entry *pt__fold_map_get(const pt_fold_map *m, const char *key, siz
 	size_t j = hash_key(key, klen) & (m->nslots - 1);
 	while (m->slots[j]) {
 		pt_fold_entry *e = &m->v[m->slots[j] - 1];
-		if (!strncmp(e->key, key, klen) && e->key[klen] == 0)
+		if (e->klen == klen && !memcmp(e->key, key, klen))
 			return e;
 		j = (j + 1) & (m->nslots - 1);
 	}
@@ -92,6 +92,7 @@ static int map_upsert(pt_fold_map *m, const char *key, size_t klen, pt_fold_entr
 	e->step = PT_NO_STEP;
 	if (!(e->key = pt__strndup(key, klen)))
 		return PT_ENOMEM;
+	e->klen = klen;
 	size_t j = hash_key(key, klen) & (m->nslots - 1);
 	while (m->slots[j])
 		j = (j + 1) & (m->nslots - 1);
@@ -104,12 +105,15 @@ static int map_upsert(pt_fold_map *m, const char *key, size_t klen, pt_fold_entr
 
 static int entry_set_val(pt_fold_entry *e, const uint8_t *val, size_t len)
 {
-	uint8_t *c = pt__malloc(len);
-	if (!c)
-		return PT_ENOMEM;
-	memcpy(c, val, len);
-	pt__free(e->val);
-	e->val = c;
+	if (len > e->val_cap || !e->val) {
+		uint8_t *c = pt__malloc(len);
+		if (!c)
+			return PT_ENOMEM;
+		pt__free(e->val);
+		e->val = c;
+		e->val_cap = len;
+	}
+	memcpy(e->val, val, len);
 	e->val_len = len;
 	return 0;
 }
@@ -238,50 +242,122 @@ static int w_nil(pt_buf *b) { return pt__buf_append(b, "\xc0", 1); }
 static int w_step(pt_buf *b, int64_t s) { return s == PT_NO_STEP ? w_nil(b) : w_int(b, s); }
 
 /* ---- decoding events ---- */
-int pt__fold_event_decode(pt_fold_event *e, const uint8_t *mp, size_t len)
+static inline uint32_t word4(const uint8_t *p)
 {
+	uint32_t w;
+	memcpy(&w, p, 4);
+	return w;
+}
+
+static inline bool get_int(const mpk_obj *v, int64_t *out)
+{
+	if (v->type == MPK_UINT && v->u <= INT64_MAX)
+		*out = (int64_t)v->u;
+	else if (v->type == MPK_INT)
+		*out = v->i;
+	else
+		return false;
+	return true;
+}
+
+/*
+ * Envelope keys are short fixstr: compare them as a length byte and a word
+ * rather than through the generic reader (this runs for every event the
+ * recorder folds, on the writer thread).
+ */
+int pt__fold_event_decode_next(pt_fold_event *e, const uint8_t **pp, const uint8_t *end)
+{
+	static uint32_t w_time, w_step, w_kind, w_name, w_body;
+	if (!w_time) {
+		w_step = word4((const uint8_t *)"step");
+		w_kind = word4((const uint8_t *)"kind");
+		w_name = word4((const uint8_t *)"name");
+		w_body = word4((const uint8_t *)"body");
+		w_time = word4((const uint8_t *)"time");
+	}
+	const uint8_t *p = *pp;
 	memset(e, 0, sizeof *e);
 	e->step = PT_NO_STEP;
-	const uint8_t *p = mp, *end = mp + len;
 	mpk_obj o;
 	bool have_seq = false;
 	if (mpk_read(&p, end, &o) || o.type != MPK_MAP)
 		return pt__err(PT_ECORRUPT, "event is not a map");
 	for (uint32_t i = 0; i < o.len; i++) {
-		mpk_obj k, v;
-		if (mpk_read(&p, end, &k) || k.type != MPK_STR)
-			return pt__err(PT_ECORRUPT, "event has a malformed key");
+		mpk_obj v;
+		int which = 0; /* 1 seq 2 time 3 step 4 kind 5 name 6 body */
+		if (p < end && (*p & 0xe0) == 0xa0) {
+			size_t kl = *p & 0x1f;
+			if ((size_t)(end - p) < 1 + kl)
+				return pt__err(PT_ECORRUPT, "event has a malformed key");
+			if (kl == 3 && !memcmp(p + 1, "seq", 3))
+				which = 1;
+			else if (kl == 4) {
+				uint32_t w = word4(p + 1);
+				which = w == w_time ? 2 : w == w_step ? 3 : w == w_kind ? 4 : w == w_name ? 5 : w == w_body ? 6 : 0;
+			}
+			p += 1 + kl;
+		} else {
+			mpk_obj k;
+			if (mpk_read(&p, end, &k) || k.type != MPK_STR)
+				return pt__err(PT_ECORRUPT, "event has a malformed key");
+		}
 		const uint8_t *vs = p;
 		if (mpk_read(&p, end, &v))
 			return pt__err(PT_ECORRUPT, "event has a malformed value");
-#define K(s) (k.len == sizeof(s) - 1 && !memcmp(k.ptr, s, sizeof(s) - 1))
-		if (K("seq") && v.type == MPK_UINT) {
+		switch (which) {
+		case 1:
+			if (v.type != MPK_UINT)
+				return pt__err(PT_ECORRUPT, "event seq is not an unsigned integer");
 			e->seq = v.u;
 			have_seq = true;
-		} else if (K("time") && (v.type == MPK_UINT || v.type == MPK_INT)) {
-			e->time = v.type == MPK_UINT ? (int64_t)v.u : v.i;
-		} else if (K("step") && (v.type == MPK_UINT || v.type == MPK_INT)) {
-			e->step = v.type == MPK_UINT ? (int64_t)v.u : v.i;
-		} else if (K("kind") && v.type == MPK_STR) {
+			continue;
+		case 2:
+			if (!get_int(&v, &e->time))
+				return pt__err(PT_ECORRUPT, "event time is not an integer");
+			continue;
+		case 3:
+			if (!get_int(&v, &e->step))
+				return pt__err(PT_ECORRUPT, "event step is not an integer");
+			continue;
+		case 4:
+			if (v.type != MPK_STR)
+				return pt__err(PT_ECORRUPT, "event kind is not a string");
 			e->kind = (const char *)v.ptr;
 			e->kind_len = v.len;
-		} else if (K("name") && v.type == MPK_STR) {
-			e->name = (const char *)v.ptr;
-			e->name_len = v.len;
-		} else {
+			continue;
+		case 5:
+			if (v.type == MPK_STR) {
+				e->name = (const char *)v.ptr;
+				e->name_len = v.len;
+				continue;
+			}
+			break;
+		default:
+			break;
+		}
+		if (v.type == MPK_MAP || v.type == MPK_ARRAY) {
 			p = vs;
 			if (mpk_skip(&p, end, PT_EVENT_MAX_DEPTH + 1))
 				return pt__err(PT_ECORRUPT, "event has a malformed value");
-			if (K("body")) {
-				e->body = vs;
-				e->body_len = (size_t)(p - vs);
-			}
 		}
-#undef K
+		if (which == 6) {
+			e->body = vs;
+			e->body_len = (size_t)(p - vs);
+		}
 	}
 	if (!have_seq || !e->kind || !e->body)
 		return pt__err(PT_ECORRUPT, "event lacks seq, kind or body");
+	*pp = p;
 	return 0;
+}
+
+int pt__fold_event_decode(pt_fold_event *e, const uint8_t *mp, size_t len)
+{
+	const uint8_t *p = mp;
+	int rc = pt__fold_event_decode_next(e, &p, mp + len);
+	if (!rc && p != mp + len)
+		rc = pt__err(PT_ECORRUPT, "event has trailing bytes");
+	return rc;
 }
 
 /* Iterate a map value: calls cb(key, klen, val, vlen) for each string-keyed pair. */
@@ -370,13 +446,16 @@ static int set_one(void *ctx, const char *k, size_t kl, const uint8_t *v, size_t
 	set_ctx *s = ctx;
 	pt_fold_entry *ent;
 	bool created;
-	const pt_fold_entry *old = pt__fold_map_get(s->map, k, kl);
-	int rc = 0;
+	int rc = map_upsert(s->map, k, kl, &ent, &created);
+	if (rc)
+		return rc;
+	const uint8_t *oldv = created ? NULL : ent->val;
+	size_t oldl = created ? 0 : ent->val_len;
 	if (s->set_rec) {
 		/* the old value is known from the fold: record it next to the new one */
 		if ((rc = w_str(s->set_rec, k, kl)) || (rc = w_map(s->set_rec, 2)) || (rc = w_cstr(s->set_rec, "old")))
 			return rc;
-		rc = old && old->val ? pt__buf_append(s->set_rec, old->val, old->val_len) : w_nil(s->set_rec);
+		rc = oldv ? pt__buf_append(s->set_rec, oldv, oldl) : w_nil(s->set_rec);
 		if (rc || (rc = w_cstr(s->set_rec, "new")) || (rc = pt__buf_append(s->set_rec, v, vl)))
 			return rc;
 		s->nset++;
@@ -384,13 +463,13 @@ static int set_one(void *ctx, const char *k, size_t kl, const uint8_t *v, size_t
 	if (s->f->track_changes) {
 		if ((rc = change_begin(s->f, s->change, k, kl)))
 			return rc;
-		if (s->map != &s->f->metrics && (rc = change_val(s->f, "old", old ? old->val : NULL, old ? old->val_len : 0)))
+		if (s->map != &s->f->metrics && (rc = change_val(s->f, "old", oldv, oldl)))
 			return rc;
 		if ((rc = change_val(s->f, s->map == &s->f->metrics ? "value" : "new", v, vl)) ||
 		    (rc = pt__buf_append(&s->f->changes, "}", 1)))
 			return rc;
 	}
-	if ((rc = map_upsert(s->map, k, kl, &ent, &created)) || (rc = entry_set_val(ent, v, vl)))
+	if ((rc = entry_set_val(ent, v, vl)))
 		return rc;
 	ent->seq = s->e->seq;
 	ent->step = s->e->step;
@@ -405,6 +484,12 @@ static int apply_named(pt_fold *f, const pt_fold_event *e, pt_fold_map *map, con
 	if (e->name) {
 		const uint8_t *v;
 		size_t vl;
+		/* the common body {"value": x} (metrics, params) without a general walk */
+		const uint8_t *b = e->body, *end = e->body + e->body_len;
+		/* (the body was walked by the decoder: its one value ends where it ends) */
+		(void)end;
+		if (e->body_len > 7 && b[0] == 0x81 && b[1] == 0xa5 && !memcmp(b + 2, "value", 5))
+			return set_one(&s, e->name, e->name_len, b + 7, e->body_len - 7);
 		if (!body_get(e, "value", &v, &vl)) {
 			v = e->body;
 			vl = e->body_len;
@@ -578,10 +663,13 @@ int pt__fold_apply(pt_fold *f, const pt_fold_event *e)
 	if (e->step != PT_NO_STEP)
 		f->step = e->step;
 	f->events++;
-	pt_fold_entry *ke;
+	pt_fold_entry *ke = f->kind_cache ? &f->kinds.v[f->kind_cache - 1] : NULL;
 	bool created;
-	if ((rc = map_upsert(&f->kinds, e->kind, e->kind_len, &ke, &created)))
-		goto done;
+	if (!ke || ke->klen != e->kind_len || memcmp(ke->key, e->kind, e->kind_len)) {
+		if ((rc = map_upsert(&f->kinds, e->kind, e->kind_len, &ke, &created)))
+			goto done;
+		f->kind_cache = (size_t)(ke - f->kinds.v) + 1;
+	}
 	ke->aux++;
 	ke->seq = e->seq;
 	if (kind_is(e, PT_KIND_PARAM)) {

@@ -14,8 +14,10 @@
 
 typedef struct {
 	char *key;       /* param/metric name, or "kind/name" for "last" */
+	size_t klen;
 	uint8_t *val;    /* msgpack value (or body map for "last") */
 	size_t val_len;
+	size_t val_cap;  /* allocated bytes of val (reused: no allocation per event) */
 	uint64_t seq;
 	int64_t step;    /* PT_NO_STEP if none */
 	uint64_t aux;    /* params: seq of the decision that set it (0: a param event); kinds: count */
@@ -51,6 +53,7 @@ typedef struct {
 	size_t nlineages, cap_lineages;
 	pt_buf changes;      /* JSON array of the changes made by the last apply */
 	bool track_changes;
+	size_t kind_cache;   /* index+1 in kinds of the last kind seen (hot path) */
 } pt_fold;
 
 void pt__fold_init(pt_fold *f);
@@ -69,8 +72,10 @@ typedef struct {
 	size_t body_len;
 } pt_fold_event;
 
-/* Decode the envelope of one stored event (msgpack map). */
+/* Decode the envelope of one stored event (msgpack map, exactly `len` bytes). */
 int pt__fold_event_decode(pt_fold_event *e, const uint8_t *mp, size_t len);
+/* Decode the event at *p (a batch's raw bytes) and advance *p past it. */
+int pt__fold_event_decode_next(pt_fold_event *e, const uint8_t **p, const uint8_t *end);
 
 /* Apply one event.  Snapshot events are ignored (they change no state). */
 int pt__fold_apply(pt_fold *f, const pt_fold_event *e);

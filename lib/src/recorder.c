@@ -27,6 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* States waiting to be stored: a few KiB each; past this the oldest is dropped. */
+#define PT_SNAPSHOT_QUEUE 64
+
 typedef struct pt_batch {
 	pt_buf raw;
 	uint64_t first_seq;
@@ -77,12 +80,22 @@ struct pt_recorder {
 
 	uint64_t recovered_bytes;
 
-	/* the snapshot thread: folds what the writer wrote, snapshots every N events */
+	/* snapshots: the writer thread folds each batch it wrote (fold_ok) and
+	 * every snapshot_every events hands the serialized state to the
+	 * snapshot thread, which stores it and appends a `snapshot` event */
+	pt_fold fold;
+	bool fold_ok;
+	uint64_t last_snap;   /* seq of the last state handed over */
+	struct snap_item {
+		pt_buf state;
+		uint64_t at;
+		int64_t lineage;
+	} snapq[PT_SNAPSHOT_QUEUE]; /* states waiting for the snapshot thread (under mu) */
+	size_t snapq_head, snapq_n;
 	pthread_t snap_thread;
 	bool snap_started;
 	bool snap_finish;
 	pthread_cond_t cv_snap;
-	uint64_t snap_pos;   /* last seq the snapshot thread has read */
 	uint64_t snap_count;
 };
 
@@ -146,6 +159,8 @@ static void batch_free(pt_batch *b)
 /* Move `cur` to the queue and start a new one. */
 static int enqueue_cur_locked(pt_recorder *r)
 {
+	if (r->cur->count == 0)
+		return 0; /* an empty batch is never written */
 	pt_batch *nb = batch_get_locked(r);
 	if (!nb)
 		return PT_ENOMEM;
@@ -198,11 +213,17 @@ static int append_locked(pt_recorder *r, const envelope *e, uint64_t *out_seq)
 	if (need > PT_EVENT_MAX_BYTES + 2048)
 		return pt__err(PT_ELIMIT, "event of %zu bytes is larger than the %u allowed", need, PT_EVENT_MAX_BYTES);
 	pt_batch *b = r->cur;
-	if (b->count && (b->count >= r->o.batch_max_events || b->raw.len + need > r->o.batch_max_bytes)) {
-		while (r->queued >= r->o.queue_max_batches && !r->err)
+	/* While waiting for queue space the mutex is released and another thread
+	 * (an appender, the writer's time bound, a flush) may move `cur` on:
+	 * re-check the current batch after every wait. */
+	while (b->count && (b->count >= r->o.batch_max_events || b->raw.len + need > r->o.batch_max_bytes)) {
+		if (r->queued >= r->o.queue_max_batches) {
 			pthread_cond_wait(&r->cv_space, &r->mu);
-		if (r->err)
-			return sticky_locked(r);
+			if (r->err)
+				return sticky_locked(r);
+			b = r->cur;
+			continue;
+		}
 		int rc = enqueue_cur_locked(r);
 		if (rc)
 			return rc;
@@ -504,6 +525,8 @@ done:
 	return rc;
 }
 
+static void fold_batch(pt_recorder *r, const pt_batch *b);
+
 static void cond_deadline(struct timespec *ts, int64_t mono_ns)
 {
 	ts->tv_sec = mono_ns / 1000000000;
@@ -565,6 +588,8 @@ static void *writer_main(void *arg)
 				failed = b;
 				break;
 			}
+			if (r->fold_ok)
+				fold_batch(r, b);
 			last = b->first_seq + b->count - 1;
 			if (r->seg_size >= r->o.segment_max_bytes && (rc = seal_segment(r))) {
 				failed = b->next;
@@ -590,8 +615,6 @@ static void *writer_main(void *arg)
 			r->written_seq = last;
 			if (synced || (r->seg_fd < 0 && !rc))
 				r->synced_seq = last;
-			if (r->snap_started && r->written_seq >= r->snap_pos + r->o.snapshot_every)
-				pthread_cond_signal(&r->cv_snap);
 		}
 		if (!rc && seal_target != r->seal_done)
 			r->seal_done = seal_target;
@@ -623,30 +646,30 @@ static void *writer_main(void *arg)
 
 /* ---- state snapshots ----------------------------------------------------------
  *
- * A separate thread reads back what the writer wrote (from the page cache)
- * and folds it, so appends never pay for the fold.  Every `snapshot_every`
- * events it stores the state as an object and appends a `snapshot` event
- * naming it; STREAM/snapshots indexes them for replay.  Snapshots are a
- * cache: a failure to write one is not a recording error.
+ * The writer thread folds the raw bytes of every batch it has just written
+ * (no re-read, no decompression: about 100 ns an event), and every
+ * `snapshot_every` events serializes the state for the snapshot thread,
+ * which stores it as an object (an fsync: kept off the writer thread) and
+ * appends a `snapshot` event naming it; STREAM/snapshots indexes them for
+ * replay.  If the snapshot thread is still busy with the previous state, the
+ * newer one replaces it: snapshots are a cache, and a skipped one only
+ * lengthens some replays.  A failure to fold or store turns snapshots off for
+ * this recorder; it is never a recording error.
  */
-static int write_snapshot(pt_recorder *r, const pt_fold *f)
+static int write_snapshot(pt_recorder *r, const pt_buf *state, uint64_t at, int64_t lineage)
 {
-	pt_buf b = {0};
 	uint8_t id[PT_SHA256_LEN];
 	char hex[PT_SHA256_HEX];
-	int rc = pt__fold_serialize(f, &b);
-	if (!rc)
-		rc = pt__object_put(r->st, b.data, b.len, id);
-	pt__buf_free(&b);
+	int rc = pt__object_put(r->st, state->data, state->len, id);
 	if (rc)
 		return rc;
 	pt__hex(id, PT_SHA256_LEN, hex);
 	uint8_t body[256], *p = body;
 	p = mpk_map_hdr(p, 4);
 	p = mpk_str_hdr(p, 2), memcpy(p, "at", 2), p += 2;
-	p = mpk_uint(p, f->seq);
+	p = mpk_uint(p, at);
 	p = mpk_str_hdr(p, 7), memcpy(p, "lineage", 7), p += 7;
-	p = mpk_int(p, f->lineage);
+	p = mpk_int(p, lineage);
 	p = mpk_str_hdr(p, 6), memcpy(p, "object", 6), p += 6;
 	p = mpk_str_hdr(p, 64), memcpy(p, hex, 64), p += 64;
 	p = mpk_str_hdr(p, 7), memcpy(p, "objects", 7), p += 7;
@@ -660,7 +683,7 @@ static int write_snapshot(pt_recorder *r, const pt_fold *f)
 	if (rc)
 		return rc;
 	char line[160];
-	int n = snprintf(line, sizeof line, "%llu %lld %s %llu\n", (unsigned long long)f->seq, (long long)f->lineage, hex,
+	int n = snprintf(line, sizeof line, "%llu %lld %s %llu\n", (unsigned long long)at, (long long)lineage, hex,
 			 (unsigned long long)evseq);
 	char *path = pt__sprintf("%s/snapshots", r->dir);
 	if (!path)
@@ -678,7 +701,7 @@ static int write_snapshot(pt_recorder *r, const pt_fold *f)
 	return rc;
 }
 
-/* The state at `seq` on the lineage live there (used when a lineage begins). */
+/* The state at `seq` on the lineage live there (when a lineage begins). */
 static int state_at_seq(pt_recorder *r, uint64_t seq, pt_fold *out)
 {
 	pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
@@ -694,85 +717,76 @@ static int state_at_seq(pt_recorder *r, uint64_t seq, pt_fold *out)
 	return 0;
 }
 
+/* Writer thread: fold a batch just written; hand a snapshot over when due. */
+static void fold_batch(pt_recorder *r, const pt_batch *b)
+{
+	const uint8_t *p = b->raw.data, *end = p + b->raw.len;
+	for (uint32_t i = 0; i < b->count && r->fold_ok; i++) {
+		pt_fold_event e;
+		int rc = pt__fold_event_decode_next(&e, &p, end);
+		if (!rc)
+			rc = e.kind_len == 7 && !memcmp(e.kind, "lineage", 7)
+				     ? state_at_seq(r, e.seq, &r->fold) /* the parent at the fork, then this event */
+				     : pt__fold_apply(&r->fold, &e);
+		if (rc) {
+			r->fold_ok = false;
+			break;
+		}
+		if (r->fold.seq >= r->last_snap + r->o.snapshot_every) {
+			pt_buf s = {0};
+			if (pt__fold_serialize(&r->fold, &s)) {
+				pt__buf_free(&s);
+				r->fold_ok = false;
+				break;
+			}
+			r->last_snap = r->fold.seq;
+			pthread_mutex_lock(&r->mu);
+			if (r->snapq_n == PT_SNAPSHOT_QUEUE) {
+				/* the store thread is far behind: drop the oldest (a cache) */
+				pt__buf_free(&r->snapq[r->snapq_head].state);
+				r->snapq_head = (r->snapq_head + 1) % PT_SNAPSHOT_QUEUE;
+				r->snapq_n--;
+			}
+			struct snap_item *it = &r->snapq[(r->snapq_head + r->snapq_n) % PT_SNAPSHOT_QUEUE];
+			it->state = s;
+			it->at = r->fold.seq;
+			it->lineage = r->fold.lineage;
+			r->snapq_n++;
+			pthread_cond_signal(&r->cv_snap);
+			pthread_mutex_unlock(&r->mu);
+		}
+	}
+}
+
 static void *snap_main(void *arg)
 {
 	pt_recorder *r = arg;
-	pt_fold f;
-	pt__fold_init(&f);
-	uint64_t pos = 0, last_snap = 0;
-	{
-		/* the state of what the stream held when the recorder opened */
-		pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
-		o.stream = r->stream;
-		pt_replay *rp;
-		pthread_mutex_lock(&r->mu);
-		uint64_t upto = r->written_seq;
-		pthread_mutex_unlock(&r->mu);
-		pt_point at = {PT_AT_SEQ, (int64_t)upto};
-		if (upto && pt_replay_open(&rp, r->st, r->run, &at, &o) == 0) {
-			pt__replay_take_fold(rp, &f);
-			pt_replay_free(rp);
-			pos = upto;
-			last_snap = f.seq;
-		}
-	}
-	int rc = 0;
 	for (;;) {
 		pthread_mutex_lock(&r->mu);
-		r->snap_pos = pos;
-		while (!r->snap_finish && r->written_seq < pos + r->o.snapshot_every)
+		while (!r->snap_finish && !r->snapq_n)
 			pthread_cond_wait(&r->cv_snap, &r->mu);
-		uint64_t target = r->written_seq;
-		bool finish = r->snap_finish;
-		pthread_mutex_unlock(&r->mu);
-		if (target > pos) {
-			pt_iter_options io = PT_ITER_OPTIONS_INIT;
-			io.seq_min = pos + 1;
-			io.seq_max = target;
-			pt_iter *it;
-			if ((rc = pt_iter_open(&it, r->st, r->run, r->stream, &io)))
-				break;
-			const pt_event_view *v;
-			while ((rc = pt_iter_next(it, &v)) == 0) {
-				const void *mp;
-				size_t len;
-				pt_fold_event e;
-				pt_ev_msgpack(v, &mp, &len);
-				if ((rc = pt__fold_event_decode(&e, mp, len)))
-					break;
-				pos = e.seq;
-				if (e.kind_len == 7 && !memcmp(e.kind, "lineage", 7))
-					rc = state_at_seq(r, e.seq, &f); /* the parent's state at the fork, then this event */
-				else
-					rc = pt__fold_apply(&f, &e);
-				if (rc)
-					break;
-				if (f.seq >= last_snap + r->o.snapshot_every) {
-					if ((rc = write_snapshot(r, &f)))
-						break;
-					last_snap = f.seq;
-				}
-			}
-			pt_iter_free(it);
-			if (rc == PT_ITEROVER)
-				rc = 0;
-			if (rc)
-				break;
+		if (!r->snapq_n) {
+			pthread_mutex_unlock(&r->mu);
+			break; /* finishing and nothing left */
 		}
-		/* no snapshot at close: the bound (at most snapshot_every events
-		 * folded per replay) holds without one, and short runs stay clean */
-		if (finish)
+		struct snap_item it = r->snapq[r->snapq_head];
+		r->snapq[r->snapq_head].state = (pt_buf){0};
+		r->snapq_head = (r->snapq_head + 1) % PT_SNAPSHOT_QUEUE;
+		r->snapq_n--;
+		pthread_mutex_unlock(&r->mu);
+		int rc = write_snapshot(r, &it.state, it.at, it.lineage);
+		pt__buf_free(&it.state);
+		if (rc)
 			break;
 	}
-	pt__fold_free(&f);
-	return (void *)(intptr_t)rc;
+	return NULL;
 }
 
 static void snap_stop(pt_recorder *r)
 {
 	if (!r->snap_started)
 		return;
-	pt_recorder_flush(r);
+	pt_recorder_flush(r); /* the writer folds everything appended */
 	pthread_mutex_lock(&r->mu);
 	r->snap_finish = true;
 	pthread_cond_signal(&r->cv_snap);
@@ -1189,6 +1203,9 @@ static void recorder_destroy(pt_recorder *r)
 	pthread_cond_destroy(&r->cv_done);
 	pthread_cond_destroy(&r->cv_space);
 	pthread_cond_destroy(&r->cv_snap);
+	pt__fold_free(&r->fold);
+	for (size_t i = 0; i < PT_SNAPSHOT_QUEUE; i++)
+		pt__buf_free(&r->snapq[i].state);
 	pt__free(r->run);
 	pt__free(r->stream);
 	pt__free(r->dir);
@@ -1282,6 +1299,13 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 	}
 	/* everything recovered is on disk: a flush has nothing to wait for */
 	r->written_seq = r->synced_seq = r->next_seq - 1;
+	/* the state of what the stream holds, for the writer's fold (bounded: from a snapshot) */
+	pt__fold_init(&r->fold);
+	if (o.snapshot_every) {
+		r->fold_ok = r->next_seq == 1 || state_at_seq(r, r->next_seq - 1, &r->fold) == 0;
+		r->last_snap = r->fold.seq;
+		pt__err_clear();
+	}
 	if (pthread_create(&r->thread, NULL, writer_main, r)) {
 		rc = pt__err(PT_ERROR, "cannot start the writer thread");
 		goto fail;
@@ -1297,13 +1321,8 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 			goto fail;
 	}
 	pt__buf_free(&rec_body);
-	if (o.snapshot_every) {
-		pthread_mutex_lock(&r->mu);
-		r->snap_pos = r->written_seq;
-		pthread_mutex_unlock(&r->mu);
-		if (pthread_create(&r->snap_thread, NULL, snap_main, r) == 0)
-			r->snap_started = true; /* without it, replay is slower, never wrong */
-	}
+	if (r->fold_ok && pthread_create(&r->snap_thread, NULL, snap_main, r) == 0)
+		r->snap_started = true; /* without it, replay is slower, never wrong */
 	*out = r;
 	return 0;
 fail:

@@ -699,18 +699,22 @@ int pt_replay_open(pt_replay **out, const pt_store *st, const char *run, const p
 		goto fail;
 	}
 	switch (p.kind) {
+	/* positions (latest, seq, time) are on the lineage live there, unless one is named */
 	case PT_AT_LATEST:
 		target = rp->bt.last_seq;
-		lineage = lineage_at(&rp->lin, target);
+		if (o.lineage == PT_LINEAGE_LIVE)
+			lineage = lineage_at(&rp->lin, target);
 		break;
 	case PT_AT_SEQ:
 		target = (uint64_t)p.value < rp->bt.last_seq ? (uint64_t)p.value : rp->bt.last_seq;
-		lineage = lineage_at(&rp->lin, target);
+		if (o.lineage == PT_LINEAGE_LIVE)
+			lineage = lineage_at(&rp->lin, target);
 		break;
 	case PT_AT_TIME:
 		if ((rc = resolve_time(rp, p.value, &target)))
 			goto fail;
-		lineage = lineage_at(&rp->lin, target);
+		if (o.lineage == PT_LINEAGE_LIVE)
+			lineage = lineage_at(&rp->lin, target);
 		break;
 	case PT_AT_STEP:
 		if ((rc = set_path(rp, lineage, rp->bt.last_seq)) || (rc = resolve_step_in_path(rp, &rp->path, p.value, &target)))

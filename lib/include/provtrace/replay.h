@@ -28,8 +28,10 @@
  * Lineage: training resumed from an older checkpoint starts a new lineage
  * (pt_recorder_resume); `step=N` follows the lineage live at the end of the
  * stream unless options.lineage names another, through its ancestors up to
- * each fork point.  seq= and time= points are positions in the stream: the
- * state there is on the lineage that was live at that position.
+ * each fork point.  seq=, time= and latest are positions in the stream: the
+ * state there is on the lineage that was live at that position, or, when
+ * options.lineage names one, after the last event of that lineage's path at
+ * or before the position.
  *
  * Cost: the recorder writes state snapshots every
  * pt_recorder_options.snapshot_every events; a replay loads the nearest
