@@ -251,6 +251,30 @@ class AsyncTest(StoreTest):
         self.assertTrue(np.all(second["a"] == -1))
         self.assertEqual(second["blob"][:6], b"AFTER!")
 
+    def test_pending_checkpoints_persist_at_exit_and_gc(self):
+        code = textwrap.dedent("""
+            import numpy as np, provtrace
+            rec = provtrace.Recorder(run="exit", store=%r, capture_code=False)
+            p = rec.checkpoint(1, {"a": np.arange(200000.0)})
+            rec.checkpoint(2, {"a": np.arange(200000.0) * 2})
+            print("leaving")
+        """ % self.store)
+        p = run_python(code)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        cks = provtrace.open_run("exit", store=self.store).checkpoints()
+        self.assertEqual([c.step for c in cks], [1, 2])
+        self.assertEqual(cks[1].load()["a"][-1], 2 * 199999.0)
+        # Garbage collection of the recorder closes its checkpointer first.
+        rec = provtrace.Recorder(run="gc", store=self.store, capture_code=False)
+        pend = rec.checkpoint(3, {"a": np.ones(1000)})
+        del rec
+        import gc
+        gc.collect()
+        self.assertTrue(pend.done)
+        pend.wait()  # nothing left to wait for
+        self.assertEqual([c.step for c in provtrace.open_run("gc", store=self.store).checkpoints()],
+                         [3])
+
     def test_background_error_surfaces_on_next_call_and_close(self):
         rec = provtrace.Recorder(run="r", store=self.store, capture_code=False)
         try:

@@ -427,6 +427,8 @@ class PendingCheckpoint:
         """True once it is persisted (or failed: :meth:`wait` raises then).
         Background checkpoints are persisted in order, one at a time."""
         w = self._writer
+        if w.ptr is None:
+            return True  # the recorder was closed, which waited for it
         st = w.status()
         if st["inflight"] == 0:
             return True
