@@ -1376,6 +1376,37 @@ static void require_clean_refuses_a_dirty_tree(void **state)
 	rmrf(repo);
 }
 
+/* The recorder option: provenance at open, and require_clean refusing the open itself. */
+static void recorder_option_captures_at_open(void **state)
+{
+	char *repo = make_repo();
+	store_fx f;
+	store_open(&f);
+	pt_code_options co = PT_CODE_OPTIONS_INIT;
+	co.repo_path = repo;
+	co.require_clean = 1;
+	pt_recorder_options ro = PT_RECORDER_OPTIONS_INIT;
+	ro.capture_code = 1;
+	ro.code_options = &co;
+	pt_recorder *rec = NULL;
+	assert_int_equal(pt_recorder_open(&rec, f.st, "opt", NULL, &ro), 0);
+	assert_int_equal(pt_recorder_next_seq(rec), 3); /* code + env */
+	assert_int_equal(pt_recorder_close(rec), 0);
+	char *code = event_json(&f, "opt", "code");
+	assert_non_null(code);
+	free(code);
+	sh("cd %s && printf 'x\\n' >> a.txt", repo);
+	assert_int_equal(pt_recorder_open(&rec, f.st, "opt", NULL, &ro), PT_EINVAL);
+	assert_null(rec);
+	assert_non_null(strstr(pt_error_last(), "a.txt"));
+	/* the refusal released the stream: a recorder without the requirement opens */
+	co.require_clean = 0;
+	assert_int_equal(pt_recorder_open(&rec, f.st, "opt", NULL, &ro), 0);
+	assert_int_equal(pt_recorder_close(rec), 0);
+	store_close(&f);
+	rmrf(repo);
+}
+
 static void env_event_redacts_secrets(void **state)
 {
 	char *repo = make_repo();
@@ -1643,6 +1674,7 @@ int main(void)
 		cmocka_unit_test(the_store_inside_the_tree_is_not_recorded),
 		cmocka_unit_test(no_repository_is_an_event_not_an_error),
 		cmocka_unit_test(require_clean_refuses_a_dirty_tree),
+		cmocka_unit_test(recorder_option_captures_at_open),
 		cmocka_unit_test(env_event_redacts_secrets),
 		cmocka_unit_test(restore_with_a_missing_object),
 		cmocka_unit_test(options_are_checked),

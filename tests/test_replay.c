@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include "fold.h"
+#include "replay_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,52 @@ static void test_fold_matches_brute_force_at_random_points(void **state)
 	free(after);
 	free(idx);
 	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
+}
+
+static void test_tampered_snapshots_are_never_trusted(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r = open_rec(f->st, "forge", 200);
+	record_run(r, 2000, 5, 0, 0);
+	TU_OK(pt_recorder_close(r));
+	char *truth = replay_json(f->st, "forge", "step=1500", 0, NULL, NULL);
+	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
+	/* 1. forge the index: point the last snapshot line at another valid object */
+	char *idx = tu_path(pt_store_path(f->st), "runs/forge/main/snapshots");
+	char *bak = tu_path(f->dir, "snapshots.bak");
+	tu_copy_file(idx, bak);
+	char cmd[8400];
+	/* swap the object ids of the first and the last lines */
+	snprintf(cmd, sizeof cmd,
+		 "python3 -c \"import sys; p=sys.argv[1]; L=open(p).read().split('\\n')[:-1]; a=L[0].split(); b=L[-1].split(); "
+		 "a[2],b[2]=b[2],a[2]; L[0]=' '.join(a); L[-1]=' '.join(b); open(p,'w').write('\\n'.join(L)+'\\n')\" '%s'",
+		 idx);
+	assert_int_equal(tu_run(cmd), 0);
+	char *forged = replay_json(f->st, "forge", "step=1500", 1, NULL, NULL);
+	assert_string_equal(forged, truth); /* the log does not name those objects there: ignored */
+	free(forged);
+	tu_copy_file(bak, idx);
+	/* 2. damage a snapshot object: replay skips it, verify names it */
+	pt_snapidx si;
+	char *sdir = tu_path(pt_store_path(f->st), "runs/forge/main");
+	TU_OK(pt__snapidx_load(&si, sdir));
+	assert_true(si.n >= 5);
+	char hex[65];
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", si.v[si.n - 1].id[i]);
+	char *obj = malloc(strlen(pt_store_path(f->st)) + 100);
+	sprintf(obj, "%s/objects/%.2s/%s", pt_store_path(f->st), hex, hex + 2);
+	tu_flip_byte(obj, tu_file_size(obj) - 1);
+	forged = replay_json(f->st, "forge", "step=1500", 1, NULL, NULL);
+	assert_string_equal(forged, truth);
+	free(forged);
+	assert_true(tu_verify_errors(f->st, NULL, 0) > 0);
+	pt__snapidx_free(&si);
+	free(obj);
+	free(sdir);
+	free(idx);
+	free(bak);
+	free(truth);
 }
 
 static void test_step_point_semantics(void **state)
@@ -447,6 +494,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_fold_matches_brute_force_at_random_points, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tampered_snapshots_are_never_trusted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_point_semantics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resumed_training_follows_the_new_lineage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_time_points_use_the_running_maximum, setup, teardown),

@@ -1323,6 +1323,13 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 	pt__buf_free(&rec_body);
 	if (r->fold_ok && pthread_create(&r->snap_thread, NULL, snap_main, r) == 0)
 		r->snap_started = true; /* without it, replay is slower, never wrong */
+	if (o.capture_code && (rc = pt_code_capture(r, (const pt_code_options *)o.code_options))) {
+		/* only require_clean on a dirty tree (or a failed append) gets here */
+		char msg[1024];
+		snprintf(msg, sizeof msg, "%s", pt_error_last());
+		pt_recorder_free(r);
+		return pt__err(rc, "%s", msg);
+	}
 	*out = r;
 	return 0;
 fail:

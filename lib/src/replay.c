@@ -473,6 +473,56 @@ static bool on_path(const path_t *p, uint64_t seq)
 	return false;
 }
 
+/*
+ * The snapshot index is an unprotected cache: a snapshot is used only if the
+ * hash-chained log has, at the seq the index names, a `snapshot` event for
+ * the same object and position.  (The object itself is checked against its
+ * id when read.)
+ */
+typedef struct {
+	const pt_snapref *ref;
+	bool ok;
+} snapcheck_ctx;
+
+static int snapcheck_cb(void *ctx, const pt_event_view *v, const pt_fold_event *e)
+{
+	(void)v;
+	snapcheck_ctx *c = ctx;
+	if (e->kind_len != 8 || memcmp(e->kind, "snapshot", 8))
+		return 0;
+	const uint8_t *p = e->body, *end = e->body + e->body_len;
+	mpk_obj m, k, val;
+	bool at_ok = false, id_ok = false;
+	if (mpk_read(&p, end, &m) || m.type != MPK_MAP)
+		return 0;
+	for (uint32_t i = 0; i < m.len; i++) {
+		if (mpk_read(&p, end, &k))
+			return 0;
+		const uint8_t *vs = p;
+		if (mpk_read(&p, end, &val))
+			return 0;
+		if (k.type == MPK_STR && k.len == 2 && !memcmp(k.ptr, "at", 2))
+			at_ok = val.type == MPK_UINT && val.u == c->ref->at;
+		else if (k.type == MPK_STR && k.len == 6 && !memcmp(k.ptr, "object", 6) && val.type == MPK_STR && val.len == 64) {
+			uint8_t id[32];
+			id_ok = !pt__unhex_n((const char *)val.ptr, id, 32) && !memcmp(id, c->ref->id, 32);
+		}
+		p = vs;
+		if (mpk_skip(&p, end, PT_EVENT_MAX_DEPTH))
+			return 0;
+	}
+	c->ok = at_ok && id_ok;
+	return 0;
+}
+
+static bool snapshot_in_log(pt_replay *rp, const pt_snapref *r)
+{
+	snapcheck_ctx c = {r, false};
+	if (for_range(rp->st, rp->run, rp->stream, r->event_seq, r->event_seq, snapcheck_cb, &c))
+		pt__err_clear();
+	return c.ok;
+}
+
 /* Load the newest usable snapshot at or before `target` on the path into rp->f. */
 static int load_snapshot(pt_replay *rp, uint64_t target)
 {
@@ -482,7 +532,7 @@ static int load_snapshot(pt_replay *rp, uint64_t target)
 		return rc;
 	for (size_t i = si.n; i-- > 0;) {
 		pt_snapref *r = &si.v[i];
-		if (r->at > target || r->at == 0 || !on_path(&rp->path, r->at))
+		if (r->at > target || r->at == 0 || !on_path(&rp->path, r->at) || !snapshot_in_log(rp, r))
 			continue;
 		uint8_t *data = NULL;
 		size_t len = 0;
@@ -593,7 +643,8 @@ static int load_lineages(pt_replay *rp)
 			uint8_t *data = NULL;
 			size_t len = 0;
 			pt_fold f;
-			if (si.v[i].at > rp->bt.last_seq || pt__object_get(rp->st, si.v[i].id, &data, &len) ||
+			if (si.v[i].at > rp->bt.last_seq || !snapshot_in_log(rp, &si.v[i]) ||
+			    pt__object_get(rp->st, si.v[i].id, &data, &len) ||
 			    pt__fold_deserialize(&f, data, len)) {
 				pt__free(data);
 				continue;

@@ -42,6 +42,8 @@ int cmd_stats(cli_ctx *ctx, int argc, char **argv);
 int cmd_code(cli_ctx *ctx, int argc, char **argv);
 int cmd_archive(cli_ctx *ctx, int argc, char **argv);
 int cmd_restore(cli_ctx *ctx, int argc, char **argv);
+int cmd_replay(cli_ctx *ctx, int argc, char **argv);
+int cmd_diff(cli_ctx *ctx, int argc, char **argv);
 
 /* ---- messages ---------------------------------------------------------------- */
 

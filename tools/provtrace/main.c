@@ -16,6 +16,8 @@ static const cli_command commands[] = {
 	{"emit", cmd_emit, "append events given as JSON lines on stdin"},
 	{"log", cmd_log, "show the events of a stream (filters, --json, -f)"},
 	{"verify", cmd_verify, "check every checksum, hash and the chains"},
+	{"replay", cmd_replay, "the state of a run at any point (--at step=N|seq=N|time=T), and why"},
+	{"diff", cmd_diff, "what changed between two points of a run"},
 	{"stats", cmd_stats, "storage statistics per stream"},
 	{"code", cmd_code, "code provenance of a run (--diff, --restore DIR)"},
 	{"archive", cmd_archive, "scheduled tar archives: plans, run, ls, verify, prune, hold"},

@@ -325,6 +325,26 @@ typedef struct {
  */
 PT_EXTERN int pt_gc(const pt_store *st, const pt_gc_options *opts, pt_gc_stats *stats);
 
+/* ---- export ------------------------------------------------------------------------------- */
+
+typedef struct {
+	uint64_t entries; /**< files written */
+	uint64_t bytes;   /**< plain bytes of the entries */
+} pt_checkpoint_export_stats;
+
+/**
+ * Write the checkpoint `manifest_hex` into `dir` (created if needed): every
+ * tensor as `<name>.npy` (NPY 1.0, loadable by numpy.load; bf16 is widened
+ * to float32, which numpy lacks), every blob as its original bytes, and an
+ * `index.json` mapping entry names to files, dtypes and shapes.  Names are
+ * made file-safe ([A-Za-z0-9._-], others '_', made unique).  Every chunk is
+ * verified as it is read; each file is written to `<file>.part` and renamed
+ * when complete, so a failure never leaves a truncated file under its
+ * final name.  `stats` may be NULL.
+ */
+PT_EXTERN int pt_checkpoint_export(const pt_store *st, const char *manifest_hex, const char *dir,
+				   pt_checkpoint_export_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

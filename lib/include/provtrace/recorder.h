@@ -62,12 +62,17 @@ typedef struct {
 	int zstd_level;                 /**< default 1 */
 	uint32_t snapshot_every;        /**< write a state snapshot every N events
 					     (default 32768; 0: none) - see replay.h */
+	int capture_code;               /**< 1: at open, append `code` and `env` events
+					     (git provenance, see code.h); default 0 in C,
+					     on by default in the Python Recorder */
+	const void *code_options;       /**< a `const pt_code_options *` for the
+					     capture (NULL: defaults); e.g. require_clean */
 } pt_recorder_options;
 
 #define PT_RECORDER_OPTIONS_VERSION 1
 #define PT_RECORDER_OPTIONS_INIT                                                  \
 	{ PT_RECORDER_OPTIONS_VERSION, PT_DURABILITY_WRITE, 1000, 4096, 1u << 20, \
-	  64u << 20, 3600, 8, 1, 32768 }
+	  64u << 20, 3600, 8, 1, 32768, 0, NULL }
 
 /** Initialise `opts` to the defaults of `version`. */
 PT_EXTERN int pt_recorder_options_init(pt_recorder_options *opts, unsigned int version);
@@ -83,6 +88,11 @@ PT_EXTERN int pt_recorder_options_init(pt_recorder_options *opts, unsigned int v
  * a torn tail (an invalid batch followed by valid ones, a sealed segment that
  * fails its hash, a broken chain) is PT_ECORRUPT: nothing is changed and
  * appending is refused until it is resolved.
+ *
+ * With options.capture_code, the code provenance and environment are
+ * recorded right after opening (pt_code_capture); a capture problem is
+ * recorded in the `code` event, never an error, except a dirty tree with
+ * require_clean, which fails the open (PT_EINVAL listing the changed files).
  *
  * Returns PT_ELOCKED if another writer holds the stream.
  */
