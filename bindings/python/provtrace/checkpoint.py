@@ -35,7 +35,6 @@ from ctypes import (
     cast,
 )
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple, Union
-from urllib.parse import quote
 
 from . import _lib
 from ._store import StoreHandle
@@ -109,6 +108,12 @@ class CheckpointEntry(Structure):
     ]
 
 
+class ExportStats(Structure):
+    """pt_checkpoint_export_stats (checkpoint.h)."""
+
+    _fields_ = [("entries", c_uint64), ("bytes", c_uint64)]
+
+
 CHECKPOINT_OPTIONS_VERSION = 1
 ENTRY_TENSOR = 1
 ENTRY_BLOB = 2
@@ -151,6 +156,8 @@ pt_checkpoint_reader_read = _d("pt_checkpoint_reader_read", c_int,
 pt_checkpoint_reader_read_fd = _d("pt_checkpoint_reader_read_fd", c_int,
                                   [c_void_p, c_size_t, c_int])
 pt_checkpoint_reader_free = _d("pt_checkpoint_reader_free", None, [c_void_p])
+pt_checkpoint_export = _d("pt_checkpoint_export", c_int,
+                          [c_void_p, c_char_p, c_char_p, POINTER(ExportStats)])
 
 
 # ---- dtypes --------------------------------------------------------------------
@@ -621,42 +628,21 @@ class Checkpoint:
         return out
 
     def export(self, directory: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
-        """Write every entry to a file of ``directory`` (created if needed):
-        ``<name>.bin`` (raw little-endian C-order bytes of a tensor) or
-        ``<name>`` for a blob, with ``/`` and other unsafe characters of the
-        name percent-encoded, plus ``checkpoint.json`` describing them
-        (manifest, step, and per entry: name, file, type, dtype, shape,
-        size).  Entries are streamed (one chunk in memory) and verified.
-        Returns the ``checkpoint.json`` contents.
+        """Write the checkpoint into ``directory`` (created if needed), as
+        ``provtrace replay --export`` does (``pt_checkpoint_export``): every
+        tensor as ``<name>.npy`` (loadable by ``numpy.load``; bfloat16 is
+        widened to float32), every blob as its bytes, and ``index.json``
+        mapping entry names to files, dtypes and shapes (names made
+        file-safe).  Every chunk is verified; a file appears under its final
+        name only once complete.  Returns the parsed ``index.json``.
         """
         d = os.fspath(directory)
-        os.makedirs(d, exist_ok=True)
-        index: Dict[str, Any] = {"manifest": self.manifest, "step": self.step,
-                                 "seq": self.seq, "entries": []}
-        with _Reader(self._store, self.manifest) as rd:
-            for e in rd.entries():
-                fname = quote(e["name"], safe="")
-                if fname.startswith("."):
-                    fname = "%2E" + fname[1:]
-                if e["type"] == "tensor":
-                    fname += ".bin"
-                path = os.path.join(d, fname)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0),
-                             0o644)
-                try:
-                    _lib.check(pt_checkpoint_reader_read_fd(rd.ptr, e["index"], fd),
-                               "checkpoint %s entry %r" % (self.manifest[:12], e["name"]))
-                finally:
-                    os.close(fd)
-                index["entries"].append({
-                    "name": e["name"], "file": fname, "type": e["type"], "dtype": e["dtype"],
-                    "shape": list(e["shape"]) if e["shape"] is not None else None,
-                    "size": e["size"],
-                })
-        with open(os.path.join(d, "checkpoint.json"), "w", encoding="utf-8") as f:
-            json.dump(index, f, indent=1)
-            f.write("\n")
-        return index
+        stats = ExportStats()
+        _lib.check(pt_checkpoint_export(self._store.ptr, self.manifest.encode("ascii"),
+                                        _lib.fspath(d), byref(stats)),
+                   "export of checkpoint %s" % self.manifest[:12])
+        with open(os.path.join(d, "index.json"), "r", encoding="utf-8") as f:
+            return json.load(f)
 
     def __repr__(self) -> str:
         return "<provtrace.Checkpoint %s step=%r>" % (self.manifest[:12], self.step)
