@@ -225,9 +225,15 @@ class Recorder:
     (each thread encodes into its own builder; the C recorder serialises
     appends).  :meth:`close` must be the last call, as in the C API.
 
-    The C recorder is closed (its events flushed and the segment sealed)
-    when the object is closed, leaves a ``with`` block, is garbage
-    collected or the interpreter exits.
+    Checkpoints: :meth:`checkpoint` stores tensors (numpy, torch) and blobs
+    (bytes, files) content-addressed and records a ``checkpoint`` event;
+    asynchronous by default (the buffers are copied, persistence runs in the
+    background; :meth:`close` waits for it).  Read them back with
+    :meth:`Run.state_at` ``(step=N).checkpoint.load()``.
+
+    The C recorder is closed (background checkpoints finished, its events
+    flushed and the segment sealed) when the object is closed, leaves a
+    ``with`` block, is garbage collected or the interpreter exits.
     """
 
     def __init__(
