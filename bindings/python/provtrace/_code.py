@@ -39,6 +39,7 @@ class CodeOptions(Structure):
 
 
 CODE_OPTIONS_VERSION = 1
+_lib._check_layout(CodeOptions, "pt_code_options")
 
 _d = _lib.declare
 # Optional: a library built without code provenance still records.

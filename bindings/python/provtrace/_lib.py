@@ -34,6 +34,7 @@ import glob
 import os
 import sys
 from ctypes import (
+    sizeof,
     CFUNCTYPE,
     POINTER,
     Structure,
@@ -265,6 +266,29 @@ if _abi != ABI_VERSION:
         "provtrace: %s has ABI version %d, this binding needs %d; use a matching library "
         "(set $PROVTRACE_LIB) or a matching binding" % (lib_path, _abi, ABI_VERSION)
     )
+
+# Every mirrored struct must have the library's layout: a field added on one
+# side only would make C read past the end of the ctypes object.
+pt_abi_struct_size = declare("pt_abi_struct_size", c_size_t, [c_char_p])
+
+
+def _check_layout(struct, c_name):
+    size = pt_abi_struct_size(c_name.encode())
+    if size != sizeof(struct):
+        raise ImportError(
+            "provtrace: %s is %d bytes in %s but %d in this binding; use a matching library "
+            "(set $PROVTRACE_LIB) or a matching binding" % (c_name, size, lib_path, sizeof(struct))
+        )
+
+
+for _struct, _name in (
+    (RecorderOptions, "pt_recorder_options"),
+    (IterOptions, "pt_iter_options"),
+    (StreamInfo, "pt_stream_info"),
+    (Problem, "pt_problem"),
+    (VerifyStats, "pt_verify_stats"),
+):
+    _check_layout(_struct, _name)
 
 # ---- store.h -----------------------------------------------------------------
 pt_store_init = declare("pt_store_init", c_int, [POINTER(c_void_p), c_char_p])

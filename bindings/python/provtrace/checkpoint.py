@@ -115,6 +115,16 @@ class ExportStats(Structure):
 
 
 CHECKPOINT_OPTIONS_VERSION = 1
+
+for _struct, _name in ((CheckpointEntry, "pt_checkpoint_entry"),
+                       (ExportStats, "pt_checkpoint_export_stats")):
+    _lib._check_layout(_struct, _name)
+# Checked when the library knows them (pt_abi_struct_size returns 0 otherwise).
+for _struct, _name in ((CheckpointOptions, "pt_checkpoint_options"),
+                       (CheckpointInfo, "pt_checkpoint_info"),
+                       (CheckpointStatus, "pt_checkpoint_status")):
+    if _lib.pt_abi_struct_size(_name.encode()):
+        _lib._check_layout(_struct, _name)
 ENTRY_TENSOR = 1
 ENTRY_BLOB = 2
 MAX_NDIM = 32

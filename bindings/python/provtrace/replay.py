@@ -51,6 +51,9 @@ class ReplayOptions(Structure):
     ]
 
 
+_lib._check_layout(Point, "pt_point")
+_lib._check_layout(ReplayOptions, "pt_replay_options")
+
 AT_LATEST, AT_SEQ, AT_STEP, AT_TIME = 0, 1, 2, 3
 LINEAGE_LIVE = -1
 REPLAY_OPTIONS_VERSION = 1
