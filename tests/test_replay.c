@@ -292,6 +292,7 @@ static void test_resumed_training_follows_the_new_lineage(void **state)
 			TU_OK(pt_recorder_append(r, ev, NULL));
 		}
 	}
+	pt_event_free(ev);
 	int64_t lineage;
 	TU_OK(pt_recorder_resume(r, 500, PT_LINEAGE_LIVE, NULL, &lineage));
 	assert_int_equal(lineage, 1);
