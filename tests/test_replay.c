@@ -9,29 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct {
-	char *dir;
-	pt_store *st;
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof *f);
-	f->dir = tu_tmpdir();
-	f->st = tu_store(f->dir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	pt_store_free(f->st);
-	tu_rmrf(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
-}
+typedef tu_fixture fixture;
+#define setup tu_setup
+#define teardown tu_teardown
 
 static pt_recorder *open_rec(pt_store *st, const char *run, uint32_t snap_every)
 {

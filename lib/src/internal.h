@@ -107,6 +107,8 @@ char *pt__stream_dir(const pt_store *st, const char *run, const char *stream);
 
 /* ---- time (time.c) ----------------------------------------------------------------- */
 int64_t pt__mono_ns(void);
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+int64_t pt__days_from_civil(int64_t y, unsigned m, unsigned d);
 
 #define PT_DEFAULT_STREAM "main"
 

@@ -1066,15 +1066,8 @@ int pt_replay_lineages_json(pt_replay *rp, const char **json)
 				(long long)rp->lin.lineage, (unsigned long long)lineage_end(&rp->lin, 0, 0, rp->bt.last_seq));
 	for (size_t i = 0; !rc && i < rp->lin.nlineages; i++) {
 		const pt_lineage *l = &rp->lin.lineages[i];
-		rc = pt__buf_printf(b, ",{\"lineage\":%lld,\"parent\":%lld,\"start_seq\":%llu,\"end_seq\":%llu", (long long)l->id,
-				    (long long)l->parent, (unsigned long long)l->start_seq,
-				    (unsigned long long)lineage_end(&rp->lin, l->id, l->start_seq, rp->bt.last_seq));
-		if (!rc && l->from_step != PT_NO_STEP)
-			rc = pt__buf_printf(b, ",\"from_step\":%lld", (long long)l->from_step);
-		if (!rc && l->manifest[0])
-			rc = pt__buf_printf(b, ",\"manifest\":\"%s\"", l->manifest);
-		if (!rc)
-			rc = pt__buf_append(b, "}", 1);
+		uint64_t end = lineage_end(&rp->lin, l->id, l->start_seq, rp->bt.last_seq);
+		rc = pt__lineage_json(b, l, true, end ? end : l->start_seq);
 	}
 	if (!rc)
 		rc = pt__buf_append(b, "]}", 3);
