@@ -24,6 +24,7 @@ typedef struct {
 
 /* ---- modes ------------------------------------------------------------------------ */
 int bench_events_run(int argc, char **argv);
+int bench_checkpoint_run(int argc, char **argv);
 
 /* ---- exit codes --------------------------------------------------------------------- */
 #define BENCH_EXIT_OK 0

@@ -8,6 +8,7 @@
 /* One line per mode. */
 static const bench_mode modes[] = {
 	{ "events", "append a training event mix via provtrace and baselines", bench_events_run },
+	{ "checkpoint", "store a 1 GiB float32 state dict twice via provtrace and peers", bench_checkpoint_run },
 };
 
 static void usage(FILE *f)
