@@ -17,6 +17,8 @@ static const cli_command commands[] = {
 	{"log", cmd_log, "show the events of a stream (filters, --json, -f)"},
 	{"verify", cmd_verify, "check every checksum, hash and the chains"},
 	{"stats", cmd_stats, "storage statistics per stream"},
+	{"checkpoint", cmd_checkpoint, "list checkpoints (ls) or export one as .npy files (export)"},
+	{"gc", cmd_gc, "remove stored objects no event references"},
 };
 
 static void usage(FILE *f)
@@ -29,7 +31,7 @@ static void usage(FILE *f)
 	      "Commands:\n",
 	      f);
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fputs("\n"
 	      "The store is --store DIR, else $PROVTRACE_STORE, else the nearest .provtrace/\n"
 	      "directory in the current directory or a parent.\n"
