@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# tools/test.sh - install what is missing, build, and run every test.
+#
+# Runs the whole suite twice: in the normal build (build/) and in an
+# AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/), unless
+# PT_SKIP_ASAN=1.  Exits non-zero if any test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+tools/setup.sh build
+(cd build && ctest --output-on-failure -j"$jobs" --timeout 600)
+
+if [[ "${PT_SKIP_ASAN:-0}" != 1 ]]; then
+  tools/setup.sh build-asan -DPT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+  # detect_leaks: every allocation the library makes must be freed.
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
+  export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  (cd build-asan && ctest --output-on-failure -j"$jobs" --timeout 900 -LE no-asan)
+fi
+echo "tools/test.sh: all tests passed"
