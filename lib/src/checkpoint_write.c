@@ -42,6 +42,7 @@ typedef struct job {
 	size_t len;
 	uint8_t *owned; /* buffer to free when done (NULL: borrowed) */
 	size_t elem;    /* shuffle element size hint */
+	char *finish;   /* a finishing job: the temporary file of chunk `idx` */
 	struct job *next;
 } job;
 
@@ -50,6 +51,7 @@ typedef struct {
 	uint32_t len;
 	uint64_t disk; /* bytes of the object file */
 	int is_new;
+	char *tmp; /* written, not yet durable and renamed */
 } chunk_res;
 
 typedef struct {
@@ -155,12 +157,31 @@ static size_t pick_shuffle(const uint8_t *data, size_t len, size_t elem, int lev
 	return a <= b ? elem : 0;
 }
 
+static void finish_job(job *j)
+{
+	session *s = j->s;
+	pt_checkpointer *cw = s->cw;
+	int rc = pt__object_finish(cw->st, s->res[j->idx].id, j->finish);
+	pthread_mutex_lock(&cw->mu);
+	if (rc)
+		session_fail(s, rc);
+	s->pending--;
+	pthread_cond_broadcast(&cw->cv_done);
+	pthread_mutex_unlock(&cw->mu);
+	pt__free(j->finish);
+	pt__free(j);
+}
+
 static void run_job(job *j, pt__object_scratch *scr, uint8_t *tmp, uint8_t *out, size_t outcap)
 {
 	session *s = j->s;
 	pt_checkpointer *cw = s->cw;
 	chunk_res r = {0};
 	int rc = 0;
+	if (j->finish) {
+		finish_job(j);
+		return;
+	}
 	r.len = (uint32_t)j->len;
 	pt__sha256(j->data, j->len, r.id);
 	char *path = pt__object_path(cw->st, r.id);
@@ -170,9 +191,9 @@ static void run_job(job *j, pt__object_scratch *scr, uint8_t *tmp, uint8_t *out,
 	} else if (stat(path, &sb) == 0) {
 		r.disk = (uint64_t)sb.st_size;
 	} else {
-		pt__object_wopts o = {.level = cw->o.zstd_level, .try_plain = 1, .no_dirsync = 1};
+		pt__object_wopts o = {.level = cw->o.zstd_level, .try_plain = 1, .no_dirsync = 1, .defer = 1};
 		o.shuffle = pick_shuffle(j->data, j->len, j->elem, o.level, tmp, out, outcap);
-		rc = pt__object_write(cw->st, r.id, j->data, j->len, &o, scr, &r.disk);
+		rc = pt__object_write(cw->st, r.id, j->data, j->len, &o, scr, &r.disk, &r.tmp);
 		r.is_new = r.disk > 0;
 	}
 	pt__free(path);
@@ -221,6 +242,9 @@ static void *worker_main(void *arg)
 			j->s->pending--;
 			pthread_cond_broadcast(&cw->cv_done);
 			pthread_mutex_unlock(&cw->mu);
+			if (j->finish)
+				unlink(j->finish);
+			pt__free(j->finish);
 			pt__free(j->owned);
 			pt__free(j);
 			continue;
@@ -556,6 +580,40 @@ drain:
 		rc = pt__err(s.rc, "%s", s.msg);
 		goto done;
 	}
+	/* all chunks are written: now wait for their writeback in parallel and
+	 * rename them into place (finishing jobs own the temporary paths) */
+	for (size_t i = 0; i < s.nres; i++) {
+		if (!s.res[i].tmp)
+			continue;
+		job *fj = pt__calloc(1, sizeof *fj);
+		if (!fj) {
+			rc = PT_ENOMEM;
+			break;
+		}
+		fj->s = &s;
+		fj->idx = i;
+		fj->finish = s.res[i].tmp;
+		s.res[i].tmp = NULL;
+		pthread_mutex_lock(&cw->mu);
+		s.pending++;
+		if (cw->qtail)
+			cw->qtail->next = fj;
+		else
+			cw->qhead = fj;
+		cw->qtail = fj;
+		pthread_cond_signal(&cw->cv_job);
+		pthread_mutex_unlock(&cw->mu);
+	}
+	pthread_mutex_lock(&cw->mu);
+	if (rc)
+		session_fail(&s, rc);
+	while (s.pending)
+		pthread_cond_wait(&cw->cv_done, &cw->mu);
+	pthread_mutex_unlock(&cw->mu);
+	if (s.rc) {
+		rc = pt__err(s.rc, "%s", s.msg);
+		goto done;
+	}
 	/* fill in the chunk ids and total up */
 	for (size_t i = 0; i < p.nrefs; i++)
 		memcpy(m.e[p.refs[i].entry].ext[p.refs[i].ext].id, s.res[p.refs[i].job].id, 32);
@@ -596,7 +654,7 @@ drain:
 		uint64_t stored = 0;
 		pt__sha256(mb.data, mb.len, mid);
 		pt__object_wopts o = {.level = MANIFEST_LEVEL};
-		if ((rc = pt__object_write(cw->st, mid, mb.data, mb.len, &o, NULL, &stored)))
+		if ((rc = pt__object_write(cw->st, mid, mb.data, mb.len, &o, NULL, &stored, NULL)))
 			goto done;
 		uint64_t disk = stored;
 		if (!stored)
@@ -610,6 +668,12 @@ drain:
 	if (out)
 		*out = info;
 done:
+	/* a failed session leaves no temporary files behind */
+	for (size_t i = 0; i < s.nres; i++)
+		if (s.res[i].tmp) {
+			unlink(s.res[i].tmp);
+			pt__free(s.res[i].tmp);
+		}
 	pt__gc_unlock(lockfd);
 	pt__free(order);
 	pt__buf_free(&mb);
