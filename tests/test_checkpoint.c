@@ -730,6 +730,50 @@ static void test_async_error_reported_on_next_call_and_close(void **state)
 	assert_non_null(strstr(pt_error_last(), "step 3"));
 }
 
+static void test_unchanged_chunk_missing_from_store_is_rewritten(void **state)
+{
+	fx *f = *state;
+	pt_checkpoint_options o = small_opts();
+	o.snapshot_reserve = 1u << 20;
+	open_writer(f, &o);
+	enum { ELEMS = 60000 };
+	float *w = malloc(ELEMS * sizeof(float));
+	fill_weights(w, ELEMS);
+	uint64_t shape[1] = {ELEMS};
+	TU_OK(pt_checkpoint_add_tensor(f->ck, "w", PT_DTYPE_F32, 1, shape, w, ELEMS * sizeof(float)));
+	pt_checkpoint_info a, b, c;
+	TU_OK(pt_checkpointer_write(f->cw, f->ck, 1, &a));
+	/* a chunk of the previous checkpoint disappears (e.g. removed by hand): the next
+	 * checkpoint must not trust its memory of it, but hash and store it again */
+	char *path = chunk_path(f, a.manifest, "w", 1);
+	assert_int_equal(unlink(path), 0);
+	free(path);
+	TU_OK(pt_checkpointer_write(f->cw, f->ck, 2, &b));
+	assert_int_equal(b.new_chunks, 1);
+	assert_string_equal(a.manifest, b.manifest);
+	pt_checkpoint_verify_stats cs;
+	TU_OK(pt_checkpoint_verify_store(f->st, NULL, NULL, NULL, &cs));
+	/* a changed chunk is noticed by the fast hash; the ids are those SHA-256 gives */
+	w[ELEMS - 1] = 42.0f;
+	TU_OK(pt_checkpointer_snapshot(f->cw, f->ck, 3, NULL));
+	TU_OK(pt_checkpointer_wait(f->cw));
+	pt_checkpoint_status st;
+	TU_OK(pt_checkpointer_status(f->cw, &st));
+	c = st.last;
+	assert_int_equal(c.new_chunks, 1);
+	pt_checkpointer *full;
+	pt_checkpoint_options fo = small_opts();
+	fo.no_event = 1;
+	fo.always_hash = 1;
+	TU_OK(pt_checkpointer_open(&full, f->st, NULL, &fo));
+	pt_checkpoint_info d;
+	TU_OK(pt_checkpointer_write(full, f->ck, 4, &d));
+	TU_OK(pt_checkpointer_close(full));
+	assert_string_equal(c.manifest, d.manifest);
+	assert_int_equal(d.new_chunks, 0);
+	free(w);
+}
+
 static void test_gc_waits_for_writers_lock(void **state)
 {
 	fx *f = *state;
@@ -1024,6 +1068,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flipped_byte_fails_read_and_verify_naming_tensor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_snapshot_keeps_snapshot_time_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_error_reported_on_next_call_and_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unchanged_chunk_missing_from_store_is_rewritten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_waits_for_writers_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_keeps_objects_listed_in_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_golden_fixture, setup, teardown),

@@ -19,6 +19,7 @@
  */
 #include "checkpoint_int.h"
 
+#include "fasthash.h"
 #include "objects.h"
 #include "shuffle.h"
 #include "zstdx.h"
@@ -52,7 +53,15 @@ typedef struct {
 	uint64_t disk; /* bytes of the object file */
 	int is_new;
 	char *tmp; /* written, not yet durable and renamed */
+	uint8_t fh[16]; /* XXH3-128 of the plain bytes */
 } chunk_res;
+
+/* A chunk of the previous checkpoint, by its fast hash (see run_job). */
+typedef struct {
+	uint8_t fh[16];
+	uint32_t len;
+	uint8_t id[32];
+} fast_entry;
 
 typedef struct {
 	uint32_t entry, ext;
@@ -104,6 +113,11 @@ struct pt_checkpointer {
 	 * already mapped: copying into it avoids a page fault per 4 KiB) */
 	uint8_t *cache;
 	size_t cache_len;
+	int reserving; /* the background thread is preparing `cache` (snapshot_reserve) */
+	/* the chunks of the last checkpoint, sorted by fast hash; replaced only
+	 * between sessions, read by the workers during one */
+	fast_entry *fast;
+	size_t nfast;
 };
 
 /* ---- arenas ------------------------------------------------------------------------ */
@@ -117,10 +131,6 @@ static uint8_t *arena_alloc(size_t len)
 		pt__err_errno(errno, "cannot allocate %zu bytes for a checkpoint snapshot", len);
 		return NULL;
 	}
-#ifdef MADV_HUGEPAGE
-	if (len >= (2u << 20))
-		madvise(p, len, MADV_HUGEPAGE);
-#endif
 	return p;
 }
 
@@ -183,11 +193,51 @@ static void run_job(job *j, pt__object_scratch *scr, uint8_t *tmp, uint8_t *out,
 		return;
 	}
 	r.len = (uint32_t)j->len;
-	pt__sha256(j->data, j->len, r.id);
-	char *path = pt__object_path(cw->st, r.id);
 	struct stat sb;
+	char *path = NULL;
+	/*
+	 * Unchanged chunks are the common case (frozen layers, optimizer state
+	 * that did not move): a chunk whose XXH3-128 and length match a chunk of
+	 * the previous checkpoint is taken to be that chunk, and its SHA-256 is
+	 * reused instead of recomputed (about 20x less CPU). Only if its object
+	 * is still there; an accidental XXH3-128 collision is a 2^-128 event.
+	 */
+	pt__fasthash128(j->data, j->len, r.fh);
+	const fast_entry *hit = NULL;
+	if (!cw->o.always_hash && cw->nfast) {
+		size_t lo = 0, hi = cw->nfast;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			int c = memcmp(cw->fast[mid].fh, r.fh, 16);
+			if (!c) {
+				hit = &cw->fast[mid];
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (hit && hit->len != r.len)
+			hit = NULL;
+	}
+	if (hit) {
+		memcpy(r.id, hit->id, 32);
+		path = pt__object_path(cw->st, r.id);
+		if (path && stat(path, &sb) != 0) {
+			hit = NULL; /* gone: hash and store it for real */
+			pt__free(path);
+			path = NULL;
+		}
+	}
+	if (!hit) {
+		pt__sha256(j->data, j->len, r.id);
+		path = pt__object_path(cw->st, r.id);
+	}
 	if (!path) {
 		rc = PT_ENOMEM;
+	} else if (hit) {
+		r.disk = (uint64_t)sb.st_size;
 	} else if (stat(path, &sb) == 0) {
 		r.disk = (uint64_t)sb.st_size;
 	} else {
@@ -500,6 +550,11 @@ static int append_event(pt_checkpointer *cw, int64_t step, pt_checkpoint_info *i
 	return rc;
 }
 
+static int cmp_fast(const void *a, const void *b)
+{
+	return memcmp(((const fast_entry *)a)->fh, ((const fast_entry *)b)->fh, 16);
+}
+
 static int cmp_res(const void *a, const void *b)
 {
 	return memcmp((*(chunk_res *const *)a)->id, (*(chunk_res *const *)b)->id, 32);
@@ -667,6 +722,23 @@ drain:
 		goto done;
 	if (out)
 		*out = info;
+	/* remember this checkpoint's chunks for the next one */
+	{
+		fast_entry *nf = pt__malloc((s.nres ? s.nres : 1) * sizeof *nf);
+		if (nf) {
+			size_t k = 0;
+			for (size_t i = 0; i < s.nres; i++) {
+				memcpy(nf[k].fh, s.res[i].fh, 16);
+				nf[k].len = s.res[i].len;
+				memcpy(nf[k].id, s.res[i].id, 32);
+				k++;
+			}
+			qsort(nf, k, sizeof *nf, cmp_fast);
+			pt__free(cw->fast);
+			cw->fast = nf;
+			cw->nfast = k;
+		}
+	}
 done:
 	/* a failed session leaves no temporary files behind */
 	for (size_t i = 0; i < s.nres; i++)
@@ -708,8 +780,9 @@ int pt_checkpointer_open(pt_checkpointer **out, pt_store *st, pt_recorder *rec,
 	if (o.zstd_level < -7 || o.zstd_level > 19)
 		return pt__err(PT_EINVAL, "checkpoint zstd_level %d outside -7..19", o.zstd_level);
 	if (!o.threads) {
+		/* two per core: a worker blocked in write() or fdatasync() leaves its core to the other */
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		o.threads = n < 1 ? 1 : n > 8 ? 8 : (uint32_t)n;
+		o.threads = n < 1 ? 2 : n > 4 ? 8 : 2 * (uint32_t)n;
 	}
 	if (o.threads > 64)
 		o.threads = 64;
@@ -740,6 +813,16 @@ int pt_checkpointer_open(pt_checkpointer **out, pt_store *st, pt_recorder *rec,
 			return pt__err_errno(e, "cannot start a checkpoint worker thread");
 		}
 		cw->nworkers++;
+	}
+	if (o.snapshot_reserve) {
+		cw->reserving = 1;
+		int e = pthread_create(&cw->bg, NULL, bg_main, cw);
+		if (e) {
+			cw->reserving = 0;
+			pt_checkpointer_close(cw);
+			return pt__err_errno(e, "cannot start the background checkpoint thread");
+		}
+		cw->bg_started = 1;
 	}
 	*out = cw;
 	return 0;
@@ -789,6 +872,83 @@ int pt_checkpointer_write(pt_checkpointer *cw, const pt_checkpoint *ck, int64_t 
 	return rc;
 }
 
+/*
+ * The snapshot copy is the only part of an asynchronous checkpoint the
+ * training loop waits for: it is split in two halves by bytes, one copied by
+ * a helper thread, so that two cores fault pages and move memory.
+ */
+typedef struct {
+	uint8_t *dst;
+	const uint8_t *src;
+	size_t len;
+} copy_seg;
+
+typedef struct {
+	copy_seg *seg;
+	size_t n, cap, total;
+} copy_plan;
+
+#define PARALLEL_COPY_MIN ((size_t)32 << 20)
+
+static void plan_add(copy_plan *p, uint8_t *dst, const uint8_t *src, size_t len)
+{
+	if (p->n == p->cap) {
+		size_t nc = p->cap ? p->cap * 2 : 64;
+		copy_seg *ns = pt__realloc(p->seg, nc * sizeof *ns);
+		if (!ns) {
+			/* cannot record it: copy it now */
+			memcpy(dst, src, len);
+			return;
+		}
+		p->seg = ns;
+		p->cap = nc;
+	}
+	p->seg[p->n++] = (copy_seg){dst, src, len};
+	p->total += len;
+}
+
+static void copy_range(const copy_plan *p, size_t from, size_t to)
+{
+	/* copy bytes [from, to) of the concatenated segments */
+	size_t pos = 0;
+	for (size_t i = 0; i < p->n && pos < to; i++) {
+		size_t a = pos, b = pos + p->seg[i].len;
+		pos = b;
+		if (b <= from)
+			continue;
+		size_t lo = a < from ? from - a : 0, hi = (b > to ? to : b) - a;
+		memcpy(p->seg[i].dst + lo, p->seg[i].src + lo, hi - lo);
+	}
+}
+
+typedef struct {
+	const copy_plan *p;
+	size_t from, to;
+} copy_job;
+
+static void *copy_main(void *arg)
+{
+	copy_job *j = arg;
+	copy_range(j->p, j->from, j->to);
+	return NULL;
+}
+
+static void plan_run(copy_plan *p)
+{
+	pthread_t th;
+	size_t half = p->total / 2;
+	copy_job j = {p, half, p->total};
+	if (p->total >= PARALLEL_COPY_MIN && pthread_create(&th, NULL, copy_main, &j) == 0) {
+		copy_range(p, 0, half);
+		pthread_join(th, NULL);
+	} else {
+		copy_range(p, 0, p->total);
+	}
+	pt__free(p->seg);
+	p->seg = NULL;
+	p->n = p->cap = p->total = 0;
+}
+
 static int read_file_into(const char *path, uint8_t *dst, size_t len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -816,7 +976,7 @@ int pt_checkpointer_snapshot(pt_checkpointer *cw, const pt_checkpoint *ck, int64
 	int rc;
 	pthread_mutex_lock(&cw->mu);
 	rc = take_error(cw);
-	while (!rc && cw->inflight >= cw->o.max_inflight)
+	while (!rc && (cw->inflight >= cw->o.max_inflight || cw->reserving))
 		pthread_cond_wait(&cw->cv_task, &cw->mu);
 	if (!rc)
 		rc = take_error(cw);
@@ -865,6 +1025,7 @@ int pt_checkpointer_snapshot(pt_checkpointer *cw, const pt_checkpoint *ck, int64
 	}
 	if ((rc = pt_checkpoint_new(&t->ck)))
 		goto fail;
+	copy_plan plan = {0};
 	size_t off = 0;
 	for (size_t i = 0; i < ck->count; i++) {
 		pt__ck_entry e = ck->e[i];
@@ -888,7 +1049,7 @@ int pt_checkpointer_snapshot(pt_checkpointer *cw, const pt_checkpoint *ck, int64
 				goto fail;
 			}
 		} else if (e.len) {
-			memcpy(t->arena + off, e.data, e.len);
+			plan_add(&plan, t->arena + off, e.data, e.len);
 		}
 		e.data = t->arena + off;
 		off += e.len;
@@ -897,6 +1058,7 @@ int pt_checkpointer_snapshot(pt_checkpointer *cw, const pt_checkpoint *ck, int64
 			goto fail;
 		}
 	}
+	plan_run(&plan);
 	pthread_mutex_lock(&cw->mu);
 	if (!cw->bg_started) {
 		int e = pthread_create(&cw->bg, NULL, bg_main, cw);
@@ -920,6 +1082,7 @@ int pt_checkpointer_snapshot(pt_checkpointer *cw, const pt_checkpoint *ck, int64
 		*out_ticket = t->ticket;
 	return 0;
 fail:
+	pt__free(plan.seg);
 	task_free(t);
 	arena_free(cache, cache_len);
 	pthread_mutex_lock(&cw->mu);
@@ -932,6 +1095,22 @@ fail:
 static void *bg_main(void *arg)
 {
 	pt_checkpointer *cw = arg;
+	if (cw->reserving) {
+		/* fault the pages in now, off the training loop's path */
+		size_t len = (size_t)cw->o.snapshot_reserve;
+		uint8_t *p = arena_alloc(len);
+		if (p)
+			for (size_t i = 0; i < len; i += 4096)
+				p[i] = 0;
+		pthread_mutex_lock(&cw->mu);
+		if (p) {
+			cw->cache = p;
+			cw->cache_len = len;
+		}
+		cw->reserving = 0;
+		pthread_cond_broadcast(&cw->cv_task);
+		pthread_mutex_unlock(&cw->mu);
+	}
 	for (;;) {
 		pthread_mutex_lock(&cw->mu);
 		while (!cw->thead && !cw->stop)
@@ -1015,6 +1194,7 @@ int pt_checkpointer_close(pt_checkpointer *cw)
 	for (uint32_t i = 0; i < cw->nworkers; i++)
 		pthread_join(cw->workers[i], NULL);
 	pt__free(cw->workers);
+	pt__free(cw->fast);
 	arena_free(cw->cache, cw->cache_len);
 	pthread_mutex_destroy(&cw->mu);
 	pthread_mutex_destroy(&cw->session_mu);

@@ -260,6 +260,9 @@ static int pt_setup(ctx *c, int k)
 	}
 	pt_checkpoint_options o = PT_CHECKPOINT_OPTIONS_INIT;
 	o.threads = c->threads;
+	/* a training script knows its model size: the first snapshot copies into mapped pages */
+	if (k == 1)
+		o.snapshot_reserve = c->m.total;
 	if (pt_checkpointer_open(&c->cw[k], c->st[k], c->rec[k], &o)) {
 		bench_err("provtrace: %s", pt_error_last());
 		return -1;
@@ -438,7 +441,7 @@ static void usage(FILE *f)
 		"  --quick       64 MiB state (a smoke run)\n"
 		"  --dir DIR     where to write (default $TMPDIR or /tmp)\n"
 		"  --only LIST   comma-separated: provtrace,provtrace-async,borg,restic,torch,raw\n"
-		"  --threads N   provtrace worker threads (default: online CPUs)\n"
+		"  --threads N   provtrace worker threads (default: 2 per online CPU)\n"
 		"  --keep        keep the repositories\n");
 }
 
