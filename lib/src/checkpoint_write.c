@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SAMPLE_LEN (64u << 10)
@@ -167,6 +168,19 @@ static size_t pick_shuffle(const uint8_t *data, size_t len, size_t elem, int lev
 	return a <= b ? elem : 0;
 }
 
+/*
+ * A chunk that is reused rather than written gets a new mtime (like git's
+ * "freshen"): gc keeps unreferenced objects younger than its grace period, so
+ * a chunk that was garbage (left by a crash) but is referenced again is safe
+ * even in the moment between this checkpoint's gc lock release and its event
+ * reaching the file (possible with PT_DURABILITY_NONE).
+ */
+static void freshen(const char *path, const struct stat *sb)
+{
+	if ((int64_t)sb->st_mtime < (int64_t)time(NULL) - 60)
+		(void)utimensat(AT_FDCWD, path, NULL, 0);
+}
+
 static void finish_job(job *j)
 {
 	session *s = j->s;
@@ -236,10 +250,9 @@ static void run_job(job *j, pt__object_scratch *scr, uint8_t *tmp, uint8_t *out,
 	}
 	if (!path) {
 		rc = PT_ENOMEM;
-	} else if (hit) {
+	} else if (hit || stat(path, &sb) == 0) {
 		r.disk = (uint64_t)sb.st_size;
-	} else if (stat(path, &sb) == 0) {
-		r.disk = (uint64_t)sb.st_size;
+		freshen(path, &sb);
 	} else {
 		pt__object_wopts o = {.level = cw->o.zstd_level, .try_plain = 1, .no_dirsync = 1, .defer = 1};
 		o.shuffle = pick_shuffle(j->data, j->len, j->elem, o.level, tmp, out, outcap);

@@ -30,6 +30,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -174,6 +175,15 @@ static void fill_model(model *m, int only_from_block)
 
 static double secs(uint64_t ns) { return (double)ns / 1e9; }
 
+/* CPU seconds used so far by this process (self) or its waited-for children. */
+static double cpu_secs(int who)
+{
+	struct rusage ru;
+	getrusage(who, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static int write_file(const char *path, const void *p, size_t n, int do_fsync)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -229,6 +239,7 @@ typedef struct {
 	double t[2];     /* seconds per checkpoint */
 	int64_t bytes[2]; /* bytes added per checkpoint */
 	double wait[2];  /* async: training loop wait */
+	double cpu[2];   /* CPU seconds (user + system, this process or the peer's processes) */
 	int ran[2];
 } method;
 
@@ -295,6 +306,7 @@ static int run_provtrace(ctx *c, int phase, int async)
 	int64_t before = bench_du(dir);
 	if (bench_settle(dir))
 		return -1;
+	double c0 = cpu_secs(RUSAGE_SELF);
 	uint64_t t0 = bench_mono_ns();
 	int rc;
 	pt_checkpointer *cw = c->cw[async];
@@ -307,6 +319,7 @@ static int run_provtrace(ctx *c, int phase, int async)
 		rc = pt_checkpointer_write(cw, ck, phase + 1, NULL);
 	}
 	me->t[phase] = secs(bench_mono_ns() - t0);
+	me->cpu[phase] = cpu_secs(RUSAGE_SELF) - c0;
 	pt_checkpoint_free(ck);
 	if (rc) {
 		bench_err("provtrace: %s", pt_error_last());
@@ -328,6 +341,7 @@ static int run_peer(ctx *c, int which, int phase)
 	int64_t before = phase ? bench_du(dir) : 0;
 	if (bench_settle(c->root))
 		goto fail;
+	double c0 = cpu_secs(which == M_RAW ? RUSAGE_SELF : RUSAGE_CHILDREN);
 	uint64_t t0 = bench_mono_ns();
 	switch (which) {
 	case M_BORG:
@@ -386,6 +400,7 @@ static int run_peer(ctx *c, int which, int phase)
 		t = secs(bench_mono_ns() - t0);
 	}
 	me->t[phase] = t;
+	me->cpu[phase] = cpu_secs(which == M_RAW ? RUSAGE_SELF : RUSAGE_CHILDREN) - c0;
 	me->bytes[phase] = bench_du(dir) - before;
 	me->ran[phase] = 1;
 	free(repo);
@@ -584,19 +599,19 @@ int bench_checkpoint_run(int argc, char **argv)
 	printf("state dict: %.3f GiB, %zu float32 tensors (%d blocks); checkpoint 2 changes %zu tensors "
 	       "(%.1f%% of the bytes)\n\n", (double)c.m.total / (1u << 30), c.m.n, c.m.blocks, changed_tensors,
 	       100.0 * (double)changed_bytes / (double)c.m.total);
-	static const char *const head[] = {"method", "1st: s", "1st: stored MiB", "1st: ratio",
-					   "2nd: s", "2nd: added MiB", "2nd: ratio", "loop wait s/GiB"};
+	static const char *const head[] = {"method", "1st: s", "1st: CPU s", "1st: stored MiB", "1st: ratio",
+					   "2nd: s", "2nd: CPU s", "2nd: added MiB", "2nd: ratio", "loop wait s/GiB"};
 	bench_table t;
-	bench_table_init(&t, 8, head);
+	bench_table_init(&t, 10, head);
 	for (int i = 0; i < M_COUNT; i++) {
 		method *me = &c.me[i];
-		char cells[8][64];
-		const char *row[8];
-		for (int k = 0; k < 8; k++)
+		char cells[10][64];
+		const char *row[10];
+		for (int k = 0; k < 10; k++)
 			row[k] = cells[k];
 		snprintf(cells[0], 64, "%s", me->name);
 		if (!me->ran[1]) {
-			for (int k = 1; k < 8; k++)
+			for (int k = 1; k < 10; k++)
 				snprintf(cells[k], 64, "-");
 			if (me->why)
 				snprintf(cells[1], 64, "%s", me->why);
@@ -604,22 +619,25 @@ int bench_checkpoint_run(int argc, char **argv)
 				continue;
 		} else {
 			for (int p = 0; p < 2; p++) {
-				snprintf(cells[1 + 3 * p], 64, "%.2f", me->t[p]);
-				snprintf(cells[2 + 3 * p], 64, "%.1f", (double)me->bytes[p] / (1 << 20));
-				snprintf(cells[3 + 3 * p], 64, "%.2f",
+				snprintf(cells[1 + 4 * p], 64, "%.2f", me->t[p]);
+				snprintf(cells[2 + 4 * p], 64, "%.2f", me->cpu[p]);
+				snprintf(cells[3 + 4 * p], 64, "%.1f", (double)me->bytes[p] / (1 << 20));
+				snprintf(cells[4 + 4 * p], 64, "%.2f",
 					 me->bytes[p] > 0 ? (double)c.m.total / (double)me->bytes[p] : 0.0);
 			}
 			if (i == M_PT_ASYNC)
-				snprintf(cells[7], 64, "%.3f / %.3f", me->wait[0] / ((double)c.m.total / (1u << 30)),
+				snprintf(cells[9], 64, "%.3f / %.3f", me->wait[0] / ((double)c.m.total / (1u << 30)),
 					 me->wait[1] / ((double)c.m.total / (1u << 30)));
 			else
-				snprintf(cells[7], 64, "-");
+				snprintf(cells[9], 64, "-");
 		}
 		bench_table_row(&t, row);
 	}
 	bench_table_print(&t, stdout);
 	bench_table_free(&t);
-	printf("\nratio = logical bytes / bytes added to the repository by that checkpoint\n");
+	printf("\nratio = logical bytes / bytes added to the repository by that checkpoint; CPU s = user +\n"
+	       "system time of the method (provtrace: all its threads; peers: their processes; torch includes\n"
+	       "Python start-up and loading the tensors); s = wall time (torch: torch.save + fsync only)\n");
 	method *pt = &c.me[M_PT], *borg = &c.me[M_BORG], *pa = &c.me[M_PT_ASYNC];
 	if (pt->ran[1] && borg->ran[1]) {
 		printf("target: 1st >= %.0fx faster than borg: %.2fx %s\n", TARGET_FIRST_VS_BORG,

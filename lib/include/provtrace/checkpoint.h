@@ -136,7 +136,8 @@ typedef struct {
 	int zstd_level;         /**< default 1 */
 	uint32_t threads;       /**< hashing/compression workers (default: 2 per online CPU, max 8) */
 	uint64_t memory_budget; /**< bytes of chunk buffers in flight (default 256 MiB) */
-	uint32_t max_inflight;  /**< async checkpoints queued or running (default 2) */
+	uint32_t max_inflight;  /**< async checkpoints queued or running (default 2); each
+				     holds a full copy of its checkpoint in memory */
 	int no_event;           /**< 1: store chunks + manifest only, append no event (tests,
 				     tools); info.manifest still names the manifest */
 	uint64_t snapshot_reserve; /**< bytes of snapshot memory to allocate and touch in the
