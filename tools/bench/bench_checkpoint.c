@@ -599,19 +599,19 @@ int bench_checkpoint_run(int argc, char **argv)
 	printf("state dict: %.3f GiB, %zu float32 tensors (%d blocks); checkpoint 2 changes %zu tensors "
 	       "(%.1f%% of the bytes)\n\n", (double)c.m.total / (1u << 30), c.m.n, c.m.blocks, changed_tensors,
 	       100.0 * (double)changed_bytes / (double)c.m.total);
-	static const char *const head[] = {"method", "1st: s", "1st: CPU s", "1st: stored MiB", "1st: ratio",
-					   "2nd: s", "2nd: CPU s", "2nd: added MiB", "2nd: ratio", "loop wait s/GiB"};
+	static const char *const head[] = {"method", "1st: s (CPU s)", "1st: stored MiB", "1st: ratio",
+					   "2nd: s (CPU s)", "2nd: added MiB", "2nd: ratio", "loop wait s/GiB"};
 	bench_table t;
-	bench_table_init(&t, 10, head);
+	bench_table_init(&t, 8, head);
 	for (int i = 0; i < M_COUNT; i++) {
 		method *me = &c.me[i];
-		char cells[10][64];
-		const char *row[10];
-		for (int k = 0; k < 10; k++)
+		char cells[8][64];
+		const char *row[8];
+		for (int k = 0; k < 8; k++)
 			row[k] = cells[k];
 		snprintf(cells[0], 64, "%s", me->name);
 		if (!me->ran[1]) {
-			for (int k = 1; k < 10; k++)
+			for (int k = 1; k < 8; k++)
 				snprintf(cells[k], 64, "-");
 			if (me->why)
 				snprintf(cells[1], 64, "%s", me->why);
@@ -619,17 +619,16 @@ int bench_checkpoint_run(int argc, char **argv)
 				continue;
 		} else {
 			for (int p = 0; p < 2; p++) {
-				snprintf(cells[1 + 4 * p], 64, "%.2f", me->t[p]);
-				snprintf(cells[2 + 4 * p], 64, "%.2f", me->cpu[p]);
-				snprintf(cells[3 + 4 * p], 64, "%.1f", (double)me->bytes[p] / (1 << 20));
-				snprintf(cells[4 + 4 * p], 64, "%.2f",
+				snprintf(cells[1 + 3 * p], 64, "%.2f (%.2f)", me->t[p], me->cpu[p]);
+				snprintf(cells[2 + 3 * p], 64, "%.1f", (double)me->bytes[p] / (1 << 20));
+				snprintf(cells[3 + 3 * p], 64, "%.2f",
 					 me->bytes[p] > 0 ? (double)c.m.total / (double)me->bytes[p] : 0.0);
 			}
 			if (i == M_PT_ASYNC)
-				snprintf(cells[9], 64, "%.3f / %.3f", me->wait[0] / ((double)c.m.total / (1u << 30)),
+				snprintf(cells[7], 64, "%.3f / %.3f", me->wait[0] / ((double)c.m.total / (1u << 30)),
 					 me->wait[1] / ((double)c.m.total / (1u << 30)));
 			else
-				snprintf(cells[9], 64, "-");
+				snprintf(cells[7], 64, "-");
 		}
 		bench_table_row(&t, row);
 	}
