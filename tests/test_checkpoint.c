@@ -1013,6 +1013,12 @@ static void test_cli_ls_export_npy_and_gc(void **state)
 		 "EOF",
 		 f->dir);
 	assert_int_equal(tu_run(cmd), 0);
+	/* stats compares logical and stored bytes */
+	snprintf(cmd, sizeof cmd,
+		 "'%s' --store '%s' stats --json | /usr/bin/python3 -c \"import json,sys; "
+		 "c=json.load(sys.stdin)['checkpoints']; assert c['count']==1 and c['logical_bytes']==47, c\"",
+		 cli, f->store_path);
+	assert_int_equal(tu_run(cmd), 0);
 	/* no checkpoint at that step: exit 1; bad usage: exit 2 */
 	snprintf(cmd, sizeof cmd, "'%s' --store '%s' checkpoint export --run run1 --step 10 '%s/x' 2>/dev/null",
 		 cli, f->store_path, f->dir);

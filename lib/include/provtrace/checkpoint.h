@@ -240,6 +240,21 @@ PT_EXTERN int pt_checkpoint_find(pt_checkpoint_info *out, const pt_store *st, co
 PT_EXTERN int pt_checkpoint_list(pt_checkpoint_info **out, size_t *count, const pt_store *st,
 				 const char *run);
 
+/** Storage of checkpoints: logical bytes against bytes stored. */
+typedef struct {
+	uint64_t checkpoints;   /**< checkpoint events */
+	uint64_t logical_bytes; /**< sum of their logical sizes */
+	uint64_t added_bytes;   /**< sum of the bytes each added when written */
+	uint64_t objects;       /**< object files in STORE/objects (all runs, also unreferenced) */
+	uint64_t object_bytes;  /**< their bytes on disk */
+} pt_checkpoint_store_stats;
+
+/**
+ * Sum the checkpoints of `run` (NULL: all runs) and measure the object store
+ * (always the whole store: objects are shared between runs).
+ */
+PT_EXTERN int pt_checkpoint_stats(pt_checkpoint_store_stats *out, const pt_store *st, const char *run);
+
 /* ---- reading -------------------------------------------------------------------------- */
 
 typedef enum { PT_ENTRY_TENSOR = 1, PT_ENTRY_BLOB = 2 } pt_entry_type;
