@@ -161,9 +161,9 @@ static size_t pick_shuffle(const uint8_t *data, size_t len, size_t elem, int lev
 	n -= n % elem;
 	size_t a = 0, b = 0;
 	pt__shuffle(tmp, data, n, elem);
-	if (pt__zstdx_compress(out, outcap, tmp, n, level, &a))
+	if (pt__zstdx_compress(out, outcap, tmp, n, level, PT_ZSTDX_SHUFFLED, &a))
 		a = n;
-	if (pt__zstdx_compress(out, outcap, data, n, level, &b))
+	if (pt__zstdx_compress(out, outcap, data, n, level, PT_ZSTDX_DEFAULT, &b))
 		b = n;
 	return a <= b ? elem : 0;
 }

@@ -194,10 +194,11 @@ static int encode(const void *data, size_t len, const pt__object_wopts *o, pt__o
 	}
 	size_t clen = 0;
 	/* A frame no smaller than the input is useless: cap the output at len - 1. */
-	rc = pt__zstdx_compress(s->b, len - 1, src, len, o->level, &clen);
+	rc = pt__zstdx_compress(s->b, len - 1, src, len, o->level, sh ? PT_ZSTDX_SHUFFLED : PT_ZSTDX_DEFAULT,
+				&clen);
 	if (rc == PT_ELIMIT && sh && o->try_plain) {
 		sh = 0;
-		rc = pt__zstdx_compress(s->b, len - 1, data, len, o->level, &clen);
+		rc = pt__zstdx_compress(s->b, len - 1, data, len, o->level, PT_ZSTDX_DEFAULT, &clen);
 	}
 	if (rc == PT_ELIMIT)
 		return 0; /* stored raw */
