@@ -1086,6 +1086,7 @@ int pt_checkpointer_snapshot(pt_checkpointer *cw, const pt_checkpoint *ck, int64
 		cw->bg_started = 1;
 	}
 	t->ticket = ++cw->submitted;
+	uint64_t ticket = t->ticket; /* `t` belongs to the background thread once queued */
 	if (cw->ttail)
 		cw->ttail->next = t;
 	else
@@ -1094,7 +1095,7 @@ int pt_checkpointer_snapshot(pt_checkpointer *cw, const pt_checkpoint *ck, int64
 	pthread_cond_broadcast(&cw->cv_task);
 	pthread_mutex_unlock(&cw->mu);
 	if (out_ticket)
-		*out_ticket = t->ticket;
+		*out_ticket = ticket;
 	return 0;
 fail:
 	pt__free(plan.seg);
