@@ -10,6 +10,8 @@
  *   provtrace/recorder.h  the single writer of a stream
  *   provtrace/reader.h    iterating events
  *   provtrace/verify.h    checking every stored byte
+ *   provtrace/replay.h    time travel: the state at any point
+ *   provtrace/checkpoint.h  content-addressed model state
  */
 #ifndef PROVTRACE_H
 #define PROVTRACE_H
@@ -20,5 +22,7 @@
 #include "provtrace/recorder.h"
 #include "provtrace/reader.h"
 #include "provtrace/verify.h"
+#include "provtrace/replay.h"
+#include "provtrace/checkpoint.h"
 
 #endif

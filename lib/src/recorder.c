@@ -11,8 +11,12 @@
  * Cost bound of an append: one mutex, one clock read, encoding the envelope
  * and a memcpy of the body.  Memory bound: (queue_max_batches + 2) batches.
  */
+#include "archive_int.h"
 #include "event_int.h"
+#include "fold.h"
 #include "mpk.h"
+#include "objects.h"
+#include "replay_int.h"
 #include "segment.h"
 
 #include <errno.h>
@@ -72,6 +76,14 @@ struct pt_recorder {
 	pt_buf cbuf;
 
 	uint64_t recovered_bytes;
+
+	/* the snapshot thread: folds what the writer wrote, snapshots every N events */
+	pthread_t snap_thread;
+	bool snap_started;
+	bool snap_finish;
+	pthread_cond_t cv_snap;
+	uint64_t snap_pos;   /* last seq the snapshot thread has read */
+	uint64_t snap_count;
 };
 
 int pt_recorder_options_init(pt_recorder_options *opts, unsigned int version)
@@ -578,6 +590,8 @@ static void *writer_main(void *arg)
 			r->written_seq = last;
 			if (synced || (r->seg_fd < 0 && !rc))
 				r->synced_seq = last;
+			if (r->snap_started && r->written_seq >= r->snap_pos + r->o.snapshot_every)
+				pthread_cond_signal(&r->cv_snap);
 		}
 		if (!rc && seal_target != r->seal_done)
 			r->seal_done = seal_target;
@@ -604,6 +618,216 @@ static void *writer_main(void *arg)
 	}
 	pthread_mutex_unlock(&r->mu);
 	return NULL;
+}
+
+
+/* ---- state snapshots ----------------------------------------------------------
+ *
+ * A separate thread reads back what the writer wrote (from the page cache)
+ * and folds it, so appends never pay for the fold.  Every `snapshot_every`
+ * events it stores the state as an object and appends a `snapshot` event
+ * naming it; STREAM/snapshots indexes them for replay.  Snapshots are a
+ * cache: a failure to write one is not a recording error.
+ */
+static int write_snapshot(pt_recorder *r, const pt_fold *f)
+{
+	pt_buf b = {0};
+	uint8_t id[PT_SHA256_LEN];
+	char hex[PT_SHA256_HEX];
+	int rc = pt__fold_serialize(f, &b);
+	if (!rc)
+		rc = pt__object_put(r->st, b.data, b.len, id);
+	pt__buf_free(&b);
+	if (rc)
+		return rc;
+	pt__hex(id, PT_SHA256_LEN, hex);
+	uint8_t body[256], *p = body;
+	p = mpk_map_hdr(p, 4);
+	p = mpk_str_hdr(p, 2), memcpy(p, "at", 2), p += 2;
+	p = mpk_uint(p, f->seq);
+	p = mpk_str_hdr(p, 7), memcpy(p, "lineage", 7), p += 7;
+	p = mpk_int(p, f->lineage);
+	p = mpk_str_hdr(p, 6), memcpy(p, "object", 6), p += 6;
+	p = mpk_str_hdr(p, 64), memcpy(p, hex, 64), p += 64;
+	p = mpk_str_hdr(p, 7), memcpy(p, "objects", 7), p += 7;
+	p = mpk_arr_hdr(p, 1);
+	p = mpk_str_hdr(p, 64), memcpy(p, hex, 64), p += 64;
+	envelope e = {"snapshot", 8, NULL, 0, false, PT_NO_STEP, 0, NULL, body, (size_t)(p - body)};
+	uint64_t evseq = 0;
+	pthread_mutex_lock(&r->mu);
+	rc = append_locked(r, &e, &evseq);
+	pthread_mutex_unlock(&r->mu);
+	if (rc)
+		return rc;
+	char line[160];
+	int n = snprintf(line, sizeof line, "%llu %lld %s %llu\n", (unsigned long long)f->seq, (long long)f->lineage, hex,
+			 (unsigned long long)evseq);
+	char *path = pt__sprintf("%s/snapshots", r->dir);
+	if (!path)
+		return PT_ENOMEM;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		rc = pt__err_errno(errno, "cannot open %s", path);
+	else {
+		rc = pt__write_all(fd, line, (size_t)n, path);
+		close(fd);
+	}
+	pt__free(path);
+	if (!rc)
+		r->snap_count++;
+	return rc;
+}
+
+/* The state at `seq` on the lineage live there (used when a lineage begins). */
+static int state_at_seq(pt_recorder *r, uint64_t seq, pt_fold *out)
+{
+	pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
+	o.stream = r->stream;
+	pt_point at = {PT_AT_SEQ, (int64_t)seq};
+	pt_replay *rp;
+	int rc = pt_replay_open(&rp, r->st, r->run, &at, &o);
+	if (rc)
+		return rc;
+	pt__fold_free(out);
+	pt__replay_take_fold(rp, out);
+	pt_replay_free(rp);
+	return 0;
+}
+
+static void *snap_main(void *arg)
+{
+	pt_recorder *r = arg;
+	pt_fold f;
+	pt__fold_init(&f);
+	uint64_t pos = 0, last_snap = 0;
+	{
+		/* the state of what the stream held when the recorder opened */
+		pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
+		o.stream = r->stream;
+		pt_replay *rp;
+		pthread_mutex_lock(&r->mu);
+		uint64_t upto = r->written_seq;
+		pthread_mutex_unlock(&r->mu);
+		pt_point at = {PT_AT_SEQ, (int64_t)upto};
+		if (upto && pt_replay_open(&rp, r->st, r->run, &at, &o) == 0) {
+			pt__replay_take_fold(rp, &f);
+			pt_replay_free(rp);
+			pos = upto;
+			last_snap = f.seq;
+		}
+	}
+	int rc = 0;
+	for (;;) {
+		pthread_mutex_lock(&r->mu);
+		r->snap_pos = pos;
+		while (!r->snap_finish && r->written_seq < pos + r->o.snapshot_every)
+			pthread_cond_wait(&r->cv_snap, &r->mu);
+		uint64_t target = r->written_seq;
+		bool finish = r->snap_finish;
+		pthread_mutex_unlock(&r->mu);
+		if (target > pos) {
+			pt_iter_options io = PT_ITER_OPTIONS_INIT;
+			io.seq_min = pos + 1;
+			io.seq_max = target;
+			pt_iter *it;
+			if ((rc = pt_iter_open(&it, r->st, r->run, r->stream, &io)))
+				break;
+			const pt_event_view *v;
+			while ((rc = pt_iter_next(it, &v)) == 0) {
+				const void *mp;
+				size_t len;
+				pt_fold_event e;
+				pt_ev_msgpack(v, &mp, &len);
+				if ((rc = pt__fold_event_decode(&e, mp, len)))
+					break;
+				pos = e.seq;
+				if (e.kind_len == 7 && !memcmp(e.kind, "lineage", 7))
+					rc = state_at_seq(r, e.seq, &f); /* the parent's state at the fork, then this event */
+				else
+					rc = pt__fold_apply(&f, &e);
+				if (rc)
+					break;
+				if (f.seq >= last_snap + r->o.snapshot_every) {
+					if ((rc = write_snapshot(r, &f)))
+						break;
+					last_snap = f.seq;
+				}
+			}
+			pt_iter_free(it);
+			if (rc == PT_ITEROVER)
+				rc = 0;
+			if (rc)
+				break;
+		}
+		/* no snapshot at close: the bound (at most snapshot_every events
+		 * folded per replay) holds without one, and short runs stay clean */
+		if (finish)
+			break;
+	}
+	pt__fold_free(&f);
+	return (void *)(intptr_t)rc;
+}
+
+static void snap_stop(pt_recorder *r)
+{
+	if (!r->snap_started)
+		return;
+	pt_recorder_flush(r);
+	pthread_mutex_lock(&r->mu);
+	r->snap_finish = true;
+	pthread_cond_signal(&r->cv_snap);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->snap_thread, NULL);
+	r->snap_started = false;
+}
+
+uint64_t pt_recorder_snapshots(const pt_recorder *r) { return r ? r->snap_count : 0; }
+
+int pt_recorder_resume(pt_recorder *r, int64_t from_step, int64_t parent, const char *manifest_hex, int64_t *out_lineage)
+{
+	if (!r)
+		return pt__err(PT_EINVAL, "pt_recorder_resume: NULL recorder");
+	if (manifest_hex && (strlen(manifest_hex) != 64 || pt__unhex(manifest_hex, (uint8_t[32]){0}, 32)))
+		return pt__err(PT_EINVAL, "pt_recorder_resume: manifest must be 64 hex digits");
+	int rc = pt_recorder_flush(r);
+	if (rc)
+		return rc;
+	pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
+	o.stream = r->stream;
+	pt_replay *rp;
+	if ((rc = pt_replay_open(&rp, r->st, r->run, NULL, &o)))
+		return rc;
+	pt_fold f;
+	pt__replay_take_fold(rp, &f);
+	pt_replay_free(rp);
+	int64_t live = f.lineage, max_id = 0;
+	bool parent_ok = parent == PT_LINEAGE_LIVE || parent == 0;
+	for (size_t i = 0; i < f.nlineages; i++) {
+		if (f.lineages[i].id > max_id)
+			max_id = f.lineages[i].id;
+		if (f.lineages[i].id == parent)
+			parent_ok = true;
+	}
+	pt__fold_free(&f);
+	if (!parent_ok)
+		return pt__err(PT_ENOTFOUND, "lineage %lld not found in %s/%s", (long long)parent, r->run, r->stream);
+	int64_t id = max_id + 1, par = parent == PT_LINEAGE_LIVE ? live : parent;
+	pt_event *ev;
+	if ((rc = pt_event_new(&ev, "lineage", NULL)))
+		return rc;
+	if (!(rc = pt_event_uint(ev, "lineage", (uint64_t)id)) && !(rc = pt_event_uint(ev, "parent", (uint64_t)par))) {
+		rc = from_step == PT_NO_STEP ? pt_event_nil(ev, "from_step") : pt_event_int(ev, "from_step", from_step);
+		if (!rc && manifest_hex)
+			rc = pt_event_str(ev, "manifest", manifest_hex);
+	}
+	if (!rc)
+		rc = pt_recorder_append(r, ev, NULL);
+	pt_event_free(ev);
+	if (!rc)
+		rc = pt_recorder_flush(r);
+	if (!rc && out_lineage)
+		*out_lineage = id;
+	return rc;
 }
 
 /* ---- opening: lock, chain, recovery ---- */
@@ -789,12 +1013,17 @@ static int check_chain_files(pt_recorder *r)
 			return PT_ENOMEM;
 		struct stat sb;
 		int rc = 0;
-		if (stat(p, &sb) < 0)
+		if (stat(p, &sb) < 0) {
+			/* archived segments leave the hot store (archive_job.c) */
+			if (errno == ENOENT && pt__archive_segment_state(r->st, r->chain.v[i].id) != PT_SEGMENT_HOT)
+				goto next;
 			rc = pt__err(PT_ECORRUPT, "%s: sealed segment %llu listed in the chain is missing; run `provtrace verify`",
 				     p, (unsigned long long)r->chain.v[i].segno);
+		}
 		else if ((uint64_t)sb.st_size != r->chain.v[i].bytes)
 			rc = pt__err(PT_ECORRUPT, "%s: sealed segment is %lld bytes, the chain says %llu; run `provtrace verify`",
 				     p, (long long)sb.st_size, (unsigned long long)r->chain.v[i].bytes);
+	next:
 		pt__free(p);
 		if (rc)
 			return rc;
@@ -959,6 +1188,7 @@ static void recorder_destroy(pt_recorder *r)
 	pthread_cond_destroy(&r->cv_work);
 	pthread_cond_destroy(&r->cv_done);
 	pthread_cond_destroy(&r->cv_space);
+	pthread_cond_destroy(&r->cv_snap);
 	pt__free(r->run);
 	pt__free(r->stream);
 	pt__free(r->dir);
@@ -1008,6 +1238,7 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&r->cv_done, NULL);
 	pthread_cond_init(&r->cv_space, NULL);
+	pthread_cond_init(&r->cv_snap, NULL);
 	r->st = st;
 	int rc = 0;
 	envelope rec_ev;
@@ -1049,6 +1280,8 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 		rc = PT_ENOMEM;
 		goto fail;
 	}
+	/* everything recovered is on disk: a flush has nothing to wait for */
+	r->written_seq = r->synced_seq = r->next_seq - 1;
 	if (pthread_create(&r->thread, NULL, writer_main, r)) {
 		rc = pt__err(PT_ERROR, "cannot start the writer thread");
 		goto fail;
@@ -1064,6 +1297,13 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 			goto fail;
 	}
 	pt__buf_free(&rec_body);
+	if (o.snapshot_every) {
+		pthread_mutex_lock(&r->mu);
+		r->snap_pos = r->written_seq;
+		pthread_mutex_unlock(&r->mu);
+		if (pthread_create(&r->snap_thread, NULL, snap_main, r) == 0)
+			r->snap_started = true; /* without it, replay is slower, never wrong */
+	}
 	*out = r;
 	return 0;
 fail:
@@ -1139,6 +1379,7 @@ int pt_recorder_close(pt_recorder *r)
 {
 	if (!r)
 		return 0;
+	snap_stop(r);
 	pthread_mutex_lock(&r->mu);
 	r->stop = true;
 	pthread_cond_signal(&r->cv_work);
@@ -1152,3 +1393,8 @@ int pt_recorder_close(pt_recorder *r)
 }
 
 void pt_recorder_free(pt_recorder *r) { (void)pt_recorder_close(r); }
+
+/* The store a recorder writes to (borrowed): code provenance puts its objects there.
+ * (Declared in codeprov.h.) */
+pt_store *pt__recorder_store(const pt_recorder *r);
+pt_store *pt__recorder_store(const pt_recorder *r) { return r->st; }

@@ -3,6 +3,7 @@
  * problem with the object and offset.  Verification never modifies the
  * store and goes on after a problem, so one run lists all of them.
  */
+#include "archive_int.h"
 #include "mpk.h"
 #include "segment.h"
 
@@ -99,10 +100,11 @@ static int check_events(vctx *v, const char *path, uint64_t off, const pt_batch_
  * events).  Returns PT_SCAN_BATCH, or PT_SCAN_BAD after reporting the
  * problem itself, or <0 for an I/O error.
  */
-static int check_batch(vctx *v, int fd, const char *path, uint64_t file_end, uint64_t *off, pt_batch_header *h)
+static int check_batch(vctx *v, int fd, uint64_t base, const char *path, uint64_t file_end, uint64_t *off,
+		       pt_batch_header *h)
 {
 	uint64_t at = *off;
-	int r = pt__scan_batch(fd, file_end, off, h, &v->payload_buf);
+	int r = pt__scan_batch_at(fd, base, file_end, off, h, &v->payload_buf);
 	if (r < 0)
 		return r;
 	if (r != PT_SCAN_BATCH) {
@@ -131,15 +133,34 @@ static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, cons
 	int bad = 0, fd = -1;
 	pt_footer f = {0};
 	uint8_t actual[PT_SHA256_LEN];
-	uint64_t size = 0;
+	uint64_t size = 0, base = 0;
+	bool archived = false;
 	if (!pt__exists(path)) {
-		report(v, PT_SEVERITY_ERROR, PT_ENOTFOUND, path, 0, "sealed segment %llu (seq %llu..%llu) is missing",
-		       (unsigned long long)e->segno, (unsigned long long)e->first_seq, (unsigned long long)e->last_seq);
-		bad = 1;
-		goto done;
+		/* archived (archive_job.c): verify the member inside its tar */
+		int state = pt__archive_segment_state(v->st, e->id);
+		if (state == PT_SEGMENT_EXPIRED) {
+			pt__archive_open_segment(v->st, NULL, NULL, e->id, &fd, &base, &size);
+			report(v, PT_SEVERITY_WARNING, PT_ENOTFOUND, path, 0, "seq %llu..%llu: %s",
+			       (unsigned long long)e->first_seq, (unsigned long long)e->last_seq, pt_error_last());
+			goto done;
+		}
+		if (state != PT_SEGMENT_ARCHIVED) {
+			report(v, PT_SEVERITY_ERROR, PT_ENOTFOUND, path, 0, "sealed segment %llu (seq %llu..%llu) is missing",
+			       (unsigned long long)e->segno, (unsigned long long)e->first_seq,
+			       (unsigned long long)e->last_seq);
+			bad = 1;
+			goto done;
+		}
+		if (pt__archive_open_segment(v->st, NULL, NULL, e->id, &fd, &base, &size)) {
+			report(v, PT_SEVERITY_ERROR, pt_error_last_code(), path, 0, "archived segment %llu: %s",
+			       (unsigned long long)e->segno, pt_error_last());
+			bad = 1;
+			goto done;
+		}
+		archived = true;
 	}
 	v->stats->segments++;
-	if (pt__sha256_file(path, actual, &size)) {
+	if (archived ? pt__sha256_range(fd, base, size, actual) : pt__sha256_file(path, actual, &size)) {
 		report(v, PT_SEVERITY_ERROR, PT_EIO, path, 0, "%s", pt_error_last());
 		bad = 1;
 		goto done;
@@ -152,14 +173,15 @@ static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, cons
 		       "content hash %s does not match the segment's name: the file was modified or swapped", hex);
 		bad = 1;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (!archived)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		report(v, PT_SEVERITY_ERROR, PT_EIO, path, 0, "cannot open: %s", strerror(errno));
 		bad = 1;
 		goto done;
 	}
 	pt_seg_header h;
-	if (pt__seg_header_read(fd, size, path, &h)) {
+	if (pt__seg_header_read_at(fd, base, size, path, &h)) {
 		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, 0, "%s", pt_error_last());
 		bad = 1;
 		goto done;
@@ -172,7 +194,7 @@ static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, cons
 		       "segment %llu starts at seq %llu; expected segment %llu starting at seq %llu", (unsigned long long)h.segno,
 		       (unsigned long long)h.first_seq, (unsigned long long)e->segno, (unsigned long long)*next_seq),
 			bad = 1;
-	if (pt__footer_read(fd, size, path, &f)) {
+	if (pt__footer_read_at(fd, base, size, path, &f)) {
 		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, size >= 8 ? size - 8 : 0, "%s", pt_error_last());
 		bad = 1;
 		goto done;
@@ -181,7 +203,7 @@ static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, cons
 	while (off < f.offset && !v->stop) {
 		pt_batch_header bh;
 		uint64_t at = off;
-		int r = check_batch(v, fd, path, f.offset, &off, &bh);
+		int r = check_batch(v, fd, base, path, f.offset, &off, &bh);
 		if (r < 0) {
 			pt__footer_free(&f);
 			close(fd);
@@ -294,7 +316,7 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 				uint64_t off = s.hdr.frame_len;
 				for (uint64_t i = 0; i < s.n && !v->stop; i++) {
 					pt_batch_header bh;
-					if (check_batch(v, fd, open_path, s.valid_end, &off, &bh) != PT_SCAN_BATCH)
+					if (check_batch(v, fd, 0, open_path, s.valid_end, &off, &bh) != PT_SCAN_BATCH)
 						break;
 				}
 				if (s.tail == PT_SCAN_TORN)

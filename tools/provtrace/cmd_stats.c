@@ -98,7 +98,7 @@ int cmd_stats(cli_ctx *ctx, int argc, char **argv)
 		goto done;
 	}
 
-	int wr = 3, ws = 6;
+	int wr = 5, ws = 6;
 	totals all = {0};
 	size_t shown = 0;
 	if (json)

@@ -17,6 +17,9 @@ static const cli_command commands[] = {
 	{"log", cmd_log, "show the events of a stream (filters, --json, -f)"},
 	{"verify", cmd_verify, "check every checksum, hash and the chains"},
 	{"stats", cmd_stats, "storage statistics per stream"},
+	{"code", cmd_code, "code provenance of a run (--diff, --restore DIR)"},
+	{"archive", cmd_archive, "scheduled tar archives: plans, run, ls, verify, prune, hold"},
+	{"restore", cmd_restore, "extract an archive into a store"},
 	{"checkpoint", cmd_checkpoint, "list checkpoints (ls) or export one as .npy files (export)"},
 	{"gc", cmd_gc, "remove stored objects no event references"},
 };

@@ -60,12 +60,14 @@ typedef struct {
 	uint32_t segment_max_age_s;     /**< seal at this age, 0 = never (default 3600) */
 	uint32_t queue_max_batches;     /**< batches queued for the writer (default 8) */
 	int zstd_level;                 /**< default 1 */
+	uint32_t snapshot_every;        /**< write a state snapshot every N events
+					     (default 32768; 0: none) - see replay.h */
 } pt_recorder_options;
 
 #define PT_RECORDER_OPTIONS_VERSION 1
 #define PT_RECORDER_OPTIONS_INIT                                                  \
 	{ PT_RECORDER_OPTIONS_VERSION, PT_DURABILITY_WRITE, 1000, 4096, 1u << 20, \
-	  64u << 20, 3600, 8, 1 }
+	  64u << 20, 3600, 8, 1, 32768 }
 
 /** Initialise `opts` to the defaults of `version`. */
 PT_EXTERN int pt_recorder_options_init(pt_recorder_options *opts, unsigned int version);
@@ -119,6 +121,22 @@ PT_EXTERN int pt_recorder_flush(pt_recorder *rec);
 
 /** Force the open segment to be sealed now (after flushing). No-op if empty. */
 PT_EXTERN int pt_recorder_seal(pt_recorder *rec);
+
+/**
+ * Record that training resumes from an older point: a new lineage begins,
+ * whose parent is `parent` (PT_LINEAGE_LIVE = -1: the lineage live now) as
+ * it was at step `from_step` (PT_NO_STEP: at its current end).
+ * `manifest_hex` (may be NULL) names the checkpoint resumed from.  Appends a
+ * `lineage` event {lineage, parent, from_step, manifest} and flushes it;
+ * `*out_lineage` (may be NULL) gets the new lineage id (1, 2, ...).
+ * From then on, replay's step=N follows the new lineage (see replay.h).
+ * PT_ENOTFOUND if `parent` does not exist.
+ */
+PT_EXTERN int pt_recorder_resume(pt_recorder *rec, int64_t from_step, int64_t parent, const char *manifest_hex,
+				 int64_t *out_lineage);
+
+/** Snapshots written by this recorder so far (see snapshot_every). */
+PT_EXTERN uint64_t pt_recorder_snapshots(const pt_recorder *rec);
 
 /** Recovery done at open: bytes cut from a torn tail (0 if none). */
 PT_EXTERN uint64_t pt_recorder_recovered_bytes(const pt_recorder *rec);
