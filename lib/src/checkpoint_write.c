@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #define SAMPLE_LEN (128u << 10)
+#define IO_THREADS 4
 #define MANIFEST_LEVEL 3
 
 typedef struct session session;
@@ -44,16 +45,22 @@ typedef struct job {
 	size_t len;
 	uint8_t *owned; /* buffer to free when done (NULL: borrowed) */
 	size_t elem;    /* shuffle element size hint */
-	char *finish;   /* a finishing job: the temporary file of chunk `idx` */
 	struct job *next;
 } job;
+
+/* A written chunk waiting for its fdatasync (by an I/O thread). */
+typedef struct flush_item {
+	session *s;
+	size_t idx;
+	struct flush_item *next;
+} flush_item;
 
 typedef struct {
 	uint8_t id[32];
 	uint32_t len;
 	uint64_t disk; /* bytes of the object file */
 	int is_new;
-	char *tmp; /* written, not yet durable and renamed */
+	char *tmp; /* written, not yet renamed (durable once its flush item is done) */
 	uint8_t fh[16]; /* XXH3-128 of the plain bytes */
 } chunk_res;
 
@@ -74,6 +81,7 @@ struct session {
 	chunk_res *res;
 	size_t nres, capres;
 	size_t pending;
+	size_t flush_pending; /* chunks written, not yet fdatasync'd */
 	uint64_t held_bytes; /* owned buffers of queued jobs */
 	int rc;
 	char msg[1024];
@@ -99,6 +107,16 @@ struct pt_checkpointer {
 	uint32_t nworkers;
 	job *qhead, *qtail;
 	int stop;
+	/*
+	 * I/O threads: the fdatasync of each written chunk runs there, so that a
+	 * worker never waits for the disk while there is hashing and compression
+	 * to do, and several fdatasyncs are in flight at once (the file system
+	 * commits them together).
+	 */
+	pthread_t *flushers;
+	uint32_t nflushers;
+	flush_item *fhead, *ftail;
+	pthread_cond_t cv_flush;
 	/* one session at a time */
 	pthread_mutex_t session_mu;
 	/* async */
@@ -183,31 +201,12 @@ static void freshen(const char *path, const struct stat *sb)
 		(void)utimensat(AT_FDCWD, path, NULL, 0);
 }
 
-static void finish_job(job *j)
-{
-	session *s = j->s;
-	pt_checkpointer *cw = s->cw;
-	int rc = pt__object_finish(cw->st, s->res[j->idx].id, j->finish);
-	pthread_mutex_lock(&cw->mu);
-	if (rc)
-		session_fail(s, rc);
-	s->pending--;
-	pthread_cond_broadcast(&cw->cv_done);
-	pthread_mutex_unlock(&cw->mu);
-	pt__free(j->finish);
-	pt__free(j);
-}
-
 static void run_job(job *j, pt__object_scratch *scr, uint8_t *tmp, uint8_t *out, size_t outcap)
 {
 	session *s = j->s;
 	pt_checkpointer *cw = s->cw;
 	chunk_res r = {0};
 	int rc = 0;
-	if (j->finish) {
-		finish_job(j);
-		return;
-	}
 	r.len = (uint32_t)j->len;
 	struct stat sb;
 	char *path = NULL;
@@ -262,10 +261,24 @@ static void run_job(job *j, pt__object_scratch *scr, uint8_t *tmp, uint8_t *out,
 		r.is_new = r.disk > 0;
 	}
 	pt__free(path);
+	flush_item *fi = NULL;
+	if (!rc && r.tmp && !(fi = pt__calloc(1, sizeof *fi)))
+		rc = PT_ENOMEM;
 	pthread_mutex_lock(&cw->mu);
 	if (rc)
 		session_fail(s, rc);
 	s->res[j->idx] = r;
+	if (fi) {
+		fi->s = s;
+		fi->idx = j->idx;
+		if (cw->ftail)
+			cw->ftail->next = fi;
+		else
+			cw->fhead = fi;
+		cw->ftail = fi;
+		s->flush_pending++;
+		pthread_cond_signal(&cw->cv_flush);
+	}
 	if (r.is_new)
 		s->dirs[r.id[0] >> 3] |= (uint8_t)(1u << (r.id[0] & 7));
 	if (j->owned)
@@ -275,6 +288,39 @@ static void run_job(job *j, pt__object_scratch *scr, uint8_t *tmp, uint8_t *out,
 	pthread_mutex_unlock(&cw->mu);
 	pt__free(j->owned);
 	pt__free(j);
+}
+
+static void *flusher_main(void *arg)
+{
+	pt_checkpointer *cw = arg;
+	for (;;) {
+		pthread_mutex_lock(&cw->mu);
+		while (!cw->fhead && !cw->stop)
+			pthread_cond_wait(&cw->cv_flush, &cw->mu);
+		flush_item *fi = cw->fhead;
+		if (!fi) {
+			pthread_mutex_unlock(&cw->mu);
+			break;
+		}
+		cw->fhead = fi->next;
+		if (!cw->fhead)
+			cw->ftail = NULL;
+		session *s = fi->s;
+		/* copied under the lock: the planner may still reallocate res */
+		char *path = pt__strdup(s->res[fi->idx].tmp);
+		int failed = s->rc != 0;
+		pthread_mutex_unlock(&cw->mu);
+		int rc = path ? (failed ? 0 : pt__object_sync_tmp(path)) : PT_ENOMEM;
+		pt__free(path);
+		pthread_mutex_lock(&cw->mu);
+		if (rc)
+			session_fail(s, rc);
+		s->flush_pending--;
+		pthread_cond_broadcast(&cw->cv_done);
+		pthread_mutex_unlock(&cw->mu);
+		pt__free(fi);
+	}
+	return NULL;
 }
 
 static void *worker_main(void *arg)
@@ -307,9 +353,6 @@ static void *worker_main(void *arg)
 			j->s->pending--;
 			pthread_cond_broadcast(&cw->cv_done);
 			pthread_mutex_unlock(&cw->mu);
-			if (j->finish)
-				unlink(j->finish);
-			pt__free(j->finish);
 			pt__free(j->owned);
 			pt__free(j);
 			continue;
@@ -643,47 +686,26 @@ drain:
 	pthread_mutex_lock(&cw->mu);
 	if (rc)
 		session_fail(&s, rc);
-	while (s.pending)
+	while (s.pending || s.flush_pending)
 		pthread_cond_wait(&cw->cv_done, &cw->mu);
 	pthread_mutex_unlock(&cw->mu);
 	if (s.rc) {
 		rc = pt__err(s.rc, "%s", s.msg);
 		goto done;
 	}
-	/* all chunks are written: now wait for their writeback in parallel and
-	 * rename them into place (finishing jobs own the temporary paths) */
-	for (size_t i = 0; i < s.nres; i++) {
+	/* every chunk is written and (by the I/O threads) fdatasync'd: give
+	 * them their names */
+	for (size_t i = 0; i < s.nres && !rc; i++) {
 		if (!s.res[i].tmp)
 			continue;
-		job *fj = pt__calloc(1, sizeof *fj);
-		if (!fj) {
-			rc = PT_ENOMEM;
-			break;
+		rc = pt__object_publish(cw->st, s.res[i].id, s.res[i].tmp);
+		if (!rc) {
+			pt__free(s.res[i].tmp);
+			s.res[i].tmp = NULL;
 		}
-		fj->s = &s;
-		fj->idx = i;
-		fj->finish = s.res[i].tmp;
-		s.res[i].tmp = NULL;
-		pthread_mutex_lock(&cw->mu);
-		s.pending++;
-		if (cw->qtail)
-			cw->qtail->next = fj;
-		else
-			cw->qhead = fj;
-		cw->qtail = fj;
-		pthread_cond_signal(&cw->cv_job);
-		pthread_mutex_unlock(&cw->mu);
 	}
-	pthread_mutex_lock(&cw->mu);
 	if (rc)
-		session_fail(&s, rc);
-	while (s.pending)
-		pthread_cond_wait(&cw->cv_done, &cw->mu);
-	pthread_mutex_unlock(&cw->mu);
-	if (s.rc) {
-		rc = pt__err(s.rc, "%s", s.msg);
 		goto done;
-	}
 	/* fill in the chunk ids and total up */
 	for (size_t i = 0; i < p.nrefs; i++)
 		memcpy(m.e[p.refs[i].entry].ext[p.refs[i].ext].id, s.res[p.refs[i].job].id, 32);
@@ -816,8 +838,10 @@ int pt_checkpointer_open(pt_checkpointer **out, pt_store *st, pt_recorder *rec,
 	pthread_cond_init(&cw->cv_job, NULL);
 	pthread_cond_init(&cw->cv_done, NULL);
 	pthread_cond_init(&cw->cv_task, NULL);
+	pthread_cond_init(&cw->cv_flush, NULL);
 	cw->workers = pt__calloc(o.threads, sizeof *cw->workers);
-	if (!cw->workers) {
+	cw->flushers = pt__calloc(IO_THREADS, sizeof *cw->flushers);
+	if (!cw->workers || !cw->flushers) {
 		pt_checkpointer_close(cw);
 		return PT_ENOMEM;
 	}
@@ -828,6 +852,14 @@ int pt_checkpointer_open(pt_checkpointer **out, pt_store *st, pt_recorder *rec,
 			return pt__err_errno(e, "cannot start a checkpoint worker thread");
 		}
 		cw->nworkers++;
+	}
+	for (uint32_t i = 0; i < IO_THREADS; i++) {
+		int e = pthread_create(&cw->flushers[i], NULL, flusher_main, cw);
+		if (e) {
+			pt_checkpointer_close(cw);
+			return pt__err_errno(e, "cannot start a checkpoint I/O thread");
+		}
+		cw->nflushers++;
 	}
 	if (o.snapshot_reserve) {
 		cw->reserving = 1;
@@ -1204,12 +1236,16 @@ int pt_checkpointer_close(pt_checkpointer *cw)
 	cw->stop = 1;
 	pthread_cond_broadcast(&cw->cv_job);
 	pthread_cond_broadcast(&cw->cv_task);
+	pthread_cond_broadcast(&cw->cv_flush);
 	pthread_mutex_unlock(&cw->mu);
 	if (cw->bg_started)
 		pthread_join(cw->bg, NULL);
 	for (uint32_t i = 0; i < cw->nworkers; i++)
 		pthread_join(cw->workers[i], NULL);
+	for (uint32_t i = 0; i < cw->nflushers; i++)
+		pthread_join(cw->flushers[i], NULL);
 	pt__free(cw->workers);
+	pt__free(cw->flushers);
 	pt__free(cw->fast);
 	arena_free(cw->cache, cw->cache_len);
 	pthread_mutex_destroy(&cw->mu);
@@ -1217,6 +1253,7 @@ int pt_checkpointer_close(pt_checkpointer *cw)
 	pthread_cond_destroy(&cw->cv_job);
 	pthread_cond_destroy(&cw->cv_done);
 	pthread_cond_destroy(&cw->cv_task);
+	pthread_cond_destroy(&cw->cv_flush);
 	pt__free(cw);
 	return rc;
 }

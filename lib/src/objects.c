@@ -140,8 +140,6 @@ static int write_file(const char *dir, const char *path, const uint8_t *hdr, con
 	if (!rc)
 		rc = pt__write_all(fd, payload, plen, tmp);
 	if (!rc && out_tmp) {
-		/* start the writeback now; pt__object_finish() waits for it */
-		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 		if (close(fd) < 0)
 			rc = pt__err_errno(errno, "cannot close %s", tmp);
 		if (rc) {
@@ -266,26 +264,37 @@ int pt__object_put(const pt_store *st, const void *data, size_t len, uint8_t out
 	return rc;
 }
 
-int pt__object_finish(const pt_store *st, const uint8_t id[32], const char *tmp)
+int pt__object_sync_tmp(const char *tmp)
+{
+	int fd = open(tmp, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return pt__err_errno(errno, "cannot open %s", tmp);
+	int rc = 0;
+	if (fdatasync(fd) < 0)
+		rc = pt__err_errno(errno, "cannot fsync %s", tmp);
+	close(fd);
+	return rc;
+}
+
+int pt__object_publish(const pt_store *st, const uint8_t id[32], const char *tmp)
 {
 	char *path = pt__object_path(st, id);
 	if (!path)
 		return PT_ENOMEM;
 	int rc = 0;
-	int fd = open(tmp, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		rc = pt__err_errno(errno, "cannot open %s", tmp);
-		goto done;
-	}
-	if (fdatasync(fd) < 0)
-		rc = pt__err_errno(errno, "cannot fsync %s", tmp);
-	close(fd);
-	if (!rc && rename(tmp, path) < 0)
+	if (rename(tmp, path) < 0)
 		rc = pt__err_errno(errno, "cannot rename %s to %s", tmp, path);
-done:
+	pt__free(path);
+	return rc;
+}
+
+int pt__object_finish(const pt_store *st, const uint8_t id[32], const char *tmp)
+{
+	int rc = pt__object_sync_tmp(tmp);
+	if (!rc)
+		rc = pt__object_publish(st, id, tmp);
 	if (rc)
 		unlink(tmp);
-	pt__free(path);
 	return rc;
 }
 
