@@ -1462,5 +1462,4 @@ void pt_recorder_free(pt_recorder *r) { (void)pt_recorder_close(r); }
 
 /* The store a recorder writes to (borrowed): code provenance puts its objects there.
  * (Declared in codeprov.h.) */
-pt_store *pt__recorder_store(const pt_recorder *r);
 pt_store *pt__recorder_store(const pt_recorder *r) { return r->st; }
