@@ -33,6 +33,7 @@ if ((${#missing[@]})); then
   fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
+  UPDATED=1
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 opt_missing=()
@@ -42,6 +43,8 @@ done
 if ((${#opt_missing[@]})) && [[ "${PT_NO_OPTIONAL:-0}" != 1 ]]; then
   echo "setup: installing optional ${opt_missing[*]}" >&2
   [[ $(id -u) -ne 0 ]] && SUDO=sudo || SUDO=
+  export DEBIAN_FRONTEND=noninteractive
+  [[ "${UPDATED:-0}" == 1 ]] || $SUDO apt-get update -qq || true
   $SUDO apt-get install -y -qq --no-install-recommends "${opt_missing[@]}" >/dev/null 2>&1 ||
     echo "setup: could not install ${opt_missing[*]} (optional: the torch example and some benchmark peers are skipped)" >&2
 fi
