@@ -9,29 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct {
-	char *dir;
-	pt_store *st;
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof *f);
-	f->dir = tu_tmpdir();
-	f->st = tu_store(f->dir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	pt_store_free(f->st);
-	tu_rmrf(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
-}
+typedef tu_fixture fixture;
+#define setup tu_setup
+#define teardown tu_teardown
 
 static pt_recorder *open_rec(pt_store *st, const char *run, uint32_t snap_every)
 {
@@ -48,6 +28,10 @@ static pt_recorder *open_rec(pt_store *st, const char *run, uint32_t snap_every)
 static void record_run(pt_recorder *r, int steps, unsigned seed, int64_t step0, int64_t time0)
 {
 	srand(seed);
+	pt_checkpointer *cw;
+	pt_checkpoint_options co = PT_CHECKPOINT_OPTIONS_INIT;
+	co.threads = 1;
+	TU_OK(pt_checkpointer_open(&cw, pt__recorder_store(r), r, &co));
 	pt_event *ev;
 	TU_OK(pt_event_new(&ev, PT_KIND_PARAM, "lr"));
 	TU_OK(pt_event_double(ev, "value", 0.1));
@@ -73,14 +57,14 @@ static void record_run(pt_recorder *r, int steps, unsigned seed, int64_t step0, 
 			TU_OK(pt_event_str(ev, "actor", "scheduler"));
 			TU_OK(pt_recorder_append(r, ev, NULL));
 		} else if (dice < 5) {
-			TU_OK(pt_event_reset(ev, PT_KIND_CHECKPOINT, NULL));
-			TU_OK(pt_event_set_step(ev, s));
-			char hex[65];
-			for (int k = 0; k < 64; k++)
-				hex[k] = "0123456789abcdef"[(s * 7 + k) % 16];
-			hex[64] = 0;
-			TU_OK(pt_event_str(ev, "manifest", hex));
-			TU_OK(pt_recorder_append(r, ev, NULL));
+			/* a real (tiny) checkpoint: verify checks what its event references */
+			pt_checkpoint *ck;
+			float w[4] = {(float)s, 1, 2, 3};
+			uint64_t shape[1] = {4};
+			TU_OK(pt_checkpoint_new(&ck));
+			TU_OK(pt_checkpoint_add_tensor(ck, "w", PT_DTYPE_F32, 1, shape, w, sizeof w));
+			TU_OK(pt_checkpointer_write(cw, ck, s, NULL));
+			pt_checkpoint_free(ck);
 		} else if (dice < 7) {
 			TU_OK(pt_event_reset(ev, "note", dice == 5 ? "eval" : NULL));
 			TU_OK(pt_event_int(ev, "i", i));
@@ -95,6 +79,7 @@ static void record_run(pt_recorder *r, int steps, unsigned seed, int64_t step0, 
 			TU_OK(pt_recorder_metric(r, "acc", i / 100.0, s));
 	}
 	pt_event_free(ev);
+	TU_OK(pt_checkpointer_close(cw));
 }
 
 /* The state at seq `t` by folding every event from the first one. */
@@ -292,6 +277,7 @@ static void test_resumed_training_follows_the_new_lineage(void **state)
 			TU_OK(pt_recorder_append(r, ev, NULL));
 		}
 	}
+	pt_event_free(ev);
 	int64_t lineage;
 	TU_OK(pt_recorder_resume(r, 500, PT_LINEAGE_LIVE, NULL, &lineage));
 	assert_int_equal(lineage, 1);
@@ -348,6 +334,35 @@ static void test_resumed_training_follows_the_new_lineage(void **state)
 		assert_int_equal(pt_replay_open(&rp, f->st, "lin", &at, &o), PT_ENOTFOUND);
 	}
 	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
+}
+
+/* An asynchronous checkpoint of step 20 that finishes (is logged) during step 26. */
+static void test_late_events_belong_where_they_were_logged(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r = open_rec(f->st, "late", 0);
+	pt_event *ev;
+	TU_OK(pt_event_new(&ev, PT_KIND_CHECKPOINT, NULL));
+	for (int s = 0; s <= 30; s++) {
+		TU_OK(pt_recorder_metric(r, "loss", s, s));
+		if (s == 26) {
+			TU_OK(pt_event_reset(ev, PT_KIND_CHECKPOINT, NULL));
+			TU_OK(pt_event_set_step(ev, 20));
+			TU_OK(pt_event_str(ev, "manifest", "00000000000000000000000000000000000000000000000000000000000000aa"));
+			TU_OK(pt_recorder_append(r, ev, NULL));
+		}
+	}
+	pt_event_free(ev);
+	TU_OK(pt_recorder_close(r));
+	uint64_t seq;
+	char *j = replay_json(f->st, "late", "step=20", 1, &seq, NULL);
+	assert_int_equal(seq, 21); /* metric of step 20, not the late checkpoint after step 26 */
+	assert_non_null(strstr(j, "\"checkpoint\":null"));
+	free(j);
+	j = replay_json(f->st, "late", "step=26", 1, &seq, NULL);
+	assert_int_equal(seq, 28); /* ... which is in effect from where it was logged */
+	assert_null(strstr(j, "\"checkpoint\":null"));
+	free(j);
 }
 
 static void test_time_points_use_the_running_maximum(void **state)
@@ -436,6 +451,44 @@ static void test_walk_forward_and_backward(void **state)
 	pt_replay_free(rp);
 }
 
+static void test_diff_names_only_tensors_whose_bytes_changed(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r = open_rec(f->st, "ck", 0);
+	pt_checkpointer *cw;
+	TU_OK(pt_checkpointer_open(&cw, f->st, r, NULL));
+	float w[256], same[256];
+	for (int i = 0; i < 256; i++)
+		w[i] = same[i] = (float)i / 7;
+	uint64_t shape[1] = {256};
+	for (int round = 0; round < 2; round++) {
+		if (round)
+			w[3] += 1; /* only w changes; the small tensors share a packed chunk */
+		pt_checkpoint *ck;
+		TU_OK(pt_checkpoint_new(&ck));
+		TU_OK(pt_checkpoint_add_tensor(ck, "w", PT_DTYPE_F32, 1, shape, w, sizeof w));
+		TU_OK(pt_checkpoint_add_tensor(ck, "same", PT_DTYPE_F32, 1, shape, same, sizeof same));
+		TU_OK(pt_checkpoint_add_bytes(ck, "blob", "unchanged bytes", 15));
+		TU_OK(pt_recorder_metric(r, "loss", round, round * 10));
+		TU_OK(pt_checkpointer_write(cw, ck, round * 10, NULL));
+		pt_checkpoint_free(ck);
+	}
+	TU_OK(pt_checkpointer_close(cw));
+	TU_OK(pt_recorder_close(r));
+	pt_point a, b;
+	TU_OK(pt_point_parse(&a, "step=0"));
+	TU_OK(pt_point_parse(&b, "step=10"));
+	pt_replay *ra, *rb;
+	TU_OK(pt_replay_open(&ra, f->st, "ck", &a, NULL));
+	TU_OK(pt_replay_open(&rb, f->st, "ck", &b, NULL));
+	char *d;
+	TU_OK(pt_replay_diff_json(ra, rb, &d));
+	assert_non_null(strstr(d, "\"changed\":[\"w\"],\"removed\":[]"));
+	pt_free(d);
+	pt_replay_free(ra);
+	pt_replay_free(rb);
+}
+
 static int count_notes(void *ctx, const pt_event_view *v)
 {
 	(void)v;
@@ -497,9 +550,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tampered_snapshots_are_never_trusted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_point_semantics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resumed_training_follows_the_new_lineage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_late_events_belong_where_they_were_logged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_time_points_use_the_running_maximum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_forward_and_backward, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_custom_fold_and_diff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_diff_names_only_tensors_whose_bytes_changed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recorder_restart_continues_snapshots, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("replay", tests, NULL, NULL);

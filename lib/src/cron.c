@@ -337,16 +337,6 @@ int pt__tz_offset(int *out, const char *tz, int64_t t)
 	return 0;
 }
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
 static void civil_from_days(int64_t z, int *y, int *m, int *d)
 {
 	z += 719468;
@@ -442,7 +432,7 @@ int pt__cron_next(int64_t *out, const pt__cron *c, const char *tz, int64_t after
 				ny++;
 			if (ny > PT_CRON_YEAR_MAX)
 				break;
-			day = days_from_civil(ny, 1, 1) - 1;
+			day = pt__days_from_civil(ny, 1, 1) - 1;
 			searched = 0;
 			continue;
 		}

@@ -1050,6 +1050,19 @@ static int json_opt(pt_buf *b, const char *key, const pt_buf *rec)
 	return rc;
 }
 
+int pt__lineage_json(pt_buf *b, const pt_lineage *l, bool comma, uint64_t end_seq)
+{
+	int rc = pt__buf_printf(b, "%s{\"lineage\":%lld,\"parent\":%lld,\"start_seq\":%llu", comma ? "," : "",
+				(long long)l->id, (long long)l->parent, (unsigned long long)l->start_seq);
+	if (!rc && end_seq)
+		rc = pt__buf_printf(b, ",\"end_seq\":%llu", (unsigned long long)end_seq);
+	if (!rc && l->from_step != PT_NO_STEP)
+		rc = pt__buf_printf(b, ",\"from_step\":%lld", (long long)l->from_step);
+	if (!rc && l->manifest[0])
+		rc = pt__buf_printf(b, ",\"manifest\":\"%s\"", l->manifest);
+	return rc ? rc : pt__buf_append(b, "}", 1);
+}
+
 int pt__fold_json(const pt_fold *f, const char *run, const char *stream, pt_buf *b)
 {
 	char tbuf[48];
@@ -1108,17 +1121,8 @@ int pt__fold_json(const pt_fold *f, const char *run, const char *stream, pt_buf 
 		rc = json_map(b, &f->kinds, 3);
 	if (!rc)
 		rc = pt__buf_append(b, ",\"lineages\":[", 13);
-	for (size_t i = 0; !rc && i < f->nlineages; i++) {
-		const pt_lineage *l = &f->lineages[i];
-		rc = pt__buf_printf(b, "%s{\"lineage\":%lld,\"parent\":%lld,\"start_seq\":%llu", i ? "," : "", (long long)l->id,
-				    (long long)l->parent, (unsigned long long)l->start_seq);
-		if (!rc && l->from_step != PT_NO_STEP)
-			rc = pt__buf_printf(b, ",\"from_step\":%lld", (long long)l->from_step);
-		if (!rc && l->manifest[0])
-			rc = pt__buf_printf(b, ",\"manifest\":\"%s\"", l->manifest);
-		if (!rc)
-			rc = pt__buf_append(b, "}", 1);
-	}
+	for (size_t i = 0; !rc && i < f->nlineages; i++)
+		rc = pt__lineage_json(b, &f->lineages[i], i > 0, 0);
 	if (!rc)
 		rc = pt__buf_append(b, "]}", 2);
 	if (!rc && !(rc = pt__buf_reserve(b, 1)))

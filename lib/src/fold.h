@@ -87,6 +87,9 @@ int pt__fold_deserialize(pt_fold *f, const uint8_t *mp, size_t len);
 /* The state as JSON (docs/REPLAY.md). run/stream may be NULL. */
 int pt__fold_json(const pt_fold *f, const char *run, const char *stream, pt_buf *out);
 
+/* One lineage as a JSON object (end_seq 0: omitted), after a comma if `comma`. */
+int pt__lineage_json(pt_buf *b, const pt_lineage *l, bool comma, uint64_t end_seq);
+
 const pt_fold_entry *pt__fold_map_get(const pt_fold_map *m, const char *key, size_t klen);
 
 #endif

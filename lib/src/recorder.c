@@ -305,6 +305,46 @@ int pt_recorder_append(pt_recorder *r, const pt_event *ev, uint64_t *out_seq)
 	return rc;
 }
 
+int pt_recorder_append_msgpack(pt_recorder *r, const char *kind, const char *name, int64_t step, const void *body,
+			       size_t len, uint64_t *out_seq)
+{
+	if (!r || !kind || (!body && len))
+		return pt__err(PT_EINVAL, "pt_recorder_append_msgpack: NULL argument");
+	size_t kl = strlen(kind), nl = name ? strlen(name) : 0;
+	int rc = pt__kind_check(kind, kl);
+	if (rc)
+		return rc;
+	if (name && (nl > PT_NAME_MAX || !pt__utf8_valid((const uint8_t *)name, nl)))
+		return pt__err(PT_EINVAL, "event name is longer than %d bytes or not valid UTF-8", PT_NAME_MAX);
+	if (len > PT_EVENT_MAX_BYTES)
+		return pt__err(PT_ELIMIT, "event body of %zu bytes is larger than the %u allowed", len, PT_EVENT_MAX_BYTES);
+	const uint8_t *p = body, *end = p + len;
+	mpk_obj m;
+	if (mpk_read(&p, end, &m) || m.type != MPK_MAP)
+		return pt__err(PT_EINVAL, "event body is not a msgpack map");
+	static const char *const reserved[] = {"run", "stream", "seq", "time", "step", "kind", "name"};
+	for (uint32_t i = 0; i < m.len; i++) {
+		mpk_obj k;
+		if (mpk_read(&p, end, &k) || k.type != MPK_STR)
+			return pt__err(PT_EINVAL, "event body: key %u is not a string", i);
+		if (!pt__utf8_valid(k.ptr, k.len))
+			return pt__err(PT_EINVAL, "event body: key %u is not valid UTF-8", i);
+		for (size_t j = 0; j < sizeof reserved / sizeof *reserved; j++)
+			if (k.len == strlen(reserved[j]) && !memcmp(k.ptr, reserved[j], k.len))
+				return pt__err(PT_EINVAL, "key \"%s\" is reserved for the event envelope", reserved[j]);
+		if (mpk_validate(&p, end, PT_EVENT_MAX_DEPTH - 1))
+			return pt__err(PT_EINVAL, "event body: the value of \"%.*s\" is not well-formed msgpack (structure, "
+					     "depth or UTF-8)", (int)(k.len > 64 ? 64 : k.len), (const char *)k.ptr);
+	}
+	if (p != end)
+		return pt__err(PT_EINVAL, "event body: bytes after the map");
+	envelope e = {kind, kl, name, nl, name != NULL, step, 0, NULL, body, len};
+	pthread_mutex_lock(&r->mu);
+	rc = append_locked(r, &e, out_seq);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
 static int metric_name_check(const char *name, size_t *len)
 {
 	if (!name)
@@ -1422,5 +1462,4 @@ void pt_recorder_free(pt_recorder *r) { (void)pt_recorder_close(r); }
 
 /* The store a recorder writes to (borrowed): code provenance puts its objects there.
  * (Declared in codeprov.h.) */
-pt_store *pt__recorder_store(const pt_recorder *r);
 pt_store *pt__recorder_store(const pt_recorder *r) { return r->st; }

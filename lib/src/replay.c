@@ -211,6 +211,7 @@ static int for_range(const pt_store *st, const char *run, const char *stream, ui
 /* ---- lineages and paths ---- */
 typedef struct {
 	uint64_t lo, hi;
+	int64_t from_step; /* fork step of the lineage owning the range (PT_NO_STEP: the first lineage) */
 } seqr;
 
 typedef struct {
@@ -218,7 +219,7 @@ typedef struct {
 	size_t n, cap;
 } path_t;
 
-static int path_push(path_t *p, uint64_t lo, uint64_t hi)
+static int path_push(path_t *p, uint64_t lo, uint64_t hi, int64_t from_step)
 {
 	if (p->n == p->cap) {
 		size_t nc = p->cap ? p->cap * 2 : 8;
@@ -228,7 +229,7 @@ static int path_push(path_t *p, uint64_t lo, uint64_t hi)
 		p->r = v;
 		p->cap = nc;
 	}
-	p->r[p->n++] = (seqr){lo, hi};
+	p->r[p->n++] = (seqr){lo, hi, from_step};
 	return 0;
 }
 
@@ -284,7 +285,7 @@ static int build_path(pt_replay *rp, int64_t id, uint64_t limit, path_t *out, in
 		uint64_t end = lineage_end(&rp->lin, 0, 0, rp->bt.last_seq);
 		if (end > limit)
 			end = limit;
-		return end >= 1 ? path_push(out, 1, end) : 0;
+		return end >= 1 ? path_push(out, 1, end, PT_NO_STEP) : 0;
 	}
 	const pt_lineage *l = lineage_get(&rp->lin, id);
 	if (!l)
@@ -298,22 +299,22 @@ static int build_path(pt_replay *rp, int64_t id, uint64_t limit, path_t *out, in
 	for (size_t i = 0; !rc && i < parent.n; i++) {
 		if (parent.r[i].lo > fork)
 			break;
-		rc = path_push(out, parent.r[i].lo, parent.r[i].hi < fork ? parent.r[i].hi : fork);
+		rc = path_push(out, parent.r[i].lo, parent.r[i].hi < fork ? parent.r[i].hi : fork, parent.r[i].from_step);
 	}
 	pt__free(parent.r);
 	uint64_t end = lineage_end(&rp->lin, id, l->start_seq, rp->bt.last_seq);
 	if (end > limit)
 		end = limit;
 	if (!rc && l->start_seq <= end)
-		rc = path_push(out, l->start_seq, end);
+		rc = path_push(out, l->start_seq, end, l->from_step);
 	return rc;
 }
 
 typedef struct {
 	int64_t step;
-	uint64_t found;  /* last seq with step <= N */
-	uint64_t cut;    /* first stepped seq after found (0: none yet) */
-	bool searching_cut;
+	int64_t run_max;   /* running maximum of the steps seen in the range so far */
+	uint64_t cross;    /* first seq whose running maximum exceeds the step (0: none) */
+	uint64_t first_stepped;
 } step_ctx;
 
 static int step_scan(void *ctx, const pt_event_view *v, const pt_fold_event *e)
@@ -322,64 +323,76 @@ static int step_scan(void *ctx, const pt_event_view *v, const pt_fold_event *e)
 	step_ctx *s = ctx;
 	if (e->step == PT_NO_STEP)
 		return 0;
-	if (s->searching_cut) {
-		s->cut = e->seq;
+	if (!s->first_stepped)
+		s->first_stepped = e->seq;
+	if (e->step > s->run_max)
+		s->run_max = e->step;
+	if (s->run_max > s->step) {
+		s->cross = e->seq;
 		return 1; /* stop */
-	}
-	if (e->step <= s->step) {
-		s->found = e->seq;
-		s->cut = 0;
-	} else if (s->found && !s->cut) {
-		s->cut = e->seq;
 	}
 	return 0;
 }
 
 /*
- * The position of step=N on a path: after the last event with step <= N,
- * plus the step-less events that follow it up to the next stepped event.
- * 0 if every stepped event of the path is later than N.
+ * The position of step=N in one seq range: just before the running maximum
+ * of the steps first exceeds N (like time= points).  An event logged late
+ * with an old step (an asynchronous checkpoint finishing after later steps)
+ * belongs where it was logged, not back at its step; step-less events
+ * between N and the next step belong to N.  Returns 0 when the range
+ * already starts past N (the state is then on an earlier range of the path).
+ * Cost: a walk over the range's batch summaries and one decoded batch.
  */
+static int resolve_step_in_range(pt_replay *rp, uint64_t lo, uint64_t hi, int64_t from_step, int64_t step,
+				 uint64_t *out)
+{
+	*out = 0;
+	/* a resumed lineage holds nothing before the step it resumed from */
+	if (from_step != PT_NO_STEP && step < from_step)
+		return 0;
+	step_ctx s = {step, INT64_MIN, 0, 0};
+	for (size_t bi = btab_find(&rp->bt, lo); bi < rp->bt.n; bi++) {
+		const pt_bref *b = &rp->bt.v[bi];
+		uint64_t blo = b->first_seq, bhi = b->first_seq + b->count - 1;
+		if (blo > hi)
+			break;
+		bool inside = blo >= lo && bhi <= hi;
+		if (inside && b->step_max == PT_NO_STEP)
+			continue; /* no step in it: cannot cross */
+		if (inside && b->step_max <= step && s.run_max <= step) {
+			if (s.run_max < b->step_max)
+				s.run_max = b->step_max;
+			if (!s.first_stepped)
+				s.first_stepped = blo; /* only "is there one" matters below */
+			continue;
+		}
+		int rc = for_range(rp->st, rp->run, rp->stream, blo > lo ? blo : lo, bhi < hi ? bhi : hi, step_scan, &s);
+		if (rc < 0)
+			return rc;
+		if (s.cross)
+			break;
+	}
+	if (!s.cross) {
+		*out = hi;
+		return 0;
+	}
+	/* the range's first stepped event is already past N: nothing of it is at N */
+	*out = s.cross == s.first_stepped || s.cross <= lo ? 0 : s.cross - 1;
+	return 0;
+}
+
+/* step=N on a path: the latest range that has any event at or before N. */
 static int resolve_step_in_path(pt_replay *rp, const path_t *p, int64_t step, uint64_t *out)
 {
 	*out = 0;
 	for (size_t ri = p->n; ri-- > 0;) {
-		seqr r = p->r[ri];
-		/* the last batch overlapping r with a step <= N */
-		size_t bi = btab_find(&rp->bt, r.hi);
-		if (bi == rp->bt.n)
-			bi = rp->bt.n ? rp->bt.n - 1 : 0;
-		for (;; bi--) {
-			if (!rp->bt.n)
-				break;
-			const pt_bref *b = &rp->bt.v[bi];
-			if (b->first_seq + b->count - 1 < r.lo)
-				break;
-			if (b->step_min != PT_NO_STEP && b->step_min <= step) {
-				step_ctx s = {step, 0, 0, false};
-				uint64_t lo = b->first_seq > r.lo ? b->first_seq : r.lo;
-				uint64_t hi = b->first_seq + b->count - 1 < r.hi ? b->first_seq + b->count - 1 : r.hi;
-				int rc = for_range(rp->st, rp->run, rp->stream, lo, hi, step_scan, &s);
-				if (rc < 0)
-					return rc;
-				if (s.found) {
-					/*
-					 * extend over following step-less events, within this range;
-					 * the scan of the batch noted the first stepped event after
-					 * `found`, so only a cut beyond the batch needs a second read
-					 */
-					if (!s.cut && hi < r.hi) {
-						s.searching_cut = true;
-						rc = for_range(rp->st, rp->run, rp->stream, hi + 1, r.hi, step_scan, &s);
-						if (rc < 0)
-							return rc;
-					}
-					*out = s.cut ? s.cut - 1 : r.hi;
-					return 0;
-				}
-			}
-			if (bi == 0)
-				break;
+		uint64_t t;
+		int rc = resolve_step_in_range(rp, p->r[ri].lo, p->r[ri].hi, p->r[ri].from_step, step, &t);
+		if (rc)
+			return rc;
+		if (t) {
+			*out = t;
+			return 0;
 		}
 	}
 	return 0;
@@ -1112,15 +1125,8 @@ int pt_replay_lineages_json(pt_replay *rp, const char **json)
 				(long long)rp->lin.lineage, (unsigned long long)lineage_end(&rp->lin, 0, 0, rp->bt.last_seq));
 	for (size_t i = 0; !rc && i < rp->lin.nlineages; i++) {
 		const pt_lineage *l = &rp->lin.lineages[i];
-		rc = pt__buf_printf(b, ",{\"lineage\":%lld,\"parent\":%lld,\"start_seq\":%llu,\"end_seq\":%llu", (long long)l->id,
-				    (long long)l->parent, (unsigned long long)l->start_seq,
-				    (unsigned long long)lineage_end(&rp->lin, l->id, l->start_seq, rp->bt.last_seq));
-		if (!rc && l->from_step != PT_NO_STEP)
-			rc = pt__buf_printf(b, ",\"from_step\":%lld", (long long)l->from_step);
-		if (!rc && l->manifest[0])
-			rc = pt__buf_printf(b, ",\"manifest\":\"%s\"", l->manifest);
-		if (!rc)
-			rc = pt__buf_append(b, "}", 1);
+		uint64_t end = lineage_end(&rp->lin, l->id, l->start_seq, rp->bt.last_seq);
+		rc = pt__lineage_json(b, l, true, end ? end : l->start_seq);
 	}
 	if (!rc)
 		rc = pt__buf_append(b, "]}", 3);
@@ -1205,6 +1211,31 @@ static bool same_entry(const pt__mentry *a, const pt__mentry *b)
 	return true;
 }
 
+/*
+ * Small tensors are packed together into shared chunks, so different
+ * extents do not mean different bytes: compare the bytes of entries up to
+ * 16 MiB (larger ones have chunks of their own, where extents are exact).
+ * 1 same, 0 different, <0 error.
+ */
+static int same_bytes(const pt_store *st, const char *ha, const char *hb, const char *name, uint64_t size)
+{
+	if (size > (16u << 20))
+		return 0;
+	pt_checkpoint_reader *a = NULL, *b = NULL;
+	uint8_t *x = pt__malloc(size ? size : 1), *y = pt__malloc(size ? size : 1);
+	size_t ia, ib;
+	int rc = !x || !y ? PT_ENOMEM : 0;
+	if (!rc && !(rc = pt_checkpoint_reader_open(&a, st, ha)) && !(rc = pt_checkpoint_reader_open(&b, st, hb)) &&
+	    !(rc = pt_checkpoint_reader_find(a, name, &ia)) && !(rc = pt_checkpoint_reader_find(b, name, &ib)) &&
+	    !(rc = pt_checkpoint_reader_read(a, ia, x, size)) && !(rc = pt_checkpoint_reader_read(b, ib, y, size)))
+		rc = !memcmp(x, y, size);
+	pt_checkpoint_reader_free(a);
+	pt_checkpoint_reader_free(b);
+	pt__free(x);
+	pt__free(y);
+	return rc;
+}
+
 static int diff_checkpoint(pt_buf *b, const pt_replay *ra, const pt_replay *rb)
 {
 	char ha[65] = "", hb[65] = "";
@@ -1245,6 +1276,16 @@ static int diff_checkpoint(pt_buf *b, const pt_replay *ra, const pt_replay *rb)
 				ea = &ma.e[j];
 		if (ea && same_entry(ea, eb))
 			continue;
+		if (ea && ea->size == eb->size && ea->type == eb->type && ea->dtype == eb->dtype && ea->ndim == eb->ndim &&
+		    !memcmp(ea->shape, eb->shape, sizeof ea->shape)) {
+			int same = same_bytes(ra->st, ha, hb, ea->name, ea->size);
+			if (same < 0) {
+				rc = same;
+				break;
+			}
+			if (same)
+				continue; /* packed with other tensors in a changed chunk, its own bytes equal */
+		}
 		if (!first)
 			rc = pt__buf_append(b, ",", 1);
 		first = false;

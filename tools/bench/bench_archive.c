@@ -266,7 +266,12 @@ int bench_archive_run(int argc, char **argv)
 	       tarball, store, tarball, store))
 		goto done;
 	double gnu_create_sync = secs(bench_mono_ns() - t);
-	unlink(bench_path_join(dir, "gnu.tar.2"));
+	{
+		char *t2 = bench_path_join(dir, "gnu.tar.2");
+		if (t2)
+			unlink(t2);
+		free(t2);
+	}
 
 	/* restore vs tar xf + sha256sum */
 	if (bench_settle(dir))

@@ -2,7 +2,7 @@
 """bench_python.py - the cost of recording from Python, against what a user
 would do otherwise.
 
-Two workloads, each timed for every method until the events are written:
+Event workloads, each timed for every method until the events are written:
 
   metric    rec.metric("loss", value, step=i)
   decision  rec.decision("lr", step=i, set={"lr": ...}, reason=..., actor=...,
@@ -18,6 +18,12 @@ any Python-side encoder).  The ratio column is events/s relative to sqlite3.
 Usage:
   PROVTRACE_LIB=build/lib/libprovtrace.so PYTHONPATH=bindings/python \\
       /usr/bin/python3 tools/bench/bench_python.py [--metrics N] [--decisions N] [--repeat R]
+
+Then (numpy needed) a checkpoint workload: how long the training loop is
+blocked by rec.checkpoint() asynchronous and synchronous, and the rate until
+durable, against np.savez + fsync; and a replay workload: run.state_at() at
+random steps of a long run against a naive fold of run.events().
+--only events|checkpoint|replay runs one part.
 
 Prints, like provtrace-bench, markdown tables (method | events/s | ratio, the
 ratio being the provtrace row's events/s over the method's) and the targets
@@ -174,6 +180,132 @@ def decision_msgpack(tmp, n):
 
 # ---- driver -----------------------------------------------------------------
 
+# ---- checkpoint workload -------------------------------------------------------
+
+def _model(mb):
+    """float32 tensors totalling `mb` MiB, shaped like an MLP's."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    n = mb * (1 << 20) // 4
+    sizes = [n // 2, n // 4, n // 8, n - n // 2 - n // 4 - n // 8]
+    return {"layer%d.weight" % i: rng.normal(size=k).astype(np.float32)
+            for i, k in enumerate(sizes)}
+
+
+def _train(model, i):
+    # Every value changes between checkpoints (no deduplication to exploit).
+    for a in model.values():
+        a += 1e-3 * (i + 1)
+
+
+def checkpoint_bench(mb, count):
+    """(method, ms the loop is blocked per checkpoint, MB/s until durable)."""
+    import numpy as np
+
+    rows = []
+    for mode in ("async", "sync"):
+        tmp = tempfile.mkdtemp(prefix="pt-bench-")
+        try:
+            model = _model(mb)
+            rec = provtrace.Recorder(run="ck", store=os.path.join(tmp, "store"), capture_code=False)
+            blocked = []
+            t0 = time.perf_counter()
+            for i in range(count):
+                _train(model, i)
+                t = time.perf_counter()
+                rec.checkpoint(i, model, wait=(mode == "sync"))
+                blocked.append(time.perf_counter() - t)
+            rec.close()
+            total = time.perf_counter() - t0
+            if mode == "async":
+                # Back to back, the calls above wait for a free slot (two
+                # in flight).  A training loop computes between checkpoints:
+                # time the call with the queue empty, which is the copy.
+                rec = provtrace.Recorder(run="ck2", store=os.path.join(tmp, "store"),
+                                         capture_code=False)
+                blocked = []
+                for i in range(count):
+                    _train(model, i)
+                    rec.wait_checkpoints()
+                    t = time.perf_counter()
+                    rec.checkpoint(i, model)
+                    blocked.append(time.perf_counter() - t)
+                rec.close()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        rows.append(("provtrace `rec.checkpoint(wait=%s)`" % (mode == "sync"),
+                     1e3 * sorted(blocked)[len(blocked) // 2], mb * count / total))
+    tmp = tempfile.mkdtemp(prefix="pt-bench-")
+    try:
+        model = _model(mb)
+        blocked = []
+        t0 = time.perf_counter()
+        for i in range(count):
+            _train(model, i)
+            t = time.perf_counter()
+            path = os.path.join(tmp, "ck%d.npz" % i)
+            with open(path, "wb") as f:
+                np.savez(f, **model)
+                f.flush()
+                os.fsync(f.fileno())
+            blocked.append(time.perf_counter() - t)
+        total = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    rows.append(("np.savez + fsync", 1e3 * sorted(blocked)[len(blocked) // 2], mb * count / total))
+    return rows
+
+
+# ---- replay workload ---------------------------------------------------------------
+
+def replay_bench(n, points):
+    """state_at at random steps of a run of `n` events, against a naive fold
+    of events() from the first event (what a user would write)."""
+    import random
+
+    tmp = tempfile.mkdtemp(prefix="pt-bench-")
+    try:
+        store = os.path.join(tmp, "store")
+        with provtrace.Recorder(run="rp", store=store, capture_code=False) as rec:
+            rec.params({"lr": 0.1, "batch": 64})
+            lr = 0.1
+            for i in range(n):
+                rec.metric("loss", 1.0 / (i + 1), i)
+                if i % 1000 == 999:
+                    lr *= 0.9
+                    rec.decision("lr", step=i, set={"lr": lr}, reason="plateau",
+                                 actor="ReduceLROnPlateau")
+        run = provtrace.open_run("rp", store=store)
+        rnd = random.Random(5)
+        lat = []
+        for _ in range(points):
+            s = rnd.randrange(n)
+            t = time.perf_counter()
+            st = run.state_at(step=s)
+            lat.append(time.perf_counter() - t)
+            assert st.step == s
+        lat.sort()
+        naive = []
+        for _ in range(3):
+            s = rnd.randrange(n // 2, n)
+            t = time.perf_counter()
+            params, metrics = {}, {}
+            for ev in run.events(step_max=s):
+                k = ev["kind"]
+                if k == "param":
+                    params[ev["name"]] = ev["value"]
+                elif k == "metric":
+                    metrics[ev["name"]] = ev["value"]
+                elif k == "decision":
+                    params.update(ev.get("set") or {})
+            naive.append(time.perf_counter() - t)
+        naive.sort()
+        return lat, naive
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def measure(fn, n, repeat):
     """Best of `repeat` runs (each in a fresh directory): (events/s, calling
     thread's CPU ns per event)."""
@@ -234,7 +366,18 @@ def main():
     ap.add_argument("--decisions", type=int, default=300_000, help="decision events per run")
     ap.add_argument("--repeat", type=int, default=3, help="runs per method (best is kept)")
     ap.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
+    ap.add_argument("--ckpt-mb", type=int, default=64,
+                    help="checkpoint workload: model size in MiB (0: skip)")
+    ap.add_argument("--ckpt-count", type=int, default=5, help="checkpoints per method")
+    ap.add_argument("--replay-events", type=int, default=200_000,
+                    help="replay workload: events in the run (0: skip)")
+    ap.add_argument("--replay-points", type=int, default=200, help="state_at calls timed")
+    ap.add_argument("--only", choices=("events", "checkpoint", "replay"),
+                    help="run one workload only")
     args = ap.parse_args()
+    if args.only in ("checkpoint", "replay"):
+        extra_workloads(args, {})
+        return
 
     results = {}
     cpus = {}
@@ -305,10 +448,46 @@ def main():
         ("decision: provtrace / sqlite3", "%.1fx" % (d / ds), ">= 4x",
          "PASS" if d / ds >= 4 else "MISS"),
     ], "lrrl")
+    extra = {} if args.only == "events" else extra_workloads(args, {})
     if args.json:
         with open(args.json, "w") as fp:
             json.dump({"events_per_s": results, "caller_cpu_ns_per_event": cpus,
-                       "bare_call_us": t * 1e6}, fp, indent=2)
+                       "bare_call_us": t * 1e6, **extra}, fp, indent=2)
+
+
+def extra_workloads(args, out):
+    """The checkpoint and replay tables (numpy needed)."""
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        print("\n(numpy is not installed: checkpoint and replay workloads skipped)")
+        return out
+    if args.ckpt_mb > 0 and args.only in (None, "checkpoint"):
+        rows = checkpoint_bench(args.ckpt_mb, args.ckpt_count)
+        print("\ncheckpoint, %d MiB of float32 (every value changed between checkpoints), "
+              "%d checkpoints:\n" % (args.ckpt_mb, args.ckpt_count))
+        print_table(("method", "loop blocked, ms (median)", "MiB/s until durable"),
+                    [(name, "%.1f" % ms, "%.0f" % rate) for name, ms, rate in rows], "lrr")
+        print("\nloop blocked: time inside the call (async: with no checkpoint in flight, as when "
+              "the loop\ncomputes between checkpoints); until durable: checkpoints back to back, "
+              "from the first\ncall to close() (chunks fdatasync'd, events written) or the "
+              "last fsync.")
+        out["checkpoint"] = {name: {"blocked_ms": ms, "mib_per_s": rate}
+                             for name, ms, rate in rows}
+    if args.replay_events > 0 and args.only in (None, "replay"):
+        lat, naive = replay_bench(args.replay_events, args.replay_points)
+        med, p99 = lat[len(lat) // 2] * 1e3, lat[min(len(lat) - 1, len(lat) * 99 // 100)] * 1e3
+        nmed = naive[len(naive) // 2] * 1e3
+        print("\nreplay, a run of %s events (a metric per step, a decision every 1000 steps):\n"
+              % "{:,}".format(args.replay_events))
+        print_table(("method", "median ms", "p99 ms"), [
+            ("`run.state_at(step=N)`, %d random N" % len(lat), "%.2f" % med, "%.2f" % p99),
+            ("naive fold of `run.events(step_max=N)`, %d random N" % len(naive),
+             "%.1f" % nmed, "-"),
+        ], "lrr")
+        out["replay"] = {"state_at_median_ms": med, "state_at_p99_ms": p99,
+                         "naive_median_ms": nmed, "events": args.replay_events}
+    return out
 
 
 if __name__ == "__main__":

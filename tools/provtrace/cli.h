@@ -44,6 +44,8 @@ int cmd_archive(cli_ctx *ctx, int argc, char **argv);
 int cmd_restore(cli_ctx *ctx, int argc, char **argv);
 int cmd_replay(cli_ctx *ctx, int argc, char **argv);
 int cmd_diff(cli_ctx *ctx, int argc, char **argv);
+int cmd_checkpoint(cli_ctx *ctx, int argc, char **argv);
+int cmd_gc(cli_ctx *ctx, int argc, char **argv);
 
 /* ---- messages ---------------------------------------------------------------- */
 

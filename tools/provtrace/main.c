@@ -22,6 +22,8 @@ static const cli_command commands[] = {
 	{"code", cmd_code, "code provenance of a run (--diff, --restore DIR)"},
 	{"archive", cmd_archive, "scheduled tar archives: plans, run, ls, verify, prune, hold"},
 	{"restore", cmd_restore, "extract an archive into a store"},
+	{"checkpoint", cmd_checkpoint, "list checkpoints (ls) or export one as .npy files (export)"},
+	{"gc", cmd_gc, "remove stored objects no event references"},
 };
 
 static void usage(FILE *f)
@@ -34,7 +36,7 @@ static void usage(FILE *f)
 	      "Commands:\n",
 	      f);
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fputs("\n"
 	      "The store is --store DIR, else $PROVTRACE_STORE, else the nearest .provtrace/\n"
 	      "directory in the current directory or a parent.\n"

@@ -38,6 +38,8 @@ from .errors import (
 )
 from .reader import EventIterator, Run, VerifyReport, open_run, runs, verify
 from .recorder import DURABILITY, Recorder
+from .checkpoint import Checkpoint, PendingCheckpoint, RawTensor
+from .replay import State
 
 __version__ = "0.1.0"
 
@@ -60,6 +62,10 @@ __all__ = [
     "open_run",
     "Run",
     "EventIterator",
+    "State",
+    "Checkpoint",
+    "PendingCheckpoint",
+    "RawTensor",
     "verify",
     "VerifyReport",
     "library_version",

@@ -179,6 +179,8 @@ class RecorderOptions(Structure):
         ("queue_max_batches", c_uint32),
         ("zstd_level", c_int),
         ("snapshot_every", c_uint32),
+        # The Python Recorder captures the provenance itself (to add the
+        # interpreter's keys to the `env` event): these stay 0 / NULL.
         ("capture_code", c_int),
         ("code_options", c_void_p),
     ]
@@ -348,6 +350,10 @@ pt_recorder_metrics = declare(
 pt_recorder_flush = declare("pt_recorder_flush", c_int, [c_void_p])
 pt_recorder_seal = declare("pt_recorder_seal", c_int, [c_void_p])
 pt_recorder_recovered_bytes = declare("pt_recorder_recovered_bytes", c_uint64, [c_void_p])
+pt_recorder_resume = declare(
+    "pt_recorder_resume", c_int, [c_void_p, c_int64, c_int64, c_char_p, POINTER(c_int64)]
+)
+pt_recorder_snapshots = declare("pt_recorder_snapshots", c_uint64, [c_void_p])
 pt_recorder_close = declare("pt_recorder_close", c_int, [c_void_p])
 pt_recorder_free = declare("pt_recorder_free", None, [c_void_p])
 

@@ -9,13 +9,16 @@ import json.scanner
 import time
 import weakref
 from ctypes import byref, c_int64, c_size_t, c_void_p, string_at
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Union
 
 from . import _lib
 from ._store import PathLike, StoreHandle, open_store
 from .errors import PT_ECORRUPT, PT_ITEROVER
 
 __all__ = ["runs", "open_run", "Run", "EventIterator", "verify", "VerifyReport"]
+
+if TYPE_CHECKING:
+    from .replay import State
 
 Store = Union[None, PathLike, StoreHandle]
 TimeLike = Union[int, str, _dt.datetime]
@@ -237,6 +240,91 @@ class Run:
     def verify(self, stream: Optional[str] = None) -> "VerifyReport":
         """Verify this run (see :func:`verify`)."""
         return verify(self._store, run=self._name, stream=stream)
+
+    # ---- time travel (replay.h) ---------------------------------------------
+
+    def state_at(
+        self,
+        at: Any = None,
+        *,
+        step: Optional[int] = None,
+        seq: Optional[int] = None,
+        time: Optional[TimeLike] = None,
+        latest: bool = False,
+        lineage: Optional[int] = None,
+        stream: Optional[str] = None,
+        folds: Optional[Mapping[str, Any]] = None,
+        use_snapshots: bool = True,
+    ) -> "State":
+        """The state of the run at one point (at most one of):
+
+        - ``step=N``: after the last event of step <= N on the lineage
+          (the live one, or ``lineage=``), plus the step-less events that
+          follow it before the next stepped event;
+        - ``seq=N``: after event N (0: before the first);
+        - ``time=T``: after the last event whose running maximum time is
+          <= T (ns since the epoch, an ISO-8601 str with a zone or an aware
+          datetime);
+        - ``latest=True`` or nothing: after the last event;
+        - ``at``: the same as a string (``"step=N"``, ``"seq=N"``,
+          ``"time=..."``, ``"latest"``), an int (a step), a dict with one of
+          ``step``/``seq``/``time``, or a :class:`State`.
+
+        ``folds``: kind -> ``fn(acc, event) -> acc`` (or ``(fn, initial)``;
+        the initial ``acc`` is None otherwise), called with every event of
+        that kind up to the point (events are ``events()`` dicts); the
+        results are in ``State.folds``.  An exception raised by ``fn`` stops
+        the fold and is raised here.
+
+        ``use_snapshots=False`` folds from the first event (same result,
+        slower).  :class:`~provtrace.NotFoundError` if the run, stream or
+        lineage does not exist.
+        """
+        from . import replay
+
+        return replay.state_at(self, at, step, seq, time, latest, lineage, stream, folds,
+                               use_snapshots)
+
+    def diff(self, a: Any, b: Any, *, lineage: Optional[int] = None,
+             stream: Optional[str] = None) -> Dict[str, Any]:
+        """What changed from point ``a`` to point ``b`` (each a :class:`State`
+        or a point as ``state_at``'s ``at``): ``params`` (name ->
+        ``{"old", "new"}``), ``metrics`` (name -> ``{"old", "new",
+        "delta"}``), ``decisions`` taken in between (``decisions_between``
+        counts them), ``checkpoint`` (``{"old", "new", "changed",
+        "removed"}`` tensors) and the two positions ``from``/``to``."""
+        from . import replay
+
+        return replay.diff(self, a, b, lineage, stream)
+
+    def lineages(self, stream: Optional[str] = None) -> List[Dict[str, Any]]:
+        """The lineages of the stream: ``lineage``, ``parent`` (None for
+        the first), ``from_step``, ``manifest`` (the checkpoint resumed
+        from), ``start_seq``/``end_seq`` and ``live`` (True for the one
+        ``step=`` points follow by default)."""
+        from . import replay
+
+        return replay.lineages(self, stream)
+
+    def walk(self, start: Any = None, stop: Any = None, *, lineage: Optional[int] = None,
+             stream: Optional[str] = None) -> Iterator[Any]:
+        """Step through the events after point ``start`` (default: the
+        beginning) up to point ``stop`` (inclusive; default: the end) on the
+        lineage's path, like a debugger: yields ``(event, changes)`` where
+        ``event`` is an ``events()`` dict and ``changes`` the list of what it
+        changed in the state (e.g. ``{"param": "lr", "old": 0.01, "new":
+        0.001}``)."""
+        from . import replay
+
+        return replay.walk(self, start, stop, lineage, stream)
+
+    def checkpoints(self) -> List[Any]:
+        """Every checkpoint of the run (all streams), in stream and sequence
+        order, as :class:`Checkpoint` objects (``.step``, ``.manifest``,
+        ``.info``, ``.load()``, ``.export(dir)``)."""
+        from .checkpoint import list_checkpoints
+
+        return list_checkpoints(self._store, self._name)
 
     def __repr__(self) -> str:
         return "<provtrace.Run %r store=%r>" % (self._name, self._store.path)

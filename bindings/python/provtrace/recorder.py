@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from array import array as _array
 import weakref
-from ctypes import ArgumentError, byref, c_char_p, c_double, c_void_p
+from ctypes import ArgumentError, byref, c_char_p, c_double, c_int64, c_void_p
 from typing import Any, Dict, Mapping, Optional, Union
 
 from . import _lib
@@ -14,6 +15,9 @@ from ._encode import (Builder, FieldError, encode, encode_items, key_bytes, key_
                       raise_field_error, thread_builder)
 from ._store import PathLike, StoreHandle, open_store
 from .errors import ClosedError
+
+# Imported lazily by the methods that use them (checkpoint, replay, code),
+# so that recording metrics pays nothing for them at import.
 
 __all__ = ["Recorder", "DURABILITY"]
 
@@ -32,7 +36,19 @@ _append = _lib.pt_recorder_append
 _last_error = _lib.last_error
 
 
-_free_recorder = _lib.free_with(_lib.pt_recorder_free)
+def _free_recorder(h: int, writer_box: list, _store: Any) -> None:
+    """Finalizer: close the recorder's checkpointer (it appends to the
+    recorder) before the recorder itself.  Errors cannot be raised here."""
+    w = writer_box[0]
+    if w is not None and w.ptr is not None:
+        p, w.ptr = w.ptr, None
+        from .checkpoint import pt_checkpointer_close
+
+        pt_checkpointer_close(p)
+    _lib.pt_recorder_free(h)
+
+
+_HEX = frozenset("0123456789abcdef")
 _key_get = key_cache.get
 
 # keys tuple -> C array of the encoded names, shared by all recorders and
@@ -94,6 +110,58 @@ def _step_arg(step: Any, what: str) -> int:
     return s
 
 
+def _manifest_arg(v: Any) -> str:
+    m = getattr(v, "manifest", v)  # a Checkpoint or its hex id
+    if not isinstance(m, str):
+        raise TypeError("resume: checkpoint must be a manifest id (str) or a Checkpoint, not %s"
+                        % type(v).__name__)
+    m = m.lower()
+    if len(m) != 64 or not set(m) <= _HEX:
+        raise ValueError("resume: checkpoint %r is not a manifest id (64 hex digits)" % (v,))
+    return m
+
+
+_AUTO = object()
+
+
+def _resume_args(resume: Any) -> Optional[tuple]:
+    """(from_step or None, parent lineage or None, manifest hex / None / _AUTO)."""
+    if resume is None:
+        return None
+    if isinstance(resume, bool):
+        raise TypeError("resume must be None, an int step or a dict, not bool")
+    if isinstance(resume, int):
+        return (_resume_step(resume), None, _AUTO)
+    if isinstance(resume, Mapping):
+        unknown = set(resume) - {"step", "lineage", "checkpoint"}
+        if unknown:
+            raise ValueError("resume: unknown key(s) %s (step, lineage, checkpoint)"
+                             % ", ".join(sorted(map(repr, unknown))))
+        step = resume.get("step")
+        step = None if step is None else _resume_step(step)
+        lin = resume.get("lineage")
+        if lin is not None:
+            if isinstance(lin, bool) or not isinstance(lin, int):
+                raise TypeError("resume: lineage must be an int, not %s" % type(lin).__name__)
+            if not 0 <= lin <= _I64MAX:
+                raise ValueError("resume: lineage %d is out of range" % lin)
+        if "checkpoint" in resume:
+            ck = resume["checkpoint"]
+            manifest = None if ck is None else _manifest_arg(ck)
+        else:
+            manifest = _AUTO
+        return (step, lin, manifest)
+    raise TypeError("resume must be None, an int step or a dict, not %s" % type(resume).__name__)
+
+
+def _resume_step(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError("resume: step must be an int, not %s" % type(v).__name__)
+    if not _I64MIN < v <= _I64MAX:
+        raise ValueError("resume: step %d is out of the int64 range" % v)
+    return v
+
+
 class Recorder:
     """Records the events of one stream of one run (a context manager).
 
@@ -121,10 +189,28 @@ class Recorder:
             ``"write"`` (flush returns once they are written to the file:
             they survive a crash of the process) or ``"fsync"`` (every batch
             is synced to the disk).
-        capture_code: whether the code provenance (git HEAD, diff) of the
-            working directory is to be recorded at the start of the run.
-            The flag is kept on the recorder (:attr:`capture_code`); the
-            capture itself comes with the library's code-provenance support.
+        capture_code: record the code provenance (git HEAD, branch,
+            uncommitted changes, untracked files: a ``code`` event) and the
+            environment (host, process, allowlisted variables, and the
+            Python version with the versions of the imported top-level
+            packages: an ``env`` event) when the recorder opens.  A capture
+            that fails is a ``RuntimeWarning``, never an error of the
+            recorder (unless ``require_clean``).  False records neither.
+        require_clean: refuse to record (``InvalidError`` listing the
+            changed files, the recorder is closed) when the working tree has
+            uncommitted changes or untracked files, or cannot be checked.
+        resume: training resumes from an earlier point, which starts a new
+            lineage (replay's ``step=N`` follows it; see
+            :meth:`Run.state_at`).  None (a fresh start or a plain
+            continuation), an int (resume from that step of the live
+            lineage), or a dict with ``step`` (None: the current end),
+            ``lineage`` (the parent; default the live one) and
+            ``checkpoint`` (the manifest id resumed from, or a
+            :class:`Checkpoint`).  Without ``checkpoint`` the checkpoint
+            in effect at that step of the parent is recorded (and offered
+            as :attr:`resumed_from`).  See :attr:`lineage`.
+        snapshot_every: write a replay state snapshot every N events
+            (None: the library's default, 32768; 0: none).
 
     Values accepted in events: None, bool, int (int64, or uint64 above),
     float, str, bytes / bytearray / memoryview, lists and tuples, dicts with
@@ -139,9 +225,15 @@ class Recorder:
     (each thread encodes into its own builder; the C recorder serialises
     appends).  :meth:`close` must be the last call, as in the C API.
 
-    The C recorder is closed (its events flushed and the segment sealed)
-    when the object is closed, leaves a ``with`` block, is garbage
-    collected or the interpreter exits.
+    Checkpoints: :meth:`checkpoint` stores tensors (numpy, torch) and blobs
+    (bytes, files) content-addressed and records a ``checkpoint`` event;
+    asynchronous by default (the buffers are copied, persistence runs in the
+    background; :meth:`close` waits for it).  Read them back with
+    :meth:`Run.state_at` ``(step=N).checkpoint.load()``.
+
+    The C recorder is closed (background checkpoints finished, its events
+    flushed and the segment sealed) when the object is closed, leaves a
+    ``with`` block, is garbage collected or the interpreter exits.
     """
 
     def __init__(
@@ -151,6 +243,10 @@ class Recorder:
         stream: Optional[str] = None,
         durability: str = "write",
         capture_code: bool = True,
+        resume: Union[None, int, Mapping[str, Any]] = None,
+        *,
+        require_clean: bool = False,
+        snapshot_every: Optional[int] = None,
     ) -> None:
         try:
             dur = DURABILITY[durability]
@@ -160,23 +256,54 @@ class Recorder:
             ) from None
         run_b = None if run is None else _lib.cname(run, "run")
         stream_b = None if stream is None else _lib.cname(stream, "stream")
+        resume_args = _resume_args(resume)
+        if require_clean and not capture_code:
+            raise ValueError("require_clean needs capture_code=True")
+        if snapshot_every is not None:
+            if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int):
+                raise TypeError("snapshot_every must be an int, not %s"
+                                % type(snapshot_every).__name__)
+            if not 0 <= snapshot_every <= 0xFFFFFFFF:
+                raise ValueError("snapshot_every must be 0..2**32-1, not %d" % snapshot_every)
         self._h: Optional[int] = None
         self._lock = threading.Lock()
         self._store = open_store(store, create=True)
         opts = _lib.RecorderOptions()
         _lib.check(_lib.pt_recorder_options_init(byref(opts), _lib.RECORDER_OPTIONS_VERSION))
         opts.durability = dur
+        if snapshot_every is not None:
+            opts.snapshot_every = snapshot_every
         out = c_void_p()
         _lib.check(_lib.pt_recorder_open(byref(out), self._store.ptr, run_b, stream_b, byref(opts)))
         h = out.value
         self._h = h
+        # The checkpointer (created by the first checkpoint()) lives in this
+        # box so that the finalizer can close it before the recorder.
+        self._writer_box: list = [None]
         # The finalizer holds the store handle, so the store outlives the
         # C recorder even when both become garbage together.
-        self._finalizer = weakref.finalize(self, _free_recorder, h, self._store)
+        self._finalizer = weakref.finalize(self, _free_recorder, h, self._writer_box, self._store)
         self._run = _lib.pt_recorder_run(h).decode("utf-8")
         self._stream = _lib.pt_recorder_stream(h).decode("utf-8")
         self._durability = durability
         self._capture_code = bool(capture_code)
+        self._lineage: Optional[int] = None
+        self._resumed_from: Any = None
+        try:
+            if resume_args is not None:
+                self._resume(*resume_args)
+            if capture_code:
+                from . import _code
+
+                err = _code.capture(h, bool(require_clean))
+                if err is not None:
+                    warnings.warn("provtrace: run %r: provenance capture failed (recording goes "
+                                  "on): %s" % (self._run, err), RuntimeWarning, stacklevel=2)
+        except BaseException:
+            self._h = None
+            self._finalizer.detach()
+            _lib.pt_recorder_close(h)
+            raise
         # Hot paths call these bound C functions directly; close() swaps
         # them for _closed so that a closed recorder raises without an
         # extra check on every call.
@@ -212,6 +339,40 @@ class Recorder:
         return self._capture_code
 
     @property
+    def lineage(self) -> int:
+        """The lineage this recorder writes: the new one after ``resume``,
+        else the lineage live in the stream (0 until a run is resumed)."""
+        if self._lineage is None:
+            from .replay import lineage_at_end
+
+            self._handle()
+            self._lineage = lineage_at_end(self._store, self._run, self._stream)
+        return self._lineage
+
+    @property
+    def resumed_from(self) -> Any:
+        """The :class:`Checkpoint` recorded as the one resumed from (with
+        ``resume``), or None; ``rec.resumed_from.load()`` gives its tensors."""
+        return self._resumed_from
+
+    def _resume(self, step: Optional[int], parent: Optional[int], manifest: Any) -> None:
+        from .checkpoint import Checkpoint
+        from .replay import checkpoint_in_effect
+
+        ck = None
+        if manifest is _AUTO:
+            ck = checkpoint_in_effect(self._store, self._run, self._stream, step, parent)
+            manifest = ck.manifest if ck is not None else None
+        elif manifest is not None:
+            ck = Checkpoint(self._store, manifest)
+        lin = c_int64()
+        _lib.check(_lib.pt_recorder_resume(
+            self._h, _NO_STEP if step is None else step, -1 if parent is None else parent,
+            None if manifest is None else manifest.encode("ascii"), byref(lin)), "resume")
+        self._lineage = lin.value
+        self._resumed_from = ck
+
+    @property
     def closed(self) -> bool:
         """True once :meth:`close` was called."""
         return self._h is None
@@ -242,6 +403,8 @@ class Recorder:
         self._closed_msg = ("this recorder was opened by the parent process; a forked child "
                             "must open its own Recorder (on its own stream)")
         self._h = None
+        # The checkpointer's threads do not exist in the child: forget it too.
+        self._writer_box[0] = None
 
     # ---- hot paths ----------------------------------------------------------
 
@@ -527,6 +690,90 @@ class Recorder:
         content-addressed).  No-op if it is empty."""
         _lib.check(_lib.pt_recorder_seal(self._handle()), "seal")
 
+    # ---- checkpoints -----------------------------------------------------------
+
+    def _writer(self) -> Any:
+        h = self._handle()
+        w = self._writer_box[0]
+        if w is None:
+            with self._lock:
+                w = self._writer_box[0]
+                if w is None:
+                    if self._h is None:
+                        raise ClosedError(self._closed_msg)
+                    from .checkpoint import Writer
+
+                    w = self._writer_box[0] = Writer(self._store, h)
+        return w
+
+    def checkpoint(self, step: Optional[int], tensors_or_blob: Any, *, wait: bool = False,
+                   name: Optional[str] = None) -> Any:
+        """Store a checkpoint at ``step`` (None: no step) and record a
+        ``checkpoint`` event naming it.
+
+        ``tensors_or_blob`` is one of:
+
+        - a dict of entry name -> value, where a value is a numpy array (any
+          dtype of bool, int8..int64, uint8..uint64, float16, bfloat16 with
+          ml_dtypes, float32, float64; non-contiguous arrays are copied to C
+          order), anything numpy can view that has ``dtype`` and ``shape``, a
+          torch CPU tensor (bfloat16 included), ``bytes``/``bytearray``/
+          ``memoryview`` (an opaque blob) or a path (a file stored as a blob,
+          e.g. a ``torch.save`` output);
+        - ``bytes`` (one blob named ``name`` or ``"blob"``);
+        - a path, ``str`` or ``os.PathLike`` (one blob named ``name`` or the
+          file's base name).
+
+        ``wait=True``: stored synchronously (chunks durable, event appended);
+        returns the manifest id (64 hex digits).
+
+        ``wait=False`` (default): the buffers are copied before this returns
+        (the caller may change them right away) and the checkpoint is
+        persisted in the background; returns a :class:`PendingCheckpoint`
+        (``.done``, ``.wait()``).  A failure of a background checkpoint is
+        raised by the next :meth:`checkpoint` call, by
+        :meth:`wait_checkpoints` or by :meth:`close`.
+
+        Raises ``TypeError`` for an unsupported value or dtype (naming the
+        entry) before anything is stored.
+        """
+        s = _step_arg(step, "checkpoint")
+        if not isinstance(wait, bool):
+            raise TypeError("wait must be a bool, not %s" % type(wait).__name__)
+        if name is not None:
+            _lib.cname(name, "checkpoint entry name")
+        w = self._writer()
+        if wait:
+            info = w.write(tensors_or_blob, s, name)
+            return info["manifest"]
+        from .checkpoint import PendingCheckpoint
+
+        ticket = w.snapshot(tensors_or_blob, s, name)
+        return PendingCheckpoint(ticket, step, w)
+
+    def wait_checkpoints(self) -> None:
+        """Wait until every background checkpoint is persisted; raises the
+        first error not reported yet."""
+        self._handle()
+        w = self._writer_box[0]
+        if w is not None:
+            w.wait()
+
+    def checkpoint_status(self) -> Dict[str, Any]:
+        """Progress of the background checkpoints: ``submitted``,
+        ``completed``, ``failed``, ``inflight``, ``first_error`` (a C code,
+        0 if none) and ``last`` (the summary of the last completed one:
+        ``manifest``, ``step``, ``tensors``, ``logical_bytes``,
+        ``new_bytes``...; None if none).  Neither waits nor clears errors."""
+        self._handle()
+        w = self._writer_box[0]
+        if w is None:
+            return {"submitted": 0, "completed": 0, "failed": 0, "inflight": 0,
+                    "first_error": 0, "last": None}
+        return w.status()
+
+    # ---- life cycle (close) ---------------------------------------------------
+
     def close(self) -> None:
         """Flush, seal the open segment, release the stream's lock.
 
@@ -542,7 +789,20 @@ class Recorder:
             self._h = None
             self._finalizer.detach()
             _live.discard(self)
-        _lib.check(_lib.pt_recorder_close(h), "close")
+            w = self._writer_box[0]
+            self._writer_box[0] = None
+        first: Optional[BaseException] = None
+        if w is not None:
+            # Waits for the background checkpoints; their events go to the
+            # recorder, which is closed after them.
+            try:
+                w.close()
+            except BaseException as e:
+                first = e
+        rc = _lib.pt_recorder_close(h)
+        if first is not None:
+            raise first
+        _lib.check(rc, "close")
 
     def __enter__(self) -> "Recorder":
         self._handle()

@@ -119,6 +119,17 @@ PT_EXTERN int pt_recorder_append(pt_recorder *rec, const pt_event *ev, uint64_t 
  */
 PT_EXTERN int pt_recorder_metric(pt_recorder *rec, const char *name, double value, int64_t step);
 
+/**
+ * Append an event whose body is given already encoded: `body` must be one
+ * msgpack map (`len` bytes) with string keys, none of them reserved (see
+ * event.h), at most PT_EVENT_MAX_DEPTH deep, every string valid UTF-8 -
+ * checked, PT_EINVAL naming the problem otherwise, nothing appended.
+ * `name` may be NULL, `step` PT_NO_STEP.  For bindings that encode a whole
+ * body in one call (Python with msgpack); C code uses the builder.
+ */
+PT_EXTERN int pt_recorder_append_msgpack(pt_recorder *rec, const char *kind, const char *name, int64_t step,
+					 const void *body, size_t len, uint64_t *out_seq);
+
 /** Append several metrics (names[i] = values[i]) at one step; one call, n events. */
 PT_EXTERN int pt_recorder_metrics(pt_recorder *rec, const char *const *names,
 				  const double *values, size_t n, int64_t step);

@@ -1,0 +1,207 @@
+/*
+ * cmd_checkpoint.c - `provtrace checkpoint ls` and `provtrace checkpoint export`.
+ */
+#include "cli.h"
+
+#include <provtrace/checkpoint.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char help[] =
+	"usage: provtrace checkpoint ls [--run RUN] [--json]\n"
+	"       provtrace checkpoint export --run RUN --step N [--stream STREAM] DIR\n"
+	"\n"
+	"ls      list the checkpoints of every run (or of RUN): step, tensors and\n"
+	"        blobs, logical size, bytes the checkpoint added to the store, and the\n"
+	"        dedup ratio (logical / added); then the totals, logical vs stored.\n"
+	"        --json: one JSON array of {\"run\", \"stream\", \"seq\", \"step\", \"time\",\n"
+	"        \"manifest\", \"tensors\", \"blobs\", \"chunks\", \"new_chunks\",\n"
+	"        \"logical_bytes\", \"stored_bytes\", \"new_bytes\", \"dedup_ratio\"}.\n"
+	"export  write the checkpoint in effect at step N (the latest at or before N)\n"
+	"        into DIR (created if needed): each tensor as <name>.npy (NPY 1.0,\n"
+	"        numpy.load reads it; bf16 is widened to float32, exactly), each blob\n"
+	"        as its original bytes, and index.json mapping entry names to files.\n"
+	"        Every chunk is checked against its hash while reading.\n"
+	"\n"
+	"  --run RUN        the run (export: required unless the store has one run)\n"
+	"  --stream STREAM  the stream (default: main)\n"
+	"  --step N         export: the step\n"
+	"  --json           ls: JSON output\n"
+	"  --store DIR      the store\n";
+
+static double ratio(uint64_t logical, uint64_t added)
+{
+	return added ? (double)logical / (double)added : 0.0;
+}
+
+static int do_ls(cli_ctx *ctx, const char *run, bool json)
+{
+	pt_store *st = NULL;
+	int rc = cli_open_store(ctx, &st);
+	if (rc)
+		return rc;
+	pt_checkpoint_info *v = NULL;
+	size_t n = 0;
+	if (pt_checkpoint_list(&v, &n, st, run)) {
+		rc = cli_lib_error();
+		goto done;
+	}
+	uint64_t logical = 0, added = 0;
+	for (size_t i = 0; i < n; i++) {
+		logical += v[i].logical_bytes;
+		added += v[i].new_bytes;
+	}
+	char t[48];
+	if (json) {
+		fputs("[", stdout);
+		for (size_t i = 0; i < n; i++) {
+			const pt_checkpoint_info *c = &v[i];
+			fputs(i ? ",\n{\"run\":" : "\n{\"run\":", stdout);
+			cli_json_str(stdout, c->run);
+			fputs(",\"stream\":", stdout);
+			cli_json_str(stdout, c->stream);
+			printf(",\"seq\":%" PRIu64 ",\"step\":", c->seq);
+			cli_json_step(stdout, c->step);
+			printf(",\"time\":\"%s\",\"manifest\":\"%s\"", pt_time_format(c->time, t, sizeof t),
+			       c->manifest);
+			printf(",\"tensors\":%" PRIu64 ",\"blobs\":%" PRIu64 ",\"chunks\":%" PRIu64
+			       ",\"new_chunks\":%" PRIu64 ",\"logical_bytes\":%" PRIu64
+			       ",\"stored_bytes\":%" PRIu64 ",\"new_bytes\":%" PRIu64 ",\"dedup_ratio\":%.3f}",
+			       c->tensors, c->blobs, c->chunks, c->new_chunks, c->logical_bytes,
+			       c->stored_bytes, c->new_bytes, ratio(c->logical_bytes, c->new_bytes));
+		}
+		fputs(n ? "\n]\n" : "]\n", stdout);
+		goto done;
+	}
+	if (!n) {
+		printf("no checkpoints%s%s\n", run ? " in run " : "", run ? run : "");
+		goto done;
+	}
+	int wr = 3, ws = 6;
+	for (size_t i = 0; i < n; i++) {
+		int l = (int)strlen(v[i].run);
+		wr = l > wr ? l : wr;
+		l = (int)strlen(v[i].stream);
+		ws = l > ws ? l : ws;
+	}
+	printf("%-*s  %-*s  %12s  %8s  %6s  %10s  %10s  %8s  %s\n", wr, "RUN", ws, "STREAM", "STEP",
+	       "TENSORS", "BLOBS", "LOGICAL", "ADDED", "DEDUP", "MANIFEST");
+	for (size_t i = 0; i < n; i++) {
+		const pt_checkpoint_info *c = &v[i];
+		char step[32], a[32], b[32];
+		if (c->step == PT_NO_STEP)
+			snprintf(step, sizeof step, "-");
+		else
+			snprintf(step, sizeof step, "%" PRId64, c->step);
+		printf("%-*s  %-*s  %12s  %8" PRIu64 "  %6" PRIu64 "  %10s  %10s  %7.1fx  %.12s\n", wr, c->run,
+		       ws, c->stream, step, c->tensors, c->blobs, cli_size(c->logical_bytes, a, sizeof a),
+		       cli_size(c->new_bytes, b, sizeof b), ratio(c->logical_bytes, c->new_bytes),
+		       c->manifest);
+	}
+	char a[32], b[32];
+	printf("%zu checkpoint%s: %s logical, %s stored (%.1fx)\n", n, n == 1 ? "" : "s",
+	       cli_size(logical, a, sizeof a), cli_size(added, b, sizeof b), ratio(logical, added));
+done:
+	pt_free(v);
+	pt_store_free(st);
+	return rc;
+}
+
+/* ---- export ------------------------------------------------------------------------------ */
+
+
+
+
+
+
+static int do_export(cli_ctx *ctx, const char *run_opt, const char *stream_opt, int64_t step,
+		     const char *dir)
+{
+	pt_store *st = NULL;
+	char *run_owned = NULL, *stream_owned = NULL;
+	const char *run, *stream;
+	int rc = cli_open_store(ctx, &st);
+	if (rc)
+		return rc;
+	if ((rc = cli_pick_run(st, "checkpoint", run_opt, &run, &run_owned)))
+		goto done;
+	if ((rc = cli_pick_stream(st, "checkpoint", run, stream_opt, &stream, &stream_owned)))
+		goto done;
+	pt_checkpoint_info info;
+	pt_checkpoint_export_stats es;
+	if (pt_checkpoint_find(&info, st, run, stream, step) || pt_checkpoint_export(st, info.manifest, dir, &es)) {
+		rc = cli_lib_error();
+		goto done;
+	}
+	char sz[32];
+	fprintf(stderr, "provtrace: exported %" PRIu64 " entries of run %s stream %s step %s%" PRId64 " (%s) to %s\n",
+		es.entries, run, stream, info.step == PT_NO_STEP ? "(none) " : "", info.step == PT_NO_STEP ? 0 : info.step,
+		cli_size(info.logical_bytes, sz, sizeof sz), dir);
+done:
+	free(run_owned);
+	free(stream_owned);
+	pt_store_free(st);
+	return rc;
+}
+
+int cmd_checkpoint(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {CLI_COMMON_OPTIONS,
+					     {"run", required_argument, NULL, 'r'},
+					     {"stream", required_argument, NULL, 's'},
+					     {"step", required_argument, NULL, 'n'},
+					     {"json", no_argument, NULL, 'j'},
+					     {0}};
+	const char *run = NULL, *stream = NULL;
+	int64_t step = 0;
+	bool json = false, have_step = false;
+	int c;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h': fputs(help, stdout); return CLI_OK;
+		case 'r': run = optarg; break;
+		case 's': stream = optarg; break;
+		case 'j': json = true; break;
+		case 'n':
+			if (!cli_parse_i64(optarg, &step))
+				return cli_usage("checkpoint", "--step: not an integer: '%s'", optarg);
+			have_step = true;
+			break;
+		default: {
+			int rc = cli_common_option(ctx, "checkpoint", c, argv);
+			if (rc >= 0)
+				return rc;
+		}
+		}
+	}
+	if (optind >= argc)
+		return cli_usage("checkpoint", "missing subcommand (ls or export)");
+	const char *sub = argv[optind++];
+	if (!strcmp(sub, "ls")) {
+		if (optind < argc)
+			return cli_usage("checkpoint", "unexpected argument '%s'", argv[optind]);
+		if (have_step || stream)
+			return cli_usage("checkpoint", "ls takes only --run and --json");
+		if (run && pt_name_check("run", run))
+			return cli_usage("checkpoint", "%s", pt_error_last());
+		return do_ls(ctx, run, json);
+	}
+	if (!strcmp(sub, "export")) {
+		if (optind >= argc)
+			return cli_usage("checkpoint", "export needs a destination directory");
+		if (optind + 1 < argc)
+			return cli_usage("checkpoint", "unexpected argument '%s'", argv[optind + 1]);
+		if (!have_step)
+			return cli_usage("checkpoint", "export needs --step N");
+		if (json)
+			return cli_usage("checkpoint", "export does not take --json");
+		return do_export(ctx, run, stream, step, argv[optind]);
+	}
+	return cli_usage("checkpoint", "unknown subcommand '%s' (ls or export)", sub);
+}
