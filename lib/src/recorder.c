@@ -332,9 +332,10 @@ int pt_recorder_append_msgpack(pt_recorder *r, const char *kind, const char *nam
 		for (size_t j = 0; j < sizeof reserved / sizeof *reserved; j++)
 			if (k.len == strlen(reserved[j]) && !memcmp(k.ptr, reserved[j], k.len))
 				return pt__err(PT_EINVAL, "key \"%s\" is reserved for the event envelope", reserved[j]);
-		if (mpk_validate(&p, end, PT_EVENT_MAX_DEPTH - 1))
-			return pt__err(PT_EINVAL, "event body: the value of \"%.*s\" is not well-formed msgpack (structure, "
-					     "depth or UTF-8)", (int)(k.len > 64 ? 64 : k.len), (const char *)k.ptr);
+		if (mpk_validate_strkeys(&p, end, PT_EVENT_MAX_DEPTH - 1))
+			return pt__err(PT_EINVAL, "event body: the value of \"%.*s\" is not well-formed (structure, depth, "
+					     "UTF-8, or a map key that is not a string)", (int)(k.len > 64 ? 64 : k.len),
+				       (const char *)k.ptr);
 	}
 	if (p != end)
 		return pt__err(PT_EINVAL, "event body: bytes after the map");

@@ -121,8 +121,9 @@ PT_EXTERN int pt_recorder_metric(pt_recorder *rec, const char *name, double valu
 
 /**
  * Append an event whose body is given already encoded: `body` must be one
- * msgpack map (`len` bytes) with string keys, none of them reserved (see
- * event.h), at most PT_EVENT_MAX_DEPTH deep, every string valid UTF-8 -
+ * msgpack map (`len` bytes) with string keys at every level, none of the
+ * top-level ones reserved (see event.h), at most PT_EVENT_MAX_DEPTH deep,
+ * every string valid UTF-8 (what the builder would produce) -
  * checked, PT_EINVAL naming the problem otherwise, nothing appended.
  * `name` may be NULL, `step` PT_NO_STEP.  For bindings that encode a whole
  * body in one call (Python with msgpack); C code uses the builder.
