@@ -527,6 +527,28 @@ static void test_custom_fold_and_diff(void **state)
 	pt_replay_free(rb);
 }
 
+static void test_close_snapshots_a_long_tail_only(void **state)
+{
+	fixture *f = *state;
+	pt_recorder_options o = PT_RECORDER_OPTIONS_INIT; /* snapshot_every 32768 */
+	pt_recorder *r;
+	TU_OK(pt_recorder_open(&r, f->st, "long", NULL, &o));
+	for (int s = 0; s < 10000; s++)
+		TU_OK(pt_recorder_metric(r, "loss", s, s));
+	TU_OK(pt_recorder_close(r));
+	assert_int_equal(tu_count(f->st, "long", NULL, "snapshot"), 1);
+	uint64_t folded;
+	char *j = replay_json(f->st, "long", "latest", 1, NULL, &folded);
+	assert_true(folded <= 1);
+	free(j);
+	TU_OK(pt_recorder_open(&r, f->st, "short", NULL, &o));
+	for (int s = 0; s < 100; s++)
+		TU_OK(pt_recorder_metric(r, "loss", s, s));
+	TU_OK(pt_recorder_close(r));
+	assert_int_equal(tu_count(f->st, "short", NULL, "snapshot"), 0);
+	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
+}
+
 static void test_recorder_restart_continues_snapshots(void **state)
 {
 	fixture *f = *state;
@@ -555,6 +577,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_walk_forward_and_backward, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_custom_fold_and_diff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diff_names_only_tensors_whose_bytes_changed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_snapshots_a_long_tail_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recorder_restart_continues_snapshots, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("replay", tests, NULL, NULL);

@@ -29,6 +29,10 @@
 
 /* States waiting to be stored: a few KiB each; past this the oldest is dropped. */
 #define PT_SNAPSHOT_QUEUE 64
+/* At close, a tail of at least this many events since the last snapshot gets
+ * one more, so that replays of a finished run never fold a long tail (and
+ * never scan it for lineage events); shorter runs stay free of snapshots. */
+#define PT_FINAL_SNAPSHOT_MIN 4096
 
 typedef struct pt_batch {
 	pt_buf raw;
@@ -95,6 +99,7 @@ struct pt_recorder {
 	pthread_t snap_thread;
 	bool snap_started;
 	bool snap_finish;
+	bool final_snap_req; /* close: the writer snapshots a long unsnapshotted tail */
 	pthread_cond_t cv_snap;
 	uint64_t snap_count;
 };
@@ -567,6 +572,7 @@ done:
 }
 
 static void fold_batch(pt_recorder *r, const pt_batch *b);
+static void snapshot_now(pt_recorder *r);
 
 static void cond_deadline(struct timespec *ts, int64_t mono_ns)
 {
@@ -579,7 +585,7 @@ static void *writer_main(void *arg)
 	pt_recorder *r = arg;
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
-		while (!r->qhead && !r->stop && r->seal_req == r->seal_done && !r->err) {
+		while (!r->qhead && !r->stop && r->seal_req == r->seal_done && !r->err && !r->final_snap_req) {
 			int64_t now = pt__mono_ns(), deadline = INT64_MAX;
 			if (r->cur->count)
 				deadline = r->cur->opened_mono + (int64_t)r->o.max_delay_ms * 1000000;
@@ -618,6 +624,7 @@ static void *writer_main(void *arg)
 		r->queued = 0;
 		uint64_t seal_target = r->seal_req;
 		bool stopping = r->stop;
+		bool final_snap = r->final_snap_req;
 		pthread_cond_broadcast(&r->cv_space);
 		pthread_mutex_unlock(&r->mu);
 
@@ -637,6 +644,8 @@ static void *writer_main(void *arg)
 				break;
 			}
 		}
+		if (final_snap && r->fold_ok && r->fold.seq >= r->last_snap + PT_FINAL_SNAPSHOT_MIN)
+			snapshot_now(r);
 		bool synced = false;
 		if (!rc && r->seg_fd >= 0 && (r->o.durability == PT_DURABILITY_FSYNC || stopping) && last) {
 			if (fdatasync(r->seg_fd) < 0)
@@ -659,6 +668,8 @@ static void *writer_main(void *arg)
 		}
 		if (!rc && seal_target != r->seal_done)
 			r->seal_done = seal_target;
+		if (final_snap)
+			r->final_snap_req = false;
 		/* Batches not written stay queued (nothing acknowledged is dropped). */
 		pt_batch *keep = failed;
 		for (b = list; b && b != keep;) {
@@ -758,6 +769,32 @@ static int state_at_seq(pt_recorder *r, uint64_t seq, pt_fold *out)
 	return 0;
 }
 
+/* Writer thread: serialize the fold and queue it for the snapshot thread. */
+static void snapshot_now(pt_recorder *r)
+{
+	pt_buf s = {0};
+	if (pt__fold_serialize(&r->fold, &s)) {
+		pt__buf_free(&s);
+		r->fold_ok = false;
+		return;
+	}
+	r->last_snap = r->fold.seq;
+	pthread_mutex_lock(&r->mu);
+	if (r->snapq_n == PT_SNAPSHOT_QUEUE) {
+		/* the store thread is far behind: drop the oldest (a cache) */
+		pt__buf_free(&r->snapq[r->snapq_head].state);
+		r->snapq_head = (r->snapq_head + 1) % PT_SNAPSHOT_QUEUE;
+		r->snapq_n--;
+	}
+	struct snap_item *it = &r->snapq[(r->snapq_head + r->snapq_n) % PT_SNAPSHOT_QUEUE];
+	it->state = s;
+	it->at = r->fold.seq;
+	it->lineage = r->fold.lineage;
+	r->snapq_n++;
+	pthread_cond_signal(&r->cv_snap);
+	pthread_mutex_unlock(&r->mu);
+}
+
 /* Writer thread: fold a batch just written; hand a snapshot over when due. */
 static void fold_batch(pt_recorder *r, const pt_batch *b)
 {
@@ -773,29 +810,8 @@ static void fold_batch(pt_recorder *r, const pt_batch *b)
 			r->fold_ok = false;
 			break;
 		}
-		if (r->fold.seq >= r->last_snap + r->o.snapshot_every) {
-			pt_buf s = {0};
-			if (pt__fold_serialize(&r->fold, &s)) {
-				pt__buf_free(&s);
-				r->fold_ok = false;
-				break;
-			}
-			r->last_snap = r->fold.seq;
-			pthread_mutex_lock(&r->mu);
-			if (r->snapq_n == PT_SNAPSHOT_QUEUE) {
-				/* the store thread is far behind: drop the oldest (a cache) */
-				pt__buf_free(&r->snapq[r->snapq_head].state);
-				r->snapq_head = (r->snapq_head + 1) % PT_SNAPSHOT_QUEUE;
-				r->snapq_n--;
-			}
-			struct snap_item *it = &r->snapq[(r->snapq_head + r->snapq_n) % PT_SNAPSHOT_QUEUE];
-			it->state = s;
-			it->at = r->fold.seq;
-			it->lineage = r->fold.lineage;
-			r->snapq_n++;
-			pthread_cond_signal(&r->cv_snap);
-			pthread_mutex_unlock(&r->mu);
-		}
+		if (r->fold.seq >= r->last_snap + r->o.snapshot_every)
+			snapshot_now(r);
 	}
 }
 
@@ -829,6 +845,10 @@ static void snap_stop(pt_recorder *r)
 		return;
 	pt_recorder_flush(r); /* the writer folds everything appended */
 	pthread_mutex_lock(&r->mu);
+	r->final_snap_req = true;
+	pthread_cond_signal(&r->cv_work);
+	while (r->final_snap_req && !r->err)
+		pthread_cond_wait(&r->cv_done, &r->mu);
 	r->snap_finish = true;
 	pthread_cond_signal(&r->cv_snap);
 	pthread_mutex_unlock(&r->mu);
