@@ -94,6 +94,7 @@ struct pt_recorder {
 		pt_buf state;
 		uint64_t at;
 		int64_t lineage;
+		int64_t time; /* the running max time of the state */
 	} snapq[PT_SNAPSHOT_QUEUE]; /* states waiting for the snapshot thread (under mu) */
 	size_t snapq_head, snapq_n;
 	pthread_t snap_thread;
@@ -708,7 +709,7 @@ static void *writer_main(void *arg)
  * lengthens some replays.  A failure to fold or store turns snapshots off for
  * this recorder; it is never a recording error.
  */
-static int write_snapshot(pt_recorder *r, const pt_buf *state, uint64_t at, int64_t lineage)
+static int write_snapshot(pt_recorder *r, const pt_buf *state, uint64_t at, int64_t lineage, int64_t time)
 {
 	uint8_t id[PT_SHA256_LEN];
 	char hex[PT_SHA256_HEX];
@@ -727,7 +728,10 @@ static int write_snapshot(pt_recorder *r, const pt_buf *state, uint64_t at, int6
 	p = mpk_str_hdr(p, 7), memcpy(p, "objects", 7), p += 7;
 	p = mpk_arr_hdr(p, 1);
 	p = mpk_str_hdr(p, 64), memcpy(p, hex, 64), p += 64;
-	envelope e = {"snapshot", 8, NULL, 0, false, PT_NO_STEP, 0, NULL, body, (size_t)(p - body)};
+	/* Stamped with the time of the state it captures, not of the moment it
+	 * was stored: a snapshot never moves the stream's running max time
+	 * (time= points) nor makes old history look recent (archive min-age). */
+	envelope e = {"snapshot", 8, NULL, 0, false, PT_NO_STEP, time > 0 ? time : 0, NULL, body, (size_t)(p - body)};
 	uint64_t evseq = 0;
 	pthread_mutex_lock(&r->mu);
 	rc = append_locked(r, &e, &evseq);
@@ -790,6 +794,7 @@ static void snapshot_now(pt_recorder *r)
 	it->state = s;
 	it->at = r->fold.seq;
 	it->lineage = r->fold.lineage;
+	it->time = r->fold.max_time;
 	r->snapq_n++;
 	pthread_cond_signal(&r->cv_snap);
 	pthread_mutex_unlock(&r->mu);
@@ -831,7 +836,7 @@ static void *snap_main(void *arg)
 		r->snapq_head = (r->snapq_head + 1) % PT_SNAPSHOT_QUEUE;
 		r->snapq_n--;
 		pthread_mutex_unlock(&r->mu);
-		int rc = write_snapshot(r, &it.state, it.at, it.lineage);
+		int rc = write_snapshot(r, &it.state, it.at, it.lineage, it.time);
 		pt__buf_free(&it.state);
 		if (rc)
 			break;
