@@ -59,7 +59,7 @@ typedef struct {
 	uint64_t segment_max_bytes;     /**< seal at this size (default 64 MiB) */
 	uint32_t segment_max_age_s;     /**< seal at this age, 0 = never (default 3600) */
 	uint32_t queue_max_batches;     /**< batches queued for the writer (default 8) */
-	int zstd_level;                 /**< default 1 */
+	int zstd_level;                 /**< default -1 (zstd fast mode: about 15% less CPU than 1 for ~2% more bytes) */
 	uint32_t snapshot_every;        /**< write a state snapshot every N events
 					     (default 32768; 0: none) - see replay.h */
 	int capture_code;               /**< 1: at open, append `code` and `env` events
@@ -72,7 +72,7 @@ typedef struct {
 #define PT_RECORDER_OPTIONS_VERSION 1
 #define PT_RECORDER_OPTIONS_INIT                                                  \
 	{ PT_RECORDER_OPTIONS_VERSION, PT_DURABILITY_WRITE, 1000, 4096, 1u << 20, \
-	  64u << 20, 3600, 8, 1, 32768, 0, NULL }
+	  64u << 20, 3600, 8, -1, 32768, 0, NULL }
 
 /** Initialise `opts` to the defaults of `version`. */
 PT_EXTERN int pt_recorder_options_init(pt_recorder_options *opts, unsigned int version);
