@@ -1,0 +1,331 @@
+/*
+ * provtrace/checkpoint.h - content-addressed, deduplicated model checkpoints.
+ *
+ * Basic outline (write):
+ *   pt_checkpoint *ck;
+ *   pt_checkpoint_new(&ck);
+ *   uint64_t shape[2] = {4096, 1024};
+ *   pt_checkpoint_add_tensor(ck, "layer0.weight", PT_DTYPE_F32, 2, shape, ptr, nbytes);
+ *   pt_checkpoint_add_file(ck, "optimizer.pt", "/tmp/opt.pt");
+ *
+ *   pt_checkpointer *cw;
+ *   pt_checkpointer_open(&cw, st, rec, NULL);
+ *   pt_checkpointer_write(cw, ck, step, &info);       // synchronous, or:
+ *   pt_checkpointer_snapshot(cw, ck, step, NULL);     // copy buffers, persist in background
+ *   ...                                               // caller may reuse its buffers now
+ *   pt_checkpointer_wait(cw);                         // all persisted (or the first error)
+ *   pt_checkpointer_close(cw);
+ *   pt_checkpoint_free(ck);
+ *
+ * Basic outline (read):
+ *   pt_checkpoint_info info;
+ *   pt_checkpoint_find(&info, st, "run-42", NULL, 1200);   // latest at step <= 1200
+ *   pt_checkpoint_reader *rd;
+ *   pt_checkpoint_reader_open(&rd, st, info.manifest);
+ *   for (size_t i = 0; i < pt_checkpoint_reader_count(rd); i++) {
+ *       pt_checkpoint_entry e;
+ *       pt_checkpoint_reader_entry(rd, i, &e);
+ *       pt_checkpoint_reader_read(rd, i, buf, e.size);     // every chunk hash-checked
+ *   }
+ *   pt_checkpoint_reader_free(rd);
+ *
+ * Storage: every tensor is cut at its own boundaries and then into fixed
+ * pieces (options.chunk_size, default 4 MiB); tensors smaller than a quarter
+ * of that are grouped with their neighbours into shared chunks so that a model
+ * with thousands of small tensors does not make thousands of files. Blobs
+ * (bytes or a file) are cut by content-defined chunking (Gear/FastCDC), so a
+ * change in the middle of a file leaves the chunks around it unchanged.
+ * Chunks are objects of the store's object store (STORE/objects/, named by
+ * SHA-256 of their plain bytes, zstd with checksum, byte-shuffled first for
+ * float dtypes when that helps, raw when compression does not shrink them);
+ * a chunk already present is not written again. A checkpoint is a manifest
+ * object listing its entries and their chunks, referenced by a `checkpoint`
+ * event of the stream: {"manifest": "<hex>", "tensors": n, "blobs": n,
+ * "logical_bytes": n, "stored_bytes": n, "new_bytes": n, "chunks": n,
+ * "new_chunks": n}.
+ *
+ * Write order: chunks (each fdatasync'd, their directories fsync'd), then the
+ * manifest, then the event (appended and flushed). A crash in between leaves
+ * only unreferenced objects, which pt_gc() removes. While writing, a
+ * checkpointer holds the store's gc lock (STORE/objects/gc.lock) shared, so
+ * gc (which holds it exclusively) never deletes the chunks of a checkpoint in
+ * progress, in this process or another.
+ *
+ * Formats: docs/FORMAT.md, "Checkpoints and objects".
+ */
+#ifndef PROVTRACE_CHECKPOINT_H
+#define PROVTRACE_CHECKPOINT_H
+
+#include "common.h"
+#include "recorder.h"
+#include "store.h"
+#include "verify.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Element types. The numeric values are stored in manifests: never change them. */
+typedef enum {
+	PT_DTYPE_BOOL = 1,
+	PT_DTYPE_U8 = 2,
+	PT_DTYPE_I8 = 3,
+	PT_DTYPE_U16 = 4,
+	PT_DTYPE_I16 = 5,
+	PT_DTYPE_U32 = 6,
+	PT_DTYPE_I32 = 7,
+	PT_DTYPE_U64 = 8,
+	PT_DTYPE_I64 = 9,
+	PT_DTYPE_F16 = 10,
+	PT_DTYPE_BF16 = 11,
+	PT_DTYPE_F32 = 12,
+	PT_DTYPE_F64 = 13
+} pt_dtype;
+
+/** Size in bytes of one element (0 for an unknown dtype). */
+PT_EXTERN size_t pt_dtype_size(pt_dtype dtype);
+/** Short name: "bool", "u8", "i8", ..., "f16", "bf16", "f32", "f64"; NULL if unknown. */
+PT_EXTERN const char *pt_dtype_name(pt_dtype dtype);
+/** Parse a short name (also accepts numpy/torch spellings "float32", "int64", ...). */
+PT_EXTERN int pt_dtype_from_name(pt_dtype *out, const char *name);
+
+#define PT_CHECKPOINT_MAX_NDIM 32
+#define PT_CHECKPOINT_MAX_ENTRIES 1000000
+
+/* ---- describing a checkpoint ------------------------------------------------------ */
+
+/** The list of tensors and blobs of one checkpoint (a builder). Not thread-safe. */
+typedef struct pt_checkpoint pt_checkpoint;
+
+PT_EXTERN int pt_checkpoint_new(pt_checkpoint **out);
+/** Remove every entry (keeps the builder for the next checkpoint). */
+PT_EXTERN void pt_checkpoint_clear(pt_checkpoint *ck);
+PT_EXTERN void pt_checkpoint_free(pt_checkpoint *ck);
+
+/**
+ * Add a tensor. `name`: 1-1024 bytes of UTF-8, unique in the checkpoint.
+ * `shape` has `ndim` (0..32) dimensions; `len` must equal the product of the
+ * shape times pt_dtype_size(dtype) (PT_EINVAL otherwise). `data` is borrowed:
+ * it must stay valid and unchanged until pt_checkpointer_write() or
+ * pt_checkpointer_snapshot() returns (not longer: a snapshot copies it).
+ */
+PT_EXTERN int pt_checkpoint_add_tensor(pt_checkpoint *ck, const char *name, pt_dtype dtype,
+				       unsigned int ndim, const uint64_t *shape, const void *data,
+				       size_t len);
+
+/** Add an opaque blob from memory (borrowed like a tensor's data). */
+PT_EXTERN int pt_checkpoint_add_bytes(pt_checkpoint *ck, const char *name, const void *data,
+				      size_t len);
+
+/**
+ * Add an opaque blob from a file (e.g. a `torch.save` output). The file is
+ * read when the checkpoint is written (snapshot: read into memory before
+ * pt_checkpointer_snapshot() returns). The path is copied.
+ */
+PT_EXTERN int pt_checkpoint_add_file(pt_checkpoint *ck, const char *name, const char *path);
+
+/** Number of entries added so far. */
+PT_EXTERN size_t pt_checkpoint_count(const pt_checkpoint *ck);
+
+/* ---- writing ------------------------------------------------------------------------- */
+
+typedef struct {
+	unsigned int version;   /**< PT_CHECKPOINT_OPTIONS_VERSION */
+	uint32_t chunk_size;    /**< fixed tensor pieces, bytes (default 4 MiB; 64 KiB..64 MiB) */
+	uint32_t cdc_avg;       /**< blob chunk target size (default 1 MiB; min avg/4, max avg*4) */
+	int zstd_level;         /**< default 1 */
+	uint32_t threads;       /**< hashing/compression workers (default: online CPUs, max 8) */
+	uint64_t memory_budget; /**< bytes of chunk buffers in flight (default 256 MiB) */
+	uint32_t max_inflight;  /**< async checkpoints queued or running (default 2) */
+	int no_event;           /**< 1: store chunks + manifest only, append no event (tests,
+				     tools); info.manifest still names the manifest */
+} pt_checkpoint_options;
+
+#define PT_CHECKPOINT_OPTIONS_VERSION 1
+#define PT_CHECKPOINT_OPTIONS_INIT \
+	{ PT_CHECKPOINT_OPTIONS_VERSION, 4u << 20, 1u << 20, 1, 0, 256u << 20, 2, 0 }
+
+PT_EXTERN int pt_checkpoint_options_init(pt_checkpoint_options *opts, unsigned int version);
+
+/** What a stored checkpoint holds (from its event, or filled by a write). */
+typedef struct {
+	char manifest[65];      /**< hex SHA-256 of the manifest object */
+	char run[129];          /**< filled by find/list; empty after a write */
+	char stream[129];
+	uint64_t seq;           /**< sequence number of the checkpoint event (0 if none) */
+	int64_t step;           /**< PT_NO_STEP if none */
+	int64_t time;           /**< ns since epoch of the event (0 if none) */
+	uint64_t tensors;       /**< tensor entries */
+	uint64_t blobs;         /**< blob entries */
+	uint64_t chunks;        /**< distinct chunks referenced */
+	uint64_t new_chunks;    /**< chunks this checkpoint wrote (not already stored) */
+	uint64_t logical_bytes; /**< bytes of all entries */
+	uint64_t stored_bytes;  /**< bytes on disk of all referenced chunks + manifest */
+	uint64_t new_bytes;     /**< bytes this checkpoint added to the store */
+} pt_checkpoint_info;
+
+/**
+ * A checkpoint writer bound to a recorder (`rec` receives the `checkpoint`
+ * events; it must stay open until the checkpointer is closed). `rec` may be
+ * NULL only with opts.no_event. `opts` NULL: defaults.
+ */
+typedef struct pt_checkpointer pt_checkpointer;
+
+PT_EXTERN int pt_checkpointer_open(pt_checkpointer **out, pt_store *st, pt_recorder *rec,
+				   const pt_checkpoint_options *opts);
+
+/**
+ * Store `ck` as the checkpoint at `step` (PT_NO_STEP: none) and wait until it
+ * is durable and its event appended. `out` (may be NULL) receives the summary.
+ * If earlier asynchronous checkpoints failed, their error is returned first
+ * (and `ck` is not written).
+ */
+PT_EXTERN int pt_checkpointer_write(pt_checkpointer *cw, const pt_checkpoint *ck, int64_t step,
+				    pt_checkpoint_info *out);
+
+/**
+ * Asynchronous first phase: copy every buffer and file of `ck` and return; the
+ * checkpoint is persisted in the background (as by write). The caller may
+ * change or free its buffers and `ck` as soon as this returns. Waits first if
+ * max_inflight checkpoints are already queued. `*out_ticket` (may be NULL)
+ * numbers the checkpoint (1, 2, ...) for pt_checkpointer_status().
+ * An error of an earlier background checkpoint is returned here (once).
+ */
+PT_EXTERN int pt_checkpointer_snapshot(pt_checkpointer *cw, const pt_checkpoint *ck, int64_t step,
+				       uint64_t *out_ticket);
+
+/** Wait until every snapshot so far is persisted; returns the first unreported error. */
+PT_EXTERN int pt_checkpointer_wait(pt_checkpointer *cw);
+
+typedef struct {
+	uint64_t submitted;   /**< snapshots taken */
+	uint64_t completed;   /**< persisted successfully */
+	uint64_t failed;      /**< failed */
+	uint32_t inflight;    /**< queued or running now */
+	int first_error;      /**< code of the first error not yet reported, 0 if none */
+	pt_checkpoint_info last; /**< summary of the last completed checkpoint */
+} pt_checkpoint_status;
+
+/** Progress of the background checkpoints (does not wait, does not clear errors). */
+PT_EXTERN int pt_checkpointer_status(pt_checkpointer *cw, pt_checkpoint_status *out);
+
+/**
+ * Wait for all snapshots, stop the workers and free the checkpointer. Returns
+ * the first error not reported before. NULL is a no-op returning 0.
+ */
+PT_EXTERN int pt_checkpointer_close(pt_checkpointer *cw);
+
+/* ---- finding checkpoints ------------------------------------------------------------ */
+
+/**
+ * The latest checkpoint of `run`/`stream` (NULL: "main") whose step is <=
+ * `step` (INT64_MAX: the latest of all), found by scanning `checkpoint`
+ * events. PT_ENOTFOUND if there is none.
+ */
+PT_EXTERN int pt_checkpoint_find(pt_checkpoint_info *out, const pt_store *st, const char *run,
+				 const char *stream, int64_t step);
+
+/**
+ * Every checkpoint of `run` (NULL: all runs), all streams, in run, stream,
+ * sequence order. `*out` (pt_free) has `*count` entries.
+ */
+PT_EXTERN int pt_checkpoint_list(pt_checkpoint_info **out, size_t *count, const pt_store *st,
+				 const char *run);
+
+/* ---- reading -------------------------------------------------------------------------- */
+
+typedef enum { PT_ENTRY_TENSOR = 1, PT_ENTRY_BLOB = 2 } pt_entry_type;
+
+typedef struct {
+	const char *name;       /**< borrowed: valid until the reader is freed */
+	pt_entry_type type;
+	pt_dtype dtype;         /**< tensors only (0 for blobs) */
+	unsigned int ndim;
+	const uint64_t *shape;  /**< borrowed like name */
+	uint64_t size;          /**< bytes */
+	uint32_t chunks;        /**< chunk extents */
+} pt_checkpoint_entry;
+
+typedef struct pt_checkpoint_reader pt_checkpoint_reader;
+
+/**
+ * Open the checkpoint whose manifest is `manifest_hex`. The manifest is read
+ * and verified against its id. PT_ENOTFOUND if absent, PT_ECORRUPT if damaged.
+ */
+PT_EXTERN int pt_checkpoint_reader_open(pt_checkpoint_reader **out, const pt_store *st,
+					const char *manifest_hex);
+PT_EXTERN size_t pt_checkpoint_reader_count(const pt_checkpoint_reader *rd);
+PT_EXTERN int pt_checkpoint_reader_entry(const pt_checkpoint_reader *rd, size_t index,
+					 pt_checkpoint_entry *out);
+/** Index of the entry named `name`; PT_ENOTFOUND if none. */
+PT_EXTERN int pt_checkpoint_reader_find(const pt_checkpoint_reader *rd, const char *name,
+					size_t *out_index);
+/**
+ * Read entry `index` into `buf` (`cap` >= its size, else PT_ELIMIT), checking
+ * every chunk against its hash. A damaged or missing chunk is PT_ECORRUPT /
+ * PT_ENOTFOUND with a message naming the entry, the chunk number and id.
+ * Memory: one chunk of scratch.
+ */
+PT_EXTERN int pt_checkpoint_reader_read(pt_checkpoint_reader *rd, size_t index, void *buf,
+					size_t cap);
+/** Write entry `index` to the open file descriptor `fd` (streamed, verified). */
+PT_EXTERN int pt_checkpoint_reader_read_fd(pt_checkpoint_reader *rd, size_t index, int fd);
+PT_EXTERN void pt_checkpoint_reader_free(pt_checkpoint_reader *rd);
+
+/* ---- verify and gc ---------------------------------------------------------------------- */
+
+typedef struct {
+	uint64_t manifests;   /**< manifests checked */
+	uint64_t chunks;      /**< distinct chunks checked */
+	uint64_t objects;     /**< other objects (`objects` arrays) checked */
+	uint64_t bytes;       /**< plain bytes re-hashed */
+	uint64_t errors;
+} pt_checkpoint_verify_stats;
+
+/**
+ * Re-hash every manifest and chunk referenced by a `checkpoint` event, and
+ * every object listed in an `objects` array of any event, of `run` (NULL:
+ * all runs). Problems (missing or damaged objects, naming the run, step,
+ * entry and chunk) go to `cb` like pt_verify's. Returns 0 if clean,
+ * PT_ECORRUPT if a problem was found. Objects nothing references are not
+ * problems (a crash between chunks and event leaves them; gc removes them).
+ */
+PT_EXTERN int pt_checkpoint_verify_store(const pt_store *st, const char *run, pt_problem_cb cb,
+					 void *payload, pt_checkpoint_verify_stats *stats);
+
+typedef struct {
+	unsigned int version;  /**< PT_GC_OPTIONS_VERSION */
+	int dry_run;           /**< 1: report, delete nothing */
+	int wait;              /**< 1: wait for writers holding the gc lock; 0: PT_ELOCKED */
+	int64_t grace_s;       /**< keep unreferenced objects younger than this (default 900 s):
+				    modules other than checkpoints store an object, then append
+				    the event naming it, without holding the gc lock */
+} pt_gc_options;
+
+#define PT_GC_OPTIONS_VERSION 1
+#define PT_GC_OPTIONS_INIT { PT_GC_OPTIONS_VERSION, 0, 1, 900 }
+
+typedef struct {
+	uint64_t live_objects;    /**< objects reachable from an event */
+	uint64_t live_bytes;      /**< their bytes on disk */
+	uint64_t garbage_objects; /**< unreferenced objects (removed unless dry run) */
+	uint64_t garbage_bytes;
+	uint64_t temp_files;      /**< leftover temporary files of crashed writers (removed) */
+	uint64_t missing;         /**< referenced but absent (reported, not an error of gc) */
+	uint64_t young_objects;   /**< unreferenced but kept: younger than grace_s */
+} pt_gc_stats;
+
+/**
+ * Remove objects no event references. Roots: the `manifest` of every
+ * `checkpoint` event (and the chunks it lists) and every hex id in an
+ * `objects` array of any event body, in every stream of every run. Holds the
+ * store's gc lock exclusively, so it never races a checkpoint being written
+ * (PT_ELOCKED with opts.wait = 0 while one is). If any stream cannot be read,
+ * nothing is deleted and the error is returned.
+ */
+PT_EXTERN int pt_gc(const pt_store *st, const pt_gc_options *opts, pt_gc_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

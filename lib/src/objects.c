@@ -1,0 +1,473 @@
+/*
+ * objects.c - the content-addressed object store (see objects.h).
+ *
+ * Durability: an object file is written under a unique temporary name in
+ * its fan-out directory, fdatasync'd, then renamed into place and the
+ * directory fsync'd.  A crash leaves either no file, a complete object, or a
+ * temporary file that gc removes; never a partial object under its name.
+ */
+#include "objects.h"
+
+#include "shuffle.h"
+#include "zstdx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TMP_PREFIX ".tmp-"
+
+char *pt__object_dir(const pt_store *st, const uint8_t id[32])
+{
+	static const char digits[] = "0123456789abcdef";
+	return pt__sprintf("%s/objects/%c%c", st->path, digits[id[0] >> 4], digits[id[0] & 15]);
+}
+
+char *pt__object_path(const pt_store *st, const uint8_t id[32])
+{
+	char hex[PT_SHA256_HEX];
+	pt__hex(id, 32, hex);
+	return pt__sprintf("%s/objects/%.2s/%s", st->path, hex, hex + 2);
+}
+
+void pt__object_scratch_free(pt__object_scratch *s)
+{
+	if (!s)
+		return;
+	pt__free(s->a);
+	pt__free(s->b);
+	s->a = s->b = NULL;
+	s->acap = s->bcap = 0;
+}
+
+static int grow(uint8_t **p, size_t *cap, size_t need)
+{
+	if (*cap >= need && *p)
+		return 0;
+	uint8_t *n = pt__malloc(need);
+	if (!n)
+		return PT_ENOMEM;
+	pt__free(*p);
+	*p = n;
+	*cap = need;
+	return 0;
+}
+
+static void header_build(uint8_t h[PT_OBJECT_HEADER_LEN], int codec, size_t shuffle, uint64_t plain)
+{
+	pt__put_u32(h, PT_OBJECT_MAGIC);
+	pt__put_u32(h + 4, PT_OBJECT_HEADER_LEN - 8);
+	memcpy(h + 8, "PTOB", 4);
+	h[12] = 1; /* version */
+	h[13] = (uint8_t)codec;
+	h[14] = (uint8_t)shuffle;
+	h[15] = 0;
+	pt__put_u64(h + 16, plain);
+	pt__put_u32(h + 24, pt__crc32c(0, h + 8, 16));
+}
+
+typedef struct {
+	int codec;
+	unsigned shuffle;
+	uint64_t plain;
+} obj_header;
+
+static int header_parse(obj_header *out, const uint8_t h[PT_OBJECT_HEADER_LEN], const char *path)
+{
+	if (pt__get_u32(h) != PT_OBJECT_MAGIC || pt__get_u32(h + 4) != PT_OBJECT_HEADER_LEN - 8 ||
+	    memcmp(h + 8, "PTOB", 4))
+		return pt__err(PT_ECORRUPT, "%s: not a provtrace object (bad header magic)", path);
+	if (pt__get_u32(h + 24) != pt__crc32c(0, h + 8, 16))
+		return pt__err(PT_ECORRUPT, "%s: object header checksum mismatch", path);
+	if (h[12] > 1)
+		return pt__err(PT_EVERSION, "%s: object format version %u is newer than this provtrace reads",
+			       path, h[12]);
+	if (h[12] != 1 || h[13] > PT_OBJECT_CODEC_ZSTD ||
+	    (h[14] != 0 && h[14] != 2 && h[14] != 4 && h[14] != 8) || h[15] != 0)
+		return pt__err(PT_ECORRUPT, "%s: object header has invalid fields", path);
+	out->codec = h[13];
+	out->shuffle = h[14];
+	out->plain = pt__get_u64(h + 16);
+	if (out->plain > PT_OBJECT_MAX)
+		return pt__err(PT_ECORRUPT, "%s: object claims %llu bytes, more than the %zu limit", path,
+			       (unsigned long long)out->plain, PT_OBJECT_MAX);
+	return 0;
+}
+
+int pt__object_exists(const pt_store *st, const uint8_t id[32])
+{
+	if (!st || !id)
+		return pt__err(PT_EINVAL, "pt__object_exists: NULL argument");
+	char *p = pt__object_path(st, id);
+	if (!p)
+		return PT_ENOMEM;
+	struct stat sb;
+	int rc;
+	if (stat(p, &sb) == 0)
+		rc = 1;
+	else if (errno == ENOENT || errno == ENOTDIR)
+		rc = 0;
+	else
+		rc = pt__err_errno(errno, "cannot stat %s", p);
+	pt__free(p);
+	return rc;
+}
+
+static int write_file(const char *dir, const char *path, const uint8_t *hdr, const void *payload,
+		      size_t plen, int no_dirsync)
+{
+	static uint64_t counter;
+	uint64_t n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+	const char *base = strrchr(path, '/') + 1;
+	char *tmp = pt__sprintf("%s/" TMP_PREFIX "%s-%d-%llu", dir, base, (int)getpid(),
+				(unsigned long long)n);
+	if (!tmp)
+		return PT_ENOMEM;
+	int rc = 0;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == ENOENT) {
+		if ((rc = pt__mkdir_p(dir, 0755)))
+			goto done;
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	}
+	if (fd < 0) {
+		rc = pt__err_errno(errno, "cannot create %s", tmp);
+		goto done;
+	}
+	rc = pt__write_all(fd, hdr, PT_OBJECT_HEADER_LEN, tmp);
+	if (!rc)
+		rc = pt__write_all(fd, payload, plen, tmp);
+	if (!rc && fdatasync(fd) < 0)
+		rc = pt__err_errno(errno, "cannot fsync %s", tmp);
+	if (close(fd) < 0 && !rc)
+		rc = pt__err_errno(errno, "cannot close %s", tmp);
+	if (!rc && rename(tmp, path) < 0)
+		rc = pt__err_errno(errno, "cannot rename %s to %s", tmp, path);
+	if (rc) {
+		unlink(tmp);
+		goto done;
+	}
+	if (!no_dirsync)
+		rc = pt__fsync_dir(dir);
+done:
+	pt__free(tmp);
+	return rc;
+}
+
+/* Compress into s->b; returns the payload to store and its codec/shuffle. */
+static int encode(const void *data, size_t len, const pt__object_wopts *o, pt__object_scratch *s,
+		  const uint8_t **payload, size_t *plen, int *codec, size_t *shuffle)
+{
+	int rc;
+	size_t bound = pt__zstdx_bound(len);
+	size_t sh = o->shuffle;
+	*payload = data;
+	*plen = len;
+	*codec = PT_OBJECT_CODEC_RAW;
+	*shuffle = 0;
+	if (len < 64)
+		return 0; /* a frame header alone would not pay off */
+	if ((rc = grow(&s->b, &s->bcap, bound)))
+		return rc;
+	const uint8_t *src = data;
+	if (sh == 2 || sh == 4 || sh == 8) {
+		if ((rc = grow(&s->a, &s->acap, len)))
+			return rc;
+		pt__shuffle(s->a, data, len, sh);
+		src = s->a;
+	} else {
+		sh = 0;
+	}
+	size_t clen = 0;
+	/* A frame no smaller than the input is useless: cap the output at len - 1. */
+	rc = pt__zstdx_compress(s->b, len - 1, src, len, o->level, &clen);
+	if (rc == PT_ELIMIT && sh && o->try_plain) {
+		sh = 0;
+		rc = pt__zstdx_compress(s->b, len - 1, data, len, o->level, &clen);
+	}
+	if (rc == PT_ELIMIT)
+		return 0; /* stored raw */
+	if (rc)
+		return rc;
+	*payload = s->b;
+	*plen = clen;
+	*codec = PT_OBJECT_CODEC_ZSTD;
+	*shuffle = sh;
+	return 0;
+}
+
+int pt__object_write(const pt_store *st, const uint8_t id[32], const void *data, size_t len,
+		     const pt__object_wopts *o, pt__object_scratch *s, uint64_t *out_stored)
+{
+	if (out_stored)
+		*out_stored = 0;
+	if (len > PT_OBJECT_MAX)
+		return pt__err(PT_ELIMIT, "object of %zu bytes is larger than the %zu limit", len,
+			       PT_OBJECT_MAX);
+	int rc = pt__object_exists(st, id);
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		return 0;
+	char *path = pt__object_path(st, id), *dir = pt__object_dir(st, id);
+	pt__object_scratch local = {0};
+	if (!s)
+		s = &local;
+	if (!path || !dir) {
+		rc = PT_ENOMEM;
+		goto done;
+	}
+	const uint8_t *payload;
+	size_t plen, shuffle;
+	int codec;
+	if ((rc = encode(data, len, o, s, &payload, &plen, &codec, &shuffle)))
+		goto done;
+	uint8_t hdr[PT_OBJECT_HEADER_LEN];
+	header_build(hdr, codec, shuffle, len);
+	if ((rc = write_file(dir, path, hdr, payload, plen, o->no_dirsync)))
+		goto done;
+	if (out_stored)
+		*out_stored = PT_OBJECT_HEADER_LEN + plen;
+done:
+	pt__object_scratch_free(&local);
+	pt__free(path);
+	pt__free(dir);
+	return rc;
+}
+
+int pt__object_put(const pt_store *st, const void *data, size_t len, uint8_t out_id[32])
+{
+	if (!st || (!data && len))
+		return pt__err(PT_EINVAL, "pt__object_put: NULL argument");
+	uint8_t id[32];
+	pt__sha256(data ? data : "", len, id);
+	pt__object_wopts o = {.level = 3};
+	int rc = pt__object_write(st, id, data ? data : "", len, &o, NULL, NULL);
+	if (!rc && out_id)
+		memcpy(out_id, id, 32);
+	return rc;
+}
+
+/* Open an object and parse its header; *fd_out open on success. */
+static int obj_open(const pt_store *st, const uint8_t id[32], char **path_out, int *fd_out,
+		    obj_header *h, uint64_t *fsize)
+{
+	char *path = pt__object_path(st, id);
+	if (!path)
+		return PT_ENOMEM;
+	int rc = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		char hex[PT_SHA256_HEX];
+		pt__hex(id, 32, hex);
+		if (errno == ENOENT)
+			rc = pt__err(PT_ENOTFOUND, "object %s not found (no file %s)", hex, path);
+		else
+			rc = pt__err_errno(errno, "cannot open object %s", path);
+		goto fail;
+	}
+	struct stat sb;
+	if (fstat(fd, &sb) < 0) {
+		rc = pt__err_errno(errno, "cannot stat %s", path);
+		goto fail;
+	}
+	uint8_t hb[PT_OBJECT_HEADER_LEN];
+	if ((uint64_t)sb.st_size < PT_OBJECT_HEADER_LEN) {
+		rc = pt__err(PT_ECORRUPT, "%s: object file is truncated (%lld bytes)", path,
+			     (long long)sb.st_size);
+		goto fail;
+	}
+	if ((rc = pt__pread_all(fd, hb, sizeof hb, 0, path)))
+		goto fail;
+	if ((rc = header_parse(h, hb, path)))
+		goto fail;
+	*fsize = (uint64_t)sb.st_size;
+	*fd_out = fd;
+	*path_out = path;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	pt__free(path);
+	return rc;
+}
+
+int pt__object_stat(const pt_store *st, const uint8_t id[32], uint64_t *plain, uint64_t *stored)
+{
+	char *path = NULL;
+	int fd = -1;
+	obj_header h;
+	uint64_t fsize = 0;
+	int rc = obj_open(st, id, &path, &fd, &h, &fsize);
+	if (rc)
+		return rc;
+	if (plain)
+		*plain = h.plain;
+	if (stored)
+		*stored = fsize;
+	close(fd);
+	pt__free(path);
+	return 0;
+}
+
+int pt__object_read(const pt_store *st, const uint8_t id[32], void *dst, size_t len,
+		    pt__object_scratch *s)
+{
+	if (!st || !id || (!dst && len))
+		return pt__err(PT_EINVAL, "pt__object_read: NULL argument");
+	pt__object_scratch local = {0};
+	if (!s)
+		s = &local;
+	char *path = NULL;
+	int fd = -1;
+	obj_header h;
+	uint64_t fsize = 0;
+	int rc = obj_open(st, id, &path, &fd, &h, &fsize);
+	if (rc)
+		goto done;
+	if (h.plain != len) {
+		rc = pt__err(PT_ECORRUPT, "%s: object holds %llu bytes where %zu were expected", path,
+			     (unsigned long long)h.plain, len);
+		goto done;
+	}
+	uint64_t plen = fsize - PT_OBJECT_HEADER_LEN;
+	if (h.codec == PT_OBJECT_CODEC_RAW) {
+		if (plen != h.plain) {
+			rc = pt__err(PT_ECORRUPT, "%s: raw object is %llu bytes, header says %llu", path,
+				     (unsigned long long)plen, (unsigned long long)h.plain);
+			goto done;
+		}
+		if ((rc = pt__pread_all(fd, dst, len, PT_OBJECT_HEADER_LEN, path)))
+			goto done;
+		if (h.shuffle) {
+			rc = pt__err(PT_ECORRUPT, "%s: raw object with a shuffle filter", path);
+			goto done;
+		}
+	} else {
+		if (plen > pt__zstdx_bound(h.plain) || plen == 0) {
+			rc = pt__err(PT_ECORRUPT, "%s: compressed payload of %llu bytes is impossible for %llu plain bytes",
+				     path, (unsigned long long)plen, (unsigned long long)h.plain);
+			goto done;
+		}
+		if ((rc = grow(&s->b, &s->bcap, (size_t)plen)))
+			goto done;
+		if ((rc = pt__pread_all(fd, s->b, (size_t)plen, PT_OBJECT_HEADER_LEN, path)))
+			goto done;
+		uint8_t *target = dst;
+		if (h.shuffle) {
+			if ((rc = grow(&s->a, &s->acap, len)))
+				goto done;
+			target = s->a;
+		}
+		if ((rc = pt__zstdx_decompress(target, len, s->b, (size_t)plen, path)))
+			goto done;
+		if (h.shuffle)
+			pt__unshuffle(dst, s->a, len, h.shuffle);
+	}
+	uint8_t got[32];
+	pt__sha256(dst, len, got);
+	if (memcmp(got, id, 32)) {
+		char hex[PT_SHA256_HEX];
+		pt__hex(got, 32, hex);
+		rc = pt__err(PT_ECORRUPT, "%s: content hash mismatch (the bytes hash to %s)", path, hex);
+	}
+done:
+	if (fd >= 0)
+		close(fd);
+	pt__free(path);
+	pt__object_scratch_free(&local);
+	return rc;
+}
+
+int pt__object_get(const pt_store *st, const uint8_t id[32], uint8_t **out, size_t *out_len)
+{
+	if (!st || !id || !out || !out_len)
+		return pt__err(PT_EINVAL, "pt__object_get: NULL argument");
+	*out = NULL;
+	*out_len = 0;
+	uint64_t plain = 0;
+	int rc = pt__object_stat(st, id, &plain, NULL);
+	if (rc)
+		return rc;
+	uint8_t *buf = pt__malloc((size_t)plain + 1);
+	if (!buf)
+		return PT_ENOMEM;
+	rc = pt__object_read(st, id, buf, (size_t)plain, NULL);
+	if (rc) {
+		pt__free(buf);
+		return rc;
+	}
+	buf[plain] = 0;
+	*out = buf;
+	*out_len = (size_t)plain;
+	return 0;
+}
+
+int pt__object_remove(const pt_store *st, const uint8_t id[32])
+{
+	char *p = pt__object_path(st, id);
+	if (!p)
+		return PT_ENOMEM;
+	int rc = 0;
+	if (unlink(p) < 0 && errno != ENOENT)
+		rc = pt__err_errno(errno, "cannot remove %s", p);
+	pt__free(p);
+	return rc;
+}
+
+static int hexdigit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
+int pt__object_walk(const pt_store *st, pt__object_cb cb, pt__object_tmp_cb tmp_cb, void *payload)
+{
+	char *root = pt__sprintf("%s/objects", st->path);
+	if (!root)
+		return PT_ENOMEM;
+	char **dirs = NULL;
+	size_t nd = 0;
+	int rc = 0;
+	if (!pt__is_dir(root))
+		goto done;
+	if ((rc = pt__list_dir(root, NULL, &dirs, &nd)))
+		goto done;
+	for (size_t i = 0; i < nd && !rc; i++) {
+		if (strlen(dirs[i]) != 2 || !hexdigit(dirs[i][0]) || !hexdigit(dirs[i][1]))
+			continue;
+		char *d = pt__sprintf("%s/%s", root, dirs[i]);
+		char **files = NULL;
+		size_t nf = 0;
+		if (!d) {
+			rc = PT_ENOMEM;
+			break;
+		}
+		if (!pt__is_dir(d) || (rc = pt__list_dir(d, NULL, &files, &nf))) {
+			pt__free(d);
+			continue;
+		}
+		for (size_t k = 0; k < nf && !rc; k++) {
+			char *p = pt__sprintf("%s/%s", d, files[k]);
+			if (!p) {
+				rc = PT_ENOMEM;
+				break;
+			}
+			if (!strncmp(files[k], TMP_PREFIX, strlen(TMP_PREFIX))) {
+				if (tmp_cb)
+					rc = tmp_cb(p, payload);
+			} else {
+				char hex[PT_SHA256_HEX];
+				uint8_t id[32];
+				snprintf(hex, sizeof hex, "%s%s", dirs[i], files[k]);
+				if (strlen(files[k]) == 62 && !pt__unhex(hex, id, 32) && cb)
+					rc = cb(id, p, payload);
+			}
+			pt__free(p);
+		}
+		pt_strv_free(files, nf);
+		pt__free(d);
+	}
+done:
+	pt_strv_free(dirs, nd);
+	pt__free(root);
+	return rc;
+}

@@ -1,0 +1,15 @@
+# provtrace-bench smoke run: the benchmark must always build and run to the
+# end (every method, including the provtrace ones, must succeed).  Its targets
+# are reported, not enforced: a benchmark's numbers are not a pass/fail test.
+if(TARGET provtrace-bench)
+  add_test(NAME bench_events_quick COMMAND provtrace-bench events --quick)
+  set_tests_properties(bench_events_quick PROPERTIES LABELS "bench" TIMEOUT 300)
+  # Usage errors exit with 2 (and are not run as a benchmark).
+  foreach(args "--events;0" "--only;nosuch" "--dir;/nonexistent/dir" "--bogus")
+    string(REPLACE ";" "_" tname "${args}")
+    string(REGEX REPLACE "[^A-Za-z0-9_]" "" tname "${tname}")
+    add_test(NAME bench_events_usage_${tname}
+      COMMAND sh -c "\"$0\" events \"$@\"; test $? -eq 2" $<TARGET_FILE:provtrace-bench> ${args})
+    set_tests_properties(bench_events_usage_${tname} PROPERTIES LABELS "bench")
+  endforeach()
+endif()

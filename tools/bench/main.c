@@ -1,0 +1,41 @@
+/*
+ * main.c - provtrace-bench: `provtrace-bench <mode> [options]`.
+ */
+#include "bench.h"
+
+#include <string.h>
+
+/* One line per mode. */
+static const bench_mode modes[] = {
+	{ "events", "append a training event mix via provtrace and baselines", bench_events_run },
+};
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: provtrace-bench <mode> [options]\n"
+		   "       provtrace-bench <mode> --help\n\nmodes:\n");
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		fprintf(f, "  %-12s %s\n", modes[i].name, modes[i].help);
+}
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return BENCH_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return BENCH_EXIT_OK;
+	}
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (!strcmp(argv[1], modes[i].name))
+			return modes[i].run(argc - 1, argv + 1);
+	bench_err("unknown mode '%s'", argv[1]);
+	usage(stderr);
+	return BENCH_EXIT_USAGE;
+}
