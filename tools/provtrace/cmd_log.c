@@ -1,0 +1,410 @@
+/* cmd_log.c - `provtrace log`: show the events of a stream, filtered, as text or JSON lines. */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char help[] =
+	"usage: provtrace log [--run RUN] [--stream STREAM] [--kind KIND]\n"
+	"                     [--from step=N|time=ISO|seq=N] [--to step=N|time=ISO|seq=N]\n"
+	"                     [--seq A..B] [-n N] [--json] [-f]\n"
+	"\n"
+	"Show the events of one stream, oldest first: one line per event with its\n"
+	"sequence number, time (UTC, ms), step (- if none), kind, name and body\n"
+	"fields, or with --json one JSON object per line (the shape `emit` reads).\n"
+	"\n"
+	"  --run RUN        the run (default: the store's only run)\n"
+	"  --stream STREAM  the stream (default: main, or the run's only stream)\n"
+	"  --kind KIND      only events of this kind\n"
+	"  --from POINT     from step=N, time=ISO-8601 or seq=N (inclusive); with a\n"
+	"                   step bound, events without a step are not shown\n"
+	"  --to POINT       up to step=N, time=ISO-8601 or seq=N (inclusive)\n"
+	"  --seq A..B       sequence numbers A to B (A.. and ..B are open ranges)\n"
+	"  -n, --last N     only the last N matching events\n"
+	"  --json           JSON lines\n"
+	"  -f, --follow     keep waiting for new events (stop with Ctrl-C)\n"
+	"  --store DIR      the store\n";
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+typedef struct {
+	char *d;
+	size_t len, cap;
+} sbuf;
+
+static bool sb_add(sbuf *b, const char *s, size_t n)
+{
+	if (b->cap - b->len < n + 1) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap - b->len < n + 1)
+			cap *= 2;
+		char *d = realloc(b->d, cap);
+		if (!d)
+			return false;
+		b->d = d;
+		b->cap = cap;
+	}
+	memcpy(b->d + b->len, s, n);
+	b->len += n;
+	b->d[b->len] = 0;
+	return true;
+}
+
+static bool sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool sb_printf(sbuf *b, const char *fmt, ...)
+{
+	char tmp[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return false;
+	if ((size_t)n < sizeof tmp)
+		return sb_add(b, tmp, (size_t)n);
+	char *big = malloc((size_t)n + 1);
+	if (!big)
+		return false;
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	bool ok = sb_add(b, big, (size_t)n);
+	free(big);
+	return ok;
+}
+
+typedef struct {
+	sbuf *out;
+	int skip; /* envelope members still to skip */
+	bool ok;
+} body_walk;
+
+static void body_member(const char *key, size_t klen, const char *val, size_t vlen, void *payload)
+{
+	body_walk *w = payload;
+	static const char *const envelope[] = {"\"run\"", "\"stream\"", "\"seq\"", "\"time\"",
+					       "\"step\"", "\"kind\"", "\"name\""};
+	for (size_t i = 0; i < sizeof envelope / sizeof *envelope; i++)
+		if (strlen(envelope[i]) == klen && !memcmp(envelope[i], key, klen))
+			return;
+	/* a plain key is shown without its quotes */
+	bool plain = klen >= 2;
+	for (size_t i = 1; plain && i + 1 < klen; i++)
+		plain = key[i] != '\\' && key[i] != ' ' && key[i] != '=';
+	w->ok = w->ok && sb_add(w->out, " ", 1) &&
+		(plain ? sb_add(w->out, key + 1, klen - 2) : sb_add(w->out, key, klen)) &&
+		sb_add(w->out, "=", 1) && sb_add(w->out, val, vlen);
+}
+
+/* Format one event into `out` (a line with its newline). */
+static int format_event(const pt_event_view *ev, bool json, sbuf *out)
+{
+	const char *js;
+	size_t jlen;
+	if (pt_ev_json(ev, &js, &jlen))
+		return -1;
+	if (json)
+		return sb_add(out, js, jlen) && sb_add(out, "\n", 1) ? 0 : -2;
+	char t[48], step[32];
+	int64_t s = pt_ev_step(ev);
+	if (s == PT_NO_STEP)
+		snprintf(step, sizeof step, "-");
+	else
+		snprintf(step, sizeof step, "%" PRId64, s);
+	const char *name = pt_ev_name(ev);
+	if (!sb_printf(out, "%6" PRIu64 "  %s  %8s  %-10s", pt_ev_seq(ev),
+		       cli_time_ms(pt_ev_time(ev), t, sizeof t), step, pt_ev_kind(ev)))
+		return -2;
+	if (name && !(sb_add(out, " ", 1) && sb_add(out, name, strlen(name))))
+		return -2;
+	body_walk w = {out, 0, true};
+	if (!cli_json_members(js, jlen, body_member, &w)) {
+		cli_msg("event %" PRIu64 ": unexpected JSON form", pt_ev_seq(ev));
+		return -3;
+	}
+	return w.ok && sb_add(out, "\n", 1) ? 0 : -2;
+}
+
+static bool parse_point(const char *s, pt_iter_options *o, bool from)
+{
+	if (!strncmp(s, "step=", 5)) {
+		int64_t v;
+		if (!cli_parse_i64(s + 5, &v))
+			return false;
+		*(from ? &o->step_min : &o->step_max) = v;
+		return true;
+	}
+	if (!strncmp(s, "seq=", 4)) {
+		uint64_t v;
+		if (!cli_parse_u64(s + 4, &v))
+			return false;
+		if (from)
+			o->seq_min = v > o->seq_min ? v : o->seq_min;
+		else
+			o->seq_max = v < o->seq_max ? v : o->seq_max;
+		return true;
+	}
+	if (!strncmp(s, "time=", 5)) {
+		int64_t ns;
+		if (pt_time_parse(&ns, s + 5))
+			return false;
+		*(from ? &o->time_min : &o->time_max) = ns;
+		return true;
+	}
+	return false;
+}
+
+static bool parse_seq_range(const char *s, pt_iter_options *o)
+{
+	const char *dots = strstr(s, "..");
+	uint64_t a = 0, b = UINT64_MAX;
+	if (!dots) {
+		if (!cli_parse_u64(s, &a))
+			return false;
+		b = a;
+	} else {
+		char left[32];
+		size_t ln = (size_t)(dots - s);
+		if (ln >= sizeof left)
+			return false;
+		memcpy(left, s, ln);
+		left[ln] = 0;
+		if (ln && !cli_parse_u64(left, &a))
+			return false;
+		if (dots[2] && !cli_parse_u64(dots + 2, &b))
+			return false;
+		if (!ln && !dots[2])
+			return false;
+	}
+	o->seq_min = a > o->seq_min ? a : o->seq_min;
+	o->seq_max = b < o->seq_max ? b : o->seq_max;
+	return true;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+int cmd_log(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {CLI_COMMON_OPTIONS,
+					     {"run", required_argument, NULL, 'r'},
+					     {"stream", required_argument, NULL, 's'},
+					     {"kind", required_argument, NULL, 'k'},
+					     {"from", required_argument, NULL, 'F'},
+					     {"to", required_argument, NULL, 'T'},
+					     {"seq", required_argument, NULL, 'S'},
+					     {"last", required_argument, NULL, 'n'},
+					     {"json", no_argument, NULL, 'j'},
+					     {"follow", no_argument, NULL, 'f'},
+					     {0}};
+	const char *run_opt = NULL, *stream_opt = NULL;
+	pt_iter_options io = PT_ITER_OPTIONS_INIT;
+	bool json = false, follow = false, have_last = false, filtered = false;
+	uint64_t last_n = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":hfn:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h': fputs(help, stdout); return CLI_OK;
+		case 'r': run_opt = optarg; break;
+		case 's': stream_opt = optarg; break;
+		case 'k':
+			io.kind = optarg;
+			filtered = true;
+			break;
+		case 'F':
+		case 'T':
+			if (!parse_point(optarg, &io, c == 'F'))
+				return cli_usage("log", "--%s expects step=N, time=ISO-8601 or seq=N, not '%s'%s%s",
+						 c == 'F' ? "from" : "to", optarg,
+						 strncmp(optarg, "time=", 5) ? "" : ": ",
+						 strncmp(optarg, "time=", 5) ? "" : pt_error_last());
+			filtered = filtered || strncmp(optarg, "seq=", 4);
+			break;
+		case 'S':
+			if (!parse_seq_range(optarg, &io))
+				return cli_usage("log", "--seq expects A..B, A.., ..B or A, not '%s'", optarg);
+			break;
+		case 'n':
+			if (!cli_parse_u64(optarg, &last_n))
+				return cli_usage("log", "-n expects a number, not '%s'", optarg);
+			have_last = true;
+			break;
+		case 'j': json = true; break;
+		case 'f': follow = true; break;
+		default: {
+			int rc = cli_common_option(ctx, "log", c, argv);
+			if (rc >= 0)
+				return rc;
+		}
+		}
+	}
+	if (optind < argc)
+		return cli_usage("log", "unexpected argument '%s'", argv[optind]);
+
+	pt_store *st = NULL;
+	pt_iter *it = NULL;
+	char *run_owned = NULL, *stream_owned = NULL;
+	const char *run = NULL, *stream = NULL;
+	sbuf line = {0};
+	char **ring = NULL;
+	size_t ring_count = 0, ring_head = 0;
+	int rc = cli_open_store(ctx, &st);
+	if (rc)
+		return rc;
+	if ((rc = cli_pick_run(st, "log", run_opt, &run, &run_owned)))
+		goto done;
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	if (follow) {
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
+
+	/* With -f, a run or stream that does not exist yet is waited for. */
+	for (bool told = false;; told = true) {
+		char **names = NULL;
+		size_t n = 0;
+		int sr = pt_store_streams(st, run, &names, &n);
+		pt_strv_free(names, n);
+		if (sr == 0 && (n || stream_opt))
+			break;
+		if (sr && sr != PT_ENOTFOUND) {
+			rc = cli_lib_error();
+			goto done;
+		}
+		if (!follow) {
+			if (sr)
+				rc = cli_lib_error();
+			else
+				cli_msg("run %s has no streams", run);
+			rc = CLI_ERROR;
+			goto done;
+		}
+		if (!told)
+			cli_msg("waiting for run %s to appear...", run);
+		if (stop_requested)
+			goto done;
+		sleep_ms(100);
+	}
+	if ((rc = cli_pick_stream(st, "log", run, stream_opt, &stream, &stream_owned)))
+		goto done;
+
+	/* -n without content filters: start at the last N sequence numbers directly */
+	if (have_last && !filtered) {
+		pt_stream_info si;
+		if (pt_stream_stat(st, run, stream, &si) == 0 && si.events) {
+			uint64_t top = si.seq_last < io.seq_max ? si.seq_last : io.seq_max;
+			if (last_n == 0)
+				io.seq_min = top + 1 > io.seq_min ? top + 1 : io.seq_min;
+			else if (top >= last_n && top - last_n + 1 > io.seq_min)
+				io.seq_min = top - last_n + 1;
+		}
+	}
+	for (bool told = false;; told = true) {
+		int r = pt_iter_open(&it, st, run, stream, &io);
+		if (r == 0)
+			break;
+		if (r != PT_ENOTFOUND || !follow) {
+			rc = cli_lib_error();
+			goto done;
+		}
+		if (!told)
+			cli_msg("waiting for stream %s/%s to appear...", run, stream);
+		if (stop_requested)
+			goto done;
+		sleep_ms(100);
+	}
+	if (have_last && last_n) {
+		ring = calloc(last_n < 1u << 20 ? last_n : 1u << 20, sizeof *ring);
+		if (!ring) {
+			cli_msg("out of memory");
+			rc = CLI_ERROR;
+			goto done;
+		}
+		if (last_n > 1u << 20)
+			last_n = 1u << 20;
+	}
+
+	bool replaying = true; /* before the first end of the stream (the -n window applies) */
+	for (;;) {
+		const pt_event_view *ev;
+		int r = pt_iter_next(it, &ev);
+		if (r == 0) {
+			if (replaying && have_last && last_n == 0)
+				continue;
+			line.len = 0;
+			int fr = format_event(ev, json, &line);
+			if (fr) {
+				rc = fr == -2 ? (cli_msg("out of memory"), CLI_ERROR) : fr == -1 ? cli_lib_error() : CLI_ERROR;
+				goto done;
+			}
+			if (replaying && ring) {
+				size_t slot = (ring_head + ring_count) % last_n;
+				if (ring_count == last_n) {
+					free(ring[ring_head]);
+					ring_head = (ring_head + 1) % last_n;
+					slot = (ring_head + ring_count - 1) % last_n;
+				} else {
+					ring_count++;
+				}
+				ring[slot] = line.d;
+				line = (sbuf){0};
+				continue;
+			}
+			fwrite(line.d, 1, line.len, stdout);
+			continue;
+		}
+		if (r != PT_ITEROVER) {
+			fflush(stdout);
+			rc = cli_lib_error();
+			goto done;
+		}
+		if (replaying && ring) {
+			for (size_t i = 0; i < ring_count; i++) {
+				size_t k = (ring_head + i) % last_n;
+				fputs(ring[k], stdout);
+				free(ring[k]);
+				ring[k] = NULL;
+			}
+			ring_count = 0;
+		}
+		replaying = false;
+		if (!follow || stop_requested)
+			break;
+		if (fflush(stdout) != 0) {
+			rc = CLI_ERROR;
+			goto done;
+		}
+		sleep_ms(100);
+		if (stop_requested)
+			break;
+	}
+done:
+	if (ring) {
+		for (size_t i = 0; i < ring_count; i++)
+			free(ring[(ring_head + i) % last_n]);
+		free(ring);
+	}
+	free(line.d);
+	pt_iter_free(it);
+	free(run_owned);
+	free(stream_owned);
+	pt_store_free(st);
+	return rc;
+}

@@ -1,0 +1,205 @@
+/* cmd_runs.c - `provtrace runs`: runs, their streams, counts, step ranges and sizes. */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char help[] =
+	"usage: provtrace runs [--json]\n"
+	"\n"
+	"List the runs of the store with their streams: events, sequence numbers,\n"
+	"step range, time of the first and last event, bytes on disk, and whether a\n"
+	"writer has the stream open.\n"
+	"\n"
+	"  --json        one JSON array of runs: [{\"run\", \"events\", \"bytes\",\n"
+	"                \"streams\": [{\"stream\", \"events\", \"seq_first\", \"seq_last\",\n"
+	"                \"step_min\", \"step_max\", \"time_first\", \"time_last\", \"bytes\",\n"
+	"                \"raw_bytes\", \"batches\", \"sealed_segments\", \"writer_active\"}]}]\n"
+	"  --store DIR   the store\n";
+
+typedef struct {
+	char *run, *stream;
+	pt_stream_info info;
+	char *error; /* pt_stream_stat failed */
+} row;
+
+static void print_json(row *rows, size_t n)
+{
+	char t1[48], t2[48];
+	fputs("[", stdout);
+	for (size_t i = 0; i < n;) {
+		/* one object per run, its streams are the following rows with the same run */
+		size_t j = i;
+		uint64_t events = 0, bytes = 0;
+		for (; j < n && !strcmp(rows[j].run, rows[i].run); j++) {
+			events += rows[j].info.events;
+			bytes += rows[j].info.bytes;
+		}
+		if (i)
+			fputs(",", stdout);
+		fputs("\n{\"run\":", stdout);
+		cli_json_str(stdout, rows[i].run);
+		printf(",\"events\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"streams\":[", events, bytes);
+		for (size_t k = i; k < j; k++) {
+			const pt_stream_info *s = &rows[k].info;
+			if (!rows[k].stream)
+				break; /* a run without streams */
+			if (k > i)
+				fputs(",", stdout);
+			fputs("{\"stream\":", stdout);
+			cli_json_str(stdout, rows[k].stream);
+			if (rows[k].error) {
+				fputs(",\"error\":", stdout);
+				cli_json_str(stdout, rows[k].error);
+				fputs("}", stdout);
+				continue;
+			}
+			printf(",\"events\":%" PRIu64 ",\"seq_first\":%" PRIu64 ",\"seq_last\":%" PRIu64,
+			       s->events, s->seq_first, s->seq_last);
+			fputs(",\"step_min\":", stdout);
+			cli_json_step(stdout, s->step_min);
+			fputs(",\"step_max\":", stdout);
+			cli_json_step(stdout, s->step_max);
+			if (s->events)
+				printf(",\"time_first\":\"%s\",\"time_last\":\"%s\"",
+				       pt_time_format(s->time_min, t1, sizeof t1),
+				       pt_time_format(s->time_max, t2, sizeof t2));
+			else
+				fputs(",\"time_first\":null,\"time_last\":null", stdout);
+			printf(",\"bytes\":%" PRIu64 ",\"raw_bytes\":%" PRIu64 ",\"batches\":%" PRIu64
+			       ",\"sealed_segments\":%u,\"writer_active\":%s}",
+			       s->bytes, s->raw_bytes, s->batches, s->sealed_segments,
+			       s->writer_active ? "true" : "false");
+		}
+		fputs("]}", stdout);
+		i = j;
+	}
+	fputs(n ? "\n]\n" : "]\n", stdout);
+}
+
+static void print_table(row *rows, size_t n)
+{
+	int wr = 3, ws = 6;
+	for (size_t i = 0; i < n; i++) {
+		int l = (int)strlen(rows[i].run);
+		wr = l > wr ? l : wr;
+		l = rows[i].stream ? (int)strlen(rows[i].stream) : 1;
+		ws = l > ws ? l : ws;
+	}
+	printf("%-*s  %-*s  %10s  %-17s  %-24s  %-24s  %10s\n", wr, "RUN", ws, "STREAM", "EVENTS",
+	       "STEPS", "FIRST", "LAST", "SIZE");
+	for (size_t i = 0; i < n; i++) {
+		const pt_stream_info *s = &rows[i].info;
+		if (!rows[i].stream) {
+			printf("%-*s  %-*s  %10s\n", wr, rows[i].run, ws, "-", "0");
+			continue;
+		}
+		if (rows[i].error) {
+			printf("%-*s  %-*s  error: %s\n", wr, rows[i].run, ws, rows[i].stream,
+			       rows[i].error);
+			continue;
+		}
+		char steps[48], t1[48], t2[48], sz[32];
+		if (s->step_min == PT_NO_STEP)
+			snprintf(steps, sizeof steps, "-");
+		else
+			snprintf(steps, sizeof steps, "%" PRId64 "..%" PRId64, s->step_min, s->step_max);
+		if (s->events) {
+			cli_time_ms(s->time_min, t1, sizeof t1);
+			cli_time_ms(s->time_max, t2, sizeof t2);
+		} else {
+			snprintf(t1, sizeof t1, "-");
+			snprintf(t2, sizeof t2, "-");
+		}
+		printf("%-*s  %-*s  %10" PRIu64 "  %-17s  %-24s  %-24s  %10s%s\n", wr, rows[i].run, ws,
+		       rows[i].stream, s->events, steps, t1, t2, cli_size(s->bytes, sz, sizeof sz),
+		       s->writer_active ? "  (writing)" : "");
+	}
+}
+
+int cmd_runs(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {CLI_COMMON_OPTIONS, {"json", no_argument, NULL, 'j'}, {0}};
+	bool json = false;
+	int c;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(help, stdout);
+			return CLI_OK;
+		} else if (c == 'j') {
+			json = true;
+		} else {
+			int rc = cli_common_option(ctx, "runs", c, argv);
+			if (rc >= 0)
+				return rc;
+		}
+	}
+	if (optind < argc)
+		return cli_usage("runs", "unexpected argument '%s'", argv[optind]);
+
+	pt_store *st = NULL;
+	int rc = cli_open_store(ctx, &st);
+	if (rc)
+		return rc;
+	char **runs = NULL;
+	size_t nruns = 0;
+	row *rows = NULL;
+	size_t nrows = 0, cap = 0;
+	bool failed = false;
+	if (pt_store_runs(st, &runs, &nruns)) {
+		rc = cli_lib_error();
+		goto done;
+	}
+	for (size_t i = 0; i < nruns; i++) {
+		char **streams = NULL;
+		size_t ns = 0;
+		if (pt_store_streams(st, runs[i], &streams, &ns)) {
+			rc = cli_lib_error();
+			goto done;
+		}
+		for (size_t j = 0; j < (ns ? ns : 1); j++) {
+			if (nrows == cap) {
+				cap = cap ? cap * 2 : 16;
+				row *nr = realloc(rows, cap * sizeof *rows);
+				if (!nr) {
+					pt_strv_free(streams, ns);
+					cli_msg("out of memory");
+					rc = CLI_ERROR;
+					goto done;
+				}
+				rows = nr;
+			}
+			row *r = &rows[nrows++];
+			memset(r, 0, sizeof *r);
+			r->run = runs[i];
+			if (!ns)
+				break;
+			r->stream = strdup(streams[j]);
+			if (r->stream && pt_stream_stat(st, runs[i], streams[j], &r->info)) {
+				r->error = strdup(pt_error_last());
+				failed = true;
+			}
+		}
+		pt_strv_free(streams, ns);
+	}
+	if (json)
+		print_json(rows, nrows);
+	else if (nrows)
+		print_table(rows, nrows);
+	else
+		cli_msg("no runs in %s", pt_store_path(st));
+	if (failed) {
+		cli_msg("some streams could not be read (see above); run `provtrace verify`");
+		rc = CLI_ERROR;
+	}
+done:
+	for (size_t i = 0; i < nrows; i++) {
+		free(rows[i].stream);
+		free(rows[i].error);
+	}
+	free(rows);
+	pt_strv_free(runs, nruns);
+	pt_store_free(st);
+	return rc;
+}

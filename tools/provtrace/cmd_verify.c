@@ -1,0 +1,143 @@
+/* cmd_verify.c - `provtrace verify`: check every checksum, hash and chain of the store. */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char help[] =
+	"usage: provtrace verify [--run RUN] [--stream STREAM] [--json]\n"
+	"\n"
+	"Re-read the store (or one run, or one stream) and check every batch\n"
+	"checksum, every zstd frame, the dense sequence numbers, every sealed\n"
+	"segment's SHA-256 against its name, the hash chain and the files the chain\n"
+	"does not account for.  Each problem is printed as\n"
+	"  ERROR <object> @<offset>: <message>      (WARNING for e.g. a torn tail)\n"
+	"with <object> a path relative to the store, then a summary line.\n"
+	"Exit 1 if any error was found.\n"
+	"\n"
+	"  --run RUN        only this run\n"
+	"  --stream STREAM  only this stream of the run (needs --run)\n"
+	"  --json           one JSON object: {\"ok\", \"errors\", \"warnings\", \"problems\":\n"
+	"                   [{\"severity\", \"code\", \"object\", \"offset\", \"message\"}],\n"
+	"                   \"stats\": {\"runs\", \"streams\", \"segments\", \"batches\",\n"
+	"                   \"events\", \"bytes\"}}\n"
+	"  --store DIR      the store\n";
+
+typedef struct {
+	bool json;
+	size_t n;
+	FILE *mem; /* --json: problems rendered as JSON members */
+} verify_out;
+
+static int on_problem(const pt_problem *p, void *payload)
+{
+	verify_out *o = payload;
+	const char *sev = p->severity == PT_SEVERITY_WARNING ? "WARNING" : "ERROR";
+	if (o->json) {
+		FILE *f = o->mem;
+		fputs(o->n ? ",\n{\"severity\":" : "\n{\"severity\":", f);
+		cli_json_str(f, p->severity == PT_SEVERITY_WARNING ? "warning" : "error");
+		fputs(",\"code\":", f);
+		cli_json_str(f, pt_error_name(p->code));
+		fputs(",\"object\":", f);
+		cli_json_str(f, p->object);
+		fprintf(f, ",\"offset\":%" PRIu64 ",\"message\":", p->offset);
+		cli_json_str(f, p->message);
+		fputs("}", f);
+	} else {
+		printf("%s %s @%" PRIu64 ": %s\n", sev, p->object ? p->object : "-", p->offset,
+		       p->message ? p->message : "");
+		fflush(stdout);
+	}
+	o->n++;
+	return 0;
+}
+
+static const char *plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
+int cmd_verify(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {CLI_COMMON_OPTIONS,
+					     {"run", required_argument, NULL, 'r'},
+					     {"stream", required_argument, NULL, 's'},
+					     {"json", no_argument, NULL, 'j'},
+					     {0}};
+	const char *run = NULL, *stream = NULL;
+	bool json = false;
+	int c;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h': fputs(help, stdout); return CLI_OK;
+		case 'r': run = optarg; break;
+		case 's': stream = optarg; break;
+		case 'j': json = true; break;
+		default: {
+			int rc = cli_common_option(ctx, "verify", c, argv);
+			if (rc >= 0)
+				return rc;
+		}
+		}
+	}
+	if (optind < argc)
+		return cli_usage("verify", "unexpected argument '%s'", argv[optind]);
+	if (stream && !run)
+		return cli_usage("verify", "--stream needs --run");
+	if ((run && pt_name_check("run", run)) || (stream && pt_name_check("stream", stream)))
+		return cli_usage("verify", "%s", pt_error_last());
+
+	pt_store *st = NULL;
+	int rc = cli_open_store(ctx, &st);
+	if (rc)
+		return rc;
+	verify_out o = {json, 0, NULL};
+	char *mem = NULL;
+	size_t memlen = 0;
+	if (json && !(o.mem = open_memstream(&mem, &memlen))) {
+		cli_msg("out of memory");
+		pt_store_free(st);
+		return CLI_ERROR;
+	}
+	pt_verify_stats vs;
+	memset(&vs, 0, sizeof vs);
+	int vr = pt_verify(st, run, stream, on_problem, &o, &vs);
+	if (o.mem)
+		fclose(o.mem);
+	if (vr && vr != PT_ECORRUPT) {
+		rc = cli_lib_error();
+		goto done;
+	}
+	/* A failed verification always counts as an error, even if no callback said so. */
+	uint64_t errors = vs.errors ? vs.errors : vr == PT_ECORRUPT;
+	if (vr == PT_ECORRUPT && !vs.errors && !json)
+		printf("ERROR - @0: %s\n", pt_error_last());
+	if (json) {
+		printf("{\"ok\":%s,\"errors\":%" PRIu64 ",\"warnings\":%" PRIu64 ",\"problems\":[%s%s],"
+		       "\"stats\":{\"runs\":%" PRIu64 ",\"streams\":%" PRIu64 ",\"segments\":%" PRIu64
+		       ",\"batches\":%" PRIu64 ",\"events\":%" PRIu64 ",\"bytes\":%" PRIu64 "}}\n",
+		       errors ? "false" : "true", errors, vs.warnings, mem ? mem : "", o.n ? "\n" : "",
+		       vs.runs, vs.streams, vs.segments, vs.batches, vs.events, vs.bytes);
+	} else {
+		char sz[32];
+		printf("verified %" PRIu64 " %s, %" PRIu64 " %s, %" PRIu64 " %s, %" PRIu64 " %s, %" PRIu64
+		       " %s (%s): ",
+		       vs.runs, plural(vs.runs, "run", "runs"), vs.streams,
+		       plural(vs.streams, "stream", "streams"), vs.segments,
+		       plural(vs.segments, "segment", "segments"), vs.batches,
+		       plural(vs.batches, "batch", "batches"), vs.events,
+		       plural(vs.events, "event", "events"), cli_size(vs.bytes, sz, sizeof sz));
+		if (!errors && !vs.warnings)
+			printf("OK\n");
+		else
+			printf("%" PRIu64 " %s, %" PRIu64 " %s\n", errors, plural(errors, "error", "errors"),
+			       vs.warnings, plural(vs.warnings, "warning", "warnings"));
+	}
+	rc = errors ? CLI_ERROR : CLI_OK;
+done:
+	free(mem);
+	pt_store_free(st);
+	return rc;
+}

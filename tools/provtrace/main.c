@@ -1,0 +1,98 @@
+/*
+ * main.c - the `provtrace` command line: global options and the command table.
+ *
+ *   provtrace [--store DIR] <command> [options]
+ *
+ * --store is accepted before the command name here, and after it by every
+ * command (each command's option table includes CLI_COMMON_OPTIONS).
+ */
+#include "cli.h"
+
+#include <string.h>
+
+static const cli_command commands[] = {
+	{"init", cmd_init, "create a store"},
+	{"runs", cmd_runs, "list runs and their streams"},
+	{"emit", cmd_emit, "append events given as JSON lines on stdin"},
+	{"log", cmd_log, "show the events of a stream (filters, --json, -f)"},
+	{"verify", cmd_verify, "check every checksum, hash and the chains"},
+	{"stats", cmd_stats, "storage statistics per stream"},
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage: provtrace [--store DIR] <command> [options]\n"
+	      "       provtrace --version | --help\n"
+	      "\n"
+	      "Records machine-learning training as a tamper-evident, compressed event log.\n"
+	      "\n"
+	      "Commands:\n",
+	      f);
+	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fputs("\n"
+	      "The store is --store DIR, else $PROVTRACE_STORE, else the nearest .provtrace/\n"
+	      "directory in the current directory or a parent.\n"
+	      "Run 'provtrace <command> --help' for the options of a command.\n"
+	      "Exit codes: 0 ok, 1 error, 2 usage.\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	cli_ctx ctx = {0};
+	int i = 1;
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--store")) {
+			if (i + 1 >= argc)
+				return cli_usage(NULL, "option '--store' needs a value");
+			ctx.store = argv[++i];
+		} else if (!strncmp(a, "--store=", 8)) {
+			ctx.store = a + 8;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return CLI_OK;
+		} else if (!strcmp(a, "--version")) {
+			printf("provtrace %s (library %s, ABI %d)\n", PT_VERSION_STRING, pt_version(),
+			       pt_abi_version());
+			return CLI_OK;
+		} else if (a[0] == '-') {
+			return cli_usage(NULL, "unknown option '%s'", a);
+		} else {
+			break;
+		}
+	}
+	if (ctx.store && !*ctx.store)
+		return cli_usage(NULL, "option '--store' needs a non-empty value");
+	if (i >= argc) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (!strcmp(argv[i], "help")) {
+		/* `provtrace help CMD` == `provtrace CMD --help` */
+		if (i + 1 < argc) {
+			for (size_t c = 0; c < sizeof commands / sizeof *commands; c++)
+				if (!strcmp(commands[c].name, argv[i + 1])) {
+					char *hargv[] = {argv[i + 1], (char *)"--help", NULL};
+					cli_getopt_reset();
+					return commands[c].fn(&ctx, 2, hargv);
+				}
+			return cli_usage(NULL, "unknown command '%s'", argv[i + 1]);
+		}
+		usage(stdout);
+		return CLI_OK;
+	}
+	for (size_t c = 0; c < sizeof commands / sizeof *commands; c++) {
+		if (!strcmp(commands[c].name, argv[i])) {
+			cli_getopt_reset();
+			int rc = commands[c].fn(&ctx, argc - i, argv + i);
+			if (fflush(stdout) != 0 || ferror(stdout)) {
+				cli_msg("error writing the output");
+				return CLI_ERROR;
+			}
+			return rc;
+		}
+	}
+	return cli_usage(NULL, "unknown command '%s'", argv[i]);
+}
