@@ -995,6 +995,24 @@ static int build_event(fj_ctx *c, json_t *root)
 	return 0;
 }
 
+/*
+ * Called by pt_set_allocator() (alloc.c): jansson's trees are allocated
+ * through the library's allocator too, so failure injection reaches them.
+ * jansson's allocator is process-wide; alloc.h documents that.
+ */
+void pt__json_use_allocator(void);
+/* jansson reports a failed allocation in its lexer as a syntax error; this
+ * flag tells pt_event_from_json that the "invalid JSON" was really ENOMEM. */
+static _Thread_local bool json_alloc_failed;
+static void *json_alloc(size_t n)
+{
+	void *p = pt__malloc(n);
+	if (!p)
+		json_alloc_failed = true;
+	return p;
+}
+void pt__json_use_allocator(void) { json_set_alloc_funcs(json_alloc, pt__free); }
+
 int pt_event_from_json(pt_event *ev, const char *json, size_t len)
 {
 	if (!ev || (!json && len))
@@ -1029,7 +1047,18 @@ int pt_event_from_json(pt_event *ev, const char *json, size_t len)
 		tlen = to;
 	}
 	json_error_t jerr;
+	json_alloc_failed = false;
 	root = json_loadb(text, tlen, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+	if (!root && (json_alloc_failed || json_error_code(&jerr) == json_error_out_of_memory)) {
+		rc = pt__err(PT_ENOMEM, "out of memory parsing JSON");
+		goto done;
+	}
+	if (root && json_alloc_failed) {
+		/* jansson drops the byte it could not append to a string and goes
+		 * on: a value may be silently cut, so nothing parsed is trusted */
+		rc = pt__err(PT_ENOMEM, "out of memory parsing JSON");
+		goto done;
+	}
 	if (!root) {
 		/* columns are counted in the rewritten text; close enough for big-int lines */
 		if (jerr.line > 1)
