@@ -196,7 +196,7 @@ static void *worker_main(void *arg)
 	pt_checkpointer *cw = arg;
 	pt__object_scratch scr = {0};
 	size_t outcap = pt__zstdx_bound(SAMPLE_LEN);
-	uint8_t *tmp = malloc(SAMPLE_LEN), *out = malloc(outcap);
+	uint8_t *tmp = pt__malloc(SAMPLE_LEN), *out = pt__malloc(outcap);
 	for (;;) {
 		pthread_mutex_lock(&cw->mu);
 		while (!cw->qhead && !cw->stop)
@@ -228,8 +228,8 @@ static void *worker_main(void *arg)
 		run_job(j, &scr, tmp, out, outcap);
 	}
 	pt__object_scratch_free(&scr);
-	free(tmp);
-	free(out);
+	pt__free(tmp);
+	pt__free(out);
 	return NULL;
 }
 
