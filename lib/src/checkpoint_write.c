@@ -501,11 +501,12 @@ static int session_run(pt_checkpointer *cw, const pt_checkpoint *ck, int64_t ste
 
 	if ((rc = pt__gc_lock(cw->st, 0, 1, &lockfd)))
 		goto done;
-	m.count = (uint32_t)ck->count;
 	if (!(m.e = pt__calloc(ck->count ? ck->count : 1, sizeof *m.e))) {
 		rc = PT_ENOMEM;
 		goto done;
 	}
+	/* only now: pt__manifest_clear walks m.e[0..count) */
+	m.count = (uint32_t)ck->count;
 	for (size_t i = 0; i < ck->count; i++) {
 		const pt__ck_entry *ce = &ck->e[i];
 		pt__mentry *e = &m.e[i];
