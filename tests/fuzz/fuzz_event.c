@@ -15,6 +15,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_check_error(rc);
 	if (rc == 0 && (!out.data || strlen((const char *)out.data) != out.len))
 		abort(); /* rendered JSON must be NUL-terminated with no NUL inside */
+	/* bounded memory: rendering may expand (escapes, base64, "$ext" objects)
+	 * but only by a constant factor (an exponential blow-up was found once) */
+	if (rc == 0 && out.len > 64 * size + 1024) {
+		fprintf(stderr, "fuzz_event: %zu input bytes rendered to %zu\n", size, out.len);
+		abort();
+	}
 	if (rc != 0 && out.len)
 		abort(); /* on error the buffer is left as it was (empty) */
 	pt__buf_free(&out);
