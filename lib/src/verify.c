@@ -227,47 +227,6 @@ done:
 	return bad;
 }
 
-/*
- * A segment the chain does not list is the state a writer leaves when it
- * stops (crash, full disk, out of memory) between renaming a sealed segment
- * into segments/ and rewriting the chain; the next writer adopts it
- * (recorder.c, roll_forward).  It is told apart from a foreign or stale file
- * by the same checks roll_forward makes: it hashes to its name, continues
- * the chain exactly (segment number, previous id, first seq), has a valid
- * footer, and no open segment was started after it.  Note that this state
- * is indistinguishable from a chain file rolled back by exactly one seal
- * (docs/RELIABILITY.md), hence a warning rather than silence.
- * Returns 1 if so, 0 if not, PT_ENOMEM.
- */
-static int pending_seal(const char *path, const uint8_t id[PT_SHA256_LEN], const pt_chain *c,
-			const uint8_t prev[PT_SHA256_LEN], uint64_t next_seq, const char *open_path)
-{
-	if (pt__exists(open_path))
-		return 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	struct stat sb;
-	pt_seg_header h;
-	pt_footer f = {0};
-	uint8_t actual[PT_SHA256_LEN];
-	uint64_t size = 0;
-	int rc = 0;
-	if (fstat(fd, &sb) == 0 && !pt__seg_header_read(fd, (uint64_t)sb.st_size, path, &h) && h.segno == c->n &&
-	    !memcmp(h.prev, prev, PT_SHA256_LEN) && h.first_seq == next_seq) {
-		rc = pt__footer_read(fd, (uint64_t)sb.st_size, path, &f);
-		if (!rc)
-			rc = pt__sha256_file(path, actual, &size);
-		if (!rc)
-			rc = !memcmp(actual, id, PT_SHA256_LEN) && f.first_seq == next_seq;
-		else if (rc != PT_ENOMEM)
-			rc = 0;
-	}
-	pt__footer_free(&f);
-	close(fd);
-	return rc;
-}
-
 static int verify_stream(vctx *v, const char *run, const char *stream)
 {
 	char *dir = pt__stream_dir(v->st, run, stream);
@@ -330,19 +289,8 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 					rc = PT_ENOMEM;
 					goto done;
 				}
-				int pend = pending_seal(p, id, &c, prev, next_seq, open_path);
-				if (pend < 0) {
-					pt__free(p);
-					rc = pend;
-					goto done;
-				}
-				if (pend)
-					report(v, PT_SEVERITY_WARNING, PT_ECORRUPT, p, 0,
-					       "sealed segment %zu is not in the chain yet (its writer stopped while sealing); the next writer adds it",
-					       c.n);
-				else
-					report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, p, 0,
-					       "file is not part of the stream's chain (stale chain head, or a foreign file)");
+				report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, p, 0,
+				       "file is not part of the stream's chain (stale chain head, or a foreign file)");
 				pt__free(p);
 			}
 		}
