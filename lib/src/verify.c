@@ -290,7 +290,7 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 					goto done;
 				}
 				report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, p, 0,
-				       "file is not part of the stream's chain (stale chain head, or a foreign file)");
+				       "file is not part of the stream's chain (a stale chain head, a seal interrupted after the rename that the next writer adopts, or a foreign file)");
 				pt__free(p);
 			}
 		}
