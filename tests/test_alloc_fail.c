@@ -259,12 +259,35 @@ static int store_errors(const pt_problem *p, void *payload)
 	return 0;
 }
 
+static int unlisted_only(const pt_problem *p, void *payload)
+{
+	int *c = payload; /* [0] errors, [1] unlisted sealed segments */
+	if (p->severity == PT_SEVERITY_ERROR) {
+		c[0]++;
+		c[1] += strstr(p->message, "not part of the stream's chain") != NULL;
+	}
+	return 0;
+}
+
+static long repaired_seals;
+
 static void verify_store_at(const char *path, const char *name, long n)
 {
 	pt_store *st = NULL;
 	TU_OK(pt_store_open(&st, path));
 	int errs = 0;
 	pt_verify_stats vs;
+	/* A failure between renaming a sealed segment and rewriting the chain
+	 * leaves what a crash there leaves (verify: an unlisted segment, the
+	 * same bytes as a stale chain head); the next writer adopts it.  That,
+	 * and only that, is repaired by reopening before verifying again. */
+	int c[2] = {0, 0};
+	if (pt_verify(st, NULL, NULL, unlisted_only, c, &vs) && c[0] && c[0] == c[1]) {
+		pt_recorder *rec = NULL;
+		TU_OK(pt_recorder_open(&rec, st, "rec", NULL, NULL));
+		pt_recorder_free(rec);
+		repaired_seals++;
+	}
 	int vrc = pt_verify(st, NULL, NULL, store_errors, &errs, &vs);
 	if (vrc || errs)
 		fail_msg("%s: after allocation %ld failed the store does not verify: %s", name, n, pt_error_last());
@@ -291,6 +314,7 @@ static void torture(world *w, const char *name, void (*prepare)(world *), scenar
 	if (rc)
 		fail_msg("%s: fails without injected failures: %s", name, pt_error_last());
 	long failures = 0, enomem = 0, other = 0;
+	repaired_seals = 0;
 	long n;
 	for (n = 1; n < 200000; n++) {
 		if (prepare)
@@ -334,7 +358,8 @@ static void torture(world *w, const char *name, void (*prepare)(world *), scenar
 		verify_store_at(prepare ? w->scratch : pt_store_path(w->st), name, n);
 	}
 	printf("%-12s %6ld allocations, %6ld injected failures -> %ld errors (%ld out-of-memory, %ld other), "
-	       "0 leaks, store verifies\n", name, n - 1, n - 1, failures, enomem, other);
+	       "0 leaks, store verifies (%ld after a writer adopted an interrupted seal)\n", name, n - 1, n - 1,
+	       failures, enomem, other, repaired_seals);
 	assert_int_equal(other, 0);
 }
 

@@ -172,13 +172,54 @@ static size_t run_and_kill(void (*child)(const char *, int, uint64_t), const cha
 	return n;
 }
 
+/* Errors of verify; `unlisted` counts those that are a sealed segment the
+ * chain does not list (what a kill between rename and chain update leaves). */
+typedef struct {
+	int errors, unlisted;
+	bool quiet;
+} vcount;
+
 static int problems(const pt_problem *p, void *payload)
 {
+	vcount *c = payload;
 	if (p->severity == PT_SEVERITY_ERROR) {
-		fprintf(stderr, "  verify: %s @%llu: %s\n", p->object, (unsigned long long)p->offset, p->message);
-		(*(int *)payload)++;
+		if (strstr(p->message, "not part of the stream's chain"))
+			c->unlisted++;
+		else if (!c->quiet)
+			fprintf(stderr, "  verify: %s @%llu: %s\n", p->object, (unsigned long long)p->offset,
+				p->message);
+		c->errors++;
 	}
 	return 0;
+}
+
+static int interrupted_seals;
+
+/*
+ * Verify after a kill.  A kill between renaming a sealed segment and
+ * rewriting the chain leaves a state verify cannot tell from a stale chain
+ * head (an error, docs/RELIABILITY.md); the next writer adopts the segment.
+ * So: any other error fails; that one must be repaired by a writer opening
+ * the stream, after which verify must be clean.
+ */
+static void verify_after_kill(pt_store *st, const char *run, int trial)
+{
+	vcount c = {0, 0, true};
+	pt_verify_stats vs;
+	int rc = pt_verify(st, NULL, NULL, problems, &c, &vs);
+	if (rc && c.errors && c.errors == c.unlisted) {
+		interrupted_seals++;
+		pt_recorder *rec;
+		TU_OK(pt_recorder_open(&rec, st, run, NULL, NULL));
+		pt_recorder_free(rec);
+		c = (vcount){0, 0, false};
+		rc = pt_verify(st, NULL, NULL, problems, &c, &vs);
+	} else if (rc && c.errors) {
+		c = (vcount){0, 0, false};
+		rc = pt_verify(st, NULL, NULL, problems, &c, &vs);
+	}
+	if (rc || c.errors)
+		fail_msg("trial %d: verify after the kill: %s", trial, pt_error_last());
 }
 
 static void check_events(pt_store *st, uint64_t durable, int trial)
@@ -221,11 +262,7 @@ static void check_events(pt_store *st, uint64_t durable, int trial)
 	if (expect - 1 < durable)
 		fail_msg("trial %d: seq %llu was reported durable but the stream ends at %llu", trial,
 			 (unsigned long long)durable, (unsigned long long)expect - 1);
-	int errs = 0;
-	pt_verify_stats vs;
-	int vrc = pt_verify(st, NULL, NULL, problems, &errs, &vs);
-	if (vrc || errs)
-		fail_msg("trial %d: verify after the kill: %s", trial, pt_error_last());
+	verify_after_kill(st, "kill", trial);
 }
 
 static void test_kill_while_recording(void **state)
@@ -236,6 +273,7 @@ static void test_kill_while_recording(void **state)
 	const char *seed_env = getenv("PT_KILL_SEED");
 	rng_state = seed_env ? strtoull(seed_env, NULL, 10) | 1 : 42;
 	int n = trials(200, 2000);
+	interrupted_seals = 0;
 	uint64_t durable = 0, reports = 0;
 	int64_t t0 = now_ms();
 	for (int t = 0; t < n; t++) {
@@ -262,8 +300,9 @@ static void test_kill_while_recording(void **state)
 	pt_stream_info si;
 	TU_OK(pt_stream_stat(st, "kill", NULL, &si));
 	printf("kill/record: %d trials in %.1f s, %llu durable reports, %llu events, %u sealed segments, "
-	       "all durable events present, verify clean\n", n, (double)(now_ms() - t0) / 1000,
-	       (unsigned long long)reports, (unsigned long long)si.events, si.sealed_segments);
+	       "all durable events present, verify clean (%d kills inside a seal repaired by reopening)\n", n,
+	       (double)(now_ms() - t0) / 1000, (unsigned long long)reports, (unsigned long long)si.events,
+	       si.sealed_segments, interrupted_seals);
 	pt_store_free(st);
 	tu_rmrf(dir);
 	free(dir);
@@ -358,12 +397,10 @@ static void test_kill_while_checkpointing(void **state)
 			durable++;
 		}
 		free(m);
-		int errs = 0;
-		pt_verify_stats vs;
-		if (pt_verify(st, NULL, NULL, problems, &errs, &vs) || errs)
-			fail_msg("trial %d: verify after the kill: %s", t, pt_error_last());
+		verify_after_kill(st, "ckpt", t);
+		vcount errs = {0, 0, false};
 		pt_checkpoint_verify_stats cs;
-		if (pt_checkpoint_verify_store(st, NULL, problems, &errs, &cs) || errs)
+		if (pt_checkpoint_verify_store(st, NULL, problems, &errs, &cs) || errs.errors)
 			fail_msg("trial %d: checkpoint verify after the kill: %s", t, pt_error_last());
 	}
 	/* gc after all those kills removes only garbage: every durable checkpoint survives */
