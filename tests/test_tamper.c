@@ -225,6 +225,11 @@ static void a_trunc_boundary(const char *root, const char *a, const char *b)
 	(void)b;
 	tu_truncate(P(root, a), open_last_batch);
 }
+static void a_flip_last(const char *root, const char *a, const char *b)
+{
+	(void)b;
+	tu_flip_byte(P(root, a), open_last_batch + 30);
+}
 static void a_delete(const char *root, const char *a, const char *b)
 {
 	(void)b;
@@ -335,7 +340,11 @@ static void test_tamper_matrix(void **state)
 	     "other/open.ptseg", 1, NULL);
 	cell("open/replay", a_replay, MAIN "/open.ptseg", old_open, "open.ptseg", NULL, 0,
 	     "(an older copy is a prefix: the same bytes as fewer events written)");
-	fprintf(table, "\n| open segment, cut at a batch boundary | | ");
+	fprintf(table, "\n| open segment, its last batch |");
+	cell("open/flip-last", a_flip_last, MAIN "/open.ptseg", NULL, "open.ptseg", NULL, 0,
+	     "(damage in the last batch looks like a torn write: the next writer cuts it into cut/ and "
+	     "records a recovery event)");
+	fprintf(table, " | | | |\n| open segment, cut at a batch boundary | | ");
 	cell("open/truncate-boundary", a_trunc_boundary, MAIN "/open.ptseg", NULL, "open.ptseg", NULL, 0,
 	     "(indistinguishable from fewer events written)");
 	fprintf(table, " | | |\n");
