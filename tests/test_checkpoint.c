@@ -10,6 +10,8 @@
 
 #include "checkpoint_int.h"
 #include "objects.h"
+#include "shuffle.h"
+#include "testutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -728,6 +730,50 @@ static void test_async_error_reported_on_next_call_and_close(void **state)
 	assert_non_null(strstr(pt_error_last(), "step 3"));
 }
 
+static void test_unchanged_chunk_missing_from_store_is_rewritten(void **state)
+{
+	fx *f = *state;
+	pt_checkpoint_options o = small_opts();
+	o.snapshot_reserve = 1u << 20;
+	open_writer(f, &o);
+	enum { ELEMS = 60000 };
+	float *w = malloc(ELEMS * sizeof(float));
+	fill_weights(w, ELEMS);
+	uint64_t shape[1] = {ELEMS};
+	TU_OK(pt_checkpoint_add_tensor(f->ck, "w", PT_DTYPE_F32, 1, shape, w, ELEMS * sizeof(float)));
+	pt_checkpoint_info a, b, c;
+	TU_OK(pt_checkpointer_write(f->cw, f->ck, 1, &a));
+	/* a chunk of the previous checkpoint disappears (e.g. removed by hand): the next
+	 * checkpoint must not trust its memory of it, but hash and store it again */
+	char *path = chunk_path(f, a.manifest, "w", 1);
+	assert_int_equal(unlink(path), 0);
+	free(path);
+	TU_OK(pt_checkpointer_write(f->cw, f->ck, 2, &b));
+	assert_int_equal(b.new_chunks, 1);
+	assert_string_equal(a.manifest, b.manifest);
+	pt_checkpoint_verify_stats cs;
+	TU_OK(pt_checkpoint_verify_store(f->st, NULL, NULL, NULL, &cs));
+	/* a changed chunk is noticed by the fast hash; the ids are those SHA-256 gives */
+	w[ELEMS - 1] = 42.0f;
+	TU_OK(pt_checkpointer_snapshot(f->cw, f->ck, 3, NULL));
+	TU_OK(pt_checkpointer_wait(f->cw));
+	pt_checkpoint_status st;
+	TU_OK(pt_checkpointer_status(f->cw, &st));
+	c = st.last;
+	assert_int_equal(c.new_chunks, 1);
+	pt_checkpointer *full;
+	pt_checkpoint_options fo = small_opts();
+	fo.no_event = 1;
+	fo.always_hash = 1;
+	TU_OK(pt_checkpointer_open(&full, f->st, NULL, &fo));
+	pt_checkpoint_info d;
+	TU_OK(pt_checkpointer_write(full, f->ck, 4, &d));
+	TU_OK(pt_checkpointer_close(full));
+	assert_string_equal(c.manifest, d.manifest);
+	assert_int_equal(d.new_chunks, 0);
+	free(w);
+}
+
 static void test_gc_waits_for_writers_lock(void **state)
 {
 	fx *f = *state;
@@ -891,6 +937,19 @@ static void test_event_body_parser_is_bounded(void **state)
 	pt__ev_refs_free(&r);
 	for (size_t k = 0; k < n; k++)
 		assert_int_equal(pt__ev_refs_parse(&r, body, k), PT_ECORRUPT);
+	/* other uses of the keys are not references, and not errors:
+	 * {"objects": 3, "manifest": "short", "x": ["objects"]} and an array with a non-id */
+	uint8_t other[] = {0x83, 0xa7, 'o', 'b', 'j', 'e', 'c', 't', 's', 0x03, 0xa8, 'm', 'a', 'n', 'i', 'f',
+			   'e', 's', 't', 0xa5, 's', 'h', 'o', 'r', 't', 0xa1, 'x', 0x91, 0xa7, 'o', 'b', 'j',
+			   'e', 'c', 't', 's'};
+	assert_int_equal(pt__ev_refs_parse(&r, other, sizeof other), 0);
+	assert_false(r.has_manifest);
+	assert_int_equal(r.nobjects, 0);
+	pt__ev_refs_free(&r);
+	uint8_t mixed[] = {0x81, 0xa7, 'o', 'b', 'j', 'e', 'c', 't', 's', 0x92, 0x07, 0xc0};
+	assert_int_equal(pt__ev_refs_parse(&r, mixed, sizeof mixed), 0);
+	assert_int_equal(r.nobjects, 0);
+	pt__ev_refs_free(&r);
 }
 
 static void test_cdc_is_deterministic_and_bounded(void **state)
@@ -918,6 +977,103 @@ static void test_cdc_is_deterministic_and_bounded(void **state)
 	free(p);
 }
 
+/* ---- the CLI ---------------------------------------------------------------------------------------- */
+
+static void test_cli_ls_export_npy_and_gc(void **state)
+{
+	fx *f = *state;
+	char cli[512];
+	snprintf(cli, sizeof cli, "%s/provtrace", PT_BINARY_DIR);
+	if (access(cli, X_OK) != 0 || system("/usr/bin/python3 -c 'import numpy' 2>/dev/null") != 0)
+		skip();
+	pt_checkpoint_options o = small_opts();
+	open_writer(f, &o);
+	float w[2][3] = {{1.5f, -2.0f, 3.25f}, {0.0f, -0.0f, 1e-30f}};
+	uint16_t bf[2] = {0x3f80, 0xc049};
+	int64_t step = -7;
+	uint8_t flags[3] = {1, 0, 1};
+	uint64_t s23[2] = {2, 3}, s2[1] = {2}, s3[1] = {3};
+	TU_OK(pt_checkpoint_add_tensor(f->ck, "model/layer.0.weight", PT_DTYPE_F32, 2, s23, w, sizeof w));
+	TU_OK(pt_checkpoint_add_tensor(f->ck, "bf", PT_DTYPE_BF16, 1, s2, bf, sizeof bf));
+	TU_OK(pt_checkpoint_add_tensor(f->ck, "step", PT_DTYPE_I64, 0, NULL, &step, 8));
+	TU_OK(pt_checkpoint_add_tensor(f->ck, "mask", PT_DTYPE_BOOL, 1, s3, flags, 3));
+	TU_OK(pt_checkpoint_add_bytes(f->ck, "extra.pt", "\x80\x02opaque", 8));
+	TU_OK(pt_checkpointer_write(f->cw, f->ck, 50, NULL));
+	TU_OK(pt_recorder_flush(f->rec));
+	char cmd[4096];
+	snprintf(cmd, sizeof cmd, "'%s' --store '%s' checkpoint ls --json > '%s/ls.json'", cli, f->store_path,
+		 f->dir);
+	assert_int_equal(tu_run(cmd), 0);
+	snprintf(cmd, sizeof cmd, "'%s' --store '%s' checkpoint export --run run1 --step 60 '%s/out' 2>/dev/null",
+		 cli, f->store_path, f->dir);
+	assert_int_equal(tu_run(cmd), 0);
+	snprintf(cmd, sizeof cmd,
+		 "/usr/bin/python3 - '%s' <<'EOF'\n"
+		 "import json, sys, numpy as np\n"
+		 "d = sys.argv[1]\n"
+		 "ls = json.load(open(d + '/ls.json'))\n"
+		 "assert len(ls) == 1 and ls[0]['step'] == 50 and ls[0]['tensors'] == 4 and ls[0]['blobs'] == 1, ls\n"
+		 "a = np.load(d + '/out/model_layer.0.weight.npy')\n"
+		 "assert a.dtype == np.float32 and a.shape == (2, 3), a\n"
+		 "assert a.tolist()[0] == [1.5, -2.0, 3.25] and np.signbit(a[1, 1]), a\n"
+		 "assert np.load(d + '/out/bf.npy').tolist() == [1.0, -3.140625]\n"
+		 "s = np.load(d + '/out/step.npy')\n"
+		 "assert s.shape == () and s.dtype == np.int64 and int(s) == -7\n"
+		 "assert np.load(d + '/out/mask.npy').tolist() == [True, False, True]\n"
+		 "assert open(d + '/out/extra.pt', 'rb').read() == b'\\x80\\x02opaque'\n"
+		 "idx = json.load(open(d + '/out/index.json'))\n"
+		 "assert idx['entries'][0]['file'] == 'model_layer.0.weight.npy', idx\n"
+		 "EOF",
+		 f->dir);
+	assert_int_equal(tu_run(cmd), 0);
+	/* stats compares logical and stored bytes */
+	snprintf(cmd, sizeof cmd,
+		 "'%s' --store '%s' stats --json | /usr/bin/python3 -c \"import json,sys; "
+		 "c=json.load(sys.stdin)['checkpoints']; assert c['count']==1 and c['logical_bytes']==47, c\"",
+		 cli, f->store_path);
+	assert_int_equal(tu_run(cmd), 0);
+	/* no checkpoint at that step: exit 1; bad usage: exit 2 */
+	snprintf(cmd, sizeof cmd, "'%s' --store '%s' checkpoint export --run run1 --step 10 '%s/x' 2>/dev/null",
+		 cli, f->store_path, f->dir);
+	assert_int_equal(tu_run(cmd), 1);
+	snprintf(cmd, sizeof cmd, "'%s' --store '%s' checkpoint export --run run1 '%s/x' 2>/dev/null", cli,
+		 f->store_path, f->dir);
+	assert_int_equal(tu_run(cmd), 2);
+	/* gc --dry-run --json counts an orphan and removes nothing */
+	uint8_t id[32];
+	TU_OK(pt__object_put(f->st, "orphan", 6, id));
+	snprintf(cmd, sizeof cmd,
+		 "'%s' --store '%s' gc --dry-run --grace 0 --json | /usr/bin/python3 -c "
+		 "\"import json,sys; g=json.load(sys.stdin); assert g['garbage_objects']==1 and g['dry_run'], g\"",
+		 cli, f->store_path);
+	assert_int_equal(tu_run(cmd), 0);
+	assert_int_equal(pt__object_exists(f->st, id), 1);
+	snprintf(cmd, sizeof cmd, "'%s' --store '%s' gc --grace 0 >/dev/null", cli, f->store_path);
+	assert_int_equal(tu_run(cmd), 0);
+	assert_int_equal(pt__object_exists(f->st, id), 0);
+}
+
+static void test_shuffle_matches_reference_all_sizes(void **state)
+{
+	(void)state;
+	uint8_t s[700], d[700], b[700], ref[700];
+	for (size_t e = 2; e <= 8; e *= 2)
+		for (size_t len = 0; len < sizeof s; len += (len < 300 ? 1 : 37)) {
+			fill_random(s, len);
+			pt__shuffle(d, s, len, e);
+			size_t n = len / e;
+			for (size_t k = 0; k < e; k++)
+				for (size_t i = 0; i < n; i++)
+					ref[k * n + i] = s[i * e + k];
+			memcpy(ref + n * e, s + n * e, len - n * e);
+			if (!len)
+				continue;
+			assert_memory_equal(d, ref, len);
+			pt__unshuffle(b, d, len, e);
+			assert_memory_equal(b, s, len);
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -931,12 +1087,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flipped_byte_fails_read_and_verify_naming_tensor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_snapshot_keeps_snapshot_time_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_error_reported_on_next_call_and_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unchanged_chunk_missing_from_store_is_rewritten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_waits_for_writers_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_keeps_objects_listed_in_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_golden_fixture, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_ls_export_npy_and_gc, setup, teardown),
 		cmocka_unit_test(test_manifest_decode_rejects_damage),
 		cmocka_unit_test(test_event_body_parser_is_bounded),
 		cmocka_unit_test(test_cdc_is_deterministic_and_bounded),
+		cmocka_unit_test(test_shuffle_matches_reference_all_sizes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

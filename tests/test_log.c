@@ -15,29 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct {
-	char *dir;
-	pt_store *st;
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof *f);
-	f->dir = tu_tmpdir();
-	f->st = tu_store(f->dir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	pt_store_free(f->st);
-	tu_rmrf(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
-}
+typedef tu_fixture fixture;
+#define setup tu_setup
+#define teardown tu_teardown
 
 static pt_recorder *open_rec(pt_store *st, const char *run, const char *stream, uint64_t seg_bytes)
 {
@@ -174,6 +154,34 @@ static void test_builder_misuse_is_reported(void **state)
 	TU_OK(pt_event_msgpack(ev, "raw", "\x92\x01\x02", 3));
 	TU_OK(pt__event_ready(ev));
 	pt_event_free(ev);
+}
+
+static void test_append_msgpack_body_is_checked(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r = open_rec(f->st, "mp", NULL, 0);
+	uint64_t seq;
+	/* {"reason": "plateau", "set": {"lr": 0.5}} */
+	const char ok[] = "\x82\xa6reason\xa7plateau\xa3set\x81\xa2lr\xcb\x3f\xe0\x00\x00\x00\x00\x00\x00";
+	TU_OK(pt_recorder_append_msgpack(r, "decision", "lr", 7, ok, sizeof ok - 1, &seq));
+	assert_int_equal(seq, 1);
+	assert_int_equal(pt_recorder_append_msgpack(r, "decision", NULL, 1, "\x91\x01", 2, NULL), PT_EINVAL); /* not a map */
+	assert_int_equal(pt_recorder_append_msgpack(r, "decision", NULL, 1, "\x81\x01\x01", 3, NULL), PT_EINVAL); /* int key */
+	assert_int_equal(pt_recorder_append_msgpack(r, "decision", NULL, 1, "\x81\xa3seq\x01", 5, NULL), PT_EINVAL);
+	assert_int_equal(pt_recorder_append_msgpack(r, "decision", NULL, 1, "\x81\xa1x\xa2\xff\xfe", 6, NULL), PT_EINVAL);
+	assert_int_equal(pt_recorder_append_msgpack(r, "decision", NULL, 1, "\x81\xa1x\x92\x01", 5, NULL), PT_EINVAL);
+	assert_int_equal(pt_recorder_append_msgpack(r, "decision", NULL, 1, "\x80\x00", 2, NULL), PT_EINVAL); /* trailing */
+	assert_int_equal(pt_recorder_append_msgpack(r, "bad kind", NULL, 1, "\x80", 1, NULL), PT_EINVAL);
+	TU_OK(pt_recorder_close(r));
+	assert_int_equal(tu_count(f->st, "mp", NULL, NULL), 1);
+	pt_iter *it;
+	TU_OK(pt_iter_open(&it, f->st, "mp", NULL, NULL));
+	const pt_event_view *v;
+	TU_OK(pt_iter_next(it, &v));
+	const char *j;
+	TU_OK(pt_ev_json(v, &j, NULL));
+	assert_non_null(strstr(j, "\"step\":7,\"kind\":\"decision\",\"name\":\"lr\",\"reason\":\"plateau\",\"set\":{\"lr\":0.5}"));
+	pt_iter_free(it);
 }
 
 static void test_sequence_numbers_are_dense_across_reopens(void **state)
@@ -475,8 +483,9 @@ static void test_two_streams_write_concurrently_without_loss(void **state)
 		pthread_join(t[i], &res);
 		assert_null(res);
 	}
-	assert_int_equal(tu_count(f->st, "conc", "rank0", NULL), 200000);
-	assert_int_equal(tu_count(f->st, "conc", "rank1", NULL), 200000);
+	/* snapshot events (every 32768) are interleaved: count the metrics */
+	assert_int_equal(tu_count(f->st, "conc", "rank0", "metric"), 200000);
+	assert_int_equal(tu_count(f->st, "conc", "rank1", "metric"), 200000);
 	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
 }
 
@@ -499,11 +508,42 @@ static void test_many_threads_share_one_recorder(void **state)
 	pt_iter *it;
 	TU_OK(pt_iter_open(&it, f->st, "threads", NULL, NULL));
 	const pt_event_view *v;
-	uint64_t expect = 1;
-	while (pt_iter_next(it, &v) == 0)
+	uint64_t expect = 1, metrics = 0;
+	while (pt_iter_next(it, &v) == 0) {
 		assert_int_equal(pt_ev_seq(v), expect++);
-	assert_int_equal(expect, 200001);
+		metrics += !strcmp(pt_ev_kind(v), "metric");
+	}
+	assert_int_equal(metrics, 200000);
 	pt_iter_free(it);
+	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
+}
+
+/* Regression: a thread waiting for queue space must not enqueue an empty
+ * batch that another thread started meanwhile (verify rejects empty batches). */
+static void test_back_pressure_with_many_writers_keeps_batches_whole(void **state)
+{
+	fixture *f = *state;
+	pt_recorder_options o = PT_RECORDER_OPTIONS_INIT;
+	o.queue_max_batches = 1;
+	o.batch_max_events = 16;
+	o.max_delay_ms = 1;
+	o.snapshot_every = 97;
+	o.segment_max_bytes = 16384;
+	pt_recorder *r;
+	TU_OK(pt_recorder_open(&r, f->st, "press", NULL, &o));
+	worker w[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		w[i] = (worker){f->st, NULL, r, 20000};
+		pthread_create(&t[i], NULL, stream_worker, &w[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		void *res;
+		pthread_join(t[i], &res);
+		assert_null(res);
+	}
+	TU_OK(pt_recorder_close(r));
+	assert_int_equal(tu_count(f->st, "press", NULL, "metric"), 80000);
 	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
 }
 
@@ -731,6 +771,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_every_value_type_round_trips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_builder_misuse_is_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_msgpack_body_is_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sequence_numbers_are_dense_across_reopens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail_is_cut_at_every_offset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damage_before_valid_batches_is_refused, setup, teardown),
@@ -741,6 +782,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_second_writer_gets_lock_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_streams_write_concurrently_without_loss, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_threads_share_one_recorder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_back_pressure_with_many_writers_keeps_batches_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filters_select_by_kind_step_time_and_seq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iterator_follows_a_live_stream_across_seals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fsync_durability_and_stats, setup, teardown),

@@ -157,3 +157,22 @@ int tu_run(const char *cmd)
 	int st = system(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+int tu_setup(void **state)
+{
+	tu_fixture *f = calloc(1, sizeof *f);
+	f->dir = tu_tmpdir();
+	f->st = tu_store(f->dir);
+	*state = f;
+	return 0;
+}
+
+int tu_teardown(void **state)
+{
+	tu_fixture *f = *state;
+	pt_store_free(f->st);
+	tu_rmrf(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}

@@ -27,6 +27,14 @@ uint64_t tu_count(pt_store *st, const char *run, const char *stream, const char 
 int tu_verify_errors(pt_store *st, char *first_object, size_t cap);
 int tu_run(const char *cmd); /* system() returning the exit status */
 
+/* The usual cmocka fixture: a fresh temporary directory with a store in it. */
+typedef struct {
+	char *dir;
+	pt_store *st;
+} tu_fixture;
+int tu_setup(void **state);
+int tu_teardown(void **state);
+
 #define TU_OK(expr)                                                                         \
 	do {                                                                                \
 		int tu_rc_ = (expr);                                                        \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tools/demo.sh - the main job: install what is missing, build, record a
-# training run, then show and replay it.
+# training run (through the CLI, then a numpy MLP through Python), then show,
+# replay and verify it.
 #
 # The store is created in ./demo-store (override with PT_DEMO_STORE).
 set -euo pipefail
@@ -25,11 +26,26 @@ echo "== recording run $RUN through 'provtrace emit'"
   done
   echo '{"kind":"run_end","status":"ok"}'
 } | $PT emit --run "$RUN"
-echo "== provtrace runs"
-$PT runs
 echo "== provtrace log --kind decision"
 $PT log --run "$RUN" --kind decision
 echo "== provtrace log --from step=95"
 $PT log --run "$RUN" --from step=95
+echo "== provtrace replay --at step=70 (the state at step 70, and why)"
+$PT replay --run "$RUN" --at step=70
+
+# The main job: a small MLP trained with numpy and recorded through the
+# Python binding (params, metrics, LR decisions, async checkpoints, code
+# provenance); the example replays itself and checks the restored weights.
+# Debian's interpreter: numpy is installed for it (see README).
+MLP=mlp-$RUN
+echo "== examples/train_numpy.py (recorded as run $MLP)"
+PROVTRACE_LIB=$PWD/build/lib/libprovtrace.so PYTHONPATH=$PWD/bindings/python \
+  /usr/bin/python3 examples/train_numpy.py --store "$STORE" --run "$MLP"
+echo "== provtrace runs"
+$PT runs
+echo "== provtrace replay --run $MLP --at step=100"
+$PT replay --run "$MLP" --at step=100
+echo "== provtrace diff --run $MLP --from step=90 --to step=100"
+$PT diff --run "$MLP" --from step=90 --to step=100
 echo "== provtrace verify"
 $PT verify

@@ -10,6 +10,10 @@
  *   provtrace/recorder.h  the single writer of a stream
  *   provtrace/reader.h    iterating events
  *   provtrace/verify.h    checking every stored byte
+ *   provtrace/replay.h    time travel: the state at any point
+ *   provtrace/checkpoint.h  content-addressed model state
+ *   provtrace/code.h      code and environment provenance (libgit2)
+ *   provtrace/archive.h   scheduled tar archives, retention, restore
  */
 #ifndef PROVTRACE_H
 #define PROVTRACE_H
@@ -20,5 +24,9 @@
 #include "provtrace/recorder.h"
 #include "provtrace/reader.h"
 #include "provtrace/verify.h"
+#include "provtrace/replay.h"
+#include "provtrace/checkpoint.h"
+#include "provtrace/code.h"
+#include "provtrace/archive.h"
 
 #endif

@@ -143,40 +143,60 @@ int pt__ev_refs_parse(pt__ev_refs *r, const uint8_t *body, size_t len)
 		c.off += kn;
 		cur key = {body, len, koff};
 #define IS(s) key_is(&key, kn, s)
-		if (IS("manifest")) {
+		if (IS("manifest") || IS("objects")) {
+			/*
+			 * Only the expected shapes are references: a 64-hex string, an
+			 * array of them. Other modules may use these keys for other
+			 * values (the archive event's `objects` is a count): those are
+			 * skipped, not errors. Only broken msgpack is.
+			 */
+			int is_manifest = IS("manifest");
+			size_t save = c.off;
 			char vk;
 			uint64_t vn;
-			if (head(&c, &vk, &vn, &iv) || vk != 's' || vn != 64 || need(&c, 64))
+			if (head(&c, &vk, &vn, &iv))
 				goto bad;
-			char hex[65];
-			memcpy(hex, c.p + c.off, 64);
-			hex[64] = 0;
-			if (pt__unhex(hex, r->manifest, 32))
-				goto bad;
-			memcpy(r->info.manifest, hex, 65);
-			r->has_manifest = 1;
-			c.off += 64;
-		} else if (IS("objects")) {
-			char vk;
-			uint64_t vn;
-			if (head(&c, &vk, &vn, &iv) || vk != 'a' || vn > (len - c.off) / 65)
-				goto bad;
-			if (vn && !(r->objects = pt__malloc(32 * vn))) {
-				rc = PT_ENOMEM;
-				goto fail;
-			}
-			for (uint64_t j = 0; j < vn; j++) {
-				char ek;
-				uint64_t en;
-				if (head(&c, &ek, &en, &iv) || ek != 's' || en != 64 || need(&c, 64))
-					goto bad;
+			if (is_manifest && vk == 's' && vn == 64 && !need(&c, 64)) {
 				char hex[65];
 				memcpy(hex, c.p + c.off, 64);
 				hex[64] = 0;
-				if (pt__unhex(hex, r->objects + 32 * r->nobjects, 32))
-					goto bad;
-				r->nobjects++;
+				if (!pt__unhex(hex, r->manifest, 32)) {
+					memcpy(r->info.manifest, hex, 65);
+					r->has_manifest = 1;
+				}
 				c.off += 64;
+			} else if (!is_manifest && vk == 'a') {
+				if (vn > len - c.off)
+					goto bad;
+				uint8_t *grown = vn ? pt__realloc(r->objects, 32 * (r->nobjects + vn)) : r->objects;
+				if (vn && !grown) {
+					rc = PT_ENOMEM;
+					goto fail;
+				}
+				r->objects = grown;
+				for (uint64_t j = 0; j < vn; j++) {
+					size_t esave = c.off;
+					char ek;
+					uint64_t en;
+					if (head(&c, &ek, &en, &iv))
+						goto bad;
+					if (ek == 's' && en == 64 && !need(&c, 64)) {
+						char hex[65];
+						memcpy(hex, c.p + c.off, 64);
+						hex[64] = 0;
+						if (!pt__unhex(hex, r->objects + 32 * r->nobjects, 32))
+							r->nobjects++;
+						c.off += 64;
+					} else {
+						c.off = esave;
+						if (skip(&c, 2))
+							goto bad;
+					}
+				}
+			} else {
+				c.off = save;
+				if (skip(&c, 1))
+					goto bad;
 			}
 		} else {
 			uint64_t *slot = IS("tensors") ? &r->info.tensors

@@ -6,6 +6,8 @@
 
 #include "objects.h"
 
+#include <sys/stat.h>
+
 struct pt_checkpoint_reader {
 	const pt_store *st;
 	pt__manifest m;
@@ -288,4 +290,35 @@ int pt_checkpoint_list(pt_checkpoint_info **out, size_t *count, const pt_store *
 	*out = iv.v;
 	*count = iv.n;
 	return 0;
+}
+
+static int count_object(const uint8_t id[32], const char *path, void *payload)
+{
+	(void)id;
+	pt_checkpoint_store_stats *s = payload;
+	struct stat sb;
+	if (lstat(path, &sb) == 0) {
+		s->objects++;
+		s->object_bytes += (uint64_t)sb.st_size;
+	}
+	return 0;
+}
+
+int pt_checkpoint_stats(pt_checkpoint_store_stats *out, const pt_store *st, const char *run)
+{
+	if (!out || !st)
+		return pt__err(PT_EINVAL, "pt_checkpoint_stats: NULL argument");
+	memset(out, 0, sizeof *out);
+	pt_checkpoint_info *v = NULL;
+	size_t n = 0;
+	int rc = pt_checkpoint_list(&v, &n, st, run);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		out->checkpoints++;
+		out->logical_bytes += v[i].logical_bytes;
+		out->added_bytes += v[i].new_bytes;
+	}
+	pt__free(v);
+	return pt__object_walk(st, count_object, NULL, out);
 }

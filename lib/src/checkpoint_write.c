@@ -19,6 +19,7 @@
  */
 #include "checkpoint_int.h"
 
+#include "fasthash.h"
 #include "objects.h"
 #include "shuffle.h"
 #include "zstdx.h"
@@ -28,9 +29,11 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#define SAMPLE_LEN (64u << 10)
+#define SAMPLE_LEN (128u << 10)
+#define IO_THREADS 4
 #define MANIFEST_LEVEL 3
 
 typedef struct session session;
@@ -45,12 +48,28 @@ typedef struct job {
 	struct job *next;
 } job;
 
+/* A written chunk waiting for its fdatasync (by an I/O thread). */
+typedef struct flush_item {
+	session *s;
+	size_t idx;
+	struct flush_item *next;
+} flush_item;
+
 typedef struct {
 	uint8_t id[32];
 	uint32_t len;
 	uint64_t disk; /* bytes of the object file */
 	int is_new;
+	char *tmp; /* written, not yet renamed (durable once its flush item is done) */
+	uint8_t fh[16]; /* XXH3-128 of the plain bytes */
 } chunk_res;
+
+/* A chunk of the previous checkpoint, by its fast hash (see run_job). */
+typedef struct {
+	uint8_t fh[16];
+	uint32_t len;
+	uint8_t id[32];
+} fast_entry;
 
 typedef struct {
 	uint32_t entry, ext;
@@ -62,6 +81,7 @@ struct session {
 	chunk_res *res;
 	size_t nres, capres;
 	size_t pending;
+	size_t flush_pending; /* chunks written, not yet fdatasync'd */
 	uint64_t held_bytes; /* owned buffers of queued jobs */
 	int rc;
 	char msg[1024];
@@ -87,6 +107,16 @@ struct pt_checkpointer {
 	uint32_t nworkers;
 	job *qhead, *qtail;
 	int stop;
+	/*
+	 * I/O threads: the fdatasync of each written chunk runs there, so that a
+	 * worker never waits for the disk while there is hashing and compression
+	 * to do, and several fdatasyncs are in flight at once (the file system
+	 * commits them together).
+	 */
+	pthread_t *flushers;
+	uint32_t nflushers;
+	flush_item *fhead, *ftail;
+	pthread_cond_t cv_flush;
 	/* one session at a time */
 	pthread_mutex_t session_mu;
 	/* async */
@@ -102,6 +132,11 @@ struct pt_checkpointer {
 	 * already mapped: copying into it avoids a page fault per 4 KiB) */
 	uint8_t *cache;
 	size_t cache_len;
+	int reserving; /* the background thread is preparing `cache` (snapshot_reserve) */
+	/* the chunks of the last checkpoint, sorted by fast hash; replaced only
+	 * between sessions, read by the workers during one */
+	fast_entry *fast;
+	size_t nfast;
 };
 
 /* ---- arenas ------------------------------------------------------------------------ */
@@ -115,10 +150,6 @@ static uint8_t *arena_alloc(size_t len)
 		pt__err_errno(errno, "cannot allocate %zu bytes for a checkpoint snapshot", len);
 		return NULL;
 	}
-#ifdef MADV_HUGEPAGE
-	if (len >= (2u << 20))
-		madvise(p, len, MADV_HUGEPAGE);
-#endif
 	return p;
 }
 
@@ -148,11 +179,26 @@ static size_t pick_shuffle(const uint8_t *data, size_t len, size_t elem, int lev
 	n -= n % elem;
 	size_t a = 0, b = 0;
 	pt__shuffle(tmp, data, n, elem);
-	if (pt__zstdx_compress(out, outcap, tmp, n, level, &a))
+	if (pt__zstdx_compress(out, outcap, tmp, n, level, PT_ZSTDX_SHUFFLED, &a))
 		a = n;
-	if (pt__zstdx_compress(out, outcap, data, n, level, &b))
+	if (pt__zstdx_compress(out, outcap, data, n, level, PT_ZSTDX_DEFAULT, &b))
 		b = n;
-	return a <= b ? elem : 0;
+	/* float chunks shuffle unless plain zstd is clearly better on the sample (a small
+	 * sample understates the shuffled profile: its Huffman tables cost relatively more) */
+	return a <= b + b / 16 ? elem : 0;
+}
+
+/*
+ * A chunk that is reused rather than written gets a new mtime (like git's
+ * "freshen"): gc keeps unreferenced objects younger than its grace period, so
+ * a chunk that was garbage (left by a crash) but is referenced again is safe
+ * even in the moment between this checkpoint's gc lock release and its event
+ * reaching the file (possible with PT_DURABILITY_NONE).
+ */
+static void freshen(const char *path, const struct stat *sb)
+{
+	if ((int64_t)sb->st_mtime < (int64_t)time(NULL) - 60)
+		(void)utimensat(AT_FDCWD, path, NULL, 0);
 }
 
 static void run_job(job *j, pt__object_scratch *scr, uint8_t *tmp, uint8_t *out, size_t outcap)
@@ -162,24 +208,77 @@ static void run_job(job *j, pt__object_scratch *scr, uint8_t *tmp, uint8_t *out,
 	chunk_res r = {0};
 	int rc = 0;
 	r.len = (uint32_t)j->len;
-	pt__sha256(j->data, j->len, r.id);
-	char *path = pt__object_path(cw->st, r.id);
 	struct stat sb;
+	char *path = NULL;
+	/*
+	 * Unchanged chunks are the common case (frozen layers, optimizer state
+	 * that did not move): a chunk whose XXH3-128 and length match a chunk of
+	 * the previous checkpoint is taken to be that chunk, and its SHA-256 is
+	 * reused instead of recomputed (about 20x less CPU). Only if its object
+	 * is still there; an accidental XXH3-128 collision is a 2^-128 event.
+	 */
+	pt__fasthash128(j->data, j->len, r.fh);
+	const fast_entry *hit = NULL;
+	if (!cw->o.always_hash && cw->nfast) {
+		size_t lo = 0, hi = cw->nfast;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			int c = memcmp(cw->fast[mid].fh, r.fh, 16);
+			if (!c) {
+				hit = &cw->fast[mid];
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (hit && hit->len != r.len)
+			hit = NULL;
+	}
+	if (hit) {
+		memcpy(r.id, hit->id, 32);
+		path = pt__object_path(cw->st, r.id);
+		if (path && stat(path, &sb) != 0) {
+			hit = NULL; /* gone: hash and store it for real */
+			pt__free(path);
+			path = NULL;
+		}
+	}
+	if (!hit) {
+		pt__sha256(j->data, j->len, r.id);
+		path = pt__object_path(cw->st, r.id);
+	}
 	if (!path) {
 		rc = PT_ENOMEM;
-	} else if (stat(path, &sb) == 0) {
+	} else if (hit || stat(path, &sb) == 0) {
 		r.disk = (uint64_t)sb.st_size;
+		freshen(path, &sb);
 	} else {
-		pt__object_wopts o = {.level = cw->o.zstd_level, .try_plain = 1, .no_dirsync = 1};
+		pt__object_wopts o = {.level = cw->o.zstd_level, .try_plain = 1, .no_dirsync = 1, .defer = 1};
 		o.shuffle = pick_shuffle(j->data, j->len, j->elem, o.level, tmp, out, outcap);
-		rc = pt__object_write(cw->st, r.id, j->data, j->len, &o, scr, &r.disk);
+		rc = pt__object_write(cw->st, r.id, j->data, j->len, &o, scr, &r.disk, &r.tmp);
 		r.is_new = r.disk > 0;
 	}
 	pt__free(path);
+	flush_item *fi = NULL;
+	if (!rc && r.tmp && !(fi = pt__calloc(1, sizeof *fi)))
+		rc = PT_ENOMEM;
 	pthread_mutex_lock(&cw->mu);
 	if (rc)
 		session_fail(s, rc);
 	s->res[j->idx] = r;
+	if (fi) {
+		fi->s = s;
+		fi->idx = j->idx;
+		if (cw->ftail)
+			cw->ftail->next = fi;
+		else
+			cw->fhead = fi;
+		cw->ftail = fi;
+		s->flush_pending++;
+		pthread_cond_signal(&cw->cv_flush);
+	}
 	if (r.is_new)
 		s->dirs[r.id[0] >> 3] |= (uint8_t)(1u << (r.id[0] & 7));
 	if (j->owned)
@@ -189,6 +288,39 @@ static void run_job(job *j, pt__object_scratch *scr, uint8_t *tmp, uint8_t *out,
 	pthread_mutex_unlock(&cw->mu);
 	pt__free(j->owned);
 	pt__free(j);
+}
+
+static void *flusher_main(void *arg)
+{
+	pt_checkpointer *cw = arg;
+	for (;;) {
+		pthread_mutex_lock(&cw->mu);
+		while (!cw->fhead && !cw->stop)
+			pthread_cond_wait(&cw->cv_flush, &cw->mu);
+		flush_item *fi = cw->fhead;
+		if (!fi) {
+			pthread_mutex_unlock(&cw->mu);
+			break;
+		}
+		cw->fhead = fi->next;
+		if (!cw->fhead)
+			cw->ftail = NULL;
+		session *s = fi->s;
+		/* copied under the lock: the planner may still reallocate res */
+		char *path = pt__strdup(s->res[fi->idx].tmp);
+		int failed = s->rc != 0;
+		pthread_mutex_unlock(&cw->mu);
+		int rc = path ? (failed ? 0 : pt__object_sync_tmp(path)) : PT_ENOMEM;
+		pt__free(path);
+		pthread_mutex_lock(&cw->mu);
+		if (rc)
+			session_fail(s, rc);
+		s->flush_pending--;
+		pthread_cond_broadcast(&cw->cv_done);
+		pthread_mutex_unlock(&cw->mu);
+		pt__free(fi);
+	}
+	return NULL;
 }
 
 static void *worker_main(void *arg)
@@ -476,6 +608,11 @@ static int append_event(pt_checkpointer *cw, int64_t step, pt_checkpoint_info *i
 	return rc;
 }
 
+static int cmp_fast(const void *a, const void *b)
+{
+	return memcmp(((const fast_entry *)a)->fh, ((const fast_entry *)b)->fh, 16);
+}
+
 static int cmp_res(const void *a, const void *b)
 {
 	return memcmp((*(chunk_res *const *)a)->id, (*(chunk_res *const *)b)->id, 32);
@@ -550,13 +687,26 @@ drain:
 	pthread_mutex_lock(&cw->mu);
 	if (rc)
 		session_fail(&s, rc);
-	while (s.pending)
+	while (s.pending || s.flush_pending)
 		pthread_cond_wait(&cw->cv_done, &cw->mu);
 	pthread_mutex_unlock(&cw->mu);
 	if (s.rc) {
 		rc = pt__err(s.rc, "%s", s.msg);
 		goto done;
 	}
+	/* every chunk is written and (by the I/O threads) fdatasync'd: give
+	 * them their names */
+	for (size_t i = 0; i < s.nres && !rc; i++) {
+		if (!s.res[i].tmp)
+			continue;
+		rc = pt__object_publish(cw->st, s.res[i].id, s.res[i].tmp);
+		if (!rc) {
+			pt__free(s.res[i].tmp);
+			s.res[i].tmp = NULL;
+		}
+	}
+	if (rc)
+		goto done;
 	/* fill in the chunk ids and total up */
 	for (size_t i = 0; i < p.nrefs; i++)
 		memcpy(m.e[p.refs[i].entry].ext[p.refs[i].ext].id, s.res[p.refs[i].job].id, 32);
@@ -597,7 +747,7 @@ drain:
 		uint64_t stored = 0;
 		pt__sha256(mb.data, mb.len, mid);
 		pt__object_wopts o = {.level = MANIFEST_LEVEL};
-		if ((rc = pt__object_write(cw->st, mid, mb.data, mb.len, &o, NULL, &stored)))
+		if ((rc = pt__object_write(cw->st, mid, mb.data, mb.len, &o, NULL, &stored, NULL)))
 			goto done;
 		uint64_t disk = stored;
 		if (!stored)
@@ -610,7 +760,30 @@ drain:
 		goto done;
 	if (out)
 		*out = info;
+	/* remember this checkpoint's chunks for the next one */
+	{
+		fast_entry *nf = pt__malloc((s.nres ? s.nres : 1) * sizeof *nf);
+		if (nf) {
+			size_t k = 0;
+			for (size_t i = 0; i < s.nres; i++) {
+				memcpy(nf[k].fh, s.res[i].fh, 16);
+				nf[k].len = s.res[i].len;
+				memcpy(nf[k].id, s.res[i].id, 32);
+				k++;
+			}
+			qsort(nf, k, sizeof *nf, cmp_fast);
+			pt__free(cw->fast);
+			cw->fast = nf;
+			cw->nfast = k;
+		}
+	}
 done:
+	/* a failed session leaves no temporary files behind */
+	for (size_t i = 0; i < s.nres; i++)
+		if (s.res[i].tmp) {
+			unlink(s.res[i].tmp);
+			pt__free(s.res[i].tmp);
+		}
 	pt__gc_unlock(lockfd);
 	pt__free(order);
 	pt__buf_free(&mb);
@@ -645,8 +818,9 @@ int pt_checkpointer_open(pt_checkpointer **out, pt_store *st, pt_recorder *rec,
 	if (o.zstd_level < -7 || o.zstd_level > 19)
 		return pt__err(PT_EINVAL, "checkpoint zstd_level %d outside -7..19", o.zstd_level);
 	if (!o.threads) {
+		/* two per core: a worker blocked in write() or fdatasync() leaves its core to the other */
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		o.threads = n < 1 ? 1 : n > 8 ? 8 : (uint32_t)n;
+		o.threads = n < 1 ? 2 : n > 4 ? 8 : 2 * (uint32_t)n;
 	}
 	if (o.threads > 64)
 		o.threads = 64;
@@ -665,8 +839,10 @@ int pt_checkpointer_open(pt_checkpointer **out, pt_store *st, pt_recorder *rec,
 	pthread_cond_init(&cw->cv_job, NULL);
 	pthread_cond_init(&cw->cv_done, NULL);
 	pthread_cond_init(&cw->cv_task, NULL);
+	pthread_cond_init(&cw->cv_flush, NULL);
 	cw->workers = pt__calloc(o.threads, sizeof *cw->workers);
-	if (!cw->workers) {
+	cw->flushers = pt__calloc(IO_THREADS, sizeof *cw->flushers);
+	if (!cw->workers || !cw->flushers) {
 		pt_checkpointer_close(cw);
 		return PT_ENOMEM;
 	}
@@ -677,6 +853,24 @@ int pt_checkpointer_open(pt_checkpointer **out, pt_store *st, pt_recorder *rec,
 			return pt__err_errno(e, "cannot start a checkpoint worker thread");
 		}
 		cw->nworkers++;
+	}
+	for (uint32_t i = 0; i < IO_THREADS; i++) {
+		int e = pthread_create(&cw->flushers[i], NULL, flusher_main, cw);
+		if (e) {
+			pt_checkpointer_close(cw);
+			return pt__err_errno(e, "cannot start a checkpoint I/O thread");
+		}
+		cw->nflushers++;
+	}
+	if (o.snapshot_reserve) {
+		cw->reserving = 1;
+		int e = pthread_create(&cw->bg, NULL, bg_main, cw);
+		if (e) {
+			cw->reserving = 0;
+			pt_checkpointer_close(cw);
+			return pt__err_errno(e, "cannot start the background checkpoint thread");
+		}
+		cw->bg_started = 1;
 	}
 	*out = cw;
 	return 0;
@@ -726,6 +920,83 @@ int pt_checkpointer_write(pt_checkpointer *cw, const pt_checkpoint *ck, int64_t 
 	return rc;
 }
 
+/*
+ * The snapshot copy is the only part of an asynchronous checkpoint the
+ * training loop waits for: it is split in two halves by bytes, one copied by
+ * a helper thread, so that two cores fault pages and move memory.
+ */
+typedef struct {
+	uint8_t *dst;
+	const uint8_t *src;
+	size_t len;
+} copy_seg;
+
+typedef struct {
+	copy_seg *seg;
+	size_t n, cap, total;
+} copy_plan;
+
+#define PARALLEL_COPY_MIN ((size_t)32 << 20)
+
+static void plan_add(copy_plan *p, uint8_t *dst, const uint8_t *src, size_t len)
+{
+	if (p->n == p->cap) {
+		size_t nc = p->cap ? p->cap * 2 : 64;
+		copy_seg *ns = pt__realloc(p->seg, nc * sizeof *ns);
+		if (!ns) {
+			/* cannot record it: copy it now */
+			memcpy(dst, src, len);
+			return;
+		}
+		p->seg = ns;
+		p->cap = nc;
+	}
+	p->seg[p->n++] = (copy_seg){dst, src, len};
+	p->total += len;
+}
+
+static void copy_range(const copy_plan *p, size_t from, size_t to)
+{
+	/* copy bytes [from, to) of the concatenated segments */
+	size_t pos = 0;
+	for (size_t i = 0; i < p->n && pos < to; i++) {
+		size_t a = pos, b = pos + p->seg[i].len;
+		pos = b;
+		if (b <= from)
+			continue;
+		size_t lo = a < from ? from - a : 0, hi = (b > to ? to : b) - a;
+		memcpy(p->seg[i].dst + lo, p->seg[i].src + lo, hi - lo);
+	}
+}
+
+typedef struct {
+	const copy_plan *p;
+	size_t from, to;
+} copy_job;
+
+static void *copy_main(void *arg)
+{
+	copy_job *j = arg;
+	copy_range(j->p, j->from, j->to);
+	return NULL;
+}
+
+static void plan_run(copy_plan *p)
+{
+	pthread_t th;
+	size_t half = p->total / 2;
+	copy_job j = {p, half, p->total};
+	if (p->total >= PARALLEL_COPY_MIN && pthread_create(&th, NULL, copy_main, &j) == 0) {
+		copy_range(p, 0, half);
+		pthread_join(th, NULL);
+	} else {
+		copy_range(p, 0, p->total);
+	}
+	pt__free(p->seg);
+	p->seg = NULL;
+	p->n = p->cap = p->total = 0;
+}
+
 static int read_file_into(const char *path, uint8_t *dst, size_t len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -753,7 +1024,7 @@ int pt_checkpointer_snapshot(pt_checkpointer *cw, const pt_checkpoint *ck, int64
 	int rc;
 	pthread_mutex_lock(&cw->mu);
 	rc = take_error(cw);
-	while (!rc && cw->inflight >= cw->o.max_inflight)
+	while (!rc && (cw->inflight >= cw->o.max_inflight || cw->reserving))
 		pthread_cond_wait(&cw->cv_task, &cw->mu);
 	if (!rc)
 		rc = take_error(cw);
@@ -802,6 +1073,7 @@ int pt_checkpointer_snapshot(pt_checkpointer *cw, const pt_checkpoint *ck, int64
 	}
 	if ((rc = pt_checkpoint_new(&t->ck)))
 		goto fail;
+	copy_plan plan = {0};
 	size_t off = 0;
 	for (size_t i = 0; i < ck->count; i++) {
 		pt__ck_entry e = ck->e[i];
@@ -825,7 +1097,7 @@ int pt_checkpointer_snapshot(pt_checkpointer *cw, const pt_checkpoint *ck, int64
 				goto fail;
 			}
 		} else if (e.len) {
-			memcpy(t->arena + off, e.data, e.len);
+			plan_add(&plan, t->arena + off, e.data, e.len);
 		}
 		e.data = t->arena + off;
 		off += e.len;
@@ -834,6 +1106,7 @@ int pt_checkpointer_snapshot(pt_checkpointer *cw, const pt_checkpoint *ck, int64
 			goto fail;
 		}
 	}
+	plan_run(&plan);
 	pthread_mutex_lock(&cw->mu);
 	if (!cw->bg_started) {
 		int e = pthread_create(&cw->bg, NULL, bg_main, cw);
@@ -846,6 +1119,7 @@ int pt_checkpointer_snapshot(pt_checkpointer *cw, const pt_checkpoint *ck, int64
 		cw->bg_started = 1;
 	}
 	t->ticket = ++cw->submitted;
+	uint64_t ticket = t->ticket; /* `t` belongs to the background thread once queued */
 	if (cw->ttail)
 		cw->ttail->next = t;
 	else
@@ -854,9 +1128,10 @@ int pt_checkpointer_snapshot(pt_checkpointer *cw, const pt_checkpoint *ck, int64
 	pthread_cond_broadcast(&cw->cv_task);
 	pthread_mutex_unlock(&cw->mu);
 	if (out_ticket)
-		*out_ticket = t->ticket;
+		*out_ticket = ticket;
 	return 0;
 fail:
+	pt__free(plan.seg);
 	task_free(t);
 	arena_free(cache, cache_len);
 	pthread_mutex_lock(&cw->mu);
@@ -869,6 +1144,22 @@ fail:
 static void *bg_main(void *arg)
 {
 	pt_checkpointer *cw = arg;
+	if (cw->reserving) {
+		/* fault the pages in now, off the training loop's path */
+		size_t len = (size_t)cw->o.snapshot_reserve;
+		uint8_t *p = arena_alloc(len);
+		if (p)
+			for (size_t i = 0; i < len; i += 4096)
+				p[i] = 0;
+		pthread_mutex_lock(&cw->mu);
+		if (p) {
+			cw->cache = p;
+			cw->cache_len = len;
+		}
+		cw->reserving = 0;
+		pthread_cond_broadcast(&cw->cv_task);
+		pthread_mutex_unlock(&cw->mu);
+	}
 	for (;;) {
 		pthread_mutex_lock(&cw->mu);
 		while (!cw->thead && !cw->stop)
@@ -946,18 +1237,24 @@ int pt_checkpointer_close(pt_checkpointer *cw)
 	cw->stop = 1;
 	pthread_cond_broadcast(&cw->cv_job);
 	pthread_cond_broadcast(&cw->cv_task);
+	pthread_cond_broadcast(&cw->cv_flush);
 	pthread_mutex_unlock(&cw->mu);
 	if (cw->bg_started)
 		pthread_join(cw->bg, NULL);
 	for (uint32_t i = 0; i < cw->nworkers; i++)
 		pthread_join(cw->workers[i], NULL);
+	for (uint32_t i = 0; i < cw->nflushers; i++)
+		pthread_join(cw->flushers[i], NULL);
 	pt__free(cw->workers);
+	pt__free(cw->flushers);
+	pt__free(cw->fast);
 	arena_free(cw->cache, cw->cache_len);
 	pthread_mutex_destroy(&cw->mu);
 	pthread_mutex_destroy(&cw->session_mu);
 	pthread_cond_destroy(&cw->cv_job);
 	pthread_cond_destroy(&cw->cv_done);
 	pthread_cond_destroy(&cw->cv_task);
+	pthread_cond_destroy(&cw->cv_flush);
 	pt__free(cw);
 	return rc;
 }

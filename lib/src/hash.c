@@ -154,7 +154,7 @@ static int hexval(char c)
 	return -1;
 }
 
-int pt__unhex(const char *hex, uint8_t *out, size_t n)
+int pt__unhex_n(const char *hex, uint8_t *out, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		int hi = hexval(hex[2 * i]), lo = hi < 0 ? -1 : hexval(hex[2 * i + 1]);
@@ -162,7 +162,12 @@ int pt__unhex(const char *hex, uint8_t *out, size_t n)
 			return -1;
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}
-	return hex[2 * n] == 0 ? 0 : -1;
+	return 0;
+}
+
+int pt__unhex(const char *hex, uint8_t *out, size_t n)
+{
+	return pt__unhex_n(hex, out, n) || hex[2 * n] != 0 ? -1 : 0;
 }
 
 int pt__sha256_file(const char *path, uint8_t out[PT_SHA256_LEN], uint64_t *size_out)

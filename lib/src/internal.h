@@ -62,7 +62,8 @@ void pt__sha256_final(pt_sha256_ctx *c, uint8_t out[PT_SHA256_LEN]);
 void pt__sha256_free(pt_sha256_ctx *c);
 void pt__sha256(const void *data, size_t len, uint8_t out[PT_SHA256_LEN]);
 void pt__hex(const uint8_t *bin, size_t n, char *out); /* out: 2n+1 */
-int pt__unhex(const char *hex, uint8_t *out, size_t n);  /* 0 ok, -1 bad */
+int pt__unhex(const char *hex, uint8_t *out, size_t n);  /* 0 ok, -1 bad (NUL-terminated, exactly 2n digits) */
+int pt__unhex_n(const char *hex, uint8_t *out, size_t n); /* 2n digits, no terminator needed */
 /* SHA-256 of a whole file (streamed). */
 int pt__sha256_file(const char *path, uint8_t out[PT_SHA256_LEN], uint64_t *size_out);
 
@@ -106,6 +107,8 @@ char *pt__stream_dir(const pt_store *st, const char *run, const char *stream);
 
 /* ---- time (time.c) ----------------------------------------------------------------- */
 int64_t pt__mono_ns(void);
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+int64_t pt__days_from_civil(int64_t y, unsigned m, unsigned d);
 
 #define PT_DEFAULT_STREAM "main"
 

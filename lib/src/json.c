@@ -239,10 +239,12 @@ static int mp_next(mp_rd *r, mp_obj *o)
 /* ---- JSON writing ------------------------------------------------------------------ */
 
 /*
- * The event map holds the body map (depth 1); the builder allows
- * PT_EVENT_MAX_DEPTH containers nested in the body.
+ * `depth` below counts the containers that enclose a value inside the body
+ * (the body map itself not counted); like the builder, at most
+ * PT_EVENT_MAX_DEPTH containers may be nested in the body.  This also bounds
+ * the recursion on hostile input.
  */
-#define MAX_DEPTH (PT_EVENT_MAX_DEPTH + 1)
+#define MAX_DEPTH PT_EVENT_MAX_DEPTH
 
 static inline int put(pt_buf *b, const void *p, size_t n) { return pt__buf_append(b, p, n); }
 
@@ -277,9 +279,136 @@ static int put_i64(pt_buf *b, int64_t v)
 }
 
 /*
- * Shortest of %.15g/%.16g/%.17g that reads back to the same double (%.17g
- * always does), with ".0" added when the text would read back as an integer.
+ * The time as pt_time_format() writes it ("YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"),
+ * without gmtime_r and printf: on the `log --json` path this is per event.
+ * Years outside 0..9999 go through pt_time_format().
  */
+static int put_time(pt_buf *b, int64_t ns)
+{
+	int64_t sec = ns / 1000000000, frac = ns % 1000000000;
+	if (frac < 0) {
+		frac += 1000000000;
+		sec -= 1;
+	}
+	int64_t days = sec / 86400, rem = sec % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days -= 1;
+	}
+	/* civil_from_days (Howard Hinnant) */
+	int64_t z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t y = yoe + era * 400;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	int64_t d = doy - (153 * mp + 2) / 5 + 1;
+	int64_t m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	char t[48];
+	if (y < 0 || y > 9999) {
+		pt_time_format(ns, t, sizeof t);
+		return put(b, t, strlen(t));
+	}
+	int64_t hh = rem / 3600, mm = rem / 60 % 60, ss = rem % 60;
+	char *p = t;
+#define D2(v) (*p++ = (char)('0' + (v) / 10), *p++ = (char)('0' + (v) % 10))
+	D2(y / 100);
+	D2(y % 100);
+	*p++ = '-';
+	D2(m);
+	*p++ = '-';
+	D2(d);
+	*p++ = 'T';
+	D2(hh);
+	*p++ = ':';
+	D2(mm);
+	*p++ = ':';
+	D2(ss);
+	*p++ = '.';
+#undef D2
+	for (int i = 8; i >= 0; i--) {
+		p[i] = (char)('0' + frac % 10);
+		frac /= 10;
+	}
+	p += 9;
+	*p++ = 'Z';
+	return put(b, t, (size_t)(p - t));
+}
+
+/*
+ * Floats are written as the first of %.15g, %.16g, %.17g that reads back to
+ * the same double (%.17g always does), with ".0" added when the text would
+ * read back as an integer.  Done naively that is three printf and two strtod
+ * calls for a typical metric (a float32 value widened to double needs 17
+ * digits) and dominates `log --json`.  So: one "%.16e" gives the 17 correctly
+ * rounded digits; the 15- and 16-digit candidates are rounded from them
+ * (exact unless the dropped digits are "50" / "5", where the true tail may
+ * be on either side: then printf decides); a candidate is checked with
+ * Clinger's exact fast path (digits <= 2^53, |power of ten| <= 22) before
+ * falling back to strtod.  The output is identical to the naive loop
+ * (tests/test_json.c compares them).
+ */
+static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+				       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+				       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Does g[0].g[1..k) x 10^x (negated if neg) read back as d? */
+static bool reads_back(const char *g, int k, int x, bool neg, double d)
+{
+	int e = x - (k - 1);
+	uint64_t m = 0;
+	for (int i = 0; i < k; i++)
+		m = m * 10 + (uint64_t)(g[i] - '0');
+	if (m <= (1ull << 53) && e >= -22 && e <= 22) {
+		double v = e < 0 ? (double)m / pow10_exact[-e] : (double)m * pow10_exact[e];
+		return (neg ? -v : v) == d;
+	}
+	char s[48];
+	snprintf(s, sizeof s, "%s%.*se%d", neg ? "-" : "", k, g, e);
+	return strtod(s, NULL) == d;
+}
+
+/* The %.{P}g layout of digits g[0..k) (k >= 1, no trailing zero) with decimal exponent x. */
+static int layout_g(char *out, bool neg, const char *g, int k, int x, int P)
+{
+	char *p = out;
+	if (neg)
+		*p++ = '-';
+	if (x < -4 || x >= P) {
+		*p++ = g[0];
+		if (k > 1) {
+			*p++ = '.';
+			memcpy(p, g + 1, (size_t)k - 1);
+			p += k - 1;
+		}
+		*p++ = 'e';
+		*p++ = x < 0 ? '-' : '+';
+		int ax = x < 0 ? -x : x;
+		if (ax >= 100)
+			*p++ = (char)('0' + ax / 100);
+		*p++ = (char)('0' + ax / 10 % 10);
+		*p++ = (char)('0' + ax % 10);
+	} else if (x >= 0) {
+		for (int i = 0; i <= x; i++)
+			*p++ = i < k ? g[i] : '0';
+		if (k > x + 1) {
+			*p++ = '.';
+			memcpy(p, g + x + 1, (size_t)(k - x - 1));
+			p += k - x - 1;
+		}
+	} else {
+		*p++ = '0';
+		*p++ = '.';
+		for (int i = 0; i < -x - 1; i++)
+			*p++ = '0';
+		memcpy(p, g, (size_t)k);
+		p += k;
+	}
+	return (int)(p - out);
+}
+
 static int put_double(pt_buf *b, double d)
 {
 	if (isnan(d))
@@ -287,12 +416,52 @@ static int put_double(pt_buf *b, double d)
 	if (isinf(d))
 		return d > 0 ? PUT_LIT(b, "{\"$float\":\"Infinity\"}")
 			     : PUT_LIT(b, "{\"$float\":\"-Infinity\"}");
-	char tmp[40];
-	int n = 0;
-	for (int prec = 15; prec <= 17; prec++) {
-		n = snprintf(tmp, sizeof tmp - 2, "%.*g", prec, d);
-		if (prec == 17 || strtod(tmp, NULL) == d)
-			break;
+	if (d == 0)
+		return signbit(d) ? PUT_LIT(b, "-0.0") : PUT_LIT(b, "0.0");
+	char e17[40], tmp[48], g[24];
+	int n = snprintf(e17, sizeof e17, "%.16e", d);
+	bool neg = e17[0] == '-';
+	const char *s = e17 + neg;
+	/* s = "D.DDDDDDDDDDDDDDDDe+XX" */
+	if (n < 22 + neg || s[1] != '.' || s[18] != 'e')
+		return pt__err(PT_ERROR, "unexpected float formatting \"%s\"", e17);
+	char dig[17];
+	dig[0] = s[0];
+	memcpy(dig + 1, s + 2, 16);
+	int x = atoi(s + 19);
+	n = -1;
+	for (int P = 15; P <= 16 && n < 0; P++) {
+		bool ambiguous = P == 15 ? dig[15] == '5' && dig[16] == '0' : dig[16] == '5';
+		if (ambiguous) {
+			int m = snprintf(tmp, sizeof tmp - 2, "%.*g", P, d);
+			if (strtod(tmp, NULL) == d)
+				n = m;
+			continue;
+		}
+		int xx = x;
+		memcpy(g, dig, (size_t)P);
+		if (dig[P] >= '5') {
+			int i = P - 1;
+			while (i >= 0 && g[i] == '9')
+				g[i--] = '0';
+			if (i < 0) {
+				g[0] = '1';
+				xx++;
+			} else {
+				g[i]++;
+			}
+		}
+		int k = P;
+		while (k > 1 && g[k - 1] == '0')
+			k--;
+		if (reads_back(g, k, xx, neg, d))
+			n = layout_g(tmp, neg, g, k, xx, P);
+	}
+	if (n < 0) {
+		int k = 17;
+		while (k > 1 && dig[k - 1] == '0')
+			k--;
+		n = layout_g(tmp, neg, dig, k, x, 17);
 	}
 	if (!memchr(tmp, '.', (size_t)n) && !memchr(tmp, 'e', (size_t)n)) {
 		tmp[n++] = '.';
@@ -546,7 +715,7 @@ static int render_event(pt_buf *out, const char *run, const char *stream, const 
 		if (key_is(&k, "body")) {
 			seen = &has_body;
 			body = r;
-			if ((rc = mp_skip(&r, 1)))
+			if ((rc = mp_skip(&r, -1)))
 				return rc;
 			mp_rd tmp = body;
 			if (mp_next(&tmp, &v) || v.type != MP_MAP)
@@ -593,16 +762,14 @@ static int render_event(pt_buf *out, const char *run, const char *stream, const 
 									 : !has_kind ? "kind"
 										     : "body");
 
-	char tbuf[48];
 	if (put_c(out, '{'))
 		return PT_ENOMEM;
 	if (run && (PUT_LIT(out, "\"run\":") || put_cstr(out, run) || put_c(out, ',')))
 		return pt_error_last_code();
 	if (stream && (PUT_LIT(out, "\"stream\":") || put_cstr(out, stream) || put_c(out, ',')))
 		return pt_error_last_code();
-	pt_time_format(time, tbuf, sizeof tbuf); /* before strlen: argument order is unspecified */
 	if (PUT_LIT(out, "\"seq\":") || put_u64(out, seq) || PUT_LIT(out, ",\"time\":\"") ||
-	    put(out, tbuf, strlen(tbuf)) || put_c(out, '"'))
+	    put_time(out, time) || put_c(out, '"'))
 		return pt_error_last_code();
 	if (has_step && (PUT_LIT(out, ",\"step\":") || put_i64(out, step)))
 		return pt_error_last_code();
@@ -621,8 +788,8 @@ static int render_event(pt_buf *out, const char *run, const char *stream, const 
 			return rc;
 		if (k.type == MP_STR && is_envelope_key(k.data, k.len))
 			return corrupt_at(&body, kpos, "reserved key in the body");
-		if ((rc = put_c(out, ',')) || (rc = put_key(out, &body, 2)) || (rc = put_c(out, ':')) ||
-		    (rc = put_value(out, &body, 2)))
+		if ((rc = put_c(out, ',')) || (rc = put_key(out, &body, 0)) || (rc = put_c(out, ':')) ||
+		    (rc = put_value(out, &body, 0)))
 			return rc;
 	}
 	if ((rc = put_c(out, '}')) || (rc = pt__buf_reserve(out, 1)))
@@ -642,6 +809,33 @@ int pt__json_event(pt_buf *out, const char *run, const char *stream, const uint8
 		if (out->data)
 			out->data[start] = 0;
 	}
+	return rc;
+}
+
+/* One msgpack value (exactly `len` bytes) as JSON, appended to `out`. */
+int pt__json_value(pt_buf *out, const uint8_t *mp, size_t len)
+{
+	mp_rd r = {mp, mp, mp + len, false};
+	size_t start = out->len;
+	int rc = put_value(out, &r, 0);
+	if (!rc && r.p != r.end)
+		rc = mp_corrupt(&r, "trailing bytes after the value");
+	if (!rc)
+		rc = pt__buf_reserve(out, 1);
+	if (rc) {
+		out->len = start;
+		return rc;
+	}
+	out->data[out->len] = 0;
+	return 0;
+}
+
+/* A JSON string literal for `n` bytes of UTF-8. */
+int pt__json_string(pt_buf *out, const char *s, size_t n)
+{
+	int rc = put_str(out, (const uint8_t *)s, n);
+	if (!rc && !(rc = pt__buf_reserve(out, 1)))
+		out->data[out->len] = 0;
 	return rc;
 }
 

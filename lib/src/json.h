@@ -28,4 +28,9 @@
  */
 int pt__json_event(pt_buf *out, const char *run, const char *stream, const uint8_t *mp, size_t len);
 
+/* One msgpack value (exactly `len` bytes) as JSON appended to `out` (NUL-terminated). */
+int pt__json_value(pt_buf *out, const uint8_t *mp, size_t len);
+/* A JSON string literal for `n` bytes of UTF-8, appended (NUL-terminated). */
+int pt__json_string(pt_buf *out, const char *s, size_t n);
+
 #endif

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <stddef.h>
 
 #define MPK_MAX_HDR 9
 
@@ -113,7 +114,110 @@ typedef struct {
 } mpk_obj;
 
 /* Read one value header at *p (containers are not descended); 0 ok, -1 malformed/truncated. */
-int mpk_read(const uint8_t **p, const uint8_t *end, mpk_obj *o);
+static inline uint16_t mpk_rbe16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t mpk_rbe32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t mpk_rbe64(const uint8_t *p) { return (uint64_t)mpk_rbe32(p) << 32 | mpk_rbe32(p + 4); }
+
+#define MPK_NEED(n)                                  \
+	do {                                     \
+		if ((size_t)(end - q) < (size_t)(n)) \
+			return -1;               \
+	} while (0)
+
+static inline int mpk_read(const uint8_t **p, const uint8_t *end, mpk_obj *o)
+{
+	/* inline: the event decoders call it in their inner loops */
+	const uint8_t *q = *p;
+	MPK_NEED(1);
+	uint8_t c = *q++;
+	o->ptr = NULL;
+	o->len = 0;
+	if (c <= 0x7f) {
+		o->type = MPK_UINT;
+		o->u = c;
+	} else if (c >= 0xe0) {
+		o->type = MPK_INT;
+		o->i = (int8_t)c;
+	} else if ((c & 0xf0) == 0x80) {
+		o->type = MPK_MAP;
+		o->len = c & 0x0f;
+	} else if ((c & 0xf0) == 0x90) {
+		o->type = MPK_ARRAY;
+		o->len = c & 0x0f;
+	} else if ((c & 0xe0) == 0xa0) {
+		o->type = MPK_STR;
+		o->len = c & 0x1f;
+	} else {
+		switch (c) {
+		case 0xc0: o->type = MPK_NIL; break;
+		case 0xc2: o->type = MPK_BOOL; o->b = false; break;
+		case 0xc3: o->type = MPK_BOOL; o->b = true; break;
+		case 0xc4: MPK_NEED(1); o->type = MPK_BIN; o->len = q[0]; q += 1; break;
+		case 0xc5: MPK_NEED(2); o->type = MPK_BIN; o->len = mpk_rbe16(q); q += 2; break;
+		case 0xc6: MPK_NEED(4); o->type = MPK_BIN; o->len = mpk_rbe32(q); q += 4; break;
+		case 0xc7: MPK_NEED(2); o->type = MPK_EXT; o->len = q[0]; o->ext_type = (int8_t)q[1]; q += 2; break;
+		case 0xc8: MPK_NEED(3); o->type = MPK_EXT; o->len = mpk_rbe16(q); o->ext_type = (int8_t)q[2]; q += 3; break;
+		case 0xc9: MPK_NEED(5); o->type = MPK_EXT; o->len = mpk_rbe32(q); o->ext_type = (int8_t)q[4]; q += 5; break;
+		case 0xca: {
+			MPK_NEED(4);
+			uint32_t u = mpk_rbe32(q);
+			float f;
+			memcpy(&f, &u, 4);
+			o->type = MPK_FLOAT32;
+			o->d = f;
+			q += 4;
+			break;
+		}
+		case 0xcb: {
+			MPK_NEED(8);
+			uint64_t u = mpk_rbe64(q);
+			memcpy(&o->d, &u, 8);
+			o->type = MPK_FLOAT64;
+			q += 8;
+			break;
+		}
+		case 0xcc: MPK_NEED(1); o->type = MPK_UINT; o->u = q[0]; q += 1; break;
+		case 0xcd: MPK_NEED(2); o->type = MPK_UINT; o->u = mpk_rbe16(q); q += 2; break;
+		case 0xce: MPK_NEED(4); o->type = MPK_UINT; o->u = mpk_rbe32(q); q += 4; break;
+		case 0xcf: MPK_NEED(8); o->type = MPK_UINT; o->u = mpk_rbe64(q); q += 8; break;
+		case 0xd0: MPK_NEED(1); o->type = MPK_INT; o->i = (int8_t)q[0]; q += 1; break;
+		case 0xd1: MPK_NEED(2); o->type = MPK_INT; o->i = (int16_t)mpk_rbe16(q); q += 2; break;
+		case 0xd2: MPK_NEED(4); o->type = MPK_INT; o->i = (int32_t)mpk_rbe32(q); q += 4; break;
+		case 0xd3: MPK_NEED(8); o->type = MPK_INT; o->i = (int64_t)mpk_rbe64(q); q += 8; break;
+		case 0xd4: MPK_NEED(1); o->type = MPK_EXT; o->len = 1; o->ext_type = (int8_t)q[0]; q += 1; break;
+		case 0xd5: MPK_NEED(1); o->type = MPK_EXT; o->len = 2; o->ext_type = (int8_t)q[0]; q += 1; break;
+		case 0xd6: MPK_NEED(1); o->type = MPK_EXT; o->len = 4; o->ext_type = (int8_t)q[0]; q += 1; break;
+		case 0xd7: MPK_NEED(1); o->type = MPK_EXT; o->len = 8; o->ext_type = (int8_t)q[0]; q += 1; break;
+		case 0xd8: MPK_NEED(1); o->type = MPK_EXT; o->len = 16; o->ext_type = (int8_t)q[0]; q += 1; break;
+		case 0xd9: MPK_NEED(1); o->type = MPK_STR; o->len = q[0]; q += 1; break;
+		case 0xda: MPK_NEED(2); o->type = MPK_STR; o->len = mpk_rbe16(q); q += 2; break;
+		case 0xdb: MPK_NEED(4); o->type = MPK_STR; o->len = mpk_rbe32(q); q += 4; break;
+		case 0xdc: MPK_NEED(2); o->type = MPK_ARRAY; o->len = mpk_rbe16(q); q += 2; break;
+		case 0xdd: MPK_NEED(4); o->type = MPK_ARRAY; o->len = mpk_rbe32(q); q += 4; break;
+		case 0xde: MPK_NEED(2); o->type = MPK_MAP; o->len = mpk_rbe16(q); q += 2; break;
+		case 0xdf: MPK_NEED(4); o->type = MPK_MAP; o->len = mpk_rbe32(q); q += 4; break;
+		default: return -1; /* 0xc1 is never used */
+		}
+	}
+	if (o->type == MPK_STR || o->type == MPK_BIN || o->type == MPK_EXT) {
+		MPK_NEED(o->len);
+		o->ptr = q;
+		q += o->len;
+	}
+	/* A container cannot have more elements than bytes left: bounds the work. */
+	if ((o->type == MPK_ARRAY && o->len > (size_t)(end - q)) ||
+	    (o->type == MPK_MAP && (uint64_t)o->len * 2 > (uint64_t)(end - q)))
+		return -1;
+	*p = q;
+	return 0;
+}
+
+
+#undef MPK_NEED
+
 /* Skip one complete value; -1 if malformed, truncated or nested deeper than max_depth. */
 int mpk_skip(const uint8_t **p, const uint8_t *end, int max_depth);
 /* Validate one complete value including UTF-8 of strings; -1 if not. */

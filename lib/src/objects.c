@@ -116,7 +116,7 @@ int pt__object_exists(const pt_store *st, const uint8_t id[32])
 }
 
 static int write_file(const char *dir, const char *path, const uint8_t *hdr, const void *payload,
-		      size_t plen, int no_dirsync)
+		      size_t plen, int no_dirsync, char **out_tmp)
 {
 	static uint64_t counter;
 	uint64_t n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
@@ -139,6 +139,16 @@ static int write_file(const char *dir, const char *path, const uint8_t *hdr, con
 	rc = pt__write_all(fd, hdr, PT_OBJECT_HEADER_LEN, tmp);
 	if (!rc)
 		rc = pt__write_all(fd, payload, plen, tmp);
+	if (!rc && out_tmp) {
+		if (close(fd) < 0)
+			rc = pt__err_errno(errno, "cannot close %s", tmp);
+		if (rc) {
+			unlink(tmp);
+			goto done;
+		}
+		*out_tmp = tmp;
+		return 0;
+	}
 	if (!rc && fdatasync(fd) < 0)
 		rc = pt__err_errno(errno, "cannot fsync %s", tmp);
 	if (close(fd) < 0 && !rc)
@@ -182,10 +192,11 @@ static int encode(const void *data, size_t len, const pt__object_wopts *o, pt__o
 	}
 	size_t clen = 0;
 	/* A frame no smaller than the input is useless: cap the output at len - 1. */
-	rc = pt__zstdx_compress(s->b, len - 1, src, len, o->level, &clen);
+	rc = pt__zstdx_compress(s->b, len - 1, src, len, o->level, sh ? PT_ZSTDX_SHUFFLED : PT_ZSTDX_DEFAULT,
+				&clen);
 	if (rc == PT_ELIMIT && sh && o->try_plain) {
 		sh = 0;
-		rc = pt__zstdx_compress(s->b, len - 1, data, len, o->level, &clen);
+		rc = pt__zstdx_compress(s->b, len - 1, data, len, o->level, PT_ZSTDX_DEFAULT, &clen);
 	}
 	if (rc == PT_ELIMIT)
 		return 0; /* stored raw */
@@ -199,10 +210,13 @@ static int encode(const void *data, size_t len, const pt__object_wopts *o, pt__o
 }
 
 int pt__object_write(const pt_store *st, const uint8_t id[32], const void *data, size_t len,
-		     const pt__object_wopts *o, pt__object_scratch *s, uint64_t *out_stored)
+		     const pt__object_wopts *o, pt__object_scratch *s, uint64_t *out_stored,
+		     char **out_tmp)
 {
 	if (out_stored)
 		*out_stored = 0;
+	if (out_tmp)
+		*out_tmp = NULL;
 	if (len > PT_OBJECT_MAX)
 		return pt__err(PT_ELIMIT, "object of %zu bytes is larger than the %zu limit", len,
 			       PT_OBJECT_MAX);
@@ -226,7 +240,7 @@ int pt__object_write(const pt_store *st, const uint8_t id[32], const void *data,
 		goto done;
 	uint8_t hdr[PT_OBJECT_HEADER_LEN];
 	header_build(hdr, codec, shuffle, len);
-	if ((rc = write_file(dir, path, hdr, payload, plen, o->no_dirsync)))
+	if ((rc = write_file(dir, path, hdr, payload, plen, o->no_dirsync, o->defer ? out_tmp : NULL)))
 		goto done;
 	if (out_stored)
 		*out_stored = PT_OBJECT_HEADER_LEN + plen;
@@ -244,9 +258,43 @@ int pt__object_put(const pt_store *st, const void *data, size_t len, uint8_t out
 	uint8_t id[32];
 	pt__sha256(data ? data : "", len, id);
 	pt__object_wopts o = {.level = 3};
-	int rc = pt__object_write(st, id, data ? data : "", len, &o, NULL, NULL);
+	int rc = pt__object_write(st, id, data ? data : "", len, &o, NULL, NULL, NULL);
 	if (!rc && out_id)
 		memcpy(out_id, id, 32);
+	return rc;
+}
+
+int pt__object_sync_tmp(const char *tmp)
+{
+	int fd = open(tmp, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return pt__err_errno(errno, "cannot open %s", tmp);
+	int rc = 0;
+	if (fdatasync(fd) < 0)
+		rc = pt__err_errno(errno, "cannot fsync %s", tmp);
+	close(fd);
+	return rc;
+}
+
+int pt__object_publish(const pt_store *st, const uint8_t id[32], const char *tmp)
+{
+	char *path = pt__object_path(st, id);
+	if (!path)
+		return PT_ENOMEM;
+	int rc = 0;
+	if (rename(tmp, path) < 0)
+		rc = pt__err_errno(errno, "cannot rename %s to %s", tmp, path);
+	pt__free(path);
+	return rc;
+}
+
+int pt__object_finish(const pt_store *st, const uint8_t id[32], const char *tmp)
+{
+	int rc = pt__object_sync_tmp(tmp);
+	if (!rc)
+		rc = pt__object_publish(st, id, tmp);
+	if (rc)
+		unlink(tmp);
 	return rc;
 }
 

@@ -60,6 +60,13 @@ typedef struct {
 	size_t shuffle; /* element size for the byte shuffle (0, 2, 4, 8) */
 	int try_plain;  /* with a shuffle: also consider plain zstd and keep the smaller */
 	int no_dirsync; /* 1: the caller fsyncs the object's directory itself later */
+	/*
+	 * 1: write the temporary file but neither sync nor rename it: `*out_tmp`
+	 * gets its path and the caller finishes it with pt__object_finish() (or
+	 * its two halves). Many chunks then reach the disk in parallel instead
+	 * of one fdatasync after the other.
+	 */
+	int defer;
 } pt__object_wopts;
 
 /*
@@ -67,7 +74,15 @@ typedef struct {
  * `data`).  `*out_stored` gets the bytes written (0 if it already existed).
  */
 int pt__object_write(const pt_store *st, const uint8_t id[32], const void *data, size_t len,
-		     const pt__object_wopts *o, pt__object_scratch *s, uint64_t *out_stored);
+		     const pt__object_wopts *o, pt__object_scratch *s, uint64_t *out_stored,
+		     char **out_tmp);
+
+/* Make a deferred write durable and visible: fdatasync `tmp`, rename it to the
+ * object's name (the directory is not fsync'd: the caller does it once).
+ * On failure the temporary file is removed. The two halves separately: */
+int pt__object_finish(const pt_store *st, const uint8_t id[32], const char *tmp);
+int pt__object_sync_tmp(const char *tmp);
+int pt__object_publish(const pt_store *st, const uint8_t id[32], const char *tmp);
 
 /*
  * Read object `id` into `dst` (exactly `len` bytes expected), verified.

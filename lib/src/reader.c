@@ -9,6 +9,7 @@
  * underneath it: a reader holding the old descriptor still reads the same
  * bytes, and the next lookup finds them in the chain.
  */
+#include "archive_int.h"
 #include "mpk.h"
 #include "segment.h"
 
@@ -45,6 +46,7 @@ struct pt_iter {
 	pt_footer footer;
 	uint64_t batch_i;
 	uint64_t off;      /* open segment: next batch offset */
+	uint64_t base;     /* sealed segment read from an archive: its offset in the tar */
 	ino_t open_ino;
 
 	pt_buf payload, raw;
@@ -75,6 +77,7 @@ static void close_source(pt_iter *it)
 	if (it->fd >= 0)
 		close(it->fd);
 	it->fd = -1;
+	it->base = 0;
 	pt__free(it->fd_path);
 	it->fd_path = NULL;
 	pt__footer_free(&it->footer);
@@ -182,6 +185,16 @@ static int open_fd(pt_iter *it, const char *path, uint64_t *size)
 	*size = (uint64_t)sb.st_size;
 	it->open_ino = sb.st_ino;
 	it->fd_path = pt__strdup(path);
+	return it->fd_path ? 0 : PT_ENOMEM;
+}
+
+/* A sealed segment no longer in the hot store: read it inside its archive. */
+static int open_archived(pt_iter *it, const char *path, const uint8_t id[PT_SHA256_LEN], uint64_t *size)
+{
+	int rc = pt__archive_open_segment(it->st, it->run, it->stream, id, &it->fd, &it->base, size);
+	if (rc)
+		return rc;
+	it->fd_path = pt__sprintf("%s (archived)", path);
 	return it->fd_path ? 0 : PT_ENOMEM;
 }
 
@@ -293,15 +306,18 @@ static int position(pt_iter *it, bool reload)
 			return PT_ENOMEM;
 		uint64_t size = 0;
 		pt_seg_header h;
-		rc = open_fd(it, path, &size);
+		if (access(path, F_OK) < 0 && errno == ENOENT)
+			rc = open_archived(it, path, it->chain.v[i].id, &size);
+		else
+			rc = open_fd(it, path, &size);
 		pt__free(path);
 		if (!rc)
-			rc = pt__seg_header_read(it->fd, size, it->fd_path, &h);
+			rc = pt__seg_header_read_at(it->fd, it->base, size, it->fd_path, &h);
 		if (!rc && h.first_seq != it->chain.v[i].first_seq)
 			rc = pt__err(PT_ECORRUPT, "%s: segment starts at seq %llu, the chain says %llu", it->fd_path,
 				     (unsigned long long)h.first_seq, (unsigned long long)it->chain.v[i].first_seq);
 		if (!rc)
-			rc = pt__footer_read(it->fd, size, it->fd_path, &it->footer);
+			rc = pt__footer_read_at(it->fd, it->base, size, it->fd_path, &it->footer);
 		if (rc) {
 			close_source(it);
 			return rc;
@@ -375,7 +391,7 @@ static int next_batch(pt_iter *it)
 			}
 			uint64_t off = e->offset;
 			pt_batch_header h;
-			rc = pt__scan_batch(it->fd, it->footer.offset, &off, &h, &it->payload);
+			rc = pt__scan_batch_at(it->fd, it->base, it->footer.offset, &off, &h, &it->payload);
 			if (rc < 0)
 				return rc;
 			if (rc != PT_SCAN_BATCH || h.first_seq != e->first_seq || h.count != e->count)

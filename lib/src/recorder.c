@@ -11,8 +11,12 @@
  * Cost bound of an append: one mutex, one clock read, encoding the envelope
  * and a memcpy of the body.  Memory bound: (queue_max_batches + 2) batches.
  */
+#include "archive_int.h"
 #include "event_int.h"
+#include "fold.h"
 #include "mpk.h"
+#include "objects.h"
+#include "replay_int.h"
 #include "segment.h"
 
 #include <errno.h>
@@ -22,6 +26,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* States waiting to be stored: a few KiB each; past this the oldest is dropped. */
+#define PT_SNAPSHOT_QUEUE 64
 
 typedef struct pt_batch {
 	pt_buf raw;
@@ -82,6 +89,24 @@ struct pt_recorder {
 	pt_buf cbuf;
 
 	uint64_t recovered_bytes;
+
+	/* snapshots: the writer thread folds each batch it wrote (fold_ok) and
+	 * every snapshot_every events hands the serialized state to the
+	 * snapshot thread, which stores it and appends a `snapshot` event */
+	pt_fold fold;
+	bool fold_ok;
+	uint64_t last_snap;   /* seq of the last state handed over */
+	struct snap_item {
+		pt_buf state;
+		uint64_t at;
+		int64_t lineage;
+	} snapq[PT_SNAPSHOT_QUEUE]; /* states waiting for the snapshot thread (under mu) */
+	size_t snapq_head, snapq_n;
+	pthread_t snap_thread;
+	bool snap_started;
+	bool snap_finish;
+	pthread_cond_t cv_snap;
+	uint64_t snap_count;
 };
 
 int pt_recorder_options_init(pt_recorder_options *opts, unsigned int version)
@@ -144,6 +169,8 @@ static void batch_free(pt_batch *b)
 /* Move `cur` to the queue and start a new one. */
 static int enqueue_cur_locked(pt_recorder *r)
 {
+	if (r->cur->count == 0)
+		return 0; /* an empty batch is never written */
 	pt_batch *nb = batch_get_locked(r);
 	if (!nb)
 		return PT_ENOMEM;
@@ -196,13 +223,21 @@ static int append_locked(pt_recorder *r, const envelope *e, uint64_t *out_seq)
 	if (need > PT_EVENT_MAX_BYTES + 2048)
 		return pt__err(PT_ELIMIT, "event of %zu bytes is larger than the %u allowed", need, PT_EVENT_MAX_BYTES);
 	pt_batch *b = r->cur;
-	if (b->count && (b->count >= r->o.batch_max_events || b->raw.len + need > r->o.batch_max_bytes)) {
-		while (r->queued >= r->o.queue_max_batches && !r->err && !r->nospc)
+	/* While waiting for queue space the mutex is released and another thread
+	 * (an appender, the writer's time bound, a flush) may move `cur` on:
+	 * re-check the current batch after every wait. */
+	while (b->count && (b->count >= r->o.batch_max_events || b->raw.len + need > r->o.batch_max_bytes)) {
+		if (r->queued >= r->o.queue_max_batches) {
+			/* out of space (see nospc): fail rather than wait for a disk to empty */
+			if (r->nospc)
+				return pt__err(r->nospc, "%s (the event was not appended; free space and retry)",
+					       r->nospc_msg);
 			pthread_cond_wait(&r->cv_space, &r->mu);
-		if (r->err)
-			return sticky_locked(r);
-		if (r->nospc && r->queued >= r->o.queue_max_batches)
-			return pt__err(r->nospc, "%s (the event was not appended; free space and retry)", r->nospc_msg);
+			if (r->err)
+				return sticky_locked(r);
+			b = r->cur;
+			continue;
+		}
 		int rc = enqueue_cur_locked(r);
 		if (rc)
 			return rc;
@@ -278,6 +313,46 @@ int pt_recorder_append(pt_recorder *r, const pt_event *ev, uint64_t *out_seq)
 		      ev->step, ev->has_time ? ev->time : 0, ev, NULL, 0};
 	if (ev->has_time && e.time == 0)
 		e.time = 1; /* 0 means "now" internally; the epoch itself is kept as 1 ns */
+	pthread_mutex_lock(&r->mu);
+	rc = append_locked(r, &e, out_seq);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+int pt_recorder_append_msgpack(pt_recorder *r, const char *kind, const char *name, int64_t step, const void *body,
+			       size_t len, uint64_t *out_seq)
+{
+	if (!r || !kind || (!body && len))
+		return pt__err(PT_EINVAL, "pt_recorder_append_msgpack: NULL argument");
+	size_t kl = strlen(kind), nl = name ? strlen(name) : 0;
+	int rc = pt__kind_check(kind, kl);
+	if (rc)
+		return rc;
+	if (name && (nl > PT_NAME_MAX || !pt__utf8_valid((const uint8_t *)name, nl)))
+		return pt__err(PT_EINVAL, "event name is longer than %d bytes or not valid UTF-8", PT_NAME_MAX);
+	if (len > PT_EVENT_MAX_BYTES)
+		return pt__err(PT_ELIMIT, "event body of %zu bytes is larger than the %u allowed", len, PT_EVENT_MAX_BYTES);
+	const uint8_t *p = body, *end = p + len;
+	mpk_obj m;
+	if (mpk_read(&p, end, &m) || m.type != MPK_MAP)
+		return pt__err(PT_EINVAL, "event body is not a msgpack map");
+	static const char *const reserved[] = {"run", "stream", "seq", "time", "step", "kind", "name"};
+	for (uint32_t i = 0; i < m.len; i++) {
+		mpk_obj k;
+		if (mpk_read(&p, end, &k) || k.type != MPK_STR)
+			return pt__err(PT_EINVAL, "event body: key %u is not a string", i);
+		if (!pt__utf8_valid(k.ptr, k.len))
+			return pt__err(PT_EINVAL, "event body: key %u is not valid UTF-8", i);
+		for (size_t j = 0; j < sizeof reserved / sizeof *reserved; j++)
+			if (k.len == strlen(reserved[j]) && !memcmp(k.ptr, reserved[j], k.len))
+				return pt__err(PT_EINVAL, "key \"%s\" is reserved for the event envelope", reserved[j]);
+		if (mpk_validate(&p, end, PT_EVENT_MAX_DEPTH - 1))
+			return pt__err(PT_EINVAL, "event body: the value of \"%.*s\" is not well-formed msgpack (structure, "
+					     "depth or UTF-8)", (int)(k.len > 64 ? 64 : k.len), (const char *)k.ptr);
+	}
+	if (p != end)
+		return pt__err(PT_EINVAL, "event body: bytes after the map");
+	envelope e = {kind, kl, name, nl, name != NULL, step, 0, NULL, body, len};
 	pthread_mutex_lock(&r->mu);
 	rc = append_locked(r, &e, out_seq);
 	pthread_mutex_unlock(&r->mu);
@@ -513,6 +588,8 @@ done:
 
 #define RETRY_MS 100
 
+static void fold_batch(pt_recorder *r, const pt_batch *b);
+
 static void cond_deadline(struct timespec *ts, int64_t mono_ns)
 {
 	ts->tv_sec = mono_ns / 1000000000;
@@ -580,6 +657,8 @@ static void *writer_main(void *arg)
 				failed = b;
 				break;
 			}
+			if (r->fold_ok)
+				fold_batch(r, b);
 			last = b->first_seq + b->count - 1;
 			if (r->seg_size >= r->o.segment_max_bytes && (rc = seal_segment(r))) {
 				failed = b->next;
@@ -648,6 +727,207 @@ static void *writer_main(void *arg)
 	}
 	pthread_mutex_unlock(&r->mu);
 	return NULL;
+}
+
+
+/* ---- state snapshots ----------------------------------------------------------
+ *
+ * The writer thread folds the raw bytes of every batch it has just written
+ * (no re-read, no decompression: about 100 ns an event), and every
+ * `snapshot_every` events serializes the state for the snapshot thread,
+ * which stores it as an object (an fsync: kept off the writer thread) and
+ * appends a `snapshot` event naming it; STREAM/snapshots indexes them for
+ * replay.  If the snapshot thread is still busy with the previous state, the
+ * newer one replaces it: snapshots are a cache, and a skipped one only
+ * lengthens some replays.  A failure to fold or store turns snapshots off for
+ * this recorder; it is never a recording error.
+ */
+static int write_snapshot(pt_recorder *r, const pt_buf *state, uint64_t at, int64_t lineage)
+{
+	uint8_t id[PT_SHA256_LEN];
+	char hex[PT_SHA256_HEX];
+	int rc = pt__object_put(r->st, state->data, state->len, id);
+	if (rc)
+		return rc;
+	pt__hex(id, PT_SHA256_LEN, hex);
+	uint8_t body[256], *p = body;
+	p = mpk_map_hdr(p, 4);
+	p = mpk_str_hdr(p, 2), memcpy(p, "at", 2), p += 2;
+	p = mpk_uint(p, at);
+	p = mpk_str_hdr(p, 7), memcpy(p, "lineage", 7), p += 7;
+	p = mpk_int(p, lineage);
+	p = mpk_str_hdr(p, 6), memcpy(p, "object", 6), p += 6;
+	p = mpk_str_hdr(p, 64), memcpy(p, hex, 64), p += 64;
+	p = mpk_str_hdr(p, 7), memcpy(p, "objects", 7), p += 7;
+	p = mpk_arr_hdr(p, 1);
+	p = mpk_str_hdr(p, 64), memcpy(p, hex, 64), p += 64;
+	envelope e = {"snapshot", 8, NULL, 0, false, PT_NO_STEP, 0, NULL, body, (size_t)(p - body)};
+	uint64_t evseq = 0;
+	pthread_mutex_lock(&r->mu);
+	rc = append_locked(r, &e, &evseq);
+	pthread_mutex_unlock(&r->mu);
+	if (rc)
+		return rc;
+	char line[160];
+	int n = snprintf(line, sizeof line, "%llu %lld %s %llu\n", (unsigned long long)at, (long long)lineage, hex,
+			 (unsigned long long)evseq);
+	char *path = pt__sprintf("%s/snapshots", r->dir);
+	if (!path)
+		return PT_ENOMEM;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		rc = pt__err_errno(errno, "cannot open %s", path);
+	else {
+		rc = pt__write_all(fd, line, (size_t)n, path);
+		close(fd);
+	}
+	pt__free(path);
+	if (!rc)
+		r->snap_count++;
+	return rc;
+}
+
+/* The state at `seq` on the lineage live there (when a lineage begins). */
+static int state_at_seq(pt_recorder *r, uint64_t seq, pt_fold *out)
+{
+	pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
+	o.stream = r->stream;
+	pt_point at = {PT_AT_SEQ, (int64_t)seq};
+	pt_replay *rp;
+	int rc = pt_replay_open(&rp, r->st, r->run, &at, &o);
+	if (rc)
+		return rc;
+	pt__fold_free(out);
+	pt__replay_take_fold(rp, out);
+	pt_replay_free(rp);
+	return 0;
+}
+
+/* Writer thread: fold a batch just written; hand a snapshot over when due. */
+static void fold_batch(pt_recorder *r, const pt_batch *b)
+{
+	const uint8_t *p = b->raw.data, *end = p + b->raw.len;
+	for (uint32_t i = 0; i < b->count && r->fold_ok; i++) {
+		pt_fold_event e;
+		int rc = pt__fold_event_decode_next(&e, &p, end);
+		if (!rc)
+			rc = e.kind_len == 7 && !memcmp(e.kind, "lineage", 7)
+				     ? state_at_seq(r, e.seq, &r->fold) /* the parent at the fork, then this event */
+				     : pt__fold_apply(&r->fold, &e);
+		if (rc) {
+			r->fold_ok = false;
+			break;
+		}
+		if (r->fold.seq >= r->last_snap + r->o.snapshot_every) {
+			pt_buf s = {0};
+			if (pt__fold_serialize(&r->fold, &s)) {
+				pt__buf_free(&s);
+				r->fold_ok = false;
+				break;
+			}
+			r->last_snap = r->fold.seq;
+			pthread_mutex_lock(&r->mu);
+			if (r->snapq_n == PT_SNAPSHOT_QUEUE) {
+				/* the store thread is far behind: drop the oldest (a cache) */
+				pt__buf_free(&r->snapq[r->snapq_head].state);
+				r->snapq_head = (r->snapq_head + 1) % PT_SNAPSHOT_QUEUE;
+				r->snapq_n--;
+			}
+			struct snap_item *it = &r->snapq[(r->snapq_head + r->snapq_n) % PT_SNAPSHOT_QUEUE];
+			it->state = s;
+			it->at = r->fold.seq;
+			it->lineage = r->fold.lineage;
+			r->snapq_n++;
+			pthread_cond_signal(&r->cv_snap);
+			pthread_mutex_unlock(&r->mu);
+		}
+	}
+}
+
+static void *snap_main(void *arg)
+{
+	pt_recorder *r = arg;
+	for (;;) {
+		pthread_mutex_lock(&r->mu);
+		while (!r->snap_finish && !r->snapq_n)
+			pthread_cond_wait(&r->cv_snap, &r->mu);
+		if (!r->snapq_n) {
+			pthread_mutex_unlock(&r->mu);
+			break; /* finishing and nothing left */
+		}
+		struct snap_item it = r->snapq[r->snapq_head];
+		r->snapq[r->snapq_head].state = (pt_buf){0};
+		r->snapq_head = (r->snapq_head + 1) % PT_SNAPSHOT_QUEUE;
+		r->snapq_n--;
+		pthread_mutex_unlock(&r->mu);
+		int rc = write_snapshot(r, &it.state, it.at, it.lineage);
+		pt__buf_free(&it.state);
+		if (rc)
+			break;
+	}
+	return NULL;
+}
+
+static void snap_stop(pt_recorder *r)
+{
+	if (!r->snap_started)
+		return;
+	pt_recorder_flush(r); /* the writer folds everything appended */
+	pthread_mutex_lock(&r->mu);
+	r->snap_finish = true;
+	pthread_cond_signal(&r->cv_snap);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->snap_thread, NULL);
+	r->snap_started = false;
+}
+
+uint64_t pt_recorder_snapshots(const pt_recorder *r) { return r ? r->snap_count : 0; }
+
+int pt_recorder_resume(pt_recorder *r, int64_t from_step, int64_t parent, const char *manifest_hex, int64_t *out_lineage)
+{
+	if (!r)
+		return pt__err(PT_EINVAL, "pt_recorder_resume: NULL recorder");
+	if (manifest_hex && (strlen(manifest_hex) != 64 || pt__unhex(manifest_hex, (uint8_t[32]){0}, 32)))
+		return pt__err(PT_EINVAL, "pt_recorder_resume: manifest must be 64 hex digits");
+	int rc = pt_recorder_flush(r);
+	if (rc)
+		return rc;
+	pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
+	o.stream = r->stream;
+	pt_replay *rp;
+	if ((rc = pt_replay_open(&rp, r->st, r->run, NULL, &o)))
+		return rc;
+	pt_fold f;
+	pt__replay_take_fold(rp, &f);
+	pt_replay_free(rp);
+	int64_t live = f.lineage, max_id = 0;
+	bool parent_ok = parent == PT_LINEAGE_LIVE || parent == 0;
+	for (size_t i = 0; i < f.nlineages; i++) {
+		if (f.lineages[i].id > max_id)
+			max_id = f.lineages[i].id;
+		if (f.lineages[i].id == parent)
+			parent_ok = true;
+	}
+	pt__fold_free(&f);
+	if (!parent_ok)
+		return pt__err(PT_ENOTFOUND, "lineage %lld not found in %s/%s", (long long)parent, r->run, r->stream);
+	int64_t id = max_id + 1, par = parent == PT_LINEAGE_LIVE ? live : parent;
+	pt_event *ev;
+	if ((rc = pt_event_new(&ev, "lineage", NULL)))
+		return rc;
+	if (!(rc = pt_event_uint(ev, "lineage", (uint64_t)id)) && !(rc = pt_event_uint(ev, "parent", (uint64_t)par))) {
+		rc = from_step == PT_NO_STEP ? pt_event_nil(ev, "from_step") : pt_event_int(ev, "from_step", from_step);
+		if (!rc && manifest_hex)
+			rc = pt_event_str(ev, "manifest", manifest_hex);
+	}
+	if (!rc)
+		rc = pt_recorder_append(r, ev, NULL);
+	pt_event_free(ev);
+	if (!rc)
+		rc = pt_recorder_flush(r);
+	if (!rc && out_lineage)
+		*out_lineage = id;
+	return rc;
 }
 
 /* ---- opening: lock, chain, recovery ---- */
@@ -833,12 +1113,17 @@ static int check_chain_files(pt_recorder *r)
 			return PT_ENOMEM;
 		struct stat sb;
 		int rc = 0;
-		if (stat(p, &sb) < 0)
+		if (stat(p, &sb) < 0) {
+			/* archived segments leave the hot store (archive_job.c) */
+			if (errno == ENOENT && pt__archive_segment_state(r->st, r->chain.v[i].id) != PT_SEGMENT_HOT)
+				goto next;
 			rc = pt__err(PT_ECORRUPT, "%s: sealed segment %llu listed in the chain is missing; run `provtrace verify`",
 				     p, (unsigned long long)r->chain.v[i].segno);
+		}
 		else if ((uint64_t)sb.st_size != r->chain.v[i].bytes)
 			rc = pt__err(PT_ECORRUPT, "%s: sealed segment is %lld bytes, the chain says %llu; run `provtrace verify`",
 				     p, (long long)sb.st_size, (unsigned long long)r->chain.v[i].bytes);
+	next:
 		pt__free(p);
 		if (rc)
 			return rc;
@@ -1003,6 +1288,10 @@ static void recorder_destroy(pt_recorder *r)
 	pthread_cond_destroy(&r->cv_work);
 	pthread_cond_destroy(&r->cv_done);
 	pthread_cond_destroy(&r->cv_space);
+	pthread_cond_destroy(&r->cv_snap);
+	pt__fold_free(&r->fold);
+	for (size_t i = 0; i < PT_SNAPSHOT_QUEUE; i++)
+		pt__buf_free(&r->snapq[i].state);
 	pt__free(r->run);
 	pt__free(r->stream);
 	pt__free(r->dir);
@@ -1052,6 +1341,7 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&r->cv_done, NULL);
 	pthread_cond_init(&r->cv_space, NULL);
+	pthread_cond_init(&r->cv_snap, NULL);
 	r->st = st;
 	int rc = 0;
 	envelope rec_ev;
@@ -1093,6 +1383,15 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 		rc = PT_ENOMEM;
 		goto fail;
 	}
+	/* everything recovered is on disk: a flush has nothing to wait for */
+	r->written_seq = r->synced_seq = r->next_seq - 1;
+	/* the state of what the stream holds, for the writer's fold (bounded: from a snapshot) */
+	pt__fold_init(&r->fold);
+	if (o.snapshot_every) {
+		r->fold_ok = r->next_seq == 1 || state_at_seq(r, r->next_seq - 1, &r->fold) == 0;
+		r->last_snap = r->fold.seq;
+		pt__err_clear();
+	}
 	if (pthread_create(&r->thread, NULL, writer_main, r)) {
 		rc = pt__err(PT_ERROR, "cannot start the writer thread");
 		goto fail;
@@ -1108,6 +1407,15 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 			goto fail;
 	}
 	pt__buf_free(&rec_body);
+	if (r->fold_ok && pthread_create(&r->snap_thread, NULL, snap_main, r) == 0)
+		r->snap_started = true; /* without it, replay is slower, never wrong */
+	if (o.capture_code && (rc = pt_code_capture(r, (const pt_code_options *)o.code_options))) {
+		/* only require_clean on a dirty tree (or a failed append) gets here */
+		char msg[1024];
+		snprintf(msg, sizeof msg, "%s", pt_error_last());
+		pt_recorder_free(r);
+		return pt__err(rc, "%s", msg);
+	}
 	*out = r;
 	return 0;
 fail:
@@ -1193,6 +1501,7 @@ int pt_recorder_close(pt_recorder *r)
 {
 	if (!r)
 		return 0;
+	snap_stop(r);
 	pthread_mutex_lock(&r->mu);
 	r->stop = true;
 	pthread_cond_signal(&r->cv_work);
@@ -1206,3 +1515,8 @@ int pt_recorder_close(pt_recorder *r)
 }
 
 void pt_recorder_free(pt_recorder *r) { (void)pt_recorder_close(r); }
+
+/* The store a recorder writes to (borrowed): code provenance puts its objects there.
+ * (Declared in codeprov.h.) */
+pt_store *pt__recorder_store(const pt_recorder *r);
+pt_store *pt__recorder_store(const pt_recorder *r) { return r->st; }

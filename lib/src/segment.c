@@ -63,12 +63,17 @@ int pt__seg_header_encode(pt_buf *out, const pt_seg_header *h)
 
 int pt__seg_header_read(int fd, uint64_t file_size, const char *path, pt_seg_header *out)
 {
+	return pt__seg_header_read_at(fd, 0, file_size, path, out);
+}
+
+int pt__seg_header_read_at(int fd, uint64_t base, uint64_t file_size, const char *path, pt_seg_header *out)
+{
 	uint8_t buf[8 + 60 + 128 + 128 + 4];
 	if (file_size < 8 + 64)
 		return pt__err(PT_ECORRUPT, "%s: segment header: file too short (%llu bytes)", path,
 			       (unsigned long long)file_size);
 	size_t want = file_size < sizeof buf ? (size_t)file_size : sizeof buf;
-	int rc = pt__pread_all(fd, buf, want, 0, path);
+	int rc = pt__pread_all(fd, buf, want, base, path);
 	if (rc)
 		return rc;
 	uint32_t dlen = pt__get_u32(buf + 4);
@@ -189,11 +194,16 @@ int pt__footer_encode(pt_buf *out, const pt_footer *f)
 
 int pt__footer_read(int fd, uint64_t file_size, const char *path, pt_footer *out)
 {
+	return pt__footer_read_at(fd, 0, file_size, path, out);
+}
+
+int pt__footer_read_at(int fd, uint64_t base, uint64_t file_size, const char *path, pt_footer *out)
+{
 	memset(out, 0, sizeof *out);
 	uint8_t tail[8];
 	if (file_size < 8 + PT_FOOTER_FIXED + 12)
 		return pt__err(PT_ECORRUPT, "%s: too short to hold a segment footer", path);
-	int rc = pt__pread_all(fd, tail, 8, file_size - 8, path);
+	int rc = pt__pread_all(fd, tail, 8, base + file_size - 8, path);
 	if (rc)
 		return rc;
 	if (memcmp(tail + 4, "PTFE", 4))
@@ -209,7 +219,7 @@ int pt__footer_read(int fd, uint64_t file_size, const char *path, pt_footer *out
 	uint8_t *buf = pt__malloc((size_t)dlen + 8);
 	if (!buf)
 		return PT_ENOMEM;
-	rc = pt__pread_all(fd, buf, (size_t)dlen + 8, off, path);
+	rc = pt__pread_all(fd, buf, (size_t)dlen + 8, base + off, path);
 	if (rc)
 		goto fail;
 	const uint8_t *d = buf + 8;
@@ -282,13 +292,19 @@ void pt__footer_free(pt_footer *f)
 
 int pt__scan_batch(int fd, uint64_t file_size, uint64_t *off, pt_batch_header *h, pt_buf *payload)
 {
+	return pt__scan_batch_at(fd, 0, file_size, off, h, payload);
+}
+
+int pt__scan_batch_at(int fd, uint64_t base, uint64_t file_size, uint64_t *off, pt_batch_header *h,
+		      pt_buf *payload)
+{
 	uint64_t o = *off;
 	if (o == file_size)
 		return PT_SCAN_END;
 	if (o + 8 > file_size)
 		return PT_SCAN_TORN;
 	uint8_t hb[PT_BATCH_FRAME_LEN];
-	int rc = pt__pread_all(fd, hb, 8, o, "segment");
+	int rc = pt__pread_all(fd, hb, 8, base + o, "segment");
 	if (rc)
 		return rc;
 	uint32_t magic = pt__get_u32(hb);
@@ -298,7 +314,7 @@ int pt__scan_batch(int fd, uint64_t file_size, uint64_t *off, pt_batch_header *h
 		return PT_SCAN_BAD;
 	if (o + PT_BATCH_FRAME_LEN > file_size)
 		return PT_SCAN_TORN;
-	if ((rc = pt__pread_all(fd, hb + 8, PT_BATCH_HDR_LEN, o + 8, "segment")))
+	if ((rc = pt__pread_all(fd, hb + 8, PT_BATCH_HDR_LEN, base + o + 8, "segment")))
 		return rc;
 	if (pt__batch_header_decode(hb, h))
 		return PT_SCAN_BAD;
@@ -308,7 +324,7 @@ int pt__scan_batch(int fd, uint64_t file_size, uint64_t *off, pt_batch_header *h
 		payload->len = 0;
 		if ((rc = pt__buf_reserve(payload, h->payload_len)))
 			return rc;
-		if ((rc = pt__pread_all(fd, payload->data, h->payload_len, o + PT_BATCH_FRAME_LEN, "segment")))
+		if ((rc = pt__pread_all(fd, payload->data, h->payload_len, base + o + PT_BATCH_FRAME_LEN, "segment")))
 			return rc;
 		payload->len = h->payload_len;
 		if (pt__crc32c(0, payload->data, h->payload_len) != h->payload_crc)

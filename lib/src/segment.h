@@ -63,6 +63,12 @@ typedef struct {
 int pt__seg_header_encode(pt_buf *out, const pt_seg_header *h);
 /* Read and check the header at offset 0.  PT_ECORRUPT names `path`. */
 int pt__seg_header_read(int fd, uint64_t file_size, const char *path, pt_seg_header *out);
+/*
+ * The _at variants read a segment stored at byte `base` of the file `fd`
+ * (a member of an archive tar, see archive_int.h); `file_size` and every
+ * offset in and out are relative to the segment's first byte.
+ */
+int pt__seg_header_read_at(int fd, uint64_t base, uint64_t file_size, const char *path, pt_seg_header *out);
 
 void pt__batch_header_encode(uint8_t out[PT_BATCH_FRAME_LEN], const pt_batch_header *h);
 /* Decode a batch frame header: 0 ok, -1 if magic/CRC/version/limits fail. */
@@ -71,6 +77,7 @@ int pt__batch_header_decode(const uint8_t in[PT_BATCH_FRAME_LEN], pt_batch_heade
 int pt__footer_encode(pt_buf *out, const pt_footer *f);
 /* Read the footer from the end of a sealed segment. */
 int pt__footer_read(int fd, uint64_t file_size, const char *path, pt_footer *out);
+int pt__footer_read_at(int fd, uint64_t base, uint64_t file_size, const char *path, pt_footer *out);
 void pt__footer_free(pt_footer *f);
 
 /* Scanning batches of a segment file from `*off`. */
@@ -85,6 +92,8 @@ typedef enum {
 /* With `payload` non-NULL the payload is read into it and its CRC checked.
  * On PT_SCAN_BATCH *off is advanced past the batch.  Returns <0 on I/O error. */
 int pt__scan_batch(int fd, uint64_t file_size, uint64_t *off, pt_batch_header *h, pt_buf *payload);
+int pt__scan_batch_at(int fd, uint64_t base, uint64_t file_size, uint64_t *off, pt_batch_header *h,
+		      pt_buf *payload);
 /* Search (file_size-bounded) for a valid batch header after `from`; 1 found (*at), 0 none. */
 int pt__find_batch_after(int fd, uint64_t file_size, uint64_t from, uint64_t *at);
 

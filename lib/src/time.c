@@ -33,7 +33,7 @@ char *pt_time_format(int64_t ns, char *buf, size_t bufsize)
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t pt__days_from_civil(int64_t y, unsigned m, unsigned d)
 {
 	y -= m <= 2;
 	int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -133,7 +133,7 @@ int pt_time_parse(int64_t *out_ns, const char *s)
 		return pt__err(PT_EINVAL, "invalid time \"%s\": %d is not a leap year", s, Y);
 	if (sec == 60)
 		sec = 59; /* a leap second folds onto the last second */
-	int64_t days = days_from_civil(Y, (unsigned)M, (unsigned)D);
+	int64_t days = pt__days_from_civil(Y, (unsigned)M, (unsigned)D);
 	int64_t t = days * 86400 + h * 3600 + m * 60 + sec - off;
 	if (t > INT64_MAX / 1000000000 - 1 || t < INT64_MIN / 1000000000 + 1)
 		return pt__err(PT_EINVAL, "invalid time \"%s\": out of range", s);

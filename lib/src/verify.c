@@ -3,7 +3,11 @@
  * problem with the object and offset.  Verification never modifies the
  * store and goes on after a problem, so one run lists all of them.
  */
+#include "archive_int.h"
+#include "fold.h"
 #include "mpk.h"
+#include "objects.h"
+#include "replay_int.h"
 #include "segment.h"
 
 #include <errno.h>
@@ -99,10 +103,11 @@ static int check_events(vctx *v, const char *path, uint64_t off, const pt_batch_
  * events).  Returns PT_SCAN_BATCH, or PT_SCAN_BAD after reporting the
  * problem itself, or <0 for an I/O error.
  */
-static int check_batch(vctx *v, int fd, const char *path, uint64_t file_end, uint64_t *off, pt_batch_header *h)
+static int check_batch(vctx *v, int fd, uint64_t base, const char *path, uint64_t file_end, uint64_t *off,
+		       pt_batch_header *h)
 {
 	uint64_t at = *off;
-	int r = pt__scan_batch(fd, file_end, off, h, &v->payload_buf);
+	int r = pt__scan_batch_at(fd, base, file_end, off, h, &v->payload_buf);
 	if (r < 0)
 		return r;
 	if (r != PT_SCAN_BATCH) {
@@ -134,15 +139,34 @@ static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, cons
 	int bad = 0, fd = -1;
 	pt_footer f = {0};
 	uint8_t actual[PT_SHA256_LEN];
-	uint64_t size = 0;
+	uint64_t size = 0, base = 0;
+	bool archived = false;
 	if (!pt__exists(path)) {
-		report(v, PT_SEVERITY_ERROR, PT_ENOTFOUND, path, 0, "sealed segment %llu (seq %llu..%llu) is missing",
-		       (unsigned long long)e->segno, (unsigned long long)e->first_seq, (unsigned long long)e->last_seq);
-		bad = 1;
-		goto done;
+		/* archived (archive_job.c): verify the member inside its tar */
+		int state = pt__archive_segment_state(v->st, e->id);
+		if (state == PT_SEGMENT_EXPIRED) {
+			pt__archive_open_segment(v->st, NULL, NULL, e->id, &fd, &base, &size);
+			report(v, PT_SEVERITY_WARNING, PT_ENOTFOUND, path, 0, "seq %llu..%llu: %s",
+			       (unsigned long long)e->first_seq, (unsigned long long)e->last_seq, pt_error_last());
+			goto done;
+		}
+		if (state != PT_SEGMENT_ARCHIVED) {
+			report(v, PT_SEVERITY_ERROR, PT_ENOTFOUND, path, 0, "sealed segment %llu (seq %llu..%llu) is missing",
+			       (unsigned long long)e->segno, (unsigned long long)e->first_seq,
+			       (unsigned long long)e->last_seq);
+			bad = 1;
+			goto done;
+		}
+		if (pt__archive_open_segment(v->st, NULL, NULL, e->id, &fd, &base, &size)) {
+			report(v, PT_SEVERITY_ERROR, pt_error_last_code(), path, 0, "archived segment %llu: %s",
+			       (unsigned long long)e->segno, pt_error_last());
+			bad = 1;
+			goto done;
+		}
+		archived = true;
 	}
 	v->stats->segments++;
-	int hr = pt__sha256_file(path, actual, &size);
+	int hr = archived ? pt__sha256_range(fd, base, size, actual) : pt__sha256_file(path, actual, &size);
 	if (hr == PT_ENOMEM) {
 		bad = hr; /* out of memory is a failure of verify, not a problem of the store */
 		goto done;
@@ -160,14 +184,15 @@ static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, cons
 		       "content hash %s does not match the segment's name: the file was modified or swapped", hex);
 		bad = 1;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (!archived)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		report(v, PT_SEVERITY_ERROR, PT_EIO, path, 0, "cannot open: %s", strerror(errno));
 		bad = 1;
 		goto done;
 	}
 	pt_seg_header h;
-	if (pt__seg_header_read(fd, size, path, &h)) {
+	if (pt__seg_header_read_at(fd, base, size, path, &h)) {
 		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, 0, "%s", pt_error_last());
 		bad = 1;
 		goto done;
@@ -180,7 +205,7 @@ static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, cons
 		       "segment %llu starts at seq %llu; expected segment %llu starting at seq %llu", (unsigned long long)h.segno,
 		       (unsigned long long)h.first_seq, (unsigned long long)e->segno, (unsigned long long)*next_seq),
 			bad = 1;
-	int fr = pt__footer_read(fd, size, path, &f);
+	int fr = pt__footer_read_at(fd, base, size, path, &f);
 	if (fr == PT_ENOMEM) {
 		bad = fr;
 		goto done;
@@ -194,7 +219,7 @@ static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, cons
 	while (off < f.offset && !v->stop) {
 		pt_batch_header bh;
 		uint64_t at = off;
-		int r = check_batch(v, fd, path, f.offset, &off, &bh);
+		int r = check_batch(v, fd, base, path, f.offset, &off, &bh);
 		if (r < 0) {
 			pt__footer_free(&f);
 			close(fd);
@@ -225,6 +250,180 @@ done:
 		close(fd);
 	pt__free(path);
 	return bad;
+}
+
+
+/* ---- snapshots: each must equal the fold it claims to be ---------------------------- */
+typedef struct {
+	uint64_t at, evseq;
+	uint8_t id[PT_SHA256_LEN];
+} snapev;
+
+typedef struct {
+	snapev *v;
+	size_t n, cap;
+} snaplist;
+
+static int cmp_snapev(const void *a, const void *b)
+{
+	const snapev *x = a, *y = b;
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* at/object of a snapshot event body; false if it is not one we understand */
+static bool parse_snapshot_body(const pt_fold_event *e, snapev *out)
+{
+	const uint8_t *p = e->body, *end = e->body + e->body_len;
+	mpk_obj m, k, val;
+	bool at = false, id = false;
+	if (mpk_read(&p, end, &m) || m.type != MPK_MAP)
+		return false;
+	for (uint32_t i = 0; i < m.len; i++) {
+		if (mpk_read(&p, end, &k))
+			return false;
+		const uint8_t *vs = p;
+		if (mpk_read(&p, end, &val))
+			return false;
+		if (k.type == MPK_STR && k.len == 2 && !memcmp(k.ptr, "at", 2) && val.type == MPK_UINT) {
+			out->at = val.u;
+			at = true;
+		} else if (k.type == MPK_STR && k.len == 6 && !memcmp(k.ptr, "object", 6) && val.type == MPK_STR &&
+			   val.len == 64) {
+			id = !pt__unhex_n((const char *)val.ptr, out->id, PT_SHA256_LEN);
+		}
+		p = vs;
+		if (mpk_skip(&p, end, PT_EVENT_MAX_DEPTH))
+			return false;
+	}
+	out->evseq = e->seq;
+	return at && id;
+}
+
+static int iter_all(const pt_store *st, const char *run, const char *stream, const char *kind, pt_iter **out)
+{
+	pt_iter_options o = PT_ITER_OPTIONS_INIT;
+	o.kind = kind;
+	return pt_iter_open(out, st, run, stream, &o);
+}
+
+static int verify_snapshots(vctx *v, const char *run, const char *stream, const char *dir)
+{
+	snaplist sl = {0};
+	pt_iter *it = NULL;
+	pt_fold f;
+	pt__fold_init(&f);
+	char *snapdesc = pt__sprintf("%s/snapshots", dir);
+	int rc = snapdesc ? iter_all(v->st, run, stream, "snapshot", &it) : PT_ENOMEM;
+	const pt_event_view *ev;
+	/* pass 1: the snapshots the log records */
+	while (!rc && (rc = pt_iter_next(it, &ev)) == 0) {
+		const void *mp;
+		size_t len;
+		pt_fold_event e;
+		snapev s;
+		pt_ev_msgpack(ev, &mp, &len);
+		if (pt__fold_event_decode(&e, mp, len) || !parse_snapshot_body(&e, &s)) {
+			report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, dir, 0, "snapshot event at seq %llu has a malformed body",
+			       (unsigned long long)pt_ev_seq(ev));
+			continue;
+		}
+		if (sl.n == sl.cap) {
+			size_t nc = sl.cap ? sl.cap * 2 : 32;
+			snapev *nv = pt__realloc(sl.v, nc * sizeof *nv);
+			if (!nv) {
+				rc = PT_ENOMEM;
+				break;
+			}
+			sl.v = nv;
+			sl.cap = nc;
+		}
+		sl.v[sl.n++] = s;
+	}
+	pt_iter_free(it);
+	it = NULL;
+	if (rc == PT_ITEROVER)
+		rc = 0;
+	if (rc || !sl.n)
+		goto done;
+	qsort(sl.v, sl.n, sizeof *sl.v, cmp_snapev);
+	/* pass 2: fold along the stream (a lineage event restarts from its parent's
+	 * state at the fork, computed without snapshots) and compare at each point */
+	size_t k = 0;
+	if ((rc = iter_all(v->st, run, stream, NULL, &it)))
+		goto done;
+	while (k < sl.n && (rc = pt_iter_next(it, &ev)) == 0) {
+		const void *mp;
+		size_t len;
+		pt_fold_event e;
+		pt_ev_msgpack(ev, &mp, &len);
+		if ((rc = pt__fold_event_decode(&e, mp, len)))
+			break;
+		if (e.kind_len == 7 && !memcmp(e.kind, "lineage", 7)) {
+			pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
+			o.stream = stream;
+			o.use_snapshots = 0;
+			pt_point at = {PT_AT_SEQ, (int64_t)e.seq};
+			pt_replay *rp;
+			if ((rc = pt_replay_open(&rp, v->st, run, &at, &o)))
+				break;
+			pt__fold_free(&f);
+			pt__replay_take_fold(rp, &f);
+			pt_replay_free(rp);
+		} else if ((rc = pt__fold_apply(&f, &e))) {
+			break;
+		}
+		while (k < sl.n && sl.v[k].at <= f.seq) {
+			snapev *s = &sl.v[k++];
+			if (s->at != f.seq) {
+				report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, dir, 0,
+				       "snapshot event at seq %llu claims the state after seq %llu, which is not an event it can follow",
+				       (unsigned long long)s->evseq, (unsigned long long)s->at);
+				continue;
+			}
+			pt_buf b = {0};
+			uint8_t h[PT_SHA256_LEN];
+			if ((rc = pt__fold_serialize(&f, &b))) {
+				pt__buf_free(&b);
+				break;
+			}
+			pt__sha256(b.data, b.len, h);
+			pt__buf_free(&b);
+			if (!memcmp(h, s->id, PT_SHA256_LEN)) {
+				/* the log names the right state; is the stored object intact? */
+				uint8_t *data = NULL;
+				size_t dl = 0;
+				int g = pt__object_get(v->st, s->id, &data, &dl);
+				pt__free(data);
+				if (g == PT_ENOTFOUND)
+					report(v, PT_SEVERITY_WARNING, PT_ENOTFOUND, dir, 0,
+					       "the snapshot object of seq %llu is gone (a cache: replay folds from an earlier point)",
+					       (unsigned long long)s->at);
+				else if (g)
+					report(v, PT_SEVERITY_ERROR, g, dir, 0, "snapshot of seq %llu: %s", (unsigned long long)s->at,
+					       pt_error_last());
+				continue;
+			}
+			char hex[PT_SHA256_HEX];
+			pt__hex(s->id, PT_SHA256_LEN, hex);
+			report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, dir, 0,
+			       "snapshot %s (event seq %llu) does not equal the fold of the stream up to seq %llu", hex,
+			       (unsigned long long)s->evseq, (unsigned long long)s->at);
+		}
+	}
+	if (rc == PT_ITEROVER)
+		rc = 0;
+	for (; !rc && k < sl.n; k++)
+		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, dir, 0, "snapshot event at seq %llu claims seq %llu, past the end",
+		       (unsigned long long)sl.v[k].evseq, (unsigned long long)sl.v[k].at);
+done:
+	/* an error reading the stream was already reported by the segment checks */
+	if (rc && rc != PT_ENOMEM)
+		rc = 0;
+	pt_iter_free(it);
+	pt__fold_free(&f);
+	pt__free(sl.v);
+	pt__free(snapdesc);
+	return rc;
 }
 
 static int verify_stream(vctx *v, const char *run, const char *stream)
@@ -318,7 +517,7 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 				uint64_t off = s.hdr.frame_len;
 				for (uint64_t i = 0; i < s.n && !v->stop; i++) {
 					pt_batch_header bh;
-					int br = check_batch(v, fd, open_path, s.valid_end, &off, &bh);
+					int br = check_batch(v, fd, 0, open_path, s.valid_end, &off, &bh);
 					if (br < 0)
 						rc = br;
 					if (br != PT_SCAN_BATCH)
@@ -341,6 +540,8 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 	} else if (errno != ENOENT) {
 		report(v, PT_SEVERITY_ERROR, PT_EIO, open_path, 0, "cannot open: %s", strerror(errno));
 	}
+	if (!rc && !v->stop && !v->stats->errors)
+		rc = verify_snapshots(v, run, stream, dir);
 done:
 	pt_strv_free(files, nfiles);
 	pt__chain_free(&c);

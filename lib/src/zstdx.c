@@ -56,7 +56,7 @@ static zctx *zctx_get(void)
 
 size_t pt__zstdx_bound(size_t len) { return ZSTD_compressBound(len); }
 
-int pt__zstdx_compress(void *dst, size_t cap, const void *src, size_t len, int level,
+int pt__zstdx_compress(void *dst, size_t cap, const void *src, size_t len, int level, int profile,
 		       size_t *out_len)
 {
 	zctx *z = zctx_get();
@@ -70,6 +70,13 @@ int pt__zstdx_compress(void *dst, size_t cap, const void *src, size_t len, int l
 		r = ZSTD_CCtx_setParameter(z->c, ZSTD_c_checksumFlag, 1);
 	if (!ZSTD_isError(r))
 		r = ZSTD_CCtx_setParameter(z->c, ZSTD_c_contentSizeFlag, 1);
+	if (!ZSTD_isError(r) && profile == PT_ZSTDX_SHUFFLED && level <= 1) {
+		r = ZSTD_CCtx_setParameter(z->c, ZSTD_c_strategy, ZSTD_fast);
+		if (!ZSTD_isError(r))
+			r = ZSTD_CCtx_setParameter(z->c, ZSTD_c_hashLog, 6);
+		if (!ZSTD_isError(r))
+			r = ZSTD_CCtx_setParameter(z->c, ZSTD_c_minMatch, 7);
+	}
 	if (ZSTD_isError(r))
 		return pt__err(PT_EINVAL, "zstd: cannot set level %d: %s", level, ZSTD_getErrorName(r));
 	r = ZSTD_compress2(z->c, dst, cap, src, len);

@@ -77,6 +77,21 @@ void bench_print_machine(FILE *f)
 		sysconf(_SC_NPROCESSORS_ONLN), model, load[0]);
 }
 
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	if (clock_gettime(id, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void bench_cpu_now(bench_cpu *out)
+{
+	out->thread_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	out->process_ns = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

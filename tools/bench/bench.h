@@ -22,25 +22,37 @@ typedef struct {
 	int (*run)(int argc, char **argv);
 } bench_mode;
 
-/* ---- modes ------------------------------------------------------------------------ */
+/* ---- modes --------------------------------------------------------------- */
 int bench_events_run(int argc, char **argv);
+int bench_code_run(int argc, char **argv);
+int bench_archive_run(int argc, char **argv);
+int bench_checkpoint_run(int argc, char **argv);
 
-/* ---- exit codes --------------------------------------------------------------------- */
+/* ---- exit codes ---------------------------------------------------------- */
 #define BENCH_EXIT_OK 0
 #define BENCH_EXIT_ERROR 1
 #define BENCH_EXIT_USAGE 2
 
-/* ---- messages ------------------------------------------------------------------------- */
+/* ---- messages ------------------------------------------------------------ */
 /* "provtrace-bench: <message>" on stderr. */
 void bench_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Like bench_err with ": <strerror(errno)>" appended. */
 void bench_err_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* ---- timing ----------------------------------------------------------------------------- */
+/* ---- timing -------------------------------------------------------------- */
 /* CLOCK_MONOTONIC in ns. */
 uint64_t bench_mono_ns(void);
 /* CLOCK_REALTIME in ns since the epoch (what every method stamps its events with). */
 int64_t bench_wall_ns(void);
+/* CPU time used so far by the calling thread and by the whole process (all threads, live or
+ * exited), in ns.  Their differences over a measurement separate the calling thread's work
+ * from a library's background threads, independent of what else runs on the machine. */
+typedef struct {
+	uint64_t thread_ns;
+	uint64_t process_ns;
+} bench_cpu;
+void bench_cpu_now(bench_cpu *out);
+
 /*
  * Median cost in ns of one bench_mono_ns() pair taken back to back (the part
  * of any measured latency that is the timer itself).
@@ -53,13 +65,13 @@ double bench_timer_overhead_ns(void);
  */
 void bench_print_machine(FILE *f);
 
-/* ---- statistics --------------------------------------------------------------------------- */
+/* ---- statistics ---------------------------------------------------------- */
 /* Sort `v` in place (ascending). */
 void bench_sort_u64(uint64_t *v, size_t n);
 /* Nearest-rank percentile (p in [0,100]) of an ascending array; 0 if n == 0. */
 uint64_t bench_percentile(const uint64_t *sorted, size_t n, double p);
 
-/* ---- options ---------------------------------------------------------------------------------- */
+/* ---- options ------------------------------------------------------------- */
 /*
  * Parse a count such as "5000000", "5M", "200k" (k = 1e3, M = 1e6, G = 1e9)
  * into `*out`.  Returns 0, or -1 (with a message naming `opt`) if it is not a
@@ -67,7 +79,7 @@ uint64_t bench_percentile(const uint64_t *sorted, size_t n, double p);
  */
 int bench_parse_count(uint64_t *out, const char *opt, const char *text);
 
-/* ---- files ---------------------------------------------------------------------------------- */
+/* ---- files --------------------------------------------------------------- */
 /*
  * Create a fresh directory "<parent>/<prefix>XXXXXX".  `parent` NULL: $TMPDIR
  * or /tmp.  `*out` is malloc'd.  Returns 0 or -1 with a message.
@@ -90,7 +102,7 @@ int bench_settle(const char *path);
  */
 int bench_rm_rf(const char *path);
 
-/* ---- table printing ---------------------------------------------------------------------------- */
+/* ---- table printing ------------------------------------------------------ */
 #define BENCH_TABLE_MAX_COLS 8
 #define BENCH_TABLE_MAX_ROWS 32
 

@@ -49,6 +49,8 @@ int cli_common_option(cli_ctx *ctx, const char *cmd, int c, char **argv)
 {
 	switch (c) {
 	case CLI_OPT_STORE:
+		if (!*optarg)
+			return cli_usage(cmd, "option '--store' needs a non-empty value");
 		ctx->store = optarg;
 		return -1;
 	case ':':

@@ -166,7 +166,7 @@ int cmd_emit(cli_ctx *ctx, int argc, char **argv)
 	if (bad) {
 		if (bad > MAX_REPORTED)
 			cli_msg("... and %zu more bad lines", bad - MAX_REPORTED);
-		cli_msg("%zu of %zu events rejected; nothing was appended to %s/%s", bad, nlines,
+		cli_msg("%zu of %zu lines rejected; nothing was appended to %s/%s", bad, nlines,
 			pt_recorder_run(rec), pt_recorder_stream(rec));
 		rc = CLI_ERROR;
 		goto done;
@@ -188,7 +188,7 @@ int cmd_emit(cli_ctx *ctx, int argc, char **argv)
 			first = seq;
 		last = seq;
 	}
-	if (pt_recorder_flush(rec)) {
+	if (nlines && pt_recorder_flush(rec)) {
 		rc = cli_lib_error();
 		goto done;
 	}

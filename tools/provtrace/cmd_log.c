@@ -132,7 +132,11 @@ static int format_event(const pt_event_view *ev, bool json, sbuf *out)
 		cli_msg("event %" PRIu64 ": unexpected JSON form", pt_ev_seq(ev));
 		return -3;
 	}
-	return w.ok && sb_add(out, "\n", 1) ? 0 : -2;
+	if (!w.ok)
+		return -2;
+	while (out->len && out->d[out->len - 1] == ' ')
+		out->len--;
+	return sb_add(out, "\n", 1) ? 0 : -2;
 }
 
 static bool parse_point(const char *s, pt_iter_options *o, bool from)
@@ -259,8 +263,6 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 	char *run_owned = NULL, *stream_owned = NULL;
 	const char *run = NULL, *stream = NULL;
 	sbuf line = {0};
-	char **ring = NULL;
-	size_t ring_count = 0, ring_head = 0;
 	int rc = cli_open_store(ctx, &st);
 	if (rc)
 		return rc;
@@ -330,42 +332,43 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 			goto done;
 		sleep_ms(100);
 	}
-	if (have_last && last_n) {
-		ring = calloc(last_n < 1u << 20 ? last_n : 1u << 20, sizeof *ring);
-		if (!ring) {
-			cli_msg("out of memory");
-			rc = CLI_ERROR;
+	/*
+	 * -n with content filters: count the matches first, then skip all but
+	 * the last N (two reads of the stream, but memory stays bounded for any N).
+	 */
+	uint64_t skip = 0;
+	if (have_last && filtered) {
+		pt_iter *counter = NULL;
+		const pt_event_view *ev;
+		uint64_t count = 0;
+		int r = pt_iter_open(&counter, st, run, stream, &io);
+		while (r == 0 && (r = pt_iter_next(counter, &ev)) == 0)
+			count++;
+		pt_iter_free(counter);
+		if (r != PT_ITEROVER) {
+			rc = cli_lib_error();
 			goto done;
 		}
-		if (last_n > 1u << 20)
-			last_n = 1u << 20;
+		skip = count > last_n ? count - last_n : 0;
 	}
 
-	bool replaying = true; /* before the first end of the stream (the -n window applies) */
 	for (;;) {
 		const pt_event_view *ev;
 		int r = pt_iter_next(it, &ev);
 		if (r == 0) {
-			if (replaying && have_last && last_n == 0)
+			if (skip) {
+				skip--;
 				continue;
+			}
 			line.len = 0;
 			int fr = format_event(ev, json, &line);
-			if (fr) {
-				rc = fr == -2 ? (cli_msg("out of memory"), CLI_ERROR) : fr == -1 ? cli_lib_error() : CLI_ERROR;
+			if (fr == -2) {
+				cli_msg("out of memory");
+				rc = CLI_ERROR;
 				goto done;
-			}
-			if (replaying && ring) {
-				size_t slot = (ring_head + ring_count) % last_n;
-				if (ring_count == last_n) {
-					free(ring[ring_head]);
-					ring_head = (ring_head + 1) % last_n;
-					slot = (ring_head + ring_count - 1) % last_n;
-				} else {
-					ring_count++;
-				}
-				ring[slot] = line.d;
-				line = (sbuf){0};
-				continue;
+			} else if (fr) {
+				rc = fr == -1 ? cli_lib_error() : CLI_ERROR;
+				goto done;
 			}
 			fwrite(line.d, 1, line.len, stdout);
 			continue;
@@ -375,16 +378,7 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 			rc = cli_lib_error();
 			goto done;
 		}
-		if (replaying && ring) {
-			for (size_t i = 0; i < ring_count; i++) {
-				size_t k = (ring_head + i) % last_n;
-				fputs(ring[k], stdout);
-				free(ring[k]);
-				ring[k] = NULL;
-			}
-			ring_count = 0;
-		}
-		replaying = false;
+		skip = 0;
 		if (!follow || stop_requested)
 			break;
 		if (fflush(stdout) != 0) {
@@ -396,11 +390,6 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 			break;
 	}
 done:
-	if (ring) {
-		for (size_t i = 0; i < ring_count; i++)
-			free(ring[(ring_head + i) % last_n]);
-		free(ring);
-	}
 	free(line.d);
 	pt_iter_free(it);
 	free(run_owned);

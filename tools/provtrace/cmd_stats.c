@@ -1,6 +1,8 @@
 /* cmd_stats.c - `provtrace stats`: storage statistics per stream and in total. */
 #include "cli.h"
 
+#include <provtrace/checkpoint.h>
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,9 @@ static const char help[] =
 	"Storage statistics of every stream (of RUN, or of all runs) and in total:\n"
 	"events, batches, sealed segments, bytes on disk, raw (uncompressed msgpack)\n"
 	"bytes, compression ratio (raw / on disk) and bytes on disk per event.\n"
+	"If the store holds checkpoints, a last line (JSON: \"checkpoints\": {\"count\",\n"
+	"\"logical_bytes\", \"added_bytes\", \"objects\", \"object_bytes\", \"ratio\"}) compares\n"
+	"their logical size with the bytes they added and the object store's size.\n"
 	"\n"
 	"  --run RUN     only this run\n"
 	"  --json        one JSON object: {\"streams\": [{\"run\", \"stream\", \"events\",\n"
@@ -93,7 +98,7 @@ int cmd_stats(cli_ctx *ctx, int argc, char **argv)
 		goto done;
 	}
 
-	int wr = 3, ws = 6;
+	int wr = 5, ws = 6;
 	totals all = {0};
 	size_t shown = 0;
 	if (json)
@@ -146,12 +151,32 @@ int cmd_stats(cli_ctx *ctx, int argc, char **argv)
 			pt_strv_free(streams, ns);
 		}
 	}
+	pt_checkpoint_store_stats cs;
+	if (pt_checkpoint_stats(&cs, st, run_opt)) {
+		rc = cli_lib_error();
+		memset(&cs, 0, sizeof cs);
+	}
 	if (json) {
 		fputs(shown ? "\n],\"total\":{" : "],\"total\":{", stdout);
 		json_numbers(&all);
-		fputs("}}\n", stdout);
+		fputs("}", stdout);
+		if (cs.checkpoints)
+			printf(",\"checkpoints\":{\"count\":%" PRIu64 ",\"logical_bytes\":%" PRIu64
+			       ",\"added_bytes\":%" PRIu64 ",\"objects\":%" PRIu64 ",\"object_bytes\":%" PRIu64
+			       ",\"ratio\":%.3f}",
+			       cs.checkpoints, cs.logical_bytes, cs.added_bytes, cs.objects, cs.object_bytes,
+			       ratio(cs.logical_bytes, cs.added_bytes));
+		fputs("}\n", stdout);
 	} else {
 		table_row(wr, "TOTAL", ws, "", &all);
+		if (cs.checkpoints) {
+			char b1[32], b2[32], b3[32];
+			printf("checkpoints: %" PRIu64 ", %s logical, %s stored (%.2fx); object store %s in %" PRIu64
+			       " objects\n",
+			       cs.checkpoints, cli_size(cs.logical_bytes, b1, sizeof b1),
+			       cli_size(cs.added_bytes, b2, sizeof b2), ratio(cs.logical_bytes, cs.added_bytes),
+			       cli_size(cs.object_bytes, b3, sizeof b3), cs.objects);
+		}
 	}
 done:
 	pt_strv_free(runs, nruns);

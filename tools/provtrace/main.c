@@ -16,7 +16,14 @@ static const cli_command commands[] = {
 	{"emit", cmd_emit, "append events given as JSON lines on stdin"},
 	{"log", cmd_log, "show the events of a stream (filters, --json, -f)"},
 	{"verify", cmd_verify, "check every checksum, hash and the chains"},
+	{"replay", cmd_replay, "the state of a run at any point (--at step=N|seq=N|time=T), and why"},
+	{"diff", cmd_diff, "what changed between two points of a run"},
 	{"stats", cmd_stats, "storage statistics per stream"},
+	{"code", cmd_code, "code provenance of a run (--diff, --restore DIR)"},
+	{"archive", cmd_archive, "scheduled tar archives: plans, run, ls, verify, prune, hold"},
+	{"restore", cmd_restore, "extract an archive into a store"},
+	{"checkpoint", cmd_checkpoint, "list checkpoints (ls) or export one as .npy files (export)"},
+	{"gc", cmd_gc, "remove stored objects no event references"},
 };
 
 static void usage(FILE *f)
@@ -29,7 +36,7 @@ static void usage(FILE *f)
 	      "Commands:\n",
 	      f);
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fputs("\n"
 	      "The store is --store DIR, else $PROVTRACE_STORE, else the nearest .provtrace/\n"
 	      "directory in the current directory or a parent.\n"

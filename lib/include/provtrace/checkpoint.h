@@ -134,16 +134,24 @@ typedef struct {
 	uint32_t chunk_size;    /**< fixed tensor pieces, bytes (default 4 MiB; 64 KiB..64 MiB) */
 	uint32_t cdc_avg;       /**< blob chunk target size (default 1 MiB; min avg/4, max avg*4) */
 	int zstd_level;         /**< default 1 */
-	uint32_t threads;       /**< hashing/compression workers (default: online CPUs, max 8) */
+	uint32_t threads;       /**< hashing/compression workers (default: 2 per online CPU, max 8) */
 	uint64_t memory_budget; /**< bytes of chunk buffers in flight (default 256 MiB) */
-	uint32_t max_inflight;  /**< async checkpoints queued or running (default 2) */
+	uint32_t max_inflight;  /**< async checkpoints queued or running (default 2); each
+				     holds a full copy of its checkpoint in memory */
 	int no_event;           /**< 1: store chunks + manifest only, append no event (tests,
 				     tools); info.manifest still names the manifest */
+	uint64_t snapshot_reserve; /**< bytes of snapshot memory to allocate and touch in the
+				     background at open, so that the first snapshot copies into
+				     mapped pages (default 0: allocated by the first snapshot) */
+	int always_hash;        /**< 1: compute the SHA-256 of every chunk. 0 (default): a
+				     chunk whose XXH3-128 and length equal those of a chunk
+				     of the previous checkpoint of this checkpointer reuses
+				     that chunk's SHA-256 (if the object is still stored) */
 } pt_checkpoint_options;
 
 #define PT_CHECKPOINT_OPTIONS_VERSION 1
 #define PT_CHECKPOINT_OPTIONS_INIT \
-	{ PT_CHECKPOINT_OPTIONS_VERSION, 4u << 20, 1u << 20, 1, 0, 256u << 20, 2, 0 }
+	{ PT_CHECKPOINT_OPTIONS_VERSION, 4u << 20, 1u << 20, 1, 0, 256u << 20, 2, 0, 0, 0 }
 
 PT_EXTERN int pt_checkpoint_options_init(pt_checkpoint_options *opts, unsigned int version);
 
@@ -231,6 +239,21 @@ PT_EXTERN int pt_checkpoint_find(pt_checkpoint_info *out, const pt_store *st, co
  */
 PT_EXTERN int pt_checkpoint_list(pt_checkpoint_info **out, size_t *count, const pt_store *st,
 				 const char *run);
+
+/** Storage of checkpoints: logical bytes against bytes stored. */
+typedef struct {
+	uint64_t checkpoints;   /**< checkpoint events */
+	uint64_t logical_bytes; /**< sum of their logical sizes */
+	uint64_t added_bytes;   /**< sum of the bytes each added when written */
+	uint64_t objects;       /**< object files in STORE/objects (all runs, also unreferenced) */
+	uint64_t object_bytes;  /**< their bytes on disk */
+} pt_checkpoint_store_stats;
+
+/**
+ * Sum the checkpoints of `run` (NULL: all runs) and measure the object store
+ * (always the whole store: objects are shared between runs).
+ */
+PT_EXTERN int pt_checkpoint_stats(pt_checkpoint_store_stats *out, const pt_store *st, const char *run);
 
 /* ---- reading -------------------------------------------------------------------------- */
 
@@ -324,6 +347,26 @@ typedef struct {
  * nothing is deleted and the error is returned.
  */
 PT_EXTERN int pt_gc(const pt_store *st, const pt_gc_options *opts, pt_gc_stats *stats);
+
+/* ---- export ------------------------------------------------------------------------------- */
+
+typedef struct {
+	uint64_t entries; /**< files written */
+	uint64_t bytes;   /**< plain bytes of the entries */
+} pt_checkpoint_export_stats;
+
+/**
+ * Write the checkpoint `manifest_hex` into `dir` (created if needed): every
+ * tensor as `<name>.npy` (NPY 1.0, loadable by numpy.load; bf16 is widened
+ * to float32, which numpy lacks), every blob as its original bytes, and an
+ * `index.json` mapping entry names to files, dtypes and shapes.  Names are
+ * made file-safe ([A-Za-z0-9._-], others '_', made unique).  Every chunk is
+ * verified as it is read; each file is written to `<file>.part` and renamed
+ * when complete, so a failure never leaves a truncated file under its
+ * final name.  `stats` may be NULL.
+ */
+PT_EXTERN int pt_checkpoint_export(const pt_store *st, const char *manifest_hex, const char *dir,
+				   pt_checkpoint_export_stats *stats);
 
 #ifdef __cplusplus
 }

@@ -70,6 +70,13 @@ PT_EXTERN const char *pt_version(void);
 PT_EXTERN int pt_abi_version(void);
 
 /**
+ * sizeof() of the public struct `name` (e.g. "pt_recorder_options") as this
+ * library was built, 0 if unknown: bindings that mirror the structs (ctypes)
+ * check their layouts against it at load time.
+ */
+PT_EXTERN size_t pt_abi_struct_size(const char *name);
+
+/**
  * The message of the last error raised on the calling thread.  Never NULL
  * (an empty string when there is none).  Valid until the next library call
  * on this thread that fails.

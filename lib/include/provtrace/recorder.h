@@ -60,12 +60,19 @@ typedef struct {
 	uint32_t segment_max_age_s;     /**< seal at this age, 0 = never (default 3600) */
 	uint32_t queue_max_batches;     /**< batches queued for the writer (default 8) */
 	int zstd_level;                 /**< default 1 */
+	uint32_t snapshot_every;        /**< write a state snapshot every N events
+					     (default 32768; 0: none) - see replay.h */
+	int capture_code;               /**< 1: at open, append `code` and `env` events
+					     (git provenance, see code.h); default 0 in C,
+					     on by default in the Python Recorder */
+	const void *code_options;       /**< a `const pt_code_options *` for the
+					     capture (NULL: defaults); e.g. require_clean */
 } pt_recorder_options;
 
 #define PT_RECORDER_OPTIONS_VERSION 1
 #define PT_RECORDER_OPTIONS_INIT                                                  \
 	{ PT_RECORDER_OPTIONS_VERSION, PT_DURABILITY_WRITE, 1000, 4096, 1u << 20, \
-	  64u << 20, 3600, 8, 1 }
+	  64u << 20, 3600, 8, 1, 32768, 0, NULL }
 
 /** Initialise `opts` to the defaults of `version`. */
 PT_EXTERN int pt_recorder_options_init(pt_recorder_options *opts, unsigned int version);
@@ -81,6 +88,11 @@ PT_EXTERN int pt_recorder_options_init(pt_recorder_options *opts, unsigned int v
  * a torn tail (an invalid batch followed by valid ones, a sealed segment that
  * fails its hash, a broken chain) is PT_ECORRUPT: nothing is changed and
  * appending is refused until it is resolved.
+ *
+ * With options.capture_code, the code provenance and environment are
+ * recorded right after opening (pt_code_capture); a capture problem is
+ * recorded in the `code` event, never an error, except a dirty tree with
+ * require_clean, which fails the open (PT_EINVAL listing the changed files).
  *
  * Returns PT_ELOCKED if another writer holds the stream.
  */
@@ -107,6 +119,17 @@ PT_EXTERN int pt_recorder_append(pt_recorder *rec, const pt_event *ev, uint64_t 
  */
 PT_EXTERN int pt_recorder_metric(pt_recorder *rec, const char *name, double value, int64_t step);
 
+/**
+ * Append an event whose body is given already encoded: `body` must be one
+ * msgpack map (`len` bytes) with string keys, none of them reserved (see
+ * event.h), at most PT_EVENT_MAX_DEPTH deep, every string valid UTF-8 -
+ * checked, PT_EINVAL naming the problem otherwise, nothing appended.
+ * `name` may be NULL, `step` PT_NO_STEP.  For bindings that encode a whole
+ * body in one call (Python with msgpack); C code uses the builder.
+ */
+PT_EXTERN int pt_recorder_append_msgpack(pt_recorder *rec, const char *kind, const char *name, int64_t step,
+					 const void *body, size_t len, uint64_t *out_seq);
+
 /** Append several metrics (names[i] = values[i]) at one step; one call, n events. */
 PT_EXTERN int pt_recorder_metrics(pt_recorder *rec, const char *const *names,
 				  const double *values, size_t n, int64_t step);
@@ -119,6 +142,22 @@ PT_EXTERN int pt_recorder_flush(pt_recorder *rec);
 
 /** Force the open segment to be sealed now (after flushing). No-op if empty. */
 PT_EXTERN int pt_recorder_seal(pt_recorder *rec);
+
+/**
+ * Record that training resumes from an older point: a new lineage begins,
+ * whose parent is `parent` (PT_LINEAGE_LIVE = -1: the lineage live now) as
+ * it was at step `from_step` (PT_NO_STEP: at its current end).
+ * `manifest_hex` (may be NULL) names the checkpoint resumed from.  Appends a
+ * `lineage` event {lineage, parent, from_step, manifest} and flushes it;
+ * `*out_lineage` (may be NULL) gets the new lineage id (1, 2, ...).
+ * From then on, replay's step=N follows the new lineage (see replay.h).
+ * PT_ENOTFOUND if `parent` does not exist.
+ */
+PT_EXTERN int pt_recorder_resume(pt_recorder *rec, int64_t from_step, int64_t parent, const char *manifest_hex,
+				 int64_t *out_lineage);
+
+/** Snapshots written by this recorder so far (see snapshot_every). */
+PT_EXTERN uint64_t pt_recorder_snapshots(const pt_recorder *rec);
 
 /** Recovery done at open: bytes cut from a torn tail (0 if none). */
 PT_EXTERN uint64_t pt_recorder_recovered_bytes(const pt_recorder *rec);

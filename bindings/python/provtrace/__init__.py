@@ -1,0 +1,87 @@
+"""provtrace: record machine-learning training as a tamper-evident event log.
+
+Pure Python over ``libprovtrace.so`` (ctypes).  Record with
+:class:`Recorder`; read back with :func:`runs`, :func:`open_run` and
+:func:`verify`::
+
+    import provtrace
+
+    with provtrace.Recorder(run="exp-42", store=".provtrace") as rec:
+        rec.params({"lr": 3e-4, "batch": 64})
+        rec.metric("loss", 0.25, step=100)
+        rec.decision("lr", step=1200, set={"lr": 3e-5}, reason="plateau",
+                     actor="ReduceLROnPlateau")
+
+    for ev in provtrace.open_run("exp-42", store=".provtrace").events(kind="decision"):
+        print(ev["step"], ev["set"], ev["reason"])
+
+The library is found through ``$PROVTRACE_LIB``, next to the package, or
+the system's library path (see :mod:`provtrace._lib`).  Errors raise
+subclasses of :class:`ProvtraceError` carrying the C code and message.
+"""
+
+from . import _lib
+from .errors import (
+    ClosedError,
+    CorruptError,
+    ExistsError,
+    InvalidError,
+    LimitError,
+    LockedError,
+    NoSpaceError,
+    NotFoundError,
+    OutOfMemoryError,
+    ProvtraceError,
+    StorageError,
+    VersionError,
+    WrongTypeError,
+)
+from .reader import EventIterator, Run, VerifyReport, open_run, runs, verify
+from .recorder import DURABILITY, Recorder
+from .checkpoint import Checkpoint, PendingCheckpoint, RawTensor
+from .replay import State
+
+__version__ = "0.1.0"
+
+#: The path of the loaded libprovtrace.
+library_path: str = _lib.lib_path
+
+#: "No training step" as the C API spells it (PT_NO_STEP).
+NO_STEP: int = _lib.NO_STEP
+
+
+def library_version() -> str:
+    """The version string of the loaded libprovtrace, e.g. ``"0.1.0"``."""
+    return _lib.version()
+
+
+__all__ = [
+    "Recorder",
+    "DURABILITY",
+    "runs",
+    "open_run",
+    "Run",
+    "EventIterator",
+    "State",
+    "Checkpoint",
+    "PendingCheckpoint",
+    "RawTensor",
+    "verify",
+    "VerifyReport",
+    "library_version",
+    "library_path",
+    "NO_STEP",
+    "ProvtraceError",
+    "InvalidError",
+    "NotFoundError",
+    "ExistsError",
+    "LockedError",
+    "CorruptError",
+    "VersionError",
+    "StorageError",
+    "NoSpaceError",
+    "OutOfMemoryError",
+    "LimitError",
+    "WrongTypeError",
+    "ClosedError",
+]

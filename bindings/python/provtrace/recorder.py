@@ -1,0 +1,824 @@
+"""Recording: :class:`Recorder`, the single writer of one stream of a run."""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from array import array as _array
+import weakref
+from ctypes import ArgumentError, byref, c_char_p, c_double, c_int64, c_void_p
+from typing import Any, Dict, Mapping, Optional, Union
+
+from . import _lib
+from ._encode import (Builder, FieldError, encode, encode_items, key_bytes, key_cache,
+                      raise_field_error, thread_builder)
+from ._store import PathLike, StoreHandle, open_store
+from .errors import ClosedError
+
+# Imported lazily by the methods that use them (checkpoint, replay, code),
+# so that recording metrics pays nothing for them at import.
+
+__all__ = ["Recorder", "DURABILITY"]
+
+#: Accepted values of ``durability`` and their pt_durability values.
+DURABILITY: Dict[str, int] = {"none": 0, "write": 1, "fsync": 2}
+
+_NO_STEP = _lib.NO_STEP
+_I64MIN = _lib.INT64_MIN
+_I64MAX = _lib.INT64_MAX
+_reset = _lib.pt_event_reset
+_set_step = _lib.pt_event_set_step
+_begin_map = _lib.pt_event_begin_map
+_end = _lib.pt_event_end
+_strn_gil = _lib.pt_event_strn_gil
+_append = _lib.pt_recorder_append
+_last_error = _lib.last_error
+
+
+def _free_recorder(h: int, writer_box: list, _store: Any) -> None:
+    """Finalizer: close the recorder's checkpointer (it appends to the
+    recorder) before the recorder itself.  Errors cannot be raised here."""
+    w = writer_box[0]
+    if w is not None and w.ptr is not None:
+        p, w.ptr = w.ptr, None
+        from .checkpoint import pt_checkpointer_close
+
+        pt_checkpointer_close(p)
+    _lib.pt_recorder_free(h)
+
+
+_HEX = frozenset("0123456789abcdef")
+_key_get = key_cache.get
+
+# keys tuple -> C array of the encoded names, shared by all recorders and
+# threads (never modified once built; the array keeps its bytes alive).
+_names_cache: Dict[tuple, Any] = {}
+_NAMES_CACHE_MAX = 1024
+
+
+def _names_array(keys: tuple) -> Any:
+    arr = (c_char_p * len(keys))(*[key_bytes(k, "metric name") for k in keys])
+    if len(_names_cache) >= _NAMES_CACHE_MAX:
+        _names_cache.clear()
+    _names_cache[keys] = arr
+    return arr
+
+
+def _closed(*_args: Any) -> int:
+    raise ClosedError("the recorder is closed")
+
+
+def _forked(*_args: Any) -> int:
+    raise ClosedError("this recorder was opened by the parent process; a forked child must "
+                      "open its own Recorder (on its own stream)")
+
+
+# Recorders open in this process.  After fork() a child inherits them
+# without the library's writer thread: it must neither append (it would wait
+# forever for a writer that does not exist) nor close them at exit (which
+# would write to the parent's stream).  The fork hook disowns them at no cost
+# to the hot path.
+_live: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for rec in list(_live):
+        rec._disown()
+    _live.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _what(kind: str, name: Optional[str]) -> str:
+    return "%s %r" % (kind, name) if name is not None else "%s event" % kind
+
+
+def _step_arg(step: Any, what: str) -> int:
+    if step is None:
+        return _NO_STEP
+    if isinstance(step, bool):
+        raise TypeError("%s: step must be an int, not bool" % what)
+    try:
+        s = step.__index__()
+    except AttributeError:
+        raise TypeError("%s: step must be an int, not %s" % (what, type(step).__name__)) from None
+    if not (_lib.INT64_MIN < s <= _lib.INT64_MAX):
+        raise ValueError("%s: step %d is out of the int64 range" % (what, s))
+    return s
+
+
+def _manifest_arg(v: Any) -> str:
+    m = getattr(v, "manifest", v)  # a Checkpoint or its hex id
+    if not isinstance(m, str):
+        raise TypeError("resume: checkpoint must be a manifest id (str) or a Checkpoint, not %s"
+                        % type(v).__name__)
+    m = m.lower()
+    if len(m) != 64 or not set(m) <= _HEX:
+        raise ValueError("resume: checkpoint %r is not a manifest id (64 hex digits)" % (v,))
+    return m
+
+
+_AUTO = object()
+
+
+def _resume_args(resume: Any) -> Optional[tuple]:
+    """(from_step or None, parent lineage or None, manifest hex / None / _AUTO)."""
+    if resume is None:
+        return None
+    if isinstance(resume, bool):
+        raise TypeError("resume must be None, an int step or a dict, not bool")
+    if isinstance(resume, int):
+        return (_resume_step(resume), None, _AUTO)
+    if isinstance(resume, Mapping):
+        unknown = set(resume) - {"step", "lineage", "checkpoint"}
+        if unknown:
+            raise ValueError("resume: unknown key(s) %s (step, lineage, checkpoint)"
+                             % ", ".join(sorted(map(repr, unknown))))
+        step = resume.get("step")
+        step = None if step is None else _resume_step(step)
+        lin = resume.get("lineage")
+        if lin is not None:
+            if isinstance(lin, bool) or not isinstance(lin, int):
+                raise TypeError("resume: lineage must be an int, not %s" % type(lin).__name__)
+            if not 0 <= lin <= _I64MAX:
+                raise ValueError("resume: lineage %d is out of range" % lin)
+        if "checkpoint" in resume:
+            ck = resume["checkpoint"]
+            manifest = None if ck is None else _manifest_arg(ck)
+        else:
+            manifest = _AUTO
+        return (step, lin, manifest)
+    raise TypeError("resume must be None, an int step or a dict, not %s" % type(resume).__name__)
+
+
+def _resume_step(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError("resume: step must be an int, not %s" % type(v).__name__)
+    if not _I64MIN < v <= _I64MAX:
+        raise ValueError("resume: step %d is out of the int64 range" % v)
+    return v
+
+
+class Recorder:
+    """Records the events of one stream of one run (a context manager).
+
+    ::
+
+        with provtrace.Recorder(run="exp-42", store="./.provtrace") as rec:
+            rec.params({"lr": 3e-4, "batch": 64, "layers": [512, 512]})
+            for step in range(steps):
+                ...
+                rec.metric("loss", loss, step=step)
+                if plateau:
+                    rec.decision("lr", step=step, set={"lr": lr / 10},
+                                 reason="plateau", actor="ReduceLROnPlateau")
+
+    Args:
+        run: the run name (1-128 characters of ``[A-Za-z0-9._-]``); None
+            generates one (see :attr:`run`).
+        store: the store directory.  None finds it like the CLI does
+            (``$PROVTRACE_STORE``, then the nearest ``.provtrace/`` in the
+            current directory or its parents).  A path that does not exist
+            yet (or an empty directory) is created as a new store.
+        stream: the stream name (one per writer, e.g. per rank); None is
+            ``"main"``.
+        durability: ``"none"`` (flush hands events to the writer thread),
+            ``"write"`` (flush returns once they are written to the file:
+            they survive a crash of the process) or ``"fsync"`` (every batch
+            is synced to the disk).
+        capture_code: record the code provenance (git HEAD, branch,
+            uncommitted changes, untracked files: a ``code`` event) and the
+            environment (host, process, allowlisted variables, and the
+            Python version with the versions of the imported top-level
+            packages: an ``env`` event) when the recorder opens.  A capture
+            that fails is a ``RuntimeWarning``, never an error of the
+            recorder (unless ``require_clean``).  False records neither.
+        require_clean: refuse to record (``InvalidError`` listing the
+            changed files, the recorder is closed) when the working tree has
+            uncommitted changes or untracked files, or cannot be checked.
+        resume: training resumes from an earlier point, which starts a new
+            lineage (replay's ``step=N`` follows it; see
+            :meth:`Run.state_at`).  None (a fresh start or a plain
+            continuation), an int (resume from that step of the live
+            lineage), or a dict with ``step`` (None: the current end),
+            ``lineage`` (the parent; default the live one) and
+            ``checkpoint`` (the manifest id resumed from, or a
+            :class:`Checkpoint`).  Without ``checkpoint`` the checkpoint
+            in effect at that step of the parent is recorded (and offered
+            as :attr:`resumed_from`).  See :attr:`lineage`.
+        snapshot_every: write a replay state snapshot every N events
+            (None: the library's default, 32768; 0: none).
+
+    Values accepted in events: None, bool, int (int64, or uint64 above),
+    float, str, bytes / bytearray / memoryview, lists and tuples, dicts with
+    str keys, and numpy scalars.  Anything else raises ``TypeError`` naming
+    the field (e.g. ``field 'set.lr'``) before anything is written.
+
+    Errors: :class:`~provtrace.LockedError` if another writer (in this or
+    another process) holds the stream; every method raises
+    :class:`~provtrace.ClosedError` after :meth:`close`.
+
+    Thread safety: every method may be called from several threads at once
+    (each thread encodes into its own builder; the C recorder serialises
+    appends).  :meth:`close` must be the last call, as in the C API.
+
+    Checkpoints: :meth:`checkpoint` stores tensors (numpy, torch) and blobs
+    (bytes, files) content-addressed and records a ``checkpoint`` event;
+    asynchronous by default (the buffers are copied, persistence runs in the
+    background; :meth:`close` waits for it).  Read them back with
+    :meth:`Run.state_at` ``(step=N).checkpoint.load()``.
+
+    The C recorder is closed (background checkpoints finished, its events
+    flushed and the segment sealed) when the object is closed, leaves a
+    ``with`` block, is garbage collected or the interpreter exits.
+    """
+
+    def __init__(
+        self,
+        run: Optional[str] = None,
+        store: Union[None, PathLike, StoreHandle] = None,
+        stream: Optional[str] = None,
+        durability: str = "write",
+        capture_code: bool = True,
+        resume: Union[None, int, Mapping[str, Any]] = None,
+        *,
+        require_clean: bool = False,
+        snapshot_every: Optional[int] = None,
+    ) -> None:
+        try:
+            dur = DURABILITY[durability]
+        except (KeyError, TypeError):
+            raise ValueError(
+                "durability must be one of 'none', 'write', 'fsync', not %r" % (durability,)
+            ) from None
+        run_b = None if run is None else _lib.cname(run, "run")
+        stream_b = None if stream is None else _lib.cname(stream, "stream")
+        resume_args = _resume_args(resume)
+        if require_clean and not capture_code:
+            raise ValueError("require_clean needs capture_code=True")
+        if snapshot_every is not None:
+            if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int):
+                raise TypeError("snapshot_every must be an int, not %s"
+                                % type(snapshot_every).__name__)
+            if not 0 <= snapshot_every <= 0xFFFFFFFF:
+                raise ValueError("snapshot_every must be 0..2**32-1, not %d" % snapshot_every)
+        self._h: Optional[int] = None
+        self._lock = threading.Lock()
+        self._store = open_store(store, create=True)
+        opts = _lib.RecorderOptions()
+        _lib.check(_lib.pt_recorder_options_init(byref(opts), _lib.RECORDER_OPTIONS_VERSION))
+        opts.durability = dur
+        if snapshot_every is not None:
+            opts.snapshot_every = snapshot_every
+        out = c_void_p()
+        _lib.check(_lib.pt_recorder_open(byref(out), self._store.ptr, run_b, stream_b, byref(opts)))
+        h = out.value
+        self._h = h
+        # The checkpointer (created by the first checkpoint()) lives in this
+        # box so that the finalizer can close it before the recorder.
+        self._writer_box: list = [None]
+        # The finalizer holds the store handle, so the store outlives the
+        # C recorder even when both become garbage together.
+        self._finalizer = weakref.finalize(self, _free_recorder, h, self._writer_box, self._store)
+        self._run = _lib.pt_recorder_run(h).decode("utf-8")
+        self._stream = _lib.pt_recorder_stream(h).decode("utf-8")
+        self._durability = durability
+        self._capture_code = bool(capture_code)
+        self._lineage: Optional[int] = None
+        self._resumed_from: Any = None
+        try:
+            if resume_args is not None:
+                self._resume(*resume_args)
+            if capture_code:
+                from . import _code
+
+                err = _code.capture(h, bool(require_clean))
+                if err is not None:
+                    warnings.warn("provtrace: run %r: provenance capture failed (recording goes "
+                                  "on): %s" % (self._run, err), RuntimeWarning, stacklevel=2)
+        except BaseException:
+            self._h = None
+            self._finalizer.detach()
+            _lib.pt_recorder_close(h)
+            raise
+        # Hot paths call these bound C functions directly; close() swaps
+        # them for _closed so that a closed recorder raises without an
+        # extra check on every call.
+        self._fn_metric = _lib.pt_recorder_metric
+        self._fn_metrics = _lib.pt_recorder_metrics
+        _live.add(self)
+
+    # ---- properties -------------------------------------------------------
+
+    @property
+    def run(self) -> str:
+        """The run name (generated when none was given)."""
+        return self._run
+
+    @property
+    def stream(self) -> str:
+        """The stream name."""
+        return self._stream
+
+    @property
+    def store_path(self) -> str:
+        """The absolute path of the store directory."""
+        return self._store.path
+
+    @property
+    def durability(self) -> str:
+        """``"none"``, ``"write"`` or ``"fsync"``."""
+        return self._durability
+
+    @property
+    def capture_code(self) -> bool:
+        """The ``capture_code`` flag given at construction."""
+        return self._capture_code
+
+    @property
+    def lineage(self) -> int:
+        """The lineage this recorder writes: the new one after ``resume``,
+        else the lineage live in the stream (0 until a run is resumed)."""
+        if self._lineage is None:
+            from .replay import lineage_at_end
+
+            self._handle()
+            self._lineage = lineage_at_end(self._store, self._run, self._stream)
+        return self._lineage
+
+    @property
+    def resumed_from(self) -> Any:
+        """The :class:`Checkpoint` recorded as the one resumed from (with
+        ``resume``), or None; ``rec.resumed_from.load()`` gives its tensors."""
+        return self._resumed_from
+
+    def _resume(self, step: Optional[int], parent: Optional[int], manifest: Any) -> None:
+        from .checkpoint import Checkpoint
+        from .replay import checkpoint_in_effect
+
+        ck = None
+        if manifest is _AUTO:
+            ck = checkpoint_in_effect(self._store, self._run, self._stream, step, parent)
+            manifest = ck.manifest if ck is not None else None
+        elif manifest is not None:
+            ck = Checkpoint(self._store, manifest)
+        lin = c_int64()
+        _lib.check(_lib.pt_recorder_resume(
+            self._h, _NO_STEP if step is None else step, -1 if parent is None else parent,
+            None if manifest is None else manifest.encode("ascii"), byref(lin)), "resume")
+        self._lineage = lin.value
+        self._resumed_from = ck
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._h is None
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next event will get (starts at 1)."""
+        return _lib.pt_recorder_next_seq(self._handle())
+
+    @property
+    def recovered_bytes(self) -> int:
+        """Bytes of a torn tail cut when the stream was opened (0 if none)."""
+        return _lib.pt_recorder_recovered_bytes(self._handle())
+
+    def _handle(self) -> int:
+        h = self._h
+        if h is None:
+            raise ClosedError(self._closed_msg)
+        return h
+
+    _closed_msg = "the recorder is closed"
+
+    def _disown(self) -> None:
+        """In a forked child: forget the parent's C recorder without touching it."""
+        self._finalizer.detach()
+        self._fn_metric = _forked
+        self._fn_metrics = _forked
+        self._closed_msg = ("this recorder was opened by the parent process; a forked child "
+                            "must open its own Recorder (on its own stream)")
+        self._h = None
+        # The checkpointer's threads do not exist in the child: forget it too.
+        self._writer_box[0] = None
+
+    # ---- hot paths ----------------------------------------------------------
+
+    def metric(self, name: str, value: float, step: Optional[int] = None) -> None:
+        """Record metric ``name`` = ``value`` (a float) at ``step``.
+
+        The fast path: one C call (``pt_recorder_metric``), no builder.
+        """
+        try:
+            nb = _key_get(name)
+            if nb is None:
+                nb = key_bytes(name, "metric name")
+            # ctypes wraps an out-of-range int silently: check the step here.
+            if step is None:
+                s = _NO_STEP
+            elif _I64MIN <= step <= _I64MAX:
+                s = step
+            else:
+                s = _step_arg(step, "metric %r" % (name,))
+            rc = self._fn_metric(self._h, nb, value, s)
+        except (ArgumentError, TypeError):
+            rc = self._metric_slow(name, value, step)
+        if rc:
+            raise _last_error(rc, "metric %r" % (name,))
+
+    def _metric_slow(self, name: Any, value: Any, step: Any) -> int:
+        h = self._handle()
+        name_b = _lib.cname(name, "metric name")
+        what = "metric %r" % (name,)
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__float__"):
+            raise TypeError("%s: value must be a real number, not %s" % (what, type(value).__name__))
+        try:
+            v = float(value)
+        except (TypeError, ValueError) as e:
+            raise TypeError("%s: value must be a real number (%s)" % (what, e)) from None
+        return self._fn_metric(h, name_b, v, _step_arg(step, what))
+
+    def metrics(self, values: Mapping[str, float], step: Optional[int] = None) -> None:
+        """Record several metrics at one step: ``{name: value}``, one C call
+        (``pt_recorder_metrics``).
+
+        The C array of names is built once per distinct set of keys and
+        cached (a training loop passes the same keys at every step); the
+        values go through an ``array.array("d")``.
+        """
+        try:
+            keys = tuple(values)
+            names = _names_cache.get(keys)
+            if names is None:
+                names = _names_array(keys)
+            vals = _array("d", values.values())
+            if step is None:
+                s = _NO_STEP
+            elif _I64MIN <= step <= _I64MAX:
+                s = step
+            else:
+                s = _step_arg(step, "metrics")
+            rc = self._fn_metrics(self._h, names, vals.buffer_info()[0], len(keys), s)
+        except (AttributeError, ArgumentError, TypeError):
+            rc = self._metrics_slow(values, step)
+        if rc:
+            raise _last_error(rc, "metrics")
+
+    def _metrics_slow(self, values: Mapping[str, float], step: Any) -> int:
+        h = self._handle()
+        if not isinstance(values, Mapping):
+            raise TypeError("metrics() takes a mapping of name -> value, not %s" % type(values).__name__)
+        names = []
+        vals = []
+        for k, v in values.items():
+            names.append(_lib.cname(k, "metric name"))
+            if isinstance(v, (str, bytes)) or not hasattr(v, "__float__"):
+                raise TypeError("metric %r: value must be a real number, not %s" % (k, type(v).__name__))
+            vals.append(float(v))
+        n = len(names)
+        return self._fn_metrics(
+            h, (c_char_p * n)(*names), (c_double * n)(*vals), n, _step_arg(step, "metrics")
+        )
+
+    # ---- events built field by field ---------------------------------------
+    #
+    # Each event is encoded into the calling thread's builder and appended
+    # with one pt_recorder_append.  These paths are written out rather than
+    # factored into helpers: every Python call level costs as much as one C
+    # call, and a decision is already ~10 C calls.
+
+    def _fail(self, rc: int, what: str) -> None:
+        raise _last_error(rc, what)
+
+    def param(self, name: str, value: Any) -> int:
+        """Record parameter ``name`` = ``value`` (any supported value).
+
+        Returns the event's sequence number.
+        """
+        h = self._h
+        if h is None:
+            raise ClosedError(self._closed_msg)
+        name_b = _key_get(name) if type(name) is str else None
+        if name_b is None:
+            name_b = key_bytes(name, "param name")
+        b = thread_builder()
+        try:
+            ev = b.ptr
+            rc = _reset(ev, b"param", name_b)
+            if rc:
+                self._fail(rc, "param %r" % (name,))
+            try:
+                encode(ev, b"value", value, "value")
+            except FieldError as fe:
+                raise_field_error(fe, "param %r" % (name,))
+            rc = _append(h, ev, b.seq_ref)
+            if rc:
+                self._fail(rc, "param %r" % (name,))
+            return b.seq.value
+        finally:
+            b.busy = False
+
+    def params(self, values: Mapping[str, Any]) -> None:
+        """Record several parameters, one ``param`` event each.
+
+        Every value is encoded before the first event is appended, so a bad
+        value leaves nothing recorded.
+        """
+        h = self._handle()
+        if not isinstance(values, Mapping):
+            raise TypeError("params() takes a mapping of name -> value, not %s" % type(values).__name__)
+        built = []
+        for k, v in values.items():
+            name_b = _lib.cname(k, "param name")
+            what = "param %r" % (k,)
+            b = Builder()
+            rc = _reset(b.ptr, b"param", name_b)
+            if rc:
+                self._fail(rc, what)
+            try:
+                encode(b.ptr, b"value", v, "value")
+            except FieldError as fe:
+                raise_field_error(fe, what)
+            built.append((b, what))
+        for b, what in built:
+            rc = _append(h, b.ptr, b.seq_ref)
+            if rc:
+                self._fail(rc, what)
+
+    def decision(
+        self,
+        name: str,
+        *,
+        step: Optional[int] = None,
+        set: Optional[Mapping[str, Any]] = None,
+        reason: Optional[str] = None,
+        actor: Optional[str] = None,
+        **fields: Any,
+    ) -> int:
+        """Record a decision: what changed, why and who decided.
+
+        Args:
+            name: what the decision is about (e.g. ``"lr"``, ``"early_stop"``).
+            step: the training step it takes effect at.
+            set: key -> new value of everything the decision changes.
+            reason: why (e.g. ``"plateau"``).
+            actor: who or what decided (a scheduler, a rule, a person).
+            **fields: anything else worth keeping (``considered=[...]``,
+                ``metric=...``).
+
+        Returns the event's sequence number.
+        """
+        h = self._h
+        if h is None:
+            raise ClosedError(self._closed_msg)
+        name_b = _key_get(name) if type(name) is str else None
+        if name_b is None:
+            name_b = key_bytes(name, "decision name")
+        b = thread_builder()
+        try:
+            ev = b.ptr
+            rc = _reset(ev, b"decision", name_b)
+            if not rc and step is not None:
+                rc = _set_step(ev, step if type(step) is int and _I64MIN <= step <= _I64MAX
+                              else _step_arg(step, "decision"))
+            if rc:
+                self._fail(rc, "decision %r" % (name,))
+            try:
+                if set is not None:
+                    if type(set) is not dict:
+                        if not isinstance(set, Mapping):
+                            raise FieldError(TypeError(
+                                "must be a dict, not %s" % type(set).__name__), "set")
+                        set = dict(set)
+                    rc = _begin_map(ev, b"set")
+                    if rc:
+                        raise FieldError(_lib.last_error(rc), "set")
+                    try:
+                        encode_items(ev, set)
+                    except FieldError as fe:
+                        fe.parts.append("set")
+                        raise
+                    rc = _end(ev)
+                    if rc:
+                        raise FieldError(_lib.last_error(rc), "set")
+                # reason and actor are short strings: stored inline.
+                if reason is not None:
+                    if type(reason) is str and len(reason) <= 16384:
+                        try:
+                            sb = reason.encode()
+                        except UnicodeEncodeError:
+                            encode(ev, b"reason", reason, "reason")  # raises with the path
+                        rc = _strn_gil(ev, b"reason", sb, len(sb))
+                        if rc:
+                            raise FieldError(_lib.last_error(rc), "reason")
+                    elif isinstance(reason, str):
+                        encode(ev, b"reason", str.__str__(reason), "reason")
+                    else:
+                        raise FieldError(TypeError(
+                            "must be a str, not %s" % type(reason).__name__), "reason")
+                if actor is not None:
+                    if type(actor) is str and len(actor) <= 16384:
+                        try:
+                            sb = actor.encode()
+                        except UnicodeEncodeError:
+                            encode(ev, b"actor", actor, "actor")  # raises with the path
+                        rc = _strn_gil(ev, b"actor", sb, len(sb))
+                        if rc:
+                            raise FieldError(_lib.last_error(rc), "actor")
+                    elif isinstance(actor, str):
+                        encode(ev, b"actor", str.__str__(actor), "actor")
+                    else:
+                        raise FieldError(TypeError(
+                            "must be a str, not %s" % type(actor).__name__), "actor")
+                if fields:
+                    encode_items(ev, fields)
+            except FieldError as fe:
+                raise_field_error(fe, "decision %r" % (name,))
+            rc = _append(h, ev, b.seq_ref)
+            if rc:
+                self._fail(rc, "decision %r" % (name,))
+            return b.seq.value
+        finally:
+            b.busy = False
+
+    def event(self, kind: str, name: Optional[str] = None, step: Optional[int] = None,
+              **fields: Any) -> int:
+        """Record an event of any ``kind`` (a built-in one such as ``"note"``
+        or a user-defined ``[A-Za-z0-9_.:-]{1,64}``) with ``fields`` as its body.
+
+        Returns the event's sequence number.
+        """
+        h = self._h
+        if h is None:
+            raise ClosedError(self._closed_msg)
+        kind_b = _lib.cname(kind, "kind")
+        name_b = None if name is None else _lib.cname(name, "event name")
+        b = thread_builder()
+        try:
+            ev = b.ptr
+            rc = _reset(ev, kind_b, name_b)
+            if not rc and step is not None:
+                rc = _set_step(ev, step if type(step) is int and _I64MIN <= step <= _I64MAX
+                              else _step_arg(step, kind))
+            if rc:
+                self._fail(rc, _what(kind, name))
+            try:
+                if fields:
+                    encode_items(ev, fields)
+            except FieldError as fe:
+                raise_field_error(fe, _what(kind, name))
+            rc = _append(h, ev, b.seq_ref)
+            if rc:
+                self._fail(rc, _what(kind, name))
+            return b.seq.value
+        finally:
+            b.busy = False
+
+    # ---- life cycle ----------------------------------------------------------
+
+    def flush(self) -> None:
+        """Wait until every event recorded so far is written with the
+        recorder's durability (``"none"``: handed to the writer thread)."""
+        _lib.check(_lib.pt_recorder_flush(self._handle()), "flush")
+
+    def seal(self) -> None:
+        """Flush and seal the open segment now (it becomes immutable and
+        content-addressed).  No-op if it is empty."""
+        _lib.check(_lib.pt_recorder_seal(self._handle()), "seal")
+
+    # ---- checkpoints -----------------------------------------------------------
+
+    def _writer(self) -> Any:
+        h = self._handle()
+        w = self._writer_box[0]
+        if w is None:
+            with self._lock:
+                w = self._writer_box[0]
+                if w is None:
+                    if self._h is None:
+                        raise ClosedError(self._closed_msg)
+                    from .checkpoint import Writer
+
+                    w = self._writer_box[0] = Writer(self._store, h)
+        return w
+
+    def checkpoint(self, step: Optional[int], tensors_or_blob: Any, *, wait: bool = False,
+                   name: Optional[str] = None) -> Any:
+        """Store a checkpoint at ``step`` (None: no step) and record a
+        ``checkpoint`` event naming it.
+
+        ``tensors_or_blob`` is one of:
+
+        - a dict of entry name -> value, where a value is a numpy array (any
+          dtype of bool, int8..int64, uint8..uint64, float16, bfloat16 with
+          ml_dtypes, float32, float64; non-contiguous arrays are copied to C
+          order), anything numpy can view that has ``dtype`` and ``shape``, a
+          torch CPU tensor (bfloat16 included), ``bytes``/``bytearray``/
+          ``memoryview`` (an opaque blob) or a path (a file stored as a blob,
+          e.g. a ``torch.save`` output);
+        - ``bytes`` (one blob named ``name`` or ``"blob"``);
+        - a path, ``str`` or ``os.PathLike`` (one blob named ``name`` or the
+          file's base name).
+
+        ``wait=True``: stored synchronously (chunks durable, event appended);
+        returns the manifest id (64 hex digits).
+
+        ``wait=False`` (default): the buffers are copied before this returns
+        (the caller may change them right away) and the checkpoint is
+        persisted in the background; returns a :class:`PendingCheckpoint`
+        (``.done``, ``.wait()``).  A failure of a background checkpoint is
+        raised by the next :meth:`checkpoint` call, by
+        :meth:`wait_checkpoints` or by :meth:`close`.
+
+        Raises ``TypeError`` for an unsupported value or dtype (naming the
+        entry) before anything is stored.
+        """
+        s = _step_arg(step, "checkpoint")
+        if not isinstance(wait, bool):
+            raise TypeError("wait must be a bool, not %s" % type(wait).__name__)
+        if name is not None:
+            _lib.cname(name, "checkpoint entry name")
+        w = self._writer()
+        if wait:
+            info = w.write(tensors_or_blob, s, name)
+            return info["manifest"]
+        from .checkpoint import PendingCheckpoint
+
+        ticket = w.snapshot(tensors_or_blob, s, name)
+        return PendingCheckpoint(ticket, step, w)
+
+    def wait_checkpoints(self) -> None:
+        """Wait until every background checkpoint is persisted; raises the
+        first error not reported yet."""
+        self._handle()
+        w = self._writer_box[0]
+        if w is not None:
+            w.wait()
+
+    def checkpoint_status(self) -> Dict[str, Any]:
+        """Progress of the background checkpoints: ``submitted``,
+        ``completed``, ``failed``, ``inflight``, ``first_error`` (a C code,
+        0 if none) and ``last`` (the summary of the last completed one:
+        ``manifest``, ``step``, ``tensors``, ``logical_bytes``,
+        ``new_bytes``...; None if none).  Neither waits nor clears errors."""
+        self._handle()
+        w = self._writer_box[0]
+        if w is None:
+            return {"submitted": 0, "completed": 0, "failed": 0, "inflight": 0,
+                    "first_error": 0, "last": None}
+        return w.status()
+
+    # ---- life cycle (close) ---------------------------------------------------
+
+    def close(self) -> None:
+        """Flush, seal the open segment, release the stream's lock.
+
+        Idempotent.  Raises the first error met (e.g. a failed background
+        write); the recorder is closed anyway.
+        """
+        with self._lock:
+            h = self._h
+            if h is None:
+                return
+            self._fn_metric = _closed
+            self._fn_metrics = _closed
+            self._h = None
+            self._finalizer.detach()
+            _live.discard(self)
+            w = self._writer_box[0]
+            self._writer_box[0] = None
+        first: Optional[BaseException] = None
+        if w is not None:
+            # Waits for the background checkpoints; their events go to the
+            # recorder, which is closed after them.
+            try:
+                w.close()
+            except BaseException as e:
+                first = e
+        rc = _lib.pt_recorder_close(h)
+        if first is not None:
+            raise first
+        _lib.check(rc, "close")
+
+    def __enter__(self) -> "Recorder":
+        self._handle()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except Exception as close_exc:  # keep the body's exception primary
+            if hasattr(exc, "add_note"):
+                exc.add_note("provtrace: closing the recorder also failed: %s" % close_exc)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._h is None else "open"
+        return "<provtrace.Recorder run=%r stream=%r store=%r %s>" % (
+            self._run, self._stream, self._store.path, state)

@@ -1,0 +1,45 @@
+/* replay_int.h - the stream's batch table and snapshot index, shared by replay, the recorder and verify. */
+#ifndef PT_REPLAY_INT_H
+#define PT_REPLAY_INT_H
+
+#include "internal.h"
+
+/* One batch's summary, in seq order over the whole stream. */
+typedef struct {
+	uint64_t first_seq;
+	uint32_t count;
+	int64_t step_min, step_max, time_min, time_max;
+	int64_t cum_time_max; /* running max of time_max up to this batch: monotone */
+} pt_bref;
+
+typedef struct {
+	pt_bref *v;
+	size_t n, cap;
+	uint64_t last_seq;
+} pt_btab;
+
+/* Build from the chain, the sealed footers and the open segment's batch headers. */
+int pt__btab_load(pt_btab *t, const char *stream_dir);
+void pt__btab_free(pt_btab *t);
+
+/* The snapshot index (STREAM/snapshots): a cache, one line per snapshot. */
+typedef struct {
+	uint64_t at;        /* the state is after this seq */
+	int64_t lineage;
+	uint8_t id[32];     /* object id of the serialized state */
+	uint64_t event_seq; /* the `snapshot` event that references it */
+} pt_snapref;
+
+typedef struct {
+	pt_snapref *v;
+	size_t n, cap;
+} pt_snapidx;
+
+int pt__snapidx_load(pt_snapidx *s, const char *stream_dir);
+void pt__snapidx_free(pt_snapidx *s);
+
+struct pt_replay;
+/* Move the replay's state out into `out` (a pt_fold, see fold.h); the replay keeps an empty state. */
+int pt__replay_take_fold(struct pt_replay *rp, void *out_fold);
+
+#endif

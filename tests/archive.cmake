@@ -1,0 +1,17 @@
+# Archive script tests (issue 6): the `provtrace` CLI with GNU tar, bsdtar
+# (Debian package libarchive-tools), python3 (tarfile, json) and SIGKILL.
+if(TARGET provtrace_cli)
+  foreach(t interop windows hostile kill)
+    add_test(NAME archive_${t}
+      COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/archive/${t}.sh $<TARGET_FILE:provtrace_cli>)
+    set_tests_properties(archive_${t} PROPERTIES LABELS "archive" TIMEOUT 600)
+  endforeach()
+endif()
+# the archive benchmark must always run to the end (numbers are reported, not enforced)
+if(TARGET provtrace-bench)
+  add_test(NAME bench_archive_quick COMMAND provtrace-bench archive --quick)
+  set_tests_properties(bench_archive_quick PROPERTIES LABELS "bench" TIMEOUT 300)
+  add_test(NAME bench_archive_usage COMMAND sh -c "\"$0\" archive --size 1x; test $? -eq 2"
+    $<TARGET_FILE:provtrace-bench>)
+  set_tests_properties(bench_archive_usage PROPERTIES LABELS "bench")
+endif()

@@ -1,0 +1,465 @@
+/* test_archive.c - archive plans, the job, reading archived history, retention, restore. */
+#include "testutil.h"
+
+#include "archive_int.h"
+#include "provtrace/archive.h"
+#include "provtrace/checkpoint.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NS 1000000000LL
+#define DAY (86400 * NS)
+
+typedef struct {
+	char *dir, *vault;
+	pt_store *st;
+	int64_t t0; /* a midnight, UTC, a while ago */
+} fixture;
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof *f);
+	f->dir = tu_tmpdir();
+	f->st = tu_store(f->dir);
+	f->vault = tu_path(f->dir, "vault");
+	f->t0 = (pt_time_now_ns() / DAY - 30) * DAY;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+	pt_store_free(f->st);
+	tu_rmrf(f->dir);
+	free(f->dir);
+	free(f->vault);
+	free(f);
+	return 0;
+}
+
+/* `segs` sealed segments of `per` events each; event times start at `t` and step 1 s. */
+static void record(fixture *f, const char *run, int segs, int per, int64_t t, int with_checkpoint)
+{
+	pt_recorder *rec;
+	TU_OK(pt_recorder_open(&rec, f->st, run, NULL, NULL));
+	pt_event *ev;
+	TU_OK(pt_event_new(&ev, "metric", "loss"));
+	for (int s = 0; s < segs; s++) {
+		for (int i = 0; i < per; i++) {
+			TU_OK(pt_event_reset(ev, "metric", "loss"));
+			TU_OK(pt_event_set_step(ev, s * per + i));
+			TU_OK(pt_event_set_time(ev, t + (int64_t)(s * per + i) * NS));
+			TU_OK(pt_event_double(ev, "value", 1.0 / (1 + s * per + i)));
+			TU_OK(pt_recorder_append(rec, ev, NULL));
+		}
+		if (with_checkpoint && s == 0) {
+			pt_checkpointer *cw;
+			pt_checkpoint *ck;
+			float w[5000];
+			for (int k = 0; k < 5000; k++)
+				w[k] = (float)k * 0.5f;
+			uint64_t shape[1] = {5000};
+			TU_OK(pt_checkpointer_open(&cw, f->st, rec, NULL));
+			TU_OK(pt_checkpoint_new(&ck));
+			TU_OK(pt_checkpoint_add_tensor(ck, "w", PT_DTYPE_F32, 1, shape, w, sizeof w));
+			TU_OK(pt_checkpointer_write(cw, ck, per, NULL));
+			TU_OK(pt_checkpointer_close(cw));
+			pt_checkpoint_free(ck);
+		}
+		TU_OK(pt_recorder_seal(rec));
+	}
+	pt_event_free(ev);
+	TU_OK(pt_recorder_close(rec));
+}
+
+/* Every stored byte of every event of run/main, concatenated. */
+static char *dump(pt_store *st, const char *run, size_t *len)
+{
+	pt_iter *it;
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *m = open_memstream(&buf, &n);
+	TU_OK(pt_iter_open(&it, st, run, NULL, NULL));
+	const pt_event_view *ev;
+	int rc;
+	while ((rc = pt_iter_next(it, &ev)) == 0) {
+		const void *p;
+		size_t l;
+		TU_OK(pt_ev_msgpack(ev, &p, &l));
+		fwrite(p, 1, l, m);
+	}
+	assert_int_equal(rc, PT_ITEROVER);
+	pt_iter_free(it);
+	fclose(m);
+	*len = n;
+	return buf;
+}
+
+static void add_plan(fixture *f, const char *name, const char *sched, int64_t delete_after, uint32_t keep_last)
+{
+	pt_archive_plan_options p = PT_ARCHIVE_PLAN_OPTIONS_INIT;
+	p.name = name;
+	p.schedule = sched;
+	p.vault = f->vault;
+	p.delete_after = delete_after;
+	p.keep_last = keep_last;
+	const char *tags[] = {"team=ml", "env=test"};
+	p.tags = tags;
+	p.ntags = 2;
+	TU_OK(pt_archive_plan_add(f->st, &p));
+}
+
+static int run_at(fixture *f, const char *plan, int64_t now, int force)
+{
+	pt_archive_run_options o = PT_ARCHIVE_RUN_OPTIONS_INIT;
+	o.now = now;
+	o.plan = plan;
+	o.force = force;
+	return pt_archive_run(f->st, &o);
+}
+
+static size_t catalog_size(fixture *f, size_t *deleted)
+{
+	pt_archive_info *v;
+	size_t n, d = 0;
+	TU_OK(pt_archive_list(&v, &n, f->st));
+	for (size_t i = 0; i < n; i++)
+		d += v[i].deleted != 0;
+	pt_archive_list_free(v, n);
+	if (deleted)
+		*deleted = d;
+	return n;
+}
+
+/* The id of the first sealed segment of run/main. */
+static void first_segment(fixture *f, const char *run, uint8_t id[32])
+{
+	size_t n;
+	char **segs = tu_sealed(f->st, run, "main", &n);
+	assert_true(n > 0);
+	char hex[65];
+	memcpy(hex, strrchr(segs[0], '/') + 1, 64);
+	hex[64] = 0;
+	assert_int_equal(pt__unhex(hex, id, 32), 0);
+	pt_strv_free(segs, n);
+}
+
+static void archived_history_reads_like_before(void **state)
+{
+	fixture *f = *state;
+	record(f, "r1", 4, 300, f->t0, 1);
+	size_t l1, l2;
+	char *before = dump(f->st, "r1", &l1);
+	size_t n0;
+	char **segs0 = tu_sealed(f->st, "r1", "main", &n0);
+	assert_int_equal(n0, 4);
+	pt_strv_free(segs0, n0);
+
+	add_plan(f, "nightly", "0 2 * * *", 0, 0);
+	int64_t now = pt_time_now_ns() + 3 * DAY;
+	TU_OK(run_at(f, "nightly", now, 1));
+	assert_int_equal(catalog_size(f, NULL), 1);
+	char **segs = tu_sealed(f->st, "r1", "main", &n0);
+	assert_int_equal(n0, 0); /* the sources left the hot store */
+	pt_strv_free(segs, n0);
+
+	char *after = dump(f->st, "r1", &l2);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(before, after, l1);
+	free(after);
+	/* time travel into the middle of the archived history */
+	pt_iter *it;
+	pt_iter_options io = PT_ITER_OPTIONS_INIT;
+	io.step_min = io.step_max = 777;
+	TU_OK(pt_iter_open(&it, f->st, "r1", NULL, &io));
+	const pt_event_view *ev;
+	TU_OK(pt_iter_next(it, &ev));
+	assert_int_equal(pt_ev_step(ev), 777);
+	pt_iter_free(it);
+	/* verify reads the members inside the tar */
+	char obj[300];
+	assert_int_equal(tu_verify_errors(f->st, obj, sizeof obj), 0);
+	TU_OK(pt_archive_verify(f->st, NULL, NULL, NULL, NULL, NULL));
+	/* the checkpoint still loads (its chunks stay hot; copies are in the archive) */
+	pt_checkpoint_info ci;
+	TU_OK(pt_checkpoint_find(&ci, f->st, "r1", NULL, INT64_MAX));
+	/* the stream stays writable: the recorder accepts archived segments */
+	pt_recorder *rec;
+	TU_OK(pt_recorder_open(&rec, f->st, "r1", NULL, NULL));
+	pt_event *e;
+	TU_OK(pt_event_new(&e, "note", "after"));
+	uint64_t seq;
+	TU_OK(pt_recorder_append(rec, e, &seq));
+	assert_int_equal(seq, 4 * 300 + 2); /* 1200 metrics + 1 checkpoint event */
+	pt_event_free(e);
+	TU_OK(pt_recorder_close(rec));
+
+	/* restore into a new store: same events, same checkpoint */
+	pt_archive_info *v;
+	size_t n;
+	TU_OK(pt_archive_list(&v, &n, f->st));
+	assert_int_equal(v[0].segments, 4);
+	assert_true(v[0].objects >= 2); /* manifest + chunk(s) */
+	char *other = tu_path(f->dir, "other");
+	pt_restore_stats rs;
+	TU_OK(pt_archive_restore(v[0].path, other, NULL, &rs));
+	assert_int_equal(rs.streams_relinked, 1);
+	assert_int_equal(rs.written, rs.members);
+	pt_store *st2;
+	TU_OK(pt_store_open(&st2, other));
+	char *restored = dump(st2, "r1", &l2);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(before, restored, l1);
+	free(restored);
+	pt_checkpoint_info c2;
+	TU_OK(pt_checkpoint_find(&c2, st2, "r1", NULL, INT64_MAX));
+	assert_string_equal(ci.manifest, c2.manifest);
+	pt_checkpoint_reader *rd;
+	TU_OK(pt_checkpoint_reader_open(&rd, st2, c2.manifest));
+	float w[5000];
+	TU_OK(pt_checkpoint_reader_read(rd, 0, w, sizeof w));
+	assert_true(w[4999] == 4999 * 0.5f);
+	pt_checkpoint_reader_free(rd);
+	/* restoring twice is harmless */
+	TU_OK(pt_archive_restore(v[0].path, other, NULL, &rs));
+	assert_int_equal(rs.written, 0);
+	assert_int_equal(rs.already_present, rs.members);
+	assert_int_equal(tu_verify_errors(st2, obj, sizeof obj), 0);
+	pt_store_free(st2);
+	pt_archive_list_free(v, n);
+	free(other);
+	free(before);
+}
+
+static uint64_t archive_events(fixture *f, const char *kind)
+{
+	return tu_count(f->st, PT_ARCHIVE_RUN, PT_ARCHIVE_STREAM, kind);
+}
+
+static void missed_windows_catch_up_once_and_expire(void **state)
+{
+	fixture *f = *state;
+	record(f, "r1", 2, 100, f->t0, 0);
+	/* the plan is created "now" = t0 + 1 day, 00:30 */
+	char iso[48];
+	setenv("PROVTRACE_NOW", pt_time_format(f->t0 + DAY + 30 * 60 * NS, iso, sizeof iso), 1);
+	add_plan(f, "daily", "0 2 * * *", 0, 0);
+	unsetenv("PROVTRACE_NOW");
+	/* the machine was off for three windows; the job runs at 05:00 of the third:
+	 * inside the 8 h start window of the latest one */
+	int64_t now = f->t0 + 3 * DAY + 5 * 3600 * NS;
+	TU_OK(run_at(f, NULL, now, 0));
+	assert_int_equal(catalog_size(f, NULL), 1);
+	assert_int_equal(archive_events(f, "archive"), 1);
+	assert_int_equal(archive_events(f, "archive_expired"), 1); /* the two older windows, one record */
+	/* again, later in the same window: nothing (idempotent) */
+	TU_OK(run_at(f, NULL, now + 3600 * NS, 0));
+	assert_int_equal(catalog_size(f, NULL), 1);
+	assert_int_equal(archive_events(f, "archive"), 1);
+	/* new history; the next window is missed entirely (job runs 11 h after it) */
+	record(f, "r2", 1, 50, f->t0 + 3 * DAY + 6 * 3600 * NS, 0);
+	TU_OK(run_at(f, NULL, f->t0 + 4 * DAY + 13 * 3600 * NS, 0));
+	assert_int_equal(catalog_size(f, NULL), 1);
+	assert_int_equal(archive_events(f, "archive_expired"), 2);
+	/* the one after that runs on time and takes r2 */
+	TU_OK(run_at(f, NULL, f->t0 + 5 * DAY + 2 * 3600 * NS + 60 * NS, 0));
+	assert_int_equal(catalog_size(f, NULL), 2);
+	assert_int_equal(archive_events(f, "archive"), 2);
+	char *plans;
+	TU_OK(pt_archive_plans_json(&plans, f->st));
+	assert_non_null(strstr(plans, "\"last_result\":\"archived "));
+	pt_free(plans);
+}
+
+static void a_second_job_is_refused_while_one_runs(void **state)
+{
+	fixture *f = *state;
+	add_plan(f, "p", "0 2 * * *", 0, 0);
+	int fd;
+	TU_OK(pt__archive_lock(f->st, 0, &fd));
+	assert_int_equal(run_at(f, NULL, 0, 0), PT_ELOCKED);
+	assert_non_null(strstr(pt_error_last(), "another archive job is running (pid="));
+	assert_int_equal(pt_archive_prune(f->st, 0, 0, NULL, NULL), PT_ELOCKED);
+	pt__archive_unlock(fd);
+	TU_OK(run_at(f, NULL, 0, 0));
+}
+
+static void dry_run_changes_nothing(void **state)
+{
+	fixture *f = *state;
+	record(f, "r1", 2, 10, f->t0, 0);
+	add_plan(f, "p", "0 2 * * *", 0, 0);
+	pt_archive_run_options o = PT_ARCHIVE_RUN_OPTIONS_INIT;
+	o.force = 1;
+	o.plan = "p";
+	o.dry_run = 1;
+	TU_OK(pt_archive_run(f->st, &o));
+	assert_int_equal(catalog_size(f, NULL), 0);
+	size_t n;
+	char **s = tu_sealed(f->st, "r1", "main", &n);
+	assert_int_equal(n, 2);
+	pt_strv_free(s, n);
+	assert_false(pt__exists(f->vault) && tu_file_size(f->vault) > 4096);
+}
+
+static void retention_keeps_last_and_held_and_records_deletions(void **state)
+{
+	fixture *f = *state;
+	add_plan(f, "p", "0 2 * * *", 10 * 86400, 1);
+	int64_t now = pt_time_now_ns();
+	for (int i = 0; i < 3; i++) {
+		record(f, i == 0 ? "a" : i == 1 ? "b" : "c", 1, 20, f->t0 + i * NS, 0);
+		TU_OK(run_at(f, "p", now + (int64_t)i * DAY, 1));
+	}
+	assert_int_equal(catalog_size(f, NULL), 3);
+	pt_archive_info *v;
+	size_t n;
+	TU_OK(pt_archive_list(&v, &n, f->st));
+	TU_OK(pt_archive_hold(f->st, v[1].sha256, 1));
+	/* 20 days later: the oldest is deleted; the middle one is held; the newest is kept-last */
+	TU_OK(pt_archive_prune(f->st, now + 20 * DAY, 0, NULL, NULL));
+	size_t deleted;
+	assert_int_equal(catalog_size(f, &deleted), 3);
+	assert_int_equal(deleted, 1);
+	assert_false(pt__exists(v[0].path));
+	assert_true(pt__exists(v[1].path));
+	assert_int_equal(archive_events(f, "archive_delete"), 1);
+	assert_int_equal(archive_events(f, "archive_hold"), 1);
+	/* run a's history is gone: a clear error, and verify warns instead of failing */
+	pt_iter *it;
+	const pt_event_view *ev;
+	TU_OK(pt_iter_open(&it, f->st, "a", NULL, NULL));
+	assert_int_equal(pt_iter_next(it, &ev), PT_ENOTFOUND);
+	assert_non_null(strstr(pt_error_last(), "retention deleted"));
+	pt_iter_free(it);
+	char obj[300];
+	assert_int_equal(tu_verify_errors(f->st, obj, sizeof obj), 0);
+	/* released, the held one goes at the next prune */
+	TU_OK(pt_archive_hold(f->st, v[1].sha256, 0));
+	TU_OK(pt_archive_prune(f->st, now + 20 * DAY, 0, NULL, NULL));
+	assert_int_equal(catalog_size(f, &deleted), 3);
+	assert_int_equal(deleted, 2);
+	assert_true(pt__exists(v[2].path));
+	pt_archive_list_free(v, n);
+}
+
+static void tampering_with_an_archive_is_detected(void **state)
+{
+	fixture *f = *state;
+	record(f, "r1", 2, 200, f->t0, 0);
+	uint8_t id[32];
+	first_segment(f, "r1", id);
+	add_plan(f, "p", "0 2 * * *", 0, 0);
+	TU_OK(run_at(f, "p", 0, 1));
+	pt_archive_info *v;
+	size_t n;
+	TU_OK(pt_archive_list(&v, &n, f->st));
+	TU_OK(pt_archive_verify(f->st, v[0].sha256, NULL, NULL, NULL, NULL));
+	int fd;
+	uint64_t off, size;
+	TU_OK(pt__archive_open_segment(f->st, "r1", "main", id, &fd, &off, &size));
+	close(fd);
+	tu_flip_byte(v[0].path, (long)(off + size / 2)); /* inside a segment member */
+	assert_int_equal(pt_archive_verify(f->st, v[0].sha256, NULL, NULL, NULL, NULL), PT_ECORRUPT);
+	char obj[300];
+	assert_true(tu_verify_errors(f->st, obj, sizeof obj) > 0);
+	/* reading that history fails with a checksum error instead of returning bad events */
+	pt_iter *it;
+	const pt_event_view *ev;
+	int rc;
+	TU_OK(pt_iter_open(&it, f->st, "r1", NULL, NULL));
+	while ((rc = pt_iter_next(it, &ev)) == 0)
+		;
+	assert_int_equal(rc, PT_ECORRUPT);
+	pt_iter_free(it);
+	/* a vault moved away: a clear error naming where the archive was expected */
+	char *moved = tu_path(f->dir, "moved.tar");
+	assert_int_equal(rename(v[0].path, moved), 0);
+	TU_OK(pt_iter_open(&it, f->st, "r1", NULL, NULL));
+	assert_int_equal(pt_iter_next(it, &ev), PT_ENOTFOUND);
+	assert_non_null(strstr(pt_error_last(), "which is missing (vault moved or deleted?)"));
+	pt_iter_free(it);
+	assert_true(tu_verify_errors(f->st, obj, sizeof obj) > 0);
+	assert_int_equal(pt_archive_verify(f->st, NULL, NULL, NULL, NULL, NULL), PT_ECORRUPT);
+	free(moved);
+	pt_archive_list_free(v, n);
+}
+
+static void bad_plans_are_rejected(void **state)
+{
+	fixture *f = *state;
+	pt_archive_plan_options p = PT_ARCHIVE_PLAN_OPTIONS_INIT;
+	p.name = "x";
+	p.vault = f->vault;
+	p.schedule = "0 25 * * *";
+	assert_int_equal(pt_archive_plan_add(f->st, &p), PT_EINVAL);
+	assert_non_null(strstr(pt_error_last(), "column 3"));
+	p.schedule = "0 2 * * *";
+	p.timezone = "Nowhere/Atlantis";
+	assert_int_equal(pt_archive_plan_add(f->st, &p), PT_EINVAL);
+	p.timezone = NULL;
+	p.name = "../evil";
+	assert_int_equal(pt_archive_plan_add(f->st, &p), PT_EINVAL);
+	p.name = "x";
+	char *inside = tu_path(pt_store_path(f->st), "vault");
+	p.vault = inside;
+	assert_int_equal(pt_archive_plan_add(f->st, &p), PT_EINVAL);
+	free(inside);
+	p.vault = f->vault;
+	const char *bad[] = {"novalue"};
+	p.tags = bad;
+	p.ntags = 1;
+	assert_int_equal(pt_archive_plan_add(f->st, &p), PT_EINVAL);
+	p.ntags = 0;
+	TU_OK(pt_archive_plan_add(f->st, &p));
+	assert_int_equal(pt_archive_plan_add(f->st, &p), PT_EEXISTS);
+	TU_OK(pt_archive_plan_remove(f->st, "x"));
+	assert_int_equal(pt_archive_plan_remove(f->st, "x"), PT_ENOTFOUND);
+	/* a damaged plans file is refused, not half read */
+	char *plans = tu_path(pt_store_path(f->st), "archive/plans");
+	TU_OK(pt_archive_plan_add(f->st, &p));
+	tu_flip_byte(plans, 40);
+	char *json;
+	assert_int_equal(pt_archive_plans_json(&json, f->st), PT_ECORRUPT);
+	free(plans);
+}
+
+static void reader_hook_gives_the_member_range(void **state)
+{
+	fixture *f = *state;
+	record(f, "r1", 1, 50, f->t0, 0);
+	uint8_t id[32];
+	first_segment(f, "r1", id);
+	int fd;
+	uint64_t off, size;
+	assert_int_equal(pt__archive_open_segment(f->st, "r1", "main", id, &fd, &off, &size), PT_ENOTFOUND);
+	add_plan(f, "p", "0 2 * * *", 0, 0);
+	TU_OK(run_at(f, "p", 0, 1));
+	TU_OK(pt__archive_open_segment(f->st, "r1", "main", id, &fd, &off, &size));
+	uint8_t got[32];
+	TU_OK(pt__sha256_range(fd, off, size, got));
+	assert_memory_equal(got, id, 32);
+	close(fd);
+	assert_int_equal(pt__archive_open_segment(f->st, "r1", "other", id, &fd, &off, &size), PT_ECORRUPT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(archived_history_reads_like_before, setup, teardown),
+		cmocka_unit_test_setup_teardown(missed_windows_catch_up_once_and_expire, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_second_job_is_refused_while_one_runs, setup, teardown),
+		cmocka_unit_test_setup_teardown(dry_run_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(retention_keeps_last_and_held_and_records_deletions, setup, teardown),
+		cmocka_unit_test_setup_teardown(tampering_with_an_archive_is_detected, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_plans_are_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(reader_hook_gives_the_member_range, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,211 @@
+/* cmd_replay.c - `provtrace replay`: the state of a run at a point, and the events that led there. */
+#include "cli.h"
+#include "cli_state.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char help[] =
+	"usage: provtrace replay [--run RUN] [--stream S] [--at POINT] [--lineage L] [--json]\n"
+	"                        [--events [--from POINT]] [--export DIR] [--lineages] [--no-snapshots]\n"
+	"\n"
+	"The state of the run at POINT (default: latest): params in effect (and the\n"
+	"decision that set each), the decisions taken with old and new values, reason\n"
+	"and actor, the latest value of every metric, the checkpoint in effect, code\n"
+	"provenance, the lineage.  See docs/REPLAY.md.\n"
+	"\n"
+	"  --at POINT      latest | seq=N | step=N | time=ISO-8601 (with a time zone)\n"
+	"  --lineage L     follow lineage L (0 = the first run) instead of the one live\n"
+	"                  at the end (after a resume from an older checkpoint)\n"
+	"  --json          the state as one JSON object\n"
+	"  --events        also print the events applied to reach the point, one per\n"
+	"                  line, with the changes each made: from the snapshot the state\n"
+	"                  was computed from, or from --from POINT\n"
+	"  --export DIR    write DIR/state.json and the checkpoint in effect (tensors as\n"
+	"                  .npy, blobs as their bytes) into DIR\n"
+	"  --lineages      print the lineage tree (JSON with --json)\n"
+	"  --no-snapshots  fold from the first event (the result is the same; slower)\n"
+	"  --store DIR     the store\n";
+
+/* Walk from `from` to the target's position on its lineage, printing each event and its changes. */
+static int print_events(const pt_store *st, const char *run, const char *stream, const pt_replay *target,
+			const pt_point *from, bool use_snapshots, bool json)
+{
+	pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
+	o.stream = stream;
+	o.lineage = pt_replay_lineage(target);
+	o.track_changes = 1;
+	o.use_snapshots = use_snapshots;
+	pt_point start = {PT_AT_SEQ, (int64_t)pt_replay_snapshot_seq(target)};
+	pt_replay *rp;
+	if (pt_replay_open(&rp, st, run, from ? from : &start, &o))
+		return cli_lib_error();
+	uint64_t end = pt_replay_seq(target);
+	int rc;
+	const pt_event_view *ev;
+	if (!json)
+		printf("events from seq %" PRIu64 " to seq %" PRIu64 " (lineage %" PRId64 "):\n", pt_replay_seq(rp), end,
+		       pt_replay_lineage(target));
+	while (pt_replay_seq(rp) < end && (rc = pt_replay_forward(rp, &ev)) == 0) {
+		const char *evj, *ch;
+		if (pt_ev_json(ev, &evj, NULL) || pt_replay_changes_json(rp, &ch)) {
+			pt_replay_free(rp);
+			return cli_lib_error();
+		}
+		if (json)
+			printf("{\"event\":%s,\"changes\":%s}\n", evj, ch);
+		else if (strcmp(pt_ev_kind(ev), "snapshot")) {
+			printf("  seq %-8" PRIu64, pt_ev_seq(ev));
+			if (pt_ev_step(ev) != PT_NO_STEP)
+				printf(" step %-8" PRId64, pt_ev_step(ev));
+			printf(" %s%s%s  %s\n", pt_ev_kind(ev), pt_ev_name(ev) ? " " : "", pt_ev_name(ev) ? pt_ev_name(ev) : "",
+			       ch);
+		}
+	}
+	if (rc != 0 && rc != PT_ITEROVER) {
+		pt_replay_free(rp);
+		return cli_lib_error();
+	}
+	if (!json)
+		fputc('\n', stdout);
+	pt_replay_free(rp);
+	return CLI_OK;
+}
+
+static int export_state(pt_store *st, pt_replay *rp, const char *dir)
+{
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		cli_msg("cannot create %s: %s", dir, strerror(errno));
+		return CLI_ERROR;
+	}
+	const char *json;
+	if (pt_replay_state_json(rp, &json, NULL))
+		return cli_lib_error();
+	char path[4096];
+	snprintf(path, sizeof path, "%s/state.json", dir);
+	FILE *f = fopen(path, "w");
+	if (!f || fprintf(f, "%s\n", json) < 0 || fclose(f)) {
+		cli_msg("cannot write %s: %s", path, strerror(errno));
+		return CLI_ERROR;
+	}
+	char manifest[65];
+	uint64_t seq;
+	int64_t step;
+	int rc = pt_replay_checkpoint(rp, manifest, &seq, &step);
+	if (rc == PT_ENOTFOUND) {
+		cli_msg("wrote %s (no checkpoint in effect at this point)", path);
+		return CLI_OK;
+	}
+	if (rc)
+		return cli_lib_error();
+	pt_checkpoint_export_stats es;
+	if (pt_checkpoint_export(st, manifest, dir, &es))
+		return cli_lib_error();
+	cli_msg("wrote %s and the checkpoint of step %" PRId64 " (%" PRIu64 " entries, %" PRIu64 " bytes) into %s", path, step,
+		es.entries, es.bytes, dir);
+	return CLI_OK;
+}
+
+int cmd_replay(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {CLI_COMMON_OPTIONS,
+					     {"run", required_argument, NULL, 'r'},
+					     {"stream", required_argument, NULL, 's'},
+					     {"at", required_argument, NULL, 'a'},
+					     {"lineage", required_argument, NULL, 'L'},
+					     {"json", no_argument, NULL, 'j'},
+					     {"events", no_argument, NULL, 'e'},
+					     {"from", required_argument, NULL, 'f'},
+					     {"export", required_argument, NULL, 'x'},
+					     {"lineages", no_argument, NULL, 'l'},
+					     {"no-snapshots", no_argument, NULL, 'n'},
+					     {0}};
+	const char *run_opt = NULL, *stream_opt = NULL, *at_opt = "latest", *from_opt = NULL, *export_dir = NULL;
+	int64_t lineage = PT_LINEAGE_LIVE;
+	bool json = false, events = false, lineages = false, snapshots = true;
+	int c;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h': fputs(help, stdout); return CLI_OK;
+		case 'r': run_opt = optarg; break;
+		case 's': stream_opt = optarg; break;
+		case 'a': at_opt = optarg; break;
+		case 'L':
+			if (!cli_parse_i64(optarg, &lineage) || lineage < 0)
+				return cli_usage("replay", "--lineage takes a lineage number (0, 1, ...), not '%s'", optarg);
+			break;
+		case 'j': json = true; break;
+		case 'e': events = true; break;
+		case 'f': from_opt = optarg; break;
+		case 'x': export_dir = optarg; break;
+		case 'l': lineages = true; break;
+		case 'n': snapshots = false; break;
+		default: {
+			int rc = cli_common_option(ctx, "replay", c, argv);
+			if (rc >= 0)
+				return rc;
+		}
+		}
+	}
+	if (optind < argc)
+		return cli_usage("replay", "unexpected argument '%s'", argv[optind]);
+	pt_point at, from;
+	if (pt_point_parse(&at, at_opt))
+		return cli_usage("replay", "--at: %s", pt_error_last());
+	if (from_opt && !events)
+		return cli_usage("replay", "--from goes with --events");
+	if (from_opt && pt_point_parse(&from, from_opt))
+		return cli_usage("replay", "--from: %s", pt_error_last());
+
+	pt_store *st = NULL;
+	int rc = cli_open_store(ctx, &st);
+	if (rc)
+		return rc;
+	const char *run, *stream;
+	char *run_owned = NULL, *stream_owned = NULL;
+	pt_replay *rp = NULL;
+	if ((rc = cli_pick_run(st, "replay", run_opt, &run, &run_owned)) ||
+	    (rc = cli_pick_stream(st, "replay", run, stream_opt, &stream, &stream_owned)))
+		goto done;
+	pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
+	o.stream = stream;
+	o.lineage = lineage;
+	o.use_snapshots = snapshots;
+	if (pt_replay_open(&rp, st, run, &at, &o)) {
+		rc = cli_lib_error();
+		goto done;
+	}
+	if (lineages) {
+		const char *lj;
+		if (pt_replay_lineages_json(rp, &lj)) {
+			rc = cli_lib_error();
+			goto done;
+		}
+		printf("%s\n", lj);
+		goto done;
+	}
+	if (events && (rc = print_events(st, run, stream, rp, from_opt ? &from : NULL, snapshots, json)))
+		goto done;
+	if (export_dir) {
+		rc = export_state(st, rp, export_dir);
+		goto done;
+	}
+	const char *sj;
+	if (pt_replay_state_json(rp, &sj, NULL)) {
+		rc = cli_lib_error();
+		goto done;
+	}
+	if (json)
+		printf("%s\n", sj);
+	else
+		rc = cli_print_state(stdout, sj, pt_replay_snapshot_seq(rp), pt_replay_events_folded(rp)) ? CLI_ERROR : CLI_OK;
+done:
+	pt_replay_free(rp);
+	free(run_owned);
+	free(stream_owned);
+	pt_store_free(st);
+	return rc;
+}
