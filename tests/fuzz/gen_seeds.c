@@ -6,6 +6,7 @@
  */
 #include "internal.h"
 
+#include "archive_int.h"
 #include "checkpoint_int.h"
 #include "objects.h"
 #include "segment.h"
@@ -184,6 +185,52 @@ int main(int argc, char **argv)
 	char *kp = pt__object_path(st, kid);
 	put_file("object", "seed-known-object", kp);
 	pt__free(kp);
+	/* an archive manifest with a segment and an object member */
+	{
+		pt__amember m[2];
+		memset(m, 0, sizeof m);
+		m[0].type = PT_MEMBER_SEGMENT;
+		m[0].name = pt__strdup("segments/seeds/main/0.ptseg");
+		m[0].size = 1961;
+		m[0].offset = 1536;
+		m[0].run = pt__strdup("seeds");
+		m[0].stream = pt__strdup("main");
+		m[0].first_seq = 1;
+		m[0].last_seq = 13;
+		m[0].step_min = -7;
+		m[0].step_max = 103;
+		m[0].time_min = 1795680000000000000;
+		m[0].time_max = 1795680000000002000;
+		memset(m[0].sha, 0xab, 32);
+		memset(m[0].id, 0xab, 32);
+		m[1].type = PT_MEMBER_OBJECT;
+		m[1].name = pt__strdup("objects/cd/cdcd");
+		m[1].size = 141;
+		m[1].offset = 4096;
+		memset(m[1].sha, 0xcd, 32);
+		memset(m[1].id, 0xcd, 32);
+		pt__acat a;
+		memset(&a, 0, sizeof a);
+		a.plan = pt__strdup("nightly");
+		a.tags_json = pt__strdup("{\"team\":\"ml\"}");
+		a.created = 1795680000;
+		a.window = 1795676400;
+		a.m = m;
+		a.nm = 2;
+		pt_buf b = {0};
+		if (pt__manifest_json(&b, &a))
+			die("archive manifest");
+		put("archive_manifest", "seed-manifest", b.data, b.len);
+		pt__buf_free(&b);
+		a.m = NULL;
+		a.nm = 0;
+		pt__acat_clear(&a);
+		for (int i = 0; i < 2; i++) {
+			pt__free(m[i].name);
+			pt__free(m[i].run);
+			pt__free(m[i].stream);
+		}
+	}
 	pt_store_free(st);
 	char cmd[4300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpl);
