@@ -411,8 +411,12 @@ static int new_chunk(session *s, size_t *idx)
 			s->capres = nc;
 		}
 	}
-	if (!rc)
+	if (!rc) {
 		*idx = s->nres++;
+		/* zeroed: a job that fails before filling its slot must not leave a
+		 * garbage `tmp` for the cleanup at the end of session_run */
+		memset(&s->res[*idx], 0, sizeof *s->res);
+	}
 	pthread_mutex_unlock(&s->cw->mu);
 	return rc;
 }
