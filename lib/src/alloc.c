@@ -1,9 +1,44 @@
 /* alloc.c - the library's allocation wrappers and growable buffers. */
 #include "internal.h"
 
+#include "provtrace/alloc.h"
+
+/*
+ * The allocator in effect (alloc.h).  A plain struct read without
+ * synchronisation: pt_set_allocator() must run before any other call, so
+ * every later read sees the final value (thread creation orders it).
+ */
+static void *default_malloc(size_t n, void *ctx) { (void)ctx; return malloc(n); }
+static void *default_realloc(void *p, size_t n, void *ctx) { (void)ctx; return realloc(p, n); }
+static void default_free(void *p, void *ctx) { (void)ctx; free(p); }
+
+static const pt_allocator default_allocator = {PT_ALLOCATOR_VERSION, default_malloc, default_realloc,
+					       default_free, NULL};
+static pt_allocator alloc_in_effect = {PT_ALLOCATOR_VERSION, default_malloc, default_realloc,
+				       default_free, NULL};
+
+/* json.c routes jansson through pt__malloc/pt__free (it includes jansson.h). */
+void pt__json_use_allocator(void);
+
+int pt_set_allocator(const pt_allocator *a)
+{
+	if (!a) {
+		alloc_in_effect = default_allocator;
+		return 0;
+	}
+	if (a->version != PT_ALLOCATOR_VERSION)
+		return pt__err(PT_EINVAL, "pt_set_allocator: version %u is not supported (expected %d)",
+			       a->version, PT_ALLOCATOR_VERSION);
+	if (!a->malloc || !a->realloc || !a->free)
+		return pt__err(PT_EINVAL, "pt_set_allocator: malloc, realloc and free are all required");
+	alloc_in_effect = *a;
+	pt__json_use_allocator();
+	return 0;
+}
+
 void *pt__malloc(size_t n)
 {
-	void *p = malloc(n ? n : 1);
+	void *p = alloc_in_effect.malloc(n ? n : 1, alloc_in_effect.ctx);
 	if (!p)
 		pt__err(PT_ENOMEM, "out of memory allocating %zu bytes", n);
 	return p;
@@ -11,21 +46,32 @@ void *pt__malloc(size_t n)
 
 void *pt__calloc(size_t n, size_t size)
 {
-	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (size && n > SIZE_MAX / size) {
+		pt__err(PT_ENOMEM, "allocation of %zu x %zu bytes overflows", n, size);
+		return NULL;
+	}
+	size_t total = n * size;
+	void *p = alloc_in_effect.malloc(total ? total : 1, alloc_in_effect.ctx);
 	if (!p)
 		pt__err(PT_ENOMEM, "out of memory allocating %zu x %zu bytes", n, size);
+	else
+		memset(p, 0, total ? total : 1);
 	return p;
 }
 
 void *pt__realloc(void *p, size_t n)
 {
-	void *q = realloc(p, n ? n : 1);
+	void *q = alloc_in_effect.realloc(p, n ? n : 1, alloc_in_effect.ctx);
 	if (!q)
 		pt__err(PT_ENOMEM, "out of memory allocating %zu bytes", n);
 	return q;
 }
 
-void pt__free(void *p) { free(p); }
+void pt__free(void *p)
+{
+	if (p)
+		alloc_in_effect.free(p, alloc_in_effect.ctx);
+}
 
 char *pt__strdup(const char *s) { return s ? pt__strndup(s, strlen(s)) : NULL; }
 

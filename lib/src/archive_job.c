@@ -23,6 +23,7 @@
 #include "segment.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -124,19 +125,18 @@ int pt_archive_plan_add(const pt_store *st, const pt_archive_plan_options *p)
 		pt__plan_clear(&np);
 		return rc;
 	}
-	char *rp = realpath(p->vault, NULL);
+	char rpbuf[PATH_MAX]; /* realpath(NULL) would bypass alloc.h */
+	char *rp = realpath(p->vault, rpbuf);
 	if (!rp) {
 		pt__plan_clear(&np);
 		return pt__err_errno(errno, "cannot resolve %s", p->vault);
 	}
 	size_t sl = strlen(st->path);
 	if (!strncmp(rp, st->path, sl) && (rp[sl] == '/' || rp[sl] == 0)) {
-		free(rp);
 		pt__plan_clear(&np);
 		return pt__err(PT_EINVAL, "the vault must not be inside the store (%s)", st->path);
 	}
 	np.vault = pt__strdup(rp);
-	free(rp);
 	np.name = pt__strdup(p->name);
 	np.schedule = pt__strdup(p->schedule);
 	np.tz = pt__strdup(tz);

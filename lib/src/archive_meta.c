@@ -35,7 +35,7 @@ int pt__json_quote(pt_buf *b, const char *s)
 	if (!t)
 		return PT_ENOMEM;
 	int rc = pt__buf_append(b, t, strlen(t));
-	free(t);
+	pt__free(t); /* jansson allocates through pt__malloc (alloc.h) */
 	return rc;
 }
 
@@ -65,7 +65,7 @@ int pt__tags_json(char **out, const char *const *tags, size_t n)
 		char *t = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 		if (!t || !(*out = pt__strdup(t)))
 			rc = PT_ENOMEM;
-		free(t);
+		pt__free(t); /* jansson allocates through pt__malloc (alloc.h) */
 	}
 	json_decref(o);
 	return rc;
@@ -300,7 +300,7 @@ int pt__plans_load(const pt_store *st, pt__plans *out)
 		p->keep_sources = ks != 0;
 		char *t = tags ? json_dumps(tags, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 		p->tags_json = pt__strdup(t ? t : "{}");
-		free(t);
+		pt__free(t); /* jansson allocates through pt__malloc (alloc.h) */
 		if (!p->tags_json)
 			rc = PT_ENOMEM;
 	}
@@ -439,7 +439,7 @@ static int parse_manifest_obj(pt__acat *a, json_t *o, const char *what)
 		PT_ECORRUPT, "%s: tag \"%s\" is not a string", what, tk);
 	char *t = json_dumps(tags, JSON_COMPACT | JSON_SORT_KEYS);
 	a->tags_json = t ? pt__strdup(t) : NULL;
-	free(t);
+	pt__free(t); /* jansson allocates through pt__malloc (alloc.h) */
 	if (!a->tags_json)
 		return PT_ENOMEM;
 	size_t n = json_array_size(mem);

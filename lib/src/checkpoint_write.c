@@ -328,7 +328,7 @@ static void *worker_main(void *arg)
 	pt_checkpointer *cw = arg;
 	pt__object_scratch scr = {0};
 	size_t outcap = pt__zstdx_bound(SAMPLE_LEN);
-	uint8_t *tmp = malloc(SAMPLE_LEN), *out = malloc(outcap);
+	uint8_t *tmp = pt__malloc(SAMPLE_LEN), *out = pt__malloc(outcap);
 	for (;;) {
 		pthread_mutex_lock(&cw->mu);
 		while (!cw->qhead && !cw->stop)
@@ -360,8 +360,8 @@ static void *worker_main(void *arg)
 		run_job(j, &scr, tmp, out, outcap);
 	}
 	pt__object_scratch_free(&scr);
-	free(tmp);
-	free(out);
+	pt__free(tmp);
+	pt__free(out);
 	return NULL;
 }
 
@@ -411,8 +411,12 @@ static int new_chunk(session *s, size_t *idx)
 			s->capres = nc;
 		}
 	}
-	if (!rc)
+	if (!rc) {
 		*idx = s->nres++;
+		/* zeroed: a job that fails before filling its slot must not leave a
+		 * garbage `tmp` for the cleanup at the end of session_run */
+		memset(&s->res[*idx], 0, sizeof *s->res);
+	}
 	pthread_mutex_unlock(&s->cw->mu);
 	return rc;
 }
@@ -638,11 +642,12 @@ static int session_run(pt_checkpointer *cw, const pt_checkpoint *ck, int64_t ste
 
 	if ((rc = pt__gc_lock(cw->st, 0, 1, &lockfd)))
 		goto done;
-	m.count = (uint32_t)ck->count;
 	if (!(m.e = pt__calloc(ck->count ? ck->count : 1, sizeof *m.e))) {
 		rc = PT_ENOMEM;
 		goto done;
 	}
+	/* only now: pt__manifest_clear walks m.e[0..count) */
+	m.count = (uint32_t)ck->count;
 	for (size_t i = 0; i < ck->count; i++) {
 		const pt__ck_entry *ce = &ck->e[i];
 		pt__mentry *e = &m.e[i];

@@ -516,7 +516,8 @@ int pt__code_env_event(pt_event *ev, const pt_code_options *o)
 	char host[256] = "";
 	int rc = 0;
 	char *model = cpu_model();
-	char *cwd = getcwd(NULL, 0);
+	char cwdbuf[PATH_MAX]; /* not getcwd(NULL): allocations go through alloc.h */
+	char *cwd = getcwd(cwdbuf, sizeof cwdbuf);
 	bool have_uname = uname(&u) == 0;
 
 	if (gethostname(host, sizeof(host) - 1) < 0 && have_uname)
@@ -545,7 +546,6 @@ int pt__code_env_event(pt_event *ev, const pt_code_options *o)
 	T(put_text(ev, "cwd", cwd));
 	T(env_vars(ev, o && o->env_allowlist ? o->env_allowlist : default_allowlist));
 	pt__free(model);
-	free(cwd);
 	return rc;
 #undef T
 }

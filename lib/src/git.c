@@ -608,7 +608,8 @@ static int store_prefix(cap_ctx *c)
 {
 	if (!c->objs->store_dir)
 		return 0;
-	char *wd = realpath(c->workdir, NULL), *sd = realpath(c->objs->store_dir, NULL);
+	char wdbuf[PATH_MAX], sdbuf[PATH_MAX]; /* realpath(NULL) would bypass alloc.h */
+	char *wd = realpath(c->workdir, wdbuf), *sd = realpath(c->objs->store_dir, sdbuf);
 	int rc = 0;
 	size_t n = wd ? strlen(wd) : 0;
 	if (wd && sd && !strncmp(sd, wd, n) && sd[n] == '/' && sd[n + 1]) {
@@ -616,8 +617,6 @@ static int store_prefix(cap_ctx *c)
 		if (!c->skip_prefix)
 			rc = PT_ENOMEM;
 	}
-	free(wd);
-	free(sd);
 	return rc;
 }
 
@@ -641,7 +640,13 @@ int pt__code_git_capture(pt_code_provenance **out, const pt_code_options *o,
 	c.p->dirty = -1;
 	c.p->untracked_max_bytes = o->untracked_max_bytes;
 
-	start = o->repo_path ? pt__strdup(o->repo_path) : getcwd(NULL, 0);
+	{
+		/* fix: was getcwd(NULL) freed with free(), and a pt__strdup freed with
+		 * free(): every allocation goes through alloc.h */
+		char cwd[PATH_MAX];
+		start = o->repo_path ? pt__strdup(o->repo_path)
+				     : getcwd(cwd, sizeof cwd) ? pt__strdup(cwd) : NULL;
+	}
 	if (!start) {
 		rc = o->repo_path ? PT_ENOMEM : pt__err_errno(errno, "cannot get the working directory");
 		goto done;
@@ -711,7 +716,7 @@ done:
 	pt__free(c.skip_prefix);
 	git_tree_free(tree);
 	git_repository_free(c.repo);
-	free(start);
+	pt__free(start);
 	if (rc) {
 		pt_code_provenance_free(c.p);
 		return rc;

@@ -213,6 +213,76 @@ static int load_raw(pt_iter *it, const pt_batch_header *h, uint64_t off)
 	return 0;
 }
 
+/*
+ * A writer that stops between renaming a sealed segment into segments/ and
+ * rewriting the chain (a crash, a full disk) leaves a sealed segment the
+ * chain does not list yet; the next writer adopts it (recorder.c,
+ * roll_forward).  Until then readers adopt it in memory, so that events
+ * acknowledged as durable never disappear from view (found by test_kill).
+ * Only a segment that continues the chain exactly is taken (number,
+ * previous id, first seq, valid header and footer), and only when there is
+ * no open segment, as roll_forward requires; its batches are checked as
+ * they are read, like any segment's.  1: an entry was appended to `c`.
+ */
+static int adopt_pending(const char *dir, const char *open_path, pt_chain *c)
+{
+	if (pt__exists(open_path))
+		return 0;
+	char *segdir = pt__sprintf("%s/segments", dir);
+	char **names = NULL;
+	size_t n = 0;
+	int rc = segdir ? 0 : PT_ENOMEM;
+	if (!rc && pt__is_dir(segdir))
+		rc = pt__list_dir(segdir, PT_SEG_SUFFIX, &names, &n);
+	static const uint8_t zero[PT_SHA256_LEN];
+	const uint8_t *prev = c->n ? c->v[c->n - 1].id : zero;
+	uint64_t first = c->n ? c->v[c->n - 1].last_seq + 1 : 1;
+	for (size_t i = 0; !rc && i < n; i++) {
+		uint8_t id[PT_SHA256_LEN];
+		char hex[65];
+		if (strlen(names[i]) != 64 + strlen(PT_SEG_SUFFIX))
+			continue;
+		memcpy(hex, names[i], 64);
+		hex[64] = 0;
+		if (pt__unhex(hex, id, PT_SHA256_LEN))
+			continue;
+		bool listed = false;
+		for (size_t k = 0; k < c->n && !listed; k++)
+			listed = !memcmp(c->v[k].id, id, PT_SHA256_LEN);
+		if (listed)
+			continue;
+		char *path = pt__sprintf("%s/%s", segdir, names[i]);
+		if (!path) {
+			rc = PT_ENOMEM;
+			break;
+		}
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		struct stat sb;
+		pt_seg_header h;
+		pt_footer f = {0};
+		if (fd >= 0 && fstat(fd, &sb) == 0 && !pt__seg_header_read(fd, (uint64_t)sb.st_size, path, &h) &&
+		    h.segno == c->n && !memcmp(h.prev, prev, PT_SHA256_LEN) && h.first_seq == first &&
+		    !pt__footer_read(fd, (uint64_t)sb.st_size, path, &f) && f.first_seq == first &&
+		    f.last_seq >= first) {
+			pt_chain_entry e = {h.segno, {0}, f.first_seq, f.last_seq, f.events, f.step_min, f.step_max,
+					    f.time_min, f.time_max, (uint64_t)sb.st_size, f.raw_bytes};
+			memcpy(e.id, id, PT_SHA256_LEN);
+			rc = pt__chain_append(c, &e);
+			if (!rc)
+				rc = 1;
+		}
+		pt__footer_free(&f);
+		if (fd >= 0)
+			close(fd);
+		pt__free(path);
+		if (rc)
+			break;
+	}
+	pt_strv_free(names, n);
+	pt__free(segdir);
+	return rc;
+}
+
 static int position(pt_iter *it, bool reload)
 {
 	int rc;
@@ -267,8 +337,12 @@ static int position(pt_iter *it, bool reload)
 		it->batch_i = lo;
 		return 0;
 	}
-	if (!pt__exists(it->open_path))
-		return PT_ITEROVER;
+	if (!pt__exists(it->open_path)) {
+		rc = adopt_pending(it->dir, it->open_path, &it->chain);
+		if (rc < 0)
+			return rc;
+		return rc ? position(it, false) : PT_ITEROVER;
+	}
 	uint64_t size = 0;
 	pt_seg_header h;
 	if ((rc = open_fd(it, it->open_path, &size))) {
@@ -542,6 +616,9 @@ int pt_stream_stat(const pt_store *st, const char *run, const char *stream, pt_s
 	}
 	if ((rc = pt__chain_load(dir, &c)))
 		goto done;
+	if ((rc = adopt_pending(dir, open_path, &c)) < 0)
+		goto done;
+	rc = 0;
 	bool any_time = false;
 	for (size_t i = 0; i < c.n; i++) {
 		pt_chain_entry *e = &c.v[i];

@@ -63,6 +63,16 @@ struct pt_recorder {
 	uint64_t seal_req, seal_done;
 	int err;              /* sticky error of the writer */
 	char errmsg[512];
+	/* A write failed for lack of space (PT_ENOSPC): nothing was left half
+	 * written, the batches stay queued and the writer retries them (every
+	 * RETRY_MS, or when flush asks); flush reports the error, appends fail
+	 * instead of waiting when the queue is full.  Cleared by a successful
+	 * round.  Only failed write()s qualify: a failed fdatasync is sticky,
+	 * since after one the kernel may have dropped the dirty pages. */
+	int nospc;
+	char nospc_msg[512];
+	uint64_t rounds;      /* writer rounds completed (flush waits for one after a retry request) */
+	bool retryable;       /* writer-owned: the last failure may be retried */
 	bool stop;
 	bool thread_started;
 	pthread_t thread;
@@ -224,6 +234,10 @@ static int append_locked(pt_recorder *r, const envelope *e, uint64_t *out_seq)
 	 * re-check the current batch after every wait. */
 	while (b->count && (b->count >= r->o.batch_max_events || b->raw.len + need > r->o.batch_max_bytes)) {
 		if (r->queued >= r->o.queue_max_batches) {
+			/* out of space (see nospc): fail rather than wait for a disk to empty */
+			if (r->nospc)
+				return pt__err(r->nospc, "%s (the event was not appended; free space and retry)",
+					       r->nospc_msg);
 			pthread_cond_wait(&r->cv_space, &r->mu);
 			if (r->err)
 				return sticky_locked(r);
@@ -497,8 +511,11 @@ static int idx_add(pt_recorder *r, uint64_t off, const pt_batch_header *h)
 static int write_batch(pt_recorder *r, pt_batch *b)
 {
 	int rc;
-	if (r->seg_fd < 0 && (rc = seg_create(r, b->first_seq)))
+	r->retryable = false;
+	if (r->seg_fd < 0 && (rc = seg_create(r, b->first_seq))) {
+		r->retryable = rc == PT_ENOSPC; /* seg_create removed the file */
 		return rc;
+	}
 	r->cbuf.len = 0;
 	if ((rc = pt__buf_reserve(&r->cbuf, PT_BATCH_FRAME_LEN)))
 		return rc;
@@ -512,8 +529,9 @@ static int write_batch(pt_recorder *r, pt_batch *b)
 	rc = pt__write_all(r->seg_fd, r->cbuf.data, r->cbuf.len, r->open_path);
 	if (rc) {
 		/* Leave no partial batch behind: cut back to the last whole one. */
-		if (ftruncate(r->seg_fd, (off_t)r->seg_size) == 0)
-			lseek(r->seg_fd, (off_t)r->seg_size, SEEK_SET);
+		if (ftruncate(r->seg_fd, (off_t)r->seg_size) == 0 &&
+		    lseek(r->seg_fd, (off_t)r->seg_size, SEEK_SET) == (off_t)r->seg_size)
+			r->retryable = rc == PT_ENOSPC;
 		return rc;
 	}
 	pt__sha256_update(r->sha, r->cbuf.data, r->cbuf.len);
@@ -532,14 +550,17 @@ static int seal_segment(pt_recorder *r)
 	memcpy(f.prev, r->prev, PT_SHA256_LEN);
 	pt_buf b = {0};
 	char *dst = NULL;
+	bool write_failed = false;
+	r->retryable = false;
 	int rc = pt__footer_encode(&b, &f);
 	if (!rc)
-		rc = pt__write_all(r->seg_fd, b.data, b.len, r->open_path);
+		write_failed = (rc = pt__write_all(r->seg_fd, b.data, b.len, r->open_path)) != 0;
 	if (!rc && fdatasync(r->seg_fd) < 0)
 		rc = pt__err_errno(errno, "cannot fdatasync %s", r->open_path);
 	if (rc) {
-		if (ftruncate(r->seg_fd, (off_t)r->seg_size) == 0)
-			lseek(r->seg_fd, (off_t)r->seg_size, SEEK_SET);
+		if (ftruncate(r->seg_fd, (off_t)r->seg_size) == 0 &&
+		    lseek(r->seg_fd, (off_t)r->seg_size, SEEK_SET) == (off_t)r->seg_size)
+			r->retryable = write_failed && rc == PT_ENOSPC; /* footer cut: seal again later */
 		goto done;
 	}
 	pt__sha256_update(r->sha, b.data, b.len);
@@ -572,6 +593,8 @@ done:
 	return rc;
 }
 
+#define RETRY_MS 100
+
 static void fold_batch(pt_recorder *r, const pt_batch *b);
 static void snapshot_now(pt_recorder *r);
 
@@ -586,7 +609,14 @@ static void *writer_main(void *arg)
 	pt_recorder *r = arg;
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
-		while (!r->qhead && !r->stop && r->seal_req == r->seal_done && !r->err && !r->final_snap_req) {
+		if (r->nospc && !r->stop && !r->err) {
+			/* out of space: retry after RETRY_MS, or sooner when flush asks */
+			struct timespec ts;
+			cond_deadline(&ts, pt__mono_ns() + RETRY_MS * 1000000);
+			pthread_cond_timedwait(&r->cv_work, &r->mu, &ts);
+		}
+		while (!r->qhead && !r->stop && r->seal_req == r->seal_done && !r->err && !r->nospc &&
+		       !r->final_snap_req) {
 			int64_t now = pt__mono_ns(), deadline = INT64_MAX;
 			if (r->cur->count)
 				deadline = r->cur->opened_mono + (int64_t)r->o.max_delay_ms * 1000000;
@@ -648,20 +678,33 @@ static void *writer_main(void *arg)
 		if (final_snap && r->fold_ok && r->fold.seq >= r->last_snap + PT_FINAL_SNAPSHOT_MIN)
 			snapshot_now(r);
 		bool synced = false;
-		if (!rc && r->seg_fd >= 0 && (r->o.durability == PT_DURABILITY_FSYNC || stopping) && last) {
-			if (fdatasync(r->seg_fd) < 0)
+		/* a lack of space that left nothing half written is retried (see
+		 * nospc); what was written before it is still synced now */
+		bool retry = rc && r->retryable && !stopping;
+		if ((!rc || retry) && r->seg_fd >= 0 && (r->o.durability == PT_DURABILITY_FSYNC || stopping) && last) {
+			if (fdatasync(r->seg_fd) < 0) {
 				rc = pt__err_errno(errno, "cannot fdatasync %s", r->open_path);
-			else
+				retry = false;
+			} else {
 				synced = true;
+			}
 		}
 		if (!rc && (stopping || seal_target != r->seal_done)) {
 			rc = seal_segment(r);
 			synced = !rc;
+			retry = rc && r->retryable && !stopping;
 		}
-		if (rc)
+		if (rc && !retry)
 			set_sticky(r, rc);
 
 		pthread_mutex_lock(&r->mu);
+		r->rounds++;
+		if (retry && !r->nospc) {
+			r->nospc = rc;
+			snprintf(r->nospc_msg, sizeof r->nospc_msg, "%s", pt_error_last());
+		} else if (!rc) {
+			r->nospc = 0;
+		}
 		if (last) {
 			r->written_seq = last;
 			if (synced || (r->seg_fd < 0 && !rc))
@@ -681,15 +724,19 @@ static void *writer_main(void *arg)
 		}
 		if (keep) {
 			pt_batch *t = keep;
-			while (t->next)
+			r->queued++;
+			while (t->next) {
 				t = t->next;
+				r->queued++;
+			}
 			t->next = r->qhead;
 			r->qhead = keep;
 			if (!r->qtail)
 				r->qtail = t;
 		}
 		pthread_cond_broadcast(&r->cv_done);
-		if (rc || (stopping && !r->qhead && !r->cur->count))
+		pthread_cond_broadcast(&r->cv_space);
+		if ((rc && !retry) || (stopping && !r->qhead && !r->cur->count))
 			break;
 	}
 	pthread_mutex_unlock(&r->mu);
@@ -1430,6 +1477,10 @@ int pt_recorder_flush(pt_recorder *r)
 	uint64_t target = r->next_seq - 1;
 	if (r->cur->count && (rc = enqueue_cur_locked(r)))
 		goto done;
+	/* after a lack of space: ask for a retry now and report its outcome */
+	uint64_t round0 = r->rounds;
+	if (r->nospc)
+		pthread_cond_signal(&r->cv_work);
 	if (r->o.durability == PT_DURABILITY_NONE)
 		goto done;
 	for (;;) {
@@ -1438,6 +1489,12 @@ int pt_recorder_flush(pt_recorder *r)
 			break;
 		if (r->err) {
 			rc = sticky_locked(r);
+			break;
+		}
+		if (r->nospc && r->rounds != round0) {
+			rc = pt__err(r->nospc, "%s (events up to seq %llu are durable; the rest stay queued and are "
+				     "retried: free space and flush again)", r->nospc_msg,
+				     (unsigned long long)r->synced_seq);
 			break;
 		}
 		pthread_cond_wait(&r->cv_done, &r->mu);

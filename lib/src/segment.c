@@ -9,7 +9,24 @@
 
 #include <errno.h>
 #include <unistd.h>
+/* For ZSTD_customMem and ZSTD_create?Ctx_advanced: the library's allocator
+ * (alloc.h) must see zstd's contexts too.  Both symbols are exported by the
+ * shared libzstd (checked with nm -D on Debian 12's 1.5.4). */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
+#include <zstd_errors.h>
+
+static void *zmem_alloc(void *opaque, size_t n) { (void)opaque; return pt__malloc(n); }
+static void zmem_free(void *opaque, void *p) { (void)opaque; pt__free(p); }
+static const ZSTD_customMem zmem = {zmem_alloc, zmem_free, NULL};
+
+/* A zstd error as a provtrace code: running out of memory is not damage. */
+static int zstd_err(size_t r, int code, const char *what)
+{
+	if (ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation)
+		return pt__err(PT_ENOMEM, "%s: zstd: out of memory", what);
+	return pt__err(code, "%s: zstd: %s", what, ZSTD_getErrorName(r));
+}
 
 static const uint8_t zero_id[PT_SHA256_LEN];
 
@@ -353,7 +370,7 @@ int pt__zc_new(pt_zc **out, int level)
 	pt_zc *z = pt__calloc(1, sizeof *z);
 	if (!z)
 		return PT_ENOMEM;
-	z->cctx = ZSTD_createCCtx();
+	z->cctx = ZSTD_createCCtx_advanced(zmem);
 	if (!z->cctx) {
 		pt__free(z);
 		return pt__err(PT_ENOMEM, "cannot create a zstd compression context");
@@ -381,7 +398,7 @@ int pt__zc_compress(pt_zc *z, pt_buf *out, const void *src, size_t len)
 		return rc;
 	size_t n = ZSTD_compress2(z->cctx, out->data + out->len, bound, src, len);
 	if (ZSTD_isError(n))
-		return pt__err(PT_ERROR, "zstd compression failed: %s", ZSTD_getErrorName(n));
+		return zstd_err(n, PT_ERROR, "batch compression");
 	out->len += n;
 	return 0;
 }
@@ -395,7 +412,7 @@ int pt__zd_new(pt_zd **out)
 	pt_zd *z = pt__calloc(1, sizeof *z);
 	if (!z)
 		return PT_ENOMEM;
-	z->dctx = ZSTD_createDCtx();
+	z->dctx = ZSTD_createDCtx_advanced(zmem);
 	if (!z->dctx) {
 		pt__free(z);
 		return pt__err(PT_ENOMEM, "cannot create a zstd decompression context");
@@ -426,7 +443,7 @@ int pt__zd_decompress(pt_zd *z, pt_buf *out, const void *src, size_t len, size_t
 		return rc;
 	size_t n = ZSTD_decompressDCtx(z->dctx, out->data, raw_len + 1, src, len);
 	if (ZSTD_isError(n))
-		return pt__err(PT_ECORRUPT, "%s: zstd: %s", what, ZSTD_getErrorName(n));
+		return zstd_err(n, PT_ECORRUPT, what);
 	if (n != raw_len)
 		return pt__err(PT_ECORRUPT, "%s: decompressed to %zu bytes, expected %zu", what, n, raw_len);
 	out->len = n;

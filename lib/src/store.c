@@ -31,12 +31,10 @@ int pt_name_check(const char *what, const char *name)
 
 static char *abs_path(const char *path)
 {
-	char *r = realpath(path, NULL);
-	if (r) {
-		char *d = pt__strdup(r);
-		free(r);
-		return d;
-	}
+	/* into a buffer: realpath(path, NULL) would allocate outside our allocator */
+	char r[PATH_MAX];
+	if (realpath(path, r))
+		return pt__strdup(r);
 	pt__err_errno(errno, "cannot resolve %s", path);
 	return NULL;
 }

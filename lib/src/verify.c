@@ -116,7 +116,10 @@ static int check_batch(vctx *v, int fd, uint64_t base, const char *path, uint64_
 					 : "invalid batch: header or payload checksum mismatch, or bad structure");
 		return PT_SCAN_BAD;
 	}
-	if (pt__zd_decompress(v->zd, &v->raw, v->payload_buf.data, v->payload_buf.len, h->raw_len, "batch")) {
+	int zr = pt__zd_decompress(v->zd, &v->raw, v->payload_buf.data, v->payload_buf.len, h->raw_len, "batch");
+	if (zr == PT_ENOMEM)
+		return zr; /* verification failed; the batch is not damaged */
+	if (zr) {
 		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, at, "%s", pt_error_last());
 		return PT_SCAN_BAD;
 	}
@@ -163,7 +166,12 @@ static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, cons
 		archived = true;
 	}
 	v->stats->segments++;
-	if (archived ? pt__sha256_range(fd, base, size, actual) : pt__sha256_file(path, actual, &size)) {
+	int hr = archived ? pt__sha256_range(fd, base, size, actual) : pt__sha256_file(path, actual, &size);
+	if (hr == PT_ENOMEM) {
+		bad = hr; /* out of memory is a failure of verify, not a problem of the store */
+		goto done;
+	}
+	if (hr) {
 		report(v, PT_SEVERITY_ERROR, PT_EIO, path, 0, "%s", pt_error_last());
 		bad = 1;
 		goto done;
@@ -197,7 +205,12 @@ static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, cons
 		       "segment %llu starts at seq %llu; expected segment %llu starting at seq %llu", (unsigned long long)h.segno,
 		       (unsigned long long)h.first_seq, (unsigned long long)e->segno, (unsigned long long)*next_seq),
 			bad = 1;
-	if (pt__footer_read_at(fd, base, size, path, &f)) {
+	int fr = pt__footer_read_at(fd, base, size, path, &f);
+	if (fr == PT_ENOMEM) {
+		bad = fr;
+		goto done;
+	}
+	if (fr) {
 		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, size >= 8 ? size - 8 : 0, "%s", pt_error_last());
 		bad = 1;
 		goto done;
@@ -423,12 +436,15 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 	size_t nfiles = 0;
 	pt_chain c = {0};
 	int rc = 0;
-	if (!chain_path) {
+	if (!dir || !segdir || !open_path || !chain_path) {
 		rc = PT_ENOMEM;
 		goto done;
 	}
 	v->stats->streams++;
-	if (pt__chain_load(dir, &c)) {
+	if ((rc = pt__chain_load(dir, &c)) == PT_ENOMEM)
+		goto done;
+	if (rc) {
+		rc = 0;
 		report(v, PT_SEVERITY_ERROR, pt_error_last_code(), chain_path, 0, "%s", pt_error_last());
 		goto done;
 	}
@@ -451,7 +467,9 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 		next_seq = c.v[i].last_seq + 1;
 	}
 	/* every sealed file must be in the chain */
-	if (pt__is_dir(segdir) && !pt__list_dir(segdir, NULL, &files, &nfiles)) {
+	if (pt__is_dir(segdir) && (rc = pt__list_dir(segdir, NULL, &files, &nfiles)))
+		goto done; /* cannot list: verification itself fails (never skip the check) */
+	if (files) {
 		for (size_t k = 0; k < nfiles; k++) {
 			bool listed = false;
 			uint8_t id[PT_SHA256_LEN];
@@ -466,9 +484,12 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 			}
 			if (!listed) {
 				char *p = pt__sprintf("%s/%s", segdir, files[k]);
-				if (p)
-					report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, p, 0,
-					       "file is not part of the stream's chain (stale chain head, or a foreign file)");
+				if (!p) {
+					rc = PT_ENOMEM;
+					goto done;
+				}
+				report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, p, 0,
+				       "file is not part of the stream's chain (a stale chain head, a seal interrupted after the rename that the next writer adopts, or a foreign file)");
 				pt__free(p);
 			}
 		}
@@ -477,7 +498,10 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 	int fd = open(open_path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		pt_openseg_scan s;
-		if (pt__openseg_scan(fd, open_path, &s)) {
+		int sr = pt__openseg_scan(fd, open_path, &s);
+		if (sr == PT_ENOMEM) {
+			rc = sr;
+		} else if (sr) {
 			report(v, PT_SEVERITY_ERROR, PT_EIO, open_path, 0, "%s", pt_error_last());
 		} else {
 			v->stats->bytes += s.file_size;
@@ -493,7 +517,10 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 				uint64_t off = s.hdr.frame_len;
 				for (uint64_t i = 0; i < s.n && !v->stop; i++) {
 					pt_batch_header bh;
-					if (check_batch(v, fd, 0, open_path, s.valid_end, &off, &bh) != PT_SCAN_BATCH)
+					int br = check_batch(v, fd, 0, open_path, s.valid_end, &off, &bh);
+					if (br < 0)
+						rc = br;
+					if (br != PT_SCAN_BATCH)
 						break;
 				}
 				if (s.tail == PT_SCAN_TORN)

@@ -5,10 +5,17 @@
 #include "zstdx.h"
 
 #include <pthread.h>
+/* ZSTD_customMem: contexts are allocated through the library's allocator
+ * (alloc.h); see segment.c for the same. */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 #include <zstd_errors.h>
 
 #define PT_ZSTDX_WINDOW_LOG_MAX 27
+
+static void *zmem_alloc(void *opaque, size_t n) { (void)opaque; return pt__malloc(n); }
+static void zmem_free(void *opaque, void *p) { (void)opaque; pt__free(p); }
+static const ZSTD_customMem zmem = {zmem_alloc, zmem_free, NULL};
 
 typedef struct {
 	ZSTD_CCtx *c;
@@ -25,7 +32,7 @@ static void zctx_free(void *p)
 		return;
 	ZSTD_freeCCtx(z->c);
 	ZSTD_freeDCtx(z->d);
-	free(z);
+	pt__free(z);
 }
 
 static void zkey_make(void) { (void)pthread_key_create(&zkey, zctx_free); }
@@ -35,10 +42,11 @@ static zctx *zctx_get(void)
 	pthread_once(&zonce, zkey_make);
 	zctx *z = pthread_getspecific(zkey);
 	if (!z) {
-		/* plain calloc: freed by the thread-exit destructor, outside our allocator */
-		z = calloc(1, sizeof *z);
+		/* freed by the thread-exit destructor (alloc.h: the allocator must
+		 * stay usable until the process exits) */
+		z = pt__calloc(1, sizeof *z);
 		if (!z || pthread_setspecific(zkey, z)) {
-			free(z);
+			pt__free(z);
 			pt__err(PT_ENOMEM, "cannot allocate a zstd context");
 			return NULL;
 		}
@@ -54,7 +62,7 @@ int pt__zstdx_compress(void *dst, size_t cap, const void *src, size_t len, int l
 	zctx *z = zctx_get();
 	if (!z)
 		return PT_ENOMEM;
-	if (!z->c && !(z->c = ZSTD_createCCtx()))
+	if (!z->c && !(z->c = ZSTD_createCCtx_advanced(zmem)))
 		return pt__err(PT_ENOMEM, "cannot create a zstd compression context");
 	ZSTD_CCtx_reset(z->c, ZSTD_reset_session_and_parameters);
 	size_t r = ZSTD_CCtx_setParameter(z->c, ZSTD_c_compressionLevel, level);
@@ -75,6 +83,8 @@ int pt__zstdx_compress(void *dst, size_t cap, const void *src, size_t len, int l
 	if (ZSTD_isError(r)) {
 		if (ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall)
 			return PT_ELIMIT;
+		if (ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation)
+			return pt__err(PT_ENOMEM, "zstd compression: out of memory");
 		return pt__err(PT_ERROR, "zstd compression failed: %s", ZSTD_getErrorName(r));
 	}
 	*out_len = r;
@@ -87,7 +97,7 @@ int pt__zstdx_decompress(void *dst, size_t plain_len, const void *src, size_t le
 	zctx *z = zctx_get();
 	if (!z)
 		return PT_ENOMEM;
-	if (!z->d && !(z->d = ZSTD_createDCtx()))
+	if (!z->d && !(z->d = ZSTD_createDCtx_advanced(zmem)))
 		return pt__err(PT_ENOMEM, "cannot create a zstd decompression context");
 	unsigned long long cs = ZSTD_getFrameContentSize(src, len);
 	if (cs == ZSTD_CONTENTSIZE_ERROR || cs == ZSTD_CONTENTSIZE_UNKNOWN)
@@ -102,6 +112,8 @@ int pt__zstdx_decompress(void *dst, size_t plain_len, const void *src, size_t le
 	ZSTD_DCtx_reset(z->d, ZSTD_reset_session_and_parameters);
 	ZSTD_DCtx_setParameter(z->d, ZSTD_d_windowLogMax, PT_ZSTDX_WINDOW_LOG_MAX);
 	size_t r = ZSTD_decompressDCtx(z->d, dst, plain_len, src, len);
+	if (ZSTD_isError(r) && ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation)
+		return pt__err(PT_ENOMEM, "%s: zstd: out of memory", what);
 	if (ZSTD_isError(r))
 		return pt__err(PT_ECORRUPT, "%s: zstd: %s", what, ZSTD_getErrorName(r));
 	if (r != plain_len)

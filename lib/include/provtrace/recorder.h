@@ -23,9 +23,15 @@
  * Thread rules: all functions may be called from several threads at once,
  * except close/free, which must be the last call.
  *
- * Errors of the background writer (I/O, full disk) are sticky: the next
- * append, flush or close returns them.  Everything flushed before the error
- * stays durable.
+ * Errors of the background writer are sticky: the next append, flush or
+ * close returns them.  Everything flushed before the error stays durable.
+ * One exception, a full disk (PT_ENOSPC): nothing is left half written, the
+ * unwritten batches stay queued and the writer retries them (every 100 ms,
+ * and whenever flush is called); flush returns PT_ENOSPC (naming the last
+ * durable seq) until a retry succeeds, append returns PT_ENOSPC instead of
+ * waiting once the bounded queue is full, and recording resumes by itself
+ * when space is freed.  A full disk while sealing after the rename, or while
+ * closing, stays sticky (close returns PT_ENOSPC; the next writer recovers).
  */
 #ifndef PROVTRACE_RECORDER_H
 #define PROVTRACE_RECORDER_H
