@@ -475,6 +475,9 @@ static int decode_event(pt_iter *it)
 			have_time = true;
 		} else if (KEY("step") && (val.type == MPK_UINT || val.type == MPK_INT)) {
 			v->step = val.type == MPK_UINT ? (int64_t)val.u : val.i;
+		} else if ((KEY("kind") || KEY("name")) && val.type == MPK_STR && memchr(val.ptr, 0, val.len)) {
+			/* the accessors hand out C strings: a NUL inside would cut them short */
+			goto bad;
 		} else if (KEY("kind") && val.type == MPK_STR && val.len <= PT_KIND_MAX) {
 			memcpy(it->kindbuf, val.ptr, val.len);
 			it->kindbuf[val.len] = 0;
