@@ -12,4 +12,16 @@ if(TARGET provtrace-bench)
       COMMAND sh -c "\"$0\" events \"$@\"; test $? -eq 2" $<TARGET_FILE:provtrace-bench> ${args})
     set_tests_properties(bench_events_usage_${tname} PROPERTIES LABELS "bench")
   endforeach()
+  # replay: records a 200k- and a 20k-event run, replays them at 100 random steps each and checks
+  # every state (step reached; equal to the fold from the first event at a few points).
+  add_test(NAME bench_replay_quick COMMAND provtrace-bench replay --quick)
+  set_tests_properties(bench_replay_quick PROPERTIES LABELS "bench" TIMEOUT 300)
+  foreach(args "--events;0" "--points;x" "--dir;/nonexistent/dir" "--provtrace;/nonexistent"
+      "--bogus" "extra")
+    string(REPLACE ";" "_" tname "${args}")
+    string(REGEX REPLACE "[^A-Za-z0-9_]" "" tname "${tname}")
+    add_test(NAME bench_replay_usage_${tname}
+      COMMAND sh -c "\"$0\" replay \"$@\"; test $? -eq 2" $<TARGET_FILE:provtrace-bench> ${args})
+    set_tests_properties(bench_replay_usage_${tname} PROPERTIES LABELS "bench")
+  endforeach()
 endif()

@@ -171,6 +171,7 @@ static void test_append_msgpack_body_is_checked(void **state)
 	assert_int_equal(pt_recorder_append_msgpack(r, "decision", NULL, 1, "\x81\xa1x\xa2\xff\xfe", 6, NULL), PT_EINVAL);
 	assert_int_equal(pt_recorder_append_msgpack(r, "decision", NULL, 1, "\x81\xa1x\x92\x01", 5, NULL), PT_EINVAL);
 	assert_int_equal(pt_recorder_append_msgpack(r, "decision", NULL, 1, "\x80\x00", 2, NULL), PT_EINVAL); /* trailing */
+	assert_int_equal(pt_recorder_append_msgpack(r, "decision", NULL, 1, "\x81\xa1x\x81\x01\x02", 6, NULL), PT_EINVAL);
 	assert_int_equal(pt_recorder_append_msgpack(r, "bad kind", NULL, 1, "\x80", 1, NULL), PT_EINVAL);
 	TU_OK(pt_recorder_close(r));
 	assert_int_equal(tu_count(f->st, "mp", NULL, NULL), 1);

@@ -28,6 +28,10 @@ static pt_recorder *open_rec(pt_store *st, const char *run, uint32_t snap_every)
 static void record_run(pt_recorder *r, int steps, unsigned seed, int64_t step0, int64_t time0)
 {
 	srand(seed);
+	pt_checkpointer *cw;
+	pt_checkpoint_options co = PT_CHECKPOINT_OPTIONS_INIT;
+	co.threads = 1;
+	TU_OK(pt_checkpointer_open(&cw, pt__recorder_store(r), r, &co));
 	pt_event *ev;
 	TU_OK(pt_event_new(&ev, PT_KIND_PARAM, "lr"));
 	TU_OK(pt_event_double(ev, "value", 0.1));
@@ -53,14 +57,14 @@ static void record_run(pt_recorder *r, int steps, unsigned seed, int64_t step0, 
 			TU_OK(pt_event_str(ev, "actor", "scheduler"));
 			TU_OK(pt_recorder_append(r, ev, NULL));
 		} else if (dice < 5) {
-			TU_OK(pt_event_reset(ev, PT_KIND_CHECKPOINT, NULL));
-			TU_OK(pt_event_set_step(ev, s));
-			char hex[65];
-			for (int k = 0; k < 64; k++)
-				hex[k] = "0123456789abcdef"[(s * 7 + k) % 16];
-			hex[64] = 0;
-			TU_OK(pt_event_str(ev, "manifest", hex));
-			TU_OK(pt_recorder_append(r, ev, NULL));
+			/* a real (tiny) checkpoint: verify checks what its event references */
+			pt_checkpoint *ck;
+			float w[4] = {(float)s, 1, 2, 3};
+			uint64_t shape[1] = {4};
+			TU_OK(pt_checkpoint_new(&ck));
+			TU_OK(pt_checkpoint_add_tensor(ck, "w", PT_DTYPE_F32, 1, shape, w, sizeof w));
+			TU_OK(pt_checkpointer_write(cw, ck, s, NULL));
+			pt_checkpoint_free(ck);
 		} else if (dice < 7) {
 			TU_OK(pt_event_reset(ev, "note", dice == 5 ? "eval" : NULL));
 			TU_OK(pt_event_int(ev, "i", i));
@@ -75,6 +79,7 @@ static void record_run(pt_recorder *r, int steps, unsigned seed, int64_t step0, 
 			TU_OK(pt_recorder_metric(r, "acc", i / 100.0, s));
 	}
 	pt_event_free(ev);
+	TU_OK(pt_checkpointer_close(cw));
 }
 
 /* The state at seq `t` by folding every event from the first one. */
@@ -522,6 +527,28 @@ static void test_custom_fold_and_diff(void **state)
 	pt_replay_free(rb);
 }
 
+static void test_close_snapshots_a_long_tail_only(void **state)
+{
+	fixture *f = *state;
+	pt_recorder_options o = PT_RECORDER_OPTIONS_INIT; /* snapshot_every 32768 */
+	pt_recorder *r;
+	TU_OK(pt_recorder_open(&r, f->st, "long", NULL, &o));
+	for (int s = 0; s < 10000; s++)
+		TU_OK(pt_recorder_metric(r, "loss", s, s));
+	TU_OK(pt_recorder_close(r));
+	assert_int_equal(tu_count(f->st, "long", NULL, "snapshot"), 1);
+	uint64_t folded;
+	char *j = replay_json(f->st, "long", "latest", 1, NULL, &folded);
+	assert_true(folded <= 1);
+	free(j);
+	TU_OK(pt_recorder_open(&r, f->st, "short", NULL, &o));
+	for (int s = 0; s < 100; s++)
+		TU_OK(pt_recorder_metric(r, "loss", s, s));
+	TU_OK(pt_recorder_close(r));
+	assert_int_equal(tu_count(f->st, "short", NULL, "snapshot"), 0);
+	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
+}
+
 static void test_recorder_restart_continues_snapshots(void **state)
 {
 	fixture *f = *state;
@@ -550,6 +577,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_walk_forward_and_backward, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_custom_fold_and_diff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diff_names_only_tensors_whose_bytes_changed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_snapshots_a_long_tail_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recorder_restart_continues_snapshots, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("replay", tests, NULL, NULL);

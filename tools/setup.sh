@@ -11,9 +11,14 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake pkg-config git
   libzstd-dev zstd libmsgpack-dev libjansson-dev libssl-dev libcmocka-dev
-  libsqlite3-dev libgit2-dev libarchive-dev
-  python3 python3-numpy python3-msgpack python3-croniter python3-setuptools python3-pip
+  libsqlite3-dev libgit2-dev libarchive-dev libxxhash-dev libarchive-tools
+  python3 python3-numpy python3-msgpack python3-croniter python3-tz python3-setuptools python3-pip
+  python3-venv
 )
+# Wanted but not required: PyTorch for examples/train_torch.py (its test
+# skips, saying so, without it) and the backup tools the checkpoint
+# benchmark compares against.  A failure to install them is not fatal.
+OPTIONAL=(python3-torch borgbackup restic)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -28,7 +33,20 @@ if ((${#missing[@]})); then
   fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
+  UPDATED=1
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+opt_missing=()
+for p in "${OPTIONAL[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || opt_missing+=("$p")
+done
+if ((${#opt_missing[@]})) && [[ "${PT_NO_OPTIONAL:-0}" != 1 ]]; then
+  echo "setup: installing optional ${opt_missing[*]}" >&2
+  [[ $(id -u) -ne 0 ]] && SUDO=sudo || SUDO=
+  export DEBIAN_FRONTEND=noninteractive
+  [[ "${UPDATED:-0}" == 1 ]] || $SUDO apt-get update -qq || true
+  $SUDO apt-get install -y -qq --no-install-recommends "${opt_missing[@]}" >/dev/null 2>&1 ||
+    echo "setup: could not install ${opt_missing[*]} (optional: the torch example and some benchmark peers are skipped)" >&2
 fi
 
 BUILD_DIR=${1:-build}

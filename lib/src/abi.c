@@ -17,6 +17,11 @@ size_t pt_abi_struct_size(const char *name)
 		{"pt_checkpoint_entry", sizeof(pt_checkpoint_entry)},
 		{"pt_checkpoint_export_stats", sizeof(pt_checkpoint_export_stats)},
 		{"pt_code_options", sizeof(pt_code_options)},
+		{"pt_checkpoint_options", sizeof(pt_checkpoint_options)},
+		{"pt_checkpoint_info", sizeof(pt_checkpoint_info)},
+		{"pt_checkpoint_status", sizeof(pt_checkpoint_status)},
+		{"pt_gc_options", sizeof(pt_gc_options)},
+		{"pt_gc_stats", sizeof(pt_gc_stats)},
 	};
 	for (size_t i = 0; name && i < sizeof sizes / sizeof *sizes; i++)
 		if (!strcmp(sizes[i].name, name))

@@ -195,14 +195,14 @@ int pt_checkpoint_export(const pt_store *st, const char *manifest_hex, const cha
 			rc = pt__buf_printf(&index, ",\"file\":");
 		if (!rc)
 			rc = pt__json_string(&index, fname, strlen(fname));
+		if (!rc)
+			rc = pt__buf_printf(&index, ",\"type\":\"%s\"", e.type == PT_ENTRY_TENSOR ? "tensor" : "blob");
 		if (!rc && e.type == PT_ENTRY_TENSOR) {
 			rc = pt__buf_printf(&index, ",\"dtype\":\"%s\",\"shape\":[", pt_dtype_name(e.dtype));
 			for (unsigned k = 0; !rc && k < e.ndim; k++)
 				rc = pt__buf_printf(&index, "%s%" PRIu64, k ? "," : "", e.shape[k]);
 			if (!rc)
 				rc = pt__buf_printf(&index, "]%s", e.dtype == PT_DTYPE_BF16 ? ",\"widened_to\":\"f32\"" : "");
-		} else if (!rc) {
-			rc = pt__buf_printf(&index, ",\"blob\":true");
 		}
 		if (!rc)
 			rc = pt__buf_printf(&index, ",\"bytes\":%" PRIu64 "}", e.size);

@@ -40,8 +40,7 @@ typedef struct {
  */
 int pt__code_put_many(const pt__code_objects *objs, pt__code_put_item *items, size_t n);
 
-/* recorder.c: the store of a recorder (borrowed). */
-pt_store *pt__recorder_store(const pt_recorder *r);
+
 
 /* git.c ------------------------------------------------------------------ */
 

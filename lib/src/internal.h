@@ -105,6 +105,9 @@ struct pt_store {
 char *pt__run_dir(const pt_store *st, const char *run);
 char *pt__stream_dir(const pt_store *st, const char *run, const char *stream);
 
+/* The store a recorder writes to (recorder.c). */
+pt_store *pt__recorder_store(const pt_recorder *r);
+
 /* ---- time (time.c) ----------------------------------------------------------------- */
 int64_t pt__mono_ns(void);
 /* Days since 1970-01-01 of a proleptic Gregorian date. */

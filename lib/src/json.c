@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 #include "json.h"
+#include "mpk.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -128,110 +129,38 @@ static int corrupt_at(mp_rd *r, const uint8_t *pos, const char *what)
 	return mp_corrupt(r, what);
 }
 
-static inline uint64_t be_read(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /*
  * Read the header of the next object (and, for str/bin/ext, its bytes;
- * containers' elements follow).  Every length is checked against the bytes
- * left before it is used, so a hostile length never reads out of bounds and
- * an element count can never exceed the bytes that could hold the elements.
+ * containers' elements follow) with the library's bounds-checked decoder
+ * (mpk.h): every length is checked against the bytes left before it is
+ * used, and an element count can never exceed the bytes that could hold
+ * the elements.
  */
 static int mp_next(mp_rd *r, mp_obj *o)
 {
 	if (r->p >= r->end)
 		return mp_corrupt(r, "truncated value");
 	const uint8_t *p = r->p;
-	size_t left = (size_t)(r->end - p) - 1;
-	uint8_t c = *p++;
-	size_t need = 0; /* bytes of the header after the type byte */
-	uint64_t n = 0;
-	if (c <= 0x7f) {
-		o->type = MP_UINT;
-		o->v.u = c;
-	} else if (c <= 0x8f) {
-		o->type = MP_MAP;
-		n = c & 0x0f;
-	} else if (c <= 0x9f) {
-		o->type = MP_ARRAY;
-		n = c & 0x0f;
-	} else if (c <= 0xbf) {
-		o->type = MP_STR;
-		n = c & 0x1f;
-	} else if (c >= 0xe0) {
-		o->type = MP_INT;
-		o->v.i = (int8_t)c;
-	} else {
-		switch (c) {
-		case 0xc0: o->type = MP_NIL; break;
-		case 0xc2: case 0xc3: o->type = MP_BOOL; o->v.b = c == 0xc3; break;
-		case 0xc4: case 0xc5: case 0xc6: o->type = MP_BIN; need = 1u << (c - 0xc4); break;
-		case 0xc7: case 0xc8: case 0xc9: o->type = MP_EXT; need = (1u << (c - 0xc7)) + 1; break;
-		case 0xca: o->type = MP_F32; need = 4; break;
-		case 0xcb: o->type = MP_F64; need = 8; break;
-		case 0xcc: case 0xcd: case 0xce: case 0xcf: o->type = MP_UINT; need = 1u << (c - 0xcc); break;
-		case 0xd0: case 0xd1: case 0xd2: case 0xd3: o->type = MP_INT; need = 1u << (c - 0xd0); break;
-		case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-			o->type = MP_EXT; need = 1; n = 1u << (c - 0xd4); break;
-		case 0xd9: case 0xda: case 0xdb: o->type = MP_STR; need = 1u << (c - 0xd9); break;
-		case 0xdc: case 0xdd: o->type = MP_ARRAY; need = 2u << (c - 0xdc); break;
-		case 0xde: case 0xdf: o->type = MP_MAP; need = 2u << (c - 0xde); break;
-		default: return mp_corrupt(r, "invalid type byte 0xc1");
-		}
-	}
-	if (need > left)
-		return mp_corrupt(r, "truncated header");
-	left -= need;
-	switch (c) {
-	case 0xc4: case 0xc5: case 0xc6: case 0xd9: case 0xda: case 0xdb: case 0xdc: case 0xdd:
-	case 0xde: case 0xdf:
-		n = be_read(p, (int)need);
-		break;
-	case 0xc7: case 0xc8: case 0xc9:
-		n = be_read(p, (int)need - 1);
-		o->ext = (int8_t)p[need - 1];
-		break;
-	case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-		o->ext = (int8_t)p[0];
-		break;
-	case 0xca: {
-		uint32_t u = (uint32_t)be_read(p, 4);
-		float f;
-		memcpy(&f, &u, 4);
-		o->v.d = f;
-		break;
-	}
-	case 0xcb: {
-		uint64_t u = be_read(p, 8);
-		memcpy(&o->v.d, &u, 8);
-		break;
-	}
-	case 0xcc: case 0xcd: case 0xce: case 0xcf:
-		o->v.u = be_read(p, (int)need);
-		break;
-	case 0xd0: o->v.i = (int8_t)p[0]; break;
-	case 0xd1: o->v.i = (int16_t)be_read(p, 2); break;
-	case 0xd2: o->v.i = (int32_t)be_read(p, 4); break;
-	case 0xd3: o->v.i = (int64_t)be_read(p, 8); break;
+	mpk_obj m = {0};
+	if (mpk_read(&p, r->end, &m))
+		return mp_corrupt(r, *r->p == 0xc1 ? "invalid type byte 0xc1"
+						   : "truncated header, or a length or element count beyond the end of the event");
+	static const int types[] = {[MPK_NIL] = MP_NIL, [MPK_BOOL] = MP_BOOL, [MPK_UINT] = MP_UINT,
+				    [MPK_INT] = MP_INT, [MPK_FLOAT32] = MP_F32, [MPK_FLOAT64] = MP_F64,
+				    [MPK_STR] = MP_STR, [MPK_BIN] = MP_BIN, [MPK_ARRAY] = MP_ARRAY,
+				    [MPK_MAP] = MP_MAP, [MPK_EXT] = MP_EXT};
+	o->type = types[m.type];
+	o->len = m.len;
+	o->data = m.ptr;
+	o->ext = m.ext_type;
+	switch (m.type) {
+	case MPK_BOOL: o->v.b = m.b; break;
+	case MPK_UINT: o->v.u = m.u; break;
+	case MPK_INT: o->v.i = m.i; break;
+	case MPK_FLOAT32:
+	case MPK_FLOAT64: o->v.d = m.d; break;
 	default: break;
 	}
-	p += need;
-	if (o->type == MP_STR || o->type == MP_BIN || o->type == MP_EXT) {
-		if (n > left)
-			return mp_corrupt(r, "length beyond the end of the event");
-		o->data = p;
-		p += n;
-	} else if (o->type == MP_ARRAY || o->type == MP_MAP) {
-		/* every element takes at least one byte */
-		if (n > left || (o->type == MP_MAP && n * 2 > left))
-			return mp_corrupt(r, "element count beyond the end of the event");
-	}
-	o->len = (uint32_t)n;
 	r->p = p;
 	return 0;
 }

@@ -2,24 +2,34 @@
 #include "mpk.h"
 #include "internal.h"
 
-static int walk(const uint8_t **p, const uint8_t *end, int depth, bool utf8)
+static int walk(const uint8_t **p, const uint8_t *end, int depth, bool utf8, bool strkeys)
 {
 	mpk_obj o;
 	if (depth < 0 || mpk_read(p, end, &o))
 		return -1;
 	if (utf8 && o.type == MPK_STR && !pt__utf8_valid(o.ptr, o.len))
 		return -1;
-	if (o.type == MPK_ARRAY || o.type == MPK_MAP) {
-		uint64_t n = o.type == MPK_MAP ? (uint64_t)o.len * 2 : o.len;
-		for (uint64_t k = 0; k < n; k++)
-			if (walk(p, end, depth - 1, utf8))
+	if (o.type == MPK_ARRAY) {
+		for (uint32_t k = 0; k < o.len; k++)
+			if (walk(p, end, depth - 1, utf8, strkeys))
 				return -1;
+	} else if (o.type == MPK_MAP) {
+		for (uint32_t k = 0; k < o.len; k++) {
+			if (strkeys && (*p >= end || !((**p & 0xe0) == 0xa0 || **p == 0xd9 || **p == 0xda || **p == 0xdb)))
+				return -1;
+			if (walk(p, end, depth - 1, utf8, strkeys) || walk(p, end, depth - 1, utf8, strkeys))
+				return -1;
+		}
 	}
 	return 0;
 }
 
-int mpk_skip(const uint8_t **p, const uint8_t *end, int max_depth) { return walk(p, end, max_depth, false); }
-int mpk_validate(const uint8_t **p, const uint8_t *end, int max_depth) { return walk(p, end, max_depth, true); }
+int mpk_skip(const uint8_t **p, const uint8_t *end, int max_depth) { return walk(p, end, max_depth, false, false); }
+int mpk_validate(const uint8_t **p, const uint8_t *end, int max_depth) { return walk(p, end, max_depth, true, false); }
+int mpk_validate_strkeys(const uint8_t **p, const uint8_t *end, int max_depth)
+{
+	return walk(p, end, max_depth, true, true);
+}
 
 bool pt__utf8_valid(const uint8_t *s, size_t n)
 {

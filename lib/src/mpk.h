@@ -222,6 +222,8 @@ static inline int mpk_read(const uint8_t **p, const uint8_t *end, mpk_obj *o)
 int mpk_skip(const uint8_t **p, const uint8_t *end, int max_depth);
 /* Validate one complete value including UTF-8 of strings; -1 if not. */
 int mpk_validate(const uint8_t **p, const uint8_t *end, int max_depth);
+/* ... and every map key, at every level, a string (what the event builder produces). */
+int mpk_validate_strkeys(const uint8_t **p, const uint8_t *end, int max_depth);
 bool pt__utf8_valid(const uint8_t *s, size_t n);
 
 #endif

@@ -29,6 +29,10 @@
 
 /* States waiting to be stored: a few KiB each; past this the oldest is dropped. */
 #define PT_SNAPSHOT_QUEUE 64
+/* At close, a tail of at least this many events since the last snapshot gets
+ * one more, so that replays of a finished run never fold a long tail (and
+ * never scan it for lineage events); shorter runs stay free of snapshots. */
+#define PT_FINAL_SNAPSHOT_MIN 4096
 
 typedef struct pt_batch {
 	pt_buf raw;
@@ -100,11 +104,13 @@ struct pt_recorder {
 		pt_buf state;
 		uint64_t at;
 		int64_t lineage;
+		int64_t time; /* the running max time of the state */
 	} snapq[PT_SNAPSHOT_QUEUE]; /* states waiting for the snapshot thread (under mu) */
 	size_t snapq_head, snapq_n;
 	pthread_t snap_thread;
 	bool snap_started;
 	bool snap_finish;
+	bool final_snap_req; /* close: the writer snapshots a long unsnapshotted tail */
 	pthread_cond_t cv_snap;
 	uint64_t snap_count;
 };
@@ -346,9 +352,10 @@ int pt_recorder_append_msgpack(pt_recorder *r, const char *kind, const char *nam
 		for (size_t j = 0; j < sizeof reserved / sizeof *reserved; j++)
 			if (k.len == strlen(reserved[j]) && !memcmp(k.ptr, reserved[j], k.len))
 				return pt__err(PT_EINVAL, "key \"%s\" is reserved for the event envelope", reserved[j]);
-		if (mpk_validate(&p, end, PT_EVENT_MAX_DEPTH - 1))
-			return pt__err(PT_EINVAL, "event body: the value of \"%.*s\" is not well-formed msgpack (structure, "
-					     "depth or UTF-8)", (int)(k.len > 64 ? 64 : k.len), (const char *)k.ptr);
+		if (mpk_validate_strkeys(&p, end, PT_EVENT_MAX_DEPTH - 1))
+			return pt__err(PT_EINVAL, "event body: the value of \"%.*s\" is not well-formed (structure, depth, "
+					     "UTF-8, or a map key that is not a string)", (int)(k.len > 64 ? 64 : k.len),
+				       (const char *)k.ptr);
 	}
 	if (p != end)
 		return pt__err(PT_EINVAL, "event body: bytes after the map");
@@ -589,6 +596,7 @@ done:
 #define RETRY_MS 100
 
 static void fold_batch(pt_recorder *r, const pt_batch *b);
+static void snapshot_now(pt_recorder *r);
 
 static void cond_deadline(struct timespec *ts, int64_t mono_ns)
 {
@@ -607,7 +615,8 @@ static void *writer_main(void *arg)
 			cond_deadline(&ts, pt__mono_ns() + RETRY_MS * 1000000);
 			pthread_cond_timedwait(&r->cv_work, &r->mu, &ts);
 		}
-		while (!r->qhead && !r->stop && r->seal_req == r->seal_done && !r->err && !r->nospc) {
+		while (!r->qhead && !r->stop && r->seal_req == r->seal_done && !r->err && !r->nospc &&
+		       !r->final_snap_req) {
 			int64_t now = pt__mono_ns(), deadline = INT64_MAX;
 			if (r->cur->count)
 				deadline = r->cur->opened_mono + (int64_t)r->o.max_delay_ms * 1000000;
@@ -646,6 +655,7 @@ static void *writer_main(void *arg)
 		r->queued = 0;
 		uint64_t seal_target = r->seal_req;
 		bool stopping = r->stop;
+		bool final_snap = r->final_snap_req;
 		pthread_cond_broadcast(&r->cv_space);
 		pthread_mutex_unlock(&r->mu);
 
@@ -665,6 +675,8 @@ static void *writer_main(void *arg)
 				break;
 			}
 		}
+		if (final_snap && r->fold_ok && r->fold.seq >= r->last_snap + PT_FINAL_SNAPSHOT_MIN)
+			snapshot_now(r);
 		bool synced = false;
 		/* a lack of space that left nothing half written is retried (see
 		 * nospc); what was written before it is still synced now */
@@ -700,6 +712,8 @@ static void *writer_main(void *arg)
 		}
 		if (!rc && seal_target != r->seal_done)
 			r->seal_done = seal_target;
+		if (final_snap)
+			r->final_snap_req = false;
 		/* Batches not written stay queued (nothing acknowledged is dropped). */
 		pt_batch *keep = failed;
 		for (b = list; b && b != keep;) {
@@ -742,7 +756,7 @@ static void *writer_main(void *arg)
  * lengthens some replays.  A failure to fold or store turns snapshots off for
  * this recorder; it is never a recording error.
  */
-static int write_snapshot(pt_recorder *r, const pt_buf *state, uint64_t at, int64_t lineage)
+static int write_snapshot(pt_recorder *r, const pt_buf *state, uint64_t at, int64_t lineage, int64_t time)
 {
 	uint8_t id[PT_SHA256_LEN];
 	char hex[PT_SHA256_HEX];
@@ -761,7 +775,10 @@ static int write_snapshot(pt_recorder *r, const pt_buf *state, uint64_t at, int6
 	p = mpk_str_hdr(p, 7), memcpy(p, "objects", 7), p += 7;
 	p = mpk_arr_hdr(p, 1);
 	p = mpk_str_hdr(p, 64), memcpy(p, hex, 64), p += 64;
-	envelope e = {"snapshot", 8, NULL, 0, false, PT_NO_STEP, 0, NULL, body, (size_t)(p - body)};
+	/* Stamped with the time of the state it captures, not of the moment it
+	 * was stored: a snapshot never moves the stream's running max time
+	 * (time= points) nor makes old history look recent (archive min-age). */
+	envelope e = {"snapshot", 8, NULL, 0, false, PT_NO_STEP, time > 0 ? time : 0, NULL, body, (size_t)(p - body)};
 	uint64_t evseq = 0;
 	pthread_mutex_lock(&r->mu);
 	rc = append_locked(r, &e, &evseq);
@@ -803,6 +820,33 @@ static int state_at_seq(pt_recorder *r, uint64_t seq, pt_fold *out)
 	return 0;
 }
 
+/* Writer thread: serialize the fold and queue it for the snapshot thread. */
+static void snapshot_now(pt_recorder *r)
+{
+	pt_buf s = {0};
+	if (pt__fold_serialize(&r->fold, &s)) {
+		pt__buf_free(&s);
+		r->fold_ok = false;
+		return;
+	}
+	r->last_snap = r->fold.seq;
+	pthread_mutex_lock(&r->mu);
+	if (r->snapq_n == PT_SNAPSHOT_QUEUE) {
+		/* the store thread is far behind: drop the oldest (a cache) */
+		pt__buf_free(&r->snapq[r->snapq_head].state);
+		r->snapq_head = (r->snapq_head + 1) % PT_SNAPSHOT_QUEUE;
+		r->snapq_n--;
+	}
+	struct snap_item *it = &r->snapq[(r->snapq_head + r->snapq_n) % PT_SNAPSHOT_QUEUE];
+	it->state = s;
+	it->at = r->fold.seq;
+	it->lineage = r->fold.lineage;
+	it->time = r->fold.max_time;
+	r->snapq_n++;
+	pthread_cond_signal(&r->cv_snap);
+	pthread_mutex_unlock(&r->mu);
+}
+
 /* Writer thread: fold a batch just written; hand a snapshot over when due. */
 static void fold_batch(pt_recorder *r, const pt_batch *b)
 {
@@ -818,29 +862,8 @@ static void fold_batch(pt_recorder *r, const pt_batch *b)
 			r->fold_ok = false;
 			break;
 		}
-		if (r->fold.seq >= r->last_snap + r->o.snapshot_every) {
-			pt_buf s = {0};
-			if (pt__fold_serialize(&r->fold, &s)) {
-				pt__buf_free(&s);
-				r->fold_ok = false;
-				break;
-			}
-			r->last_snap = r->fold.seq;
-			pthread_mutex_lock(&r->mu);
-			if (r->snapq_n == PT_SNAPSHOT_QUEUE) {
-				/* the store thread is far behind: drop the oldest (a cache) */
-				pt__buf_free(&r->snapq[r->snapq_head].state);
-				r->snapq_head = (r->snapq_head + 1) % PT_SNAPSHOT_QUEUE;
-				r->snapq_n--;
-			}
-			struct snap_item *it = &r->snapq[(r->snapq_head + r->snapq_n) % PT_SNAPSHOT_QUEUE];
-			it->state = s;
-			it->at = r->fold.seq;
-			it->lineage = r->fold.lineage;
-			r->snapq_n++;
-			pthread_cond_signal(&r->cv_snap);
-			pthread_mutex_unlock(&r->mu);
-		}
+		if (r->fold.seq >= r->last_snap + r->o.snapshot_every)
+			snapshot_now(r);
 	}
 }
 
@@ -860,7 +883,7 @@ static void *snap_main(void *arg)
 		r->snapq_head = (r->snapq_head + 1) % PT_SNAPSHOT_QUEUE;
 		r->snapq_n--;
 		pthread_mutex_unlock(&r->mu);
-		int rc = write_snapshot(r, &it.state, it.at, it.lineage);
+		int rc = write_snapshot(r, &it.state, it.at, it.lineage, it.time);
 		pt__buf_free(&it.state);
 		if (rc)
 			break;
@@ -874,6 +897,10 @@ static void snap_stop(pt_recorder *r)
 		return;
 	pt_recorder_flush(r); /* the writer folds everything appended */
 	pthread_mutex_lock(&r->mu);
+	r->final_snap_req = true;
+	pthread_cond_signal(&r->cv_work);
+	while (r->final_snap_req && !r->err)
+		pthread_cond_wait(&r->cv_done, &r->mu);
 	r->snap_finish = true;
 	pthread_cond_signal(&r->cv_snap);
 	pthread_mutex_unlock(&r->mu);
@@ -1518,5 +1545,4 @@ void pt_recorder_free(pt_recorder *r) { (void)pt_recorder_close(r); }
 
 /* The store a recorder writes to (borrowed): code provenance puts its objects there.
  * (Declared in codeprov.h.) */
-pt_store *pt__recorder_store(const pt_recorder *r);
 pt_store *pt__recorder_store(const pt_recorder *r) { return r->st; }

@@ -552,6 +552,25 @@ done:
 	return rc;
 }
 
+/* Problems of the checkpoint verification, counted and forwarded like ours. */
+static int verify_forward_problem(const pt_problem *p, void *payload)
+{
+	vctx *v = payload;
+	if (p->severity == PT_SEVERITY_ERROR) {
+		v->stats->errors++;
+		if (!v->first_code) {
+			v->first_code = p->code;
+			snprintf(v->first_msg, sizeof v->first_msg, "%s @%llu: %s", p->object, (unsigned long long)p->offset,
+				 p->message);
+		}
+	} else {
+		v->stats->warnings++;
+	}
+	if (v->cb && v->cb(p, v->payload))
+		v->stop = true;
+	return v->stop;
+}
+
 int pt_verify(const pt_store *st, const char *run, const char *stream, pt_problem_cb cb, void *payload,
 	      pt_verify_stats *stats)
 {
@@ -604,6 +623,21 @@ int pt_verify(const pt_store *st, const char *run, const char *stream, pt_proble
 		pt_strv_free(streams, ns);
 		if (rc)
 			goto done;
+	}
+	if (!v.stop) {
+		/* checkpoint manifests, chunks and listed objects referenced by these runs */
+		pt_checkpoint_verify_stats cs;
+		vctx *vp = &v;
+		int crc = pt_checkpoint_verify_store(st, run, verify_forward_problem, vp, &cs);
+		if (crc == PT_ENOMEM) {
+			rc = crc;
+			goto done;
+		}
+		/* history it cannot read is either damage, reported above as an
+		 * error, or history retention deleted on purpose: a warning here */
+		if (crc && crc != PT_ECORRUPT)
+			report(&v, PT_SEVERITY_WARNING, crc, st->path, 0,
+			       "checkpoint references in history that cannot be read were not checked: %s", pt_error_last());
 	}
 	if (v.stats->errors)
 		rc = pt__err(PT_ECORRUPT, "verify found %llu problem(s); first: %s", (unsigned long long)v.stats->errors,

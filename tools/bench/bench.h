@@ -26,6 +26,7 @@ typedef struct {
 int bench_events_run(int argc, char **argv);
 int bench_code_run(int argc, char **argv);
 int bench_archive_run(int argc, char **argv);
+int bench_replay_run(int argc, char **argv);
 int bench_checkpoint_run(int argc, char **argv);
 
 /* ---- exit codes ---------------------------------------------------------- */

@@ -10,6 +10,7 @@ static const bench_mode modes[] = {
 	{ "events", "append a training event mix via provtrace and baselines", bench_events_run },
 	{ "code", "code provenance capture vs git status + git diff", bench_code_run },
 	{ "archive", "archive and restore segments + chunks vs GNU tar + sha256sum", bench_archive_run },
+	{ "replay", "replay a long run at random steps vs folding from the start", bench_replay_run },
 	{ "checkpoint", "store a 1 GiB float32 state dict twice via provtrace and peers", bench_checkpoint_run },
 };
 

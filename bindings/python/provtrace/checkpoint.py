@@ -58,6 +58,8 @@ class CheckpointOptions(Structure):
         ("memory_budget", c_uint64),
         ("max_inflight", c_uint32),
         ("no_event", c_int),
+        ("snapshot_reserve", c_uint64),
+        ("always_hash", c_int),
     ]
 
 
@@ -117,14 +119,11 @@ class ExportStats(Structure):
 CHECKPOINT_OPTIONS_VERSION = 1
 
 for _struct, _name in ((CheckpointEntry, "pt_checkpoint_entry"),
-                       (ExportStats, "pt_checkpoint_export_stats")):
-    _lib._check_layout(_struct, _name)
-# Checked when the library knows them (pt_abi_struct_size returns 0 otherwise).
-for _struct, _name in ((CheckpointOptions, "pt_checkpoint_options"),
+                       (ExportStats, "pt_checkpoint_export_stats"),
+                       (CheckpointOptions, "pt_checkpoint_options"),
                        (CheckpointInfo, "pt_checkpoint_info"),
                        (CheckpointStatus, "pt_checkpoint_status")):
-    if _lib.pt_abi_struct_size(_name.encode()):
-        _lib._check_layout(_struct, _name)
+    _lib._check_layout(_struct, _name)
 ENTRY_TENSOR = 1
 ENTRY_BLOB = 2
 MAX_NDIM = 32

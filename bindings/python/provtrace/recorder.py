@@ -7,14 +7,14 @@ import threading
 import warnings
 from array import array as _array
 import weakref
-from ctypes import ArgumentError, byref, c_char_p, c_double, c_int64, c_void_p
+from ctypes import ArgumentError, byref, c_char_p, c_double, c_int, c_int64, c_size_t, c_void_p
 from typing import Any, Dict, Mapping, Optional, Union
 
 from . import _lib
 from ._encode import (Builder, FieldError, encode, encode_items, key_bytes, key_cache,
                       raise_field_error, thread_builder)
 from ._store import PathLike, StoreHandle, open_store
-from .errors import ClosedError
+from .errors import PT_EINVAL, ClosedError
 
 # Imported lazily by the methods that use them (checkpoint, replay, code),
 # so that recording metrics pays nothing for them at import.
@@ -33,6 +33,26 @@ _begin_map = _lib.pt_event_begin_map
 _end = _lib.pt_event_end
 _strn_gil = _lib.pt_event_strn_gil
 _append = _lib.pt_recorder_append
+# One call for a whole decision body when Debian's python3-msgpack is there:
+# packed with exact types only (strict_types: numpy scalars, enums and other
+# subclasses take the typed path, which converts or refuses them by name);
+# the library checks the body like the builder would (string keys, UTF-8,
+# depth) and anything it refuses is redone on the typed path for the
+# message that names the field.
+_append_mp = _lib.declare("pt_recorder_append_msgpack", c_int,
+                          [c_void_p, c_char_p, c_char_p, c_int64, c_char_p, c_size_t, c_void_p])
+try:
+    import msgpack as _msgpack
+
+    _packer_local = threading.local()
+
+    def _packb(obj: Any) -> bytes:
+        p = getattr(_packer_local, "p", None)
+        if p is None:
+            p = _packer_local.p = _msgpack.Packer(use_bin_type=True, strict_types=True)
+        return p.pack(obj)
+except ImportError:  # optional: the typed path does it all
+    _packb = None
 _last_error = _lib.last_error
 
 
@@ -578,6 +598,34 @@ class Recorder:
         name_b = _key_get(name) if type(name) is str else None
         if name_b is None:
             name_b = key_bytes(name, "decision name")
+        if (_packb is not None and (set is None or type(set) is dict) and
+                (reason is None or type(reason) is str) and (actor is None or type(actor) is str) and
+                (step is None or (type(step) is int and _I64MIN < step <= _I64MAX))):
+            body: Dict[str, Any] = {}
+            if set is not None:
+                body["set"] = set
+            if reason is not None:
+                body["reason"] = reason
+            if actor is not None:
+                body["actor"] = actor
+            if fields:
+                body.update(fields)
+            try:
+                data = _packb(body)
+            except (TypeError, ValueError, OverflowError):
+                data = None
+            if data is not None:
+                b = thread_builder()
+                try:
+                    rc = _append_mp(h, b"decision", name_b, _NO_STEP if step is None else step, data,
+                                    len(data), b.seq_ref)
+                    if not rc:
+                        return b.seq.value
+                    if rc != PT_EINVAL:
+                        self._fail(rc, "decision %r" % (name,))
+                finally:
+                    b.busy = False
+                # refused: the typed path below raises the error naming the field
         b = thread_builder()
         try:
             ev = b.ptr

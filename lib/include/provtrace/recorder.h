@@ -65,7 +65,7 @@ typedef struct {
 	uint64_t segment_max_bytes;     /**< seal at this size (default 64 MiB) */
 	uint32_t segment_max_age_s;     /**< seal at this age, 0 = never (default 3600) */
 	uint32_t queue_max_batches;     /**< batches queued for the writer (default 8) */
-	int zstd_level;                 /**< default 1 */
+	int zstd_level;                 /**< default -1 (zstd fast mode: about 15% less CPU than 1 for ~2% more bytes) */
 	uint32_t snapshot_every;        /**< write a state snapshot every N events
 					     (default 32768; 0: none) - see replay.h */
 	int capture_code;               /**< 1: at open, append `code` and `env` events
@@ -78,7 +78,7 @@ typedef struct {
 #define PT_RECORDER_OPTIONS_VERSION 1
 #define PT_RECORDER_OPTIONS_INIT                                                  \
 	{ PT_RECORDER_OPTIONS_VERSION, PT_DURABILITY_WRITE, 1000, 4096, 1u << 20, \
-	  64u << 20, 3600, 8, 1, 32768, 0, NULL }
+	  64u << 20, 3600, 8, -1, 32768, 0, NULL }
 
 /** Initialise `opts` to the defaults of `version`. */
 PT_EXTERN int pt_recorder_options_init(pt_recorder_options *opts, unsigned int version);
@@ -127,8 +127,9 @@ PT_EXTERN int pt_recorder_metric(pt_recorder *rec, const char *name, double valu
 
 /**
  * Append an event whose body is given already encoded: `body` must be one
- * msgpack map (`len` bytes) with string keys, none of them reserved (see
- * event.h), at most PT_EVENT_MAX_DEPTH deep, every string valid UTF-8 -
+ * msgpack map (`len` bytes) with string keys at every level, none of the
+ * top-level ones reserved (see event.h), at most PT_EVENT_MAX_DEPTH deep,
+ * every string valid UTF-8 (what the builder would produce) -
  * checked, PT_EINVAL naming the problem otherwise, nothing appended.
  * `name` may be NULL, `step` PT_NO_STEP.  For bindings that encode a whole
  * body in one call (Python with msgpack); C code uses the builder.

@@ -4,7 +4,9 @@
  * pt_verify() re-reads a store (or one run / stream): every batch header and
  * payload checksum, every zstd frame, the dense sequence numbers, every
  * sealed segment's SHA-256 against its name and the chain, segment footers
- * against their batches, and files that the chain does not account for.
+ * against their batches, files that the chain does not account for, every
+ * state snapshot against the fold it claims, and every checkpoint manifest,
+ * chunk and listed object the events reference (pt_checkpoint_verify_store).
  * Each problem is reported through the callback with the object (a path
  * relative to the store) and the byte offset; verification goes on after a
  * problem so that one run lists them all.
