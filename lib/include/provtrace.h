@@ -14,6 +14,7 @@
  *   provtrace/checkpoint.h  content-addressed model state
  *   provtrace/code.h      code and environment provenance (libgit2)
  *   provtrace/archive.h   scheduled tar archives, retention, restore
+ *   provtrace/alloc.h     a replaceable allocator
  */
 #ifndef PROVTRACE_H
 #define PROVTRACE_H
@@ -28,5 +29,6 @@
 #include "provtrace/checkpoint.h"
 #include "provtrace/code.h"
 #include "provtrace/archive.h"
+#include "provtrace/alloc.h"
 
 #endif

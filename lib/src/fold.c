@@ -820,6 +820,19 @@ static int rd_int(const uint8_t **p, const uint8_t *end, int64_t *out, bool nil_
 	return 0;
 }
 
+/* An unsigned field: a msgpack uint only (a negative int is not a count or a seq). */
+static int rd_uint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+	mpk_obj o;
+	int rc = rd(p, end, &o);
+	if (rc)
+		return rc;
+	if (o.type != MPK_UINT)
+		return pt__err(PT_ECORRUPT, "snapshot: expected an unsigned integer");
+	*out = o.u;
+	return 0;
+}
+
 static int rd_span(const uint8_t **p, const uint8_t *end, const uint8_t **v, size_t *vl)
 {
 	*v = *p;
@@ -849,10 +862,8 @@ static int de_map(const uint8_t **p, const uint8_t *end, pt_fold_map *m, int whi
 		if ((rc = map_upsert(m, (const char *)k.ptr, k.len, &e, &created)))
 			return rc;
 		if (which == 3) {
-			int64_t c;
-			if ((rc = rd_int(p, end, &c, false)))
+			if ((rc = rd_uint(p, end, &e->aux)))
 				return rc;
-			e->aux = (uint64_t)c;
 			continue;
 		}
 		if ((rc = rd(p, end, &a)))
@@ -861,13 +872,14 @@ static int de_map(const uint8_t **p, const uint8_t *end, pt_fold_map *m, int whi
 			return pt__err(PT_ECORRUPT, "snapshot: malformed entry");
 		const uint8_t *v;
 		size_t vl;
-		int64_t seq, step, aux = 0;
-		if ((rc = rd_span(p, end, &v, &vl)) || (rc = entry_set_val(e, v, vl)) || (rc = rd_int(p, end, &seq, false)) ||
-		    (rc = rd_int(p, end, &step, true)) || (which == 0 && (rc = rd_int(p, end, &aux, false))))
+		int64_t step;
+		uint64_t seq, aux = 0;
+		if ((rc = rd_span(p, end, &v, &vl)) || (rc = entry_set_val(e, v, vl)) || (rc = rd_uint(p, end, &seq)) ||
+		    (rc = rd_int(p, end, &step, true)) || (which == 0 && (rc = rd_uint(p, end, &aux))))
 			return rc;
-		e->seq = (uint64_t)seq;
+		e->seq = seq;
 		e->step = step;
-		e->aux = (uint64_t)aux;
+		e->aux = aux;
 	}
 	return 0;
 }
@@ -895,6 +907,8 @@ int pt__fold_deserialize(pt_fold *f, const uint8_t *mp, size_t len)
 		rc = pt__err(PT_ECORRUPT, "snapshot: not a map");
 		goto fail;
 	}
+	const uint8_t *seen[32];
+	uint32_t seen_len[32];
 	for (uint32_t i = 0; i < o.len && !rc; i++) {
 		mpk_obj k;
 		if ((rc = rd(&p, end, &k)))
@@ -904,13 +918,29 @@ int pt__fold_deserialize(pt_fold *f, const uint8_t *mp, size_t len)
 			break;
 		}
 #define K(s) (k.len == sizeof(s) - 1 && !memcmp(k.ptr, s, sizeof(s) - 1))
+		/* a canonical state names each key once; a repeated key is not one */
+		for (uint32_t j = 0; j < i; j++) {
+			if (seen_len[j] == k.len && !memcmp(seen[j], k.ptr, k.len)) {
+				rc = pt__err(PT_ECORRUPT, "snapshot: key \"%.*s\" appears twice", (int)(k.len > 32 ? 32 : k.len),
+					     (const char *)k.ptr);
+				break;
+			}
+		}
+		if (rc)
+			break;
+		if (i < 32) {
+			seen[i] = k.ptr;
+			seen_len[i] = k.len;
+		} else {
+			rc = pt__err(PT_ECORRUPT, "snapshot: more keys than a snapshot has");
+			break;
+		}
 		int64_t x;
 		if (K("v")) {
 			if (!(rc = rd_int(&p, end, &x, false)) && x > PT_SNAPSHOT_VERSION)
 				rc = pt__err(PT_EVERSION, "snapshot version %lld is newer than this provtrace reads", (long long)x);
 		} else if (K("seq")) {
-			if (!(rc = rd_int(&p, end, &x, false)))
-				f->seq = (uint64_t)x;
+			rc = rd_uint(&p, end, &f->seq);
 		} else if (K("time")) {
 			rc = rd_int(&p, end, &f->time, false);
 		} else if (K("max_time")) {
@@ -920,11 +950,9 @@ int pt__fold_deserialize(pt_fold *f, const uint8_t *mp, size_t len)
 		} else if (K("lineage")) {
 			rc = rd_int(&p, end, &f->lineage, false);
 		} else if (K("events")) {
-			if (!(rc = rd_int(&p, end, &x, false)))
-				f->events = (uint64_t)x;
+			rc = rd_uint(&p, end, &f->events);
 		} else if (K("decisions_total")) {
-			if (!(rc = rd_int(&p, end, &x, false)))
-				f->decisions_total = (uint64_t)x;
+			rc = rd_uint(&p, end, &f->decisions_total);
 		} else if (K("params")) {
 			rc = de_map(&p, end, &f->params, 0);
 		} else if (K("metrics")) {
@@ -971,7 +999,7 @@ int pt__fold_deserialize(pt_fold *f, const uint8_t *mp, size_t len)
 			for (uint32_t l = 0; l < a.len && !rc; l++) {
 				mpk_obj t, m;
 				pt_lineage *ln = &f->lineages[l];
-				int64_t ss;
+				uint64_t ss;
 				if ((rc = rd(&p, end, &t)))
 					break;
 				if (t.type != MPK_ARRAY || t.len != 5) {
@@ -979,10 +1007,10 @@ int pt__fold_deserialize(pt_fold *f, const uint8_t *mp, size_t len)
 					break;
 				}
 				if ((rc = rd_int(&p, end, &ln->id, false)) || (rc = rd_int(&p, end, &ln->parent, false)) ||
-				    (rc = rd_int(&p, end, &ln->from_step, true)) || (rc = rd_int(&p, end, &ss, false)) ||
+				    (rc = rd_int(&p, end, &ln->from_step, true)) || (rc = rd_uint(&p, end, &ss)) ||
 				    (rc = rd(&p, end, &m)))
 					break;
-				ln->start_seq = (uint64_t)ss;
+				ln->start_seq = ss;
 				if (m.type != MPK_STR || (m.len != 0 && m.len != 64)) {
 					rc = pt__err(PT_ECORRUPT, "snapshot: malformed lineage manifest");
 					break;
@@ -1000,6 +1028,14 @@ int pt__fold_deserialize(pt_fold *f, const uint8_t *mp, size_t len)
 	}
 	if (!rc && p != end)
 		rc = pt__err(PT_ECORRUPT, "snapshot: trailing bytes");
+	/* the ring must hold exactly the decisions the count says it keeps */
+	if (!rc) {
+		size_t want = f->decisions_total < PT_FOLD_DECISIONS_KEPT ? (size_t)f->decisions_total : PT_FOLD_DECISIONS_KEPT;
+		for (size_t d = 0; d < PT_FOLD_DECISIONS_KEPT && !rc; d++)
+			if ((d < want) != (f->decisions[d].len > 0))
+				rc = pt__err(PT_ECORRUPT, "snapshot: %zu decision records for a total of %llu", want,
+					     (unsigned long long)f->decisions_total);
+	}
 	if (!rc && f->decisions_total < PT_FOLD_DECISIONS_KEPT)
 		f->dec_head = 0;
 	if (!rc)
