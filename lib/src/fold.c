@@ -125,7 +125,7 @@ static int map_copy(pt_fold_map *dst, const pt_fold_map *src)
 		pt_fold_entry *e;
 		bool created;
 		const pt_fold_entry *s = &src->v[i];
-		int rc = map_upsert(dst, s->key, strlen(s->key), &e, &created);
+		int rc = map_upsert(dst, s->key, s->klen, &e, &created);
 		if (!rc && s->val)
 			rc = entry_set_val(e, s->val, s->val_len);
 		if (rc)
@@ -716,9 +716,12 @@ done:
 
 /* ---- serialization ---- */
 static const pt_fold_map *sort_map;
+/* Bytewise over the whole key (keys may hold NUL bytes: strcmp would tie them). */
 static int cmp_idx(const void *a, const void *b)
 {
-	return strcmp(sort_map->v[*(const size_t *)a].key, sort_map->v[*(const size_t *)b].key);
+	const pt_fold_entry *x = &sort_map->v[*(const size_t *)a], *y = &sort_map->v[*(const size_t *)b];
+	int c = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
+	return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
 }
 
 /* Sorted order of a map's entries (not thread-safe via the static; guarded by a lock). */
@@ -747,7 +750,7 @@ static int ser_map(pt_buf *b, const pt_fold_map *m, int which)
 	int rc = w_map(b, (uint32_t)m->n);
 	for (size_t i = 0; !rc && i < m->n; i++) {
 		const pt_fold_entry *e = &m->v[idx[i]];
-		if ((rc = w_cstr(b, e->key)))
+		if ((rc = w_str(b, e->key, e->klen)))
 			break;
 		if (which == 3) {
 			rc = w_uint(b, e->aux);
@@ -1054,7 +1057,7 @@ static int json_map(pt_buf *b, const pt_fold_map *m, int which)
 	int rc = pt__buf_append(b, "{", 1);
 	for (size_t i = 0; !rc && i < m->n; i++) {
 		const pt_fold_entry *e = &m->v[idx[i]];
-		if ((i && (rc = pt__buf_append(b, ",", 1))) || (rc = pt__json_string(b, e->key, strlen(e->key))) ||
+		if ((i && (rc = pt__buf_append(b, ",", 1))) || (rc = pt__json_string(b, e->key, e->klen)) ||
 		    (rc = pt__buf_append(b, ":", 1)))
 			break;
 		if (which == 3) {

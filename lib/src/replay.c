@@ -1165,10 +1165,10 @@ static int diff_map(pt_buf *b, const pt_fold_map *ma, const pt_fold_map *mb, boo
 	/* changed and added */
 	for (size_t i = 0; !rc && i < mb->n; i++) {
 		const pt_fold_entry *eb = &mb->v[i];
-		const pt_fold_entry *ea = pt__fold_map_get(ma, eb->key, strlen(eb->key));
+		const pt_fold_entry *ea = pt__fold_map_get(ma, eb->key, eb->klen);
 		if (ea && same_val(ea, eb))
 			continue;
-		if ((rc = pt__buf_append(b, first ? "" : ",", first ? 0 : 1)) || (rc = pt__json_string(b, eb->key, strlen(eb->key))) ||
+		if ((rc = pt__buf_append(b, first ? "" : ",", first ? 0 : 1)) || (rc = pt__json_string(b, eb->key, eb->klen)) ||
 		    (rc = pt__buf_append(b, ":{\"old\":", 8)))
 			break;
 		first = false;
@@ -1188,9 +1188,9 @@ static int diff_map(pt_buf *b, const pt_fold_map *ma, const pt_fold_map *mb, boo
 	/* removed (params cannot be unset today, but a lineage switch can drop them) */
 	for (size_t i = 0; !rc && i < ma->n; i++) {
 		const pt_fold_entry *ea = &ma->v[i];
-		if (pt__fold_map_get(mb, ea->key, strlen(ea->key)))
+		if (pt__fold_map_get(mb, ea->key, ea->klen))
 			continue;
-		if ((rc = pt__buf_append(b, first ? "" : ",", first ? 0 : 1)) || (rc = pt__json_string(b, ea->key, strlen(ea->key))) ||
+		if ((rc = pt__buf_append(b, first ? "" : ",", first ? 0 : 1)) || (rc = pt__json_string(b, ea->key, ea->klen)) ||
 		    (rc = pt__buf_append(b, ":{\"old\":", 8)) || (rc = pt__json_value(b, ea->val, ea->val_len)) ||
 		    (rc = pt__buf_append(b, ",\"new\":null}", 12)))
 			break;
