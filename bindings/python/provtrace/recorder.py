@@ -182,6 +182,22 @@ def _resume_step(v: Any) -> int:
     return v
 
 
+def _short_str(ev: Any, key: bytes, value: Any, label: str) -> None:
+    """Store a str field of a decision (reason, actor) in one typed call."""
+    if type(value) is str and len(value) <= 16384:
+        try:
+            sb = value.encode()
+        except UnicodeEncodeError:
+            encode(ev, key, value, label)  # raises with the path
+        rc = _strn_gil(ev, key, sb, len(sb))
+        if rc:
+            raise FieldError(_lib.last_error(rc), label)
+    elif isinstance(value, str):
+        encode(ev, key, str.__str__(value), label)
+    else:
+        raise FieldError(TypeError("must be a str, not %s" % type(value).__name__), label)
+
+
 class Recorder:
     """Records the events of one stream of one run (a context manager).
 
@@ -655,33 +671,9 @@ class Recorder:
                         raise FieldError(_lib.last_error(rc), "set")
                 # reason and actor are short strings: stored inline.
                 if reason is not None:
-                    if type(reason) is str and len(reason) <= 16384:
-                        try:
-                            sb = reason.encode()
-                        except UnicodeEncodeError:
-                            encode(ev, b"reason", reason, "reason")  # raises with the path
-                        rc = _strn_gil(ev, b"reason", sb, len(sb))
-                        if rc:
-                            raise FieldError(_lib.last_error(rc), "reason")
-                    elif isinstance(reason, str):
-                        encode(ev, b"reason", str.__str__(reason), "reason")
-                    else:
-                        raise FieldError(TypeError(
-                            "must be a str, not %s" % type(reason).__name__), "reason")
+                    _short_str(ev, b"reason", reason, "reason")
                 if actor is not None:
-                    if type(actor) is str and len(actor) <= 16384:
-                        try:
-                            sb = actor.encode()
-                        except UnicodeEncodeError:
-                            encode(ev, b"actor", actor, "actor")  # raises with the path
-                        rc = _strn_gil(ev, b"actor", sb, len(sb))
-                        if rc:
-                            raise FieldError(_lib.last_error(rc), "actor")
-                    elif isinstance(actor, str):
-                        encode(ev, b"actor", str.__str__(actor), "actor")
-                    else:
-                        raise FieldError(TypeError(
-                            "must be a str, not %s" % type(actor).__name__), "actor")
+                    _short_str(ev, b"actor", actor, "actor")
                 if fields:
                     encode_items(ev, fields)
             except FieldError as fe:
