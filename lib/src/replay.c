@@ -238,6 +238,7 @@ struct pt_replay {
 	char *run, *stream, *dir;
 	pt_replay_options o;
 	pt_btab bt;
+	pt_snapidx si;    /* the snapshot index, loaded once per replay */
 	pt_fold lin;      /* fold at the end of the stream: the lineage table */
 	pt_fold f;        /* the state */
 	path_t path;      /* ranges of the path */
@@ -609,32 +610,39 @@ static bool snapshot_in_log(pt_replay *rp, const pt_snapref *r)
 	return c.ok;
 }
 
-/* Load the newest usable snapshot at or before `target` on the path into rp->f. */
-static int load_snapshot(pt_replay *rp, uint64_t target)
+/*
+ * The newest snapshot at or before `max_at` (and on the path, if asked)
+ * that the log names and that decodes, into `out`: 1 found, 0 none.
+ * Anything wrong with a candidate just skips it: snapshots are a cache.
+ */
+static int newest_snapshot(pt_replay *rp, uint64_t max_at, bool on_path_only, pt_fold *out)
 {
-	pt_snapidx si;
-	int rc = pt__snapidx_load(&si, rp->dir);
-	if (rc)
-		return rc;
-	for (size_t i = si.n; i-- > 0;) {
-		pt_snapref *r = &si.v[i];
-		if (r->at > target || r->at == 0 || !on_path(&rp->path, r->at) || !snapshot_in_log(rp, r))
+	for (size_t i = rp->si.n; i-- > 0;) {
+		const pt_snapref *r = &rp->si.v[i];
+		if (r->at > max_at || r->at == 0 || (on_path_only && !on_path(&rp->path, r->at)) || !snapshot_in_log(rp, r))
 			continue;
 		uint8_t *data = NULL;
 		size_t len = 0;
-		pt_fold f;
-		/* a snapshot that cannot be read or decoded is skipped: it is a cache */
-		if (pt__object_get(rp->st, r->id, &data, &len) || pt__fold_deserialize(&f, data, len) || f.seq != r->at) {
-			pt__free(data);
-			continue;
-		}
+		int ok = !pt__object_get(rp->st, r->id, &data, &len) && !pt__fold_deserialize(out, data, len);
 		pt__free(data);
+		if (ok && out->seq == r->at)
+			return 1;
+		if (ok)
+			pt__fold_free(out);
+	}
+	pt__err_clear();
+	return 0;
+}
+
+/* Load the newest usable snapshot at or before `target` on the path into rp->f. */
+static int load_snapshot(pt_replay *rp, uint64_t target)
+{
+	pt_fold f;
+	if (newest_snapshot(rp, target, true, &f)) {
 		pt__fold_free(&rp->f);
 		rp->f = f;
-		rp->snapshot_seq = r->at;
-		break;
+		rp->snapshot_seq = f.seq;
 	}
-	pt__snapidx_free(&si);
 	return 0;
 }
 
@@ -720,28 +728,11 @@ static int load_lineages(pt_replay *rp)
 {
 	pt__fold_init(&rp->lin);
 	uint64_t from = 0;
-	if (rp->o.use_snapshots) {
-		pt_snapidx si;
-		int rc = pt__snapidx_load(&si, rp->dir);
-		if (rc)
-			return rc;
-		for (size_t i = si.n; i-- > 0;) {
-			uint8_t *data = NULL;
-			size_t len = 0;
-			pt_fold f;
-			if (si.v[i].at > rp->bt.last_seq || !snapshot_in_log(rp, &si.v[i]) ||
-			    pt__object_get(rp->st, si.v[i].id, &data, &len) ||
-			    pt__fold_deserialize(&f, data, len)) {
-				pt__free(data);
-				continue;
-			}
-			pt__free(data);
-			pt__fold_free(&rp->lin);
-			rp->lin = f;
-			from = f.seq;
-			break;
-		}
-		pt__snapidx_free(&si);
+	pt_fold f;
+	if (rp->o.use_snapshots && newest_snapshot(rp, rp->bt.last_seq, false, &f)) {
+		pt__fold_free(&rp->lin);
+		rp->lin = f;
+		from = f.seq;
 	}
 	/* lineage events after the snapshot: a kind-filtered read of the tail */
 	pt_iter_options o = PT_ITER_OPTIONS_INIT;
@@ -769,6 +760,7 @@ void pt_replay_free(pt_replay *rp)
 		return;
 	pt_iter_free(rp->walk);
 	pt__btab_free(&rp->bt);
+	pt__snapidx_free(&rp->si);
 	pt__fold_free(&rp->lin);
 	pt__fold_free(&rp->f);
 	pt__free(rp->path.r);
@@ -825,7 +817,8 @@ int pt_replay_open(pt_replay **out, const pt_store *st, const char *run, const p
 		rc = pt__err(PT_ENOTFOUND, "stream %s/%s not found in store %s", run, rp->stream, st->path);
 		goto fail;
 	}
-	if ((rc = pt__btab_load(&rp->bt, rp->dir)) || (rc = load_lineages(rp)))
+	if ((rc = pt__btab_load(&rp->bt, rp->dir)) || (o.use_snapshots && (rc = pt__snapidx_load(&rp->si, rp->dir))) ||
+	    (rc = load_lineages(rp)))
 		goto fail;
 	uint64_t target = rp->bt.last_seq;
 	int64_t lineage = o.lineage == PT_LINEAGE_LIVE ? rp->lin.lineage : o.lineage;
