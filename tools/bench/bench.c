@@ -3,6 +3,8 @@
  */
 #include "bench.h"
 
+#include <getopt.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -383,4 +385,21 @@ char *bench_fmt_count(char *buf, size_t size, double v)
 	}
 	buf[o] = '\0';
 	return buf;
+}
+
+int bench_bad_option(const char *mode, char **argv, void (*usage)(FILE *))
+{
+	if (optopt)
+		bench_err("%s: option -%c: unknown or missing its value", mode, optopt);
+	else
+		bench_err("%s: unknown option '%s'", mode, argv[optind - 1]);
+	usage(stderr);
+	return BENCH_EXIT_USAGE;
+}
+
+int bench_extra_argument(const char *mode, const char *arg, void (*usage)(FILE *))
+{
+	bench_err("%s: unexpected argument '%s'", mode, arg);
+	usage(stderr);
+	return BENCH_EXIT_USAGE;
 }

@@ -37,6 +37,10 @@ int bench_checkpoint_run(int argc, char **argv);
 /* ---- messages ------------------------------------------------------------ */
 /* "provtrace-bench: <message>" on stderr. */
 void bench_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A mode's usage errors: the message, then `usage` on stderr; both return
+ * BENCH_EXIT_USAGE.  bench_bad_option() is for getopt's '?' and ':' results. */
+int bench_bad_option(const char *mode, char **argv, void (*usage)(FILE *));
+int bench_extra_argument(const char *mode, const char *arg, void (*usage)(FILE *));
 /* Like bench_err with ": <strerror(errno)>" appended. */
 void bench_err_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -1055,20 +1055,11 @@ int bench_events_run(int argc, char **argv)
 			events_usage(stdout);
 			return BENCH_EXIT_OK;
 		default:
-			if (optopt)
-				bench_err("events: option -%c: unknown or missing its value",
-					  optopt);
-			else
-				bench_err("events: unknown option '%s'", argv[optind - 1]);
-			events_usage(stderr);
-			return BENCH_EXIT_USAGE;
+			return bench_bad_option("events", argv, events_usage);
 		}
 	}
-	if (optind < argc) {
-		bench_err("events: unexpected argument '%s'", argv[optind]);
-		events_usage(stderr);
-		return BENCH_EXIT_USAGE;
-	}
+	if (optind < argc)
+		return bench_extra_argument("events", argv[optind], events_usage);
 	cx.n = n_opt ? n_opt : quick ? QUICK_EVENTS : DEFAULT_EVENTS;
 	cx.repeat = (unsigned)rep_opt;
 	if (cx.parent && (stat(cx.parent, &sb) != 0 || !S_ISDIR(sb.st_mode))) {

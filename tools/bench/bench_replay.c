@@ -966,20 +966,11 @@ int bench_replay_run(int argc, char **argv)
 			replay_usage(stdout);
 			return BENCH_EXIT_OK;
 		default:
-			if (optopt)
-				bench_err("replay: option -%c: unknown or missing its value",
-					  optopt);
-			else
-				bench_err("replay: unknown option '%s'", argv[optind - 1]);
-			replay_usage(stderr);
-			return BENCH_EXIT_USAGE;
+			return bench_bad_option("replay", argv, replay_usage);
 		}
 	}
-	if (optind < argc) {
-		bench_err("replay: unexpected argument '%s'", argv[optind]);
-		replay_usage(stderr);
-		return BENCH_EXIT_USAGE;
-	}
+	if (optind < argc)
+		return bench_extra_argument("replay", argv[optind], replay_usage);
 	cx.n_large = n_opt ? n_opt : quick ? QUICK_EVENTS : DEFAULT_EVENTS;
 	cx.points = p_opt ? p_opt : quick ? QUICK_POINTS : DEFAULT_POINTS;
 	cx.naive_points = naive_opt != UINT64_MAX ? naive_opt
