@@ -10,3 +10,12 @@ if(TARGET provtrace_cli)
       TIMEOUT 300)
   endforeach()
 endif()
+
+# Listings checked against runs recorded through the Python binding.
+if(TARGET provtrace_cli)
+  add_test(NAME cli_Listings
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_listings.py -v)
+  set_tests_properties(cli_Listings PROPERTIES
+    ENVIRONMENT "PROVTRACE_BIN=$<TARGET_FILE:provtrace_cli>;PROVTRACE_LIB=$<TARGET_FILE:provtrace>"
+    TIMEOUT 300)
+endif()

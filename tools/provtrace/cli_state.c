@@ -169,9 +169,12 @@ int cli_print_state(FILE *f, const char *json, uint64_t snapshot_seq, uint64_t f
 		json_t *cstep = json_object_get(ck, "step");
 		if (json_is_integer(cstep))
 			fprintf(f, ", step %" JSON_INTEGER_FORMAT, json_integer_value(cstep));
-		json_t *n = json_object_get(body, "tensors");
-		if (json_is_integer(n))
-			fprintf(f, ", %" JSON_INTEGER_FORMAT " entries", json_integer_value(n));
+		/* entries = tensors + blobs (a blob-only checkpoint has 0 tensors) */
+		json_t *n = json_object_get(body, "tensors"), *nb = json_object_get(body, "blobs");
+		if (json_is_integer(n) || json_is_integer(nb)) {
+			json_int_t ne = geti(body, "tensors", 0) + geti(body, "blobs", 0);
+			fprintf(f, ", %" JSON_INTEGER_FORMAT " entr%s", ne, ne == 1 ? "y" : "ies");
+		}
 		fputc('\n', f);
 	} else {
 		fputs("none yet\n", f);
@@ -292,5 +295,41 @@ int cli_print_diff(FILE *f, const char *json)
 		}
 	}
 	json_decref(d);
+	return 0;
+}
+
+int cli_print_lineages(FILE *f, const char *json)
+{
+	json_error_t err;
+	json_t *root = json_loads(json, 0, &err);
+	json_t *list = json_object_get(root, "lineages");
+	if (!json_is_array(list)) {
+		fprintf(stderr, "provtrace: cannot read the lineage tree: %s\n", root ? "no \"lineages\"" : err.text);
+		json_decref(root);
+		return 1;
+	}
+	json_int_t live = geti(root, "live", 0);
+	fprintf(f, "%-8s %-7s %-10s %-22s %s\n", "lineage", "parent", "from step", "events (seq)", "resumed from checkpoint");
+	size_t i;
+	json_t *l;
+	json_array_foreach(list, i, l)
+	{
+		char parent[24] = "-", from[24] = "-", seqs[48];
+		json_t *p = json_object_get(l, "parent"), *fs = json_object_get(l, "from_step");
+		if (json_is_integer(p))
+			snprintf(parent, sizeof parent, "%" JSON_INTEGER_FORMAT, json_integer_value(p));
+		if (json_is_integer(fs))
+			snprintf(from, sizeof from, "%" JSON_INTEGER_FORMAT, json_integer_value(fs));
+		json_int_t start = geti(l, "start_seq", 0), end = geti(l, "end_seq", 0);
+		if (end >= start && end)
+			snprintf(seqs, sizeof seqs, "%" JSON_INTEGER_FORMAT "..%" JSON_INTEGER_FORMAT, start, end);
+		else
+			snprintf(seqs, sizeof seqs, "from %" JSON_INTEGER_FORMAT, start);
+		const char *m = gets_(l, "manifest");
+		json_int_t id = geti(l, "lineage", 0);
+		fprintf(f, "%-8" JSON_INTEGER_FORMAT " %-7s %-10s %-22s %.16s%s%s\n", id, parent, from, seqs, m ? m : "-",
+			m && strlen(m) > 16 ? "..." : "", id == live ? "   (live)" : "");
+	}
+	json_decref(root);
 	return 0;
 }

@@ -9,5 +9,7 @@
 int cli_print_state(FILE *f, const char *json, uint64_t snapshot_seq, uint64_t folded);
 /* The diff JSON of pt_replay_diff_json() for people. */
 int cli_print_diff(FILE *f, const char *json);
+/* The lineage tree of pt_replay_lineages_json() for people: one line a lineage. */
+int cli_print_lineages(FILE *f, const char *json);
 
 #endif

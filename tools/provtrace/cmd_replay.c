@@ -184,7 +184,10 @@ int cmd_replay(cli_ctx *ctx, int argc, char **argv)
 			rc = cli_lib_error();
 			goto done;
 		}
-		printf("%s\n", lj);
+		if (json)
+			printf("%s\n", lj);
+		else
+			rc = cli_print_lineages(stdout, lj);
 		goto done;
 	}
 	if (events && (rc = print_events(st, run, stream, rp, from_opt ? &from : NULL, snapshots, json)))
