@@ -17,9 +17,6 @@ static const pt_allocator default_allocator = {PT_ALLOCATOR_VERSION, default_mal
 static pt_allocator alloc_in_effect = {PT_ALLOCATOR_VERSION, default_malloc, default_realloc,
 				       default_free, NULL};
 
-/* json.c routes jansson through pt__malloc/pt__free (it includes jansson.h). */
-void pt__json_use_allocator(void);
-
 int pt_set_allocator(const pt_allocator *a)
 {
 	if (!a) {
@@ -32,7 +29,6 @@ int pt_set_allocator(const pt_allocator *a)
 	if (!a->malloc || !a->realloc || !a->free)
 		return pt__err(PT_EINVAL, "pt_set_allocator: malloc, realloc and free are all required");
 	alloc_in_effect = *a;
-	pt__json_use_allocator();
 	return 0;
 }
 

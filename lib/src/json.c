@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 
 /* ---- base64 (RFC 4648, standard alphabet, padded) ------------------------------ */
 
@@ -1132,7 +1133,6 @@ static int build_event(fj_ctx *c, json_t *root)
  * through the library's allocator too, so failure injection reaches them.
  * jansson's allocator is process-wide; alloc.h documents that.
  */
-void pt__json_use_allocator(void);
 /* jansson reports a failed allocation in its lexer as a syntax error; this
  * flag tells pt_event_from_json that the "invalid JSON" was really ENOMEM. */
 static _Thread_local bool json_alloc_failed;
@@ -1143,12 +1143,21 @@ static void *json_alloc(size_t n)
 		json_alloc_failed = true;
 	return p;
 }
-void pt__json_use_allocator(void) { json_set_alloc_funcs(json_alloc, pt__free); }
+/*
+ * jansson allocates through pt__malloc/pt__free, so that a replaceable
+ * allocator (alloc.h) and failure injection see its memory too.  Installed
+ * once, before this file's first jansson call: the wrappers read the
+ * allocator in effect at each call, so a later pt_set_allocator needs no
+ * re-install, and the ground layer (alloc.c) need not know about jansson.
+ */
+static pthread_once_t json_alloc_once = PTHREAD_ONCE_INIT;
+static void json_use_allocator(void) { json_set_alloc_funcs(json_alloc, pt__free); }
 
 int pt_event_from_json(pt_event *ev, const char *json, size_t len)
 {
 	if (!ev || (!json && len))
 		return pt__err(PT_EINVAL, "pt_event_from_json: NULL argument");
+	pthread_once(&json_alloc_once, json_use_allocator);
 	big_int *big = NULL;
 	size_t nbig = 0;
 	char *copy = NULL;
