@@ -1,6 +1,8 @@
 /*
  * codeprov.h - code provenance shared between git.c (libgit2) and code.c
- * (events, objects, environment, restore checks).
+ * (events, objects, environment, restore checks).  One direction:
+ * code_model.c < git.c < code.c (code.c calls git.c; git.c calls only
+ * code_model.c).
  */
 #ifndef PT_CODEPROV_H
 #define PT_CODEPROV_H
@@ -24,6 +26,8 @@ typedef struct {
 	const char *store_dir;
 } pt__code_objects;
 
+/* code_model.c ---------------------------------------------------------- */
+
 /* One object to store; `id` is filled by pt__code_put_many(). */
 typedef struct {
 	uint8_t *data; /* owned by the caller */
@@ -39,6 +43,12 @@ typedef struct {
  * sync instead of twenty.  Returns the first error (with its message).
  */
 int pt__code_put_many(const pt__code_objects *objs, pt__code_put_item *items, size_t n);
+
+/* Duplicate a string into a provenance field (NULL stays NULL). */
+int pt__code_setstr(const char **field, const char *s);
+
+/* Grow `*arr` (elements of `elem` bytes) so that index `n` fits. */
+int pt__code_grow(void **arr, size_t *cap, size_t n, size_t elem);
 
 
 
@@ -62,12 +72,6 @@ int pt__code_git_build(const pt_code_provenance *p, const char *repo_path, const
 		       const char *patch, size_t patch_len);
 
 /* code.c ------------------------------------------------------------------ */
-
-/* Duplicate a string into a provenance field (NULL stays NULL). */
-int pt__code_setstr(const char **field, const char *s);
-
-/* Grow `*arr` (elements of `elem` bytes) so that index `n` fits. */
-int pt__code_grow(void **arr, size_t *cap, size_t n, size_t elem);
 
 /* Fill `ev` (a fresh `code` event) from `p`, including the `objects` key. */
 int pt__code_to_event(pt_event *ev, const pt_code_provenance *p);
