@@ -25,9 +25,6 @@ if(PT_FUZZ)
     PUBLIC ${PROJECT_SOURCE_DIR}/lib/include ${PROJECT_SOURCE_DIR}/lib/src)
   target_compile_definitions(provtrace_fuzzlib PRIVATE _GNU_SOURCE PT_BUILDING_LIBRARY)
   target_compile_options(provtrace_fuzzlib PRIVATE ${PT_FUZZ_WARNINGS} -fsanitize=fuzzer-no-link ${PT_FUZZ_SAN})
-  # The optional dependencies' imported targets (lib/deps.cmake) are local to
-  # lib/: find them again here so that the names below resolve.
-  include(${PROJECT_SOURCE_DIR}/lib/deps.cmake OPTIONAL)
   target_link_libraries(provtrace_fuzzlib PUBLIC $<TARGET_PROPERTY:provtrace_obj,INTERFACE_LINK_LIBRARIES>)
 endif()
 
