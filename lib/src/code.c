@@ -815,7 +815,7 @@ static int remote_field(mp_rd *r, const mp_obj *k, void *e)
 static int change_field(mp_rd *r, const mp_obj *k, void *e)
 {
 	pt_code_change *x = e;
-	uint64_t v;
+	uint64_t v = 0;
 	int rc;
 	if (key_eq(k, "path"))
 		return mp_string(r, &x->path, "path");
@@ -843,7 +843,7 @@ static int change_field(mp_rd *r, const mp_obj *k, void *e)
 static int untracked_field(mp_rd *r, const mp_obj *k, void *e)
 {
 	pt_code_untracked *x = e;
-	uint64_t v;
+	uint64_t v = 0;
 	int rc;
 	if (key_eq(k, "path"))
 		return mp_string(r, &x->path, "path");
