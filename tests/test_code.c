@@ -83,21 +83,29 @@ static void rmrf(char *dir)
 	free(dir);
 }
 
-/* A repository with a first commit: text files, a nested file, a binary, a
- * symlink, an executable and a .gitignore. */
-static char *make_repo(void)
+/* Give the directory `d` a repository with a first commit: text files, a
+ * nested file, a binary, a symlink, an executable and a .gitignore.  Returns
+ * 0, or -1 after printing the failed command (no assertion: fixture setups
+ * call this and report a failure by their return value). */
+static int fill_repo(const char *d)
 {
-	char *d = mktmp();
-	sh("cd %s && git init -q -b main && "
-	   "printf 'alpha\\nbeta\\ngamma\\n' > a.txt && printf 'one\\ntwo\\n' > b.txt && "
-	   "printf 'to be deleted\\n' > gone.txt && printf 'moving\\ncontent\\nhere\\n' > old.txt && "
-	   "mkdir -p src/lib && printf 'int main(void){return 0;}\\n' > src/lib/main.c && "
-	   "printf '\\000\\001\\002\\377binary\\000' > blob.bin && ln -s a.txt link && "
-	   "printf '#!/bin/sh\\necho hi\\n' > run.sh && chmod 755 run.sh && "
-	   "printf '*.log\\nbuild/\\n' > .gitignore && "
-	   "git add -A && git commit -qm first",
-	   d);
-	return d;
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && git init -q -b main && "
+		 "printf 'alpha\\nbeta\\ngamma\\n' > a.txt && printf 'one\\ntwo\\n' > b.txt && "
+		 "printf 'to be deleted\\n' > gone.txt && printf 'moving\\ncontent\\nhere\\n' > old.txt && "
+		 "mkdir -p src/lib && printf 'int main(void){return 0;}\\n' > src/lib/main.c && "
+		 "printf '\\000\\001\\002\\377binary\\000' > blob.bin && ln -s a.txt link && "
+		 "printf '#!/bin/sh\\necho hi\\n' > run.sh && chmod 755 run.sh && "
+		 "printf '*.log\\nbuild/\\n' > .gitignore && "
+		 "git add -A && git commit -qm first",
+		 d);
+	int rc = system(cmd);
+	if (rc != 0) {
+		print_error("command failed (%d): %s\n", rc, cmd);
+		return -1;
+	}
+	return 0;
 }
 
 typedef struct {
@@ -179,19 +187,6 @@ static const mem_obj *mem_find(mem_store *m, const char *id)
 		if (!strcmp(m->objs[i].id, id))
 			return &m->objs[i];
 	return NULL;
-}
-
-static pt_code_provenance *capture(const char *repo, pt__code_objects *objs)
-{
-	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = repo;
-	pt_code_provenance *p = NULL;
-	int rc = pt__code_git_capture(&p, &o, objs);
-	if (rc)
-		print_error("capture: %s\n", pt_error_last());
-	assert_int_equal(rc, 0);
-	assert_non_null(p);
-	return p;
 }
 
 static const pt_code_change *find_change(const pt_code_provenance *p, const char *path)
@@ -311,14 +306,198 @@ static void problem_cb(const char *path, const char *msg, void *payload)
 	print_message("restore problem: %s: %s\n", path, msg);
 }
 
-/* Restore `p` with the in-memory objects; `expect_problems` as counted. */
-static char *restore_mem(const pt_code_provenance *p, mem_store *m, pt__code_objects *objs,
-			 size_t expect_problems)
+/* ---- the fixture ----------------------------------------------------------------------- */
+
+/*
+ * What a case works on, made by one of the setups below and released by
+ * fixture_teardown.  cmocka runs the teardown also when an assertion fails
+ * half way through a case (it longjmps out of the case body), so everything a
+ * case allocates that outlives a line or two is kept here, not in locals.
+ */
+typedef struct {
+	char *repo;		  /* make_repo-style repository, or an empty directory */
+	pt__code_objects objs;	  /* the in-memory object sink (setup_repo, setup_dir) */
+	mem_store *m;
+	char *base;		  /* the store's directory, <base>/store (setup_store*) */
+	pt_store *st;
+	pt_code_provenance *p;	  /* the provenance under test */
+	char *head;		  /* a commit id from sh_out */
+	char *msg;		  /* pt__code_dirty_message (pt__free) */
+	char *tmp[4];		  /* more temporary directories: fx_tmp, fx_repo */
+} code_fx;
+
+enum { FX_REPO = 1, FX_DIR = 2, FX_MEM = 4, FX_STORE = 8 };
+
+static int fixture_teardown(void **state)
 {
-	char *base = mktmp();
+	code_fx *f = *state;
+	if (!f)
+		return 0;
+	pt_code_provenance_free(f->p);
+	free(f->head);
+	pt__free(f->msg);
+	mem_free(f->m);
+	pt_store_free(f->st);
+	rmrf(f->base);
+	for (size_t i = 0; i < sizeof(f->tmp) / sizeof(f->tmp[0]); i++)
+		rmrf(f->tmp[i]);
+	rmrf(f->repo);
+	free(f);
+	*state = NULL;
+	return 0;
+}
+
+/* mktmp without assertions: setups report failure by returning -1 */
+static char *tmpdir_or_null(void)
+{
+	char tmpl[] = "/tmp/pt-code-XXXXXX";
+	return mkdtemp(tmpl) ? strdup(tmpl) : NULL;
+}
+
+static int fixture_setup(void **state, int what)
+{
+	code_fx *f = calloc(1, sizeof(*f));
+	*state = f;
+	if (!f)
+		return -1;
+	if (what & (FX_REPO | FX_DIR)) {
+		f->repo = tmpdir_or_null();
+		if (!f->repo || ((what & FX_REPO) && fill_repo(f->repo)))
+			goto fail;
+	}
+	if (what & FX_MEM)
+		f->m = mem_new(&f->objs);
+	if (what & FX_STORE) {
+		char sp[PATH_MAX];
+		f->base = tmpdir_or_null();
+		if (!f->base)
+			goto fail;
+		snprintf(sp, sizeof(sp), "%s/store", f->base);
+		if (pt_store_init(&f->st, sp)) {
+			print_error("store init: %s\n", pt_error_last());
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	fixture_teardown(state);
+	return -1;
+}
+
+/* a repository (make_repo's) and the in-memory object sink */
+static int setup_repo(void **state)
+{
+	return fixture_setup(state, FX_REPO | FX_MEM);
+}
+
+/* an empty directory as f->repo and the in-memory object sink */
+static int setup_dir(void **state)
+{
+	return fixture_setup(state, FX_DIR | FX_MEM);
+}
+
+/* a repository and a store in its own temporary directory */
+static int setup_store(void **state)
+{
+	return fixture_setup(state, FX_REPO | FX_STORE);
+}
+
+/* an empty directory as f->repo and a store */
+static int setup_dir_store(void **state)
+{
+	return fixture_setup(state, FX_DIR | FX_STORE);
+}
+
+/* a store only */
+static int setup_store_only(void **state)
+{
+	return fixture_setup(state, FX_STORE);
+}
+
+/* a repository only (the case makes its own store) */
+static int setup_repo_only(void **state)
+{
+	return fixture_setup(state, FX_REPO);
+}
+
+/* A new temporary directory, removed at teardown (or earlier by fx_rm). */
+static char *fx_tmp(code_fx *f)
+{
+	for (size_t i = 0; i < sizeof(f->tmp) / sizeof(f->tmp[0]); i++)
+		if (!f->tmp[i])
+			return f->tmp[i] = mktmp();
+	fail_msg("test: more than %zu temporary directories", sizeof(f->tmp) / sizeof(f->tmp[0]));
+	return NULL;
+}
+
+/* Remove the temporary directory `dir` from fx_tmp now. */
+static void fx_rm(code_fx *f, const char *dir)
+{
+	for (size_t i = 0; i < sizeof(f->tmp) / sizeof(f->tmp[0]); i++)
+		if (f->tmp[i] == dir) {
+			rmrf(f->tmp[i]);
+			f->tmp[i] = NULL;
+			return;
+		}
+	fail_msg("test: %s is not a fixture directory", dir);
+}
+
+/* Another repository like f->repo (its own first commit), removed at teardown. */
+static char *fx_repo(code_fx *f)
+{
+	char *d = fx_tmp(f);
+	if (fill_repo(d))
+		fail();
+	return d;
+}
+
+/* Capture `path` into f->p (replacing it) with default options; must succeed. */
+static pt_code_provenance *capture(code_fx *f, const char *path)
+{
+	pt_code_options o = PT_CODE_OPTIONS_INIT;
+	o.repo_path = path;
+	pt_code_provenance_free(f->p);
+	f->p = NULL;
+	int rc = pt__code_git_capture(&f->p, &o, &f->objs);
+	if (rc)
+		print_error("capture: %s\n", pt_error_last());
+	assert_int_equal(rc, 0);
+	assert_non_null(f->p);
+	return f->p;
+}
+
+/* Capture with the options `o` into f->p (replacing it); the capture's return code. */
+static int capture_with(code_fx *f, const pt_code_options *o)
+{
+	pt_code_provenance_free(f->p);
+	f->p = NULL;
+	return pt__code_git_capture(&f->p, o, &f->objs);
+}
+
+/* A capture that must fail with `want` and leave its output NULL; the output
+ * starts as a non-NULL poison so that the NULL is the capture's doing.  Any
+ * provenance that comes back is handed to the fixture. */
+static void capture_fails(code_fx *f, const pt_code_options *o, int want)
+{
+	pt_code_provenance *p = (void *)1;
+	int rc = pt__code_git_capture(&p, o, &f->objs);
+	if (p != (void *)1) {
+		pt_code_provenance_free(f->p);
+		f->p = p;
+	}
+	assert_int_equal(rc, want);
+	assert_null(p);
+}
+
+/* Restore f->p with the in-memory objects into <new fx_tmp>/tree;
+ * `expect_problems` as counted.  Returns that temporary directory. */
+static char *restore_mem(code_fx *f, size_t expect_problems)
+{
+	const pt_code_provenance *p = f->p;
+	char *base = fx_tmp(f);
 	char out[PATH_MAX];
 	snprintf(out, sizeof(out), "%s/tree", base);
-	const mem_obj *patch = mem_find(m, p->patch_object);
+	const mem_obj *patch = mem_find(f->m, p->patch_object);
 	if (p->patch_object)
 		assert_non_null(patch);
 	int rc = pt__code_git_build(p, NULL, out, patch ? (const char *)patch->data : NULL,
@@ -328,38 +507,36 @@ static char *restore_mem(const pt_code_provenance *p, mem_store *m, pt__code_obj
 	assert_int_equal(rc, 0);
 	int seen = 0;
 	size_t problems = 99;
-	assert_int_equal(pt__code_finish_restore(p, out, objs, problem_cb, &seen, &problems), 0);
+	assert_int_equal(pt__code_finish_restore(p, out, &f->objs, problem_cb, &seen, &problems), 0);
 	assert_int_equal(problems, expect_problems);
 	assert_int_equal(seen, (int)expect_problems);
 	return base;
 }
 
 /* The stored patch must also apply with `git apply` on a clone at the commit. */
-static void git_apply_check(const char *repo, const pt_code_provenance *p, mem_store *m,
-			    const char *const *skip)
+static void git_apply_check(code_fx *f, const char *const *skip)
 {
-	char *base = mktmp();
-	const mem_obj *patch = mem_find(m, p->patch_object);
+	char *base = fx_tmp(f);
+	const mem_obj *patch = mem_find(f->m, f->p->patch_object);
 	assert_non_null(patch);
 	char pf[PATH_MAX];
 	snprintf(pf, sizeof(pf), "%s/patch.diff", base);
 	assert_int_equal(pt__atomic_write(pf, patch->data, patch->len), 0);
-	sh("git clone -q %s %s/clone && cd %s/clone && git checkout -q %s && git apply %s", repo,
-	   base, base, p->commit, pf);
+	sh("git clone -q %s %s/clone && cd %s/clone && git checkout -q %s && git apply %s", f->repo,
+	   base, base, f->p->commit, pf);
 	char clone[PATH_MAX];
 	snprintf(clone, sizeof(clone), "%s/clone", base);
-	assert_int_equal(compare_dir(repo, clone, "", skip), 0);
-	rmrf(base);
+	assert_int_equal(compare_dir(f->repo, clone, "", skip), 0);
+	fx_rm(f, base);
 }
 
-static void check_restore_identical(const char *repo, const pt_code_provenance *p, mem_store *m,
-				    pt__code_objects *objs, const char *const *skip)
+static void check_restore_identical(code_fx *f, const char *const *skip)
 {
-	char *base = restore_mem(p, m, objs, 0);
+	char *base = restore_mem(f, 0);
 	char out[PATH_MAX];
 	snprintf(out, sizeof(out), "%s/tree", base);
-	assert_int_equal(compare_dir(repo, out, "", skip), 0);
-	rmrf(base);
+	assert_int_equal(compare_dir(f->repo, out, "", skip), 0);
+	fx_rm(f, base);
 }
 
 static const char *const no_skip[] = { NULL };
@@ -368,14 +545,12 @@ static const char *const no_skip[] = { NULL };
 
 static void clean_tree_is_clean(void **state)
 {
-	char *repo = make_repo();
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
-	char *head = sh_out("git -C %s rev-parse HEAD", repo);
+	code_fx *f = *state;
+	pt_code_provenance *p = capture(f, f->repo);
+	f->head = sh_out("git -C %s rev-parse HEAD", f->repo);
 	assert_string_equal(p->state, "ok");
 	assert_null(p->message);
-	assert_string_equal(p->commit, head);
+	assert_string_equal(p->commit, f->head);
 	assert_string_equal(p->branch, "main");
 	assert_false(p->detached);
 	assert_null(p->upstream);
@@ -385,25 +560,19 @@ static void clean_tree_is_clean(void **state)
 	assert_null(p->patch_object);
 	assert_int_equal(p->n_changes, 0);
 	assert_int_equal(p->n_untracked, 0);
-	assert_int_equal(m->n, 0);
+	assert_int_equal(f->m->n, 0);
 	char wd[PATH_MAX];
-	snprintf(wd, sizeof(wd), "%s/", repo);
+	snprintf(wd, sizeof(wd), "%s/", f->repo);
 	assert_string_equal(p->workdir, wd);
-	check_restore_identical(repo, p, m, &objs, no_skip);
-	free(head);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	check_restore_identical(f, no_skip);
 }
 
 static void modified_tracked_file_is_in_patch(void **state)
 {
-	char *repo = make_repo();
+	code_fx *f = *state;
 	sh("cd %s && printf 'changed\\n' >> a.txt && sed -i 's/int main/int  main/' src/lib/main.c",
-	   repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
+	   f->repo);
+	pt_code_provenance *p = capture(f, f->repo);
 	assert_int_equal(p->dirty, 1);
 	assert_int_equal(p->n_changes, 2);
 	const pt_code_change *c = find_change(p, "a.txt");
@@ -411,49 +580,39 @@ static void modified_tracked_file_is_in_patch(void **state)
 	assert_int_equal(c->status, 'M');
 	assert_int_equal(c->mode, 0100644);
 	char hex[PT_SHA256_HEX];
-	file_sha(repo, "a.txt", hex);
+	file_sha(f->repo, "a.txt", hex);
 	assert_string_equal(c->sha256, hex);
 	assert_non_null(find_change(p, "src/lib/main.c"));
-	const mem_obj *patch = mem_find(m, p->patch_object);
+	const mem_obj *patch = mem_find(f->m, p->patch_object);
 	assert_non_null(patch);
 	assert_int_equal(p->patch_bytes, patch->len);
 	assert_non_null(strstr((char *)patch->data, "+changed\n"));
 	assert_non_null(strstr((char *)patch->data, "diff --git a/src/lib/main.c b/src/lib/main.c"));
-	git_apply_check(repo, p, m, no_skip);
-	check_restore_identical(repo, p, m, &objs, no_skip);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	git_apply_check(f, no_skip);
+	check_restore_identical(f, no_skip);
 }
 
 static void staged_and_unstaged_changes_to_one_file(void **state)
 {
-	char *repo = make_repo();
+	code_fx *f = *state;
 	sh("cd %s && printf 'staged line\\n' >> b.txt && git add b.txt && "
-	   "printf 'unstaged line\\n' >> b.txt", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
+	   "printf 'unstaged line\\n' >> b.txt", f->repo);
+	pt_code_provenance *p = capture(f, f->repo);
 	assert_int_equal(p->n_changes, 1);
-	const mem_obj *patch = mem_find(m, p->patch_object);
+	const mem_obj *patch = mem_find(f->m, p->patch_object);
 	assert_non_null(patch);
 	assert_non_null(strstr((char *)patch->data, "+staged line\n+unstaged line\n"));
-	git_apply_check(repo, p, m, no_skip);
-	check_restore_identical(repo, p, m, &objs, no_skip);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	git_apply_check(f, no_skip);
+	check_restore_identical(f, no_skip);
 }
 
 static void untracked_files_are_listed_and_stored(void **state)
 {
-	char *repo = make_repo();
+	code_fx *f = *state;
 	sh("cd %s && printf 'new file\\n' > new.txt && mkdir -p data/deep && "
 	   "printf 'x' > data/deep/x.txt && printf '#!/bin/sh\\n' > tool.sh && chmod +x tool.sh && "
-	   "ln -s new.txt newlink", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
+	   "ln -s new.txt newlink", f->repo);
+	pt_code_provenance *p = capture(f, f->repo);
 	assert_int_equal(p->dirty, 1);
 	assert_int_equal(p->n_changes, 0);
 	assert_null(p->patch_object);
@@ -463,154 +622,119 @@ static void untracked_files_are_listed_and_stored(void **state)
 	assert_int_equal(u->size, 9);
 	assert_int_equal(u->mode, 0100644);
 	char hex[PT_SHA256_HEX];
-	file_sha(repo, "new.txt", hex);
+	file_sha(f->repo, "new.txt", hex);
 	assert_string_equal(u->sha256, hex);
-	const mem_obj *o = mem_find(m, u->object);
+	const mem_obj *o = mem_find(f->m, u->object);
 	assert_non_null(o);
 	assert_memory_equal(o->data, "new file\n", 9);
 	assert_non_null(find_untracked(p, "data/deep/x.txt"));
 	assert_int_equal(find_untracked(p, "tool.sh")->mode, 0100755);
 	assert_int_equal(find_untracked(p, "newlink")->mode, 0120000);
-	check_restore_identical(repo, p, m, &objs, no_skip);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	check_restore_identical(f, no_skip);
 }
 
 static void ignored_files_are_not_recorded(void **state)
 {
-	char *repo = make_repo();
-	sh("cd %s && printf 'log\\n' > train.log && mkdir build && printf 'o' > build/x.o", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
+	code_fx *f = *state;
+	sh("cd %s && printf 'log\\n' > train.log && mkdir build && printf 'o' > build/x.o", f->repo);
+	pt_code_provenance *p = capture(f, f->repo);
 	assert_int_equal(p->dirty, 0);
 	assert_int_equal(p->n_untracked, 0);
 	assert_int_equal(p->n_changes, 0);
-	assert_int_equal(m->n, 0);
+	assert_int_equal(f->m->n, 0);
 	static const char *const skip[] = { "train.log", "build", NULL };
-	check_restore_identical(repo, p, m, &objs, skip);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	check_restore_identical(f, skip);
 }
 
 static void deleted_file_is_recorded(void **state)
 {
-	char *repo = make_repo();
-	sh("cd %s && rm gone.txt && git rm -q --cached b.txt && rm b.txt", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
+	code_fx *f = *state;
+	sh("cd %s && rm gone.txt && git rm -q --cached b.txt && rm b.txt", f->repo);
+	pt_code_provenance *p = capture(f, f->repo);
 	const pt_code_change *c = find_change(p, "gone.txt");
 	assert_non_null(c);
 	assert_int_equal(c->status, 'D');
 	assert_null(c->sha256);
 	assert_int_equal(find_change(p, "b.txt")->status, 'D');
-	git_apply_check(repo, p, m, no_skip);
-	check_restore_identical(repo, p, m, &objs, no_skip);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	git_apply_check(f, no_skip);
+	check_restore_identical(f, no_skip);
 }
 
 static void binary_change_applies_with_git_apply(void **state)
 {
-	char *repo = make_repo();
+	code_fx *f = *state;
 	/* a larger binary so that git emits a delta, plus a new binary staged */
 	sh("cd %s && head -c 20000 /dev/urandom > big.bin && git add big.bin && git commit -qm big && "
 	   "printf '\\377\\376\\000changed' > blob.bin && "
 	   "dd if=/dev/urandom of=big.bin bs=1 count=16 seek=5000 conv=notrunc status=none && "
-	   "head -c 3000 /dev/urandom > added.bin && git add added.bin", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
+	   "head -c 3000 /dev/urandom > added.bin && git add added.bin", f->repo);
+	pt_code_provenance *p = capture(f, f->repo);
 	assert_int_equal(p->n_changes, 3);
-	const mem_obj *patch = mem_find(m, p->patch_object);
+	const mem_obj *patch = mem_find(f->m, p->patch_object);
 	assert_non_null(patch);
 	assert_non_null(strstr((char *)patch->data, "GIT binary patch"));
 	char hex[PT_SHA256_HEX];
-	file_sha(repo, "big.bin", hex);
+	file_sha(f->repo, "big.bin", hex);
 	assert_string_equal(find_change(p, "big.bin")->sha256, hex);
-	git_apply_check(repo, p, m, no_skip);
-	check_restore_identical(repo, p, m, &objs, no_skip);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	git_apply_check(f, no_skip);
+	check_restore_identical(f, no_skip);
 }
 
 static void renamed_file_is_recorded(void **state)
 {
-	char *repo = make_repo();
-	sh("cd %s && git mv old.txt new-name.txt && chmod +x a.txt && ln -sfn b.txt link", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
+	code_fx *f = *state;
+	sh("cd %s && git mv old.txt new-name.txt && chmod +x a.txt && ln -sfn b.txt link", f->repo);
+	pt_code_provenance *p = capture(f, f->repo);
 	const pt_code_change *c = find_change(p, "new-name.txt");
 	assert_non_null(c);
 	assert_int_equal(c->status, 'R');
 	assert_string_equal(c->old_path, "old.txt");
 	assert_int_equal(find_change(p, "a.txt")->mode, 0100755);
 	assert_int_equal(find_change(p, "link")->mode, 0120000);
-	const mem_obj *patch = mem_find(m, p->patch_object);
+	const mem_obj *patch = mem_find(f->m, p->patch_object);
 	assert_non_null(strstr((char *)patch->data, "rename from old.txt\nrename to new-name.txt"));
-	git_apply_check(repo, p, m, no_skip);
-	check_restore_identical(repo, p, m, &objs, no_skip);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	git_apply_check(f, no_skip);
+	check_restore_identical(f, no_skip);
 }
 
 static void all_kinds_of_changes_at_once(void **state)
 {
-	char *repo = make_repo();
+	code_fx *f = *state;
 	sh("cd %s && printf 'x\\n' >> a.txt && printf 's\\n' >> b.txt && git add b.txt && "
 	   "printf 'u\\n' >> b.txt && rm gone.txt && git mv old.txt moved.txt && "
 	   "printf '\\001\\002' > blob.bin && printf 'n\\n' > untracked.txt && printf 'i' > x.log",
-	   repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
+	   f->repo);
+	pt_code_provenance *p = capture(f, f->repo);
 	assert_int_equal(p->n_changes, 5);
 	assert_int_equal(p->n_untracked, 1);
 	static const char *const skip[] = { "x.log", NULL };
 	static const char *const skip_apply[] = { "x.log", "untracked.txt", NULL };
-	git_apply_check(repo, p, m, skip_apply);
-	check_restore_identical(repo, p, m, &objs, skip);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	git_apply_check(f, skip_apply);
+	check_restore_identical(f, skip);
 }
 
 static void detached_head_has_no_branch(void **state)
 {
-	char *repo = make_repo();
+	code_fx *f = *state;
 	sh("cd %s && printf 'c2\\n' >> a.txt && git commit -qam second && git checkout -q HEAD~1",
-	   repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
-	char *head = sh_out("git -C %s rev-parse HEAD", repo);
+	   f->repo);
+	pt_code_provenance *p = capture(f, f->repo);
+	f->head = sh_out("git -C %s rev-parse HEAD", f->repo);
 	assert_string_equal(p->state, "ok");
 	assert_true(p->detached);
 	assert_null(p->branch);
-	assert_string_equal(p->commit, head);
+	assert_string_equal(p->commit, f->head);
 	assert_int_equal(p->dirty, 0);
-	check_restore_identical(repo, p, m, &objs, no_skip);
-	free(head);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	check_restore_identical(f, no_skip);
 }
 
+/* setup_dir: f->repo starts empty */
 static void unborn_branch_records_against_empty_tree(void **state)
 {
-	char *repo = mktmp();
+	code_fx *f = *state;
 	sh("cd %s && git init -q -b trunk && printf 'staged\\n' > s.txt && git add s.txt && "
-	   "printf 'more\\n' >> s.txt && printf 'u\\n' > u.txt", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
+	   "printf 'more\\n' >> s.txt && printf 'u\\n' > u.txt", f->repo);
+	pt_code_provenance *p = capture(f, f->repo);
 	assert_string_equal(p->state, "unborn");
 	assert_non_null(p->message);
 	assert_null(p->commit);
@@ -618,18 +742,14 @@ static void unborn_branch_records_against_empty_tree(void **state)
 	assert_int_equal(p->dirty, 1);
 	assert_int_equal(find_change(p, "s.txt")->status, 'A');
 	assert_non_null(find_untracked(p, "u.txt"));
-	check_restore_identical(repo, p, m, &objs, no_skip);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	check_restore_identical(f, no_skip);
 }
 
+/* setup_dir: f->repo is an empty directory, not a repository */
 static void no_repository_says_so(void **state)
 {
-	char *dir = mktmp();
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(dir, &objs);
+	code_fx *f = *state;
+	pt_code_provenance *p = capture(f, f->repo);
 	assert_string_equal(p->state, "no_repository");
 	assert_non_null(strstr(p->message, "no git repository"));
 	assert_null(p->commit);
@@ -637,59 +757,43 @@ static void no_repository_says_so(void **state)
 	assert_int_equal(p->dirty, -1);
 	/* restore refuses clearly */
 	assert_int_equal(pt__code_git_build(p, NULL, "/nonexistent", NULL, 0), PT_EINVAL);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(dir);
 }
 
 static void bare_repository_says_so(void **state)
 {
-	char *repo = make_repo();
-	char *base = mktmp();
-	sh("git clone -q --bare %s %s/bare.git", repo, base);
+	code_fx *f = *state;
+	char *base = fx_tmp(f);
+	sh("git clone -q --bare %s %s/bare.git", f->repo, base);
 	char bare[PATH_MAX];
 	snprintf(bare, sizeof(bare), "%s/bare.git", base);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(bare, &objs);
+	pt_code_provenance *p = capture(f, bare);
 	assert_string_equal(p->state, "bare");
 	assert_non_null(p->commit);
 	assert_null(p->workdir);
 	assert_int_equal(p->dirty, -1);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(base);
-	rmrf(repo);
 }
 
 static void discovery_from_a_subdirectory(void **state)
 {
-	char *repo = make_repo();
+	code_fx *f = *state;
 	char sub[PATH_MAX];
-	snprintf(sub, sizeof(sub), "%s/src/lib", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(sub, &objs);
+	snprintf(sub, sizeof(sub), "%s/src/lib", f->repo);
+	pt_code_provenance *p = capture(f, sub);
 	assert_string_equal(p->state, "ok");
 	char wd[PATH_MAX];
-	snprintf(wd, sizeof(wd), "%s/", repo);
+	snprintf(wd, sizeof(wd), "%s/", f->repo);
 	assert_string_equal(p->workdir, wd);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
 }
 
 static void credentials_in_remote_urls_are_not_recorded(void **state)
 {
-	char *repo = make_repo();
+	code_fx *f = *state;
 	sh("cd %s && git remote add origin 'https://alice:s3cr3tpw@example.com/org/repo.git' && "
 	   "git remote add tok 'https://ghp_TOKEN123456@github.com/org/repo.git' && "
 	   "git remote add q 'https://example.com/r.git?access_token=QTOKEN789#frag' && "
 	   "git remote add ssh 'ssh://git:sshpw@host.example:2222/r.git' && "
-	   "git remote add scp 'git@github.com:org/repo.git'", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
+	   "git remote add scp 'git@github.com:org/repo.git'", f->repo);
+	pt_code_provenance *p = capture(f, f->repo);
 	assert_int_equal(p->n_remotes, 5);
 	for (size_t i = 0; i < p->n_remotes; i++) {
 		const char *u = p->remotes[i].url;
@@ -705,9 +809,6 @@ static void credentials_in_remote_urls_are_not_recorded(void **state)
 		if (!strcmp(p->remotes[i].name, "scp"))
 			assert_string_equal(u, "git@github.com:org/repo.git");
 	}
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
 }
 
 static void strip_url_cases(void **state)
@@ -755,335 +856,242 @@ static void secret_env_names(void **state)
 
 static void upstream_ahead_and_behind(void **state)
 {
-	char *repo = make_repo();
-	char *base = mktmp();
+	code_fx *f = *state;
+	char *base = fx_tmp(f);
 	sh("git clone -q %s %s/clone && cd %s/clone && printf 'l\\n' >> b.txt && git commit -qam l1 && "
 	   "printf 'l\\n' >> b.txt && git commit -qam l2 && cd %s && printf 'u\\n' >> a.txt && "
-	   "git commit -qam up", repo, base, base, repo);
+	   "git commit -qam up", f->repo, base, base, f->repo);
 	char clone[PATH_MAX];
 	snprintf(clone, sizeof(clone), "%s/clone", base);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(clone, &objs);
+	pt_code_provenance *p = capture(f, clone);
 	assert_string_equal(p->upstream, "origin/main");
 	assert_int_equal(p->ahead, 2);
 	assert_int_equal(p->behind, 0); /* upstream moved, but not fetched yet */
 	assert_int_equal(p->n_remotes, 1);
-	assert_string_equal(p->remotes[0].url, repo);
-	pt_code_provenance_free(p);
+	assert_string_equal(p->remotes[0].url, f->repo);
 	sh("cd %s && git fetch -q", clone);
-	p = capture(clone, &objs);
+	p = capture(f, clone);
 	assert_int_equal(p->behind, 1);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(base);
-	rmrf(repo);
 }
 
 static void submodule_commits_are_recorded(void **state)
 {
-	char *sub = make_repo();
-	char *repo = make_repo();
+	code_fx *f = *state;
+	char *sub = fx_repo(f);
 	sh("cd %s && git -c protocol.file.allow=always submodule add -q %s deps/sub >/dev/null 2>&1 && "
-	   "git commit -qm sub", repo, sub);
-	char *subhead = sh_out("git -C %s rev-parse HEAD", sub);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
+	   "git commit -qm sub", f->repo, sub);
+	const char *subhead = f->head = sh_out("git -C %s rev-parse HEAD", sub);
+	pt_code_provenance *p = capture(f, f->repo);
 	assert_int_equal(p->n_submodules, 1);
 	assert_string_equal(p->submodules[0].path, "deps/sub");
 	assert_string_equal(p->submodules[0].commit, subhead);
 	assert_string_equal(p->submodules[0].workdir_commit, subhead);
 	assert_int_equal(p->dirty, 0);
-	pt_code_provenance_free(p);
 	/* moving the submodule makes the tree dirty and names it */
-	sh("cd %s/deps/sub && printf 'm\\n' >> a.txt && git commit -qam moved", repo);
-	p = capture(repo, &objs);
+	sh("cd %s/deps/sub && printf 'm\\n' >> a.txt && git commit -qam moved", f->repo);
+	p = capture(f, f->repo);
 	assert_int_equal(p->dirty, 1);
 	const pt_code_change *c = find_change(p, "deps/sub");
 	assert_non_null(c);
 	assert_int_equal(c->mode, 0160000);
 	assert_string_not_equal(p->submodules[0].workdir_commit, subhead);
-	char *msg = pt__code_dirty_message(p);
-	assert_non_null(strstr(msg, "deps/sub"));
-	pt__free(msg);
-	pt_code_provenance_free(p);
-	free(subhead);
-	mem_free(m);
-	rmrf(repo);
-	rmrf(sub);
+	f->msg = pt__code_dirty_message(p);
+	assert_non_null(strstr(f->msg, "deps/sub"));
 }
 
 static void untracked_over_the_limit_is_not_stored(void **state)
 {
-	char *repo = make_repo();
-	sh("cd %s && head -c 5000 /dev/urandom > big.dat && printf 'small' > small.txt", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
+	code_fx *f = *state;
+	sh("cd %s && head -c 5000 /dev/urandom > big.dat && printf 'small' > small.txt", f->repo);
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = repo;
+	o.repo_path = f->repo;
 	o.untracked_max_bytes = 1000;
-	pt_code_provenance *p = NULL;
-	assert_int_equal(pt__code_git_capture(&p, &o, &objs), 0);
+	assert_int_equal(capture_with(f, &o), 0);
+	pt_code_provenance *p = f->p;
 	const pt_code_untracked *u = find_untracked(p, "big.dat");
 	assert_int_equal(u->size, 5000);
 	assert_non_null(u->sha256); /* hashed even when not stored */
 	assert_null(u->object);
 	assert_non_null(find_untracked(p, "small.txt")->object);
 	/* restore reports the one file it cannot write */
-	char *base = restore_mem(p, m, &objs, 1);
-	rmrf(base);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	restore_mem(f, 1);
 }
 
 static void large_changed_binary_is_left_out_of_the_patch(void **state)
 {
-	char *repo = make_repo();
+	code_fx *f = *state;
 	sh("cd %s && head -c 30000 /dev/urandom > model.bin && git add model.bin && "
 	   "git commit -qm model && head -c 30000 /dev/urandom > model.bin && "
-	   "printf 'x\\n' >> a.txt", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
+	   "printf 'x\\n' >> a.txt", f->repo);
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = repo;
+	o.repo_path = f->repo;
 	o.patch_max_bytes = 10000;
-	pt_code_provenance *p = NULL;
-	assert_int_equal(pt__code_git_capture(&p, &o, &objs), 0);
+	assert_int_equal(capture_with(f, &o), 0);
+	pt_code_provenance *p = f->p;
 	assert_true(p->truncated);
 	assert_non_null(strstr(p->truncated_reason, "model.bin"));
 	assert_non_null(find_change(p, "model.bin")->sha256);
-	const mem_obj *patch = mem_find(m, p->patch_object);
+	const mem_obj *patch = mem_find(f->m, p->patch_object);
 	assert_non_null(patch);
 	assert_true(patch->len <= 10000);
 	assert_null(strstr((char *)patch->data, "model.bin"));
 	assert_non_null(strstr((char *)patch->data, "a/a.txt"));
 	/* restore: the truncation and the unreproduced file are both reported */
-	char *base = restore_mem(p, m, &objs, 2);
-	rmrf(base);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	restore_mem(f, 2);
 }
 
 static void too_many_untracked_files_truncates(void **state)
 {
-	char *repo = make_repo();
-	sh("cd %s && mkdir many && for i in $(seq 1 30); do echo $i > many/$i; done", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
+	code_fx *f = *state;
+	sh("cd %s && mkdir many && for i in $(seq 1 30); do echo $i > many/$i; done", f->repo);
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = repo;
+	o.repo_path = f->repo;
 	o.untracked_max_files = 10;
-	pt_code_provenance *p = NULL;
-	assert_int_equal(pt__code_git_capture(&p, &o, &objs), 0);
-	assert_int_equal(p->n_untracked, 10);
-	assert_true(p->truncated);
-	assert_non_null(strstr(p->truncated_reason, "untracked"));
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	assert_int_equal(capture_with(f, &o), 0);
+	assert_int_equal(f->p->n_untracked, 10);
+	assert_true(f->p->truncated);
+	assert_non_null(strstr(f->p->truncated_reason, "untracked"));
 }
 
 static void huge_index_is_not_scanned(void **state)
 {
-	char *repo = make_repo();
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
+	code_fx *f = *state;
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = repo;
+	o.repo_path = f->repo;
 	o.max_index_entries = 3;
-	pt_code_provenance *p = NULL;
-	assert_int_equal(pt__code_git_capture(&p, &o, &objs), 0);
-	assert_string_equal(p->state, "too_large");
-	assert_true(p->truncated);
-	assert_int_equal(p->dirty, -1);
-	assert_non_null(p->commit);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	assert_int_equal(capture_with(f, &o), 0);
+	assert_string_equal(f->p->state, "too_large");
+	assert_true(f->p->truncated);
+	assert_int_equal(f->p->dirty, -1);
+	assert_non_null(f->p->commit);
 }
 
 static void time_budget_cuts_the_capture(void **state)
 {
-	char *repo = make_repo();
+	code_fx *f = *state;
 	sh("cd %s && mkdir -p many && for d in $(seq 1 40); do mkdir many/$d; "
 	   "for f in $(seq 1 100); do echo $f > many/$d/$f; done; done && git add -A && "
-	   "git commit -qm many && for d in $(seq 1 40); do echo x >> many/$d/1; done", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
+	   "git commit -qm many && for d in $(seq 1 40); do echo x >> many/$d/1; done", f->repo);
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = repo;
+	o.repo_path = f->repo;
 	o.time_budget_ms = 1;
-	pt_code_provenance *p = NULL;
-	assert_int_equal(pt__code_git_capture(&p, &o, &objs), 0);
-	assert_string_equal(p->state, "ok");
-	assert_true(p->truncated);
-	assert_non_null(strstr(p->truncated_reason, "time budget"));
-	assert_non_null(p->commit);
-	pt_code_provenance_free(p);
+	assert_int_equal(capture_with(f, &o), 0);
+	assert_string_equal(f->p->state, "ok");
+	assert_true(f->p->truncated);
+	assert_non_null(strstr(f->p->truncated_reason, "time budget"));
+	assert_non_null(f->p->commit);
 	/* and with the default budget the same tree is captured whole */
 	o.time_budget_ms = 60000;
-	assert_int_equal(pt__code_git_capture(&p, &o, &objs), 0);
-	assert_false(p->truncated);
-	assert_int_equal(p->n_changes, 40);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	assert_int_equal(capture_with(f, &o), 0);
+	assert_false(f->p->truncated);
+	assert_int_equal(f->p->n_changes, 40);
 }
 
 static void failing_object_store_fails_the_capture(void **state)
 {
-	char *repo = make_repo();
-	sh("cd %s && printf 'x\\n' >> a.txt", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	m->fail_put = 1;
+	code_fx *f = *state;
+	sh("cd %s && printf 'x\\n' >> a.txt", f->repo);
+	f->m->fail_put = 1;
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = repo;
-	pt_code_provenance *p = (void *)1;
-	assert_int_equal(pt__code_git_capture(&p, &o, &objs), PT_ENOSPC);
-	assert_null(p);
+	o.repo_path = f->repo;
+	capture_fails(f, &o, PT_ENOSPC);
 	assert_non_null(strstr(pt_error_last(), "test: no space"));
 	/* with many untracked files the puts run in parallel: same clean failure */
-	sh("cd %s && for i in $(seq 1 30); do echo $i > u$i.txt; done", repo);
-	p = (void *)1;
-	assert_int_equal(pt__code_git_capture(&p, &o, &objs), PT_ENOSPC);
-	assert_null(p);
+	sh("cd %s && for i in $(seq 1 30); do echo $i > u$i.txt; done", f->repo);
+	capture_fails(f, &o, PT_ENOSPC);
 	assert_non_null(strstr(pt_error_last(), "test: no space"));
-	m->fail_put = 0;
-	assert_int_equal(pt__code_git_capture(&p, &o, &objs), 0);
+	f->m->fail_put = 0;
+	assert_int_equal(capture_with(f, &o), 0);
+	pt_code_provenance *p = f->p;
 	assert_int_equal(p->n_untracked, 30);
 	for (size_t i = 0; i < p->n_untracked; i++) {
-		const mem_obj *obj = mem_find(m, p->untracked[i].object);
+		const mem_obj *obj = mem_find(f->m, p->untracked[i].object);
 		assert_non_null(obj);
 		char want[16];
 		snprintf(want, sizeof(want), "%s", p->untracked[i].path + 1);
 		*strchr(want, '.') = 0;
 		assert_int_equal(atoi((char *)obj->data), atoi(want));
 	}
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
 }
 
 /* ---- restore failures ---------------------------------------------------------------- */
 
 static void restore_without_the_commit_is_enotfound(void **state)
 {
-	char *repo = make_repo();
-	char *other = make_repo(); /* a different history: lacks the commit */
-	sh("cd %s && printf 'x\\n' >> a.txt && git commit -qam extra", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
-	char *base = mktmp();
+	code_fx *f = *state;
+	char *other = fx_repo(f); /* a different history: lacks the commit */
+	sh("cd %s && printf 'x\\n' >> a.txt && git commit -qam extra", f->repo);
+	pt_code_provenance *p = capture(f, f->repo);
+	char *base = fx_tmp(f);
 	char out[PATH_MAX];
 	snprintf(out, sizeof(out), "%s/tree", base);
 	assert_int_equal(pt__code_git_build(p, other, out, NULL, 0), PT_ENOTFOUND);
 	assert_non_null(strstr(pt_error_last(), p->commit));
 	assert_int_equal(pt__code_git_build(p, "/nonexistent/repo", out, NULL, 0), PT_ENOTFOUND);
-	rmrf(base);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(other);
-	rmrf(repo);
 }
 
 static void restore_with_a_patch_that_does_not_apply(void **state)
 {
-	char *repo = make_repo();
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
-	char *base = mktmp();
+	code_fx *f = *state;
+	pt_code_provenance *p = capture(f, f->repo);
+	char *base = fx_tmp(f);
 	char out[PATH_MAX];
 	snprintf(out, sizeof(out), "%s/tree", base);
 	static const char bad[] = "diff --git a/a.txt b/a.txt\n--- a/a.txt\n+++ b/a.txt\n"
 				  "@@ -1,1 +1,1 @@\n-not there\n+x\n";
 	assert_int_equal(pt__code_git_build(p, NULL, out, bad, sizeof(bad) - 1), PT_ECORRUPT);
-	rmrf(base);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
 }
 
 static void restore_detects_a_wrong_hash(void **state)
 {
-	char *repo = make_repo();
-	sh("cd %s && printf 'x\\n' >> a.txt", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
+	code_fx *f = *state;
+	sh("cd %s && printf 'x\\n' >> a.txt", f->repo);
+	pt_code_provenance *p = capture(f, f->repo);
 	/* pretend the capture saw other bytes */
 	pt__code_setstr(&p->changes[0].sha256,
 			"0000000000000000000000000000000000000000000000000000000000000000");
-	char *base = restore_mem(p, m, &objs, 1);
-	rmrf(base);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	restore_mem(f, 1);
 }
 
 static void restore_refuses_unsafe_untracked_paths(void **state)
 {
-	char *repo = make_repo();
-	sh("cd %s && printf 'u' > u.txt", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
+	code_fx *f = *state;
+	sh("cd %s && printf 'u' > u.txt", f->repo);
+	pt_code_provenance *p = capture(f, f->repo);
 	assert_int_equal(p->n_untracked, 1);
 	pt__code_setstr(&p->untracked[0].path, "../escape.txt");
-	char *base = restore_mem(p, m, &objs, 1);
+	char *base = restore_mem(f, 1);
 	char esc[PATH_MAX];
 	snprintf(esc, sizeof(esc), "%s/escape.txt", base);
 	assert_false(pt__exists(esc));
-	rmrf(base);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
 }
 
 static void restore_does_not_write_through_a_recorded_symlink(void **state)
 {
-	char *repo = make_repo();
-	char *outside = mktmp();
-	sh("cd %s && ln -s %s evil && mkdir sub && printf 'x' > sub/file.txt", repo, outside);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
+	code_fx *f = *state;
+	char *outside = fx_tmp(f);
+	sh("cd %s && ln -s %s evil && mkdir sub && printf 'x' > sub/file.txt", f->repo, outside);
+	pt_code_provenance *p = capture(f, f->repo);
 	assert_int_equal(p->n_untracked, 2);
 	/* a hostile store: "sub/file.txt" renamed to go through the symlink */
 	pt_code_untracked *u = (pt_code_untracked *)find_untracked(p, "sub/file.txt");
 	assert_non_null(u);
 	assert_int_equal(find_untracked(p, "evil")->mode, 0120000);
 	pt__code_setstr(&u->path, "evil/file.txt");
-	char *base = restore_mem(p, m, &objs, 1);
+	restore_mem(f, 1);
 	char esc[PATH_MAX];
 	snprintf(esc, sizeof(esc), "%s/file.txt", outside);
 	assert_false(pt__exists(esc));
-	rmrf(base);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(outside);
-	rmrf(repo);
 }
 
 static void dirty_message_lists_files(void **state)
 {
-	char *repo = make_repo();
-	sh("cd %s && printf 'x\\n' >> a.txt && printf 'n' > fresh.txt", repo);
-	pt__code_objects objs;
-	mem_store *m = mem_new(&objs);
-	pt_code_provenance *p = capture(repo, &objs);
-	char *msg = pt__code_dirty_message(p);
-	assert_non_null(strstr(msg, "M a.txt"));
-	assert_non_null(strstr(msg, "? fresh.txt"));
-	pt__free(msg);
-	pt_code_provenance_free(p);
-	mem_free(m);
-	rmrf(repo);
+	code_fx *f = *state;
+	sh("cd %s && printf 'x\\n' >> a.txt && printf 'n' > fresh.txt", f->repo);
+	pt_code_provenance *p = capture(f, f->repo);
+	f->msg = pt__code_dirty_message(p);
+	assert_non_null(strstr(f->msg, "M a.txt"));
+	assert_non_null(strstr(f->msg, "? fresh.txt"));
 }
 
 /* ---- the `code` body ------------------------------------------------------------------ */
@@ -1120,26 +1128,7 @@ static void corrupt_bodies_are_rejected(void **state)
 
 /* ---- end to end through a store ---------------------------------------------------------- */
 
-typedef struct {
-	char *base;
-	pt_store *st;
-} store_fx;
-
-static void store_open(store_fx *f)
-{
-	f->base = mktmp();
-	char sp[PATH_MAX];
-	snprintf(sp, sizeof(sp), "%s/store", f->base);
-	assert_int_equal(pt_store_init(&f->st, sp), 0);
-}
-
-static void store_close(store_fx *f)
-{
-	pt_store_free(f->st);
-	rmrf(f->base);
-}
-
-static int record(store_fx *f, const char *run, const pt_code_options *o)
+static int record(code_fx *f, const char *run, const pt_code_options *o)
 {
 	pt_recorder *rec = NULL;
 	assert_int_equal(pt_recorder_open(&rec, f->st, run, NULL, NULL), 0);
@@ -1148,8 +1137,16 @@ static int record(store_fx *f, const char *run, const pt_code_options *o)
 	return rc;
 }
 
+/* pt_code_read of `run` into f->p (replacing it, NULL before the call). */
+static int read_code(code_fx *f, const char *run)
+{
+	pt_code_provenance_free(f->p);
+	f->p = NULL;
+	return pt_code_read(&f->p, f->st, run, NULL);
+}
+
 /* The JSON of the first event of `kind` in `run` (strdup'ed), or NULL. */
-static char *event_json(store_fx *f, const char *run, const char *kind)
+static char *event_json(code_fx *f, const char *run, const char *kind)
 {
 	pt_iter_options io = PT_ITER_OPTIONS_INIT;
 	io.kind = kind;
@@ -1169,23 +1166,21 @@ static char *event_json(store_fx *f, const char *run, const char *kind)
 
 static void capture_read_restore_through_the_store(void **state)
 {
-	char *repo = make_repo();
+	code_fx *f = *state;
 	sh("cd %s && git remote add origin 'https://bob:hunter2@example.com/r.git' && "
 	   "printf 'x\\n' >> a.txt && printf 's\\n' >> b.txt && git add b.txt && "
 	   "printf 'u\\n' >> b.txt && rm gone.txt && git mv old.txt moved.txt && "
 	   "printf '\\001\\002' > blob.bin && printf 'n\\n' > untracked.txt && printf 'i' > x.log",
-	   repo);
-	store_fx f;
-	store_open(&f);
+	   f->repo);
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = repo;
-	assert_int_equal(record(&f, "r1", &o), 0);
+	o.repo_path = f->repo;
+	assert_int_equal(record(f, "r1", &o), 0);
 
-	pt_code_provenance *p = NULL;
-	assert_int_equal(pt_code_read(&p, f.st, "r1", NULL), 0);
-	char *head = sh_out("git -C %s rev-parse HEAD", repo);
+	assert_int_equal(read_code(f, "r1"), 0);
+	pt_code_provenance *p = f->p;
+	f->head = sh_out("git -C %s rev-parse HEAD", f->repo);
 	assert_string_equal(p->state, "ok");
-	assert_string_equal(p->commit, head);
+	assert_string_equal(p->commit, f->head);
 	assert_string_equal(p->branch, "main");
 	assert_int_equal(p->dirty, 1);
 	assert_int_equal(p->n_changes, 5);
@@ -1197,7 +1192,7 @@ static void capture_read_restore_through_the_store(void **state)
 	assert_non_null(p->patch_object);
 
 	/* the password is nowhere in the event */
-	char *json = event_json(&f, "r1", "code");
+	char *json = event_json(f, "r1", "code");
 	assert_non_null(json);
 	assert_null(strstr(json, "hunter2"));
 	assert_null(strstr(json, "bob"));
@@ -1210,24 +1205,24 @@ static void capture_read_restore_through_the_store(void **state)
 
 	char *patch = NULL;
 	size_t plen = 0;
-	assert_int_equal(pt_code_patch(&patch, &plen, f.st, p), 0);
+	assert_int_equal(pt_code_patch(&patch, &plen, f->st, p), 0);
 	assert_int_equal(plen, p->patch_bytes);
 	assert_non_null(strstr(patch, "rename from old.txt"));
 	pt_free(patch);
 
 	char out[PATH_MAX];
-	snprintf(out, sizeof(out), "%s/restored", f.base);
+	snprintf(out, sizeof(out), "%s/restored", f->base);
 	int seen = 0;
 	size_t problems = 99;
 	/* restore only reads the repository: no new objects, same index */
-	char *objects_before = sh_out("git -C %s count-objects -v | tr '\\n' ' '", repo);
-	char *index_before = sh_out("sha256sum %s/.git/index", repo);
-	assert_int_equal(pt_code_restore(f.st, p, out, NULL, problem_cb, &seen, &problems), 0);
+	char *objects_before = sh_out("git -C %s count-objects -v | tr '\\n' ' '", f->repo);
+	char *index_before = sh_out("sha256sum %s/.git/index", f->repo);
+	assert_int_equal(pt_code_restore(f->st, p, out, NULL, problem_cb, &seen, &problems), 0);
 	assert_int_equal(problems, 0);
 	static const char *const skip[] = { "x.log", NULL };
-	assert_int_equal(compare_dir(repo, out, "", skip), 0);
-	char *objects_after = sh_out("git -C %s count-objects -v | tr '\\n' ' '", repo);
-	char *index_after = sh_out("sha256sum %s/.git/index", repo);
+	assert_int_equal(compare_dir(f->repo, out, "", skip), 0);
+	char *objects_after = sh_out("git -C %s count-objects -v | tr '\\n' ' '", f->repo);
+	char *index_after = sh_out("sha256sum %s/.git/index", f->repo);
 	assert_string_equal(objects_before, objects_after);
 	assert_string_equal(index_before, index_after);
 	free(objects_before);
@@ -1235,192 +1230,158 @@ static void capture_read_restore_through_the_store(void **state)
 	free(index_before);
 	free(index_after);
 	/* a second restore into the same (now full) directory is refused */
-	assert_int_equal(pt_code_restore(f.st, p, out, NULL, NULL, NULL, NULL), PT_EEXISTS);
-	pt_code_provenance_free(p);
-	free(head);
-	store_close(&f);
-	rmrf(repo);
+	assert_int_equal(pt_code_restore(f->st, p, out, NULL, NULL, NULL, NULL), PT_EEXISTS);
 }
 
+/* setup_repo_only: the store is made inside the repository */
 static void the_store_inside_the_tree_is_not_recorded(void **state)
 {
-	char *repo = make_repo();
-	store_fx f = { 0 };
+	code_fx *f = *state;
 	char sp[PATH_MAX];
-	snprintf(sp, sizeof(sp), "%s/.provtrace", repo);
-	assert_int_equal(pt_store_init(&f.st, sp), 0);
-	sh("cd %s && printf 'n' > mine.txt", repo);
+	snprintf(sp, sizeof(sp), "%s/.provtrace", f->repo);
+	assert_int_equal(pt_store_init(&f->st, sp), 0);
+	sh("cd %s && printf 'n' > mine.txt", f->repo);
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = repo;
+	o.repo_path = f->repo;
 	for (int i = 0; i < 3; i++) { /* later captures see the earlier ones' objects */
 		char run[16];
 		snprintf(run, sizeof(run), "r%d", i);
-		assert_int_equal(record(&f, run, &o), 0);
-		pt_code_provenance *p = NULL;
-		assert_int_equal(pt_code_read(&p, f.st, run, NULL), 0);
-		assert_int_equal(p->n_untracked, 1);
-		assert_string_equal(p->untracked[0].path, "mine.txt");
-		pt_code_provenance_free(p);
+		assert_int_equal(record(f, run, &o), 0);
+		assert_int_equal(read_code(f, run), 0);
+		assert_int_equal(f->p->n_untracked, 1);
+		assert_string_equal(f->p->untracked[0].path, "mine.txt");
 	}
-	pt_store_free(f.st);
-	rmrf(repo);
 }
 
 static void odd_file_names_round_trip(void **state)
 {
-	char *repo = make_repo();
+	code_fx *f = *state;
 	/* a space, a quote, non-ASCII UTF-8 and a name that is not UTF-8 at all */
 	sh("cd %s && printf 'one\\n' > 'sp ace.txt' && printf 'q\\n' > 'qu\"ote.txt' && "
 	   "printf 'u\\n' > \"$(printf 'caf\\303\\251.txt')\" && git add -A && git commit -qm names && "
 	   "printf 'two\\n' >> 'sp ace.txt' && printf 'r\\n' >> 'qu\"ote.txt' && "
 	   "printf 'v\\n' >> \"$(printf 'caf\\303\\251.txt')\" && "
-	   "printf 'latin1\\n' > \"$(printf 'l\\351gacy.txt')\"", repo);
-	store_fx f;
-	store_open(&f);
+	   "printf 'latin1\\n' > \"$(printf 'l\\351gacy.txt')\"", f->repo);
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = repo;
-	assert_int_equal(record(&f, "names", &o), 0);
-	pt_code_provenance *p = NULL;
-	assert_int_equal(pt_code_read(&p, f.st, "names", NULL), 0);
+	o.repo_path = f->repo;
+	assert_int_equal(record(f, "names", &o), 0);
+	assert_int_equal(read_code(f, "names"), 0);
+	pt_code_provenance *p = f->p;
 	assert_int_equal(p->n_changes, 3);
 	assert_non_null(find_change(p, "sp ace.txt"));
 	assert_non_null(find_change(p, "caf\303\251.txt"));
 	assert_int_equal(p->n_untracked, 1);
 	assert_string_equal(p->untracked[0].path, "l\351gacy.txt");
 	char out[PATH_MAX];
-	snprintf(out, sizeof(out), "%s/restored", f.base);
+	snprintf(out, sizeof(out), "%s/restored", f->base);
 	size_t problems = 99;
 	int seen = 0;
-	assert_int_equal(pt_code_restore(f.st, p, out, NULL, problem_cb, &seen, &problems), 0);
+	assert_int_equal(pt_code_restore(f->st, p, out, NULL, problem_cb, &seen, &problems), 0);
 	assert_int_equal(problems, 0);
-	assert_int_equal(compare_dir(repo, out, "", no_skip), 0);
+	assert_int_equal(compare_dir(f->repo, out, "", no_skip), 0);
 	/* and git apply takes the quoted names */
-	char *head = sh_out("git -C %s rev-parse HEAD", repo);
+	f->head = sh_out("git -C %s rev-parse HEAD", f->repo);
 	sh("git clone -q %s %s/clone && git -C %s/clone checkout -q %s && "
 	   "%s --store %s/store code --run names --diff | git -C %s/clone apply && "
-	   "cmp '%s/clone/sp ace.txt' '%s/sp ace.txt'", repo, f.base, f.base, head,
-	   PT_BINARY_DIR "/provtrace", f.base, f.base, f.base, repo);
-	free(head);
-	pt_code_provenance_free(p);
-	store_close(&f);
-	rmrf(repo);
+	   "cmp '%s/clone/sp ace.txt' '%s/sp ace.txt'", f->repo, f->base, f->base, f->head,
+	   PT_BINARY_DIR "/provtrace", f->base, f->base, f->base, f->repo);
 }
 
 static void clean_run_has_no_patch_in_the_store(void **state)
 {
-	char *repo = make_repo();
-	store_fx f;
-	store_open(&f);
+	code_fx *f = *state;
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = repo;
-	assert_int_equal(record(&f, "clean", &o), 0);
-	pt_code_provenance *p = NULL;
-	assert_int_equal(pt_code_read(&p, f.st, "clean", NULL), 0);
+	o.repo_path = f->repo;
+	assert_int_equal(record(f, "clean", &o), 0);
+	assert_int_equal(read_code(f, "clean"), 0);
+	pt_code_provenance *p = f->p;
 	assert_int_equal(p->dirty, 0);
 	assert_null(p->patch_object);
 	char *patch = NULL;
 	size_t plen = 1;
-	assert_int_equal(pt_code_patch(&patch, &plen, f.st, p), 0);
+	assert_int_equal(pt_code_patch(&patch, &plen, f->st, p), 0);
 	assert_string_equal(patch, "");
 	assert_int_equal(plen, 0);
 	pt_free(patch);
-	char *json = event_json(&f, "clean", "code");
+	char *json = event_json(f, "clean", "code");
 	assert_non_null(strstr(json, "\"objects\":[]"));
 	free(json);
-	pt_code_provenance_free(p);
-	store_close(&f);
-	rmrf(repo);
 }
 
+/* setup_dir_store: f->repo is an empty directory, not a repository */
 static void no_repository_is_an_event_not_an_error(void **state)
 {
-	char *dir = mktmp();
-	store_fx f;
-	store_open(&f);
+	code_fx *f = *state;
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = dir;
-	assert_int_equal(record(&f, "norepo", &o), 0);
-	pt_code_provenance *p = NULL;
-	assert_int_equal(pt_code_read(&p, f.st, "norepo", NULL), 0);
+	o.repo_path = f->repo;
+	assert_int_equal(record(f, "norepo", &o), 0);
+	assert_int_equal(read_code(f, "norepo"), 0);
+	pt_code_provenance *p = f->p;
 	assert_string_equal(p->state, "no_repository");
 	assert_int_equal(p->dirty, -1);
 	char out[PATH_MAX];
-	snprintf(out, sizeof(out), "%s/restored", f.base);
-	assert_int_equal(pt_code_restore(f.st, p, out, NULL, NULL, NULL, NULL), PT_EINVAL);
-	pt_code_provenance_free(p);
+	snprintf(out, sizeof(out), "%s/restored", f->base);
+	assert_int_equal(pt_code_restore(f->st, p, out, NULL, NULL, NULL, NULL), PT_EINVAL);
 	/* require_clean cannot be satisfied without a repository */
 	o.require_clean = 1;
-	assert_int_equal(record(&f, "norepo2", &o), PT_EINVAL);
-	store_close(&f);
-	rmrf(dir);
+	assert_int_equal(record(f, "norepo2", &o), PT_EINVAL);
 }
 
 static void require_clean_refuses_a_dirty_tree(void **state)
 {
-	char *repo = make_repo();
-	store_fx f;
-	store_open(&f);
+	code_fx *f = *state;
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = repo;
+	o.repo_path = f->repo;
 	o.require_clean = 1;
-	assert_int_equal(record(&f, "ok", &o), 0); /* clean: fine */
-	sh("cd %s && printf 'x\\n' >> a.txt && printf 'n' > newfile.txt", repo);
-	assert_int_equal(record(&f, "dirty", &o), PT_EINVAL);
+	assert_int_equal(record(f, "ok", &o), 0); /* clean: fine */
+	sh("cd %s && printf 'x\\n' >> a.txt && printf 'n' > newfile.txt", f->repo);
+	assert_int_equal(record(f, "dirty", &o), PT_EINVAL);
 	assert_non_null(strstr(pt_error_last(), "M a.txt"));
 	assert_non_null(strstr(pt_error_last(), "? newfile.txt"));
 	/* nothing was appended for the refused capture */
-	pt_code_provenance *p = NULL;
-	assert_int_equal(pt_code_read(&p, f.st, "dirty", NULL), PT_ENOTFOUND);
-	assert_null(p);
-	store_close(&f);
-	rmrf(repo);
+	assert_int_equal(read_code(f, "dirty"), PT_ENOTFOUND);
+	assert_null(f->p);
 }
 
 /* The recorder option: provenance at open, and require_clean refusing the open itself. */
 static void recorder_option_captures_at_open(void **state)
 {
-	char *repo = make_repo();
-	store_fx f;
-	store_open(&f);
+	code_fx *f = *state;
 	pt_code_options co = PT_CODE_OPTIONS_INIT;
-	co.repo_path = repo;
+	co.repo_path = f->repo;
 	co.require_clean = 1;
 	pt_recorder_options ro = PT_RECORDER_OPTIONS_INIT;
 	ro.capture_code = 1;
 	ro.code_options = &co;
 	pt_recorder *rec = NULL;
-	assert_int_equal(pt_recorder_open(&rec, f.st, "opt", NULL, &ro), 0);
+	assert_int_equal(pt_recorder_open(&rec, f->st, "opt", NULL, &ro), 0);
 	assert_int_equal(pt_recorder_next_seq(rec), 3); /* code + env */
 	assert_int_equal(pt_recorder_close(rec), 0);
-	char *code = event_json(&f, "opt", "code");
+	char *code = event_json(f, "opt", "code");
 	assert_non_null(code);
 	free(code);
-	sh("cd %s && printf 'x\\n' >> a.txt", repo);
-	assert_int_equal(pt_recorder_open(&rec, f.st, "opt", NULL, &ro), PT_EINVAL);
+	sh("cd %s && printf 'x\\n' >> a.txt", f->repo);
+	assert_int_equal(pt_recorder_open(&rec, f->st, "opt", NULL, &ro), PT_EINVAL);
 	assert_null(rec);
 	assert_non_null(strstr(pt_error_last(), "a.txt"));
 	/* the refusal released the stream: a recorder without the requirement opens */
 	co.require_clean = 0;
-	assert_int_equal(pt_recorder_open(&rec, f.st, "opt", NULL, &ro), 0);
+	assert_int_equal(pt_recorder_open(&rec, f->st, "opt", NULL, &ro), 0);
 	assert_int_equal(pt_recorder_close(rec), 0);
-	store_close(&f);
-	rmrf(repo);
 }
 
 static void env_event_redacts_secrets(void **state)
 {
-	char *repo = make_repo();
-	store_fx f;
-	store_open(&f);
+	code_fx *f = *state;
 	setenv("PROVTRACE_TEST_VISIBLE", "shown-value", 1);
 	setenv("PROVTRACE_TEST_API_KEY", "hidden-value-1", 1);
 	setenv("SLURM_JOB_ID", "4242", 1);
 	setenv("NOT_ON_THE_LIST", "never-recorded", 1);
 	setenv("MY_DB_PASSWORD", "hidden-value-2", 1);
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = repo;
-	assert_int_equal(record(&f, "env", &o), 0);
-	char *json = event_json(&f, "env", "env");
+	o.repo_path = f->repo;
+	assert_int_equal(record(f, "env", &o), 0);
+	char *json = event_json(f, "env", "env");
 	assert_non_null(json);
 	assert_non_null(strstr(json, "\"PROVTRACE_TEST_VISIBLE\":\"shown-value\""));
 	assert_non_null(strstr(json, "\"PROVTRACE_TEST_API_KEY\":\"<redacted>\""));
@@ -1438,8 +1399,8 @@ static void env_event_redacts_secrets(void **state)
 	/* a custom allowlist: a secret-looking name on it is still redacted */
 	static const char *const list[] = { "MY_DB_PASSWORD", "NOT_ON_THE_LIST", NULL };
 	o.env_allowlist = list;
-	assert_int_equal(record(&f, "env2", &o), 0);
-	json = event_json(&f, "env2", "env");
+	assert_int_equal(record(f, "env2", &o), 0);
+	json = event_json(f, "env2", "env");
 	assert_non_null(strstr(json, "\"MY_DB_PASSWORD\":\"<redacted>\""));
 	assert_non_null(strstr(json, "\"NOT_ON_THE_LIST\":\"never-recorded\""));
 	assert_null(strstr(json, "PROVTRACE_TEST_VISIBLE"));
@@ -1451,11 +1412,11 @@ static void env_event_redacts_secrets(void **state)
 	assert_int_equal(pt_code_env_fill(ev, NULL), 0);
 	assert_int_equal(pt_event_str(ev, "python", "3.11.2"), 0);
 	pt_recorder *rec = NULL;
-	assert_int_equal(pt_recorder_open(&rec, f.st, "env4", NULL, NULL), 0);
+	assert_int_equal(pt_recorder_open(&rec, f->st, "env4", NULL, NULL), 0);
 	assert_int_equal(pt_recorder_append(rec, ev, NULL), 0);
 	assert_int_equal(pt_recorder_close(rec), 0);
 	pt_event_free(ev);
-	json = event_json(&f, "env4", "env");
+	json = event_json(f, "env4", "env");
 	assert_non_null(strstr(json, "\"python\":\"3.11.2\""));
 	assert_non_null(strstr(json, "\"PROVTRACE_TEST_VISIBLE\":\"shown-value\""));
 	free(json);
@@ -1463,57 +1424,48 @@ static void env_event_redacts_secrets(void **state)
 
 	/* skip_env: no env event */
 	o.skip_env = 1;
-	assert_int_equal(record(&f, "env3", &o), 0);
-	assert_null(event_json(&f, "env3", "env"));
+	assert_int_equal(record(f, "env3", &o), 0);
+	assert_null(event_json(f, "env3", "env"));
 	unsetenv("PROVTRACE_TEST_VISIBLE");
 	unsetenv("PROVTRACE_TEST_API_KEY");
 	unsetenv("SLURM_JOB_ID");
 	unsetenv("NOT_ON_THE_LIST");
 	unsetenv("MY_DB_PASSWORD");
-	store_close(&f);
-	rmrf(repo);
 }
 
 static void restore_with_a_missing_object(void **state)
 {
-	char *repo = make_repo();
-	sh("cd %s && printf 'untracked\\n' > u.txt", repo);
-	store_fx f;
-	store_open(&f);
+	code_fx *f = *state;
+	sh("cd %s && printf 'untracked\\n' > u.txt", f->repo);
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = repo;
-	assert_int_equal(record(&f, "r", &o), 0);
-	pt_code_provenance *p = NULL;
-	assert_int_equal(pt_code_read(&p, f.st, "r", NULL), 0);
+	o.repo_path = f->repo;
+	assert_int_equal(record(f, "r", &o), 0);
+	assert_int_equal(read_code(f, "r"), 0);
+	pt_code_provenance *p = f->p;
 	char obj[PATH_MAX];
-	snprintf(obj, sizeof(obj), "%s/store/objects/%.2s/%s", f.base, p->untracked[0].object,
+	snprintf(obj, sizeof(obj), "%s/store/objects/%.2s/%s", f->base, p->untracked[0].object,
 		 p->untracked[0].object + 2);
 	assert_int_equal(unlink(obj), 0);
 	char out[PATH_MAX];
-	snprintf(out, sizeof(out), "%s/restored", f.base);
+	snprintf(out, sizeof(out), "%s/restored", f->base);
 	int seen = 0;
 	size_t problems = 0;
-	assert_int_equal(pt_code_restore(f.st, p, out, NULL, problem_cb, &seen, &problems), 0);
+	assert_int_equal(pt_code_restore(f->st, p, out, NULL, problem_cb, &seen, &problems), 0);
 	assert_int_equal(problems, 1);
-	pt_code_provenance_free(p);
-	store_close(&f);
-	rmrf(repo);
 }
 
+/* setup_store_only */
 static void options_are_checked(void **state)
 {
-	store_fx f;
-	store_open(&f);
+	code_fx *f = *state;
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
 	o.version = 99;
-	assert_int_equal(record(&f, "badopt", &o), PT_EINVAL);
+	assert_int_equal(record(f, "badopt", &o), PT_EINVAL);
 	assert_int_equal(pt_code_options_init(&o, 99), PT_EINVAL);
 	assert_int_equal(pt_code_options_init(&o, PT_CODE_OPTIONS_VERSION), 0);
 	assert_int_equal(o.untracked_max_bytes, 1u << 20);
 	assert_int_equal(pt_code_capture(NULL, NULL), PT_EINVAL);
-	pt_code_provenance *p = NULL;
-	assert_int_equal(pt_code_read(&p, f.st, "nosuchrun", NULL), PT_ENOTFOUND);
-	store_close(&f);
+	assert_int_equal(read_code(f, "nosuchrun"), PT_ENOTFOUND);
 }
 
 
@@ -1521,89 +1473,79 @@ static void options_are_checked(void **state)
 
 static void cli_code_show_json_diff_restore(void **state)
 {
-	char *repo = make_repo();
+	code_fx *f = *state;
 	sh("cd %s && printf 'x\\n' >> a.txt && git rm -q gone.txt && "
-	   "printf '\\377\\000\\001' > blob.bin && printf 'n\\n' > fresh.txt", repo);
-	store_fx f;
-	store_open(&f);
+	   "printf '\\377\\000\\001' > blob.bin && printf 'n\\n' > fresh.txt", f->repo);
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = repo;
-	assert_int_equal(record(&f, "cli-run", &o), 0);
-	char *head = sh_out("git -C %s rev-parse HEAD", repo);
+	o.repo_path = f->repo;
+	assert_int_equal(record(f, "cli-run", &o), 0);
+	f->head = sh_out("git -C %s rev-parse HEAD", f->repo);
 	const char *cli = PT_BINARY_DIR "/provtrace";
+	const char *repo = f->repo, *base = f->base, *head = f->head;
 
 	/* human: names the commit, the branch and the changes */
-	char *line = sh_out("%s --store %s/store code --run cli-run | grep '^commit:'", cli, f.base);
+	char *line = sh_out("%s --store %s/store code --run cli-run | grep '^commit:'", cli, base);
 	assert_non_null(strstr(line, head));
 	free(line);
-	sh("%s --store %s/store code --run cli-run | grep -q '^  D gone.txt$'", cli, f.base);
-	sh("%s --store %s/store code --run cli-run | grep -q '^  fresh.txt  2 B  stored$'", cli, f.base);
+	sh("%s --store %s/store code --run cli-run | grep -q '^  D gone.txt$'", cli, base);
+	sh("%s --store %s/store code --run cli-run | grep -q '^  fresh.txt  2 B  stored$'", cli, base);
 	/* json: the event as stored */
 	sh("%s --store %s/store code --run cli-run --json | grep -q '\"commit\":\"%s\"'", cli,
-	   f.base, head);
+	   base, head);
 	/* diff: applies with git apply */
 	sh("git clone -q %s %s/clone && git -C %s/clone checkout -q %s && "
 	   "%s --store %s/store code --run cli-run --diff > %s/p.diff && "
 	   "git -C %s/clone apply %s/p.diff && cmp %s/clone/a.txt %s/a.txt && "
 	   "cmp %s/clone/blob.bin %s/blob.bin && test ! -e %s/clone/gone.txt",
-	   repo, f.base, f.base, head, cli, f.base, f.base, f.base, f.base, f.base, repo, f.base,
-	   repo, f.base);
+	   repo, base, base, head, cli, base, base, base, base, base, repo, base,
+	   repo, base);
 	/* restore: identical tree, exit 0 */
-	sh("%s --store %s/store code --run cli-run --restore %s/restored 2>/dev/null", cli, f.base,
-	   f.base);
+	sh("%s --store %s/store code --run cli-run --restore %s/restored 2>/dev/null", cli, base,
+	   base);
 	char out[PATH_MAX];
-	snprintf(out, sizeof(out), "%s/restored", f.base);
+	snprintf(out, sizeof(out), "%s/restored", base);
 	assert_int_equal(compare_dir(repo, out, "", no_skip), 0);
 	/* into a non-empty directory: error 1; bad usage: 2 */
 	int rc;
 	char cmd[8192];
 	snprintf(cmd, sizeof(cmd), "%s --store %s/store code --run cli-run --restore %s/restored "
-		 "2>/dev/null", cli, f.base, f.base);
+		 "2>/dev/null", cli, base, base);
 	rc = system(cmd);
 	assert_int_equal(WEXITSTATUS(rc), 1);
 	snprintf(cmd, sizeof(cmd), "%s --store %s/store code --run cli-run --diff --json 2>/dev/null",
-		 cli, f.base);
+		 cli, base);
 	rc = system(cmd);
 	assert_int_equal(WEXITSTATUS(rc), 2);
-	snprintf(cmd, sizeof(cmd), "%s --store %s/store code --run nosuch 2>/dev/null", cli, f.base);
+	snprintf(cmd, sizeof(cmd), "%s --store %s/store code --run nosuch 2>/dev/null", cli, base);
 	rc = system(cmd);
 	assert_true(WEXITSTATUS(rc) == 1 || WEXITSTATUS(rc) == 2);
-	free(head);
-	store_close(&f);
-	rmrf(repo);
 }
 
 static void cli_restore_reports_what_is_missing(void **state)
 {
-	char *repo = make_repo();
+	code_fx *f = *state;
 	/* a commit of its own, so that another repository made alike lacks it */
 	sh("cd %s && printf 'own\\n' >> a.txt && git commit -qam own && "
-	   "head -c 3000 /dev/urandom > big.dat", repo);
-	store_fx f;
-	store_open(&f);
+	   "head -c 3000 /dev/urandom > big.dat", f->repo);
 	pt_code_options o = PT_CODE_OPTIONS_INIT;
-	o.repo_path = repo;
+	o.repo_path = f->repo;
 	o.untracked_max_bytes = 100;
-	assert_int_equal(record(&f, "r", &o), 0);
+	assert_int_equal(record(f, "r", &o), 0);
 	char cmd[8192];
 	snprintf(cmd, sizeof(cmd), "%s --store %s/store code --run r --restore %s/out 2>%s/err",
-		 PT_BINARY_DIR "/provtrace", f.base, f.base, f.base);
+		 PT_BINARY_DIR "/provtrace", f->base, f->base, f->base);
 	int rc = system(cmd);
 	assert_int_equal(WEXITSTATUS(rc), 1);
-	sh("grep -q 'not restored: big.dat: untracked file of 3000 bytes' %s/err", f.base);
-	sh("grep -q '1 problem' %s/err", f.base);
+	sh("grep -q 'not restored: big.dat: untracked file of 3000 bytes' %s/err", f->base);
+	sh("grep -q '1 problem' %s/err", f->base);
 	/* a repository without the commit: exit 1 naming the commit */
-	char *other = make_repo();
-	char *head = sh_out("git -C %s rev-parse HEAD", repo);
+	char *other = fx_repo(f);
+	f->head = sh_out("git -C %s rev-parse HEAD", f->repo);
 	snprintf(cmd, sizeof(cmd), "%s --store %s/store code --run r --restore %s/out2 --repo %s "
-		 "2>%s/err2", PT_BINARY_DIR "/provtrace", f.base, f.base, other, f.base);
+		 "2>%s/err2", PT_BINARY_DIR "/provtrace", f->base, f->base, other, f->base);
 	rc = system(cmd);
 	assert_int_equal(WEXITSTATUS(rc), 1);
-	sh("grep -q 'commit %s is not in the repository' %s/err2", head, f.base);
-	free(head);
-	rmrf(other);
-	store_close(&f);
-	rmrf(repo);
+	sh("grep -q 'commit %s is not in the repository' %s/err2", f->head, f->base);
 }
 
 static int group_setup(void **state)
@@ -1633,53 +1575,60 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+#define REPO_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup_repo, fixture_teardown)
+#define DIR_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup_dir, fixture_teardown)
+#define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup_store, fixture_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(clean_tree_is_clean),
-		cmocka_unit_test(modified_tracked_file_is_in_patch),
-		cmocka_unit_test(staged_and_unstaged_changes_to_one_file),
-		cmocka_unit_test(untracked_files_are_listed_and_stored),
-		cmocka_unit_test(ignored_files_are_not_recorded),
-		cmocka_unit_test(deleted_file_is_recorded),
-		cmocka_unit_test(binary_change_applies_with_git_apply),
-		cmocka_unit_test(renamed_file_is_recorded),
-		cmocka_unit_test(all_kinds_of_changes_at_once),
-		cmocka_unit_test(detached_head_has_no_branch),
-		cmocka_unit_test(unborn_branch_records_against_empty_tree),
-		cmocka_unit_test(no_repository_says_so),
-		cmocka_unit_test(bare_repository_says_so),
-		cmocka_unit_test(discovery_from_a_subdirectory),
-		cmocka_unit_test(credentials_in_remote_urls_are_not_recorded),
+		REPO_TEST(clean_tree_is_clean),
+		REPO_TEST(modified_tracked_file_is_in_patch),
+		REPO_TEST(staged_and_unstaged_changes_to_one_file),
+		REPO_TEST(untracked_files_are_listed_and_stored),
+		REPO_TEST(ignored_files_are_not_recorded),
+		REPO_TEST(deleted_file_is_recorded),
+		REPO_TEST(binary_change_applies_with_git_apply),
+		REPO_TEST(renamed_file_is_recorded),
+		REPO_TEST(all_kinds_of_changes_at_once),
+		REPO_TEST(detached_head_has_no_branch),
+		DIR_TEST(unborn_branch_records_against_empty_tree),
+		DIR_TEST(no_repository_says_so),
+		REPO_TEST(bare_repository_says_so),
+		REPO_TEST(discovery_from_a_subdirectory),
+		REPO_TEST(credentials_in_remote_urls_are_not_recorded),
 		cmocka_unit_test(strip_url_cases),
 		cmocka_unit_test(secret_env_names),
-		cmocka_unit_test(upstream_ahead_and_behind),
-		cmocka_unit_test(submodule_commits_are_recorded),
-		cmocka_unit_test(untracked_over_the_limit_is_not_stored),
-		cmocka_unit_test(large_changed_binary_is_left_out_of_the_patch),
-		cmocka_unit_test(too_many_untracked_files_truncates),
-		cmocka_unit_test(huge_index_is_not_scanned),
-		cmocka_unit_test(time_budget_cuts_the_capture),
-		cmocka_unit_test(failing_object_store_fails_the_capture),
-		cmocka_unit_test(restore_without_the_commit_is_enotfound),
-		cmocka_unit_test(restore_with_a_patch_that_does_not_apply),
-		cmocka_unit_test(restore_detects_a_wrong_hash),
-		cmocka_unit_test(restore_refuses_unsafe_untracked_paths),
-		cmocka_unit_test(restore_does_not_write_through_a_recorded_symlink),
-		cmocka_unit_test(dirty_message_lists_files),
+		REPO_TEST(upstream_ahead_and_behind),
+		REPO_TEST(submodule_commits_are_recorded),
+		REPO_TEST(untracked_over_the_limit_is_not_stored),
+		REPO_TEST(large_changed_binary_is_left_out_of_the_patch),
+		REPO_TEST(too_many_untracked_files_truncates),
+		REPO_TEST(huge_index_is_not_scanned),
+		REPO_TEST(time_budget_cuts_the_capture),
+		REPO_TEST(failing_object_store_fails_the_capture),
+		REPO_TEST(restore_without_the_commit_is_enotfound),
+		REPO_TEST(restore_with_a_patch_that_does_not_apply),
+		REPO_TEST(restore_detects_a_wrong_hash),
+		REPO_TEST(restore_refuses_unsafe_untracked_paths),
+		REPO_TEST(restore_does_not_write_through_a_recorded_symlink),
+		REPO_TEST(dirty_message_lists_files),
 		cmocka_unit_test(corrupt_bodies_are_rejected),
-		cmocka_unit_test(capture_read_restore_through_the_store),
-		cmocka_unit_test(clean_run_has_no_patch_in_the_store),
-		cmocka_unit_test(odd_file_names_round_trip),
-		cmocka_unit_test(the_store_inside_the_tree_is_not_recorded),
-		cmocka_unit_test(no_repository_is_an_event_not_an_error),
-		cmocka_unit_test(require_clean_refuses_a_dirty_tree),
-		cmocka_unit_test(recorder_option_captures_at_open),
-		cmocka_unit_test(env_event_redacts_secrets),
-		cmocka_unit_test(restore_with_a_missing_object),
-		cmocka_unit_test(options_are_checked),
-		cmocka_unit_test(cli_code_show_json_diff_restore),
-		cmocka_unit_test(cli_restore_reports_what_is_missing),
+		STORE_TEST(capture_read_restore_through_the_store),
+		STORE_TEST(clean_run_has_no_patch_in_the_store),
+		STORE_TEST(odd_file_names_round_trip),
+		cmocka_unit_test_setup_teardown(the_store_inside_the_tree_is_not_recorded,
+						setup_repo_only, fixture_teardown),
+		cmocka_unit_test_setup_teardown(no_repository_is_an_event_not_an_error,
+						setup_dir_store, fixture_teardown),
+		STORE_TEST(require_clean_refuses_a_dirty_tree),
+		STORE_TEST(recorder_option_captures_at_open),
+		STORE_TEST(env_event_redacts_secrets),
+		STORE_TEST(restore_with_a_missing_object),
+		cmocka_unit_test_setup_teardown(options_are_checked, setup_store_only,
+						fixture_teardown),
+		STORE_TEST(cli_code_show_json_diff_restore),
+		STORE_TEST(cli_restore_reports_what_is_missing),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
