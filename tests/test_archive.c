@@ -449,6 +449,44 @@ static void reader_hook_gives_the_member_range(void **state)
 	assert_int_equal(pt__archive_open_segment(f->st, "r1", "other", id, &fd, &off, &size), PT_ECORRUPT);
 }
 
+/* issue 11 item 11: a refused vault inside the store leaves nothing behind (no phantom run) */
+static void a_vault_inside_the_store_is_refused_before_anything_is_created(void **state)
+{
+	fixture *f = *state;
+	pt_archive_plan_options p = PT_ARCHIVE_PLAN_OPTIONS_INIT;
+	p.name = "x";
+	p.schedule = "0 2 * * *";
+	char *runs_vault = tu_path(pt_store_path(f->st), "runs/phantom/deeper");
+	char *runs_dir = tu_path(pt_store_path(f->st), "runs/phantom");
+	p.vault = runs_vault;
+	assert_int_equal(pt_archive_plan_add(f->st, &p), PT_EINVAL);
+	assert_non_null(strstr(pt_error_last(), "inside the store"));
+	struct stat sb;
+	assert_int_not_equal(stat(runs_dir, &sb), 0);
+	char **runs;
+	size_t n;
+	TU_OK(pt_store_runs(f->st, &runs, &n));
+	assert_int_equal(n, 0);
+	pt_strv_free(runs, n);
+	/* through a relative path with ".." and a symlink to the store */
+	char *link = tu_path(f->dir, "link");
+	assert_int_equal(symlink(pt_store_path(f->st), link), 0);
+	char *via = tu_path(f->dir, "link/runs/nothere/../phantom2");
+	char *p2 = tu_path(pt_store_path(f->st), "runs/phantom2");
+	p.vault = via;
+	assert_int_equal(pt_archive_plan_add(f->st, &p), PT_EINVAL);
+	assert_int_not_equal(stat(p2, &sb), 0);
+	/* a vault outside is created */
+	p.vault = f->vault;
+	TU_OK(pt_archive_plan_add(f->st, &p));
+	assert_int_equal(stat(f->vault, &sb), 0);
+	free(runs_vault);
+	free(runs_dir);
+	free(link);
+	free(via);
+	free(p2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -460,6 +498,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(tampering_with_an_archive_is_detected, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_plans_are_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(reader_hook_gives_the_member_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_vault_inside_the_store_is_refused_before_anything_is_created, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

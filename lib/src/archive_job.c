@@ -96,6 +96,80 @@ int pt_archive_schedule_next(int64_t *out, size_t count, const char *schedule, c
 	return 0;
 }
 
+/* Where `vault` would be: realpath of its longest existing ancestor + the rest, lexically. */
+static int vault_resolve(const char *vault, char out[PATH_MAX])
+{
+	char *abs = vault[0] == '/' ? pt__strdup(vault) : NULL;
+	if (vault[0] != '/') {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof cwd))
+			return pt__err_errno(errno, "cannot resolve %s", vault);
+		abs = pt__sprintf("%s/%s", cwd, vault);
+	}
+	if (!abs)
+		return PT_ENOMEM;
+	int rc = 0;
+	size_t n = strlen(abs);
+	while (n > 1 && abs[n - 1] == '/')
+		abs[--n] = 0;
+	/* the longest existing prefix */
+	char *cut = abs + n;
+	for (;;) {
+		char save = *cut;
+		*cut = 0;
+		char tmp[PATH_MAX];
+		bool ok = realpath(*abs ? abs : "/", tmp) != NULL;
+		*cut = save;
+		if (ok) {
+			snprintf(out, PATH_MAX, "%s", tmp);
+			break;
+		}
+		if (errno != ENOENT && errno != ENOTDIR) {
+			rc = pt__err_errno(errno, "cannot resolve %s", vault);
+			goto done;
+		}
+		char *s = cut - 1;
+		while (s > abs && *s != '/')
+			s--;
+		cut = s;
+	}
+	/* the components that do not exist yet, applied lexically */
+	for (char *p = cut; *p;) {
+		while (*p == '/')
+			p++;
+		char *e = strchr(p, '/');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		size_t ol = strlen(out);
+		if (!len) {
+			break;
+		} else if (len == 1 && p[0] == '.') {
+		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+			char *slash = strrchr(out, '/');
+			if (slash && slash != out)
+				*slash = 0;
+			else
+				strcpy(out, "/");
+		} else if (ol + len + 2 > PATH_MAX) {
+			rc = pt__err(PT_EINVAL, "vault path %s is too long", vault);
+			goto done;
+		} else {
+			snprintf(out + ol, PATH_MAX - ol, "%s%.*s", ol > 1 ? "/" : "", (int)len, p);
+		}
+		p += len;
+	}
+done:
+	pt__free(abs);
+	return rc;
+}
+
+static int vault_outside(const pt_store *st, const char *rp)
+{
+	size_t sl = strlen(st->path);
+	if (!strncmp(rp, st->path, sl) && (rp[sl] == '/' || rp[sl] == 0))
+		return pt__err(PT_EINVAL, "the vault must not be inside the store (%s)", st->path);
+	return 0;
+}
+
 int pt_archive_plan_add(const pt_store *st, const pt_archive_plan_options *p)
 {
 	if (!st || !p)
@@ -120,21 +194,28 @@ int pt_archive_plan_add(const pt_store *st, const pt_archive_plan_options *p)
 	memset(&np, 0, sizeof np);
 	if ((rc = pt__tags_json(&np.tags_json, p->tags, p->ntags)))
 		return rc;
-	/* the vault: created, absolute, and not inside the store */
+	/*
+	 * The vault: not inside the store, checked BEFORE anything is created (a
+	 * refused vault under STORE/runs/ would otherwise leave a phantom run),
+	 * then created and checked again on its real path (a symlink on the way).
+	 */
+	char rpbuf[PATH_MAX]; /* realpath(NULL) would bypass alloc.h */
+	if ((rc = vault_resolve(p->vault, rpbuf)) || (rc = vault_outside(st, rpbuf))) {
+		pt__plan_clear(&np);
+		return rc;
+	}
 	if ((rc = pt__mkdir_p(p->vault, 0755))) {
 		pt__plan_clear(&np);
 		return rc;
 	}
-	char rpbuf[PATH_MAX]; /* realpath(NULL) would bypass alloc.h */
 	char *rp = realpath(p->vault, rpbuf);
 	if (!rp) {
 		pt__plan_clear(&np);
 		return pt__err_errno(errno, "cannot resolve %s", p->vault);
 	}
-	size_t sl = strlen(st->path);
-	if (!strncmp(rp, st->path, sl) && (rp[sl] == '/' || rp[sl] == 0)) {
+	if ((rc = vault_outside(st, rp))) {
 		pt__plan_clear(&np);
-		return pt__err(PT_EINVAL, "the vault must not be inside the store (%s)", st->path);
+		return rc;
 	}
 	np.vault = pt__strdup(rp);
 	np.name = pt__strdup(p->name);
