@@ -12,6 +12,7 @@
  * other than declared and hashes other than declared are all refused.
  */
 #include "archive_int.h"
+#include "objects.h"
 #include "segment.h"
 
 #include <dirent.h>
@@ -312,6 +313,11 @@ int pt_archive_restore(const char *tar_path, const char *store_dir, const pt_res
 							 "verify`)", dest[i]);
 				goto done;
 			}
+			if (m->type == PT_MEMBER_OBJECT && pt__object_verify_file(dest[i], m->id, NULL)) {
+				rc = pt__err(PT_ECORRUPT, "%s: object %s does not decode to its id (%s); nothing was restored",
+					     tar_path, m->name, pt_error_last());
+				goto done;
+			}
 			s->already_present++;
 			pt__progress_add(&prog, m->size);
 			continue; /* libarchive skips the data */
@@ -365,6 +371,21 @@ int pt_archive_restore(const char *tar_path, const char *store_dir, const pt_res
 		if (m->type == PT_MEMBER_SEGMENT && memcmp(sha, m->id, 32)) {
 			rc = pt__err(PT_ECORRUPT, "%s: segment %s does not hash to its name", tar_path, m->name);
 			goto done;
+		}
+		if (m->type == PT_MEMBER_OBJECT) {
+			/* like a segment's name, an object's id is checked: it must decode to it */
+			char *sp = pt__sprintf("%s/%zu", stage, i);
+			int vr = sp ? pt__object_verify_file(sp, m->id, NULL) : PT_ENOMEM;
+			pt__free(sp);
+			if (vr == PT_ENOMEM) {
+				rc = vr;
+				goto done;
+			}
+			if (vr) {
+				rc = pt__err(PT_ECORRUPT, "%s: object %s does not decode to its id (%s); nothing was restored",
+					     tar_path, m->name, pt_error_last());
+				goto done;
+			}
 		}
 		if (fdatasync(out) < 0) {
 			rc = pt__err_errno(errno, "cannot fsync a staging file in %s", stage);
