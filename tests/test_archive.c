@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define NS 1000000000LL
@@ -115,9 +116,17 @@ static void add_plan(fixture *f, const char *name, const char *sched, int64_t de
 	TU_OK(pt_archive_plan_add(f->st, &p));
 }
 
+static void print_report(const char *line, void *payload)
+{
+	(void)payload;
+	if (getenv("TEST_VERBOSE"))
+		fprintf(stderr, "  job: %s\n", line);
+}
+
 static int run_at(fixture *f, const char *plan, int64_t now, int force)
 {
 	pt_archive_run_options o = PT_ARCHIVE_RUN_OPTIONS_INIT;
+	o.report = print_report;
 	o.now = now;
 	o.plan = plan;
 	o.force = force;
@@ -487,6 +496,90 @@ static void a_vault_inside_the_store_is_refused_before_anything_is_created(void 
 	free(p2);
 }
 
+/* A writer that dies: `n` events flushed at times from `t`, then (torn) junk appended, no close. */
+static void crash_writer(fixture *f, const char *run, int n, int64_t t, int torn)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pt_recorder *rec;
+		pt_event *ev;
+		if (pt_recorder_open(&rec, f->st, run, NULL, NULL) || pt_event_new(&ev, "metric", "loss"))
+			_exit(3);
+		for (int i = 0; i < n; i++)
+			if (pt_event_reset(ev, "metric", "loss") || pt_event_set_step(ev, i) ||
+			    pt_event_set_time(ev, t + (int64_t)i * NS) || pt_event_double(ev, "value", i) ||
+			    pt_recorder_append(rec, ev, NULL))
+				_exit(4);
+		if (pt_recorder_flush(rec))
+			_exit(5);
+		if (torn) {
+			char path[1200];
+			snprintf(path, sizeof path, "%s/runs/%s/main/open.ptseg", pt_store_path(f->st), run);
+			int fd = open(path, O_WRONLY | O_APPEND);
+			if (fd < 0 || write(fd, "PTBAtorn-batch-header-junk", 26) != 26)
+				_exit(6);
+			close(fd);
+		}
+		_exit(0); /* no close: the writer "crashed"; the kernel drops its lock */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* issue 11 item 3: crashed streams are sealed (recovered as the writer would) and archived */
+static void crashed_streams_are_sealed_and_archived(void **state)
+{
+	fixture *f = *state;
+	crash_writer(f, "crashed", 40, f->t0, 1);
+	crash_writer(f, "clean-crash", 10, f->t0, 0);
+	char *open_path = tu_path(pt_store_path(f->st), "runs/crashed/main/open.ptseg");
+	struct stat sb;
+	assert_int_equal(stat(open_path, &sb), 0);
+	/* a live writer's stream is skipped, and that is not an error */
+	pt_recorder *live;
+	TU_OK(pt_recorder_open(&live, f->st, "live", NULL, NULL));
+	TU_OK(pt_recorder_metric(live, "loss", 1.0, 1));
+	TU_OK(pt_recorder_flush(live));
+	pt_seal_report *rep;
+	TU_OK(pt_store_seal(f->st, "live", NULL, &rep));
+	assert_int_equal(rep->n, 1);
+	assert_int_equal(rep->v[0].result, PT_SEAL_LOCKED);
+	assert_non_null(strstr(rep->v[0].message, "being written"));
+	pt_seal_report_free(rep);
+	/* the crashed ones: sealed by the archive job, the recovery recorded, then archived */
+	add_plan(f, "p", "0 2 * * *", 0, 0);
+	/* (the recovery event is new history, written now: a window after it archives it) */
+	TU_OK(run_at(f, "p", pt_time_now_ns() + 2 * DAY, 1)); /* min-age 1d */
+	assert_int_not_equal(stat(open_path, &sb), 0);
+	size_t n;
+	char **segs = tu_sealed(f->st, "crashed", "main", &n);
+	assert_int_equal(n, 0); /* archived: it left the hot store */
+	pt_strv_free(segs, n);
+	assert_int_equal(tu_count(f->st, "crashed", "main", "metric"), 40);
+	assert_int_equal(tu_count(f->st, "crashed", "main", "recovery"), 1);
+	assert_int_equal(tu_count(f->st, "clean-crash", "main", "metric"), 10);
+	assert_int_equal(tu_count(f->st, "clean-crash", "main", "recovery"), 0);
+	pt_stream_info si;
+	TU_OK(pt_stream_stat(f->st, "crashed", "main", &si));
+	assert_int_equal(si.sealed_segments, 1);
+	assert_int_equal(si.torn_bytes, 0);
+	/* the live stream kept its writer and its open segment */
+	TU_OK(pt_recorder_metric(live, "loss", 2.0, 2));
+	TU_OK(pt_recorder_close(live));
+	/* sealing again: nothing to do; a stream that does not exist is an error */
+	TU_OK(pt_store_seal(f->st, NULL, NULL, &rep));
+	for (size_t i = 0; i < rep->n; i++)
+		assert_int_not_equal(rep->v[i].result, PT_SEAL_SEALED);
+	pt_seal_report_free(rep);
+	assert_int_equal(pt_store_seal(f->st, "crashed", "nope", NULL), PT_ENOTFOUND);
+	assert_int_equal(pt_store_seal(f->st, NULL, "main", NULL), PT_EINVAL);
+	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
+	free(open_path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -499,6 +592,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bad_plans_are_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(reader_hook_gives_the_member_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_vault_inside_the_store_is_refused_before_anything_is_created, setup, teardown),
+		cmocka_unit_test_setup_teardown(crashed_streams_are_sealed_and_archived, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

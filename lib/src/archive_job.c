@@ -1133,6 +1133,37 @@ static int run_plan(job *j, pt__plan *p)
 	return pt__plans_store(j->st, &j->plans);
 }
 
+/*
+ * A stream whose writer died and was never reopened keeps its open segment
+ * forever, and only sealed segments are archived: seal those first (the
+ * recorder recovers them exactly as a reopening writer would).  A stream
+ * with a live writer is skipped; a stream that fails is reported and left
+ * as it is - neither stops the job.
+ */
+static int seal_crashed(job *j)
+{
+	pt_seal_report *rep = NULL;
+	int rc = pt_store_seal(j->st, NULL, NULL, &rep);
+	if (rc == PT_ENOMEM)
+		return rc;
+	if (!rep) {
+		say(j, "warning: cannot seal crashed streams: %s", pt_error_last());
+		return 0;
+	}
+	for (size_t i = 0; i < rep->n; i++) {
+		const pt_seal_entry *e = &rep->v[i];
+		if (e->result == PT_SEAL_SEALED)
+			say(j, "%s/%s: writer gone: %s", e->run, e->stream, e->message);
+		else if (e->result == PT_SEAL_LOCKED && strcmp(e->run, PT_ARCHIVE_RUN))
+			say(j, "%s/%s: open segment not sealed, a writer holds the stream: %s", e->run, e->stream,
+			    e->message);
+		else if (e->result == PT_SEAL_FAILED)
+			say(j, "warning: %s/%s: cannot seal its open segment: %s", e->run, e->stream, e->message);
+	}
+	pt_seal_report_free(rep);
+	return 0;
+}
+
 int pt__archive_prune_locked(pt_store *st, pt__catalog *cat, const pt__plans *plans, int64_t now, int dry_run,
 			     pt_archive_report_cb report, void *payload);
 
@@ -1161,6 +1192,8 @@ int pt_archive_run(pt_store *st, const pt_archive_run_options *opts)
 	if (!j.plans.n)
 		say(&j, "no archive plans (add one with `provtrace archive plan add`)");
 	if (!j.o->dry_run && (rc = recover(&j)))
+		goto done;
+	if (!j.o->dry_run && (rc = seal_crashed(&j)))
 		goto done;
 	int first_err = 0;
 	char first_msg[600] = "";
