@@ -308,6 +308,13 @@ int pt_archive_restore(const char *tar_path, const char *store_dir, const pt_res
 			}
 			if ((rc = pt__sha256_file(dest[i], have, &hsz)))
 				goto done;
+			/* an object is the same object if it decodes to its id, whatever its compression */
+			if (m->type == PT_MEMBER_OBJECT && memcmp(have, m->sha, 32) &&
+			    pt__object_verify_file(dest[i], m->id, NULL) == 0) {
+				s->already_present++;
+				pt__progress_add(&prog, m->size);
+				continue;
+			}
 			if (memcmp(have, m->sha, 32)) {
 				rc = pt__err(PT_EEXISTS, "%s exists with different content; not overwritten (run `provtrace "
 							 "verify`)", dest[i]);
@@ -420,6 +427,9 @@ int pt_archive_restore(const char *tar_path, const char *store_dir, const pt_res
 		}
 		pt__free(d);
 		s->written++;
+		/* restored into the store it came from: the object is hot again, and stays */
+		if (a.m[i].type == PT_MEMBER_OBJECT && (rc = pt__olocation_remove(st, a.m[i].id)))
+			goto done;
 	}
 	for (size_t i = 0; i < a.nm; i++) {
 		const pt__amember *m = &a.m[i];

@@ -8,6 +8,8 @@
  */
 #include "objects.h"
 
+#include "archive_int.h"
+
 #include "shuffle.h"
 #include "zstdx.h"
 
@@ -191,8 +193,8 @@ void pt__object_vcache_reset(void)
 }
 
 static int header_parse(obj_header *out, const uint8_t h[PT_OBJECT_HEADER_LEN], const char *path);
-static int decode_fd(int fd, const char *path, const obj_header *h, uint64_t fsize, const uint8_t id[32],
-		     void *dst, size_t len, pt__object_scratch *s);
+static int decode_fd(int fd, const char *path, const obj_header *h, uint64_t base, uint64_t fsize,
+		     const uint8_t id[32], void *dst, size_t len, pt__object_scratch *s);
 static int sizes_plausible(const char *path, const obj_header *h, uint64_t fsize);
 
 int pt__object_check_existing(const pt_store *st, const uint8_t id[32], size_t len, int freshen,
@@ -233,7 +235,7 @@ int pt__object_check_existing(const pt_store *st, const uint8_t id[32], size_t l
 			rc = PT_ENOMEM;
 			goto done;
 		}
-		if (decode_fd(fd, path, &h, (uint64_t)sb.st_size, id, buf, len, s))
+		if (decode_fd(fd, path, &h, 0, (uint64_t)sb.st_size, id, buf, len, s))
 			goto damaged;
 		vcache_put(key);
 	}
@@ -452,40 +454,56 @@ int pt__object_finish(const pt_store *st, const uint8_t id[32], const char *tmp)
 	return rc;
 }
 
-/* Open an object and parse its header; *fd_out open on success. */
+/*
+ * Open an object and parse its header; *fd_out open on success.  The object
+ * file's bytes are [*base, *base + *fsize) of that fd: the hot file (base 0)
+ * or, when the object left the hot store for an archive, its tar member in
+ * the vault (every reader of objects gets archived ones this way; the bytes
+ * are checked against the id as always).
+ */
 static int obj_open(const pt_store *st, const uint8_t id[32], char **path_out, int *fd_out,
-		    obj_header *h, uint64_t *fsize)
+		    obj_header *h, uint64_t *fsize, uint64_t *base)
 {
 	char *path = pt__object_path(st, id);
 	if (!path)
 		return PT_ENOMEM;
 	int rc = 0;
+	*base = 0;
+	uint64_t size = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		char hex[PT_SHA256_HEX];
-		pt__hex(id, 32, hex);
-		if (errno == ENOENT)
-			rc = pt__err(PT_ENOTFOUND, "object %s not found (no file %s)", hex, path);
-		else
+		if (errno == ENOENT) {
+			if ((rc = pt__archive_open_object(st, id, path, &fd, base, &size)))
+				goto fail;
+			char *tar = pt__sprintf("%s (archived)", path);
+			if (!tar) {
+				rc = PT_ENOMEM;
+				goto fail;
+			}
+			pt__free(path);
+			path = tar;
+		} else {
 			rc = pt__err_errno(errno, "cannot open object %s", path);
-		goto fail;
-	}
-	struct stat sb;
-	if (fstat(fd, &sb) < 0) {
-		rc = pt__err_errno(errno, "cannot stat %s", path);
-		goto fail;
+			goto fail;
+		}
+	} else {
+		struct stat sb;
+		if (fstat(fd, &sb) < 0) {
+			rc = pt__err_errno(errno, "cannot stat %s", path);
+			goto fail;
+		}
+		size = (uint64_t)sb.st_size;
 	}
 	uint8_t hb[PT_OBJECT_HEADER_LEN];
-	if ((uint64_t)sb.st_size < PT_OBJECT_HEADER_LEN) {
-		rc = pt__err(PT_ECORRUPT, "%s: object file is truncated (%lld bytes)", path,
-			     (long long)sb.st_size);
+	if (size < PT_OBJECT_HEADER_LEN) {
+		rc = pt__err(PT_ECORRUPT, "%s: object file is truncated (%llu bytes)", path, (unsigned long long)size);
 		goto fail;
 	}
-	if ((rc = pt__pread_all(fd, hb, sizeof hb, 0, path)))
+	if ((rc = pt__pread_all(fd, hb, sizeof hb, *base, path)))
 		goto fail;
 	if ((rc = header_parse(h, hb, path)))
 		goto fail;
-	*fsize = (uint64_t)sb.st_size;
+	*fsize = size;
 	*fd_out = fd;
 	*path_out = path;
 	return 0;
@@ -501,8 +519,8 @@ int pt__object_stat(const pt_store *st, const uint8_t id[32], uint64_t *plain, u
 	char *path = NULL;
 	int fd = -1;
 	obj_header h;
-	uint64_t fsize = 0;
-	int rc = obj_open(st, id, &path, &fd, &h, &fsize);
+	uint64_t fsize = 0, base = 0;
+	int rc = obj_open(st, id, &path, &fd, &h, &fsize, &base);
 	if (rc)
 		return rc;
 	if (plain)
@@ -515,8 +533,8 @@ int pt__object_stat(const pt_store *st, const uint8_t id[32], uint64_t *plain, u
 }
 
 /* Decode the object on `fd` (header `h` parsed, file of `fsize` bytes) into `dst` and check it hashes to `id`. */
-static int decode_fd(int fd, const char *path, const obj_header *h, uint64_t fsize, const uint8_t id[32],
-		     void *dst, size_t len, pt__object_scratch *s)
+static int decode_fd(int fd, const char *path, const obj_header *h, uint64_t base, uint64_t fsize,
+		     const uint8_t id[32], void *dst, size_t len, pt__object_scratch *s)
 {
 	int rc = 0;
 	if (h->plain != len)
@@ -527,7 +545,7 @@ static int decode_fd(int fd, const char *path, const obj_header *h, uint64_t fsi
 		if (plen != h->plain)
 			return pt__err(PT_ECORRUPT, "%s: raw object is %llu bytes, header says %llu", path,
 				       (unsigned long long)plen, (unsigned long long)h->plain);
-		if ((rc = pt__pread_all(fd, dst, len, PT_OBJECT_HEADER_LEN, path)))
+		if ((rc = pt__pread_all(fd, dst, len, base + PT_OBJECT_HEADER_LEN, path)))
 			return rc;
 		if (h->shuffle)
 			return pt__err(PT_ECORRUPT, "%s: raw object with a shuffle filter", path);
@@ -537,7 +555,7 @@ static int decode_fd(int fd, const char *path, const obj_header *h, uint64_t fsi
 				       path, (unsigned long long)plen, (unsigned long long)h->plain);
 		if ((rc = grow(&s->b, &s->bcap, (size_t)plen)))
 			return rc;
-		if ((rc = pt__pread_all(fd, s->b, (size_t)plen, PT_OBJECT_HEADER_LEN, path)))
+		if ((rc = pt__pread_all(fd, s->b, (size_t)plen, base + PT_OBJECT_HEADER_LEN, path)))
 			return rc;
 		uint8_t *target = dst;
 		if (h->shuffle) {
@@ -582,10 +600,10 @@ int pt__object_read(const pt_store *st, const uint8_t id[32], void *dst, size_t 
 	char *path = NULL;
 	int fd = -1;
 	obj_header h;
-	uint64_t fsize = 0;
-	int rc = obj_open(st, id, &path, &fd, &h, &fsize);
+	uint64_t fsize = 0, base = 0;
+	int rc = obj_open(st, id, &path, &fd, &h, &fsize, &base);
 	if (!rc)
-		rc = decode_fd(fd, path, &h, fsize, id, dst, len, s);
+		rc = decode_fd(fd, path, &h, base, fsize, id, dst, len, s);
 	if (fd >= 0)
 		close(fd);
 	pt__free(path);
@@ -615,7 +633,7 @@ int pt__object_verify_file(const char *path, const uint8_t id[32], pt__object_sc
 		if (!(buf = pt__malloc(h.plain ? (size_t)h.plain : 1)))
 			rc = PT_ENOMEM;
 		else
-			rc = decode_fd(fd, path, &h, (uint64_t)sb.st_size, id, buf, (size_t)h.plain, s);
+			rc = decode_fd(fd, path, &h, 0, (uint64_t)sb.st_size, id, buf, (size_t)h.plain, s);
 	}
 	close(fd);
 	pt__free(buf);
