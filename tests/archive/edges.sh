@@ -52,6 +52,7 @@ grep -q '"result":"sealed"' "$T/seal.json" || fail "crashed stream not sealed: $
 # ---- item 4: archiving frees the space of checkpoints only archived history needs ----
 before=$(du -sb "$S" | cut -f1)
 obj_before=$(du -sb "$S/objects" | cut -f1)
+"$P" stats --json >"$T/stats1.json"
 "$P" archive plan add p --schedule "* * * * *" --vault "$T/vault" --min-age 0s >/dev/null
 "$P" archive run --now --plan p >"$T/job" || fail "archive run: $(cat "$T/job")"
 grep -q "left the hot store (referenced only by archived history)" "$T/job" || fail "no object released: $(cat "$T/job")"
@@ -60,6 +61,13 @@ obj_after=$(du -sb "$S/objects" | cut -f1)
 vault=$(du -sb "$T/vault" | cut -f1)
 echo "hot store: $before -> $after bytes (objects $obj_before -> $obj_after); vault $vault bytes"
 [ "$obj_after" -lt $((obj_before / 10)) ] || fail "checkpoint objects stayed in the hot store"
+"$P" stats --json >"$T/stats2.json"
+py - "$T/stats1.json" "$T/stats2.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p))["checkpoints"] for p in sys.argv[1:3])
+assert a["count"] == b["count"] == 4, (a, b)           # the checkpoints are still there
+assert b["object_bytes"] < a["object_bytes"] / 10, (a, b)  # their bytes left the hot store
+PY
 # readers find the objects in the vault
 "$P" verify >/dev/null || fail "verify after archiving"
 "$P" checkpoint export --run w --step 250 "$T/exp" >/dev/null || fail "checkpoint export"
