@@ -236,7 +236,8 @@ static void run_job(job *j, pt__object_scratch *scr, uint8_t *tmp, uint8_t *out,
 	} else if (ex == 0) {
 		if (hit) /* gone or damaged: hash it for real */
 			pt__sha256(j->data, j->len, r.id);
-		pt__object_wopts o = {.level = cw->o.zstd_level, .try_plain = 1, .no_dirsync = 1, .defer = 1};
+		pt__object_wopts o = {.level = cw->o.zstd_level, .try_plain = 1, .no_dirsync = 1, .defer = 1,
+				      .replace = !hit /* just checked: absent or damaged */};
 		o.shuffle = pick_shuffle(j->data, j->len, j->elem, o.level, tmp, out, outcap);
 		rc = pt__object_write(cw->st, r.id, j->data, j->len, &o, scr, &r.disk, &r.tmp);
 		r.is_new = r.disk > 0;

@@ -235,7 +235,12 @@ int pt__object_check_existing(const pt_store *st, const uint8_t id[32], size_t l
 			rc = PT_ENOMEM;
 			goto done;
 		}
-		if (decode_fd(fd, path, &h, 0, (uint64_t)sb.st_size, id, buf, len, s))
+		int dr = decode_fd(fd, path, &h, 0, (uint64_t)sb.st_size, id, buf, len, s);
+		if (dr == PT_ENOMEM) {
+			rc = dr;
+			goto done;
+		}
+		if (dr)
 			goto damaged;
 		vcache_put(key);
 	}
