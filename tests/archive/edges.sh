@@ -105,4 +105,19 @@ fi
 cmp -s "$T/exp2/head.npy" "$T/exp3/head.npy" || fail "restored checkpoint differs"
 # the crashed stream was archived too
 "$P" log --run crashed --json | grep -c '"kind":"metric"' | grep -qx 30 || fail "crashed run after archiving"
+# an archive written before issue 11 (tests/fixtures/archive/, by b8b7fcf: run "old", a
+# checkpoint at step 20 of w = arange(3000) * 0.5 and a blob) still restores and reads
+OLD=$SRC/tests/fixtures/archive/4afc0caf29731a9a66c4c4984c25a8be9847af5158ade1350ebad6f86b431b37.tar
+[ "$(sha256sum "$OLD" | cut -c1-64)" = 4afc0caf29731a9a66c4c4984c25a8be9847af5158ade1350ebad6f86b431b37 ] ||
+	fail "the old archive fixture changed"
+"$P" restore "$OLD" --store "$T/from-old" >/dev/null || fail "an old archive does not restore"
+"$P" --store "$T/from-old" verify >/dev/null || fail "verify of a store restored from an old archive"
+"$P" --store "$T/from-old" checkpoint export --run old --step 20 "$T/exp-old" >/dev/null ||
+	fail "checkpoint of an old archive"
+py - "$T/exp-old" <<'PY'
+import sys, numpy as np
+d = sys.argv[1]
+assert (np.load(f"{d}/w.npy") == np.arange(3000, dtype=np.float32) * 0.5).all()
+assert open(f"{d}/note", "rb").read() == b"old archive fixture"
+PY
 echo "edges ok"
