@@ -6,7 +6,14 @@
 . "$(dirname "$0")/lib.sh"
 LIB=$2
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-py() { PROVTRACE_LIB=$LIB PYTHONPATH=$SRC/bindings/python /usr/bin/python3 "$@"; }
+py() {
+	if [ -n "${PT_PY_PRELOAD:-}" ]; then # a sanitizer build (tests/archive.cmake)
+		LD_PRELOAD=$PT_PY_PRELOAD ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1 \
+			PROVTRACE_LIB=$LIB PYTHONPATH=$SRC/bindings/python /usr/bin/python3 "$@"
+	else
+		PROVTRACE_LIB=$LIB PYTHONPATH=$SRC/bindings/python /usr/bin/python3 "$@"
+	fi
+}
 py -c "import numpy" 2>/dev/null || { echo "SKIP: python3-numpy missing"; exit 0; }
 S=$PROVTRACE_STORE
 "$P" init "$S" >/dev/null
