@@ -55,6 +55,25 @@ grep -q '"result":"sealed"' "$T/seal.json" || fail "crashed stream not sealed: $
 [ ! -e "$S/runs/crashed/main/open.ptseg" ] || fail "open segment still there after seal"
 "$P" log --run crashed --json | grep -c '"kind":"metric"' | grep -qx 30 || fail "events lost by seal"
 "$P" seal --run nope >/dev/null 2>&1 && fail "seal of an unknown run succeeded"
+# the same from Python: a crashed writer is sealed, a live one is skipped ("locked")
+py - "$S" <<'PY' || fail "provtrace.seal"
+import os, subprocess, sys, provtrace
+store = sys.argv[1]
+code = ("import os, provtrace\n"
+        "r = provtrace.Recorder(store=%r, run='crashed2')\n"
+        "r.metric('loss', 1.0, step=1); r.flush(); os._exit(0)\n" % store)
+subprocess.run([sys.executable, "-c", code], check=True)
+with provtrace.Recorder(store=store, run="alive") as live:
+    live.metric("loss", 1.0, step=1)
+    live.flush()
+    rep = {(e["run"], e["result"]) for e in provtrace.seal(store=store)}
+    assert ("crashed2", "sealed") in rep and ("alive", "locked") in rep, rep
+try:
+    provtrace.seal(run="nope", store=store)
+    raise SystemExit("unknown run accepted")
+except provtrace.NotFoundError:
+    pass
+PY
 
 # ---- item 4: archiving frees the space of checkpoints only archived history needs ----
 before=$(du -sb "$S" | cut -f1)
