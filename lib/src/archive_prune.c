@@ -84,20 +84,21 @@ static int release_objects(pt_store *st, const pt__catalog *cat, const pt__acat 
 				return rc;
 			continue;
 		}
-		if ((rc = pt__object_exists(st, m->id)) < 0)
+		/* a hot copy may exist (written again since): put checks it and replaces it if damaged */
+		int hot = pt__object_exists(st, m->id);
+		if (hot < 0)
+			return hot;
+		uint8_t *data = NULL;
+		size_t len = 0;
+		if ((rc = pt__object_get(st, m->id, &data, &len)))
+			return pt__err_wrap(rc, "archive %.12s is not deleted: object %s cannot be brought back", a->sha,
+					    m->name);
+		rc = pt__object_put(st, data, len, NULL);
+		pt__free(data);
+		if (rc)
 			return rc;
-		if (!rc) {
-			uint8_t *data = NULL;
-			size_t len = 0;
-			if ((rc = pt__object_get(st, m->id, &data, &len)))
-				return pt__err_wrap(rc, "archive %.12s is not deleted: object %s cannot be brought back", a->sha,
-						    m->name);
-			rc = pt__object_put(st, data, len, NULL);
-			pt__free(data);
-			if (rc)
-				return rc;
+		if (!hot)
 			(*back)++;
-		}
 		if ((rc = pt__olocation_remove(st, m->id)))
 			return rc;
 	}
