@@ -710,6 +710,12 @@ static void archived_objects_leave_the_hot_store_and_stay_readable(void **state)
 	read_v(st2, old_m, 1.0f);
 	assert_int_equal(tu_verify_errors(st2, NULL, 0), 0);
 	pt_store_free(st2);
+	/* restore into the same store brings them back into the hot store, and they stay */
+	TU_OK(pt_archive_restore(v[0].path, pt_store_path(f->st), NULL, NULL));
+	assert_true(hot_object(f, old_m));
+	TU_OK(run_at(f, "p", 0, 1));
+	assert_true(hot_object(f, old_m));
+	read_v(f->st, old_m, 1.0f);
 	pt_archive_list_free(v, n);
 	/* retention deletes the archive: what it alone held comes back first */
 	TU_OK(pt_archive_prune(f->st, pt_time_now_ns() + 30 * DAY, 0, NULL, NULL));
