@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include "archive_int.h"
+#include "checkpoint_int.h"
 #include "provtrace/archive.h"
 #include "provtrace/checkpoint.h"
 
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define NS 1000000000LL
@@ -115,9 +117,17 @@ static void add_plan(fixture *f, const char *name, const char *sched, int64_t de
 	TU_OK(pt_archive_plan_add(f->st, &p));
 }
 
+static void print_report(const char *line, void *payload)
+{
+	(void)payload;
+	if (getenv("TEST_VERBOSE"))
+		fprintf(stderr, "  job: %s\n", line);
+}
+
 static int run_at(fixture *f, const char *plan, int64_t now, int force)
 {
 	pt_archive_run_options o = PT_ARCHIVE_RUN_OPTIONS_INIT;
+	o.report = print_report;
 	o.now = now;
 	o.plan = plan;
 	o.force = force;
@@ -449,6 +459,275 @@ static void reader_hook_gives_the_member_range(void **state)
 	assert_int_equal(pt__archive_open_segment(f->st, "r1", "other", id, &fd, &off, &size), PT_ECORRUPT);
 }
 
+/* issue 11 item 11: a refused vault inside the store leaves nothing behind (no phantom run) */
+static void a_vault_inside_the_store_is_refused_before_anything_is_created(void **state)
+{
+	fixture *f = *state;
+	pt_archive_plan_options p = PT_ARCHIVE_PLAN_OPTIONS_INIT;
+	p.name = "x";
+	p.schedule = "0 2 * * *";
+	char *runs_vault = tu_path(pt_store_path(f->st), "runs/phantom/deeper");
+	char *runs_dir = tu_path(pt_store_path(f->st), "runs/phantom");
+	p.vault = runs_vault;
+	assert_int_equal(pt_archive_plan_add(f->st, &p), PT_EINVAL);
+	assert_non_null(strstr(pt_error_last(), "inside the store"));
+	struct stat sb;
+	assert_int_not_equal(stat(runs_dir, &sb), 0);
+	char **runs;
+	size_t n;
+	TU_OK(pt_store_runs(f->st, &runs, &n));
+	assert_int_equal(n, 0);
+	pt_strv_free(runs, n);
+	/* through a relative path with ".." and a symlink to the store */
+	char *link = tu_path(f->dir, "link");
+	assert_int_equal(symlink(pt_store_path(f->st), link), 0);
+	char *via = tu_path(f->dir, "link/runs/nothere/../phantom2");
+	char *p2 = tu_path(pt_store_path(f->st), "runs/phantom2");
+	p.vault = via;
+	assert_int_equal(pt_archive_plan_add(f->st, &p), PT_EINVAL);
+	assert_int_not_equal(stat(p2, &sb), 0);
+	/* a vault outside is created */
+	p.vault = f->vault;
+	TU_OK(pt_archive_plan_add(f->st, &p));
+	assert_int_equal(stat(f->vault, &sb), 0);
+	free(runs_vault);
+	free(runs_dir);
+	free(link);
+	free(via);
+	free(p2);
+}
+
+/* A writer that dies: `n` events flushed at times from `t`, then (torn) junk appended, no close. */
+static void crash_writer(fixture *f, const char *run, int n, int64_t t, int torn)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pt_recorder *rec;
+		pt_event *ev;
+		if (pt_recorder_open(&rec, f->st, run, NULL, NULL) || pt_event_new(&ev, "metric", "loss"))
+			_exit(3);
+		for (int i = 0; i < n; i++)
+			if (pt_event_reset(ev, "metric", "loss") || pt_event_set_step(ev, i) ||
+			    pt_event_set_time(ev, t + (int64_t)i * NS) || pt_event_double(ev, "value", i) ||
+			    pt_recorder_append(rec, ev, NULL))
+				_exit(4);
+		if (pt_recorder_flush(rec))
+			_exit(5);
+		if (torn) {
+			char path[1200];
+			snprintf(path, sizeof path, "%s/runs/%s/main/open.ptseg", pt_store_path(f->st), run);
+			int fd = open(path, O_WRONLY | O_APPEND);
+			if (fd < 0 || write(fd, "PTBAtorn-batch-header-junk", 26) != 26)
+				_exit(6);
+			close(fd);
+		}
+		_exit(0); /* no close: the writer "crashed"; the kernel drops its lock */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* issue 11 item 3: crashed streams are sealed (recovered as the writer would) and archived */
+static void crashed_streams_are_sealed_and_archived(void **state)
+{
+	fixture *f = *state;
+	crash_writer(f, "crashed", 40, f->t0, 1);
+	crash_writer(f, "clean-crash", 10, f->t0, 0);
+	char *open_path = tu_path(pt_store_path(f->st), "runs/crashed/main/open.ptseg");
+	struct stat sb;
+	assert_int_equal(stat(open_path, &sb), 0);
+	/* a live writer's stream is skipped, and that is not an error */
+	pt_recorder *live;
+	TU_OK(pt_recorder_open(&live, f->st, "live", NULL, NULL));
+	TU_OK(pt_recorder_metric(live, "loss", 1.0, 1));
+	TU_OK(pt_recorder_flush(live));
+	pt_seal_report *rep;
+	TU_OK(pt_store_seal(f->st, "live", NULL, &rep));
+	assert_int_equal(rep->n, 1);
+	assert_int_equal(rep->v[0].result, PT_SEAL_LOCKED);
+	assert_non_null(strstr(rep->v[0].message, "being written"));
+	pt_seal_report_free(rep);
+	/* the crashed ones: sealed by the archive job, the recovery recorded, then archived */
+	add_plan(f, "p", "0 2 * * *", 0, 0);
+	/* (the recovery event is new history, written now: a window after it archives it) */
+	TU_OK(run_at(f, "p", pt_time_now_ns() + 2 * DAY, 1)); /* min-age 1d */
+	assert_int_not_equal(stat(open_path, &sb), 0);
+	size_t n;
+	char **segs = tu_sealed(f->st, "crashed", "main", &n);
+	assert_int_equal(n, 0); /* archived: it left the hot store */
+	pt_strv_free(segs, n);
+	assert_int_equal(tu_count(f->st, "crashed", "main", "metric"), 40);
+	assert_int_equal(tu_count(f->st, "crashed", "main", "recovery"), 1);
+	assert_int_equal(tu_count(f->st, "clean-crash", "main", "metric"), 10);
+	assert_int_equal(tu_count(f->st, "clean-crash", "main", "recovery"), 0);
+	pt_stream_info si;
+	TU_OK(pt_stream_stat(f->st, "crashed", "main", &si));
+	assert_int_equal(si.sealed_segments, 1);
+	assert_int_equal(si.torn_bytes, 0);
+	/* the live stream kept its writer and its open segment */
+	TU_OK(pt_recorder_metric(live, "loss", 2.0, 2));
+	TU_OK(pt_recorder_close(live));
+	/* sealing again: nothing to do; a stream that does not exist is an error */
+	TU_OK(pt_store_seal(f->st, NULL, NULL, &rep));
+	for (size_t i = 0; i < rep->n; i++)
+		assert_int_not_equal(rep->v[i].result, PT_SEAL_SEALED);
+	pt_seal_report_free(rep);
+	assert_int_equal(pt_store_seal(f->st, "crashed", "nope", NULL), PT_ENOTFOUND);
+	assert_int_equal(pt_store_seal(f->st, NULL, "main", NULL), PT_EINVAL);
+	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
+	free(open_path);
+}
+
+/* A checkpoint of tensors "w" (k * 0.5, shared) and "v" (seeded) in run/main at step 1; its manifest. */
+static void checkpoint_run(fixture *f, const char *run, float seed, pt_recorder **keep, char manifest[65])
+{
+	pt_recorder *rec;
+	TU_OK(pt_recorder_open(&rec, f->st, run, NULL, NULL));
+	TU_OK(pt_recorder_metric(rec, "loss", 1.0, 1));
+	pt_checkpointer *cw;
+	pt_checkpoint *ck;
+	/* over 1 MiB each: chunks of their own (smaller entries are packed together) */
+	static float w[300000], v[300000];
+	for (int k = 0; k < 300000; k++)
+		w[k] = (float)(k % 5000) * 0.5f;
+	for (int k = 0; k < 300000; k++)
+		v[k] = seed + (float)(k % 977) * 0.25f;
+	uint64_t sw[1] = {300000}, sv[1] = {300000};
+	TU_OK(pt_checkpointer_open(&cw, f->st, rec, NULL));
+	TU_OK(pt_checkpoint_new(&ck));
+	TU_OK(pt_checkpoint_add_tensor(ck, "w", PT_DTYPE_F32, 1, sw, w, sizeof w));
+	TU_OK(pt_checkpoint_add_tensor(ck, "v", PT_DTYPE_F32, 1, sv, v, sizeof v));
+	pt_checkpoint_info ci;
+	TU_OK(pt_checkpointer_write(cw, ck, 1, &ci));
+	TU_OK(pt_checkpointer_close(cw));
+	pt_checkpoint_free(ck);
+	memcpy(manifest, ci.manifest, 65);
+	if (keep) {
+		TU_OK(pt_recorder_flush(rec));
+		*keep = rec; /* a live writer: its open segment is hot history */
+	} else {
+		TU_OK(pt_recorder_close(rec));
+	}
+}
+
+static int hot_object(fixture *f, const char *hex)
+{
+	char rel[100];
+	snprintf(rel, sizeof rel, "objects/%.2s/%s", hex, hex + 2);
+	char *p = tu_path(pt_store_path(f->st), rel);
+	struct stat sb;
+	int r = stat(p, &sb) == 0;
+	free(p);
+	return r;
+}
+
+static void read_v(pt_store *st, const char *manifest, float want0)
+{
+	pt_checkpoint_reader *rd;
+	TU_OK(pt_checkpoint_reader_open(&rd, st, manifest));
+	size_t idx;
+	TU_OK(pt_checkpoint_reader_find(rd, "v", &idx));
+	static float v[300000];
+	TU_OK(pt_checkpoint_reader_read(rd, idx, v, sizeof v));
+	assert_true(v[0] == want0 && v[976] == want0 + 976 * 0.25f);
+	pt_checkpoint_reader_free(rd);
+}
+
+/*
+ * issue 11 item 4: objects referenced only by archived history leave the hot store with
+ * it; objects hot history still references stay; readers, verify and gc find the
+ * archived ones in the vault; retention brings them back before deleting the archive.
+ */
+static void archived_objects_leave_the_hot_store_and_stay_readable(void **state)
+{
+	fixture *f = *state;
+	char old_m[65], new_m[65];
+	pt_recorder *live;
+	checkpoint_run(f, "old", 1.0f, NULL, old_m);
+	checkpoint_run(f, "new", 2.0f, &live, new_m);
+	assert_string_not_equal(old_m, new_m);
+	/* both checkpoints share the chunk(s) of "w"; "v" and the manifests differ */
+	pt_archive_plan_options p = PT_ARCHIVE_PLAN_OPTIONS_INIT;
+	p.name = "p";
+	p.schedule = "0 2 * * *";
+	p.vault = f->vault;
+	p.min_age = 0;
+	p.delete_after = 10 * 86400;
+	TU_OK(pt_archive_plan_add(f->st, &p));
+	/* run "new" is still being written: its open segment stays hot */
+	TU_OK(run_at(f, "p", 0, 1));
+	assert_false(hot_object(f, old_m)); /* only archived history references it: it left */
+	assert_true(hot_object(f, new_m));
+	/* the shared chunk stays: the hot run references it */
+	uint8_t mid[32];
+	TU_OK(pt__unhex(new_m, mid, 32));
+	pt__manifest m;
+	TU_OK(pt__manifest_load(&m, f->st, mid));
+	int shared = 0;
+	for (uint32_t i = 0; i < m.count; i++)
+		if (!strcmp(m.e[i].name, "w")) {
+			char hex[65];
+			pt__hex(m.e[i].ext[0].id, 32, hex);
+			assert_true(hot_object(f, hex));
+			shared++;
+		}
+	assert_int_equal(shared, 1);
+	pt__manifest_clear(&m);
+	/* readers find it in the vault */
+	read_v(f->st, old_m, 1.0f);
+	read_v(f->st, new_m, 2.0f);
+	pt_checkpoint_verify_stats cs;
+	TU_OK(pt_checkpoint_verify_store(f->st, NULL, NULL, NULL, &cs));
+	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
+	/* gc: archived objects are neither garbage nor missing */
+	pt_gc_options go = PT_GC_OPTIONS_INIT;
+	go.dry_run = 1;
+	go.grace_s = 0;
+	pt_gc_stats gs;
+	TU_OK(pt_gc(f->st, &go, &gs));
+	assert_int_equal(gs.garbage_objects, 0);
+	assert_int_equal(gs.missing, 0);
+	assert_true(gs.archived >= 2);
+	go.dry_run = 0;
+	TU_OK(pt_gc(f->st, &go, &gs));
+	read_v(f->st, old_m, 1.0f);
+	/* run "new" ends; the next job archives it too: nothing hot references either checkpoint */
+	TU_OK(pt_recorder_close(live));
+	TU_OK(run_at(f, "p", 0, 1));
+	assert_false(hot_object(f, new_m));
+	read_v(f->st, new_m, 2.0f);
+	/* restore into a new store: the objects come with the archive */
+	pt_archive_info *v;
+	size_t n;
+	TU_OK(pt_archive_list(&v, &n, f->st));
+	char *other = tu_path(f->dir, "other");
+	TU_OK(pt_archive_restore(v[0].path, other, NULL, NULL));
+	pt_store *st2;
+	TU_OK(pt_store_open(&st2, other));
+	read_v(st2, old_m, 1.0f);
+	assert_int_equal(tu_verify_errors(st2, NULL, 0), 0);
+	pt_store_free(st2);
+	/* restore into the same store brings them back into the hot store, and they stay */
+	TU_OK(pt_archive_restore(v[0].path, pt_store_path(f->st), NULL, NULL));
+	assert_true(hot_object(f, old_m));
+	TU_OK(run_at(f, "p", 0, 1));
+	assert_true(hot_object(f, old_m));
+	read_v(f->st, old_m, 1.0f);
+	pt_archive_list_free(v, n);
+	/* retention deletes the archive: what it alone held comes back first */
+	TU_OK(pt_archive_prune(f->st, pt_time_now_ns() + 30 * DAY, 0, NULL, NULL));
+	size_t deleted;
+	catalog_size(f, &deleted);
+	assert_int_equal(deleted, 2);
+	assert_true(hot_object(f, old_m));
+	assert_true(hot_object(f, new_m));
+	read_v(f->st, old_m, 1.0f);
+	free(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -460,6 +739,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(tampering_with_an_archive_is_detected, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_plans_are_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(reader_hook_gives_the_member_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_vault_inside_the_store_is_refused_before_anything_is_created, setup, teardown),
+		cmocka_unit_test_setup_teardown(crashed_streams_are_sealed_and_archived, setup, teardown),
+		cmocka_unit_test_setup_teardown(archived_objects_leave_the_hot_store_and_stay_readable, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

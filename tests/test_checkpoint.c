@@ -774,6 +774,127 @@ static void test_unchanged_chunk_missing_from_store_is_rewritten(void **state)
 	free(w);
 }
 
+/* Write `len` bytes of junk to `path` through a new file (a new inode, as a planted file has). */
+static void plant(const char *path, const void *data, size_t len)
+{
+	char tmp[1200];
+	snprintf(tmp, sizeof tmp, "%s.plant", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+static void read_file(const char *path, uint8_t **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	struct stat sb;
+	assert_int_equal(fstat(fd, &sb), 0);
+	*len = (size_t)sb.st_size;
+	*out = malloc(*len + 1);
+	assert_int_equal(read(fd, *out, *len), (ssize_t)*len);
+	close(fd);
+}
+
+/*
+ * issue 11 item 7: dedup no longer trusts an existing file.  The object of 4 MiB of
+ * zeros planted with junk, a chunk replaced by a well-formed object of other bytes
+ * (only the full check sees it), a junk manifest: the next checkpoint succeeds, reads
+ * back, and the bad files were replaced by the good bytes.  A damaged object that
+ * cannot be replaced makes the checkpoint fail.
+ */
+static void test_dedup_never_trusts_a_damaged_existing_object(void **state)
+{
+	fx *f = *state;
+	/* the issue's repro, at the object layer */
+	size_t zlen = 4u << 20;
+	uint8_t *zeros = calloc(1, zlen), zid[32];
+	pt__sha256(zeros, zlen, zid);
+	char *zpath = pt__object_path(f->st, zid), *zdir = pt__object_dir(f->st, zid);
+	assert_int_equal(pt__mkdir_p(zdir, 0755), 0);
+	plant(zpath, "junk junk junk junk junk junk junk", 35);
+	TU_OK(pt__object_put(f->st, zeros, zlen, NULL));
+	uint8_t *got;
+	size_t glen;
+	TU_OK(pt__object_get(f->st, zid, &got, &glen));
+	assert_int_equal(glen, zlen);
+	assert_memory_equal(got, zeros, zlen);
+	pt__free(got);
+
+	pt_checkpoint_options o = small_opts();
+	open_writer(f, &o);
+	enum { ELEMS = 60000 };
+	float *w = malloc(ELEMS * sizeof(float));
+	fill_weights(w, ELEMS);
+	uint64_t shape[1] = {ELEMS};
+	TU_OK(pt_checkpoint_add_tensor(f->ck, "w", PT_DTYPE_F32, 1, shape, w, ELEMS * sizeof(float)));
+	TU_OK(pt_checkpoint_add_bytes(f->ck, "zeros", zeros, zlen));
+	pt_checkpoint_info a, b;
+	TU_OK(pt_checkpointer_write(f->cw, f->ck, 1, &a));
+	TU_OK(pt_checkpointer_close(f->cw));
+	f->cw = NULL;
+	/* damage: chunk 0 junk; chunk 1 a valid object of other bytes of its length; the manifest junk */
+	uint8_t mid[32];
+	TU_OK(pt__unhex(a.manifest, mid, 32));
+	pt__manifest m;
+	TU_OK(pt__manifest_load(&m, f->st, mid));
+	assert_true(m.e[0].next >= 2 || m.e[1].next >= 2);
+	const pt__mentry *e = m.e[0].next >= 2 ? &m.e[0] : &m.e[1];
+	char *c0 = pt__object_path(f->st, e->ext[0].id), *c1 = pt__object_path(f->st, e->ext[1].id);
+	plant(c0, "not an object at all", 20);
+	uint8_t *other = malloc(e->ext[1].chunk_len), oid[32];
+	fill_random(other, e->ext[1].chunk_len);
+	TU_OK(pt__object_put(f->st, other, e->ext[1].chunk_len, oid));
+	char *opath = pt__object_path(f->st, oid);
+	uint8_t *ob;
+	size_t obl;
+	read_file(opath, &ob, &obl);
+	plant(c1, ob, obl);
+	char *mpath = pt__object_path(f->st, mid);
+	plant(mpath, "{}", 2);
+	pt__manifest_clear(&m);
+	assert_int_not_equal(pt_checkpoint_verify_store(f->st, NULL, NULL, NULL, NULL), 0);
+	pt__object_vcache_reset(); /* another process */
+
+	open_writer(f, &o);
+	TU_OK(pt_checkpointer_write(f->cw, f->ck, 2, &b));
+	assert_string_equal(a.manifest, b.manifest);
+	pt_checkpoint_reader *rd;
+	TU_OK(pt_checkpoint_reader_open(&rd, f->st, b.manifest));
+	expect_entry(rd, "w", w, ELEMS * sizeof(float));
+	expect_entry(rd, "zeros", zeros, zlen);
+	pt_checkpoint_reader_free(rd);
+	TU_OK(pt_checkpoint_verify_store(f->st, NULL, NULL, NULL, NULL)); /* the bad files were replaced */
+	TU_OK(pt_checkpointer_close(f->cw));
+	f->cw = NULL;
+
+	/* damaged and not replaceable (a directory in its place): the checkpoint fails */
+	TU_OK(pt__manifest_load(&m, f->st, mid));
+	e = m.e[0].next >= 2 ? &m.e[0] : &m.e[1];
+	char *c2 = pt__object_path(f->st, e->ext[0].id);
+	assert_int_equal(unlink(c2), 0);
+	assert_int_equal(mkdir(c2, 0755), 0);
+	char inner[1200];
+	snprintf(inner, sizeof inner, "%s/x", c2);
+	plant(inner, "x", 1);
+	pt__manifest_clear(&m);
+	open_writer(f, &o);
+	assert_int_not_equal(pt_checkpointer_write(f->cw, f->ck, 3, NULL), 0);
+	free(c2);
+	free(zeros);
+	free(w);
+	free(other);
+	free(ob);
+	pt__free(zpath);
+	pt__free(zdir);
+	pt__free(c0);
+	pt__free(c1);
+	pt__free(opath);
+	pt__free(mpath);
+}
+
 static void test_gc_waits_for_writers_lock(void **state)
 {
 	fx *f = *state;
@@ -1089,6 +1210,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_async_error_reported_on_next_call_and_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unchanged_chunk_missing_from_store_is_rewritten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_waits_for_writers_lock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dedup_never_trusts_a_damaged_existing_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_keeps_objects_listed_in_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_golden_fixture, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_ls_export_npy_and_gc, setup, teardown),

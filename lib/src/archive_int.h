@@ -157,6 +157,11 @@ typedef struct {
 int pt__location_load(const pt_store *st, const uint8_t id[32], pt__location *out); /* PT_ENOTFOUND */
 int pt__location_store(const pt_store *st, const uint8_t id[32], const pt__location *l);
 void pt__location_clear(pt__location *l);
+/* Object location records: STORE/archive/objects/<id> (run and stream are ""):
+ * the object left the hot store and is read from that archive member. */
+int pt__olocation_load(const pt_store *st, const uint8_t id[32], pt__location *out); /* PT_ENOTFOUND */
+int pt__olocation_store(const pt_store *st, const uint8_t id[32], const pt__location *l);
+int pt__olocation_remove(const pt_store *st, const uint8_t id[32]);
 
 /* ---- shared helpers ---------------------------------------------------------------------- */
 char *pt__archive_dir(const pt_store *st);
@@ -190,6 +195,15 @@ char *pt__member_object_name(const uint8_t id[32]);
  */
 int pt__archive_open_segment(const pt_store *st, const char *run, const char *stream,
 			     const uint8_t id[32], int *out_fd, uint64_t *out_offset, uint64_t *out_size);
+/*
+ * The object hook (archive_ops.c), for objects.c: an object absent from the
+ * hot store whose location record names a live archive: the tar opened
+ * read-only and the member's byte range (the object file's bytes).
+ * PT_ENOTFOUND (no record: the message names `hot_path`; or the archive was
+ * deleted or is missing), PT_ECORRUPT, PT_EIO.
+ */
+int pt__archive_open_object(const pt_store *st, const uint8_t id[32], const char *hot_path, int *out_fd,
+			    uint64_t *out_offset, uint64_t *out_size);
 enum { PT_SEGMENT_HOT = 0, PT_SEGMENT_ARCHIVED = 1, PT_SEGMENT_EXPIRED = 2 };
 /* Whether a location record exists for `id` and whether its archive still exists. */
 int pt__archive_segment_state(const pt_store *st, const uint8_t id[32]);

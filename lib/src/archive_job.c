@@ -96,6 +96,80 @@ int pt_archive_schedule_next(int64_t *out, size_t count, const char *schedule, c
 	return 0;
 }
 
+/* Where `vault` would be: realpath of its longest existing ancestor + the rest, lexically. */
+static int vault_resolve(const char *vault, char out[PATH_MAX])
+{
+	char *abs = vault[0] == '/' ? pt__strdup(vault) : NULL;
+	if (vault[0] != '/') {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof cwd))
+			return pt__err_errno(errno, "cannot resolve %s", vault);
+		abs = pt__sprintf("%s/%s", cwd, vault);
+	}
+	if (!abs)
+		return PT_ENOMEM;
+	int rc = 0;
+	size_t n = strlen(abs);
+	while (n > 1 && abs[n - 1] == '/')
+		abs[--n] = 0;
+	/* the longest existing prefix */
+	char *cut = abs + n;
+	for (;;) {
+		char save = *cut;
+		*cut = 0;
+		char tmp[PATH_MAX];
+		bool ok = realpath(*abs ? abs : "/", tmp) != NULL;
+		*cut = save;
+		if (ok) {
+			snprintf(out, PATH_MAX, "%s", tmp);
+			break;
+		}
+		if (errno != ENOENT && errno != ENOTDIR) {
+			rc = pt__err_errno(errno, "cannot resolve %s", vault);
+			goto done;
+		}
+		char *s = cut - 1;
+		while (s > abs && *s != '/')
+			s--;
+		cut = s;
+	}
+	/* the components that do not exist yet, applied lexically */
+	for (char *p = cut; *p;) {
+		while (*p == '/')
+			p++;
+		char *e = strchr(p, '/');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		size_t ol = strlen(out);
+		if (!len) {
+			break;
+		} else if (len == 1 && p[0] == '.') {
+		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+			char *slash = strrchr(out, '/');
+			if (slash && slash != out)
+				*slash = 0;
+			else
+				strcpy(out, "/");
+		} else if (ol + len + 2 > PATH_MAX) {
+			rc = pt__err(PT_EINVAL, "vault path %s is too long", vault);
+			goto done;
+		} else {
+			snprintf(out + ol, PATH_MAX - ol, "%s%.*s", ol > 1 ? "/" : "", (int)len, p);
+		}
+		p += len;
+	}
+done:
+	pt__free(abs);
+	return rc;
+}
+
+static int vault_outside(const pt_store *st, const char *rp)
+{
+	size_t sl = strlen(st->path);
+	if (!strncmp(rp, st->path, sl) && (rp[sl] == '/' || rp[sl] == 0))
+		return pt__err(PT_EINVAL, "the vault must not be inside the store (%s)", st->path);
+	return 0;
+}
+
 int pt_archive_plan_add(const pt_store *st, const pt_archive_plan_options *p)
 {
 	if (!st || !p)
@@ -120,21 +194,28 @@ int pt_archive_plan_add(const pt_store *st, const pt_archive_plan_options *p)
 	memset(&np, 0, sizeof np);
 	if ((rc = pt__tags_json(&np.tags_json, p->tags, p->ntags)))
 		return rc;
-	/* the vault: created, absolute, and not inside the store */
+	/*
+	 * The vault: not inside the store, checked BEFORE anything is created (a
+	 * refused vault under STORE/runs/ would otherwise leave a phantom run),
+	 * then created and checked again on its real path (a symlink on the way).
+	 */
+	char rpbuf[PATH_MAX]; /* realpath(NULL) would bypass alloc.h */
+	if ((rc = vault_resolve(p->vault, rpbuf)) || (rc = vault_outside(st, rpbuf))) {
+		pt__plan_clear(&np);
+		return rc;
+	}
 	if ((rc = pt__mkdir_p(p->vault, 0755))) {
 		pt__plan_clear(&np);
 		return rc;
 	}
-	char rpbuf[PATH_MAX]; /* realpath(NULL) would bypass alloc.h */
 	char *rp = realpath(p->vault, rpbuf);
 	if (!rp) {
 		pt__plan_clear(&np);
 		return pt__err_errno(errno, "cannot resolve %s", p->vault);
 	}
-	size_t sl = strlen(st->path);
-	if (!strncmp(rp, st->path, sl) && (rp[sl] == '/' || rp[sl] == 0)) {
+	if ((rc = vault_outside(st, rp))) {
 		pt__plan_clear(&np);
-		return pt__err(PT_EINVAL, "the vault must not be inside the store (%s)", st->path);
+		return rc;
 	}
 	np.vault = pt__strdup(rp);
 	np.name = pt__strdup(p->name);
@@ -519,25 +600,41 @@ static int select_members(const job *j, const pt__plan *p, int64_t window, selec
 			continue;
 		char *path = pt__object_path(j->st, id);
 		struct stat sb;
+		uint64_t off = 0, size = 0;
 		if (!path) {
 			rc = PT_ENOMEM;
 			break;
 		}
-		if (stat(path, &sb) < 0) {
-			char hex[65];
-			pt__hex(id, 32, hex);
-			say(j, "warning: object %s is referenced but not in the store; not archived", hex);
+		if (stat(path, &sb) == 0) {
+			size = (uint64_t)sb.st_size;
+		} else {
+			/* it left the hot store with an archive of another vault: copy it from there */
+			int fd;
+			pt__location l;
+			int lr = pt__olocation_load(j->st, id, &l);
+			char *tar = lr == 0 && !l.deleted ? pt__strdup(l.path) : NULL;
+			if (lr == 0)
+				pt__location_clear(&l);
+			if (!tar || pt__archive_open_object(j->st, id, path, &fd, &off, &size)) {
+				char hex[65];
+				pt__hex(id, 32, hex);
+				say(j, "warning: object %s is referenced but not in the store; not archived", hex);
+				pt__free(path);
+				pt__free(tar);
+				continue;
+			}
+			close(fd);
 			pt__free(path);
-			continue;
+			path = tar;
 		}
 		pt__amember m;
 		memset(&m, 0, sizeof m);
 		m.type = PT_MEMBER_OBJECT;
 		m.name = pt__member_object_name(id);
-		m.size = (uint64_t)sb.st_size;
+		m.size = size;
 		m.step_min = m.step_max = PT_NO_STEP;
 		memcpy(m.id, id, 32);
-		if (!m.name || (rc = selection_push(sel, &m, path, 0))) {
+		if (!m.name || (rc = selection_push(sel, &m, path, off))) {
 			pt__free(m.name);
 			pt__free(path);
 			rc = rc ? rc : PT_ENOMEM;
@@ -688,6 +785,33 @@ static int finish_entry(job *j, size_t i)
 			}
 			pt__free(p);
 			pt__free(dir);
+		}
+		if (rc)
+			return rc;
+		/* object location records (see release_objects): after the segments' */
+		for (size_t k = 0; k < a->nm && !rc && !a->keep_sources; k++) {
+			const pt__amember *m = &a->m[k];
+			if (m->type != PT_MEMBER_OBJECT)
+				continue;
+			pt__location l;
+			int lr = pt__olocation_load(j->st, m->id, &l);
+			if (lr == 0 && !l.deleted && pt__exists(l.path)) {
+				pt__location_clear(&l); /* held by an earlier archive: keep that */
+				continue;
+			}
+			if (lr == 0)
+				pt__location_clear(&l);
+			else if (lr != PT_ENOTFOUND)
+				return lr;
+			pt__location nl;
+			memset(&nl, 0, sizeof nl);
+			memcpy(nl.sha, a->sha, 65);
+			nl.path = a->path;
+			nl.run = (char *)"";
+			nl.stream = (char *)"";
+			nl.offset = m->offset;
+			nl.size = m->size;
+			rc = pt__olocation_store(j->st, m->id, &nl);
 		}
 		if (rc)
 			return rc;
@@ -942,6 +1066,175 @@ static int recover(job *j)
 	return rc;
 }
 
+/* ---- releasing archived objects -------------------------------------------------------------- */
+
+/* Objects referenced by the events of run/stream in seq [lo, hi] (a checkpoint's manifest and its chunks). */
+static int refs_range(pt_store *st, const char *run, const char *stream, uint64_t lo, uint64_t hi, pt__idset *ids)
+{
+	pt_chain_entry e;
+	memset(&e, 0, sizeof e);
+	e.first_seq = lo;
+	e.last_seq = hi;
+	job tmp;
+	memset(&tmp, 0, sizeof tmp);
+	tmp.st = st;
+	return collect_refs(&tmp, run, stream, &e, ids);
+}
+
+/* Objects referenced by hot history: sealed segments still in the hot store and the open segments. */
+static int hot_refs(pt_store *st, pt__idset *ids)
+{
+	char **runs = NULL;
+	size_t nruns = 0;
+	int rc = pt_store_runs(st, &runs, &nruns);
+	for (size_t r = 0; r < nruns && !rc; r++) {
+		char **streams = NULL;
+		size_t ns = 0;
+		if ((rc = pt_store_streams(st, runs[r], &streams, &ns)))
+			break;
+		for (size_t s = 0; s < ns && !rc; s++) {
+			char *dir = pt__stream_dir(st, runs[r], streams[s]);
+			pt_chain c = {0};
+			if (!dir) {
+				rc = PT_ENOMEM;
+				break;
+			}
+			rc = pt__chain_load(dir, &c);
+			uint64_t last = 0;
+			for (size_t k = 0; k < c.n && !rc; k++) {
+				char *path = pt__segment_path(dir, c.v[k].id);
+				if (!path) {
+					rc = PT_ENOMEM;
+					break;
+				}
+				if (pt__exists(path))
+					rc = refs_range(st, runs[r], streams[s], c.v[k].first_seq, c.v[k].last_seq, ids);
+				pt__free(path);
+				last = c.v[k].last_seq;
+			}
+			/* the open segment (and a sealed one the chain does not list yet) */
+			if (!rc)
+				rc = refs_range(st, runs[r], streams[s], last + 1, UINT64_MAX, ids);
+			pt__chain_free(&c);
+			pt__free(dir);
+		}
+		pt_strv_free(streams, ns);
+	}
+	pt_strv_free(runs, nruns);
+	return rc;
+}
+
+typedef struct {
+	job *j;
+	const pt__idset *hot;
+	uint64_t objects, bytes;
+	uint8_t dirs[32];
+	int rc;
+} release_ctx;
+
+static int release_one(const uint8_t id[32], const char *path, void *payload)
+{
+	release_ctx *x = payload;
+	if (pt__idset_has(x->hot, id))
+		return 0;
+	pt__location l;
+	int rc = pt__olocation_load(x->j->st, id, &l);
+	if (rc == PT_ENOTFOUND)
+		return 0; /* never archived (or brought back): stays */
+	if (rc)
+		return rc;
+	bool held = !l.deleted && pt__exists(l.path);
+	pt__location_clear(&l);
+	if (!held)
+		return 0;
+	struct stat sb;
+	if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return 0;
+	if (unlink(path) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return pt__err_errno(errno, "cannot remove archived object %s", path);
+	}
+	x->objects++;
+	x->bytes += (uint64_t)sb.st_size;
+	x->dirs[id[0] >> 3] |= (uint8_t)(1u << (id[0] & 7));
+	return 0;
+}
+
+/*
+ * Objects referenced only by archived history leave the hot store.
+ *
+ * (1) finish_entry gave every object member of a new archive (sources not
+ * kept) a location record, STORE/archive/objects/<id>, naming its byte
+ * range in the tar - the archive was verified before it was catalogued, and
+ * the record is durable before any hot file goes.  (2) The objects that hot
+ * history references (sealed segments still hot, open segments) stay.
+ * (3) Every other hot object with a record goes; readers then find it in
+ * the vault (objects.c asks pt__archive_open_object).  Writers of
+ * checkpoints are excluded by the gc lock, taken without waiting: if a
+ * checkpoint is being written, nothing is released this time.  Even a
+ * reference that appears after (2) only makes a reader go to the vault; and
+ * retention brings an object back into the hot store before it deletes the
+ * last archive holding it (archive_prune.c).  Idempotent: a killed job's
+ * work is redone by the next.
+ */
+static int has_record(const uint8_t id[32], const char *path, void *payload)
+{
+	(void)path;
+	release_ctx *x = payload;
+	pt__location l;
+	int rc = pt__olocation_load(x->j->st, id, &l);
+	if (rc == PT_ENOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	bool held = !l.deleted && pt__exists(l.path);
+	pt__location_clear(&l);
+	return held ? 1 : 0; /* stops the walk: there is work */
+}
+
+static int release_objects(job *j)
+{
+	int lockfd = -1, rc = 0;
+	pt__idset hot = {0};
+	release_ctx x;
+	memset(&x, 0, sizeof x);
+	x.j = j;
+	x.hot = &hot;
+	/* the hot history is only read if some hot object has a record (something to release) */
+	if ((rc = pt__object_walk(j->st, has_record, NULL, &x)) <= 0)
+		return rc;
+	rc = pt__gc_lock(j->st, 1, 0, &lockfd);
+	if (rc == PT_ELOCKED) {
+		say(j, "archived objects stay in the hot store until the next job: a checkpoint is being written");
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if ((rc = hot_refs(j->st, &hot)))
+		goto done;
+	if ((rc = pt__object_walk(j->st, release_one, NULL, &x)))
+		goto done;
+	for (int d = 0; d < 256 && !rc; d++) {
+		if (!(x.dirs[d >> 3] & (1u << (d & 7))))
+			continue;
+		char *dir = pt__sprintf("%s/objects/%02x", j->st->path, d);
+		if (!dir) {
+			rc = PT_ENOMEM;
+			break;
+		}
+		rc = pt__fsync_dir(dir);
+		pt__free(dir);
+	}
+	if (x.objects)
+		say(j, "%llu archived object%s (%llu bytes) left the hot store (referenced only by archived history)",
+		    (unsigned long long)x.objects, x.objects == 1 ? "" : "s", (unsigned long long)x.bytes);
+done:
+	pt__gc_unlock(lockfd);
+	pt__idset_free(&hot);
+	return rc;
+}
+
 /* ---- the job ----------------------------------------------------------------------------------------- */
 
 static int set_result(pt__plan *p, const char *fmt, const char *arg)
@@ -1052,6 +1345,37 @@ static int run_plan(job *j, pt__plan *p)
 	return pt__plans_store(j->st, &j->plans);
 }
 
+/*
+ * A stream whose writer died and was never reopened keeps its open segment
+ * forever, and only sealed segments are archived: seal those first (the
+ * recorder recovers them exactly as a reopening writer would).  A stream
+ * with a live writer is skipped; a stream that fails is reported and left
+ * as it is - neither stops the job.
+ */
+static int seal_crashed(job *j)
+{
+	pt_seal_report *rep = NULL;
+	int rc = pt_store_seal(j->st, NULL, NULL, &rep);
+	if (rc == PT_ENOMEM)
+		return rc;
+	if (!rep) {
+		say(j, "warning: cannot seal crashed streams: %s", pt_error_last());
+		return 0;
+	}
+	for (size_t i = 0; i < rep->n; i++) {
+		const pt_seal_entry *e = &rep->v[i];
+		if (e->result == PT_SEAL_SEALED)
+			say(j, "%s/%s: writer gone: %s", e->run, e->stream, e->message);
+		else if (e->result == PT_SEAL_LOCKED && strcmp(e->run, PT_ARCHIVE_RUN))
+			say(j, "%s/%s: open segment not sealed, a writer holds the stream: %s", e->run, e->stream,
+			    e->message);
+		else if (e->result == PT_SEAL_FAILED)
+			say(j, "warning: %s/%s: cannot seal its open segment: %s", e->run, e->stream, e->message);
+	}
+	pt_seal_report_free(rep);
+	return 0;
+}
+
 int pt__archive_prune_locked(pt_store *st, pt__catalog *cat, const pt__plans *plans, int64_t now, int dry_run,
 			     pt_archive_report_cb report, void *payload);
 
@@ -1081,6 +1405,8 @@ int pt_archive_run(pt_store *st, const pt_archive_run_options *opts)
 		say(&j, "no archive plans (add one with `provtrace archive plan add`)");
 	if (!j.o->dry_run && (rc = recover(&j)))
 		goto done;
+	if (!j.o->dry_run && (rc = seal_crashed(&j)))
+		goto done;
 	int first_err = 0;
 	char first_msg[600] = "";
 	for (size_t i = 0; i < j.plans.n; i++) {
@@ -1097,6 +1423,8 @@ int pt_archive_run(pt_store *st, const pt_archive_run_options *opts)
 		}
 	}
 	rc = pt__archive_prune_locked(st, &j.cat, &j.plans, j.now, j.o->dry_run, j.o->report, j.o->report_payload);
+	if (!rc && !j.o->dry_run)
+		rc = release_objects(&j);
 	if (first_err)
 		rc = pt__err(first_err, "%s", first_msg);
 done:

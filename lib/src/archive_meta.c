@@ -12,12 +12,15 @@
 #include "archive_int.h"
 
 #include <jansson.h>
+#include <errno.h>
+#include <unistd.h>
 
 #define PLANS_FILE "plans"
 #define CATALOG_FILE "catalog"
 #define PLANS_MAGIC "provtrace-archive-plans 1"
 #define CATALOG_MAGIC "provtrace-archive-catalog 1"
 #define LOCATION_MAGIC "provtrace-archived-segment 1"
+#define OLOCATION_MAGIC "provtrace-archived-object 1"
 #define META_MAX ((size_t)1 << 30)
 
 char *pt__archive_dir(const pt_store *st)
@@ -613,11 +616,14 @@ int pt__catalog_store(const pt_store *st, const pt__catalog *c)
 
 /* ---- location records ---------------------------------------------------------------------------- */
 
-static char *location_path(const pt_store *st, const uint8_t id[32])
+/* Segments: STORE/archive/segments/<id>; objects: STORE/archive/objects/<id> (same record). */
+static const char *loc_kind(int object) { return object ? "objects" : "segments"; }
+
+static char *location_path(const pt_store *st, const uint8_t id[32], int object)
 {
 	char hex[65];
 	pt__hex(id, 32, hex);
-	return pt__sprintf("%s/%s/segments/%s", st->path, PT_ARCHIVE_DIR, hex);
+	return pt__sprintf("%s/%s/%s/%s", st->path, PT_ARCHIVE_DIR, loc_kind(object), hex);
 }
 
 void pt__location_clear(pt__location *l)
@@ -629,9 +635,9 @@ void pt__location_clear(pt__location *l)
 	memset(l, 0, sizeof *l);
 }
 
-int pt__location_store(const pt_store *st, const uint8_t id[32], const pt__location *l)
+static int location_store(const pt_store *st, const uint8_t id[32], const pt__location *l, int object)
 {
-	char *path = location_path(st, id);
+	char *path = location_path(st, id, object);
 	if (!path)
 		return PT_ENOMEM;
 	pt_buf b = {0};
@@ -656,12 +662,12 @@ int pt__location_store(const pt_store *st, const uint8_t id[32], const pt__locat
 		rc = pt__buf_printf(&b, "}\n");
 	pt_buf out = {0};
 	if (!rc)
-		rc = pt__buf_printf(&out, "%s\n", LOCATION_MAGIC);
+		rc = pt__buf_printf(&out, "%s\n", object ? OLOCATION_MAGIC : LOCATION_MAGIC);
 	if (!rc)
 		rc = pt__buf_append(&out, b.data, b.len);
 	if (!rc)
 		rc = pt__buf_printf(&out, "end 1 %08x\n", pt__crc32c(0, out.data, out.len));
-	char *dir = pt__sprintf("%s/%s/segments", st->path, PT_ARCHIVE_DIR);
+	char *dir = pt__sprintf("%s/%s/%s", st->path, PT_ARCHIVE_DIR, loc_kind(object));
 	if (!rc && !dir)
 		rc = PT_ENOMEM;
 	if (!rc)
@@ -675,13 +681,13 @@ int pt__location_store(const pt_store *st, const uint8_t id[32], const pt__locat
 	return rc;
 }
 
-int pt__location_load(const pt_store *st, const uint8_t id[32], pt__location *l)
+static int location_load(const pt_store *st, const uint8_t id[32], pt__location *l, int object)
 {
 	memset(l, 0, sizeof *l);
 	char hex[65];
 	pt__hex(id, 32, hex);
-	char *file = pt__sprintf("segments/%s", hex);
-	char *path = location_path(st, id);
+	char *file = pt__sprintf("%s/%s", loc_kind(object), hex);
+	char *path = location_path(st, id, object);
 	if (!file || !path) {
 		pt__free(file);
 		pt__free(path);
@@ -692,7 +698,7 @@ int pt__location_load(const pt_store *st, const uint8_t id[32], pt__location *l)
 	if (!pt__exists(path))
 		rc = PT_ENOTFOUND;
 	else
-		rc = frame_load(st, file, LOCATION_MAGIC, &arr);
+		rc = frame_load(st, file, object ? OLOCATION_MAGIC : LOCATION_MAGIC, &arr);
 	if (!rc && json_array_size(arr) != 1)
 		rc = pt__err(PT_ECORRUPT, "%s: expected one record", path);
 	if (!rc) {
@@ -720,5 +726,37 @@ int pt__location_load(const pt_store *st, const uint8_t id[32], pt__location *l)
 	pt__free(path);
 	if (rc)
 		pt__location_clear(l);
+	return rc;
+}
+
+int pt__location_load(const pt_store *st, const uint8_t id[32], pt__location *l)
+{
+	return location_load(st, id, l, 0);
+}
+
+int pt__location_store(const pt_store *st, const uint8_t id[32], const pt__location *l)
+{
+	return location_store(st, id, l, 0);
+}
+
+int pt__olocation_load(const pt_store *st, const uint8_t id[32], pt__location *l)
+{
+	return location_load(st, id, l, 1);
+}
+
+int pt__olocation_store(const pt_store *st, const uint8_t id[32], const pt__location *l)
+{
+	return location_store(st, id, l, 1);
+}
+
+int pt__olocation_remove(const pt_store *st, const uint8_t id[32])
+{
+	char *path = location_path(st, id, 1);
+	if (!path)
+		return PT_ENOMEM;
+	int rc = 0;
+	if (unlink(path) < 0 && errno != ENOENT)
+		rc = pt__err_errno(errno, "cannot remove %s", path);
+	pt__free(path);
 	return rc;
 }

@@ -257,6 +257,55 @@ done:
 	return rc;
 }
 
+int pt__archive_open_object(const pt_store *st, const uint8_t id[32], const char *hot_path, int *out_fd,
+			    uint64_t *out_offset, uint64_t *out_size)
+{
+	char hex[65];
+	pt__hex(id, 32, hex);
+	pt__location l;
+	int rc = pt__olocation_load(st, id, &l);
+	if (rc == PT_ENOTFOUND)
+		return pt__err(PT_ENOTFOUND, "object %s not found (no file %s, and no archive holds it)", hex,
+			       hot_path ? hot_path : "in the hot store");
+	if (rc)
+		return rc;
+	int fd = -1;
+	if (l.deleted) {
+		char tb[48];
+		rc = pt__err(PT_ENOTFOUND, "object %.12s was archived in %.12s, which retention deleted on %s (%s)", hex,
+			     l.sha, pt_time_format(l.deleted_at, tb, sizeof tb), l.reason ? l.reason : "no reason recorded");
+		goto done;
+	}
+	fd = open(l.path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			rc = pt__err(PT_ENOTFOUND, "object %.12s is archived in %s, which is missing (vault moved or deleted?)",
+				     hex, l.path);
+		else
+			rc = pt__err_errno(errno, "object %.12s is archived in %s, which cannot be opened", hex, l.path);
+		goto done;
+	}
+	struct stat sb;
+	if (fstat(fd, &sb) < 0) {
+		rc = pt__err_errno(errno, "cannot stat %s", l.path);
+		goto done;
+	}
+	if (l.offset > (uint64_t)sb.st_size || l.size > (uint64_t)sb.st_size - l.offset) {
+		rc = pt__err(PT_ECORRUPT, "%s: too short to hold object %.12s at offset %llu", l.path, hex,
+			     (unsigned long long)l.offset);
+		goto done;
+	}
+	*out_fd = fd;
+	*out_offset = l.offset;
+	*out_size = l.size;
+	fd = -1;
+done:
+	if (fd >= 0)
+		close(fd);
+	pt__location_clear(&l);
+	return rc;
+}
+
 /* ---- checking a tar against its manifest ------------------------------------------------- */
 
 static bool is_hex64(const char *s, size_t n)

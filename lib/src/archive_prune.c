@@ -7,6 +7,7 @@
  * location record says so, and readers and verify report it plainly.
  */
 #include "archive_int.h"
+#include "objects.h"
 #include "segment.h"
 
 #include <errno.h>
@@ -29,17 +30,79 @@ static void say(pt_archive_report_cb report, void *payload, const char *fmt, ...
 	report(line, payload);
 }
 
-static const pt__acat *other_holder(const pt__catalog *cat, const pt__acat *self, const uint8_t id[32])
+static const pt__acat *other_holder(const pt__catalog *cat, const pt__acat *self, const uint8_t id[32], int type)
 {
 	for (size_t i = 0; i < cat->n; i++) {
 		const pt__acat *a = &cat->v[i];
 		if (a == self || a->deleted)
 			continue;
 		for (size_t k = 0; k < a->nm; k++)
-			if (a->m[k].type == PT_MEMBER_SEGMENT && !memcmp(a->m[k].id, id, 32))
+			if (a->m[k].type == type && !memcmp(a->m[k].id, id, 32) && pt__exists(a->path))
 				return a;
 	}
 	return NULL;
+}
+
+/*
+ * Objects that left the hot store for archive `a` (archive_job.c,
+ * release_objects) must not go with it: each is repointed to another live
+ * archive holding it, or brought back into the hot store (read from `a`,
+ * checked against its id, written like any object) before `a` is deleted.
+ * gc then removes those no event references any more.
+ */
+static int release_objects(pt_store *st, const pt__catalog *cat, const pt__acat *a, size_t *back)
+{
+	*back = 0;
+	for (size_t k = 0; k < a->nm; k++) {
+		const pt__amember *m = &a->m[k];
+		if (m->type != PT_MEMBER_OBJECT)
+			continue;
+		pt__location l;
+		int rc = pt__olocation_load(st, m->id, &l);
+		if (rc == PT_ENOTFOUND)
+			continue;
+		if (rc)
+			return rc;
+		bool ours = !strcmp(l.sha, a->sha) && !l.deleted;
+		pt__location_clear(&l);
+		if (!ours)
+			continue;
+		const pt__acat *o = other_holder(cat, a, m->id, PT_MEMBER_OBJECT);
+		if (o) {
+			size_t x = 0;
+			while (memcmp(o->m[x].id, m->id, 32) || o->m[x].type != PT_MEMBER_OBJECT)
+				x++;
+			pt__location nl;
+			memset(&nl, 0, sizeof nl);
+			memcpy(nl.sha, o->sha, 65);
+			nl.path = o->path;
+			nl.run = (char *)"";
+			nl.stream = (char *)"";
+			nl.offset = o->m[x].offset;
+			nl.size = o->m[x].size;
+			if ((rc = pt__olocation_store(st, m->id, &nl)))
+				return rc;
+			continue;
+		}
+		/* a hot copy may exist (written again since): put checks it and replaces it if damaged */
+		int hot = pt__object_exists(st, m->id);
+		if (hot < 0)
+			return hot;
+		uint8_t *data = NULL;
+		size_t len = 0;
+		if ((rc = pt__object_get(st, m->id, &data, &len)))
+			return pt__err_wrap(rc, "archive %.12s is not deleted: object %s cannot be brought back", a->sha,
+					    m->name);
+		rc = pt__object_put(st, data, len, NULL);
+		pt__free(data);
+		if (rc)
+			return rc;
+		if (!hot)
+			(*back)++;
+		if ((rc = pt__olocation_remove(st, m->id)))
+			return rc;
+	}
+	return 0;
 }
 
 /* Repoint or expire the location records that name archive `a`; returns segments lost. */
@@ -61,7 +124,7 @@ static int release_locations(pt_store *st, const pt__catalog *cat, const pt__aca
 			pt__location_clear(&l);
 			continue;
 		}
-		const pt__acat *o = other_holder(cat, a, m->id);
+		const pt__acat *o = other_holder(cat, a, m->id, PT_MEMBER_SEGMENT);
 		pt__location nl;
 		memset(&nl, 0, sizeof nl);
 		nl.run = l.run;
@@ -133,9 +196,13 @@ int pt__archive_prune_locked(pt_store *st, pt__catalog *cat, const pt__plans *pl
 				say(report, payload, "archive %.12s: would delete %s: %s", a->sha, a->path, reason);
 				continue;
 			}
-			size_t lost = 0;
-			if ((rc = release_locations(st, cat, a, now, reason, &lost)))
+			size_t lost = 0, back = 0;
+			if ((rc = release_objects(st, cat, a, &back)) ||
+			    (rc = release_locations(st, cat, a, now, reason, &lost)))
 				break;
+			if (back)
+				say(report, payload, "archive %.12s: %zu object%s it alone held came back into the hot store",
+				    a->sha, back, back == 1 ? "" : "s");
 			a->deleted = 1;
 			a->deleted_at = now;
 			pt__free(a->deleted_reason);

@@ -12,6 +12,7 @@
  * other than declared and hashes other than declared are all refused.
  */
 #include "archive_int.h"
+#include "objects.h"
 #include "segment.h"
 
 #include <dirent.h>
@@ -307,9 +308,21 @@ int pt_archive_restore(const char *tar_path, const char *store_dir, const pt_res
 			}
 			if ((rc = pt__sha256_file(dest[i], have, &hsz)))
 				goto done;
+			/* an object is the same object if it decodes to its id, whatever its compression */
+			if (m->type == PT_MEMBER_OBJECT && memcmp(have, m->sha, 32) &&
+			    pt__object_verify_file(dest[i], m->id, NULL) == 0) {
+				s->already_present++;
+				pt__progress_add(&prog, m->size);
+				continue;
+			}
 			if (memcmp(have, m->sha, 32)) {
 				rc = pt__err(PT_EEXISTS, "%s exists with different content; not overwritten (run `provtrace "
 							 "verify`)", dest[i]);
+				goto done;
+			}
+			if (m->type == PT_MEMBER_OBJECT && pt__object_verify_file(dest[i], m->id, NULL)) {
+				rc = pt__err(PT_ECORRUPT, "%s: object %s does not decode to its id (%s); nothing was restored",
+					     tar_path, m->name, pt_error_last());
 				goto done;
 			}
 			s->already_present++;
@@ -366,6 +379,21 @@ int pt_archive_restore(const char *tar_path, const char *store_dir, const pt_res
 			rc = pt__err(PT_ECORRUPT, "%s: segment %s does not hash to its name", tar_path, m->name);
 			goto done;
 		}
+		if (m->type == PT_MEMBER_OBJECT) {
+			/* like a segment's name, an object's id is checked: it must decode to it */
+			char *sp = pt__sprintf("%s/%zu", stage, i);
+			int vr = sp ? pt__object_verify_file(sp, m->id, NULL) : PT_ENOMEM;
+			pt__free(sp);
+			if (vr == PT_ENOMEM) {
+				rc = vr;
+				goto done;
+			}
+			if (vr) {
+				rc = pt__err(PT_ECORRUPT, "%s: object %s does not decode to its id (%s); nothing was restored",
+					     tar_path, m->name, pt_error_last());
+				goto done;
+			}
+		}
 		if (fdatasync(out) < 0) {
 			rc = pt__err_errno(errno, "cannot fsync a staging file in %s", stage);
 			goto done;
@@ -399,6 +427,9 @@ int pt_archive_restore(const char *tar_path, const char *store_dir, const pt_res
 		}
 		pt__free(d);
 		s->written++;
+		/* restored into the store it came from: the object is hot again, and stays */
+		if (a.m[i].type == PT_MEMBER_OBJECT && (rc = pt__olocation_remove(st, a.m[i].id)))
+			goto done;
 	}
 	for (size_t i = 0; i < a.nm; i++) {
 		const pt__amember *m = &a.m[i];

@@ -13,6 +13,7 @@
  */
 #include "checkpoint_int.h"
 
+#include "archive_int.h"
 #include "objects.h"
 
 #include <errno.h>
@@ -411,8 +412,29 @@ int pt_gc(const pt_store *st, const pt_gc_options *opts, pt_gc_stats *stats)
 		goto done;
 	/* referenced ids that are absent: counted for the report */
 	rc = pt__object_walk(st, sweep, sweep_tmp, &g);
-	if (!rc)
-		g.stats.missing = g.live.n > g.stats.live_objects ? g.live.n - g.stats.live_objects : 0;
+	/* referenced but not hot: in an archive (objects that left with their history), or missing */
+	for (size_t i = 0; !rc && g.live.n > g.stats.live_objects && i < g.live.cap; i++) {
+		if (!g.live.used[i])
+			continue;
+		const uint8_t *id = g.live.ids + 32 * i;
+		int ex = pt__object_exists(st, id);
+		if (ex < 0) {
+			rc = ex;
+			break;
+		}
+		if (ex)
+			continue;
+		pt__location l;
+		int lr = pt__olocation_load(st, id, &l);
+		if (lr == 0 && !l.deleted && pt__exists(l.path))
+			g.stats.archived++;
+		else
+			g.stats.missing++;
+		if (lr == 0)
+			pt__location_clear(&l);
+		else if (lr != PT_ENOTFOUND)
+			rc = lr;
+	}
 	/* make the removals durable: a gc that "un-happens" after a crash is harmless, but
 	 * reporting bytes freed that come back would not be honest */
 	if (!rc && !o.dry_run && g.stats.garbage_objects + g.stats.temp_files) {

@@ -188,19 +188,6 @@ static size_t pick_shuffle(const uint8_t *data, size_t len, size_t elem, int lev
 	return a <= b + b / 16 ? elem : 0;
 }
 
-/*
- * A chunk that is reused rather than written gets a new mtime (like git's
- * "freshen"): gc keeps unreferenced objects younger than its grace period, so
- * a chunk that was garbage (left by a crash) but is referenced again is safe
- * even in the moment between this checkpoint's gc lock release and its event
- * reaching the file (possible with PT_DURABILITY_NONE).
- */
-static void freshen(const char *path, const struct stat *sb)
-{
-	if ((int64_t)sb->st_mtime < (int64_t)time(NULL) - 60)
-		(void)utimensat(AT_FDCWD, path, NULL, 0);
-}
-
 static void run_job(job *j, pt__object_scratch *scr, uint8_t *tmp, uint8_t *out, size_t outcap)
 {
 	session *s = j->s;
@@ -208,8 +195,6 @@ static void run_job(job *j, pt__object_scratch *scr, uint8_t *tmp, uint8_t *out,
 	chunk_res r = {0};
 	int rc = 0;
 	r.len = (uint32_t)j->len;
-	struct stat sb;
-	char *path = NULL;
 	/*
 	 * Unchanged chunks are the common case (frozen layers, optimizer state
 	 * that did not move): a chunk whose XXH3-128 and length match a chunk of
@@ -236,31 +221,27 @@ static void run_job(job *j, pt__object_scratch *scr, uint8_t *tmp, uint8_t *out,
 		if (hit && hit->len != r.len)
 			hit = NULL;
 	}
-	if (hit) {
+	/*
+	 * Dedup: an existing object is reused only if pt__object_check_existing
+	 * trusts it (header + size every time, decoded and hashed once per file
+	 * per process); one that is absent or damaged is written (over it).
+	 */
+	if (hit)
 		memcpy(r.id, hit->id, 32);
-		path = pt__object_path(cw->st, r.id);
-		if (path && stat(path, &sb) != 0) {
-			hit = NULL; /* gone: hash and store it for real */
-			pt__free(path);
-			path = NULL;
-		}
-	}
-	if (!hit) {
+	else
 		pt__sha256(j->data, j->len, r.id);
-		path = pt__object_path(cw->st, r.id);
-	}
-	if (!path) {
-		rc = PT_ENOMEM;
-	} else if (hit || stat(path, &sb) == 0) {
-		r.disk = (uint64_t)sb.st_size;
-		freshen(path, &sb);
-	} else {
-		pt__object_wopts o = {.level = cw->o.zstd_level, .try_plain = 1, .no_dirsync = 1, .defer = 1};
+	int ex = pt__object_check_existing(cw->st, r.id, j->len, 1, &r.disk, scr);
+	if (ex < 0) {
+		rc = ex;
+	} else if (ex == 0) {
+		if (hit) /* gone or damaged: hash it for real */
+			pt__sha256(j->data, j->len, r.id);
+		pt__object_wopts o = {.level = cw->o.zstd_level, .try_plain = 1, .no_dirsync = 1, .defer = 1,
+				      .replace = !hit /* just checked: absent or damaged */};
 		o.shuffle = pick_shuffle(j->data, j->len, j->elem, o.level, tmp, out, outcap);
 		rc = pt__object_write(cw->st, r.id, j->data, j->len, &o, scr, &r.disk, &r.tmp);
 		r.is_new = r.disk > 0;
 	}
-	pt__free(path);
 	flush_item *fi = NULL;
 	if (!rc && r.tmp && !(fi = pt__calloc(1, sizeof *fi)))
 		rc = PT_ENOMEM;

@@ -8,6 +8,8 @@
  */
 #include "objects.h"
 
+#include "archive_int.h"
+
 #include "shuffle.h"
 #include "zstdx.h"
 
@@ -15,6 +17,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TMP_PREFIX ".tmp-"
@@ -115,8 +118,159 @@ int pt__object_exists(const pt_store *st, const uint8_t id[32])
 	return rc;
 }
 
-static int write_file(const char *dir, const char *path, const uint8_t *hdr, const void *payload,
-		      size_t plen, int no_dirsync, char **out_tmp)
+/*
+ * Which existing object files this process has seen decode to their id.
+ *
+ * Dedup used to take an existing file as proof that the object is good, so a
+ * planted or damaged file made every later checkpoint of the same bytes
+ * "succeed" unreadably.  Now an existing object is only trusted after it was
+ * decoded and hashed once by this process (or written by it), and the proof
+ * is tied to the file itself: the key covers the id, device, inode, size,
+ * mtime and ctime, so a file replaced or modified since (a rename, a write,
+ * a utime) is verified again.  Every dedup still opens the file and checks
+ * its header against the expected length and the file size.
+ *
+ * Bounded memory: a direct-mapped table of 2^16 keys (2 MiB, static, no
+ * allocation); a key evicted by another is verified again the next time.
+ */
+#define VCACHE_BITS 16
+static uint8_t vcache[1u << VCACHE_BITS][32];
+static pthread_mutex_t vcache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void vcache_key(uint8_t key[32], const uint8_t id[32], const struct stat *sb)
+{
+	struct {
+		uint8_t id[32];
+		uint64_t dev, ino, size;
+		int64_t ms, mns, cs, cns;
+	} k;
+	memset(&k, 0, sizeof k);
+	memcpy(k.id, id, 32);
+	k.dev = (uint64_t)sb->st_dev;
+	k.ino = (uint64_t)sb->st_ino;
+	k.size = (uint64_t)sb->st_size;
+	k.ms = (int64_t)sb->st_mtim.tv_sec;
+	k.mns = (int64_t)sb->st_mtim.tv_nsec;
+	k.cs = (int64_t)sb->st_ctim.tv_sec;
+	k.cns = (int64_t)sb->st_ctim.tv_nsec;
+	pt__sha256(&k, sizeof k, key);
+	key[0] |= 1; /* never all zero (an empty slot) */
+}
+
+static bool vcache_has(const uint8_t key[32])
+{
+	size_t slot = ((size_t)key[1] << 8 | key[2]) & ((1u << VCACHE_BITS) - 1);
+	pthread_mutex_lock(&vcache_mu);
+	bool hit = !memcmp(vcache[slot], key, 32);
+	pthread_mutex_unlock(&vcache_mu);
+	return hit;
+}
+
+static void vcache_put(const uint8_t key[32])
+{
+	size_t slot = ((size_t)key[1] << 8 | key[2]) & ((1u << VCACHE_BITS) - 1);
+	pthread_mutex_lock(&vcache_mu);
+	memcpy(vcache[slot], key, 32);
+	pthread_mutex_unlock(&vcache_mu);
+}
+
+/* Remember that the file now at the object's path was written by us (it is good). */
+static void vcache_note_written(const char *path, const uint8_t id[32])
+{
+	struct stat sb;
+	uint8_t key[32];
+	if (stat(path, &sb) == 0) {
+		vcache_key(key, id, &sb);
+		vcache_put(key);
+	}
+}
+
+void pt__object_vcache_reset(void)
+{
+	pthread_mutex_lock(&vcache_mu);
+	memset(vcache, 0, sizeof vcache);
+	pthread_mutex_unlock(&vcache_mu);
+}
+
+static int header_parse(obj_header *out, const uint8_t h[PT_OBJECT_HEADER_LEN], const char *path);
+static int decode_fd(int fd, const char *path, const obj_header *h, uint64_t base, uint64_t fsize,
+		     const uint8_t id[32], void *dst, size_t len, pt__object_scratch *s);
+static int sizes_plausible(const char *path, const obj_header *h, uint64_t fsize);
+
+int pt__object_check_existing(const pt_store *st, const uint8_t id[32], size_t len, int freshen,
+			      uint64_t *out_disk, pt__object_scratch *s)
+{
+	if (out_disk)
+		*out_disk = 0;
+	char *path = pt__object_path(st, id);
+	if (!path)
+		return PT_ENOMEM;
+	pt__object_scratch local = {0};
+	if (!s)
+		s = &local;
+	uint8_t *buf = NULL;
+	int rc = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+			rc = pt__err_errno(errno, "cannot open object %s", path);
+		goto done; /* absent (or a symlink: not ours; it is replaced) */
+	}
+	struct stat sb;
+	uint8_t hb[PT_OBJECT_HEADER_LEN], key[32];
+	obj_header h;
+	if (fstat(fd, &sb) < 0) {
+		rc = pt__err_errno(errno, "cannot stat %s", path);
+		goto done;
+	}
+	/* the cheap check, every time: a regular file whose header and size fit `len` */
+	if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size < PT_OBJECT_HEADER_LEN ||
+	    pt__pread_all(fd, hb, sizeof hb, 0, path) || header_parse(&h, hb, path) || h.plain != len ||
+	    sizes_plausible(path, &h, (uint64_t)sb.st_size))
+		goto damaged;
+	vcache_key(key, id, &sb);
+	if (!vcache_has(key)) {
+		/* the full check, once per file per process */
+		if (!(buf = pt__malloc(len ? len : 1))) {
+			rc = PT_ENOMEM;
+			goto done;
+		}
+		int dr = decode_fd(fd, path, &h, 0, (uint64_t)sb.st_size, id, buf, len, s);
+		if (dr == PT_ENOMEM) {
+			rc = dr;
+			goto done;
+		}
+		if (dr)
+			goto damaged;
+		vcache_put(key);
+	}
+	/*
+	 * A reused object gets a new mtime (git's "freshen"): gc keeps unreferenced
+	 * objects younger than its grace period, so one that was garbage but is
+	 * referenced again survives until the new reference reaches the log.
+	 */
+	if (freshen && (int64_t)sb.st_mtime < (int64_t)time(NULL) - 60 && futimens(fd, NULL) == 0 &&
+	    fstat(fd, &sb) == 0) {
+		vcache_key(key, id, &sb);
+		vcache_put(key);
+	}
+	if (out_disk)
+		*out_disk = (uint64_t)sb.st_size;
+	rc = 1;
+	goto done;
+damaged:
+	rc = 0; /* the caller writes the good bytes over it (atomically: temporary file + rename) */
+done:
+	if (fd >= 0)
+		close(fd);
+	pt__free(buf);
+	pt__free(path);
+	pt__object_scratch_free(&local);
+	return rc;
+}
+
+static int write_file(const char *dir, const char *path, const uint8_t *id, const uint8_t *hdr,
+		      const void *payload, size_t plen, int no_dirsync, char **out_tmp)
 {
 	static uint64_t counter;
 	uint64_t n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
@@ -159,6 +313,8 @@ static int write_file(const char *dir, const char *path, const uint8_t *hdr, con
 		unlink(tmp);
 		goto done;
 	}
+	if (id)
+		vcache_note_written(path, id);
 	if (!no_dirsync)
 		rc = pt__fsync_dir(dir);
 done:
@@ -220,11 +376,14 @@ int pt__object_write(const pt_store *st, const uint8_t id[32], const void *data,
 	if (len > PT_OBJECT_MAX)
 		return pt__err(PT_ELIMIT, "object of %zu bytes is larger than the %zu limit", len,
 			       PT_OBJECT_MAX);
-	int rc = pt__object_exists(st, id);
-	if (rc < 0)
-		return rc;
-	if (rc == 1)
-		return 0;
+	int rc = 0;
+	if (!o->replace) {
+		/* an existing object is reused only if it checks out (see vcache above) */
+		if ((rc = pt__object_check_existing(st, id, len, 0, NULL, s)) < 0)
+			return rc;
+		if (rc == 1)
+			return 0;
+	}
 	char *path = pt__object_path(st, id), *dir = pt__object_dir(st, id);
 	pt__object_scratch local = {0};
 	if (!s)
@@ -240,7 +399,7 @@ int pt__object_write(const pt_store *st, const uint8_t id[32], const void *data,
 		goto done;
 	uint8_t hdr[PT_OBJECT_HEADER_LEN];
 	header_build(hdr, codec, shuffle, len);
-	if ((rc = write_file(dir, path, hdr, payload, plen, o->no_dirsync, o->defer ? out_tmp : NULL)))
+	if ((rc = write_file(dir, path, id, hdr, payload, plen, o->no_dirsync, o->defer ? out_tmp : NULL)))
 		goto done;
 	if (out_stored)
 		*out_stored = PT_OBJECT_HEADER_LEN + plen;
@@ -284,6 +443,8 @@ int pt__object_publish(const pt_store *st, const uint8_t id[32], const char *tmp
 	int rc = 0;
 	if (rename(tmp, path) < 0)
 		rc = pt__err_errno(errno, "cannot rename %s to %s", tmp, path);
+	else
+		vcache_note_written(path, id);
 	pt__free(path);
 	return rc;
 }
@@ -298,40 +459,56 @@ int pt__object_finish(const pt_store *st, const uint8_t id[32], const char *tmp)
 	return rc;
 }
 
-/* Open an object and parse its header; *fd_out open on success. */
+/*
+ * Open an object and parse its header; *fd_out open on success.  The object
+ * file's bytes are [*base, *base + *fsize) of that fd: the hot file (base 0)
+ * or, when the object left the hot store for an archive, its tar member in
+ * the vault (every reader of objects gets archived ones this way; the bytes
+ * are checked against the id as always).
+ */
 static int obj_open(const pt_store *st, const uint8_t id[32], char **path_out, int *fd_out,
-		    obj_header *h, uint64_t *fsize)
+		    obj_header *h, uint64_t *fsize, uint64_t *base)
 {
 	char *path = pt__object_path(st, id);
 	if (!path)
 		return PT_ENOMEM;
 	int rc = 0;
+	*base = 0;
+	uint64_t size = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		char hex[PT_SHA256_HEX];
-		pt__hex(id, 32, hex);
-		if (errno == ENOENT)
-			rc = pt__err(PT_ENOTFOUND, "object %s not found (no file %s)", hex, path);
-		else
+		if (errno == ENOENT) {
+			if ((rc = pt__archive_open_object(st, id, path, &fd, base, &size)))
+				goto fail;
+			char *tar = pt__sprintf("%s (archived)", path);
+			if (!tar) {
+				rc = PT_ENOMEM;
+				goto fail;
+			}
+			pt__free(path);
+			path = tar;
+		} else {
 			rc = pt__err_errno(errno, "cannot open object %s", path);
-		goto fail;
-	}
-	struct stat sb;
-	if (fstat(fd, &sb) < 0) {
-		rc = pt__err_errno(errno, "cannot stat %s", path);
-		goto fail;
+			goto fail;
+		}
+	} else {
+		struct stat sb;
+		if (fstat(fd, &sb) < 0) {
+			rc = pt__err_errno(errno, "cannot stat %s", path);
+			goto fail;
+		}
+		size = (uint64_t)sb.st_size;
 	}
 	uint8_t hb[PT_OBJECT_HEADER_LEN];
-	if ((uint64_t)sb.st_size < PT_OBJECT_HEADER_LEN) {
-		rc = pt__err(PT_ECORRUPT, "%s: object file is truncated (%lld bytes)", path,
-			     (long long)sb.st_size);
+	if (size < PT_OBJECT_HEADER_LEN) {
+		rc = pt__err(PT_ECORRUPT, "%s: object file is truncated (%llu bytes)", path, (unsigned long long)size);
 		goto fail;
 	}
-	if ((rc = pt__pread_all(fd, hb, sizeof hb, 0, path)))
+	if ((rc = pt__pread_all(fd, hb, sizeof hb, *base, path)))
 		goto fail;
 	if ((rc = header_parse(h, hb, path)))
 		goto fail;
-	*fsize = (uint64_t)sb.st_size;
+	*fsize = size;
 	*fd_out = fd;
 	*path_out = path;
 	return 0;
@@ -347,8 +524,8 @@ int pt__object_stat(const pt_store *st, const uint8_t id[32], uint64_t *plain, u
 	char *path = NULL;
 	int fd = -1;
 	obj_header h;
-	uint64_t fsize = 0;
-	int rc = obj_open(st, id, &path, &fd, &h, &fsize);
+	uint64_t fsize = 0, base = 0;
+	int rc = obj_open(st, id, &path, &fd, &h, &fsize, &base);
 	if (rc)
 		return rc;
 	if (plain)
@@ -357,6 +534,63 @@ int pt__object_stat(const pt_store *st, const uint8_t id[32], uint64_t *plain, u
 		*stored = fsize;
 	close(fd);
 	pt__free(path);
+	return 0;
+}
+
+/* Decode the object on `fd` (header `h` parsed, file of `fsize` bytes) into `dst` and check it hashes to `id`. */
+static int decode_fd(int fd, const char *path, const obj_header *h, uint64_t base, uint64_t fsize,
+		     const uint8_t id[32], void *dst, size_t len, pt__object_scratch *s)
+{
+	int rc = 0;
+	if (h->plain != len)
+		return pt__err(PT_ECORRUPT, "%s: object holds %llu bytes where %zu were expected", path,
+			       (unsigned long long)h->plain, len);
+	uint64_t plen = fsize - PT_OBJECT_HEADER_LEN;
+	if (h->codec == PT_OBJECT_CODEC_RAW) {
+		if (plen != h->plain)
+			return pt__err(PT_ECORRUPT, "%s: raw object is %llu bytes, header says %llu", path,
+				       (unsigned long long)plen, (unsigned long long)h->plain);
+		if ((rc = pt__pread_all(fd, dst, len, base + PT_OBJECT_HEADER_LEN, path)))
+			return rc;
+		if (h->shuffle)
+			return pt__err(PT_ECORRUPT, "%s: raw object with a shuffle filter", path);
+	} else {
+		if (plen > pt__zstdx_bound(h->plain) || plen == 0)
+			return pt__err(PT_ECORRUPT, "%s: compressed payload of %llu bytes is impossible for %llu plain bytes",
+				       path, (unsigned long long)plen, (unsigned long long)h->plain);
+		if ((rc = grow(&s->b, &s->bcap, (size_t)plen)))
+			return rc;
+		if ((rc = pt__pread_all(fd, s->b, (size_t)plen, base + PT_OBJECT_HEADER_LEN, path)))
+			return rc;
+		uint8_t *target = dst;
+		if (h->shuffle) {
+			if ((rc = grow(&s->a, &s->acap, len)))
+				return rc;
+			target = s->a;
+		}
+		if ((rc = pt__zstdx_decompress(target, len, s->b, (size_t)plen, path)))
+			return rc;
+		if (h->shuffle)
+			pt__unshuffle(dst, s->a, len, h->shuffle);
+	}
+	uint8_t got[32];
+	pt__sha256(dst, len, got);
+	if (memcmp(got, id, 32)) {
+		char hex[PT_SHA256_HEX];
+		pt__hex(got, 32, hex);
+		return pt__err(PT_ECORRUPT, "%s: content hash mismatch (the bytes hash to %s)", path, hex);
+	}
+	return 0;
+}
+
+/* The header's sizes agree with the file's (cheap: no payload read). */
+static int sizes_plausible(const char *path, const obj_header *h, uint64_t fsize)
+{
+	uint64_t plen = fsize - PT_OBJECT_HEADER_LEN;
+	if (h->codec == PT_OBJECT_CODEC_RAW ? plen != h->plain || h->shuffle
+					    : plen == 0 || plen > pt__zstdx_bound(h->plain))
+		return pt__err(PT_ECORRUPT, "%s: object size %llu does not fit its header (%llu plain bytes)", path,
+			       (unsigned long long)fsize, (unsigned long long)h->plain);
 	return 0;
 }
 
@@ -371,60 +605,43 @@ int pt__object_read(const pt_store *st, const uint8_t id[32], void *dst, size_t 
 	char *path = NULL;
 	int fd = -1;
 	obj_header h;
-	uint64_t fsize = 0;
-	int rc = obj_open(st, id, &path, &fd, &h, &fsize);
-	if (rc)
-		goto done;
-	if (h.plain != len) {
-		rc = pt__err(PT_ECORRUPT, "%s: object holds %llu bytes where %zu were expected", path,
-			     (unsigned long long)h.plain, len);
-		goto done;
-	}
-	uint64_t plen = fsize - PT_OBJECT_HEADER_LEN;
-	if (h.codec == PT_OBJECT_CODEC_RAW) {
-		if (plen != h.plain) {
-			rc = pt__err(PT_ECORRUPT, "%s: raw object is %llu bytes, header says %llu", path,
-				     (unsigned long long)plen, (unsigned long long)h.plain);
-			goto done;
-		}
-		if ((rc = pt__pread_all(fd, dst, len, PT_OBJECT_HEADER_LEN, path)))
-			goto done;
-		if (h.shuffle) {
-			rc = pt__err(PT_ECORRUPT, "%s: raw object with a shuffle filter", path);
-			goto done;
-		}
-	} else {
-		if (plen > pt__zstdx_bound(h.plain) || plen == 0) {
-			rc = pt__err(PT_ECORRUPT, "%s: compressed payload of %llu bytes is impossible for %llu plain bytes",
-				     path, (unsigned long long)plen, (unsigned long long)h.plain);
-			goto done;
-		}
-		if ((rc = grow(&s->b, &s->bcap, (size_t)plen)))
-			goto done;
-		if ((rc = pt__pread_all(fd, s->b, (size_t)plen, PT_OBJECT_HEADER_LEN, path)))
-			goto done;
-		uint8_t *target = dst;
-		if (h.shuffle) {
-			if ((rc = grow(&s->a, &s->acap, len)))
-				goto done;
-			target = s->a;
-		}
-		if ((rc = pt__zstdx_decompress(target, len, s->b, (size_t)plen, path)))
-			goto done;
-		if (h.shuffle)
-			pt__unshuffle(dst, s->a, len, h.shuffle);
-	}
-	uint8_t got[32];
-	pt__sha256(dst, len, got);
-	if (memcmp(got, id, 32)) {
-		char hex[PT_SHA256_HEX];
-		pt__hex(got, 32, hex);
-		rc = pt__err(PT_ECORRUPT, "%s: content hash mismatch (the bytes hash to %s)", path, hex);
-	}
-done:
+	uint64_t fsize = 0, base = 0;
+	int rc = obj_open(st, id, &path, &fd, &h, &fsize, &base);
+	if (!rc)
+		rc = decode_fd(fd, path, &h, base, fsize, id, dst, len, s);
 	if (fd >= 0)
 		close(fd);
 	pt__free(path);
+	pt__object_scratch_free(&local);
+	return rc;
+}
+
+int pt__object_verify_file(const char *path, const uint8_t id[32], pt__object_scratch *s)
+{
+	pt__object_scratch local = {0};
+	if (!s)
+		s = &local;
+	uint8_t *buf = NULL;
+	obj_header h;
+	int rc = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return pt__err_errno(errno, "cannot open %s", path);
+	struct stat sb;
+	uint8_t hb[PT_OBJECT_HEADER_LEN];
+	if (fstat(fd, &sb) < 0) {
+		rc = pt__err_errno(errno, "cannot stat %s", path);
+	} else if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size < PT_OBJECT_HEADER_LEN) {
+		rc = pt__err(PT_ECORRUPT, "%s: not an object file (%lld bytes)", path, (long long)sb.st_size);
+	} else if (!(rc = pt__pread_all(fd, hb, sizeof hb, 0, path)) && !(rc = header_parse(&h, hb, path)) &&
+		   !(rc = sizes_plausible(path, &h, (uint64_t)sb.st_size))) {
+		if (!(buf = pt__malloc(h.plain ? (size_t)h.plain : 1)))
+			rc = PT_ENOMEM;
+		else
+			rc = decode_fd(fd, path, &h, 0, (uint64_t)sb.st_size, id, buf, (size_t)h.plain, s);
+	}
+	close(fd);
+	pt__free(buf);
 	pt__object_scratch_free(&local);
 	return rc;
 }

@@ -67,6 +67,8 @@ typedef struct {
 	 * of one fdatasync after the other.
 	 */
 	int defer;
+	/* 1: the caller found the existing object absent or damaged: skip the check, write over it */
+	int replace;
 } pt__object_wopts;
 
 /*
@@ -76,6 +78,28 @@ typedef struct {
 int pt__object_write(const pt_store *st, const uint8_t id[32], const void *data, size_t len,
 		     const pt__object_wopts *o, pt__object_scratch *s, uint64_t *out_stored,
 		     char **out_tmp);
+
+/*
+ * Whether the object `id` of `len` plain bytes exists AND can be trusted
+ * (the dedup check of pt__object_write and of checkpoints):
+ *   1  exists and is good: its header and size fit `len` (checked every
+ *      time: one open and a 28-byte read), and the file decoded to `id`
+ *      once in this process (or this process wrote it) and has not changed
+ *      since (same inode, size, mtime, ctime); `*out_disk` = its file size;
+ *      with `freshen` its mtime is renewed when older than a minute;
+ *   0  absent or damaged: the caller must write the good bytes, which
+ *      replace the damaged file atomically (temporary file + rename);
+ *  <0  an error other than absence (e.g. EACCES).
+ * The full check costs one read + decompression + SHA-256 of the object,
+ * at most once per object file per process (a 2^16-entry cache).
+ */
+int pt__object_check_existing(const pt_store *st, const uint8_t id[32], size_t len, int freshen,
+			      uint64_t *out_disk, pt__object_scratch *s);
+/* Forget what pt__object_check_existing verified (tests). */
+void pt__object_vcache_reset(void);
+
+/* Check that the object file at `path` (e.g. a restored archive member) decodes to `id`. */
+int pt__object_verify_file(const char *path, const uint8_t id[32], pt__object_scratch *s);
 
 /* Make a deferred write durable and visible: fdatasync `tmp`, rename it to the
  * object's name (the directory is not fsync'd: the caller does it once).

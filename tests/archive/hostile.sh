@@ -66,6 +66,14 @@ write("manifest_bad_run", with_manifest(lie, body))
 bad = bytearray(seg_data); bad[100] ^= 1; bad = bytes(bad)
 lie = copy.deepcopy(man); lie["members"][0]["sha256"] = hashlib.sha256(bad).hexdigest()
 write("consistent_lie", with_manifest(lie, [(info(seg_name, bad), bad)] + body[1:]))
+# issue 11 item 7: an object member whose bytes match the manifest but do not decode to its
+# id (the id of 4 MiB of zeros, planted with junk): a later checkpoint would dedup against it
+zid = hashlib.sha256(b"\0" * (4 << 20)).hexdigest()
+junk = b"junk" * 100
+lie = copy.deepcopy(man)
+lie["members"].insert(0, {"name": f"objects/{zid[:2]}/{zid[2:]}", "type": "object", "size": len(junk),
+                          "sha256": hashlib.sha256(junk).hexdigest(), "offset": 0, "id": zid})
+write("object_not_its_id", with_manifest(lie, [(info(lie["members"][0]["name"], junk), junk)] + body))
 d = json.dumps(man).encode()[:-20]
 write("manifest_not_json", [(info("MANIFEST.json", d), d)] + body)
 raw = open(good, "rb").read()

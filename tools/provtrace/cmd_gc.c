@@ -15,13 +15,15 @@ static const char help[] =
 	"Roots: the manifest of every checkpoint event and every id in an event's\n"
 	"\"objects\" array, in every stream of every run. gc waits for checkpoints being\n"
 	"written (the store's gc lock) and deletes nothing if any root cannot be read.\n"
+	"Archived history counts: objects its events reference stay (in the hot store, or\n"
+	"in the archive they left with: counted as \"archived\", not missing).\n"
 	"\n"
 	"  --dry-run        report what would be removed, remove nothing\n"
 	"  --grace SECONDS  keep unreferenced objects younger than this (default 900)\n"
 	"  --no-wait        fail (exit 1) instead of waiting for a checkpoint writer\n"
 	"  --json           one JSON object: {\"dry_run\", \"live_objects\", \"live_bytes\",\n"
 	"                   \"garbage_objects\", \"garbage_bytes\", \"temp_files\",\n"
-	"                   \"young_objects\", \"missing\"}\n"
+	"                   \"young_objects\", \"missing\", \"archived\"}\n"
 	"  --store DIR      the store\n";
 
 int cmd_gc(cli_ctx *ctx, int argc, char **argv)
@@ -70,9 +72,9 @@ int cmd_gc(cli_ctx *ctx, int argc, char **argv)
 	if (json) {
 		printf("{\"dry_run\":%s,\"live_objects\":%" PRIu64 ",\"live_bytes\":%" PRIu64
 		       ",\"garbage_objects\":%" PRIu64 ",\"garbage_bytes\":%" PRIu64 ",\"temp_files\":%" PRIu64
-		       ",\"young_objects\":%" PRIu64 ",\"missing\":%" PRIu64 "}\n",
+		       ",\"young_objects\":%" PRIu64 ",\"missing\":%" PRIu64 ",\"archived\":%" PRIu64 "}\n",
 		       o.dry_run ? "true" : "false", s.live_objects, s.live_bytes, s.garbage_objects,
-		       s.garbage_bytes, s.temp_files, s.young_objects, s.missing);
+		       s.garbage_bytes, s.temp_files, s.young_objects, s.missing, s.archived);
 	} else {
 		char a[32], b[32];
 		printf("%s %" PRIu64 " unreferenced object%s and %" PRIu64 " temporary file%s (%s); "
@@ -83,6 +85,9 @@ int cmd_gc(cli_ctx *ctx, int argc, char **argv)
 		       cli_size(s.live_bytes, b, sizeof b));
 		if (s.young_objects)
 			printf(", %" PRIu64 " younger than the grace period", s.young_objects);
+		if (s.archived)
+			printf(", %" PRIu64 " referenced object%s held by archives (read from the vault)", s.archived,
+			       s.archived == 1 ? "" : "s");
 		printf("\n");
 		if (s.missing)
 			printf("warning: %" PRIu64 " referenced object%s missing (run `provtrace verify`)\n",

@@ -24,6 +24,7 @@ static const cli_command commands[] = {
 	{"restore", cmd_restore, "extract an archive into a store"},
 	{"checkpoint", cmd_checkpoint, "list checkpoints (ls) or export one as .npy files (export)"},
 	{"gc", cmd_gc, "remove stored objects no event references"},
+	{"seal", cmd_seal, "recover and seal the open segment of streams whose writer is gone"},
 };
 
 static void usage(FILE *f)

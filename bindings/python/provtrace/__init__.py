@@ -40,6 +40,7 @@ from .reader import EventIterator, Run, VerifyReport, open_run, runs, verify
 from .recorder import DURABILITY, Recorder
 from .checkpoint import Checkpoint, PendingCheckpoint, RawTensor
 from .replay import State
+from ._seal import seal
 
 __version__ = "0.1.0"
 
@@ -67,6 +68,7 @@ __all__ = [
     "PendingCheckpoint",
     "RawTensor",
     "verify",
+    "seal",
     "VerifyReport",
     "library_version",
     "library_path",

@@ -336,6 +336,8 @@ typedef struct {
 	uint64_t temp_files;      /**< leftover temporary files of crashed writers (removed) */
 	uint64_t missing;         /**< referenced but absent (reported, not an error of gc) */
 	uint64_t young_objects;   /**< unreferenced but kept: younger than grace_s */
+	uint64_t archived;        /**< referenced, not in the hot store, held by an archive
+				       in a vault (read from there; not counted as missing) */
 } pt_gc_stats;
 
 /**

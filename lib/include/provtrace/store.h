@@ -98,6 +98,54 @@ typedef struct {
 PT_EXTERN int pt_stream_stat(const pt_store *st, const char *run, const char *stream,
 			     pt_stream_info *out);
 
+/* ---- sealing crashed streams --------------------------------------------------------- */
+
+/** What pt_store_seal() did with one stream. */
+typedef enum {
+	PT_SEAL_SEALED = 0,  /**< its open segment was recovered (if torn) and sealed */
+	PT_SEAL_NOTHING = 1, /**< no open segment with events: nothing to do */
+	PT_SEAL_LOCKED = 2,  /**< a writer holds its lock: skipped (not an error) */
+	PT_SEAL_FAILED = 3   /**< an error (see `code` and `message`): nothing changed */
+} pt_seal_result;
+
+typedef struct {
+	char *run, *stream;   /**< the stream */
+	pt_seal_result result;
+	int code;             /**< PT_OK, or the error of PT_SEAL_FAILED / PT_ELOCKED */
+	uint64_t events;      /**< events in the open segment before (PT_SEAL_SEALED) */
+	uint64_t torn_bytes;  /**< bytes of a torn tail that were cut (recorded as a
+				   `recovery` event, kept in the stream's cut/) */
+	char *message;        /**< one line for a person (who holds the lock, the error) */
+} pt_seal_entry;
+
+typedef struct {
+	pt_seal_entry *v;
+	size_t n;
+} pt_seal_report;
+
+/**
+ * Seal every stream of the store (or of `run`, or only `run`/`stream`;
+ * NULL: all) whose writer is gone: a stream whose lock is free and whose
+ * open segment holds events (a writer that crashed and was never reopened)
+ * is opened as a writer with default options - which takes the lock
+ * without waiting, cuts a torn tail and appends its `recovery` event
+ * exactly as reopening the stream would - and closed, which seals the
+ * segment.  A stream whose lock is held (a live writer) is skipped and
+ * reported as PT_SEAL_LOCKED.  The archive job calls this before it
+ * selects segments, so crashed streams get archived.
+ *
+ * `*out` (may be NULL) receives one entry per stream looked at (free with
+ * pt_seal_report_free).  Returns 0 if every stream was sealed, had nothing
+ * to seal or was locked; otherwise the first error (the other streams are
+ * still handled, and the report says which failed); PT_ENOTFOUND for a
+ * `run`/`stream` that does not exist; PT_EINVAL for a bad name or a
+ * `stream` without `run`.
+ */
+PT_EXTERN int pt_store_seal(pt_store *st, const char *run, const char *stream, pt_seal_report **out);
+
+/** Free a report of pt_store_seal().  NULL is a no-op. */
+PT_EXTERN void pt_seal_report_free(pt_seal_report *r);
+
 #ifdef __cplusplus
 }
 #endif
