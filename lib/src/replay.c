@@ -11,11 +11,11 @@
  */
 #include "checkpoint_int.h"
 #include "fold.h"
+#include "history.h"
 #include "json.h"
 #include "mpk.h"
 #include "objects.h"
 #include "replay_int.h"
-#include "segment.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,54 +92,46 @@ void pt__btab_free(pt_btab *t)
 	memset(t, 0, sizeof *t);
 }
 
-int pt__btab_load(pt_btab *t, const char *dir)
+int pt__btab_load(pt_btab *t, const pt_history *h)
 {
 	memset(t, 0, sizeof *t);
-	pt_chain c;
-	int rc = pt__chain_load(dir, &c);
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < c.n && !rc; i++) {
-		char *p = pt__segment_path(dir, c.v[i].id);
-		int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
-		struct stat sb;
+	int rc = 0;
+	for (size_t i = 0; i < h->chain.n && !rc; i++) {
+		pt_segsrc sg;
 		pt_footer f;
-		if (!p)
-			rc = PT_ENOMEM;
-		else if (fd < 0 || fstat(fd, &sb) < 0)
-			rc = pt__err_errno(errno, "cannot open %s", p);
-		else if (!(rc = pt__footer_read(fd, (uint64_t)sb.st_size, p, &f))) {
+		if ((rc = pt__history_open_sealed(h, i, &sg, NULL)))
+			break;
+		if (!(rc = pt__footer_read_at(sg.fd, sg.base, sg.size, sg.name, &f))) {
+			if (f.first_seq != h->chain.v[i].first_seq || f.last_seq != h->chain.v[i].last_seq)
+				rc = pt__err(PT_ECORRUPT, "%s: footer holds seq %llu..%llu, the chain says %llu..%llu", sg.name,
+					     (unsigned long long)f.first_seq, (unsigned long long)f.last_seq,
+					     (unsigned long long)h->chain.v[i].first_seq, (unsigned long long)h->chain.v[i].last_seq);
 			for (uint64_t k = 0; k < f.batches && !rc; k++) {
 				pt_index_entry *e = &f.entries[k];
 				rc = btab_add(t, e->first_seq, e->count, e->step_min, e->step_max, e->time_min, e->time_max);
 			}
 			pt__footer_free(&f);
 		}
-		if (fd >= 0)
-			close(fd);
-		pt__free(p);
+		pt__segsrc_close(&sg);
 	}
-	if (!rc) {
-		char *op = pt__sprintf("%s/%s", dir, PT_OPEN_SEGMENT);
-		int fd = op ? open(op, O_RDONLY | O_CLOEXEC) : -1;
-		struct stat sb;
-		pt_seg_header h;
-		if (!op)
-			rc = PT_ENOMEM;
-		else if (fd >= 0 && fstat(fd, &sb) == 0 && !pt__seg_header_read(fd, (uint64_t)sb.st_size, op, &h)) {
-			uint64_t off = h.frame_len;
+	pt_segsrc tail;
+	int tr = rc ? rc : pt__history_open_tail(h, &tail);
+	if (!tr) {
+		pt_seg_header sh;
+		if (!pt__seg_header_read(tail.fd, tail.size, tail.name, &sh)) {
+			rc = pt__history_check_identity(h, &sh, tail.name);
+			uint64_t off = sh.frame_len;
 			pt_batch_header bh;
-			while (!rc && pt__scan_batch(fd, (uint64_t)sb.st_size, &off, &bh, NULL) == PT_SCAN_BATCH) {
+			while (!rc && pt__scan_batch(tail.fd, tail.size, &off, &bh, NULL) == PT_SCAN_BATCH) {
 				if (t->n && bh.first_seq != t->v[t->n - 1].first_seq + t->v[t->n - 1].count)
 					break; /* not yet consistent (a seal in progress): stop here */
 				rc = btab_add(t, bh.first_seq, bh.count, bh.step_min, bh.step_max, bh.time_min, bh.time_max);
 			}
 		}
-		if (fd >= 0)
-			close(fd);
-		pt__free(op);
+		pt__segsrc_close(&tail);
+	} else if (tr != PT_ENOTFOUND) {
+		rc = tr;
 	}
-	pt__chain_free(&c);
 	t->last_seq = t->n ? t->v[t->n - 1].first_seq + t->v[t->n - 1].count - 1 : 0;
 	if (rc)
 		pt__btab_free(t);
@@ -276,6 +268,7 @@ static uint64_t lineage_end(const pt_fold *lin, int64_t id, uint64_t start, uint
 }
 
 static int resolve_step_in_path(pt_replay *rp, const path_t *p, int64_t step, uint64_t *out);
+static int ckpt_fields(const pt_buf *rec, char *hex, uint64_t *seq, int64_t *step);
 
 /* The ranges of lineage `id`'s path, up to `limit`. */
 static int build_path(pt_replay *rp, int64_t id, uint64_t limit, path_t *out, int depth)
@@ -441,6 +434,113 @@ static int resolve_time(pt_replay *rp, int64_t t, uint64_t *out)
 	if (rc < 0)
 		return rc;
 	*out = c.found;
+	return 0;
+}
+
+typedef struct {
+	int64_t max;
+} smax_ctx;
+
+static int smax_scan(void *ctx, const pt_event_view *v, const pt_fold_event *e)
+{
+	(void)v;
+	smax_ctx *c = ctx;
+	if (e->step != PT_NO_STEP && (c->max == PT_NO_STEP || e->step > c->max))
+		c->max = e->step;
+	return 0;
+}
+
+/* The largest step on a path (PT_NO_STEP: none): batch summaries, and the
+ * events of the at most two batches each range cuts through. */
+static int path_step_max(pt_replay *rp, const path_t *p, int64_t *out)
+{
+	smax_ctx c = {PT_NO_STEP};
+	for (size_t ri = 0; ri < p->n; ri++) {
+		uint64_t lo = p->r[ri].lo, hi = p->r[ri].hi;
+		for (size_t bi = btab_find(&rp->bt, lo); bi < rp->bt.n; bi++) {
+			const pt_bref *b = &rp->bt.v[bi];
+			uint64_t blo = b->first_seq, bhi = b->first_seq + b->count - 1;
+			if (blo > hi)
+				break;
+			if (b->step_max == PT_NO_STEP || (c.max != PT_NO_STEP && b->step_max <= c.max))
+				continue;
+			if (blo >= lo && bhi <= hi) {
+				c.max = b->step_max;
+				continue;
+			}
+			int rc = for_range(rp->st, rp->run, rp->stream, blo > lo ? blo : lo, bhi < hi ? bhi : hi, smax_scan, &c);
+			if (rc)
+				return rc;
+		}
+	}
+	*out = c.max;
+	return 0;
+}
+
+typedef struct {
+	pt_fold *f;
+	int64_t step;     /* N */
+	int64_t best;     /* step of the checkpoint in effect (PT_NO_STEP: none or step-less) */
+} late_ctx;
+
+static int late_scan(void *ctx, const pt_event_view *v, const pt_fold_event *e)
+{
+	(void)v;
+	late_ctx *c = ctx;
+	if (e->kind_len != strlen(PT_KIND_CHECKPOINT) || memcmp(e->kind, PT_KIND_CHECKPOINT, e->kind_len) ||
+	    e->step == PT_NO_STEP || e->step > c->step || (c->best != PT_NO_STEP && e->step < c->best))
+		return 0;
+	c->best = e->step;
+	return pt__fold_set_checkpoint(c->f, e);
+}
+
+/*
+ * The checkpoint in effect at step=N is the newest checkpoint *taken* at a
+ * step <= N on the path that was committed at all, wherever its event was
+ * logged (docs/REPLAY.md): an asynchronous checkpoint's event is appended
+ * when its persistence completes, which may be many steps later, and the
+ * answer must not depend on the disk's speed.  So after folding to the
+ * position, the rest of the position's range is searched for checkpoint
+ * events with a step <= N.  Cost: only batches whose smallest step is <= N
+ * can hold one, so the walk is over batch summaries and decompresses just
+ * the batches with late events (usually the one holding the position).
+ */
+static int late_checkpoint(pt_replay *rp, int64_t step, uint64_t target)
+{
+	const path_t *p = &rp->path;
+	size_t ri = 0;
+	while (ri < p->n && p->r[ri].hi < target)
+		ri++;
+	if (ri >= p->n)
+		return 0;
+	/* the full range: rp->path is cut at the position */
+	path_t full = {0};
+	int rc = build_path(rp, rp->path_lineage, rp->bt.last_seq, &full, 0);
+	uint64_t hi = 0;
+	for (size_t i = 0; !rc && i < full.n; i++)
+		if (full.r[i].lo == p->r[ri].lo)
+			hi = full.r[i].hi;
+	pt__free(full.r);
+	if (rc || hi <= target)
+		return rc;
+	late_ctx c = {&rp->f, step, PT_NO_STEP};
+	if (rp->f.checkpoint.len) {
+		int64_t s = PT_NO_STEP;
+		ckpt_fields(&rp->f.checkpoint, NULL, NULL, &s);
+		pt__err_clear();
+		c.best = s;
+	}
+	for (size_t bi = btab_find(&rp->bt, target + 1); bi < rp->bt.n; bi++) {
+		const pt_bref *b = &rp->bt.v[bi];
+		uint64_t blo = b->first_seq, bhi = b->first_seq + b->count - 1;
+		if (blo > hi)
+			break;
+		if (b->step_min == PT_NO_STEP || b->step_min > step)
+			continue;
+		if ((rc = for_range(rp->st, rp->run, rp->stream, blo > target + 1 ? blo : target + 1, bhi < hi ? bhi : hi,
+				    late_scan, &c)))
+			return rc;
+	}
 	return 0;
 }
 
@@ -813,12 +913,15 @@ int pt_replay_open(pt_replay **out, const pt_store *st, const char *run, const p
 		rc = PT_ENOMEM;
 		goto fail;
 	}
-	if (!pt__is_dir(rp->dir)) {
-		rc = pt__err(PT_ENOTFOUND, "stream %s/%s not found in store %s", run, rp->stream, st->path);
+	pt_history hist;
+	if ((rc = pt__history_load(&hist, st, run, rp->stream))) {
+		if (rc == PT_ENOTFOUND)
+			rc = pt__err(PT_ENOTFOUND, "stream %s/%s not found in store %s", run, rp->stream, st->path);
 		goto fail;
 	}
-	if ((rc = pt__btab_load(&rp->bt, rp->dir)) || (o.use_snapshots && (rc = pt__snapidx_load(&rp->si, rp->dir))) ||
-	    (rc = load_lineages(rp)))
+	rc = pt__btab_load(&rp->bt, &hist);
+	pt__history_free(&hist);
+	if (rc || (o.use_snapshots && (rc = pt__snapidx_load(&rp->si, rp->dir))) || (rc = load_lineages(rp)))
 		goto fail;
 	uint64_t target = rp->bt.last_seq;
 	int64_t lineage = o.lineage == PT_LINEAGE_LIVE ? rp->lin.lineage : o.lineage;
@@ -834,7 +937,13 @@ int pt_replay_open(pt_replay **out, const pt_store *st, const char *run, const p
 			lineage = lineage_at(&rp->lin, target);
 		break;
 	case PT_AT_SEQ:
-		target = (uint64_t)p.value < rp->bt.last_seq ? (uint64_t)p.value : rp->bt.last_seq;
+		if ((uint64_t)p.value > rp->bt.last_seq) {
+			rc = pt__err(PT_ENOTFOUND, "seq=%lld is past the end of run %s stream %s, which ends at seq %llu "
+						   "(\"latest\" is the end)",
+				     (long long)p.value, run, rp->stream, (unsigned long long)rp->bt.last_seq);
+			goto fail;
+		}
+		target = (uint64_t)p.value;
 		if (o.lineage == PT_LINEAGE_LIVE)
 			lineage = lineage_at(&rp->lin, target);
 		break;
@@ -844,12 +953,33 @@ int pt_replay_open(pt_replay **out, const pt_store *st, const char *run, const p
 		if (o.lineage == PT_LINEAGE_LIVE)
 			lineage = lineage_at(&rp->lin, target);
 		break;
-	case PT_AT_STEP:
-		if ((rc = set_path(rp, lineage, rp->bt.last_seq)) || (rc = resolve_step_in_path(rp, &rp->path, p.value, &target)))
+	case PT_AT_STEP: {
+		int64_t smax;
+		if ((rc = set_path(rp, lineage, rp->bt.last_seq)) || (rc = path_step_max(rp, &rp->path, &smax)))
+			goto fail;
+		if (smax == PT_NO_STEP || p.value > smax) {
+			char lin[48] = "";
+			if (lineage)
+				snprintf(lin, sizeof lin, " lineage %lld", (long long)lineage);
+			if (smax == PT_NO_STEP)
+				rc = pt__err(PT_ENOTFOUND, "step=%lld: run %s stream %s%s records no step (it ends at seq %llu)",
+					     (long long)p.value, run, rp->stream, lin, (unsigned long long)rp->bt.last_seq);
+			else
+				rc = pt__err(PT_ENOTFOUND,
+					     "step=%lld is past the end of run %s stream %s%s, which ends at step %lld (seq %llu; "
+					     "\"latest\" is the end)",
+					     (long long)p.value, run, rp->stream, lin, (long long)smax,
+					     (unsigned long long)rp->bt.last_seq);
+			goto fail;
+		}
+		if ((rc = resolve_step_in_path(rp, &rp->path, p.value, &target)))
 			goto fail;
 		break;
 	}
+	}
 	if ((rc = set_path(rp, lineage, target)) || (rc = compute(rp, target)))
+		goto fail;
+	if (p.kind == PT_AT_STEP && (rc = late_checkpoint(rp, p.value, target)))
 		goto fail;
 	*out = rp;
 	return 0;

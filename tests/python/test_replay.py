@@ -297,7 +297,10 @@ class LineageTest(StoreTest):
         self.assertEqual(run.state_at(step=5).metrics["loss"], 5)  # the shared past
         self.assertEqual(run.state_at(step=9).checkpoint.step, 8)
         self.assertEqual(run.state_at(step=9).checkpoint.load()["w"][0], 108)
-        self.assertEqual(run.state_at(step=9, lineage=0).checkpoint.load()["w"][0], 8)
+        self.assertEqual(run.state_at(step=8, lineage=0).checkpoint.load()["w"][0], 8)
+        # lineage 0 ended at step 8: past that is an error naming the end
+        with self.assertRaisesRegex(provtrace.NotFoundError, "past the end .* ends at step 8"):
+            run.state_at(step=9, lineage=0)
         lins = run.lineages()
         self.assertEqual([(x["lineage"], x["parent"], x["live"]) for x in lins],
                          [(0, None, False), (1, 0, True)])
