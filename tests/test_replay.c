@@ -473,6 +473,8 @@ static void test_async_checkpoints_replay_like_synchronous_ones(void **state)
 					 pt, snap, (long long)sa, ma, (long long)sb, mb);
 			assert_int_equal(sa, steps[i] < 50 ? PT_NO_STEP : steps[i] < 100 ? 50 : 100);
 			/* the position itself is where step N's events end, as before */
+			assert_int_equal(pt_replay_step(ra), steps[i]);
+			assert_int_equal(pt_replay_step(rb), steps[i]);
 			const void *mp;
 			size_t len;
 			int64_t ms;

@@ -450,13 +450,13 @@ static int smax_scan(void *ctx, const pt_event_view *v, const pt_fold_event *e)
 	return 0;
 }
 
-/* The largest step on a path (PT_NO_STEP: none): batch summaries, and the
- * events of the at most two batches each range cuts through. */
-static int path_step_max(pt_replay *rp, const path_t *p, int64_t *out)
+/* The largest step on a path up to seq `limit` (PT_NO_STEP: none): batch
+ * summaries, and the events of the at most two batches each range cuts through. */
+static int path_step_max(pt_replay *rp, const path_t *p, uint64_t limit, int64_t *out)
 {
 	smax_ctx c = {PT_NO_STEP};
-	for (size_t ri = 0; ri < p->n; ri++) {
-		uint64_t lo = p->r[ri].lo, hi = p->r[ri].hi;
+	for (size_t ri = 0; ri < p->n && p->r[ri].lo <= limit; ri++) {
+		uint64_t lo = p->r[ri].lo, hi = p->r[ri].hi < limit ? p->r[ri].hi : limit;
 		for (size_t bi = btab_find(&rp->bt, lo); bi < rp->bt.n; bi++) {
 			const pt_bref *b = &rp->bt.v[bi];
 			uint64_t blo = b->first_seq, bhi = b->first_seq + b->count - 1;
@@ -513,7 +513,7 @@ static int late_checkpoint(pt_replay *rp, int64_t step, uint64_t target)
 		ri++;
 	if (ri >= p->n)
 		return 0;
-	/* the full range: rp->path is cut at the position */
+	/* the full range: rp->path may be cut at the position */
 	path_t full = {0};
 	int rc = build_path(rp, rp->path_lineage, rp->bt.last_seq, &full, 0);
 	uint64_t hi = 0;
@@ -955,7 +955,7 @@ int pt_replay_open(pt_replay **out, const pt_store *st, const char *run, const p
 		break;
 	case PT_AT_STEP: {
 		int64_t smax;
-		if ((rc = set_path(rp, lineage, rp->bt.last_seq)) || (rc = path_step_max(rp, &rp->path, &smax)))
+		if ((rc = set_path(rp, lineage, rp->bt.last_seq)) || (rc = path_step_max(rp, &rp->path, rp->bt.last_seq, &smax)))
 			goto fail;
 		if (smax == PT_NO_STEP || p.value > smax) {
 			char lin[48] = "";
@@ -979,8 +979,15 @@ int pt_replay_open(pt_replay **out, const pt_store *st, const char *run, const p
 	}
 	if ((rc = set_path(rp, lineage, target)) || (rc = compute(rp, target)))
 		goto fail;
-	if (p.kind == PT_AT_STEP && (rc = late_checkpoint(rp, p.value, target)))
-		goto fail;
+	if (p.kind == PT_AT_STEP) {
+		/* the state's step is the largest at the position, not the step of an
+		 * event logged late (an async checkpoint's): the same at any disk speed */
+		int64_t at_max;
+		if ((rc = path_step_max(rp, &rp->path, target, &at_max)) || (rc = late_checkpoint(rp, p.value, target)))
+			goto fail;
+		if (at_max != PT_NO_STEP)
+			rp->f.step = at_max;
+	}
 	*out = rp;
 	return 0;
 fail:
