@@ -149,7 +149,9 @@ fail:
 int pt__history_segment_state(const pt_history *h, const uint8_t id[PT_SHA256_LEN])
 {
 	char *path = pt__segment_path(h->dir, id);
-	bool hot = path && pt__exists(path);
+	if (!path)
+		return PT_ENOMEM;
+	bool hot = pt__exists(path);
 	pt__free(path);
 	if (hot)
 		return PT_HIST_HOT;

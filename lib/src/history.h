@@ -58,7 +58,7 @@ int pt__history_load(pt_history *h, const pt_store *st, const char *run, const c
 int pt__history_reload(pt_history *h);
 void pt__history_free(pt_history *h);
 
-/* Where a sealed segment's bytes are. */
+/* Where a sealed segment's bytes are (or PT_ENOMEM). */
 enum { PT_HIST_HOT, PT_HIST_ARCHIVED, PT_HIST_EXPIRED, PT_HIST_MISSING };
 int pt__history_segment_state(const pt_history *h, const uint8_t id[PT_SHA256_LEN]);
 

@@ -143,6 +143,10 @@ static int verify_sealed(vctx *v, const pt_history *hist, const pt_chain_entry *
 	uint8_t actual[PT_SHA256_LEN];
 	uint64_t size = 0, base = 0;
 	int state = pt__history_segment_state(hist, e->id);
+	if (state < 0) {
+		bad = state;
+		goto done;
+	}
 	if (state == PT_HIST_EXPIRED) {
 		pt__history_open_id(hist, e->id, &sg);
 		report(v, PT_SEVERITY_WARNING, PT_ENOTFOUND, path, 0, "seq %llu..%llu: %s", (unsigned long long)e->first_seq,
