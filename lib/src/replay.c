@@ -331,8 +331,8 @@ static int step_scan(void *ctx, const pt_event_view *v, const pt_fold_event *e)
 /*
  * The position of step=N in one seq range: just before the running maximum
  * of the steps first exceeds N (like time= points).  An event logged late
- * with an old step (an asynchronous checkpoint finishing after later steps)
- * belongs where it was logged, not back at its step; step-less events
+ * with an old step belongs where it was logged, not back at its step (the
+ * one exception, an asynchronous checkpoint, is late_checkpoint's); step-less events
  * between N and the next step belong to N.  Returns 0 when the range
  * already starts past N (the state is then on an earlier range of the path).
  * Cost: a walk over the range's batch summaries and one decoded batch.
