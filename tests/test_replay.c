@@ -495,6 +495,56 @@ static void test_async_checkpoints_replay_like_synchronous_ones(void **state)
 	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
 }
 
+/* A stream directory copied by hand (here while its writer is live, so the
+ * open segment is copied too) is refused by readers, replay and verify. */
+static void test_a_copied_stream_is_refused(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r = open_rec(f->st, "z", 0);
+	for (int s = 0; s < 30000; s++)
+		TU_OK(pt_recorder_metric(r, "loss", s % 7, s));
+	TU_OK(pt_recorder_flush(r));
+	/* one more batch, so that an open segment exists whatever the last seal did */
+	TU_OK(pt_recorder_metric(r, "loss", 0, 30000));
+	TU_OK(pt_recorder_flush(r));
+	size_t nsealed;
+	char **sealed = tu_sealed(f->st, "z", NULL, &nsealed);
+	assert_true(nsealed >= 1);
+	for (size_t i = 0; i < nsealed; i++)
+		free(sealed[i]);
+	free(sealed);
+	char *src = tu_path(pt_store_path(f->st), "runs/z"), *dst = tu_path(pt_store_path(f->st), "runs/zz");
+	assert_int_equal(tu_copy_tree(src, dst), 0);
+	/* the copy's open segment alone (as if nothing had been sealed yet) */
+	char *dst2 = tu_path(pt_store_path(f->st), "runs/zo");
+	assert_int_equal(tu_copy_tree(dst, dst2), 0);
+	char cmd[9000];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s/main/segments' '%s/main/chain'", dst2, dst2);
+	assert_int_equal(tu_run(cmd), 0);
+	const char *copies[] = {"zz", "zo"};
+	for (size_t k = 0; k < 2; k++) {
+		pt_iter *it;
+		const pt_event_view *v;
+		TU_OK(pt_iter_open(&it, f->st, copies[k], NULL, NULL));
+		int rc = pt_iter_next(it, &v);
+		if (rc != PT_ECORRUPT)
+			fail_msg("%s: %d %s", copies[k], rc, pt_error_last());
+		assert_non_null(strstr(pt_error_last(), "belongs to run \"z\" stream \"main\" but is stored as run"));
+		pt_iter_free(it);
+		pt_replay *rp = NULL;
+		assert_int_equal(pt_replay_open(&rp, f->st, copies[k], NULL, NULL), PT_ECORRUPT);
+		assert_null(rp);
+	}
+	char first[512];
+	assert_true(tu_verify_errors(f->st, first, sizeof first) >= 2);
+	assert_non_null(strstr(first, "runs/z"));
+	TU_OK(pt_recorder_close(r));
+	TU_OK(pt_verify(f->st, "z", NULL, NULL, NULL, NULL));
+	free(src);
+	free(dst);
+	free(dst2);
+}
+
 static void test_time_points_use_the_running_maximum(void **state)
 {
 	fixture *f = *state;
@@ -703,6 +753,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_step_point_semantics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resumed_training_follows_the_new_lineage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_checkpoints_replay_like_synchronous_ones, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_copied_stream_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_time_points_use_the_running_maximum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_forward_and_backward, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_custom_fold_and_diff, setup, teardown),
