@@ -495,6 +495,94 @@ static void test_async_checkpoints_replay_like_synchronous_ones(void **state)
 	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
 }
 
+/*
+ * An async checkpoint taken at step 100 whose persistence completes after
+ * step 110, and training then resumes from step 110 (a new lineage): the
+ * checkpoint was taken on the shared past, so it is in effect on the new
+ * lineage too, although its event sits in the abandoned tail of lineage 0.
+ */
+static void test_async_checkpoint_before_a_fork_is_on_the_new_lineage(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r = open_rec(f->st, "fork", 0);
+	pt_checkpointer *cw;
+	pt_checkpoint_options co = PT_CHECKPOINT_OPTIONS_INIT;
+	co.threads = 1;
+	co.zstd_level = 6;
+	TU_OK(pt_checkpointer_open(&cw, f->st, r, &co));
+	const size_t nw = (32u << 20) / sizeof(float);
+	float *w = malloc(nw * sizeof *w);
+	assert_non_null(w);
+	uint32_t x = 777;
+	for (size_t i = 0; i < nw; i++) {
+		x = x * 1103515245u + 12345u;
+		w[i] = (float)(x >> 8) / 65536.0f;
+	}
+	float small[4] = {1, 2, 3, 4};
+	uint64_t shape1[] = {4}, shape2[] = {nw};
+	pt_checkpoint *ck;
+	TU_OK(pt_checkpoint_new(&ck));
+	int s = 0, done_at = 0;
+	for (;; s++) {
+		TU_OK(pt_recorder_metric(r, "loss", 1000 + s, s));
+		if (s == 50) {
+			TU_OK(pt_checkpoint_add_tensor(ck, "w", PT_DTYPE_F32, 1, shape1, small, sizeof small));
+			TU_OK(pt_checkpointer_write(cw, ck, s, NULL));
+			pt_checkpoint_clear(ck);
+		} else if (s == 100) {
+			TU_OK(pt_checkpoint_add_tensor(ck, "w", PT_DTYPE_F32, 1, shape2, w, nw * sizeof *w));
+			TU_OK(pt_checkpointer_snapshot(cw, ck, s, NULL));
+			pt_checkpoint_clear(ck);
+		} else if (s > 100 && !done_at) {
+			pt_checkpoint_status cs;
+			TU_OK(pt_checkpointer_status(cw, &cs));
+			if (cs.completed == 2)
+				done_at = s;
+			usleep(2000);
+		}
+		if (done_at && s >= 120 && s >= done_at)
+			break;
+	}
+	print_message("checkpoint of step 100 committed during step %d\n", done_at);
+	assert_true(done_at > 111); /* logged after the fork point */
+	int64_t lin;
+	TU_OK(pt_recorder_resume(r, 110, 0, NULL, &lin));
+	assert_int_equal(lin, 1);
+	for (int t = 111; t <= 130; t++)
+		TU_OK(pt_recorder_metric(r, "loss", 2000 + t, t));
+	pt_checkpoint_free(ck);
+	TU_OK(pt_checkpointer_close(cw));
+	TU_OK(pt_recorder_close(r));
+	free(w);
+	struct {
+		int64_t step, lineage, ck;
+	} cases[] = {
+		{49, PT_LINEAGE_LIVE, PT_NO_STEP}, {99, PT_LINEAGE_LIVE, 50}, {100, PT_LINEAGE_LIVE, 100},
+		{105, PT_LINEAGE_LIVE, 100}, {110, PT_LINEAGE_LIVE, 100}, {111, PT_LINEAGE_LIVE, 100},
+		{130, PT_LINEAGE_LIVE, 100}, {105, 0, 100}, {115, 0, 100},
+	};
+	for (int snap = 0; snap <= 1; snap++)
+		for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+			pt_point at = {PT_AT_STEP, cases[i].step};
+			pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
+			o.use_snapshots = snap;
+			o.lineage = cases[i].lineage;
+			pt_replay *rp;
+			TU_OK(pt_replay_open(&rp, f->st, "fork", &at, &o));
+			int64_t cs = PT_NO_STEP, ms;
+			const void *mp;
+			size_t len;
+			pt_replay_checkpoint(rp, NULL, NULL, &cs);
+			TU_OK(pt_replay_metric(rp, "loss", &mp, &len, NULL, &ms));
+			if (cs != cases[i].ck || ms != cases[i].step)
+				fail_msg("step=%lld lineage %lld: checkpoint of step %lld (expected %lld), loss of step %lld",
+					 (long long)cases[i].step, (long long)cases[i].lineage, (long long)cs,
+					 (long long)cases[i].ck, (long long)ms);
+			pt_replay_free(rp);
+		}
+	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
+}
+
 /* A stream directory copied by hand (here while its writer is live, so the
  * open segment is copied too) is refused by readers, replay and verify. */
 static void test_a_copied_stream_is_refused(void **state)
@@ -753,6 +841,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_step_point_semantics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resumed_training_follows_the_new_lineage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_checkpoints_replay_like_synchronous_ones, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_checkpoint_before_a_fork_is_on_the_new_lineage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_copied_stream_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_time_points_use_the_running_maximum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_forward_and_backward, setup, teardown),

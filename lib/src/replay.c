@@ -494,35 +494,25 @@ static int late_scan(void *ctx, const pt_event_view *v, const pt_fold_event *e)
 	return pt__fold_set_checkpoint(c->f, e);
 }
 
+static int64_t lineage_at(const pt_fold *lin, uint64_t seq);
+
 /*
  * The checkpoint in effect at step=N is the newest checkpoint *taken* at a
  * step <= N on the path that was committed at all, wherever its event was
  * logged (docs/REPLAY.md): an asynchronous checkpoint's event is appended
  * when its persistence completes, which may be many steps later, and the
  * answer must not depend on the disk's speed.  So after folding to the
- * position, the rest of the position's range is searched for checkpoint
- * events with a step <= N.  Cost: only batches whose smallest step is <= N
- * can hold one, so the walk is over batch summaries and decompresses just
- * the batches with late events (usually the one holding the position).
+ * position, each range of the path up to the position is followed past
+ * its cut to the end of its lineage's own range: checkpoint events there
+ * taken at a step <= N (and, before a fork, <= the step the next lineage
+ * resumed from: taken on the shared past) count.  Cost: only batches whose
+ * smallest step is within the limit can hold one, so the walk is over batch
+ * summaries and decompresses just the batches with late events (usually
+ * the one holding the position).
  */
 static int late_checkpoint(pt_replay *rp, int64_t step, uint64_t target)
 {
 	const path_t *p = &rp->path;
-	size_t ri = 0;
-	while (ri < p->n && p->r[ri].hi < target)
-		ri++;
-	if (ri >= p->n)
-		return 0;
-	/* the full range: rp->path may be cut at the position */
-	path_t full = {0};
-	int rc = build_path(rp, rp->path_lineage, rp->bt.last_seq, &full, 0);
-	uint64_t hi = 0;
-	for (size_t i = 0; !rc && i < full.n; i++)
-		if (full.r[i].lo == p->r[ri].lo)
-			hi = full.r[i].hi;
-	pt__free(full.r);
-	if (rc || hi <= target)
-		return rc;
 	late_ctx c = {&rp->f, step, PT_NO_STEP};
 	if (rp->f.checkpoint.len) {
 		int64_t s = PT_NO_STEP;
@@ -530,16 +520,29 @@ static int late_checkpoint(pt_replay *rp, int64_t step, uint64_t target)
 		pt__err_clear();
 		c.best = s;
 	}
-	for (size_t bi = btab_find(&rp->bt, target + 1); bi < rp->bt.n; bi++) {
-		const pt_bref *b = &rp->bt.v[bi];
-		uint64_t blo = b->first_seq, bhi = b->first_seq + b->count - 1;
-		if (blo > hi)
+	for (size_t ri = 0; ri < p->n; ri++) {
+		bool last = ri + 1 == p->n || p->r[ri + 1].lo > target || p->r[ri].hi >= target;
+		uint64_t cut = last ? target : p->r[ri].hi;
+		c.step = step;
+		if (!last && p->r[ri + 1].from_step != PT_NO_STEP && p->r[ri + 1].from_step < step)
+			c.step = p->r[ri + 1].from_step;
+		int64_t owner = lineage_at(&rp->lin, p->r[ri].lo);
+		const pt_lineage *l = owner ? lineage_get(&rp->lin, owner) : NULL;
+		uint64_t hi = lineage_end(&rp->lin, owner, l ? l->start_seq : 0, rp->bt.last_seq);
+		for (size_t bi = btab_find(&rp->bt, cut + 1); bi < rp->bt.n; bi++) {
+			const pt_bref *b = &rp->bt.v[bi];
+			uint64_t blo = b->first_seq, bhi = b->first_seq + b->count - 1;
+			if (blo > hi)
+				break;
+			if (b->step_min == PT_NO_STEP || b->step_min > c.step)
+				continue;
+			int rc = for_range(rp->st, rp->run, rp->stream, blo > cut + 1 ? blo : cut + 1, bhi < hi ? bhi : hi,
+					   late_scan, &c);
+			if (rc)
+				return rc;
+		}
+		if (last)
 			break;
-		if (b->step_min == PT_NO_STEP || b->step_min > step)
-			continue;
-		if ((rc = for_range(rp->st, rp->run, rp->stream, blo > target + 1 ? blo : target + 1, bhi < hi ? bhi : hi,
-				    late_scan, &c)))
-			return rc;
 	}
 	return 0;
 }
