@@ -118,7 +118,7 @@ int pt__history_reload(pt_history *h)
 	return adopt_pending(h);
 }
 
-int pt__history_load(pt_history *h, const pt_store *st, const char *run, const char *stream)
+int pt__history_load(pt_history *h, const pt_store *st, const char *run, const char *stream, bool pending)
 {
 	memset(h, 0, sizeof *h);
 	h->st = st;
@@ -138,7 +138,11 @@ int pt__history_load(pt_history *h, const pt_store *st, const char *run, const c
 				: pt__err(PT_ENOTFOUND, "run \"%s\" not found in store %s", run, st->path);
 		goto fail;
 	}
-	if ((rc = pt__history_reload(h)))
+	if (pending)
+		rc = pt__history_reload(h);
+	else if (!(rc = pt__chain_load(h->dir, &h->chain)))
+		h->chained = h->chain.n;
+	if (rc)
 		goto fail;
 	return 0;
 fail:

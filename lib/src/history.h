@@ -52,9 +52,15 @@ typedef struct {
 #define PT_SEGSRC_INIT {-1, 0, 0, 0, NULL}
 void pt__segsrc_close(pt_segsrc *s);
 
-/* Load the list.  PT_ENOTFOUND (naming run/stream) if the stream does not exist. */
-int pt__history_load(pt_history *h, const pt_store *st, const char *run, const char *stream);
-/* Re-read the chain (a writer may have sealed meanwhile). */
+/*
+ * Load the list.  PT_ENOTFOUND (naming run/stream) if the stream does not
+ * exist.  `pending` false: the chain only, without looking for a pending
+ * seal (a directory listing) - for a reader that asks again, with
+ * pt__history_reload(), only when it runs past the chain and finds no open
+ * segment (reader.c: most iterators read a range the chain holds).
+ */
+int pt__history_load(pt_history *h, const pt_store *st, const char *run, const char *stream, bool pending);
+/* Re-read the chain (a writer may have sealed meanwhile) and adopt a pending seal. */
 int pt__history_reload(pt_history *h);
 void pt__history_free(pt_history *h);
 

@@ -130,7 +130,7 @@ int pt_iter_open(pt_iter **out, const pt_store *st, const char *run, const char 
 		goto fail;
 	}
 	it->o.kind = it->kind;
-	if ((rc = pt__history_load(&it->h, st, run, stream)) || (rc = pt__zd_new(&it->zd)))
+	if ((rc = pt__history_load(&it->h, st, run, stream, false)) || (rc = pt__zd_new(&it->zd)))
 		goto fail;
 	it->next_seq = o.seq_min ? o.seq_min : 1;
 	if (o.start_at_end) {
@@ -467,7 +467,7 @@ int pt_stream_stat(const pt_store *st, const char *run, const char *stream, pt_s
 	if (stream && (rc = pt_name_check("stream", stream)))
 		return rc;
 	pt_history hist;
-	if ((rc = pt__history_load(&hist, st, run, stream)))
+	if ((rc = pt__history_load(&hist, st, run, stream, true)))
 		return rc == PT_ENOTFOUND ? pt__err(PT_ENOTFOUND, "stream %s/%s not found", run,
 						    stream ? stream : PT_DEFAULT_STREAM)
 					  : rc;

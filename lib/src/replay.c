@@ -267,7 +267,7 @@ static uint64_t lineage_end(const pt_fold *lin, int64_t id, uint64_t start, uint
 	return end;
 }
 
-static int resolve_step_in_path(pt_replay *rp, const path_t *p, int64_t step, uint64_t *out);
+static int resolve_step_in_path(pt_replay *rp, const path_t *p, int64_t step, uint64_t *out, int64_t *max_out);
 static int ckpt_fields(const pt_buf *rec, char *hex, uint64_t *seq, int64_t *step);
 
 /* The ranges of lineage `id`'s path, up to `limit`. */
@@ -289,7 +289,7 @@ static int build_path(pt_replay *rp, int64_t id, uint64_t limit, path_t *out, in
 	int rc = build_path(rp, l->parent, l->start_seq - 1, &parent, depth + 1);
 	uint64_t fork = l->start_seq - 1;
 	if (!rc && l->from_step != PT_NO_STEP)
-		rc = resolve_step_in_path(rp, &parent, l->from_step, &fork);
+		rc = resolve_step_in_path(rp, &parent, l->from_step, &fork, NULL);
 	for (size_t i = 0; !rc && i < parent.n; i++) {
 		if (parent.r[i].lo > fork)
 			break;
@@ -319,12 +319,12 @@ static int step_scan(void *ctx, const pt_event_view *v, const pt_fold_event *e)
 		return 0;
 	if (!s->first_stepped)
 		s->first_stepped = e->seq;
+	if (e->step > s->step) {
+		s->cross = e->seq;
+		return 1; /* stop (run_max stays the largest step before the crossing) */
+	}
 	if (e->step > s->run_max)
 		s->run_max = e->step;
-	if (s->run_max > s->step) {
-		s->cross = e->seq;
-		return 1; /* stop */
-	}
 	return 0;
 }
 
@@ -338,9 +338,10 @@ static int step_scan(void *ctx, const pt_event_view *v, const pt_fold_event *e)
  * Cost: a walk over the range's batch summaries and one decoded batch.
  */
 static int resolve_step_in_range(pt_replay *rp, uint64_t lo, uint64_t hi, int64_t from_step, int64_t step,
-				 uint64_t *out)
+				 uint64_t *out, int64_t *max_out)
 {
 	*out = 0;
+	*max_out = PT_NO_STEP;
 	/* a resumed lineage holds nothing before the step it resumed from */
 	if (from_step != PT_NO_STEP && step < from_step)
 		return 0;
@@ -366,6 +367,8 @@ static int resolve_step_in_range(pt_replay *rp, uint64_t lo, uint64_t hi, int64_
 		if (s.cross)
 			break;
 	}
+	if (s.run_max != INT64_MIN)
+		*max_out = s.run_max;
 	if (!s.cross) {
 		*out = hi;
 		return 0;
@@ -376,16 +379,23 @@ static int resolve_step_in_range(pt_replay *rp, uint64_t lo, uint64_t hi, int64_
 }
 
 /* step=N on a path: the latest range that has any event at or before N. */
-static int resolve_step_in_path(pt_replay *rp, const path_t *p, int64_t step, uint64_t *out)
+/* step=N on a path: the latest range that has any event at or before N.
+ * *max_out (may be NULL): the largest step in that range up to the position. */
+static int resolve_step_in_path(pt_replay *rp, const path_t *p, int64_t step, uint64_t *out, int64_t *max_out)
 {
 	*out = 0;
+	if (max_out)
+		*max_out = PT_NO_STEP;
 	for (size_t ri = p->n; ri-- > 0;) {
 		uint64_t t;
-		int rc = resolve_step_in_range(rp, p->r[ri].lo, p->r[ri].hi, p->r[ri].from_step, step, &t);
+		int64_t m;
+		int rc = resolve_step_in_range(rp, p->r[ri].lo, p->r[ri].hi, p->r[ri].from_step, step, &t, &m);
 		if (rc)
 			return rc;
 		if (t) {
 			*out = t;
+			if (max_out)
+				*max_out = m;
 			return 0;
 		}
 	}
@@ -917,7 +927,7 @@ int pt_replay_open(pt_replay **out, const pt_store *st, const char *run, const p
 		goto fail;
 	}
 	pt_history hist;
-	if ((rc = pt__history_load(&hist, st, run, rp->stream))) {
+	if ((rc = pt__history_load(&hist, st, run, rp->stream, true))) {
 		if (rc == PT_ENOTFOUND)
 			rc = pt__err(PT_ENOTFOUND, "stream %s/%s not found in store %s", run, rp->stream, st->path);
 		goto fail;
@@ -927,6 +937,7 @@ int pt_replay_open(pt_replay **out, const pt_store *st, const char *run, const p
 	if (rc || (o.use_snapshots && (rc = pt__snapidx_load(&rp->si, rp->dir))) || (rc = load_lineages(rp)))
 		goto fail;
 	uint64_t target = rp->bt.last_seq;
+	int64_t at_max = PT_NO_STEP; /* step points: the largest step at the position */
 	int64_t lineage = o.lineage == PT_LINEAGE_LIVE ? rp->lin.lineage : o.lineage;
 	if (o.lineage != PT_LINEAGE_LIVE && o.lineage != 0 && !lineage_get(&rp->lin, o.lineage)) {
 		rc = pt__err(PT_ENOTFOUND, "lineage %lld not found in %s/%s", (long long)o.lineage, run, rp->stream);
@@ -958,6 +969,7 @@ int pt_replay_open(pt_replay **out, const pt_store *st, const char *run, const p
 		break;
 	case PT_AT_STEP: {
 		int64_t smax;
+		at_max = PT_NO_STEP;
 		if ((rc = set_path(rp, lineage, rp->bt.last_seq)) || (rc = path_step_max(rp, &rp->path, rp->bt.last_seq, &smax)))
 			goto fail;
 		if (smax == PT_NO_STEP || p.value > smax) {
@@ -975,7 +987,7 @@ int pt_replay_open(pt_replay **out, const pt_store *st, const char *run, const p
 					     (unsigned long long)rp->bt.last_seq);
 			goto fail;
 		}
-		if ((rc = resolve_step_in_path(rp, &rp->path, p.value, &target)))
+		if ((rc = resolve_step_in_path(rp, &rp->path, p.value, &target, &at_max)))
 			goto fail;
 		break;
 	}
@@ -985,8 +997,7 @@ int pt_replay_open(pt_replay **out, const pt_store *st, const char *run, const p
 	if (p.kind == PT_AT_STEP) {
 		/* the state's step is the largest at the position, not the step of an
 		 * event logged late (an async checkpoint's): the same at any disk speed */
-		int64_t at_max;
-		if ((rc = path_step_max(rp, &rp->path, target, &at_max)) || (rc = late_checkpoint(rp, p.value, target)))
+		if ((rc = late_checkpoint(rp, p.value, target)))
 			goto fail;
 		if (at_max != PT_NO_STEP)
 			rp->f.step = at_max;

@@ -443,7 +443,7 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 		goto done;
 	}
 	v->stats->streams++;
-	if ((rc = pt__history_load(&hist, v->st, run, stream)) == PT_ENOMEM)
+	if ((rc = pt__history_load(&hist, v->st, run, stream, true)) == PT_ENOMEM)
 		goto done;
 	if (rc) {
 		rc = 0;
