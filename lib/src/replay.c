@@ -489,18 +489,32 @@ static int path_step_max(pt_replay *rp, const path_t *p, uint64_t limit, int64_t
 
 typedef struct {
 	pt_fold *f;
-	int64_t step;     /* N */
-	int64_t best;     /* step of the checkpoint in effect (PT_NO_STEP: none or step-less) */
+	int64_t step;       /* the limit: N, or the fork step on a parent's tail */
+	bool init;          /* best/best_seq read from the fold's checkpoint */
+	int64_t best;       /* step of the checkpoint in effect (PT_NO_STEP: none or step-less) */
+	uint64_t best_seq;  /* its event's seq */
+	uint64_t ext;       /* compute() already looked at (target, ext] of the position's range */
 } late_ctx;
 
 static int late_scan(void *ctx, const pt_event_view *v, const pt_fold_event *e)
 {
 	(void)v;
 	late_ctx *c = ctx;
+	if (!c->init) {
+		c->init = true;
+		c->best = PT_NO_STEP;
+		c->best_seq = 0;
+		if (c->f->checkpoint.len) {
+			ckpt_fields(&c->f->checkpoint, NULL, &c->best_seq, &c->best);
+			pt__err_clear();
+		}
+	}
 	if (e->kind_len != strlen(PT_KIND_CHECKPOINT) || memcmp(e->kind, PT_KIND_CHECKPOINT, e->kind_len) ||
-	    e->step == PT_NO_STEP || e->step > c->step || (c->best != PT_NO_STEP && e->step < c->best))
+	    e->step == PT_NO_STEP || e->step > c->step ||
+	    (c->best != PT_NO_STEP && (e->step < c->best || (e->step == c->best && e->seq < c->best_seq))))
 		return 0;
 	c->best = e->step;
+	c->best_seq = e->seq;
 	return pt__fold_set_checkpoint(c->f, e);
 }
 
@@ -520,25 +534,26 @@ static int64_t lineage_at(const pt_fold *lin, uint64_t seq);
  * summaries and decompresses just the batches with late events (usually
  * the one holding the position).
  */
-static int late_checkpoint(pt_replay *rp, int64_t step, uint64_t target)
+/* The end of the own range of the lineage whose range of the path holds `seq`. */
+static uint64_t owner_end(pt_replay *rp, uint64_t seq)
+{
+	int64_t owner = lineage_at(&rp->lin, seq);
+	const pt_lineage *l = owner ? lineage_get(&rp->lin, owner) : NULL;
+	return lineage_end(&rp->lin, owner, l ? l->start_seq : 0, rp->bt.last_seq);
+}
+
+static int late_checkpoint(pt_replay *rp, late_ctx *lc, int64_t step, uint64_t target)
 {
 	const path_t *p = &rp->path;
-	late_ctx c = {&rp->f, step, PT_NO_STEP};
-	if (rp->f.checkpoint.len) {
-		int64_t s = PT_NO_STEP;
-		ckpt_fields(&rp->f.checkpoint, NULL, NULL, &s);
-		pt__err_clear();
-		c.best = s;
-	}
+	late_ctx c = *lc;
+	c.f = &rp->f;
 	for (size_t ri = 0; ri < p->n; ri++) {
 		bool last = ri + 1 == p->n || p->r[ri + 1].lo > target || p->r[ri].hi >= target;
-		uint64_t cut = last ? target : p->r[ri].hi;
+		uint64_t cut = last ? (c.ext > target ? c.ext : target) : p->r[ri].hi;
 		c.step = step;
 		if (!last && p->r[ri + 1].from_step != PT_NO_STEP && p->r[ri + 1].from_step < step)
 			c.step = p->r[ri + 1].from_step;
-		int64_t owner = lineage_at(&rp->lin, p->r[ri].lo);
-		const pt_lineage *l = owner ? lineage_get(&rp->lin, owner) : NULL;
-		uint64_t hi = lineage_end(&rp->lin, owner, l ? l->start_seq : 0, rp->bt.last_seq);
+		uint64_t hi = owner_end(rp, p->r[ri].lo);
 		for (size_t bi = btab_find(&rp->bt, cut + 1); bi < rp->bt.n; bi++) {
 			const pt_bref *b = &rp->bt.v[bi];
 			uint64_t blo = b->first_seq, bhi = b->first_seq + b->count - 1;
@@ -762,11 +777,16 @@ static int load_snapshot(pt_replay *rp, uint64_t target)
 /* ---- folding along the path ---- */
 typedef struct {
 	pt_replay *rp;
+	uint64_t to;     /* the position */
+	late_ctx *late;  /* step points: events after the position are looked at for late checkpoints */
 } fold_ctx;
 
 static int fold_cb(void *ctx, const pt_event_view *v, const pt_fold_event *e)
 {
-	pt_replay *rp = ((fold_ctx *)ctx)->rp;
+	fold_ctx *fc = ctx;
+	pt_replay *rp = fc->rp;
+	if (fc->late && e->seq > fc->to)
+		return late_scan(fc->late, v, e);
 	int rc = pt__fold_apply(&rp->f, e);
 	if (rc)
 		return rc;
@@ -778,13 +798,21 @@ static int fold_cb(void *ctx, const pt_event_view *v, const pt_fold_event *e)
 	return 0;
 }
 
-/* Fold the path's events in (from, to]. */
-static int fold_path(pt_replay *rp, uint64_t from, uint64_t to)
+/*
+ * Fold the path's events in (from, to].  With `late`, the rest of the batch
+ * holding `to` (within its lineage's own range) is read in the same pass and
+ * handed to late_scan: the batch is decompressed once, not twice.
+ */
+static int fold_path(pt_replay *rp, uint64_t from, uint64_t to, late_ctx *late)
 {
-	fold_ctx c = {rp};
+	fold_ctx c = {rp, to, NULL};
 	for (size_t i = 0; i < rp->path.n; i++) {
 		seqr r = rp->path.r[i];
 		uint64_t lo = r.lo > from + 1 ? r.lo : from + 1, hi = r.hi < to ? r.hi : to;
+		if (late && late->ext > to && r.lo <= to && (i + 1 == rp->path.n || rp->path.r[i + 1].lo > to || r.hi >= to)) {
+			hi = late->ext;
+			c.late = late;
+		}
 		if (lo > hi)
 			continue;
 		int rc = for_range(rp->st, rp->run, rp->stream, lo, hi, fold_cb, &c);
@@ -794,8 +822,8 @@ static int fold_path(pt_replay *rp, uint64_t from, uint64_t to)
 	return 0;
 }
 
-/* The state at `target` on the current path: snapshot + fold. */
-static int compute(pt_replay *rp, uint64_t target)
+/* The state at `target` on the current path: snapshot + fold (`late`: see fold_path). */
+static int compute_late(pt_replay *rp, uint64_t target, late_ctx *late)
 {
 	pt__fold_free(&rp->f);
 	pt__fold_init(&rp->f);
@@ -806,7 +834,7 @@ static int compute(pt_replay *rp, uint64_t target)
 	if (rp->o.use_snapshots && !rp->nfolds && (rc = load_snapshot(rp, target)))
 		return rc;
 	rp->f.track_changes = rp->o.track_changes != 0;
-	rc = fold_path(rp, rp->f.seq, target);
+	rc = fold_path(rp, rp->f.seq, target, late);
 	if (!rc) {
 		/* the lineage table always comes from the whole stream */
 		pt__free(rp->f.lineages);
@@ -822,6 +850,8 @@ static int compute(pt_replay *rp, uint64_t target)
 	}
 	return rc;
 }
+
+static int compute(pt_replay *rp, uint64_t target) { return compute_late(rp, target, NULL); }
 
 /* The end-of-stream lineage table: the latest snapshot plus the lineage events after it. */
 typedef struct {
@@ -992,12 +1022,24 @@ int pt_replay_open(pt_replay **out, const pt_store *st, const char *run, const p
 		break;
 	}
 	}
-	if ((rc = set_path(rp, lineage, target)) || (rc = compute(rp, target)))
+	late_ctx lc = {&rp->f, p.value, false, PT_NO_STEP, 0, 0};
+	if ((rc = set_path(rp, lineage, target)))
+		goto fail;
+	if (p.kind == PT_AT_STEP && target) {
+		/* the batch holding the position, up to its lineage's end */
+		size_t bi = btab_find(&rp->bt, target);
+		uint64_t end = owner_end(rp, target);
+		if (bi < rp->bt.n)
+			lc.ext = rp->bt.v[bi].first_seq + rp->bt.v[bi].count - 1;
+		if (lc.ext > end)
+			lc.ext = end;
+	}
+	if ((rc = compute_late(rp, target, p.kind == PT_AT_STEP ? &lc : NULL)))
 		goto fail;
 	if (p.kind == PT_AT_STEP) {
 		/* the state's step is the largest at the position, not the step of an
 		 * event logged late (an async checkpoint's): the same at any disk speed */
-		if ((rc = late_checkpoint(rp, p.value, target)))
+		if ((rc = late_checkpoint(rp, &lc, p.value, target)))
 			goto fail;
 		if (at_max != PT_NO_STEP)
 			rp->f.step = at_max;
@@ -1172,7 +1214,7 @@ int pt_replay_forward(pt_replay *rp, const pt_event_view **applied)
 			return rc;
 		pt_fold_event e;
 		view_event(&e, v);
-		fold_ctx c = {rp};
+		fold_ctx c = {rp, 0, NULL};
 		if ((rc = fold_cb(&c, v, &e)))
 			return rc;
 		if (applied)
