@@ -12,6 +12,10 @@ set(PT_PY_ENV
   "PYTHONPATH=${PROJECT_SOURCE_DIR}/bindings/python"
   "PYTHONDONTWRITEBYTECODE=1"
   "PROVTRACE_STORE=")
+if(TARGET provtrace_cli)
+  # tests that need a CLI-only operation (archive run) call the binary
+  list(APPEND PT_PY_ENV "PROVTRACE_BIN=$<TARGET_FILE:provtrace_cli>")
+endif()
 set(PT_PY_REGISTER ON)
 if(PT_SANITIZE)
   # The interpreter is not instrumented: the sanitizer runtime must be

@@ -247,10 +247,35 @@ static void test_step_point_semantics(void **state)
 	j = replay_json(f->st, "steps", "step=-5", 1, &seq, NULL);
 	assert_int_equal(seq, 0); /* before anything */
 	free(j);
-	j = replay_json(f->st, "steps", "step=1000", 1, &seq, NULL);
+	j = replay_json(f->st, "steps", "step=10", 1, &seq, NULL);
+	assert_int_equal(seq, 12); /* the last step is the end */
+	free(j);
+	/* past the end is an error that says where the run ends; "latest" is the end */
+	pt_point p;
+	pt_replay *rp = NULL;
+	const char *beyond[] = {"step=11", "step=1000", "seq=13", "seq=99999"};
+	for (size_t i = 0; i < sizeof beyond / sizeof *beyond; i++) {
+		TU_OK(pt_point_parse(&p, beyond[i]));
+		assert_int_equal(pt_replay_open(&rp, f->st, "steps", &p, NULL), PT_ENOTFOUND);
+		assert_null(rp);
+		assert_non_null(strstr(pt_error_last(), "past the end"));
+		assert_non_null(strstr(pt_error_last(), i < 2 ? "ends at step 10 (seq 12" : "ends at seq 12"));
+	}
+	j = replay_json(f->st, "steps", "seq=12", 1, &seq, NULL);
 	assert_int_equal(seq, 12);
 	free(j);
-	pt_point p;
+	j = replay_json(f->st, "steps", "latest", 1, &seq, NULL);
+	assert_int_equal(seq, 12);
+	free(j);
+	/* a stream without any step: every step is past its end */
+	r = open_rec(f->st, "nosteps", 0);
+	TU_OK(pt_event_new(&ev, "note", "n"));
+	TU_OK(pt_recorder_append(r, ev, NULL));
+	pt_event_free(ev);
+	TU_OK(pt_recorder_close(r));
+	TU_OK(pt_point_parse(&p, "step=0"));
+	assert_int_equal(pt_replay_open(&rp, f->st, "nosteps", &p, NULL), PT_ENOTFOUND);
+	assert_non_null(strstr(pt_error_last(), "records no step"));
 	assert_int_equal(pt_point_parse(&p, "step=abc"), PT_EINVAL);
 	assert_int_equal(pt_point_parse(&p, "epoch=3"), PT_EINVAL);
 	assert_int_equal(pt_point_parse(&p, "time=2026-01-01T00:00:00"), PT_EINVAL);
@@ -336,33 +361,276 @@ static void test_resumed_training_follows_the_new_lineage(void **state)
 	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
 }
 
-/* An asynchronous checkpoint of step 20 that finishes (is logged) during step 26. */
-static void test_late_events_belong_where_they_were_logged(void **state)
+/*
+ * Record steps 0..299 with a checkpoint at step 50 (synchronous) and one at
+ * step 100: synchronous (`slow` false), or taken asynchronously with a
+ * tensor large enough that its persistence - and so its event - completes
+ * only many steps later; then 50 more steps (*nsteps: steps in all, given
+ * for the synchronous run).  Returns the number of steps logged between
+ * taking the step-100 checkpoint and its completion.
+ */
+static int record_with_checkpoints(pt_store *st, const char *run, bool slow, int *nsteps)
 {
-	fixture *f = *state;
-	pt_recorder *r = open_rec(f->st, "late", 0);
-	pt_event *ev;
-	TU_OK(pt_event_new(&ev, PT_KIND_CHECKPOINT, NULL));
-	for (int s = 0; s <= 30; s++) {
-		TU_OK(pt_recorder_metric(r, "loss", s, s));
-		if (s == 26) {
-			TU_OK(pt_event_reset(ev, PT_KIND_CHECKPOINT, NULL));
-			TU_OK(pt_event_set_step(ev, 20));
-			TU_OK(pt_event_str(ev, "manifest", "00000000000000000000000000000000000000000000000000000000000000aa"));
-			TU_OK(pt_recorder_append(r, ev, NULL));
+	pt_recorder *r = open_rec(st, run, 64);
+	pt_checkpointer *cw;
+	pt_checkpoint_options co = PT_CHECKPOINT_OPTIONS_INIT;
+	co.threads = 1;
+	co.zstd_level = 6; /* slow on purpose */
+	TU_OK(pt_checkpointer_open(&cw, st, r, &co));
+	const size_t nw = (48u << 20) / sizeof(float);
+	float *w = malloc(nw * sizeof *w);
+	assert_non_null(w);
+	uint32_t x = 12345;
+	for (size_t i = 0; i < nw; i++) {
+		x = x * 1103515245u + 12345u;
+		w[i] = (float)(x >> 8) / 65536.0f;
+	}
+	float small[4] = {1, 2, 3, 4};
+	int during = 0;
+	bool pending = false;
+	int end = slow ? 150 : *nsteps;
+	for (int s = 0; s < end || pending; s++) {
+		TU_OK(pt_recorder_metric(r, "loss", 1000.0 - s, s));
+		if (s == 50 || s == 100) {
+			pt_checkpoint *ck;
+			TU_OK(pt_checkpoint_new(&ck));
+			uint64_t shape1[] = {4}, shape2[] = {nw};
+			if (s == 50)
+				TU_OK(pt_checkpoint_add_tensor(ck, "w", PT_DTYPE_F32, 1, shape1, small, sizeof small));
+			else
+				TU_OK(pt_checkpoint_add_tensor(ck, "w", PT_DTYPE_F32, 1, shape2, w, nw * sizeof *w));
+			if (slow && s == 100) {
+				TU_OK(pt_checkpointer_snapshot(cw, ck, s, NULL));
+				pending = true;
+			} else {
+				TU_OK(pt_checkpointer_write(cw, ck, s, NULL));
+			}
+			pt_checkpoint_free(ck);
+		} else if (pending) {
+			pt_checkpoint_status cs;
+			TU_OK(pt_checkpointer_status(cw, &cs));
+			if (cs.completed == 2) {
+				pending = false;
+				end = s + 50;
+			} else {
+				during++;
+			}
+			usleep(2000); /* a training step takes time */
 		}
 	}
-	pt_event_free(ev);
+	TU_OK(pt_checkpointer_close(cw));
 	TU_OK(pt_recorder_close(r));
-	uint64_t seq;
-	char *j = replay_json(f->st, "late", "step=20", 1, &seq, NULL);
-	assert_int_equal(seq, 21); /* metric of step 20, not the late checkpoint after step 26 */
-	assert_non_null(strstr(j, "\"checkpoint\":null"));
-	free(j);
-	j = replay_json(f->st, "late", "step=26", 1, &seq, NULL);
-	assert_int_equal(seq, 28); /* ... which is in effect from where it was logged */
-	assert_null(strstr(j, "\"checkpoint\":null"));
-	free(j);
+	free(w);
+	if (slow)
+		*nsteps = end;
+	return during;
+}
+
+/*
+ * Replay must not depend on timing: the checkpoint in effect at step N is
+ * the newest taken at a step <= N that was committed, wherever its event
+ * landed in the log (an async checkpoint's event is appended when its
+ * persistence completes).  Under load, step=114 gave step 50's checkpoint.
+ */
+static void test_async_checkpoints_replay_like_synchronous_ones(void **state)
+{
+	fixture *f = *state;
+	int nsteps = 0;
+	int during = record_with_checkpoints(f->st, "slow", true, &nsteps);
+	record_with_checkpoints(f->st, "fast", false, &nsteps);
+	print_message("async checkpoint of step 100 committed after %d more steps\n", during);
+	/* the event really was logged late: after the metric of step 100 + during */
+	uint64_t ckseq = 0;
+	{
+		pt_iter *it;
+		pt_iter_options o = PT_ITER_OPTIONS_INIT;
+		o.kind = PT_KIND_CHECKPOINT;
+		TU_OK(pt_iter_open(&it, f->st, "slow", NULL, &o));
+		const pt_event_view *v;
+		while (pt_iter_next(it, &v) == 0)
+			if (pt_ev_step(v) == 100)
+				ckseq = pt_ev_seq(v);
+		pt_iter_free(it);
+	}
+	assert_true(during >= 5);
+	assert_true(ckseq > 101 + 5 + 1); /* 101 metrics + the step-50 checkpoint + later steps */
+	int64_t steps[] = {49, 50, 99, 100, 101, 100 + during / 2, 100 + during, 100 + during + 1, nsteps - 1};
+	for (int snap = 0; snap <= 1; snap++) {
+		for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+			char pt[32], ma[65] = "", mb[65] = "";
+			snprintf(pt, sizeof pt, "step=%lld", (long long)steps[i]);
+			pt_point at;
+			TU_OK(pt_point_parse(&at, pt));
+			pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
+			o.use_snapshots = snap;
+			pt_replay *ra, *rb;
+			TU_OK(pt_replay_open(&ra, f->st, "slow", &at, &o));
+			TU_OK(pt_replay_open(&rb, f->st, "fast", &at, &o));
+			int64_t sa = PT_NO_STEP, sb = PT_NO_STEP;
+			int ca = pt_replay_checkpoint(ra, ma, NULL, &sa), cb = pt_replay_checkpoint(rb, mb, NULL, &sb);
+			if (ca != cb || sa != sb || strcmp(ma, mb))
+				fail_msg("%s (snapshots %d): checkpoint of step %lld (%s) with slow persistence, step %lld (%s) with instant",
+					 pt, snap, (long long)sa, ma, (long long)sb, mb);
+			assert_int_equal(sa, steps[i] < 50 ? PT_NO_STEP : steps[i] < 100 ? 50 : 100);
+			/* the position itself is where step N's events end, as before */
+			assert_int_equal(pt_replay_step(ra), steps[i]);
+			assert_int_equal(pt_replay_step(rb), steps[i]);
+			const void *mp;
+			size_t len;
+			int64_t ms;
+			TU_OK(pt_replay_metric(ra, "loss", &mp, &len, NULL, &ms));
+			assert_int_equal(ms, steps[i]);
+			pt_replay_free(ra);
+			pt_replay_free(rb);
+		}
+	}
+	/* seq points are positions in the log: before its event, the checkpoint was not committed yet */
+	pt_point at = {PT_AT_SEQ, (int64_t)ckseq - 1};
+	pt_replay *rp;
+	TU_OK(pt_replay_open(&rp, f->st, "slow", &at, NULL));
+	int64_t cs;
+	TU_OK(pt_replay_checkpoint(rp, NULL, NULL, &cs));
+	assert_int_equal(cs, 50);
+	pt_replay_free(rp);
+	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
+}
+
+/*
+ * An async checkpoint taken at step 100 whose persistence completes after
+ * step 110, and training then resumes from step 110 (a new lineage): the
+ * checkpoint was taken on the shared past, so it is in effect on the new
+ * lineage too, although its event sits in the abandoned tail of lineage 0.
+ */
+static void test_async_checkpoint_before_a_fork_is_on_the_new_lineage(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r = open_rec(f->st, "fork", 0);
+	pt_checkpointer *cw;
+	pt_checkpoint_options co = PT_CHECKPOINT_OPTIONS_INIT;
+	co.threads = 1;
+	co.zstd_level = 6;
+	TU_OK(pt_checkpointer_open(&cw, f->st, r, &co));
+	const size_t nw = (32u << 20) / sizeof(float);
+	float *w = malloc(nw * sizeof *w);
+	assert_non_null(w);
+	uint32_t x = 777;
+	for (size_t i = 0; i < nw; i++) {
+		x = x * 1103515245u + 12345u;
+		w[i] = (float)(x >> 8) / 65536.0f;
+	}
+	float small[4] = {1, 2, 3, 4};
+	uint64_t shape1[] = {4}, shape2[] = {nw};
+	pt_checkpoint *ck;
+	TU_OK(pt_checkpoint_new(&ck));
+	int s = 0, done_at = 0;
+	for (;; s++) {
+		TU_OK(pt_recorder_metric(r, "loss", 1000 + s, s));
+		if (s == 50) {
+			TU_OK(pt_checkpoint_add_tensor(ck, "w", PT_DTYPE_F32, 1, shape1, small, sizeof small));
+			TU_OK(pt_checkpointer_write(cw, ck, s, NULL));
+			pt_checkpoint_clear(ck);
+		} else if (s == 100) {
+			TU_OK(pt_checkpoint_add_tensor(ck, "w", PT_DTYPE_F32, 1, shape2, w, nw * sizeof *w));
+			TU_OK(pt_checkpointer_snapshot(cw, ck, s, NULL));
+			pt_checkpoint_clear(ck);
+		} else if (s > 100 && !done_at) {
+			pt_checkpoint_status cs;
+			TU_OK(pt_checkpointer_status(cw, &cs));
+			if (cs.completed == 2)
+				done_at = s;
+			usleep(2000);
+		}
+		if (done_at && s >= 120 && s >= done_at)
+			break;
+	}
+	print_message("checkpoint of step 100 committed during step %d\n", done_at);
+	assert_true(done_at > 111); /* logged after the fork point */
+	int64_t lin;
+	TU_OK(pt_recorder_resume(r, 110, 0, NULL, &lin));
+	assert_int_equal(lin, 1);
+	for (int t = 111; t <= 130; t++)
+		TU_OK(pt_recorder_metric(r, "loss", 2000 + t, t));
+	pt_checkpoint_free(ck);
+	TU_OK(pt_checkpointer_close(cw));
+	TU_OK(pt_recorder_close(r));
+	free(w);
+	struct {
+		int64_t step, lineage, ck;
+	} cases[] = {
+		{49, PT_LINEAGE_LIVE, PT_NO_STEP}, {99, PT_LINEAGE_LIVE, 50}, {100, PT_LINEAGE_LIVE, 100},
+		{105, PT_LINEAGE_LIVE, 100}, {110, PT_LINEAGE_LIVE, 100}, {111, PT_LINEAGE_LIVE, 100},
+		{130, PT_LINEAGE_LIVE, 100}, {105, 0, 100}, {115, 0, 100},
+	};
+	for (int snap = 0; snap <= 1; snap++)
+		for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+			pt_point at = {PT_AT_STEP, cases[i].step};
+			pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
+			o.use_snapshots = snap;
+			o.lineage = cases[i].lineage;
+			pt_replay *rp;
+			TU_OK(pt_replay_open(&rp, f->st, "fork", &at, &o));
+			int64_t cs = PT_NO_STEP, ms;
+			const void *mp;
+			size_t len;
+			pt_replay_checkpoint(rp, NULL, NULL, &cs);
+			TU_OK(pt_replay_metric(rp, "loss", &mp, &len, NULL, &ms));
+			if (cs != cases[i].ck || ms != cases[i].step)
+				fail_msg("step=%lld lineage %lld: checkpoint of step %lld (expected %lld), loss of step %lld",
+					 (long long)cases[i].step, (long long)cases[i].lineage, (long long)cs,
+					 (long long)cases[i].ck, (long long)ms);
+			pt_replay_free(rp);
+		}
+	assert_int_equal(tu_verify_errors(f->st, NULL, 0), 0);
+}
+
+/* A stream directory copied by hand (here while its writer is live, so the
+ * open segment is copied too) is refused by readers, replay and verify. */
+static void test_a_copied_stream_is_refused(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r = open_rec(f->st, "z", 0);
+	for (int s = 0; s < 30000; s++)
+		TU_OK(pt_recorder_metric(r, "loss", s % 7, s));
+	TU_OK(pt_recorder_flush(r));
+	/* one more batch, so that an open segment exists whatever the last seal did */
+	TU_OK(pt_recorder_metric(r, "loss", 0, 30000));
+	TU_OK(pt_recorder_flush(r));
+	size_t nsealed;
+	char **sealed = tu_sealed(f->st, "z", NULL, &nsealed);
+	assert_true(nsealed >= 1);
+	for (size_t i = 0; i < nsealed; i++)
+		free(sealed[i]);
+	free(sealed);
+	char *src = tu_path(pt_store_path(f->st), "runs/z"), *dst = tu_path(pt_store_path(f->st), "runs/zz");
+	assert_int_equal(tu_copy_tree(src, dst), 0);
+	/* the copy's open segment alone (as if nothing had been sealed yet) */
+	char *dst2 = tu_path(pt_store_path(f->st), "runs/zo");
+	assert_int_equal(tu_copy_tree(dst, dst2), 0);
+	char cmd[9000];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s/main/segments' '%s/main/chain'", dst2, dst2);
+	assert_int_equal(tu_run(cmd), 0);
+	const char *copies[] = {"zz", "zo"};
+	for (size_t k = 0; k < 2; k++) {
+		pt_iter *it;
+		const pt_event_view *v;
+		TU_OK(pt_iter_open(&it, f->st, copies[k], NULL, NULL));
+		int rc = pt_iter_next(it, &v);
+		if (rc != PT_ECORRUPT)
+			fail_msg("%s: %d %s", copies[k], rc, pt_error_last());
+		assert_non_null(strstr(pt_error_last(), "belongs to run \"z\" stream \"main\" but is stored as run"));
+		pt_iter_free(it);
+		pt_replay *rp = NULL;
+		assert_int_equal(pt_replay_open(&rp, f->st, copies[k], NULL, NULL), PT_ECORRUPT);
+		assert_null(rp);
+	}
+	char first[512];
+	assert_true(tu_verify_errors(f->st, first, sizeof first) >= 2);
+	assert_non_null(strstr(first, "runs/z"));
+	TU_OK(pt_recorder_close(r));
+	TU_OK(pt_verify(f->st, "z", NULL, NULL, NULL, NULL));
+	free(src);
+	free(dst);
+	free(dst2);
 }
 
 static void test_time_points_use_the_running_maximum(void **state)
@@ -572,7 +840,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tampered_snapshots_are_never_trusted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_point_semantics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resumed_training_follows_the_new_lineage, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_late_events_belong_where_they_were_logged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_checkpoints_replay_like_synchronous_ones, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_checkpoint_before_a_fork_is_on_the_new_lineage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_copied_stream_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_time_points_use_the_running_maximum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_forward_and_backward, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_custom_fold_and_diff, setup, teardown),

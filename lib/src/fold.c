@@ -601,6 +601,8 @@ static int encode_event_rec(pt_buf *out, const pt_fold_event *e, bool with_step_
 	return rc;
 }
 
+int pt__fold_set_checkpoint(pt_fold *f, const pt_fold_event *e) { return encode_event_rec(&f->checkpoint, e, true); }
+
 static bool kind_is(const pt_fold_event *e, const char *k) { return e->kind_len == strlen(k) && !memcmp(e->kind, k, e->kind_len); }
 
 static int apply_lineage(pt_fold *f, const pt_fold_event *e)

@@ -80,6 +80,9 @@ int pt__fold_event_decode_next(pt_fold_event *e, const uint8_t **p, const uint8_
 /* Apply one event.  Snapshot events are ignored (they change no state). */
 int pt__fold_apply(pt_fold *f, const pt_fold_event *e);
 
+/* Make checkpoint event `e` the checkpoint in effect (replay's step points, docs/REPLAY.md). */
+int pt__fold_set_checkpoint(pt_fold *f, const pt_fold_event *e);
+
 /* Canonical msgpack of the state (the snapshot object's bytes). */
 int pt__fold_serialize(const pt_fold *f, pt_buf *out);
 int pt__fold_deserialize(pt_fold *f, const uint8_t *mp, size_t len);

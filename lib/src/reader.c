@@ -9,9 +9,8 @@
  * underneath it: a reader holding the old descriptor still reads the same
  * bytes, and the next lookup finds them in the chain.
  */
-#include "archive_int.h"
+#include "history.h"
 #include "mpk.h"
-#include "segment.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,21 +32,17 @@ enum { SRC_NONE, SRC_SEALED, SRC_OPEN };
 
 struct pt_iter {
 	const pt_store *st;
-	char *run, *stream, *dir, *open_path;
 	pt_iter_options o;
 	char *kind;
 	bool step_filter, time_filter;
-	pt_chain chain;
+	pt_history h;      /* the segments, in order (history.c) */
 
 	int src;
 	size_t seg_i;
-	int fd;
-	char *fd_path;
+	pt_segsrc seg;     /* the bytes being read */
 	pt_footer footer;
 	uint64_t batch_i;
 	uint64_t off;      /* open segment: next batch offset */
-	uint64_t base;     /* sealed segment read from an archive: its offset in the tar */
-	ino_t open_ino;
 
 	pt_buf payload, raw;
 	const uint8_t *rp, *rend;
@@ -74,12 +69,7 @@ int pt_iter_options_init(pt_iter_options *opts, unsigned int version)
 
 static void close_source(pt_iter *it)
 {
-	if (it->fd >= 0)
-		close(it->fd);
-	it->fd = -1;
-	it->base = 0;
-	pt__free(it->fd_path);
-	it->fd_path = NULL;
+	pt__segsrc_close(&it->seg);
 	pt__footer_free(&it->footer);
 	it->src = SRC_NONE;
 	it->remaining = 0;
@@ -90,16 +80,12 @@ void pt_iter_free(pt_iter *it)
 	if (!it)
 		return;
 	close_source(it);
-	pt__chain_free(&it->chain);
+	pt__history_free(&it->h);
 	pt__zd_free(it->zd);
 	pt__buf_free(&it->payload);
 	pt__buf_free(&it->raw);
 	pt__buf_free(&it->namebuf);
 	pt__buf_free(&it->json);
-	pt__free(it->run);
-	pt__free(it->stream);
-	pt__free(it->dir);
-	pt__free(it->open_path);
 	pt__free(it->kind);
 	pt__free(it);
 }
@@ -134,34 +120,22 @@ int pt_iter_open(pt_iter **out, const pt_store *st, const char *run, const char 
 	pt_iter *it = pt__calloc(1, sizeof *it);
 	if (!it)
 		return PT_ENOMEM;
-	it->fd = -1;
+	it->seg = (pt_segsrc)PT_SEGSRC_INIT;
 	it->st = st;
 	it->o = o;
 	it->step_filter = o.step_min != INT64_MIN || o.step_max != INT64_MAX;
 	it->time_filter = o.time_min != INT64_MIN || o.time_max != INT64_MAX;
-	it->run = pt__strdup(run);
-	it->stream = pt__strdup(stream ? stream : PT_DEFAULT_STREAM);
-	it->dir = pt__stream_dir(st, run, it->stream);
-	it->open_path = it->dir ? pt__sprintf("%s/%s", it->dir, PT_OPEN_SEGMENT) : NULL;
-	if (!it->run || !it->stream || !it->dir || !it->open_path || (o.kind && !(it->kind = pt__strdup(o.kind)))) {
+	if (o.kind && !(it->kind = pt__strdup(o.kind))) {
 		rc = PT_ENOMEM;
 		goto fail;
 	}
 	it->o.kind = it->kind;
-	if (!pt__is_dir(it->dir)) {
-		char *rd = pt__run_dir(st, run);
-		bool run_exists = rd && pt__is_dir(rd);
-		pt__free(rd);
-		rc = run_exists ? pt__err(PT_ENOTFOUND, "stream \"%s\" not found in run \"%s\"", it->stream, run)
-				: pt__err(PT_ENOTFOUND, "run \"%s\" not found in store %s", run, st->path);
-		goto fail;
-	}
-	if ((rc = pt__zd_new(&it->zd)) || (rc = pt__chain_load(it->dir, &it->chain)))
+	if ((rc = pt__history_load(&it->h, st, run, stream, false)) || (rc = pt__zd_new(&it->zd)))
 		goto fail;
 	it->next_seq = o.seq_min ? o.seq_min : 1;
 	if (o.start_at_end) {
 		pt_stream_info si;
-		if ((rc = pt_stream_stat(st, run, it->stream, &si)))
+		if ((rc = pt_stream_stat(st, run, it->h.stream, &si)))
 			goto fail;
 		if (si.seq_last + 1 > it->next_seq)
 			it->next_seq = si.seq_last + 1;
@@ -174,35 +148,11 @@ fail:
 	return rc;
 }
 
-static int open_fd(pt_iter *it, const char *path, uint64_t *size)
-{
-	it->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (it->fd < 0)
-		return pt__err_errno(errno, "cannot open %s", path);
-	struct stat sb;
-	if (fstat(it->fd, &sb) < 0)
-		return pt__err_errno(errno, "cannot stat %s", path);
-	*size = (uint64_t)sb.st_size;
-	it->open_ino = sb.st_ino;
-	it->fd_path = pt__strdup(path);
-	return it->fd_path ? 0 : PT_ENOMEM;
-}
-
-/* A sealed segment no longer in the hot store: read it inside its archive. */
-static int open_archived(pt_iter *it, const char *path, const uint8_t id[PT_SHA256_LEN], uint64_t *size)
-{
-	int rc = pt__archive_open_segment(it->st, it->run, it->stream, id, &it->fd, &it->base, size);
-	if (rc)
-		return rc;
-	it->fd_path = pt__sprintf("%s (archived)", path);
-	return it->fd_path ? 0 : PT_ENOMEM;
-}
-
 /* Decompress the batch whose checked payload is in it->payload. */
 static int load_raw(pt_iter *it, const pt_batch_header *h, uint64_t off)
 {
 	char what[600];
-	snprintf(what, sizeof what, "%s @%llu", it->fd_path, (unsigned long long)off);
+	snprintf(what, sizeof what, "%s @%llu", it->seg.name, (unsigned long long)off);
 	int rc = pt__zd_decompress(it->zd, &it->raw, it->payload.data, it->payload.len, h->raw_len, what);
 	if (rc)
 		return rc;
@@ -213,112 +163,21 @@ static int load_raw(pt_iter *it, const pt_batch_header *h, uint64_t off)
 	return 0;
 }
 
-/*
- * A writer that stops between renaming a sealed segment into segments/ and
- * rewriting the chain (a crash, a full disk) leaves a sealed segment the
- * chain does not list yet; the next writer adopts it (recorder.c,
- * roll_forward).  Until then readers adopt it in memory, so that events
- * acknowledged as durable never disappear from view (found by test_kill).
- * Only a segment that continues the chain exactly is taken (number,
- * previous id, first seq, valid header and footer), and only when there is
- * no open segment, as roll_forward requires; its batches are checked as
- * they are read, like any segment's.  1: an entry was appended to `c`.
- */
-static int adopt_pending(const char *dir, const char *open_path, pt_chain *c)
-{
-	if (pt__exists(open_path))
-		return 0;
-	char *segdir = pt__sprintf("%s/segments", dir);
-	char **names = NULL;
-	size_t n = 0;
-	int rc = segdir ? 0 : PT_ENOMEM;
-	if (!rc && pt__is_dir(segdir))
-		rc = pt__list_dir(segdir, PT_SEG_SUFFIX, &names, &n);
-	static const uint8_t zero[PT_SHA256_LEN];
-	const uint8_t *prev = c->n ? c->v[c->n - 1].id : zero;
-	uint64_t first = c->n ? c->v[c->n - 1].last_seq + 1 : 1;
-	for (size_t i = 0; !rc && i < n; i++) {
-		uint8_t id[PT_SHA256_LEN];
-		char hex[65];
-		if (strlen(names[i]) != 64 + strlen(PT_SEG_SUFFIX))
-			continue;
-		memcpy(hex, names[i], 64);
-		hex[64] = 0;
-		if (pt__unhex(hex, id, PT_SHA256_LEN))
-			continue;
-		bool listed = false;
-		for (size_t k = 0; k < c->n && !listed; k++)
-			listed = !memcmp(c->v[k].id, id, PT_SHA256_LEN);
-		if (listed)
-			continue;
-		char *path = pt__sprintf("%s/%s", segdir, names[i]);
-		if (!path) {
-			rc = PT_ENOMEM;
-			break;
-		}
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		struct stat sb;
-		pt_seg_header h;
-		pt_footer f = {0};
-		if (fd >= 0 && fstat(fd, &sb) == 0 && !pt__seg_header_read(fd, (uint64_t)sb.st_size, path, &h) &&
-		    h.segno == c->n && !memcmp(h.prev, prev, PT_SHA256_LEN) && h.first_seq == first &&
-		    !pt__footer_read(fd, (uint64_t)sb.st_size, path, &f) && f.first_seq == first &&
-		    f.last_seq >= first) {
-			pt_chain_entry e = {h.segno, {0}, f.first_seq, f.last_seq, f.events, f.step_min, f.step_max,
-					    f.time_min, f.time_max, (uint64_t)sb.st_size, f.raw_bytes};
-			memcpy(e.id, id, PT_SHA256_LEN);
-			rc = pt__chain_append(c, &e);
-			if (!rc)
-				rc = 1;
-		}
-		pt__footer_free(&f);
-		if (fd >= 0)
-			close(fd);
-		pt__free(path);
-		if (rc)
-			break;
-	}
-	pt_strv_free(names, n);
-	pt__free(segdir);
-	return rc;
-}
-
 static int position(pt_iter *it, bool reload)
 {
 	int rc;
-	if (reload) {
-		pt_chain c;
-		if ((rc = pt__chain_load(it->dir, &c)))
-			return rc;
-		pt__chain_free(&it->chain);
-		it->chain = c;
-	}
-	size_t i = pt__chain_find_seq(&it->chain, it->next_seq);
+	if (reload && (rc = pt__history_reload(&it->h)))
+		return rc;
+	const pt_chain *c = &it->h.chain;
+	size_t i = pt__chain_find_seq(c, it->next_seq);
 	/* whole sealed segments that cannot match are skipped via the chain */
-	while (i < it->chain.n && range_skips(it, it->chain.v[i].step_min, it->chain.v[i].step_max,
-					       it->chain.v[i].time_min, it->chain.v[i].time_max)) {
-		it->next_seq = it->chain.v[i].last_seq + 1;
+	while (i < c->n && range_skips(it, c->v[i].step_min, c->v[i].step_max, c->v[i].time_min, c->v[i].time_max)) {
+		it->next_seq = c->v[i].last_seq + 1;
 		i++;
 	}
-	if (i < it->chain.n) {
-		char *path = pt__segment_path(it->dir, it->chain.v[i].id);
-		if (!path)
-			return PT_ENOMEM;
-		uint64_t size = 0;
-		pt_seg_header h;
-		if (access(path, F_OK) < 0 && errno == ENOENT)
-			rc = open_archived(it, path, it->chain.v[i].id, &size);
-		else
-			rc = open_fd(it, path, &size);
-		pt__free(path);
-		if (!rc)
-			rc = pt__seg_header_read_at(it->fd, it->base, size, it->fd_path, &h);
-		if (!rc && h.first_seq != it->chain.v[i].first_seq)
-			rc = pt__err(PT_ECORRUPT, "%s: segment starts at seq %llu, the chain says %llu", it->fd_path,
-				     (unsigned long long)h.first_seq, (unsigned long long)it->chain.v[i].first_seq);
-		if (!rc)
-			rc = pt__footer_read_at(it->fd, it->base, size, it->fd_path, &it->footer);
-		if (rc) {
+	if (i < c->n) {
+		if ((rc = pt__history_open_sealed(&it->h, i, &it->seg, NULL)) ||
+		    (rc = pt__footer_read_at(it->seg.fd, it->seg.base, it->seg.size, it->seg.name, &it->footer))) {
 			close_source(it);
 			return rc;
 		}
@@ -337,30 +196,32 @@ static int position(pt_iter *it, bool reload)
 		it->batch_i = lo;
 		return 0;
 	}
-	if (!pt__exists(it->open_path)) {
-		rc = adopt_pending(it->dir, it->open_path, &it->chain);
-		if (rc < 0)
-			return rc;
-		return rc ? position(it, false) : PT_ITEROVER;
-	}
-	uint64_t size = 0;
 	pt_seg_header h;
-	if ((rc = open_fd(it, it->open_path, &size))) {
+	if ((rc = pt__history_open_tail(&it->h, &it->seg))) {
 		close_source(it);
-		return rc == PT_ENOTFOUND ? PT_ITEROVER : rc; /* sealed away meanwhile */
+		if (rc != PT_ENOTFOUND)
+			return rc;
+		/* sealed away meanwhile: the reloaded list has it */
+		return reload ? PT_ITEROVER : position(it, true);
 	}
-	rc = pt__seg_header_read(it->fd, size, it->fd_path, &h);
+	rc = pt__seg_header_read(it->seg.fd, it->seg.size, it->seg.name, &h);
 	if (rc) {
+		uint64_t size = it->seg.size;
 		close_source(it);
 		/* a header being written right now is not there yet */
 		return size < 8 + 64 + 4 ? PT_ITEROVER : rc;
+	}
+	if ((rc = pt__history_check_identity(&it->h, &h, it->seg.name))) {
+		close_source(it);
+		return rc;
 	}
 	if (h.first_seq > it->next_seq) {
 		close_source(it);
 		if (!reload)
 			return position(it, true);
 		return pt__err(PT_ECORRUPT, "%s: open segment starts at seq %llu but seq %llu is in no sealed segment",
-			       it->open_path, (unsigned long long)h.first_seq, (unsigned long long)it->next_seq);
+			       it->seg.name ? it->seg.name : PT_OPEN_SEGMENT, (unsigned long long)h.first_seq,
+			       (unsigned long long)it->next_seq);
 	}
 	it->src = SRC_OPEN;
 	it->off = h.frame_len;
@@ -372,13 +233,13 @@ static int next_batch(pt_iter *it)
 	int rc;
 	for (int guard = 0; guard < 1000000; guard++) {
 		if (it->src == SRC_NONE) {
-			rc = position(it, it->chain.n == 0 || pt__chain_find_seq(&it->chain, it->next_seq) >= it->chain.n);
+			rc = position(it, it->h.chain.n == 0 || pt__chain_find_seq(&it->h.chain, it->next_seq) >= it->h.chain.n);
 			if (rc)
 				return rc;
 		}
 		if (it->src == SRC_SEALED) {
 			if (it->batch_i >= it->footer.batches) {
-				it->next_seq = it->chain.v[it->seg_i].last_seq + 1;
+				it->next_seq = it->h.chain.v[it->seg_i].last_seq + 1;
 				close_source(it);
 				continue;
 			}
@@ -391,28 +252,28 @@ static int next_batch(pt_iter *it)
 			}
 			uint64_t off = e->offset;
 			pt_batch_header h;
-			rc = pt__scan_batch_at(it->fd, it->base, it->footer.offset, &off, &h, &it->payload);
+			rc = pt__scan_batch_at(it->seg.fd, it->seg.base, it->footer.offset, &off, &h, &it->payload);
 			if (rc < 0)
 				return rc;
 			if (rc != PT_SCAN_BATCH || h.first_seq != e->first_seq || h.count != e->count)
 				return pt__err(PT_ECORRUPT, "%s @%llu: batch fails its checksum or disagrees with the index",
-					       it->fd_path, (unsigned long long)e->offset);
+					       it->seg.name, (unsigned long long)e->offset);
 			return load_raw(it, &h, e->offset);
 		}
 		/* open segment */
 		struct stat sb;
-		if (fstat(it->fd, &sb) < 0)
-			return pt__err_errno(errno, "cannot stat %s", it->fd_path);
+		if (fstat(it->seg.fd, &sb) < 0)
+			return pt__err_errno(errno, "cannot stat %s", it->seg.name);
 		uint64_t at = it->off;
 		pt_batch_header h;
-		rc = pt__scan_batch(it->fd, (uint64_t)sb.st_size, &it->off, &h, &it->payload);
+		rc = pt__scan_batch(it->seg.fd, (uint64_t)sb.st_size, &it->off, &h, &it->payload);
 		if (rc < 0)
 			return rc;
 		if (rc == PT_SCAN_BATCH) {
 			if (h.first_seq + h.count <= it->next_seq)
 				continue;
 			if (h.first_seq > it->next_seq)
-				return pt__err(PT_ECORRUPT, "%s @%llu: batch starts at seq %llu, expected %llu", it->fd_path,
+				return pt__err(PT_ECORRUPT, "%s @%llu: batch starts at seq %llu, expected %llu", it->seg.name,
 					       (unsigned long long)at, (unsigned long long)h.first_seq,
 					       (unsigned long long)it->next_seq);
 			if (range_skips(it, h.step_min, h.step_max, h.time_min, h.time_max)) {
@@ -423,23 +284,23 @@ static int next_batch(pt_iter *it)
 		}
 		if (rc == PT_SCAN_BAD) {
 			uint64_t nx;
-			int f = pt__find_batch_after(it->fd, (uint64_t)sb.st_size, at, &nx);
+			int f = pt__find_batch_after(it->seg.fd, (uint64_t)sb.st_size, at, &nx);
 			if (f < 0)
 				return f;
 			if (f == 1)
 				return pt__err(PT_ECORRUPT, "%s @%llu: invalid batch followed by a valid one at %llu",
-					       it->fd_path, (unsigned long long)at, (unsigned long long)nx);
+					       it->seg.name, (unsigned long long)at, (unsigned long long)nx);
 		}
 		/* end of what is written: was the segment sealed (renamed) meanwhile? */
 		it->off = at;
-		struct stat cur;
-		if (stat(it->open_path, &cur) == 0 && cur.st_ino == it->open_ino && rc != PT_SCAN_FOOTER)
+		ino_t cur;
+		if (pt__history_tail_ino(&it->h, &cur) == 0 && cur == it->seg.ino && rc != PT_SCAN_FOOTER)
 			return PT_ITEROVER;
 		close_source(it);
 		rc = position(it, true);
 		if (rc)
 			return rc;
-		if (it->src == SRC_OPEN && it->open_ino == sb.st_ino)
+		if (it->src == SRC_OPEN && it->seg.ino == sb.st_ino)
 			return PT_ITEROVER; /* the same file: nothing new */
 	}
 	return pt__err(PT_ERROR, "iterator made no progress");
@@ -503,17 +364,17 @@ static int decode_event(pt_iter *it)
 	if (!have_seq || !have_time || !v->kind || !v->body)
 		goto bad;
 	if (v->seq != it->cur_seq)
-		return pt__err(PT_ECORRUPT, "%s: event has seq %llu where %llu was expected", it->fd_path,
+		return pt__err(PT_ECORRUPT, "%s: event has seq %llu where %llu was expected", it->seg.name,
 			       (unsigned long long)v->seq, (unsigned long long)it->cur_seq);
 	v->mp = start;
 	v->mp_len = (size_t)(it->rp - start);
 	it->cur_seq++;
 	it->remaining--;
 	if (it->remaining == 0 && it->rp != it->rend)
-		return pt__err(PT_ECORRUPT, "%s: batch holds more bytes than its events", it->fd_path);
+		return pt__err(PT_ECORRUPT, "%s: batch holds more bytes than its events", it->seg.name);
 	return 0;
 bad:
-	return pt__err(PT_ECORRUPT, "%s: malformed event (expected seq %llu)", it->fd_path, (unsigned long long)it->cur_seq);
+	return pt__err(PT_ECORRUPT, "%s: malformed event (expected seq %llu)", it->seg.name, (unsigned long long)it->cur_seq);
 }
 
 int pt_iter_next(pt_iter *it, const pt_event_view **out)
@@ -557,8 +418,8 @@ int64_t pt_ev_time(const pt_event_view *ev) { return ev ? ev->time : 0; }
 int64_t pt_ev_step(const pt_event_view *ev) { return ev ? ev->step : PT_NO_STEP; }
 const char *pt_ev_kind(const pt_event_view *ev) { return ev ? ev->kind : NULL; }
 const char *pt_ev_name(const pt_event_view *ev) { return ev ? ev->name : NULL; }
-const char *pt_ev_run(const pt_event_view *ev) { return ev ? ev->it->run : NULL; }
-const char *pt_ev_stream(const pt_event_view *ev) { return ev ? ev->it->stream : NULL; }
+const char *pt_ev_run(const pt_event_view *ev) { return ev ? ev->it->h.run : NULL; }
+const char *pt_ev_stream(const pt_event_view *ev) { return ev ? ev->it->h.stream : NULL; }
 
 int pt_ev_msgpack(const pt_event_view *ev, const void **data, size_t *len)
 {
@@ -584,7 +445,7 @@ int pt_ev_json(const pt_event_view *ev, const char **json, size_t *len)
 		return pt__err(PT_EINVAL, "pt_ev_json: NULL argument");
 	pt_buf *b = &ev->it->json;
 	b->len = 0;
-	int rc = pt__json_event(b, ev->it->run, ev->it->stream, ev->mp, ev->mp_len);
+	int rc = pt__json_event(b, ev->it->h.run, ev->it->h.stream, ev->mp, ev->mp_len);
 	if (rc)
 		return rc;
 	*json = (const char *)b->data;
@@ -605,26 +466,20 @@ int pt_stream_stat(const pt_store *st, const char *run, const char *stream, pt_s
 		return rc;
 	if (stream && (rc = pt_name_check("stream", stream)))
 		return rc;
-	char *dir = pt__stream_dir(st, run, stream);
-	char *open_path = dir ? pt__sprintf("%s/%s", dir, PT_OPEN_SEGMENT) : NULL;
-	char *lock_path = dir ? pt__sprintf("%s/lock", dir) : NULL;
-	pt_chain c = {0};
-	if (!open_path || !lock_path) {
+	pt_history hist;
+	if ((rc = pt__history_load(&hist, st, run, stream, true)))
+		return rc == PT_ENOTFOUND ? pt__err(PT_ENOTFOUND, "stream %s/%s not found", run,
+						    stream ? stream : PT_DEFAULT_STREAM)
+					  : rc;
+	char *lock_path = pt__sprintf("%s/lock", hist.dir);
+	const pt_chain *cp = &hist.chain;
+	if (!lock_path) {
 		rc = PT_ENOMEM;
 		goto done;
 	}
-	if (!pt__is_dir(dir)) {
-		rc = pt__err(PT_ENOTFOUND, "stream %s/%s not found", run, stream ? stream : PT_DEFAULT_STREAM);
-		goto done;
-	}
-	if ((rc = pt__chain_load(dir, &c)))
-		goto done;
-	if ((rc = adopt_pending(dir, open_path, &c)) < 0)
-		goto done;
-	rc = 0;
 	bool any_time = false;
-	for (size_t i = 0; i < c.n; i++) {
-		pt_chain_entry *e = &c.v[i];
+	for (size_t i = 0; i < cp->n; i++) {
+		const pt_chain_entry *e = &cp->v[i];
 		if (i == 0)
 			out->seq_first = e->first_seq;
 		out->seq_last = e->last_seq;
@@ -647,12 +502,12 @@ int pt_stream_stat(const pt_store *st, const char *run, const char *stream, pt_s
 	{
 		/* batches of sealed segments are counted from their footers' sizes
 		 * lazily elsewhere; here only the open segment is scanned (headers only) */
-		int fd = open(open_path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			struct stat sb;
+		pt_segsrc tail;
+		if (!pt__history_open_tail(&hist, &tail)) {
+			int fd = tail.fd;
 			pt_seg_header h;
-			if (fstat(fd, &sb) == 0 && !pt__seg_header_read(fd, (uint64_t)sb.st_size, open_path, &h)) {
-				uint64_t off = h.frame_len, size = (uint64_t)sb.st_size;
+			if (!pt__seg_header_read(fd, tail.size, tail.name, &h)) {
+				uint64_t off = h.frame_len, size = tail.size;
 				out->bytes += size;
 				for (;;) {
 					pt_batch_header bh;
@@ -682,27 +537,23 @@ int pt_stream_stat(const pt_store *st, const char *run, const char *stream, pt_s
 					any_time = true;
 				}
 			}
-			close(fd);
+			pt__segsrc_close(&tail);
 		}
 	}
-	/* sealed batches: from the footers (cheap: one read each) */
-	for (size_t i = 0; i < c.n; i++) {
-		char *p = pt__segment_path(dir, c.v[i].id);
-		int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
-		struct stat sb;
-		if (fd >= 0 && fstat(fd, &sb) == 0) {
-			uint8_t tail[8];
-			if (sb.st_size >= 8 && !pt__pread_all(fd, tail, 8, (uint64_t)sb.st_size - 8, p) &&
-			    !memcmp(tail + 4, "PTFE", 4)) {
-				uint64_t dlen = pt__get_u32(tail);
-				if (dlen >= PT_FOOTER_FIXED + 12)
-					out->batches += (dlen - PT_FOOTER_FIXED - 12) / PT_INDEX_ENTRY_LEN;
-			}
+	/* sealed batches: from the footers (cheap: one read each, wherever the segment is) */
+	for (size_t i = 0; i < cp->n; i++) {
+		pt_segsrc sg;
+		if (pt__history_open_id(&hist, cp->v[i].id, &sg))
+			continue;
+		uint8_t ft[8];
+		if (sg.size >= 8 && !pt__pread_all(sg.fd, ft, 8, sg.base + sg.size - 8, sg.name) && !memcmp(ft + 4, "PTFE", 4)) {
+			uint64_t dlen = pt__get_u32(ft);
+			if (dlen >= PT_FOOTER_FIXED + 12)
+				out->batches += (dlen - PT_FOOTER_FIXED - 12) / PT_INDEX_ENTRY_LEN;
 		}
-		if (fd >= 0)
-			close(fd);
-		pt__free(p);
+		pt__segsrc_close(&sg);
 	}
+	pt__err_clear();
 	{
 		int fd = open(lock_path, O_RDONLY | O_CLOEXEC);
 		if (fd >= 0) {
@@ -713,9 +564,7 @@ int pt_stream_stat(const pt_store *st, const char *run, const char *stream, pt_s
 		}
 	}
 done:
-	pt__chain_free(&c);
-	pt__free(dir);
-	pt__free(open_path);
+	pt__history_free(&hist);
 	pt__free(lock_path);
 	return rc;
 }

@@ -11,11 +11,11 @@
  */
 #include "checkpoint_int.h"
 #include "fold.h"
+#include "history.h"
 #include "json.h"
 #include "mpk.h"
 #include "objects.h"
 #include "replay_int.h"
-#include "segment.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,54 +92,46 @@ void pt__btab_free(pt_btab *t)
 	memset(t, 0, sizeof *t);
 }
 
-int pt__btab_load(pt_btab *t, const char *dir)
+int pt__btab_load(pt_btab *t, const pt_history *h)
 {
 	memset(t, 0, sizeof *t);
-	pt_chain c;
-	int rc = pt__chain_load(dir, &c);
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < c.n && !rc; i++) {
-		char *p = pt__segment_path(dir, c.v[i].id);
-		int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
-		struct stat sb;
+	int rc = 0;
+	for (size_t i = 0; i < h->chain.n && !rc; i++) {
+		pt_segsrc sg;
 		pt_footer f;
-		if (!p)
-			rc = PT_ENOMEM;
-		else if (fd < 0 || fstat(fd, &sb) < 0)
-			rc = pt__err_errno(errno, "cannot open %s", p);
-		else if (!(rc = pt__footer_read(fd, (uint64_t)sb.st_size, p, &f))) {
+		if ((rc = pt__history_open_sealed(h, i, &sg, NULL)))
+			break;
+		if (!(rc = pt__footer_read_at(sg.fd, sg.base, sg.size, sg.name, &f))) {
+			if (f.first_seq != h->chain.v[i].first_seq || f.last_seq != h->chain.v[i].last_seq)
+				rc = pt__err(PT_ECORRUPT, "%s: footer holds seq %llu..%llu, the chain says %llu..%llu", sg.name,
+					     (unsigned long long)f.first_seq, (unsigned long long)f.last_seq,
+					     (unsigned long long)h->chain.v[i].first_seq, (unsigned long long)h->chain.v[i].last_seq);
 			for (uint64_t k = 0; k < f.batches && !rc; k++) {
 				pt_index_entry *e = &f.entries[k];
 				rc = btab_add(t, e->first_seq, e->count, e->step_min, e->step_max, e->time_min, e->time_max);
 			}
 			pt__footer_free(&f);
 		}
-		if (fd >= 0)
-			close(fd);
-		pt__free(p);
+		pt__segsrc_close(&sg);
 	}
-	if (!rc) {
-		char *op = pt__sprintf("%s/%s", dir, PT_OPEN_SEGMENT);
-		int fd = op ? open(op, O_RDONLY | O_CLOEXEC) : -1;
-		struct stat sb;
-		pt_seg_header h;
-		if (!op)
-			rc = PT_ENOMEM;
-		else if (fd >= 0 && fstat(fd, &sb) == 0 && !pt__seg_header_read(fd, (uint64_t)sb.st_size, op, &h)) {
-			uint64_t off = h.frame_len;
+	pt_segsrc tail;
+	int tr = rc ? rc : pt__history_open_tail(h, &tail);
+	if (!tr) {
+		pt_seg_header sh;
+		if (!pt__seg_header_read(tail.fd, tail.size, tail.name, &sh)) {
+			rc = pt__history_check_identity(h, &sh, tail.name);
+			uint64_t off = sh.frame_len;
 			pt_batch_header bh;
-			while (!rc && pt__scan_batch(fd, (uint64_t)sb.st_size, &off, &bh, NULL) == PT_SCAN_BATCH) {
+			while (!rc && pt__scan_batch(tail.fd, tail.size, &off, &bh, NULL) == PT_SCAN_BATCH) {
 				if (t->n && bh.first_seq != t->v[t->n - 1].first_seq + t->v[t->n - 1].count)
 					break; /* not yet consistent (a seal in progress): stop here */
 				rc = btab_add(t, bh.first_seq, bh.count, bh.step_min, bh.step_max, bh.time_min, bh.time_max);
 			}
 		}
-		if (fd >= 0)
-			close(fd);
-		pt__free(op);
+		pt__segsrc_close(&tail);
+	} else if (tr != PT_ENOTFOUND) {
+		rc = tr;
 	}
-	pt__chain_free(&c);
 	t->last_seq = t->n ? t->v[t->n - 1].first_seq + t->v[t->n - 1].count - 1 : 0;
 	if (rc)
 		pt__btab_free(t);
@@ -275,7 +267,8 @@ static uint64_t lineage_end(const pt_fold *lin, int64_t id, uint64_t start, uint
 	return end;
 }
 
-static int resolve_step_in_path(pt_replay *rp, const path_t *p, int64_t step, uint64_t *out);
+static int resolve_step_in_path(pt_replay *rp, const path_t *p, int64_t step, uint64_t *out, int64_t *max_out);
+static int ckpt_fields(const pt_buf *rec, char *hex, uint64_t *seq, int64_t *step);
 
 /* The ranges of lineage `id`'s path, up to `limit`. */
 static int build_path(pt_replay *rp, int64_t id, uint64_t limit, path_t *out, int depth)
@@ -296,7 +289,7 @@ static int build_path(pt_replay *rp, int64_t id, uint64_t limit, path_t *out, in
 	int rc = build_path(rp, l->parent, l->start_seq - 1, &parent, depth + 1);
 	uint64_t fork = l->start_seq - 1;
 	if (!rc && l->from_step != PT_NO_STEP)
-		rc = resolve_step_in_path(rp, &parent, l->from_step, &fork);
+		rc = resolve_step_in_path(rp, &parent, l->from_step, &fork, NULL);
 	for (size_t i = 0; !rc && i < parent.n; i++) {
 		if (parent.r[i].lo > fork)
 			break;
@@ -326,28 +319,29 @@ static int step_scan(void *ctx, const pt_event_view *v, const pt_fold_event *e)
 		return 0;
 	if (!s->first_stepped)
 		s->first_stepped = e->seq;
+	if (e->step > s->step) {
+		s->cross = e->seq;
+		return 1; /* stop (run_max stays the largest step before the crossing) */
+	}
 	if (e->step > s->run_max)
 		s->run_max = e->step;
-	if (s->run_max > s->step) {
-		s->cross = e->seq;
-		return 1; /* stop */
-	}
 	return 0;
 }
 
 /*
  * The position of step=N in one seq range: just before the running maximum
  * of the steps first exceeds N (like time= points).  An event logged late
- * with an old step (an asynchronous checkpoint finishing after later steps)
- * belongs where it was logged, not back at its step; step-less events
+ * with an old step belongs where it was logged, not back at its step (the
+ * one exception, an asynchronous checkpoint, is late_checkpoint's); step-less events
  * between N and the next step belong to N.  Returns 0 when the range
  * already starts past N (the state is then on an earlier range of the path).
  * Cost: a walk over the range's batch summaries and one decoded batch.
  */
 static int resolve_step_in_range(pt_replay *rp, uint64_t lo, uint64_t hi, int64_t from_step, int64_t step,
-				 uint64_t *out)
+				 uint64_t *out, int64_t *max_out)
 {
 	*out = 0;
+	*max_out = PT_NO_STEP;
 	/* a resumed lineage holds nothing before the step it resumed from */
 	if (from_step != PT_NO_STEP && step < from_step)
 		return 0;
@@ -373,6 +367,8 @@ static int resolve_step_in_range(pt_replay *rp, uint64_t lo, uint64_t hi, int64_
 		if (s.cross)
 			break;
 	}
+	if (s.run_max != INT64_MIN)
+		*max_out = s.run_max;
 	if (!s.cross) {
 		*out = hi;
 		return 0;
@@ -383,16 +379,23 @@ static int resolve_step_in_range(pt_replay *rp, uint64_t lo, uint64_t hi, int64_
 }
 
 /* step=N on a path: the latest range that has any event at or before N. */
-static int resolve_step_in_path(pt_replay *rp, const path_t *p, int64_t step, uint64_t *out)
+/* step=N on a path: the latest range that has any event at or before N.
+ * *max_out (may be NULL): the largest step in that range up to the position. */
+static int resolve_step_in_path(pt_replay *rp, const path_t *p, int64_t step, uint64_t *out, int64_t *max_out)
 {
 	*out = 0;
+	if (max_out)
+		*max_out = PT_NO_STEP;
 	for (size_t ri = p->n; ri-- > 0;) {
 		uint64_t t;
-		int rc = resolve_step_in_range(rp, p->r[ri].lo, p->r[ri].hi, p->r[ri].from_step, step, &t);
+		int64_t m;
+		int rc = resolve_step_in_range(rp, p->r[ri].lo, p->r[ri].hi, p->r[ri].from_step, step, &t, &m);
 		if (rc)
 			return rc;
 		if (t) {
 			*out = t;
+			if (max_out)
+				*max_out = m;
 			return 0;
 		}
 	}
@@ -441,6 +444,131 @@ static int resolve_time(pt_replay *rp, int64_t t, uint64_t *out)
 	if (rc < 0)
 		return rc;
 	*out = c.found;
+	return 0;
+}
+
+typedef struct {
+	int64_t max;
+} smax_ctx;
+
+static int smax_scan(void *ctx, const pt_event_view *v, const pt_fold_event *e)
+{
+	(void)v;
+	smax_ctx *c = ctx;
+	if (e->step != PT_NO_STEP && (c->max == PT_NO_STEP || e->step > c->max))
+		c->max = e->step;
+	return 0;
+}
+
+/* The largest step on a path up to seq `limit` (PT_NO_STEP: none): batch
+ * summaries, and the events of the at most two batches each range cuts through. */
+static int path_step_max(pt_replay *rp, const path_t *p, uint64_t limit, int64_t *out)
+{
+	smax_ctx c = {PT_NO_STEP};
+	for (size_t ri = 0; ri < p->n && p->r[ri].lo <= limit; ri++) {
+		uint64_t lo = p->r[ri].lo, hi = p->r[ri].hi < limit ? p->r[ri].hi : limit;
+		for (size_t bi = btab_find(&rp->bt, lo); bi < rp->bt.n; bi++) {
+			const pt_bref *b = &rp->bt.v[bi];
+			uint64_t blo = b->first_seq, bhi = b->first_seq + b->count - 1;
+			if (blo > hi)
+				break;
+			if (b->step_max == PT_NO_STEP || (c.max != PT_NO_STEP && b->step_max <= c.max))
+				continue;
+			if (blo >= lo && bhi <= hi) {
+				c.max = b->step_max;
+				continue;
+			}
+			int rc = for_range(rp->st, rp->run, rp->stream, blo > lo ? blo : lo, bhi < hi ? bhi : hi, smax_scan, &c);
+			if (rc)
+				return rc;
+		}
+	}
+	*out = c.max;
+	return 0;
+}
+
+typedef struct {
+	pt_fold *f;
+	int64_t step;       /* the limit: N, or the fork step on a parent's tail */
+	bool init;          /* best/best_seq read from the fold's checkpoint */
+	int64_t best;       /* step of the checkpoint in effect (PT_NO_STEP: none or step-less) */
+	uint64_t best_seq;  /* its event's seq */
+	uint64_t ext;       /* compute() already looked at (target, ext] of the position's range */
+} late_ctx;
+
+static int late_scan(void *ctx, const pt_event_view *v, const pt_fold_event *e)
+{
+	(void)v;
+	late_ctx *c = ctx;
+	if (!c->init) {
+		c->init = true;
+		c->best = PT_NO_STEP;
+		c->best_seq = 0;
+		if (c->f->checkpoint.len) {
+			ckpt_fields(&c->f->checkpoint, NULL, &c->best_seq, &c->best);
+			pt__err_clear();
+		}
+	}
+	if (e->kind_len != strlen(PT_KIND_CHECKPOINT) || memcmp(e->kind, PT_KIND_CHECKPOINT, e->kind_len) ||
+	    e->step == PT_NO_STEP || e->step > c->step ||
+	    (c->best != PT_NO_STEP && (e->step < c->best || (e->step == c->best && e->seq < c->best_seq))))
+		return 0;
+	c->best = e->step;
+	c->best_seq = e->seq;
+	return pt__fold_set_checkpoint(c->f, e);
+}
+
+static int64_t lineage_at(const pt_fold *lin, uint64_t seq);
+
+/*
+ * The checkpoint in effect at step=N is the newest checkpoint *taken* at a
+ * step <= N on the path that was committed at all, wherever its event was
+ * logged (docs/REPLAY.md): an asynchronous checkpoint's event is appended
+ * when its persistence completes, which may be many steps later, and the
+ * answer must not depend on the disk's speed.  So after folding to the
+ * position, each range of the path up to the position is followed past
+ * its cut to the end of its lineage's own range: checkpoint events there
+ * taken at a step <= N (and, before a fork, <= the step the next lineage
+ * resumed from: taken on the shared past) count.  Cost: only batches whose
+ * smallest step is within the limit can hold one, so the walk is over batch
+ * summaries and decompresses just the batches with late events (usually
+ * the one holding the position).
+ */
+/* The end of the own range of the lineage whose range of the path holds `seq`. */
+static uint64_t owner_end(pt_replay *rp, uint64_t seq)
+{
+	int64_t owner = lineage_at(&rp->lin, seq);
+	const pt_lineage *l = owner ? lineage_get(&rp->lin, owner) : NULL;
+	return lineage_end(&rp->lin, owner, l ? l->start_seq : 0, rp->bt.last_seq);
+}
+
+static int late_checkpoint(pt_replay *rp, late_ctx *lc, int64_t step, uint64_t target)
+{
+	const path_t *p = &rp->path;
+	late_ctx c = *lc;
+	c.f = &rp->f;
+	for (size_t ri = 0; ri < p->n; ri++) {
+		bool last = ri + 1 == p->n || p->r[ri + 1].lo > target || p->r[ri].hi >= target;
+		uint64_t cut = last ? (c.ext > target ? c.ext : target) : p->r[ri].hi;
+		c.step = step;
+		if (!last && p->r[ri + 1].from_step != PT_NO_STEP && p->r[ri + 1].from_step < step)
+			c.step = p->r[ri + 1].from_step;
+		uint64_t hi = owner_end(rp, p->r[ri].lo);
+		for (size_t bi = btab_find(&rp->bt, cut + 1); bi < rp->bt.n; bi++) {
+			const pt_bref *b = &rp->bt.v[bi];
+			uint64_t blo = b->first_seq, bhi = b->first_seq + b->count - 1;
+			if (blo > hi)
+				break;
+			if (b->step_min == PT_NO_STEP || b->step_min > c.step)
+				continue;
+			int rc = for_range(rp->st, rp->run, rp->stream, blo > cut + 1 ? blo : cut + 1, bhi < hi ? bhi : hi,
+					   late_scan, &c);
+			if (rc)
+				return rc;
+		}
+		if (last)
+			break;
+	}
 	return 0;
 }
 
@@ -649,11 +777,16 @@ static int load_snapshot(pt_replay *rp, uint64_t target)
 /* ---- folding along the path ---- */
 typedef struct {
 	pt_replay *rp;
+	uint64_t to;     /* the position */
+	late_ctx *late;  /* step points: events after the position are looked at for late checkpoints */
 } fold_ctx;
 
 static int fold_cb(void *ctx, const pt_event_view *v, const pt_fold_event *e)
 {
-	pt_replay *rp = ((fold_ctx *)ctx)->rp;
+	fold_ctx *fc = ctx;
+	pt_replay *rp = fc->rp;
+	if (fc->late && e->seq > fc->to)
+		return late_scan(fc->late, v, e);
 	int rc = pt__fold_apply(&rp->f, e);
 	if (rc)
 		return rc;
@@ -665,13 +798,21 @@ static int fold_cb(void *ctx, const pt_event_view *v, const pt_fold_event *e)
 	return 0;
 }
 
-/* Fold the path's events in (from, to]. */
-static int fold_path(pt_replay *rp, uint64_t from, uint64_t to)
+/*
+ * Fold the path's events in (from, to].  With `late`, the rest of the batch
+ * holding `to` (within its lineage's own range) is read in the same pass and
+ * handed to late_scan: the batch is decompressed once, not twice.
+ */
+static int fold_path(pt_replay *rp, uint64_t from, uint64_t to, late_ctx *late)
 {
-	fold_ctx c = {rp};
+	fold_ctx c = {rp, to, NULL};
 	for (size_t i = 0; i < rp->path.n; i++) {
 		seqr r = rp->path.r[i];
 		uint64_t lo = r.lo > from + 1 ? r.lo : from + 1, hi = r.hi < to ? r.hi : to;
+		if (late && late->ext > to && r.lo <= to && (i + 1 == rp->path.n || rp->path.r[i + 1].lo > to || r.hi >= to)) {
+			hi = late->ext;
+			c.late = late;
+		}
 		if (lo > hi)
 			continue;
 		int rc = for_range(rp->st, rp->run, rp->stream, lo, hi, fold_cb, &c);
@@ -681,8 +822,8 @@ static int fold_path(pt_replay *rp, uint64_t from, uint64_t to)
 	return 0;
 }
 
-/* The state at `target` on the current path: snapshot + fold. */
-static int compute(pt_replay *rp, uint64_t target)
+/* The state at `target` on the current path: snapshot + fold (`late`: see fold_path). */
+static int compute_late(pt_replay *rp, uint64_t target, late_ctx *late)
 {
 	pt__fold_free(&rp->f);
 	pt__fold_init(&rp->f);
@@ -693,7 +834,7 @@ static int compute(pt_replay *rp, uint64_t target)
 	if (rp->o.use_snapshots && !rp->nfolds && (rc = load_snapshot(rp, target)))
 		return rc;
 	rp->f.track_changes = rp->o.track_changes != 0;
-	rc = fold_path(rp, rp->f.seq, target);
+	rc = fold_path(rp, rp->f.seq, target, late);
 	if (!rc) {
 		/* the lineage table always comes from the whole stream */
 		pt__free(rp->f.lineages);
@@ -709,6 +850,8 @@ static int compute(pt_replay *rp, uint64_t target)
 	}
 	return rc;
 }
+
+static int compute(pt_replay *rp, uint64_t target) { return compute_late(rp, target, NULL); }
 
 /* The end-of-stream lineage table: the latest snapshot plus the lineage events after it. */
 typedef struct {
@@ -813,14 +956,18 @@ int pt_replay_open(pt_replay **out, const pt_store *st, const char *run, const p
 		rc = PT_ENOMEM;
 		goto fail;
 	}
-	if (!pt__is_dir(rp->dir)) {
-		rc = pt__err(PT_ENOTFOUND, "stream %s/%s not found in store %s", run, rp->stream, st->path);
+	pt_history hist;
+	if ((rc = pt__history_load(&hist, st, run, rp->stream, true))) {
+		if (rc == PT_ENOTFOUND)
+			rc = pt__err(PT_ENOTFOUND, "stream %s/%s not found in store %s", run, rp->stream, st->path);
 		goto fail;
 	}
-	if ((rc = pt__btab_load(&rp->bt, rp->dir)) || (o.use_snapshots && (rc = pt__snapidx_load(&rp->si, rp->dir))) ||
-	    (rc = load_lineages(rp)))
+	rc = pt__btab_load(&rp->bt, &hist);
+	pt__history_free(&hist);
+	if (rc || (o.use_snapshots && (rc = pt__snapidx_load(&rp->si, rp->dir))) || (rc = load_lineages(rp)))
 		goto fail;
 	uint64_t target = rp->bt.last_seq;
+	int64_t at_max = PT_NO_STEP; /* step points: the largest step at the position */
 	int64_t lineage = o.lineage == PT_LINEAGE_LIVE ? rp->lin.lineage : o.lineage;
 	if (o.lineage != PT_LINEAGE_LIVE && o.lineage != 0 && !lineage_get(&rp->lin, o.lineage)) {
 		rc = pt__err(PT_ENOTFOUND, "lineage %lld not found in %s/%s", (long long)o.lineage, run, rp->stream);
@@ -834,7 +981,13 @@ int pt_replay_open(pt_replay **out, const pt_store *st, const char *run, const p
 			lineage = lineage_at(&rp->lin, target);
 		break;
 	case PT_AT_SEQ:
-		target = (uint64_t)p.value < rp->bt.last_seq ? (uint64_t)p.value : rp->bt.last_seq;
+		if ((uint64_t)p.value > rp->bt.last_seq) {
+			rc = pt__err(PT_ENOTFOUND, "seq=%lld is past the end of run %s stream %s, which ends at seq %llu "
+						   "(\"latest\" is the end)",
+				     (long long)p.value, run, rp->stream, (unsigned long long)rp->bt.last_seq);
+			goto fail;
+		}
+		target = (uint64_t)p.value;
 		if (o.lineage == PT_LINEAGE_LIVE)
 			lineage = lineage_at(&rp->lin, target);
 		break;
@@ -844,13 +997,53 @@ int pt_replay_open(pt_replay **out, const pt_store *st, const char *run, const p
 		if (o.lineage == PT_LINEAGE_LIVE)
 			lineage = lineage_at(&rp->lin, target);
 		break;
-	case PT_AT_STEP:
-		if ((rc = set_path(rp, lineage, rp->bt.last_seq)) || (rc = resolve_step_in_path(rp, &rp->path, p.value, &target)))
+	case PT_AT_STEP: {
+		int64_t smax;
+		at_max = PT_NO_STEP;
+		if ((rc = set_path(rp, lineage, rp->bt.last_seq)) || (rc = path_step_max(rp, &rp->path, rp->bt.last_seq, &smax)))
+			goto fail;
+		if (smax == PT_NO_STEP || p.value > smax) {
+			char lin[48] = "";
+			if (lineage)
+				snprintf(lin, sizeof lin, " lineage %lld", (long long)lineage);
+			if (smax == PT_NO_STEP)
+				rc = pt__err(PT_ENOTFOUND, "step=%lld: run %s stream %s%s records no step (it ends at seq %llu)",
+					     (long long)p.value, run, rp->stream, lin, (unsigned long long)rp->bt.last_seq);
+			else
+				rc = pt__err(PT_ENOTFOUND,
+					     "step=%lld is past the end of run %s stream %s%s, which ends at step %lld (seq %llu; "
+					     "\"latest\" is the end)",
+					     (long long)p.value, run, rp->stream, lin, (long long)smax,
+					     (unsigned long long)rp->bt.last_seq);
+			goto fail;
+		}
+		if ((rc = resolve_step_in_path(rp, &rp->path, p.value, &target, &at_max)))
 			goto fail;
 		break;
 	}
-	if ((rc = set_path(rp, lineage, target)) || (rc = compute(rp, target)))
+	}
+	late_ctx lc = {&rp->f, p.value, false, PT_NO_STEP, 0, 0};
+	if ((rc = set_path(rp, lineage, target)))
 		goto fail;
+	if (p.kind == PT_AT_STEP && target) {
+		/* the batch holding the position, up to its lineage's end */
+		size_t bi = btab_find(&rp->bt, target);
+		uint64_t end = owner_end(rp, target);
+		if (bi < rp->bt.n)
+			lc.ext = rp->bt.v[bi].first_seq + rp->bt.v[bi].count - 1;
+		if (lc.ext > end)
+			lc.ext = end;
+	}
+	if ((rc = compute_late(rp, target, p.kind == PT_AT_STEP ? &lc : NULL)))
+		goto fail;
+	if (p.kind == PT_AT_STEP) {
+		/* the state's step is the largest at the position, not the step of an
+		 * event logged late (an async checkpoint's): the same at any disk speed */
+		if ((rc = late_checkpoint(rp, &lc, p.value, target)))
+			goto fail;
+		if (at_max != PT_NO_STEP)
+			rp->f.step = at_max;
+	}
 	*out = rp;
 	return 0;
 fail:
@@ -1021,7 +1214,7 @@ int pt_replay_forward(pt_replay *rp, const pt_event_view **applied)
 			return rc;
 		pt_fold_event e;
 		view_event(&e, v);
-		fold_ctx c = {rp};
+		fold_ctx c = {rp, 0, NULL};
 		if ((rc = fold_cb(&c, v, &e)))
 			return rc;
 		if (applied)

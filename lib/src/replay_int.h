@@ -18,8 +18,10 @@ typedef struct {
 	uint64_t last_seq;
 } pt_btab;
 
-/* Build from the chain, the sealed footers and the open segment's batch headers. */
-int pt__btab_load(pt_btab *t, const char *stream_dir);
+struct pt_history_s;
+/* Build from the stream's history (history.h): the sealed segments' footers
+ * (hot or archived, including a pending seal) and the open segment's batch headers. */
+int pt__btab_load(pt_btab *t, const struct pt_history_s *h);
 void pt__btab_free(pt_btab *t);
 
 /* The snapshot index (STREAM/snapshots): a cache, one line per snapshot. */

@@ -5,10 +5,10 @@
  */
 #include "archive_int.h"
 #include "fold.h"
+#include "history.h"
 #include "mpk.h"
 #include "objects.h"
 #include "replay_int.h"
-#include "segment.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -131,42 +131,50 @@ static int check_batch(vctx *v, int fd, uint64_t base, const char *path, uint64_
 }
 
 /* A sealed segment: hash, header, batches, footer. Returns 0 if it is fine. */
-static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, const uint8_t *prev, uint64_t *next_seq)
+static int verify_sealed(vctx *v, const pt_history *hist, const pt_chain_entry *e, const uint8_t *prev,
+			 uint64_t *next_seq)
 {
-	char *path = pt__segment_path(dir, e->id);
+	char *path = pt__segment_path(hist->dir, e->id); /* the name problems are reported under */
 	if (!path)
 		return PT_ENOMEM;
 	int bad = 0, fd = -1;
 	pt_footer f = {0};
+	pt_segsrc sg = PT_SEGSRC_INIT;
 	uint8_t actual[PT_SHA256_LEN];
 	uint64_t size = 0, base = 0;
-	bool archived = false;
-	if (!pt__exists(path)) {
-		/* archived (archive_job.c): verify the member inside its tar */
-		int state = pt__archive_segment_state(v->st, e->id);
-		if (state == PT_SEGMENT_EXPIRED) {
-			pt__archive_open_segment(v->st, NULL, NULL, e->id, &fd, &base, &size);
-			report(v, PT_SEVERITY_WARNING, PT_ENOTFOUND, path, 0, "seq %llu..%llu: %s",
-			       (unsigned long long)e->first_seq, (unsigned long long)e->last_seq, pt_error_last());
-			goto done;
-		}
-		if (state != PT_SEGMENT_ARCHIVED) {
-			report(v, PT_SEVERITY_ERROR, PT_ENOTFOUND, path, 0, "sealed segment %llu (seq %llu..%llu) is missing",
-			       (unsigned long long)e->segno, (unsigned long long)e->first_seq,
-			       (unsigned long long)e->last_seq);
-			bad = 1;
-			goto done;
-		}
-		if (pt__archive_open_segment(v->st, NULL, NULL, e->id, &fd, &base, &size)) {
-			report(v, PT_SEVERITY_ERROR, pt_error_last_code(), path, 0, "archived segment %llu: %s",
-			       (unsigned long long)e->segno, pt_error_last());
-			bad = 1;
-			goto done;
-		}
-		archived = true;
+	int state = pt__history_segment_state(hist, e->id);
+	if (state < 0) {
+		bad = state;
+		goto done;
 	}
+	if (state == PT_HIST_EXPIRED) {
+		pt__history_open_id(hist, e->id, &sg);
+		report(v, PT_SEVERITY_WARNING, PT_ENOTFOUND, path, 0, "seq %llu..%llu: %s", (unsigned long long)e->first_seq,
+		       (unsigned long long)e->last_seq, pt_error_last());
+		goto done;
+	}
+	if (state == PT_HIST_MISSING) {
+		report(v, PT_SEVERITY_ERROR, PT_ENOTFOUND, path, 0, "sealed segment %llu (seq %llu..%llu) is missing",
+		       (unsigned long long)e->segno, (unsigned long long)e->first_seq, (unsigned long long)e->last_seq);
+		bad = 1;
+		goto done;
+	}
+	int orc = pt__history_open_id(hist, e->id, &sg);
+	if (orc == PT_ENOMEM) {
+		bad = orc;
+		goto done;
+	}
+	if (orc) {
+		report(v, PT_SEVERITY_ERROR, pt_error_last_code(), path, 0, "%ssegment %llu: %s",
+		       state == PT_HIST_ARCHIVED ? "archived " : "", (unsigned long long)e->segno, pt_error_last());
+		bad = 1;
+		goto done;
+	}
+	fd = sg.fd;
+	base = sg.base;
+	size = sg.size;
 	v->stats->segments++;
-	int hr = archived ? pt__sha256_range(fd, base, size, actual) : pt__sha256_file(path, actual, &size);
+	int hr = pt__sha256_range(fd, base, size, actual);
 	if (hr == PT_ENOMEM) {
 		bad = hr; /* out of memory is a failure of verify, not a problem of the store */
 		goto done;
@@ -184,19 +192,14 @@ static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, cons
 		       "content hash %s does not match the segment's name: the file was modified or swapped", hex);
 		bad = 1;
 	}
-	if (!archived)
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		report(v, PT_SEVERITY_ERROR, PT_EIO, path, 0, "cannot open: %s", strerror(errno));
-		bad = 1;
-		goto done;
-	}
 	pt_seg_header h;
 	if (pt__seg_header_read_at(fd, base, size, path, &h)) {
 		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, 0, "%s", pt_error_last());
 		bad = 1;
 		goto done;
 	}
+	if (pt__history_check_identity(hist, &h, path))
+		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, 8, "%s", pt_error_last()), bad = 1;
 	if (memcmp(h.prev, prev, PT_SHA256_LEN))
 		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, 24,
 		       "header names a different previous segment: the chain is broken or reordered"), bad = 1;
@@ -222,7 +225,7 @@ static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, cons
 		int r = check_batch(v, fd, base, path, f.offset, &off, &bh);
 		if (r < 0) {
 			pt__footer_free(&f);
-			close(fd);
+			pt__segsrc_close(&sg);
 			pt__free(path);
 			return r;
 		}
@@ -246,8 +249,7 @@ static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, cons
 	*next_seq = e->last_seq + 1;
 done:
 	pt__footer_free(&f);
-	if (fd >= 0)
-		close(fd);
+	pt__segsrc_close(&sg);
 	pt__free(path);
 	return bad;
 }
@@ -434,20 +436,24 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 	char *chain_path = dir ? pt__sprintf("%s/chain", dir) : NULL;
 	char **files = NULL;
 	size_t nfiles = 0;
-	pt_chain c = {0};
+	pt_history hist = {0};
 	int rc = 0;
 	if (!dir || !segdir || !open_path || !chain_path) {
 		rc = PT_ENOMEM;
 		goto done;
 	}
 	v->stats->streams++;
-	if ((rc = pt__chain_load(dir, &c)) == PT_ENOMEM)
+	if ((rc = pt__history_load(&hist, v->st, run, stream, true)) == PT_ENOMEM)
 		goto done;
 	if (rc) {
 		rc = 0;
 		report(v, PT_SEVERITY_ERROR, pt_error_last_code(), chain_path, 0, "%s", pt_error_last());
 		goto done;
 	}
+	/* the chain's own segments: one the chain does not list yet (an interrupted
+	 * seal, adopted by readers) is reported below like any unlisted file */
+	pt_chain c = hist.chain;
+	c.n = hist.chained;
 	uint8_t prev[PT_SHA256_LEN] = {0};
 	uint64_t next_seq = 1;
 	for (size_t i = 0; i < c.n && !v->stop; i++) {
@@ -458,7 +464,7 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 			report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, chain_path, 0,
 			       "chain line %zu starts at seq %llu, expected %llu (segments removed or reordered)", i + 1,
 			       (unsigned long long)c.v[i].first_seq, (unsigned long long)next_seq);
-		int r = verify_sealed(v, dir, &c.v[i], prev, &next_seq);
+		int r = verify_sealed(v, &hist, &c.v[i], prev, &next_seq);
 		if (r < 0) {
 			rc = r;
 			goto done;
@@ -509,6 +515,8 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 				report(v, s.tail == PT_SCAN_TORN ? PT_SEVERITY_WARNING : PT_SEVERITY_ERROR, PT_ECORRUPT, open_path,
 				       0, "%s", s.why);
 			} else {
+				if (pt__history_check_identity(&hist, &s.hdr, open_path))
+					report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, open_path, 8, "%s", pt_error_last());
 				if (memcmp(s.hdr.prev, prev, PT_SHA256_LEN) || s.hdr.first_seq != next_seq)
 					report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, open_path, 0,
 					       "open segment does not continue the chain (starts at seq %llu, expected %llu)",
@@ -544,7 +552,7 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 		rc = verify_snapshots(v, run, stream, dir);
 done:
 	pt_strv_free(files, nfiles);
-	pt__chain_free(&c);
+	pt__history_free(&hist);
 	pt__free(dir);
 	pt__free(segdir);
 	pt__free(open_path);

@@ -539,6 +539,93 @@ class Verify(CliTest):
         self.assertIn(os.path.basename(segs[1]), p.out)
 
 
+class EdgeReplay(CliTest):
+    """Replay where real stores live: archived, crashed mid-seal, copied (issue 11)."""
+
+    def record(self, run="w"):
+        for k in range(3):  # every emit seals a segment
+            evs = [{"kind": "metric", "name": "loss", "step": k * 100 + i, "value": 1 / (k * 100 + i + 1)}
+                   for i in range(100)]
+            evs.insert(50, {"kind": "decision", "step": k * 100 + 50, "set": {"lr": 0.1 / (k + 1)},
+                            "reason": "plateau", "actor": "sched"})
+            self.emit(run, evs)
+
+    def views(self, run="w"):
+        out = {}
+        for extra in ([], ["--no-snapshots"]):
+            for at in ("latest", "step=150", "seq=20", "step=299"):
+                out[(at,) + tuple(extra)] = self.pt("replay", "--run", run, "--at", at, "--json", *extra, code=0).out
+        out["diff"] = self.pt("diff", "--run", run, "--from", "step=10", "--to", "step=250", "--json", code=0).out
+        out["events"] = self.pt("replay", "--run", run, "--at", "step=120", "--events", code=0).out
+        return out
+
+    def test_replay_and_diff_read_archived_history(self):
+        self.init()
+        self.record()
+        before = self.views()
+        self.pt("archive", "plan", "add", "p", "--schedule", "* * * * *", "--vault",
+                os.path.join(self.tmp, "vault"), "--min-age", "0s", code=0)
+        self.pt("archive", "run", "--now", "--plan", "p", code=0)
+        self.assertEqual(self.segments("w"), [], "the segments did not leave the hot store")
+        after = self.views()
+        for k in before:
+            self.assertEqual(before[k], after[k], k)
+        self.pt("verify", code=0)
+
+    def test_replay_adopts_an_interrupted_seal_like_log(self):
+        self.init()
+        self.record()
+        chain = os.path.join(self.store, "runs", "w", "main", "chain")
+        with open(chain, "rb") as f:
+            old = f.read()
+        self.emit("w", [{"kind": "metric", "name": "loss", "step": 300 + i, "value": i} for i in range(31)])
+        # a kill between the seal's rename and the chain update leaves this
+        with open(chain, "wb") as f:
+            f.write(old)
+        last = self.log_json("--run", "w")[-1]
+        self.assertEqual(last["seq"], 334)
+        state = json.loads(self.pt("replay", "--run", "w", "--json", code=0).out)
+        self.assertEqual((state["seq"], state["step"]), (334, 330))
+        state = json.loads(self.pt("replay", "--run", "w", "--at", "step=320", "--json", code=0).out)
+        self.assertEqual(state["metrics"]["loss"]["step"], 320)
+        diff = json.loads(self.pt("diff", "--run", "w", "--from", "step=10", "--to", "step=330", "--json",
+                                  code=0).out)
+        self.assertEqual((diff["to"]["seq"], diff["to"]["step"]), (334, 330))
+
+    def test_a_copied_stream_directory_is_refused(self):
+        self.init()
+        self.record("z")
+        self.emit("z", [{"kind": "note", "text": "in the open segment"}])
+        runs = os.path.join(self.store, "runs")
+        subprocess.run(["cp", "-a", os.path.join(runs, "z"), os.path.join(runs, "zz")], check=True)
+        p = self.pt("verify", code=1)
+        self.assertRegex(p.out, r'belongs to run "z" stream "main" but is stored as run "zz" stream "main"')
+        self.assertNotIn("runs/z/", p.out)  # the original is fine
+        for cmd in (["log", "--run", "zz"], ["replay", "--run", "zz"], ["replay", "--run", "zz", "--at", "step=5"]):
+            p = self.pt(*cmd, code=1)
+            self.assertIn('belongs to run "z"', p.err, cmd)
+            self.assertEqual(p.out.strip(), "", cmd)
+        self.pt("log", "--run", "z", code=0)
+        self.pt("verify", "--run", "z", code=0)
+
+    def test_points_past_the_end_are_errors(self):
+        self.init()
+        self.record()  # steps 0..299, seq 1..303
+        p = self.pt("replay", "--run", "w", "--at", "step=99999", code=1)
+        self.assertIn("step=99999 is past the end of run w stream main, which ends at step 299 (seq 303", p.err)
+        p = self.pt("replay", "--run", "w", "--at", "seq=304", code=1)
+        self.assertIn("ends at seq 303", p.err)
+        self.pt("replay", "--run", "w", "--at", "seq=303", code=0)
+        self.pt("replay", "--run", "w", "--at", "step=299", code=0)
+        self.pt("replay", "--run", "w", "--at", "latest", code=0)
+        p = self.pt("diff", "--run", "w", "--from", "step=1", "--to", "step=500", code=1)
+        self.assertIn("ends at step 299", p.err)
+        p = self.pt("log", "--run", "w", "--from", "step=100", "--to", "step=50", code=2)
+        self.assertIn("--from step=100 is after --to step=50", p.err)
+        self.pt("log", "--run", "w", "--from", "seq=9", "--to", "seq=3", code=2)
+        self.assertEqual(len(self.log_json("--run", "w", "--from", "step=50", "--to", "step=50")), 2)
+
+
 class Interop(CliTest):
     def test_sealed_segments_are_zstd_streams_of_the_logged_events(self):
         import msgpack

@@ -257,6 +257,15 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage("log", "unexpected argument '%s'", argv[optind]);
+	/* an empty range is a mistake in the command, not an empty answer */
+	if (io.step_min > io.step_max)
+		return cli_usage("log", "--from step=%lld is after --to step=%lld: no step is in that range",
+				 (long long)io.step_min, (long long)io.step_max);
+	if (io.time_min > io.time_max)
+		return cli_usage("log", "--from time is after --to time: no time is in that range");
+	if (io.seq_min > io.seq_max)
+		return cli_usage("log", "the first seq (%llu) is after the last (%llu): no seq is in that range",
+				 (unsigned long long)io.seq_min, (unsigned long long)io.seq_max);
 
 	pt_store *st = NULL;
 	pt_iter *it = NULL;
