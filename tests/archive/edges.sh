@@ -108,11 +108,9 @@ assert (np.load(f"{exp}/frozen.npy") == np.load(f"{store}/../frozen.npy")).all()
 PY
 "$P" gc >/dev/null || fail "gc"
 "$P" checkpoint export --run w --step 400 "$T/exp2" >/dev/null || fail "checkpoint export after gc"
-# replay --export and Python state_at read them too (they need replay over archived
-# segments, issue 11 item 1, fixed on another branch: skipped until that is merged)
-if "$P" replay --run w --at step=300 >/dev/null 2>"$T/rerr"; then
-	"$P" replay --run w --at step=300 --export "$T/rexp" >/dev/null || fail "replay --export"
-	py - "$S" "$T/rexp" <<'PY'
+# replay --export and Python state_at read them too (replay over archived segments)
+"$P" replay --run w --at step=300 --export "$T/rexp" >/dev/null || fail "replay --export"
+py - "$S" "$T/rexp" <<'PY'
 import sys, numpy as np, provtrace
 store, rexp = sys.argv[1], sys.argv[2]
 st = provtrace.open_run("w", store=store).state_at(step=300)
@@ -120,10 +118,6 @@ arrays = st.checkpoint.load()
 assert (arrays["head"] == np.load(f"{store}/../head-300.npy")).all()
 assert (np.load(f"{rexp}/frozen.npy") == np.load(f"{store}/../frozen.npy")).all()
 PY
-else
-	grep -q "segments/.*No such file" "$T/rerr" || fail "replay: $(cat "$T/rerr")"
-	echo "SKIP replay/state_at over archived segments (issue 11 item 1 not merged here)"
-fi
 # restore brings them back (into a new store)
 "$P" restore "$(ls "$T"/vault/*.tar | head -1)" --store "$T/restored" >/dev/null || fail "restore"
 "$P" --store "$T/restored" verify >/dev/null || fail "verify of the restored store"
