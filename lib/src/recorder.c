@@ -450,7 +450,7 @@ static void seg_reset(pt_recorder *r)
 
 static int seg_create(pt_recorder *r, uint64_t first_seq)
 {
-	int fd = open(r->open_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int fd = pt__open_in(r->st->path, r->open_path, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	if (fd < 0)
 		return pt__err_errno(errno, "cannot create %s", r->open_path);
 	pt_seg_header h;
@@ -466,10 +466,10 @@ static int seg_create(pt_recorder *r, uint64_t first_seq)
 		rc = pt__write_all(fd, b.data, b.len, r->open_path);
 	/* The new file's directory entry must be durable before any batch in it is. */
 	if (!rc)
-		rc = pt__fsync_dir(r->dir);
+		rc = pt__fsync_dir_in(r->st->path, r->dir);
 	if (rc) {
 		close(fd);
-		unlink(r->open_path);
+		pt__unlink_in(r->st->path, r->open_path);
 		pt__buf_free(&b);
 		return rc;
 	}
@@ -571,13 +571,13 @@ static int seal_segment(pt_recorder *r)
 		rc = PT_ENOMEM;
 		goto done;
 	}
-	if (rename(r->open_path, dst) < 0) {
+	if (pt__rename_in(r->st->path, r->open_path, dst) < 0) {
 		rc = pt__err_errno(errno, "cannot rename %s to %s", r->open_path, dst);
 		goto done;
 	}
 	close(r->seg_fd);
 	r->seg_fd = -1;
-	if ((rc = pt__fsync_dir(r->segdir)) || (rc = pt__fsync_dir(r->dir)))
+	if ((rc = pt__fsync_dir_in(r->st->path, r->segdir)) || (rc = pt__fsync_dir_in(r->st->path, r->dir)))
 		goto done;
 	pt_chain_entry ce = {r->segno, {0}, f.first_seq, f.last_seq, f.events, f.step_min, f.step_max,
 			     f.time_min, f.time_max, r->seg_size + b.len, f.raw_bytes};
@@ -791,7 +791,7 @@ static int write_snapshot(pt_recorder *r, const pt_buf *state, uint64_t at, int6
 	char *path = pt__sprintf("%s/snapshots", r->dir);
 	if (!path)
 		return PT_ENOMEM;
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	int fd = pt__open_in(r->st->path, path, O_WRONLY | O_APPEND | O_CREAT, 0644);
 	if (fd < 0)
 		rc = pt__err_errno(errno, "cannot open %s", path);
 	else {
@@ -964,9 +964,13 @@ static int take_lock(pt_recorder *r)
 	if (!path)
 		return PT_ENOMEM;
 	int rc = 0;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	int fd = pt__open_in(r->st->path, path, O_RDWR | O_CREAT, 0644);
 	if (fd < 0) {
 		rc = pt__err_errno(errno, "cannot open lock file %s", path);
+		goto done;
+	}
+	if ((rc = pt__check_private_file(fd, path))) {
+		close(fd);
 		goto done;
 	}
 	/* An OFD lock: per open file description (so a second recorder in the
@@ -1025,7 +1029,8 @@ static int cut_tail(pt_recorder *r, int fd, uint64_t from, uint64_t size, const 
 		rc = PT_ENOMEM;
 		goto done;
 	}
-	if ((rc = pt__mkdir_p(cutdir, 0755)) || (rc = pt__atomic_write(cutpath, buf, (size_t)n)))
+	if ((rc = pt__mkdir_in(r->st->path, cutdir, 0700)) ||
+	    (rc = pt__atomic_write_in(r->st->path, cutpath, buf, (size_t)n, 0600)))
 		goto done;
 	if (ftruncate(fd, (off_t)from) < 0 || fdatasync(fd) < 0) {
 		rc = pt__err_errno(errno, "cannot truncate %s", r->open_path);
@@ -1072,7 +1077,7 @@ static int roll_forward(pt_recorder *r)
 	for (;;) {
 		char **names = NULL;
 		size_t n = 0;
-		int rc = pt__list_dir(r->segdir, PT_SEG_SUFFIX, &names, &n);
+		int rc = pt__list_dir_in(r->st->path, r->segdir, PT_SEG_SUFFIX, &names, &n);
 		if (rc)
 			return rc;
 		bool adopted = false;
@@ -1095,7 +1100,7 @@ static int roll_forward(pt_recorder *r)
 				pt_strv_free(names, n);
 				return PT_ENOMEM;
 			}
-			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			int fd = pt__open_in(r->st->path, path, O_RDONLY, 0);
 			struct stat sb;
 			pt_seg_header h;
 			pt_footer f = {0};
@@ -1104,7 +1109,7 @@ static int roll_forward(pt_recorder *r)
 			bool ok = fd >= 0 && fstat(fd, &sb) == 0 && !pt__seg_header_read(fd, (uint64_t)sb.st_size, path, &h) &&
 				  !memcmp(h.prev, r->prev, PT_SHA256_LEN) && h.segno == r->segno &&
 				  h.first_seq == r->next_seq && !pt__footer_read(fd, (uint64_t)sb.st_size, path, &f) &&
-				  !pt__sha256_file(path, actual, &size) && !memcmp(actual, id, PT_SHA256_LEN);
+				  !pt__sha256_file_in(r->st->path, path, actual, &size) && !memcmp(actual, id, PT_SHA256_LEN);
 			if (fd >= 0)
 				close(fd);
 			if (ok) {
@@ -1140,7 +1145,7 @@ static int check_chain_files(pt_recorder *r)
 			return PT_ENOMEM;
 		struct stat sb;
 		int rc = 0;
-		if (stat(p, &sb) < 0) {
+		if (pt__stat_in(r->st->path, p, &sb) < 0) {
 			/* archived segments leave the hot store (archive_job.c) */
 			if (errno == ENOENT && pt__archive_segment_state(r->st, r->chain.v[i].id) != PT_SEGMENT_HOT)
 				goto next;
@@ -1160,14 +1165,19 @@ static int check_chain_files(pt_recorder *r)
 
 static int recover_open_segment(pt_recorder *r, envelope *rec_ev, pt_buf *rec_body, bool *have_rec)
 {
-	int fd = open(r->open_path, O_RDWR | O_CLOEXEC);
+	int fd = pt__open_in(r->st->path, r->open_path, O_RDWR, 0);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
 		return pt__err_errno(errno, "cannot open %s", r->open_path);
 	}
 	pt_openseg_scan s;
-	int rc = pt__openseg_scan(fd, r->open_path, &s);
+	int rc = pt__check_private_file(fd, r->open_path);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	rc = pt__openseg_scan(fd, r->open_path, &s);
 	if (rc)
 		goto done;
 	if (s.tail == PT_SCAN_BAD) {
@@ -1182,7 +1192,7 @@ static int recover_open_segment(pt_recorder *r, envelope *rec_ev, pt_buf *rec_bo
 		if (!rc) {
 			close(fd);
 			fd = -1;
-			if (unlink(r->open_path) < 0)
+			if (pt__unlink_in(r->st->path, r->open_path) < 0)
 				rc = pt__err_errno(errno, "cannot remove %s", r->open_path);
 			*have_rec = true;
 		}
@@ -1233,7 +1243,7 @@ static int recover_open_segment(pt_recorder *r, envelope *rec_ev, pt_buf *rec_bo
 		/* only a header: drop the file, a new one is made on the first batch */
 		close(fd);
 		fd = -1;
-		if (unlink(r->open_path) < 0)
+		if (pt__unlink_in(r->st->path, r->open_path) < 0)
 			rc = pt__err_errno(errno, "cannot remove %s", r->open_path);
 		goto done;
 	}
@@ -1390,7 +1400,7 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 		rc = PT_ENOMEM;
 		goto fail;
 	}
-	if ((rc = pt__mkdir_p(r->segdir, 0755)) || (rc = take_lock(r)))
+	if ((rc = pt__mkdir_in(st->path, r->segdir, 0755)) || (rc = take_lock(r)))
 		goto fail;
 	if ((rc = pt__sha256_new(&r->sha)) || (rc = pt__zc_new(&r->zc, o.zstd_level)))
 		goto fail;

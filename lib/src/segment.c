@@ -486,9 +486,19 @@ int pt__chain_load(const char *stream_dir, pt_chain *out)
 	uint8_t *data = NULL;
 	size_t len = 0;
 	int rc = 0;
-	if (!pt__exists(path))
+	char *root = pt__stream_root(stream_dir);
+	if (!root) {
+		rc = PT_ENOMEM;
 		goto done;
-	if ((rc = pt__read_file(path, CHAIN_MAX, &data, &len)))
+	}
+	rc = pt__read_file_in(root, path, CHAIN_MAX, &data, &len);
+	pt__free(root);
+	if (rc == PT_ENOTFOUND) {
+		pt__err_clear();
+		rc = 0; /* no chain yet */
+		goto done;
+	}
+	if (rc)
 		goto done;
 	size_t ml = strlen(CHAIN_MAGIC);
 	if (len < ml || memcmp(data, CHAIN_MAGIC, ml)) {
@@ -595,8 +605,12 @@ int pt__chain_store(const char *stream_dir, const pt_chain *c)
 	char *path = rc ? NULL : pt__sprintf("%s/chain", stream_dir);
 	if (!rc && !path)
 		rc = PT_ENOMEM;
+	char *root = rc ? NULL : pt__stream_root(stream_dir);
+	if (!rc && !root)
+		rc = PT_ENOMEM;
 	if (!rc)
-		rc = pt__atomic_write(path, b.data, b.len);
+		rc = pt__atomic_write_in(root, path, b.data, b.len, 0644);
+	pt__free(root);
 	pt__free(path);
 	pt__buf_free(&b);
 	return rc;
