@@ -759,9 +759,11 @@ static int create_archive(job *j, pt__plan *p, int64_t window, char out_sha[65])
 		tm[i + 1].src_off = sel.src_off[i];
 		tm[i + 1].size = sel.m[i].size;
 	}
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	pt__free(tmp);
+	tmp = NULL;
+	fd = pt__tmp_in(p->vault, p->vault, TMP_PREFIX, 0644, &tmp); /* random name, O_EXCL */
 	if (fd < 0) {
-		rc = pt__err_errno(errno, "cannot create %s", tmp);
+		rc = fd;
 		goto done;
 	}
 	pt__progress prog = {j->o->progress, j->o->progress_payload, "archive", 0, total, 0};
@@ -824,7 +826,7 @@ static int create_archive(job *j, pt__plan *p, int64_t window, char out_sha[65])
 		rc = PT_ENOMEM;
 		goto done;
 	}
-	if (rename(tmp, final) < 0) {
+	if (pt__rename_in(p->vault, tmp, final) < 0) {
 		rc = pt__err_errno(errno, "cannot rename %s to %s", tmp, final);
 		goto done;
 	}

@@ -32,9 +32,9 @@ int pt__gc_lock(const pt_store *st, int exclusive, int wait, int *out_fd)
 		rc = PT_ENOMEM;
 		goto done;
 	}
-	if ((rc = pt__mkdir_p(dir, 0755)))
+	if ((rc = pt__mkdir_in(st->path, dir, 0755)))
 		goto done;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = pt__open_in(st->path, path, O_RDWR | O_CREAT, 0644);
 	if (fd < 0) {
 		rc = pt__err_errno(errno, "cannot open %s", path);
 		goto done;
@@ -370,7 +370,7 @@ static int sweep(const uint8_t id[32], const char *path, void *payload)
 	}
 	g->stats.garbage_objects++;
 	g->stats.garbage_bytes += (uint64_t)sb.st_size;
-	if (!g->o->dry_run && unlink(path) < 0 && errno != ENOENT)
+	if (!g->o->dry_run && pt__unlink_in(g->st->path, path) < 0 && errno != ENOENT)
 		return pt__err_errno(errno, "gc: cannot remove %s", path);
 	return 0;
 }
@@ -383,7 +383,7 @@ static int sweep_tmp(const char *path, void *payload)
 		return 0;
 	g->stats.temp_files++;
 	g->stats.garbage_bytes += (uint64_t)sb.st_size;
-	if (!g->o->dry_run && unlink(path) < 0 && errno != ENOENT)
+	if (!g->o->dry_run && pt__unlink_in(g->st->path, path) < 0 && errno != ENOENT)
 		return pt__err_errno(errno, "gc: cannot remove %s", path);
 	return 0;
 }

@@ -785,7 +785,7 @@ done:
 	/* a failed session leaves no temporary files behind */
 	for (size_t i = 0; i < s.nres; i++)
 		if (s.res[i].tmp) {
-			unlink(s.res[i].tmp);
+			pt__unlink_in(cw->st->path, s.res[i].tmp);
 			pt__free(s.res[i].tmp);
 		}
 	pt__gc_unlock(lockfd);

@@ -201,6 +201,7 @@ int pt__list_dir(const char *dir, const char *suffix, char ***out, size_t *count
  * message error.c words as "symbolic link ... not followed"), a path that is
  * not below the root with EXDEV.
  */
+#include <limits.h>
 #include <stdatomic.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -257,11 +258,14 @@ static int open_rel_dir(int rfd, const char *rel, size_t n)
 {
 	if (n == 0)
 		return fcntl(rfd, F_DUPFD_CLOEXEC, 0);
-	char *r = pt__strndup(rel, n);
-	if (!r) {
-		errno = ENOMEM;
+	/* on the stack: an allocation failure must not look like a missing file */
+	char r[PATH_MAX];
+	if (n >= sizeof r) {
+		errno = ENAMETOOLONG;
 		return -1;
 	}
+	memcpy(r, rel, n);
+	r[n] = 0;
 	int fd = -1;
 	if (!atomic_load(&walk_only)) {
 		struct pt_open_how how;
@@ -294,11 +298,6 @@ static int open_rel_dir(int rfd, const char *rel, size_t n)
 		fd = dfd;
 	}
 done:
-	{
-		int e = errno;
-		pt__free(r);
-		errno = e;
-	}
 	return fd;
 }
 
@@ -640,26 +639,35 @@ int pt__sha256_file_in(const char *root, const char *path, uint8_t out[PT_SHA256
 	return rc;
 }
 
-char *pt__stream_root(const char *stream_dir)
+static size_t root_len(const char *path, const char *top, int depth)
 {
-	/* <root>/runs/<run>/<stream>: the store's directory; anything else is its own root */
-	size_t n = strlen(stream_dir);
-	while (n > 1 && stream_dir[n - 1] == '/')
+	/* strip `depth` trailing components; if the one left last is `top`
+	 * (runs, objects), the store's directory is what precedes it */
+	size_t n = strlen(path);
+	while (n > 1 && path[n - 1] == '/')
 		n--;
 	size_t cut = n;
-	for (int k = 0; k < 3 && cut > 0; k++) {
-		while (cut > 0 && stream_dir[cut - 1] != '/')
+	for (int k = 0; k < depth && cut > 0; k++) {
+		while (cut > 0 && path[cut - 1] != '/')
 			cut--;
-		if (cut == 0)
-			break;
-		if (k < 2)
-			cut--; /* past the slash */
+		while (cut > 1 && path[cut - 1] == '/')
+			cut--;
 	}
-	/* now stream_dir[cut..] starts with "runs/" when the layout matches */
-	if (cut > 1 && !strncmp(stream_dir + cut, "runs/", 5))
-		return pt__strndup(stream_dir, cut - 1);
-	return pt__strndup(stream_dir, n);
+	/* path[..cut) is the directory holding `top`'s child chain; its last component must be `top` */
+	size_t tl = strlen(top), s0 = cut;
+	while (s0 > 0 && path[s0 - 1] != '/')
+		s0--;
+	if (cut - s0 == tl && !strncmp(path + s0, top, tl) && s0 > 1)
+		return s0 - 1;
+	return n;
 }
+
+char *pt__root_of(const char *path, const char *top, int depth)
+{
+	return pt__strndup(path, root_len(path, top, depth));
+}
+
+char *pt__stream_root(const char *stream_dir) { return pt__root_of(stream_dir, "runs", 2); }
 
 int pt__check_private_file(int fd, const char *path)
 {
@@ -674,4 +682,17 @@ int pt__check_private_file(int fd, const char *path)
 		return pt__err(PT_EIO, "%s has %llu hard links; refusing to write to a file that has other names", path,
 			       (unsigned long long)sb.st_nlink);
 	return 0;
+}
+
+int pt__open_stream_file(const char *stream_dir, const char *path, int flags)
+{
+	char root[PATH_MAX];
+	size_t n = root_len(stream_dir, "runs", 2);
+	if (n >= sizeof root) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(root, stream_dir, n);
+	root[n] = 0;
+	return below(root, path) ? pt__open_in(root, path, flags, 0) : open(path, flags | O_CLOEXEC);
 }

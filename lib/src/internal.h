@@ -127,8 +127,14 @@ int pt__sha256_file_in(const char *root, const char *path, uint8_t out[PT_SHA256
 /* The store directory of a stream directory (<root>/runs/<run>/<stream>), allocated;
  * a directory of another shape is its own root. */
 char *pt__stream_root(const char *stream_dir);
+/* The store directory above `path` = <root>/<top>/c1/../c<depth> (e.g. "objects", 2
+ * for an object file), allocated; `path` itself when it has another shape. */
+char *pt__root_of(const char *path, const char *top, int depth);
 /* PT_EIO unless `fd` is a regular file with exactly one link (before truncating it in place). */
 int pt__check_private_file(int fd, const char *path);
+/* Open (no O_CREAT) a file of the stream in `stream_dir` (<root>/runs/R/S): confined
+ * below the store's directory when `path` is there, else (a vault) a plain open. */
+int pt__open_stream_file(const char *stream_dir, const char *path, int flags);
 /* Tests: use the O_NOFOLLOW walk even where openat2 exists. */
 void pt__fileio_force_walk(bool on);
 

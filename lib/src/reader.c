@@ -176,7 +176,7 @@ fail:
 
 static int open_fd(pt_iter *it, const char *path, uint64_t *size)
 {
-	it->fd = open(path, O_RDONLY | O_CLOEXEC);
+	it->fd = pt__open_stream_file(it->dir, path, O_RDONLY);
 	if (it->fd < 0)
 		return pt__err_errno(errno, "cannot open %s", path);
 	struct stat sb;
@@ -256,7 +256,7 @@ static int adopt_pending(const char *dir, const char *open_path, pt_chain *c)
 			rc = PT_ENOMEM;
 			break;
 		}
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		int fd = pt__open_stream_file(dir, path, O_RDONLY);
 		struct stat sb;
 		pt_seg_header h;
 		pt_footer f = {0};
@@ -647,7 +647,7 @@ int pt_stream_stat(const pt_store *st, const char *run, const char *stream, pt_s
 	{
 		/* batches of sealed segments are counted from their footers' sizes
 		 * lazily elsewhere; here only the open segment is scanned (headers only) */
-		int fd = open(open_path, O_RDONLY | O_CLOEXEC);
+		int fd = pt__open_stream_file(dir, open_path, O_RDONLY);
 		if (fd >= 0) {
 			struct stat sb;
 			pt_seg_header h;
@@ -688,7 +688,7 @@ int pt_stream_stat(const pt_store *st, const char *run, const char *stream, pt_s
 	/* sealed batches: from the footers (cheap: one read each) */
 	for (size_t i = 0; i < c.n; i++) {
 		char *p = pt__segment_path(dir, c.v[i].id);
-		int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+		int fd = p ? pt__open_stream_file(dir, p, O_RDONLY) : -1;
 		struct stat sb;
 		if (fd >= 0 && fstat(fd, &sb) == 0) {
 			uint8_t tail[8];
@@ -704,7 +704,7 @@ int pt_stream_stat(const pt_store *st, const char *run, const char *stream, pt_s
 		pt__free(p);
 	}
 	{
-		int fd = open(lock_path, O_RDONLY | O_CLOEXEC);
+		int fd = pt__open_stream_file(dir, lock_path, O_RDONLY);
 		if (fd >= 0) {
 			struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
 			if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)

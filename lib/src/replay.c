@@ -101,7 +101,7 @@ int pt__btab_load(pt_btab *t, const char *dir)
 		return rc;
 	for (size_t i = 0; i < c.n && !rc; i++) {
 		char *p = pt__segment_path(dir, c.v[i].id);
-		int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+		int fd = p ? pt__open_stream_file(dir, p, O_RDONLY) : -1;
 		struct stat sb;
 		pt_footer f;
 		if (!p)
@@ -121,7 +121,7 @@ int pt__btab_load(pt_btab *t, const char *dir)
 	}
 	if (!rc) {
 		char *op = pt__sprintf("%s/%s", dir, PT_OPEN_SEGMENT);
-		int fd = op ? open(op, O_RDONLY | O_CLOEXEC) : -1;
+		int fd = op ? pt__open_stream_file(dir, op, O_RDONLY) : -1;
 		struct stat sb;
 		pt_seg_header h;
 		if (!op)

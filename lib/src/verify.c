@@ -185,7 +185,7 @@ static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, cons
 		bad = 1;
 	}
 	if (!archived)
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = pt__open_stream_file(dir, path, O_RDONLY);
 	if (fd < 0) {
 		report(v, PT_SEVERITY_ERROR, PT_EIO, path, 0, "cannot open: %s", strerror(errno));
 		bad = 1;
@@ -495,7 +495,7 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 		}
 	}
 	/* the open segment */
-	int fd = open(open_path, O_RDONLY | O_CLOEXEC);
+	int fd = pt__open_stream_file(dir, open_path, O_RDONLY);
 	if (fd >= 0) {
 		pt_openseg_scan s;
 		int sr = pt__openseg_scan(fd, open_path, &s);
