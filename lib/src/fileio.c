@@ -231,11 +231,12 @@ static const char *below(const char *root, const char *path)
 	size_t rl = strlen(root);
 	while (rl > 1 && root[rl - 1] == '/')
 		rl--;
-	if (strncmp(path, root, rl) || (path[rl] != '/' && path[rl] != 0) || (rl == 1 && root[0] != '/')) {
+	bool slash_root = rl == 1 && root[0] == '/';
+	if (slash_root ? path[0] != '/' : strncmp(path, root, rl) || (path[rl] != '/' && path[rl] != 0)) {
 		errno = EXDEV;
 		return NULL;
 	}
-	const char *rel = path + rl;
+	const char *rel = path + (slash_root ? 0 : rl);
 	while (*rel == '/')
 		rel++;
 	return rel;

@@ -1177,7 +1177,8 @@ static int recover_open_segment(pt_recorder *r, envelope *rec_ev, pt_buf *rec_bo
 		close(fd);
 		return rc;
 	}
-	rc = pt__openseg_scan(fd, r->open_path, &s);
+	/* one pass over the file, in large blocks: scan and hash (segment.c) */
+	rc = pt__openseg_scan_hash(fd, r->open_path, r->sha, &s);
 	if (rc)
 		goto done;
 	if (s.tail == PT_SCAN_BAD) {
@@ -1219,14 +1220,6 @@ static int recover_open_segment(pt_recorder *r, envelope *rec_ev, pt_buf *rec_bo
 			/* re-hash the file and seal it exactly as the crashed writer would have */
 			r->seg_fd = fd;
 			fd = -1;
-			uint8_t buf[1 << 16];
-			for (uint64_t o = 0; o < s.valid_end;) {
-				size_t n = (size_t)(s.valid_end - o < sizeof buf ? s.valid_end - o : sizeof buf);
-				if ((rc = pt__pread_all(r->seg_fd, buf, n, o, r->open_path)))
-					goto done;
-				pt__sha256_update(r->sha, buf, n);
-				o += n;
-			}
 			if (ftruncate(r->seg_fd, (off_t)s.valid_end) < 0 || lseek(r->seg_fd, 0, SEEK_END) < 0) {
 				rc = pt__err_errno(errno, "cannot truncate %s", r->open_path);
 				goto done;
@@ -1240,22 +1233,17 @@ static int recover_open_segment(pt_recorder *r, envelope *rec_ev, pt_buf *rec_bo
 		*have_rec = true;
 	}
 	if (s.n == 0) {
-		/* only a header: drop the file, a new one is made on the first batch */
+		/* only a header: drop the file, a new one is made on the first batch
+		 * (and hashed from its own header: forget the one hashed by the scan) */
 		close(fd);
 		fd = -1;
 		if (pt__unlink_in(r->st->path, r->open_path) < 0)
 			rc = pt__err_errno(errno, "cannot remove %s", r->open_path);
+		pt__sha256_free(r->sha);
+		r->sha = NULL;
+		if (!rc)
+			rc = pt__sha256_new(&r->sha);
 		goto done;
-	}
-	{
-		uint8_t buf[1 << 16];
-		for (uint64_t o = 0; o < s.valid_end;) {
-			size_t n = (size_t)(s.valid_end - o < sizeof buf ? s.valid_end - o : sizeof buf);
-			if ((rc = pt__pread_all(fd, buf, n, o, r->open_path)))
-				goto done;
-			pt__sha256_update(r->sha, buf, n);
-			o += n;
-		}
 	}
 	if (lseek(fd, (off_t)s.valid_end, SEEK_SET) < 0) {
 		rc = pt__err_errno(errno, "cannot seek %s", r->open_path);
@@ -1267,6 +1255,15 @@ adopt:
 	r->seg_size = s.valid_end;
 	r->seg_first_seq = s.hdr.first_seq;
 	r->seg_opened_mono = pt__mono_ns();
+	if (s.n > r->idx_cap) { /* one allocation, not a doubling per batch */
+		pt_index_entry *v = pt__realloc(r->idx, s.n * sizeof *v);
+		if (!v) {
+			rc = PT_ENOMEM;
+			goto done;
+		}
+		r->idx = v;
+		r->idx_cap = s.n;
+	}
 	for (uint64_t i = 0; i < s.n && !rc; i++) {
 		pt_batch_header h = {s.entries[i].first_seq, s.entries[i].count, 0, 0, 0, s.entries[i].step_min,
 				     s.entries[i].step_max, s.entries[i].time_min, s.entries[i].time_max};
@@ -1274,8 +1271,15 @@ adopt:
 	}
 	r->seg_raw = s.raw_bytes;
 	r->next_seq = s.next_seq;
-	if (!rc && s.tail == PT_SCAN_END && r->seg_fd >= 0 && s.file_size > s.valid_end)
-		rc = seal_segment(r); /* the interrupted seal */
+	/*
+	 * Seal what was recovered, as the crashed writer's close would have: a
+	 * sealed segment has an index, so the replay that rebuilds the writer's
+	 * state below (and every later reader) finds its batches by the footer
+	 * instead of scanning an open segment batch by batch.  Also completes an
+	 * interrupted seal (a footer already written).
+	 */
+	if (!rc && r->seg_fd >= 0)
+		rc = seal_segment(r);
 done:
 	pt__openseg_scan_free(&s);
 	if (fd >= 0)
