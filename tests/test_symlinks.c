@@ -484,6 +484,26 @@ static void second_user_cannot_redirect_root(void **state)
 	chmod(f->outside, 0755);
 }
 
+/* A store named by a relative path (the root of every confined open) works. */
+static void relative_store_path_works(void **state)
+{
+	fx *f = *state;
+	char cwd[4096];
+	assert_non_null(getcwd(cwd, sizeof cwd));
+	assert_int_equal(chdir(f->dir), 0);
+	pt_store *st;
+	int rc = pt_store_init(&st, "rel");
+	if (!rc) {
+		pt_recorder *r;
+		rc = pt_recorder_open(&r, st, "x", NULL, NULL);
+		if (!rc)
+			rc = pt_recorder_close(r);
+		pt_store_free(st);
+	}
+	assert_int_equal(chdir(cwd), 0);
+	TU_OK(rc);
+}
+
 #define BOTH(fn) cmocka_unit_test_setup_teardown(fn, setup_openat2, teardown), \
 		 cmocka_unit_test_setup_teardown(fn, setup_walk, teardown)
 
@@ -500,6 +520,7 @@ int main(void)
 		BOTH(config_link_is_refused),
 		BOTH(restore_into_linked_dirs_is_refused),
 		BOTH(second_user_cannot_redirect_root),
+		BOTH(relative_store_path_works),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

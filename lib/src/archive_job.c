@@ -383,7 +383,7 @@ static int collect_refs(const job *j, const char *run, const char *stream, const
 		if ((rc = pt_ev_body_msgpack(ev, &body, &blen)))
 			break;
 		pt__ev_refs r;
-		if (pt__ev_refs_parse(&r, body, blen))
+		if (pt__ev_refs_parse(&r, pt_ev_kind(ev), body, blen))
 			continue; /* not an event with references */
 		for (size_t i = 0; i < r.nobjects && rc >= 0; i++)
 			rc = pt__idset_add(ids, r.objects + 32 * i);

@@ -112,7 +112,7 @@ static int walk_refs(const pt_store *st, const char *only_run, refs_cb cb, void 
 				pt__ev_refs r;
 				ev_ctx c = {runs[i], streams[k], pt_ev_seq(ev), pt_ev_step(ev),
 					    !strcmp(pt_ev_kind(ev), PT_KIND_CHECKPOINT)};
-				if ((rc = pt__ev_refs_parse(&r, body, blen))) {
+				if ((rc = pt__ev_refs_parse(&r, pt_ev_kind(ev), body, blen))) {
 					rc = pt__err_wrap(rc, "run %s stream %s seq %llu", c.run, c.stream,
 							  (unsigned long long)c.seq);
 					break;
@@ -237,6 +237,18 @@ static int verify_refs(const ev_ctx *c, const pt__ev_refs *r, void *payload)
 			problem(v, rc == PT_ENOTFOUND ? PT_ENOTFOUND : PT_ECORRUPT, id, "%s: object %s: %s",
 				at, hex, pt_error_last());
 		}
+	}
+	if (r->foreign && v->cb && !v->stop) {
+		/* forged through emit before reserved kinds were refused: not a
+		 * checkpoint and no reference (docs/RELIABILITY.md), but said */
+		char msg[1024];
+		snprintf(msg, sizeof msg, "%s: a \"checkpoint\" event not written by pt_checkpointer_write (no manifest "
+			 "and counts); it names no checkpoint and holds no object", at);
+		char obj[300];
+		snprintf(obj, sizeof obj, "runs/%s/%s", c->run, c->stream);
+		pt_problem p = {PT_SEVERITY_WARNING, PT_EINVAL, obj, 0, msg};
+		if (v->cb(&p, v->payload))
+			v->stop = 1;
 	}
 	if (!c->is_checkpoint || !r->has_manifest || v->stop)
 		return 0;

@@ -148,6 +148,10 @@ struct pt_store {
 char *pt__run_dir(const pt_store *st, const char *run);
 char *pt__stream_dir(const pt_store *st, const char *run, const char *stream);
 
+/* pt_recorder_append for the library's own writers: also the kinds the library
+ * interprets (checkpoint, lineage, code...), which pt_recorder_append refuses (recorder.c). */
+int pt__recorder_append_own(pt_recorder *r, const pt_event *ev, uint64_t *out_seq);
+
 /* The store a recorder writes to (recorder.c). */
 pt_store *pt__recorder_store(const pt_recorder *r);
 

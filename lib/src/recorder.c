@@ -308,13 +308,29 @@ static int append_locked(pt_recorder *r, const envelope *e, uint64_t *out_seq)
 	return 0;
 }
 
+static int append_event(pt_recorder *r, const pt_event *ev, uint64_t *out_seq);
+
 int pt_recorder_append(pt_recorder *r, const pt_event *ev, uint64_t *out_seq)
 {
 	if (!r)
 		return pt__err(PT_EINVAL, "pt_recorder_append: NULL recorder");
 	int rc = pt__event_ready(ev);
-	if (rc)
-		return rc;
+	if (!rc)
+		rc = pt__kind_reserved(ev->kind, ev->kind_len);
+	return rc ? rc : append_event(r, ev, out_seq);
+}
+
+int pt__recorder_append_own(pt_recorder *r, const pt_event *ev, uint64_t *out_seq)
+{
+	if (!r)
+		return pt__err(PT_EINVAL, "pt_recorder_append: NULL recorder");
+	int rc = pt__event_ready(ev);
+	return rc ? rc : append_event(r, ev, out_seq);
+}
+
+static int append_event(pt_recorder *r, const pt_event *ev, uint64_t *out_seq)
+{
+	int rc;
 	envelope e = {ev->kind, ev->kind_len, (const char *)ev->name.data, ev->name.len, ev->has_name,
 		      ev->step, ev->has_time ? ev->time : 0, ev, NULL, 0};
 	if (ev->has_time && e.time == 0)
@@ -332,6 +348,8 @@ int pt_recorder_append_msgpack(pt_recorder *r, const char *kind, const char *nam
 		return pt__err(PT_EINVAL, "pt_recorder_append_msgpack: NULL argument");
 	size_t kl = strlen(kind), nl = name ? strlen(name) : 0;
 	int rc = pt__kind_check(kind, kl);
+	if (!rc)
+		rc = pt__kind_reserved(kind, kl);
 	if (rc)
 		return rc;
 	if (name && (nl > PT_NAME_MAX || !pt__utf8_valid((const uint8_t *)name, nl)))
@@ -948,7 +966,7 @@ int pt_recorder_resume(pt_recorder *r, int64_t from_step, int64_t parent, const 
 			rc = pt_event_str(ev, "manifest", manifest_hex);
 	}
 	if (!rc)
-		rc = pt_recorder_append(r, ev, NULL);
+		rc = pt__recorder_append_own(r, ev, NULL);
 	pt_event_free(ev);
 	if (!rc)
 		rc = pt_recorder_flush(r);
