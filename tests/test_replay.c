@@ -349,7 +349,7 @@ static void test_late_events_belong_where_they_were_logged(void **state)
 			TU_OK(pt_event_reset(ev, PT_KIND_CHECKPOINT, NULL));
 			TU_OK(pt_event_set_step(ev, 20));
 			TU_OK(pt_event_str(ev, "manifest", "00000000000000000000000000000000000000000000000000000000000000aa"));
-			TU_OK(pt_recorder_append(r, ev, NULL));
+			TU_OK(pt__recorder_append_own(r, ev, NULL)); /* as pt_checkpointer_write would */
 		}
 	}
 	pt_event_free(ev);
