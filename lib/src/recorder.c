@@ -1273,20 +1273,18 @@ adopt:
 	r->seg_size = s.valid_end;
 	r->seg_first_seq = s.hdr.first_seq;
 	r->seg_opened_mono = pt__mono_ns();
-	if (s.n > r->idx_cap) { /* one allocation, not a doubling per batch */
-		pt_index_entry *v = pt__realloc(r->idx, s.n * sizeof *v);
-		if (!v) {
-			rc = PT_ENOMEM;
-			goto done;
-		}
-		r->idx = v;
-		r->idx_cap = s.n;
-	}
-	for (uint64_t i = 0; i < s.n && !rc; i++) {
-		pt_batch_header h = {s.entries[i].first_seq, s.entries[i].count, 0, 0, 0, s.entries[i].step_min,
-				     s.entries[i].step_max, s.entries[i].time_min, s.entries[i].time_max};
-		rc = idx_add(r, s.entries[i].offset, &h);
-	}
+	/* the scan's index becomes the writer's (the same entries idx_add would
+	 * have built one by one), with its totals */
+	pt__free(r->idx);
+	r->idx = s.entries;
+	r->idx_n = s.n;
+	r->idx_cap = s.cap;
+	s.entries = NULL;
+	r->seg_events = s.events;
+	r->seg_step_min = s.step_min;
+	r->seg_step_max = s.step_max;
+	r->seg_time_min = s.time_min;
+	r->seg_time_max = s.time_max;
 	r->seg_raw = s.raw_bytes;
 	r->next_seq = s.next_seq;
 	/*

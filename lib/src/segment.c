@@ -251,7 +251,8 @@ int pt__footer_read_at(int fd, uint64_t base, uint64_t file_size, const char *pa
 	out->raw_bytes = pt__get_u64(d + 72);
 	memcpy(out->prev, d + 80, PT_SHA256_LEN);
 	out->offset = off;
-	out->entries = pt__calloc(out->batches ? out->batches : 1, sizeof *out->entries);
+	/* every field of every entry is set below: no zeroing of a few MiB */
+	out->entries = pt__malloc((out->batches ? out->batches : 1) * sizeof *out->entries);
 	if (!out->entries) {
 		rc = PT_ENOMEM;
 		goto fail;
