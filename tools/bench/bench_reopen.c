@@ -128,9 +128,14 @@ int bench_reopen_run(int argc, char **argv)
 			nsizes = 0;
 			char *s = strdup(optarg), *save = NULL;
 			for (char *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-				if (nsizes == MAX_SIZES || bench_parse_count(&sizes[nsizes], "--events", t)) {
+				if (nsizes == MAX_SIZES) {
 					free(s);
-					return bench_bad_option("reopen", argv, usage);
+					bench_err("--events: at most %d sizes", MAX_SIZES);
+					return BENCH_EXIT_USAGE;
+				}
+				if (bench_parse_count(&sizes[nsizes], "--events", t)) {
+					free(s);
+					return BENCH_EXIT_USAGE;
 				}
 				nsizes++;
 			}
