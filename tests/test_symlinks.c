@@ -133,6 +133,15 @@ static void replace_with_link(const char *target, const char *link)
 	plant(target, link);
 }
 
+/* The number of sealed segments of run/stream (tu_sealed's list freed). */
+static void sealed_count(pt_store *st, const char *run, const char *stream, size_t *n)
+{
+	char **v = tu_sealed(st, run, stream, n);
+	for (size_t i = 0; i < *n; i++)
+		free(v[i]);
+	free(v);
+}
+
 /* ---- the lock file: opened O_RDWR|O_CREAT and truncated ---- */
 static void lock_file_link_is_refused(void **state)
 {
@@ -265,10 +274,10 @@ static void temp_names_are_unpredictable(void **state)
 	TU_OK(pt_recorder_append(r, e, NULL));
 	pt_event_free(e);
 	size_t before = 0, after = 0;
-	pt_strv_free(tu_sealed(f->st, "r", NULL, &before), before);
+	sealed_count(f->st, "r", NULL, &before);
 	TU_OK(pt_recorder_seal(r)); /* writes the chain through a temporary */
 	TU_OK(pt_recorder_close(r));
-	pt_strv_free(tu_sealed(f->st, "r", NULL, &after), after);
+	sealed_count(f->st, "r", NULL, &after);
 	assert_int_equal(after, before + 1); /* the chain was written */
 	assert_untouched(f);
 	/* two temporaries never share a name, and the name is not derived from the pid */
