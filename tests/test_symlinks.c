@@ -298,6 +298,54 @@ static void temp_names_are_unpredictable(void **state)
 	free(old);
 }
 
+/* ---- readers: a sealed segment swapped for a link to a (valid) copy outside ---- */
+static void readers_do_not_follow_links(void **state)
+{
+	fx *f = *state;
+	record(f, "r", 20);
+	char **segs;
+	size_t n = 0;
+	segs = tu_sealed(f->st, "r", NULL, &n);
+	assert_int_equal(n, 1);
+	char *copy = tu_path(f->outside, "copy.ptseg");
+	assert_int_equal(tu_copy_file(segs[0], copy), 0);
+	replace_with_link(copy, segs[0]);
+	pt_iter *it;
+	const pt_event_view *v;
+	int rc = pt_iter_open(&it, f->st, "r", NULL, NULL);
+	if (!rc) {
+		rc = pt_iter_next(it, &v);
+		pt_iter_free(it);
+	}
+	assert_refused(rc, ".ptseg");
+	pt_verify_stats vs;
+	assert_int_equal(pt_verify(f->st, NULL, NULL, NULL, NULL, &vs), PT_ECORRUPT);
+	/* the writer names it as a link too */
+	assert_refused(open_rec(f, "r"), ".ptseg");
+	unlink(segs[0]);
+	assert_int_equal(tu_copy_file(copy, segs[0]), 0);
+	TU_OK(open_rec(f, "r"));
+	unlink(copy); /* the test's own file; `outside` holds only the victim again */
+	/* and the snapshot index is not read through a link either */
+	char *snaps = spath(f, "runs/r/main/snapshots");
+	replace_with_link(f->victim, snaps);
+	pt_recorder *r;
+	pt_recorder_options o = PT_RECORDER_OPTIONS_INIT;
+	o.snapshot_every = 4; /* snapshots are appended to the index while recording */
+	TU_OK(pt_recorder_open(&r, f->st, "r", NULL, &o)); /* a cache: a link there is no index */
+	for (int i = 0; i < 40; i++)
+		TU_OK(pt_recorder_metric(r, "loss", i, 100 + i));
+	int rc2 = pt_recorder_close(r);
+	if (rc2)
+		assert_refused(rc2, "snapshots");
+	assert_untouched(f);
+	for (size_t i = 0; i < n; i++)
+		free(segs[i]);
+	free(segs);
+	free(snaps);
+	free(copy);
+}
+
 /* ---- objects/<xx>/ ---- */
 static void objects_subdir_link_is_refused(void **state)
 {
@@ -525,6 +573,7 @@ int main(void)
 		BOTH(segments_dir_link_is_refused),
 		BOTH(chain_link_is_refused),
 		BOTH(temp_names_are_unpredictable),
+		BOTH(readers_do_not_follow_links),
 		BOTH(objects_subdir_link_is_refused),
 		BOTH(config_link_is_refused),
 		BOTH(restore_into_linked_dirs_is_refused),

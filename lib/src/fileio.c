@@ -697,3 +697,29 @@ int pt__open_stream_file(const char *stream_dir, const char *path, int flags)
 	root[n] = 0;
 	return below(root, path) ? pt__open_in(root, path, flags, 0) : open(path, flags | O_CLOEXEC);
 }
+
+/* The store directory of `stream_dir` on the stack (no allocation: a failure
+ * to allocate must not read as a missing file). */
+static int stream_root_buf(const char *stream_dir, char root[PATH_MAX])
+{
+	size_t n = root_len(stream_dir, "runs", 2);
+	if (n >= PATH_MAX)
+		return pt__err(PT_ELIMIT, "%s: path too long", stream_dir);
+	memcpy(root, stream_dir, n);
+	root[n] = 0;
+	return 0;
+}
+
+int pt__read_stream_file(const char *stream_dir, const char *path, size_t max, uint8_t **out, size_t *out_len)
+{
+	char root[PATH_MAX];
+	int rc = stream_root_buf(stream_dir, root);
+	return rc ? rc : pt__read_file_in(root, path, max, out, out_len);
+}
+
+int pt__list_stream_dir(const char *stream_dir, const char *dir, const char *suffix, char ***out, size_t *count)
+{
+	char root[PATH_MAX];
+	int rc = stream_root_buf(stream_dir, root);
+	return rc ? rc : pt__list_dir_in(root, dir, suffix, out, count);
+}

@@ -135,6 +135,9 @@ int pt__check_private_file(int fd, const char *path);
 /* Open (no O_CREAT) a file of the stream in `stream_dir` (<root>/runs/R/S): confined
  * below the store's directory when `path` is there, else (a vault) a plain open. */
 int pt__open_stream_file(const char *stream_dir, const char *path, int flags);
+/* pt__read_file_in / pt__list_dir_in below the store of `stream_dir`. */
+int pt__read_stream_file(const char *stream_dir, const char *path, size_t max, uint8_t **out, size_t *out_len);
+int pt__list_stream_dir(const char *stream_dir, const char *dir, const char *suffix, char ***out, size_t *count);
 /* Tests: use the O_NOFOLLOW walk even where openat2 exists. */
 void pt__fileio_force_walk(bool on);
 

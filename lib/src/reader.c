@@ -233,7 +233,7 @@ static int adopt_pending(const char *dir, const char *open_path, pt_chain *c)
 	size_t n = 0;
 	int rc = segdir ? 0 : PT_ENOMEM;
 	if (!rc && pt__is_dir(segdir))
-		rc = pt__list_dir(segdir, PT_SEG_SUFFIX, &names, &n);
+		rc = pt__list_stream_dir(dir, segdir, PT_SEG_SUFFIX, &names, &n);
 	static const uint8_t zero[PT_SHA256_LEN];
 	const uint8_t *prev = c->n ? c->v[c->n - 1].id : zero;
 	uint64_t first = c->n ? c->v[c->n - 1].last_seq + 1 : 1;

@@ -1170,6 +1170,9 @@ static int check_chain_files(pt_recorder *r)
 			rc = pt__err(PT_ECORRUPT, "%s: sealed segment %llu listed in the chain is missing; run `provtrace verify`",
 				     p, (unsigned long long)r->chain.v[i].segno);
 		}
+		else if (S_ISLNK(sb.st_mode))
+			rc = pt__err(PT_EIO, "%s: sealed segment %llu is a symbolic link inside the store (not followed)", p,
+				     (unsigned long long)r->chain.v[i].segno);
 		else if ((uint64_t)sb.st_size != r->chain.v[i].bytes)
 			rc = pt__err(PT_ECORRUPT, "%s: sealed segment is %lld bytes, the chain says %llu; run `provtrace verify`",
 				     p, (long long)sb.st_size, (unsigned long long)r->chain.v[i].bytes);
