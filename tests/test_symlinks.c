@@ -346,6 +346,43 @@ static void readers_do_not_follow_links(void **state)
 	free(copy);
 }
 
+/* ---- the archive job reads hot segments without following a link ---- */
+static void archive_does_not_read_through_links(void **state)
+{
+	fx *f = *state;
+	record(f, "r", 20);
+	char **segs;
+	size_t n = 0;
+	segs = tu_sealed(f->st, "r", NULL, &n);
+	assert_int_equal(n, 1);
+	/* a link to a byte-identical copy: the hash checks cannot tell, only the open can */
+	char *copy = tu_path(f->outside, "victim");
+	unlink(copy);
+	assert_int_equal(tu_copy_file(segs[0], copy), 0);
+	replace_with_link(copy, segs[0]);
+	char *vault = tu_path(f->dir, "vault");
+	pt_archive_plan_options p = PT_ARCHIVE_PLAN_OPTIONS_INIT;
+	p.name = "p";
+	p.schedule = "* * * * *";
+	p.vault = vault;
+	p.min_age = 0;
+	TU_OK(pt_archive_plan_add(f->st, &p));
+	pt_archive_run_options o = PT_ARCHIVE_RUN_OPTIONS_INIT;
+	o.plan = "p";
+	o.force = 1;
+	assert_refused(pt_archive_run(f->st, &o), ".ptseg");
+	pt_archive_info *v;
+	size_t na;
+	TU_OK(pt_archive_list(&v, &na, f->st));
+	assert_int_equal(na, 0);
+	pt_archive_list_free(v, na);
+	for (size_t i = 0; i < n; i++)
+		free(segs[i]);
+	free(segs);
+	free(copy);
+	free(vault);
+}
+
 /* ---- objects/<xx>/ ---- */
 static void objects_subdir_link_is_refused(void **state)
 {
@@ -574,6 +611,7 @@ int main(void)
 		BOTH(chain_link_is_refused),
 		BOTH(temp_names_are_unpredictable),
 		BOTH(readers_do_not_follow_links),
+		BOTH(archive_does_not_read_through_links),
 		BOTH(objects_subdir_link_is_refused),
 		BOTH(config_link_is_refused),
 		BOTH(restore_into_linked_dirs_is_refused),

@@ -723,3 +723,26 @@ int pt__list_stream_dir(const char *stream_dir, const char *dir, const char *suf
 	int rc = stream_root_buf(stream_dir, root);
 	return rc ? rc : pt__list_dir_in(root, dir, suffix, out, count);
 }
+
+int pt__open_store_member(const char *path, int flags)
+{
+	/* <root>/runs/<run>/<stream>/segments/<file> or <root>/objects/<hh>/<file>:
+	 * confined below <root>; anything else (a vault's tar) opened without
+	 * following a link in its last component */
+	char root[PATH_MAX];
+	size_t n = root_len(path, "runs", 4), len = strlen(path);
+	if (n == len)
+		n = root_len(path, "objects", 2);
+	if (n == len || n >= sizeof root)
+		return open(path, flags | O_NOFOLLOW | O_CLOEXEC);
+	memcpy(root, path, n);
+	root[n] = 0;
+	return pt__open_in(root, path, flags, 0);
+}
+
+int pt__sha256_stream_file(const char *stream_dir, const char *path, uint8_t out[PT_SHA256_LEN], uint64_t *size_out)
+{
+	char root[PATH_MAX];
+	int rc = stream_root_buf(stream_dir, root);
+	return rc ? rc : pt__sha256_file_in(root, path, out, size_out);
+}

@@ -138,6 +138,10 @@ int pt__open_stream_file(const char *stream_dir, const char *path, int flags);
 /* pt__read_file_in / pt__list_dir_in below the store of `stream_dir`. */
 int pt__read_stream_file(const char *stream_dir, const char *path, size_t max, uint8_t **out, size_t *out_len);
 int pt__list_stream_dir(const char *stream_dir, const char *dir, const char *suffix, char ***out, size_t *count);
+/* Open a store file named by its path alone (a segment <root>/runs/R/S/segments/F or
+ * an object <root>/objects/hh/F): confined below <root>; another path: O_NOFOLLOW. */
+int pt__open_store_member(const char *path, int flags);
+int pt__sha256_stream_file(const char *stream_dir, const char *path, uint8_t out[PT_SHA256_LEN], uint64_t *size_out);
 /* Tests: use the O_NOFOLLOW walk even where openat2 exists. */
 void pt__fileio_force_walk(bool on);
 

@@ -166,7 +166,7 @@ static int verify_sealed(vctx *v, const char *dir, const pt_chain_entry *e, cons
 		archived = true;
 	}
 	v->stats->segments++;
-	int hr = archived ? pt__sha256_range(fd, base, size, actual) : pt__sha256_file(path, actual, &size);
+	int hr = archived ? pt__sha256_range(fd, base, size, actual) : pt__sha256_stream_file(dir, path, actual, &size);
 	if (hr == PT_ENOMEM) {
 		bad = hr; /* out of memory is a failure of verify, not a problem of the store */
 		goto done;
