@@ -464,7 +464,7 @@ static int collect_refs(const job *j, const char *run, const char *stream, const
 		if ((rc = pt_ev_body_msgpack(ev, &body, &blen)))
 			break;
 		pt__ev_refs r;
-		if (pt__ev_refs_parse(&r, body, blen))
+		if (pt__ev_refs_parse(&r, pt_ev_kind(ev), body, blen))
 			continue; /* not an event with references */
 		for (size_t i = 0; i < r.nobjects && rc >= 0; i++)
 			rc = pt__idset_add(ids, r.objects + 32 * i);
@@ -605,7 +605,7 @@ static int select_members(const job *j, const pt__plan *p, int64_t window, selec
 			rc = PT_ENOMEM;
 			break;
 		}
-		if (stat(path, &sb) == 0) {
+		if (pt__stat_in(j->st->path, path, &sb) == 0 && S_ISREG(sb.st_mode)) {
 			size = (uint64_t)sb.st_size;
 		} else {
 			/* it left the hot store with an archive of another vault: copy it from there */
@@ -883,9 +883,11 @@ static int create_archive(job *j, pt__plan *p, int64_t window, char out_sha[65])
 		tm[i + 1].src_off = sel.src_off[i];
 		tm[i + 1].size = sel.m[i].size;
 	}
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	pt__free(tmp);
+	tmp = NULL;
+	fd = pt__tmp_in(p->vault, p->vault, TMP_PREFIX, 0644, &tmp); /* random name, O_EXCL */
 	if (fd < 0) {
-		rc = pt__err_errno(errno, "cannot create %s", tmp);
+		rc = fd;
 		goto done;
 	}
 	pt__progress prog = {j->o->progress, j->o->progress_payload, "archive", 0, total, 0};
@@ -948,7 +950,7 @@ static int create_archive(job *j, pt__plan *p, int64_t window, char out_sha[65])
 		rc = PT_ENOMEM;
 		goto done;
 	}
-	if (rename(tmp, final) < 0) {
+	if (pt__rename_in(p->vault, tmp, final) < 0) {
 		rc = pt__err_errno(errno, "cannot rename %s to %s", tmp, final);
 		goto done;
 	}

@@ -81,7 +81,7 @@ static int frame_store(const pt_store *st, const char *file, const char *magic, 
 	char *dir = pt__archive_dir(st);
 	char *path = dir ? pt__sprintf("%s/%s", dir, file) : NULL;
 	pt_buf out = {0};
-	int rc = !path ? PT_ENOMEM : pt__mkdir_p(dir, 0755);
+	int rc = !path ? PT_ENOMEM : pt__mkdir_in(st->path, dir, 0755);
 	if (!rc)
 		rc = pt__buf_printf(&out, "%s\n", magic);
 	if (!rc && body->len)
@@ -89,7 +89,7 @@ static int frame_store(const pt_store *st, const char *file, const char *magic, 
 	if (!rc)
 		rc = pt__buf_printf(&out, "end %zu %08x\n", count, pt__crc32c(0, out.data, out.len));
 	if (!rc)
-		rc = pt__atomic_write(path, out.data, out.len);
+		rc = pt__atomic_write_in(st->path, path, out.data, out.len, 0644);
 	pt__buf_free(&out);
 	pt__free(path);
 	pt__free(dir);
@@ -115,7 +115,7 @@ static int frame_load(const pt_store *st, const char *file, const char *magic, j
 		arr = NULL;
 		goto done;
 	}
-	if ((rc = pt__read_file(path, META_MAX, &data, &len)))
+	if ((rc = pt__read_file_in(st->path, path, META_MAX, &data, &len)))
 		goto done;
 	size_t ml = strlen(magic);
 	if (len < ml + 1 || memcmp(data, magic, ml) || data[ml] != '\n') {
@@ -671,9 +671,9 @@ static int location_store(const pt_store *st, const uint8_t id[32], const pt__lo
 	if (!rc && !dir)
 		rc = PT_ENOMEM;
 	if (!rc)
-		rc = pt__mkdir_p(dir, 0755);
+		rc = pt__mkdir_in(st->path, dir, 0755);
 	if (!rc)
-		rc = pt__atomic_write(path, out.data, out.len);
+		rc = pt__atomic_write_in(st->path, path, out.data, out.len, 0644);
 	pt__free(dir);
 	pt__buf_free(&b);
 	pt__buf_free(&out);

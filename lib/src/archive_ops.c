@@ -40,10 +40,12 @@ int pt__archive_lock(const pt_store *st, int wait, int *out_fd)
 {
 	char *dir = pt__archive_dir(st);
 	char *path = dir ? pt__sprintf("%s/lock", dir) : NULL;
-	int rc = path ? pt__mkdir_p(dir, 0755) : PT_ENOMEM, fd = -1;
+	int rc = path ? pt__mkdir_in(st->path, dir, 0755) : PT_ENOMEM, fd = -1;
 	if (rc)
 		goto done;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = pt__open_in(st->path, path, O_RDWR | O_CREAT, 0644);
+	if (fd >= 0 && (rc = pt__check_private_file(fd, path)))
+		goto done;
 	if (fd < 0) {
 		rc = pt__err_errno(errno, "cannot open %s", path);
 		goto done;

@@ -67,29 +67,29 @@ static int name_check(const char *tar, const char *name)
 	return 0;
 }
 
-static int rm_rf(const char *path)
+static int rm_rf(const char *root, const char *path)
 {
 	struct stat sb;
-	if (lstat(path, &sb) < 0)
+	if (pt__stat_in(root, path, &sb) < 0)
 		return 0;
 	if (S_ISDIR(sb.st_mode)) {
 		char **names = NULL;
 		size_t n = 0;
-		if (!pt__list_dir(path, NULL, &names, &n)) {
+		if (!pt__list_dir_in(root, path, NULL, &names, &n)) {
 			for (size_t i = 0; i < n; i++) {
 				char *p = pt__sprintf("%s/%s", path, names[i]);
 				if (p)
-					rm_rf(p);
+					rm_rf(root, p);
 				pt__free(p);
 			}
 			pt_strv_free(names, n);
 		}
-		return rmdir(path);
+		return pt__rmdir_in(root, path);
 	}
-	return unlink(path);
+	return pt__unlink_in(root, path);
 }
 
-static int mkparent(const char *path)
+static int mkparent(const char *root, const char *path)
 {
 	char *d = pt__strdup(path);
 	if (!d)
@@ -98,7 +98,7 @@ static int mkparent(const char *path)
 	int rc = 0;
 	if (s) {
 		*s = 0;
-		rc = pt__mkdir_p(d, 0755);
+		rc = pt__mkdir_in(root, d, 0755);
 	}
 	pt__free(d);
 	return rc;
@@ -114,7 +114,7 @@ static int relink_stream(const pt_store *st, const char *run, const char *stream
 	size_t n = 0;
 	int rc = segdir ? pt__chain_load(dir, &c) : PT_ENOMEM;
 	bool changed = false;
-	if (rc || (rc = pt__list_dir(segdir, PT_SEG_SUFFIX, &names, &n)))
+	if (rc || (rc = pt__list_dir_in(st->path, segdir, PT_SEG_SUFFIX, &names, &n)))
 		goto done;
 	for (bool progress = true; progress;) {
 		progress = false;
@@ -133,7 +133,7 @@ static int relink_stream(const pt_store *st, const char *run, const char *stream
 			if (listed)
 				continue;
 			char *p = pt__sprintf("%s/%s", segdir, names[i]);
-			int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+			int fd = p ? pt__open_in(st->path, p, O_RDONLY, 0) : -1;
 			struct stat sb;
 			pt_seg_header h;
 			pt_footer f = {0};
@@ -252,8 +252,8 @@ int pt_archive_restore(const char *tar_path, const char *store_dir, const pt_res
 		rc = PT_ENOMEM;
 		goto done;
 	}
-	rm_rf(stage);
-	if ((rc = pt__mkdir_p(stage, 0700)))
+	rm_rf(st->path, stage);
+	if ((rc = pt__mkdir_in(st->path, stage, 0700)))
 		goto done;
 	pt__progress prog = {o->progress, o->progress_payload, "restore", 0, (uint64_t)tsb.st_size, 0};
 	for (size_t i = 0;; i++) {
@@ -299,14 +299,19 @@ int pt_archive_restore(const char *tar_path, const char *store_dir, const pt_res
 		}
 		/* already there with the same bytes: restoring twice is harmless */
 		struct stat sb;
-		if (lstat(dest[i], &sb) == 0) {
+		if (pt__stat_in(st->path, dest[i], &sb) < 0 && errno != ENOENT) {
+			/* a link below the store (ELOOP): never written through */
+			rc = pt__err_errno(errno, "cannot restore %s", dest[i]);
+			goto done;
+		}
+		if (pt__stat_in(st->path, dest[i], &sb) == 0) {
 			uint8_t have[32];
 			uint64_t hsz;
 			if (!S_ISREG(sb.st_mode)) {
 				rc = pt__err(PT_EEXISTS, "%s exists and is not a regular file; not touched", dest[i]);
 				goto done;
 			}
-			if ((rc = pt__sha256_file(dest[i], have, &hsz)))
+			if ((rc = pt__sha256_file_in(st->path, dest[i], have, &hsz)))
 				goto done;
 			/* an object is the same object if it decodes to its id, whatever its compression */
 			if (m->type == PT_MEMBER_OBJECT && memcmp(have, m->sha, 32) &&
@@ -334,7 +339,7 @@ int pt_archive_restore(const char *tar_path, const char *store_dir, const pt_res
 			rc = PT_ENOMEM;
 			goto done;
 		}
-		out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		out = pt__open_in(st->path, tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
 		pt__free(tmp);
 		if (out < 0) {
 			rc = pt__err_errno(errno, "cannot create a staging file in %s", stage);
@@ -409,12 +414,12 @@ int pt_archive_restore(const char *tar_path, const char *store_dir, const pt_res
 		if (!staged[i])
 			continue;
 		char *tmp = pt__sprintf("%s/%zu", stage, i);
-		if (!tmp || (rc = mkparent(dest[i]))) {
+		if (!tmp || (rc = mkparent(st->path, dest[i]))) {
 			pt__free(tmp);
 			rc = rc ? rc : PT_ENOMEM;
 			goto done;
 		}
-		if (rename(tmp, dest[i]) < 0) {
+		if (pt__rename_in(st->path, tmp, dest[i]) < 0) {
 			rc = pt__err_errno(errno, "cannot move %s into place", dest[i]);
 			pt__free(tmp);
 			goto done;
@@ -423,7 +428,7 @@ int pt_archive_restore(const char *tar_path, const char *store_dir, const pt_res
 		char *d = pt__strdup(dest[i]);
 		if (d) {
 			*strrchr(d, '/') = 0;
-			pt__fsync_dir(d);
+			pt__fsync_dir_in(st->path, d);
 		}
 		pt__free(d);
 		s->written++;
@@ -454,7 +459,7 @@ done:
 	if (out >= 0)
 		close(out);
 	if (stage)
-		rm_rf(stage);
+		rm_rf(st->path, stage);
 	if (dest)
 		for (size_t i = 0; i <= a.nm; i++)
 			pt__free(dest[i]);

@@ -108,7 +108,7 @@ int pt__tar_write(int fd, const char *path, int64_t mtime_s, pt__tar_member *m, 
 		uint64_t left = m[i].size, off = m[i].src_off;
 		int sfd = -1;
 		if (!m[i].data) {
-			sfd = open(m[i].src_path, O_RDONLY | O_CLOEXEC);
+			sfd = pt__open_store_member(m[i].src_path, O_RDONLY);
 			if (sfd < 0) {
 				rc = pt__err_errno(errno, "cannot open %s", m[i].src_path);
 				goto done;

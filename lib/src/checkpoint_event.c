@@ -123,10 +123,14 @@ static int key_is(const cur *c, uint64_t n, const char *key)
 	return strlen(key) == n && !memcmp(c->p + c->off, key, n);
 }
 
-int pt__ev_refs_parse(pt__ev_refs *r, const uint8_t *body, size_t len)
+int pt__ev_refs_parse(pt__ev_refs *r, const char *kind, const uint8_t *body, size_t len)
 {
 	memset(r, 0, sizeof *r);
 	r->info.step = PT_NO_STEP;
+	bool is_ck = !strcmp(kind, PT_KIND_CHECKPOINT);
+	if (!is_ck && strcmp(kind, "snapshot") && strcmp(kind, PT_KIND_CODE))
+		return 0; /* no references: `objects` in a user's event is just data */
+	unsigned counts = 0; /* which of the seven counts a genuine checkpoint event has */
 	cur c = {body, len, 0};
 	char k;
 	uint64_t n;
@@ -212,6 +216,7 @@ int pt__ev_refs_parse(pt__ev_refs *r, const uint8_t *body, size_t len)
 			uint64_t vn;
 			if (slot && !head(&c, &vk, &vn, &iv) && vk == 'i' && iv >= 0) {
 				*slot = (uint64_t)iv;
+				counts |= 1u << (slot - &r->info.tensors);
 			} else {
 				c.off = save;
 				if (skip(&c, 1))
@@ -219,6 +224,12 @@ int pt__ev_refs_parse(pt__ev_refs *r, const uint8_t *body, size_t len)
 			}
 		}
 #undef IS
+	}
+	if (!is_ck)
+		r->has_manifest = 0; /* a manifest is named by checkpoint events only */
+	else if (!r->has_manifest || counts != 0x7fu) {
+		r->foreign = 1;
+		r->has_manifest = 0;
 	}
 	return 0;
 bad:

@@ -33,9 +33,9 @@ int pt__gc_lock(const pt_store *st, int exclusive, int wait, int *out_fd)
 		rc = PT_ENOMEM;
 		goto done;
 	}
-	if ((rc = pt__mkdir_p(dir, 0755)))
+	if ((rc = pt__mkdir_in(st->path, dir, 0755)))
 		goto done;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = pt__open_in(st->path, path, O_RDWR | O_CREAT, 0644);
 	if (fd < 0) {
 		rc = pt__err_errno(errno, "cannot open %s", path);
 		goto done;
@@ -113,7 +113,7 @@ static int walk_refs(const pt_store *st, const char *only_run, refs_cb cb, void 
 				pt__ev_refs r;
 				ev_ctx c = {runs[i], streams[k], pt_ev_seq(ev), pt_ev_step(ev),
 					    !strcmp(pt_ev_kind(ev), PT_KIND_CHECKPOINT)};
-				if ((rc = pt__ev_refs_parse(&r, body, blen))) {
+				if ((rc = pt__ev_refs_parse(&r, pt_ev_kind(ev), body, blen))) {
 					rc = pt__err_wrap(rc, "run %s stream %s seq %llu", c.run, c.stream,
 							  (unsigned long long)c.seq);
 					break;
@@ -238,6 +238,18 @@ static int verify_refs(const ev_ctx *c, const pt__ev_refs *r, void *payload)
 			problem(v, rc == PT_ENOTFOUND ? PT_ENOTFOUND : PT_ECORRUPT, id, "%s: object %s: %s",
 				at, hex, pt_error_last());
 		}
+	}
+	if (r->foreign && v->cb && !v->stop) {
+		/* forged through emit before reserved kinds were refused: not a
+		 * checkpoint and no reference (docs/RELIABILITY.md), but said */
+		char msg[1024];
+		snprintf(msg, sizeof msg, "%s: a \"checkpoint\" event not written by pt_checkpointer_write (no manifest "
+			 "and counts); it names no checkpoint and holds no object", at);
+		char obj[300];
+		snprintf(obj, sizeof obj, "runs/%s/%s", c->run, c->stream);
+		pt_problem p = {PT_SEVERITY_WARNING, PT_EINVAL, obj, 0, msg};
+		if (v->cb(&p, v->payload))
+			v->stop = 1;
 	}
 	if (!c->is_checkpoint || !r->has_manifest || v->stop)
 		return 0;
@@ -371,7 +383,7 @@ static int sweep(const uint8_t id[32], const char *path, void *payload)
 	}
 	g->stats.garbage_objects++;
 	g->stats.garbage_bytes += (uint64_t)sb.st_size;
-	if (!g->o->dry_run && unlink(path) < 0 && errno != ENOENT)
+	if (!g->o->dry_run && pt__unlink_in(g->st->path, path) < 0 && errno != ENOENT)
 		return pt__err_errno(errno, "gc: cannot remove %s", path);
 	return 0;
 }
@@ -384,7 +396,7 @@ static int sweep_tmp(const char *path, void *payload)
 		return 0;
 	g->stats.temp_files++;
 	g->stats.garbage_bytes += (uint64_t)sb.st_size;
-	if (!g->o->dry_run && unlink(path) < 0 && errno != ENOENT)
+	if (!g->o->dry_run && pt__unlink_in(g->st->path, path) < 0 && errno != ENOENT)
 		return pt__err_errno(errno, "gc: cannot remove %s", path);
 	return 0;
 }

@@ -82,7 +82,8 @@ size_t pt__cdc_next(const pt__cdc *c, const uint8_t *p, size_t len, int final);
 
 /* ---- checkpoint events (checkpoint_event.c) ------------------------------------------ */
 typedef struct {
-	int has_manifest;
+	int has_manifest; /* a checkpoint event written by pt_checkpointer_write names this manifest */
+	int foreign;      /* a checkpoint event that does not have that shape (forged through emit) */
 	uint8_t manifest[32];
 	pt_checkpoint_info info;
 	/* ids of an `objects` array (allocated, 32 bytes each) */
@@ -90,8 +91,16 @@ typedef struct {
 	size_t nobjects;
 } pt__ev_refs;
 
-/* Parse a body map; unknown keys are ignored; a malformed body is PT_ECORRUPT. */
-int pt__ev_refs_parse(pt__ev_refs *r, const uint8_t *body, size_t len);
+/*
+ * The object references of an event of `kind`: only the kinds the library
+ * writes itself carry them (checkpoint: `manifest`; snapshot and code:
+ * `objects`); any other kind has none, whatever its body says.  A checkpoint
+ * event must also have the shape pt_checkpointer_write gives it (manifest and
+ * the seven counts, as every version wrote): one that does not was forged
+ * through `emit` before reserved kinds were refused, and is `foreign` with no
+ * reference.  Unknown keys are ignored; a malformed body is PT_ECORRUPT.
+ */
+int pt__ev_refs_parse(pt__ev_refs *r, const char *kind, const uint8_t *body, size_t len);
 void pt__ev_refs_free(pt__ev_refs *r);
 
 /* ---- gc lock (checkpoint_gc.c) ---------------------------------------------------------- */

@@ -182,7 +182,7 @@ static int scan_stream(const pt_store *st, const char *run, const char *stream, 
 		if ((rc = pt_ev_body_msgpack(ev, &body, &blen)))
 			break;
 		pt__ev_refs r;
-		if ((rc = pt__ev_refs_parse(&r, body, blen))) {
+		if ((rc = pt__ev_refs_parse(&r, pt_ev_kind(ev), body, blen))) {
 			rc = pt__err_wrap(rc, "run %s stream %s seq %llu", run, stream,
 					  (unsigned long long)pt_ev_seq(ev));
 			break;

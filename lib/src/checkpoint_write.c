@@ -586,7 +586,7 @@ static int append_event(pt_checkpointer *cw, int64_t step, pt_checkpoint_info *i
 	if (!rc) rc = pt_event_uint(ev, "logical_bytes", info->logical_bytes);
 	if (!rc) rc = pt_event_uint(ev, "stored_bytes", info->stored_bytes);
 	if (!rc) rc = pt_event_uint(ev, "new_bytes", info->new_bytes);
-	if (!rc) rc = pt_recorder_append(cw->rec, ev, &info->seq);
+	if (!rc) rc = pt__recorder_append_own(cw->rec, ev, &info->seq);
 	/* the event must be readable before the gc lock is released */
 	if (!rc) rc = pt_recorder_flush(cw->rec);
 	pt_event_free(ev);
@@ -766,7 +766,7 @@ done:
 	/* a failed session leaves no temporary files behind */
 	for (size_t i = 0; i < s.nres; i++)
 		if (s.res[i].tmp) {
-			unlink(s.res[i].tmp);
+			pt__unlink_in(cw->st->path, s.res[i].tmp);
 			pt__free(s.res[i].tmp);
 		}
 	pt__gc_unlock(lockfd);

@@ -1209,7 +1209,7 @@ int pt_code_capture(pt_recorder *rec, const pt_code_options *opts)
 	if (!rc)
 		rc = pt__code_capture_events(code, env, pt__recorder_store(rec), opts);
 	if (!rc)
-		rc = pt_recorder_append(rec, code, NULL);
+		rc = pt__recorder_append_own(rec, code, NULL);
 	if (!rc && env)
 		rc = pt_recorder_append(rec, env, NULL);
 	pt_event_free(code);

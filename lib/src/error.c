@@ -37,7 +37,13 @@ int pt__err_errno(int err, const char *fmt, ...)
 					      : PT_EIO;
 	va_list ap;
 	va_start(ap, fmt);
-	set_v(code, strerror(err), fmt, ap);
+	/* ELOOP and EXDEV only come from the confined opens of fileio.c (which
+	 * follow no link below a store's directory): say what happened */
+	set_v(code,
+	      err == ELOOP   ? "a symbolic link inside the store (not followed: links below a store's directory are refused)"
+	      : err == EXDEV ? "not below the store's directory, or across file systems"
+			     : strerror(err),
+	      fmt, ap);
 	va_end(ap);
 	return code;
 }

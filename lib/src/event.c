@@ -13,6 +13,44 @@
 
 static const char *const reserved_keys[] = {"run", "stream", "seq", "time", "step", "kind", "name"};
 
+/*
+ * Kinds the library interprets, and the only API that writes each.  gc,
+ * verify, archive and replay take object references, manifests, lineages and
+ * snapshots from these events; accepting them from pt_recorder_append would
+ * let any body (`{"kind":"checkpoint","manifest":"<64 hex>"}`) make gc refuse
+ * forever or pin objects.  Other built-in kinds (param, metric, decision, env,
+ * note, run_start, run_end) are plain data and stay appendable.
+ */
+static const struct {
+	const char *kind, *api;
+} reserved_kinds[] = {
+	{PT_KIND_CHECKPOINT, "pt_checkpointer_write (Python: Recorder.checkpoint)"},
+	{"snapshot", "the recorder itself (pt_recorder_options.snapshot_every)"},
+	{"lineage", "pt_recorder_resume (Python: Recorder(resume=...))"},
+	{PT_KIND_RECOVERY, "the recorder itself, when it cuts a torn tail on reopen"},
+	{PT_KIND_CODE, "pt_code_capture (Python: Recorder(capture_code=True))"},
+};
+
+int pt__kind_reserved(const char *kind, size_t len)
+{
+	if (len != 4 && len != 7 && len != 8 && len != 10)
+		return 0; /* the append path's common case, without a string compare */
+	for (size_t i = 0; i < sizeof reserved_kinds / sizeof *reserved_kinds; i++)
+		if (strlen(reserved_kinds[i].kind) == len && !memcmp(kind, reserved_kinds[i].kind, len))
+			return pt__err(PT_EINVAL,
+				       "event kind \"%s\" is reserved: the library interprets it and writes it only through %s",
+				       reserved_kinds[i].kind, reserved_kinds[i].api);
+	return 0;
+}
+
+int pt_event_check_appendable(const pt_event *ev)
+{
+	if (!ev)
+		return pt__err(PT_EINVAL, "pt_event_check_appendable: NULL event");
+	int rc = pt__event_ready(ev);
+	return rc ? rc : pt__kind_reserved(ev->kind, ev->kind_len);
+}
+
 int pt__kind_check(const char *kind, size_t len)
 {
 	if (!kind || !len)

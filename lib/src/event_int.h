@@ -36,5 +36,8 @@ size_t pt__event_body_size(const pt_event *ev);
 uint8_t *pt__event_body_write(const pt_event *ev, uint8_t *dst);
 /* Check a kind string. */
 int pt__kind_check(const char *kind, size_t len);
+/* PT_EINVAL (naming the API to use) if `kind` is one the library interprets and
+ * writes only itself (checkpoint, snapshot, lineage, recovery, code). */
+int pt__kind_reserved(const char *kind, size_t len);
 
 #endif

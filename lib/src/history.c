@@ -53,7 +53,7 @@ static int adopt_pending(pt_history *h)
 	int rc = open_path && segdir ? 0 : PT_ENOMEM;
 	if (rc || pt__exists(open_path))
 		goto done;
-	if (pt__is_dir(segdir) && (rc = pt__list_dir(segdir, PT_SEG_SUFFIX, &names, &n)))
+	if (pt__is_dir(segdir) && (rc = pt__list_stream_dir(h->dir, segdir, PT_SEG_SUFFIX, &names, &n)))
 		goto done;
 	pt_chain *c = &h->chain;
 	static const uint8_t zero[PT_SHA256_LEN];
@@ -79,7 +79,7 @@ static int adopt_pending(pt_history *h)
 			rc = PT_ENOMEM;
 			break;
 		}
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		int fd = pt__open_stream_file(h->dir, path, O_RDONLY);
 		struct stat sb;
 		pt_seg_header hd;
 		pt_footer f = {0};
@@ -170,7 +170,7 @@ int pt__history_open_id(const pt_history *h, const uint8_t id[PT_SHA256_LEN], pt
 	if (!path)
 		return PT_ENOMEM;
 	int rc = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = pt__open_stream_file(h->dir, path, O_RDONLY);
 	if (fd < 0 && errno == ENOENT) {
 		/* archived (archive_job.c): the member inside its tar */
 		rc = pt__archive_open_segment(h->st, h->run, h->stream, id, &out->fd, &out->base, &out->size);
@@ -232,7 +232,7 @@ int pt__history_open_tail(const pt_history *h, pt_segsrc *out)
 	if (!path)
 		return PT_ENOMEM;
 	int rc = 0;
-	out->fd = open(path, O_RDONLY | O_CLOEXEC);
+	out->fd = pt__open_stream_file(h->dir, path, O_RDONLY);
 	struct stat sb;
 	if (out->fd < 0)
 		rc = errno == ENOENT ? PT_ENOTFOUND : pt__err_errno(errno, "cannot open %s", path);
@@ -255,7 +255,8 @@ int pt__history_tail_ino(const pt_history *h, ino_t *out)
 	if (!path)
 		return PT_ENOMEM;
 	struct stat sb;
-	int rc = stat(path, &sb) == 0 ? 0 : PT_ENOTFOUND;
+	/* lstat: a link planted here has another inode, and the reopen refuses it */
+	int rc = lstat(path, &sb) == 0 ? 0 : PT_ENOTFOUND;
 	if (!rc)
 		*out = sb.st_ino;
 	pt__free(path);

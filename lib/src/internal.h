@@ -86,7 +86,8 @@ int pt__write_all(int fd, const void *p, size_t n, const char *what);
 int pt__pread_all(int fd, void *p, size_t n, uint64_t off, const char *what); /* short read: PT_ECORRUPT */
 int pt__fsync_dir(const char *dir);
 int pt__mkdir_p(const char *path, unsigned mode);
-/* Write `data` to `path` atomically: tmp file, fsync, rename, fsync dir. */
+/* Write `data` to `path` atomically: tmp file (random name, O_EXCL), fsync,
+ * rename, fsync dir; nothing is followed below the file's directory. */
 int pt__atomic_write(const char *path, const void *data, size_t len);
 /* Read a whole (small) file; PT_ELIMIT if larger than `max`. */
 int pt__read_file(const char *path, size_t max, uint8_t **out, size_t *out_len);
@@ -94,6 +95,55 @@ bool pt__exists(const char *path);
 bool pt__is_dir(const char *path);
 /* Sorted list of directory entries (no . and ..), filtered by suffix if not NULL. */
 int pt__list_dir(const char *dir, const char *suffix, char ***out, size_t *count);
+
+/* ---- confined files (fileio.c): everything the library opens inside a store.
+ * `root` is the store's directory (or a vault's); it may itself be reached
+ * through symbolic links.  `path` is `root` + "/..." and no component below
+ * `root` is ever followed when it is a symbolic link (openat2 with
+ * RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, or an O_NOFOLLOW walk where openat2 is
+ * missing).  The fd/int-returning ones behave like their syscall: -1 with
+ * errno set; a symbolic link is ELOOP ("symbolic link ... not followed" once
+ * through pt__err_errno), a path not below `root` EXDEV.  The others return a
+ * PT code with the message set. */
+struct stat;
+int pt__open_in(const char *root, const char *path, int flags, unsigned mode); /* adds O_NOFOLLOW|O_CLOEXEC */
+int pt__dir_open_in(const char *root, const char *dir);                        /* O_RDONLY|O_DIRECTORY */
+int pt__stat_in(const char *root, const char *path, struct stat *sb);          /* lstat semantics */
+bool pt__is_dir_in(const char *root, const char *path);                        /* a real directory, not a link */
+int pt__unlink_in(const char *root, const char *path);
+int pt__rmdir_in(const char *root, const char *path);
+int pt__rename_in(const char *root, const char *from, const char *to);
+int pt__fsync_dir_in(const char *root, const char *dir);
+/* mkdir -p of `path` below `root` (root must exist). */
+int pt__mkdir_in(const char *root, const char *path, unsigned mode);
+/* Create `dir`/`prefix`<24 random hex digits> with O_EXCL, mode `mode`: the fd
+ * (>= 0) and the allocated name in *tmp_out, or a negative PT code. */
+int pt__tmp_in(const char *root, const char *dir, const char *prefix, unsigned mode, char **tmp_out);
+/* pt__atomic_write below `root`, the file created with `mode`. */
+int pt__atomic_write_in(const char *root, const char *path, const void *data, size_t len, unsigned mode);
+int pt__read_file_in(const char *root, const char *path, size_t max, uint8_t **out, size_t *out_len);
+int pt__list_dir_in(const char *root, const char *dir, const char *suffix, char ***out, size_t *count);
+int pt__sha256_file_in(const char *root, const char *path, uint8_t out[PT_SHA256_LEN], uint64_t *size_out);
+/* The store directory of a stream directory (<root>/runs/<run>/<stream>), allocated;
+ * a directory of another shape is its own root. */
+char *pt__stream_root(const char *stream_dir);
+/* The store directory above `path` = <root>/<top>/c1/../c<depth> (e.g. "objects", 2
+ * for an object file), allocated; `path` itself when it has another shape. */
+char *pt__root_of(const char *path, const char *top, int depth);
+/* PT_EIO unless `fd` is a regular file with exactly one link (before truncating it in place). */
+int pt__check_private_file(int fd, const char *path);
+/* Open (no O_CREAT) a file of the stream in `stream_dir` (<root>/runs/R/S): confined
+ * below the store's directory when `path` is there, else (a vault) a plain open. */
+int pt__open_stream_file(const char *stream_dir, const char *path, int flags);
+/* pt__read_file_in / pt__list_dir_in below the store of `stream_dir`. */
+int pt__read_stream_file(const char *stream_dir, const char *path, size_t max, uint8_t **out, size_t *out_len);
+int pt__list_stream_dir(const char *stream_dir, const char *dir, const char *suffix, char ***out, size_t *count);
+/* Open a store file named by its path alone (a segment <root>/runs/R/S/segments/F or
+ * an object <root>/objects/hh/F): confined below <root>; another path: O_NOFOLLOW. */
+int pt__open_store_member(const char *path, int flags);
+int pt__sha256_stream_file(const char *stream_dir, const char *path, uint8_t out[PT_SHA256_LEN], uint64_t *size_out);
+/* Tests: use the O_NOFOLLOW walk even where openat2 exists. */
+void pt__fileio_force_walk(bool on);
 
 /* ---- the store (store.c) ---------------------------------------------------------- */
 struct pt_store {
@@ -104,6 +154,10 @@ struct pt_store {
 /* Path helpers: allocated strings (pt__free). */
 char *pt__run_dir(const pt_store *st, const char *run);
 char *pt__stream_dir(const pt_store *st, const char *run, const char *stream);
+
+/* pt_recorder_append for the library's own writers: also the kinds the library
+ * interprets (checkpoint, lineage, code...), which pt_recorder_append refuses (recorder.c). */
+int pt__recorder_append_own(pt_recorder *r, const pt_event *ev, uint64_t *out_seq);
 
 /* The store a recorder writes to (recorder.c). */
 pt_store *pt__recorder_store(const pt_recorder *r);

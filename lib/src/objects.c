@@ -108,7 +108,7 @@ int pt__object_exists(const pt_store *st, const uint8_t id[32])
 		return PT_ENOMEM;
 	struct stat sb;
 	int rc;
-	if (stat(p, &sb) == 0)
+	if (pt__stat_in(st->path, p, &sb) == 0)
 		rc = 1;
 	else if (errno == ENOENT || errno == ENOTDIR)
 		rc = 0;
@@ -179,7 +179,7 @@ static void vcache_note_written(const char *path, const uint8_t id[32])
 {
 	struct stat sb;
 	uint8_t key[32];
-	if (stat(path, &sb) == 0) {
+	if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
 		vcache_key(key, id, &sb);
 		vcache_put(key);
 	}
@@ -210,7 +210,7 @@ int pt__object_check_existing(const pt_store *st, const uint8_t id[32], size_t l
 		s = &local;
 	uint8_t *buf = NULL;
 	int rc = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = pt__open_in(st->path, path, O_RDONLY, 0);
 	if (fd < 0) {
 		if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
 			rc = pt__err_errno(errno, "cannot open object %s", path);
@@ -272,22 +272,17 @@ done:
 static int write_file(const char *dir, const char *path, const uint8_t *id, const uint8_t *hdr,
 		      const void *payload, size_t plen, int no_dirsync, char **out_tmp)
 {
-	static uint64_t counter;
-	uint64_t n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
 	const char *base = strrchr(path, '/') + 1;
-	char *tmp = pt__sprintf("%s/" TMP_PREFIX "%s-%d-%llu", dir, base, (int)getpid(),
-				(unsigned long long)n);
-	if (!tmp)
-		return PT_ENOMEM;
-	int rc = 0;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0 && errno == ENOENT) {
-		if ((rc = pt__mkdir_p(dir, 0755)))
+	/* a random name, created O_EXCL below the store's directory (fileio.c) */
+	char *tmp = NULL, *root = pt__root_of(dir, "objects", 1), *pfx = pt__sprintf(TMP_PREFIX "%s-", base);
+	int rc = 0, fd = !root || !pfx ? PT_ENOMEM : pt__tmp_in(root, dir, pfx, 0644, &tmp);
+	if (fd == PT_ENOTFOUND) {
+		if ((rc = pt__mkdir_in(root, dir, 0755)))
 			goto done;
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		fd = pt__tmp_in(root, dir, pfx, 0644, &tmp);
 	}
 	if (fd < 0) {
-		rc = pt__err_errno(errno, "cannot create %s", tmp);
+		rc = fd;
 		goto done;
 	}
 	rc = pt__write_all(fd, hdr, PT_OBJECT_HEADER_LEN, tmp);
@@ -297,27 +292,30 @@ static int write_file(const char *dir, const char *path, const uint8_t *id, cons
 		if (close(fd) < 0)
 			rc = pt__err_errno(errno, "cannot close %s", tmp);
 		if (rc) {
-			unlink(tmp);
+			pt__unlink_in(root, tmp);
 			goto done;
 		}
 		*out_tmp = tmp;
-		return 0;
+		tmp = NULL;
+		goto done;
 	}
 	if (!rc && fdatasync(fd) < 0)
 		rc = pt__err_errno(errno, "cannot fsync %s", tmp);
 	if (close(fd) < 0 && !rc)
 		rc = pt__err_errno(errno, "cannot close %s", tmp);
-	if (!rc && rename(tmp, path) < 0)
+	if (!rc && pt__rename_in(root, tmp, path) < 0)
 		rc = pt__err_errno(errno, "cannot rename %s to %s", tmp, path);
 	if (rc) {
-		unlink(tmp);
+		pt__unlink_in(root, tmp);
 		goto done;
 	}
 	if (id)
 		vcache_note_written(path, id);
 	if (!no_dirsync)
-		rc = pt__fsync_dir(dir);
+		rc = pt__fsync_dir_in(root, dir);
 done:
+	pt__free(root);
+	pt__free(pfx);
 	pt__free(tmp);
 	return rc;
 }
@@ -425,7 +423,11 @@ int pt__object_put(const pt_store *st, const void *data, size_t len, uint8_t out
 
 int pt__object_sync_tmp(const char *tmp)
 {
-	int fd = open(tmp, O_RDWR | O_CLOEXEC);
+	char *root = pt__root_of(tmp, "objects", 2);
+	if (!root)
+		return PT_ENOMEM;
+	int fd = pt__open_in(root, tmp, O_RDWR, 0);
+	pt__free(root);
 	if (fd < 0)
 		return pt__err_errno(errno, "cannot open %s", tmp);
 	int rc = 0;
@@ -441,7 +443,7 @@ int pt__object_publish(const pt_store *st, const uint8_t id[32], const char *tmp
 	if (!path)
 		return PT_ENOMEM;
 	int rc = 0;
-	if (rename(tmp, path) < 0)
+	if (pt__rename_in(st->path, tmp, path) < 0)
 		rc = pt__err_errno(errno, "cannot rename %s to %s", tmp, path);
 	else
 		vcache_note_written(path, id);
@@ -455,7 +457,7 @@ int pt__object_finish(const pt_store *st, const uint8_t id[32], const char *tmp)
 	if (!rc)
 		rc = pt__object_publish(st, id, tmp);
 	if (rc)
-		unlink(tmp);
+		pt__unlink_in(st->path, tmp);
 	return rc;
 }
 
@@ -475,7 +477,7 @@ static int obj_open(const pt_store *st, const uint8_t id[32], char **path_out, i
 	int rc = 0;
 	*base = 0;
 	uint64_t size = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = pt__open_in(st->path, path, O_RDONLY, 0);
 	if (fd < 0) {
 		if (errno == ENOENT) {
 			if ((rc = pt__archive_open_object(st, id, path, &fd, base, &size)))
@@ -624,7 +626,7 @@ int pt__object_verify_file(const char *path, const uint8_t id[32], pt__object_sc
 	uint8_t *buf = NULL;
 	obj_header h;
 	int rc = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = pt__open_store_member(path, O_RDONLY);
 	if (fd < 0)
 		return pt__err_errno(errno, "cannot open %s", path);
 	struct stat sb;
@@ -676,7 +678,7 @@ int pt__object_remove(const pt_store *st, const uint8_t id[32])
 	if (!p)
 		return PT_ENOMEM;
 	int rc = 0;
-	if (unlink(p) < 0 && errno != ENOENT)
+	if (pt__unlink_in(st->path, p) < 0 && errno != ENOENT)
 		rc = pt__err_errno(errno, "cannot remove %s", p);
 	pt__free(p);
 	return rc;
@@ -692,9 +694,9 @@ int pt__object_walk(const pt_store *st, pt__object_cb cb, pt__object_tmp_cb tmp_
 	char **dirs = NULL;
 	size_t nd = 0;
 	int rc = 0;
-	if (!pt__is_dir(root))
+	if (!pt__is_dir_in(st->path, root))
 		goto done;
-	if ((rc = pt__list_dir(root, NULL, &dirs, &nd)))
+	if ((rc = pt__list_dir_in(st->path, root, NULL, &dirs, &nd)))
 		goto done;
 	for (size_t i = 0; i < nd && !rc; i++) {
 		if (strlen(dirs[i]) != 2 || !hexdigit(dirs[i][0]) || !hexdigit(dirs[i][1]))
@@ -706,7 +708,7 @@ int pt__object_walk(const pt_store *st, pt__object_cb cb, pt__object_tmp_cb tmp_
 			rc = PT_ENOMEM;
 			break;
 		}
-		if (!pt__is_dir(d) || (rc = pt__list_dir(d, NULL, &files, &nf))) {
+		if (!pt__is_dir_in(st->path, d) || (rc = pt__list_dir_in(st->path, d, NULL, &files, &nf))) {
 			pt__free(d);
 			continue;
 		}

@@ -555,7 +555,7 @@ int pt_stream_stat(const pt_store *st, const char *run, const char *stream, pt_s
 	}
 	pt__err_clear();
 	{
-		int fd = open(lock_path, O_RDONLY | O_CLOEXEC);
+		int fd = pt__open_stream_file(hist.dir, lock_path, O_RDONLY);
 		if (fd >= 0) {
 			struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
 			if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)

@@ -308,13 +308,29 @@ static int append_locked(pt_recorder *r, const envelope *e, uint64_t *out_seq)
 	return 0;
 }
 
+static int append_event(pt_recorder *r, const pt_event *ev, uint64_t *out_seq);
+
 int pt_recorder_append(pt_recorder *r, const pt_event *ev, uint64_t *out_seq)
 {
 	if (!r)
 		return pt__err(PT_EINVAL, "pt_recorder_append: NULL recorder");
 	int rc = pt__event_ready(ev);
-	if (rc)
-		return rc;
+	if (!rc)
+		rc = pt__kind_reserved(ev->kind, ev->kind_len);
+	return rc ? rc : append_event(r, ev, out_seq);
+}
+
+int pt__recorder_append_own(pt_recorder *r, const pt_event *ev, uint64_t *out_seq)
+{
+	if (!r)
+		return pt__err(PT_EINVAL, "pt_recorder_append: NULL recorder");
+	int rc = pt__event_ready(ev);
+	return rc ? rc : append_event(r, ev, out_seq);
+}
+
+static int append_event(pt_recorder *r, const pt_event *ev, uint64_t *out_seq)
+{
+	int rc;
 	envelope e = {ev->kind, ev->kind_len, (const char *)ev->name.data, ev->name.len, ev->has_name,
 		      ev->step, ev->has_time ? ev->time : 0, ev, NULL, 0};
 	if (ev->has_time && e.time == 0)
@@ -332,6 +348,8 @@ int pt_recorder_append_msgpack(pt_recorder *r, const char *kind, const char *nam
 		return pt__err(PT_EINVAL, "pt_recorder_append_msgpack: NULL argument");
 	size_t kl = strlen(kind), nl = name ? strlen(name) : 0;
 	int rc = pt__kind_check(kind, kl);
+	if (!rc)
+		rc = pt__kind_reserved(kind, kl);
 	if (rc)
 		return rc;
 	if (name && (nl > PT_NAME_MAX || !pt__utf8_valid((const uint8_t *)name, nl)))
@@ -450,7 +468,7 @@ static void seg_reset(pt_recorder *r)
 
 static int seg_create(pt_recorder *r, uint64_t first_seq)
 {
-	int fd = open(r->open_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int fd = pt__open_in(r->st->path, r->open_path, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	if (fd < 0)
 		return pt__err_errno(errno, "cannot create %s", r->open_path);
 	pt_seg_header h;
@@ -466,10 +484,10 @@ static int seg_create(pt_recorder *r, uint64_t first_seq)
 		rc = pt__write_all(fd, b.data, b.len, r->open_path);
 	/* The new file's directory entry must be durable before any batch in it is. */
 	if (!rc)
-		rc = pt__fsync_dir(r->dir);
+		rc = pt__fsync_dir_in(r->st->path, r->dir);
 	if (rc) {
 		close(fd);
-		unlink(r->open_path);
+		pt__unlink_in(r->st->path, r->open_path);
 		pt__buf_free(&b);
 		return rc;
 	}
@@ -571,13 +589,13 @@ static int seal_segment(pt_recorder *r)
 		rc = PT_ENOMEM;
 		goto done;
 	}
-	if (rename(r->open_path, dst) < 0) {
+	if (pt__rename_in(r->st->path, r->open_path, dst) < 0) {
 		rc = pt__err_errno(errno, "cannot rename %s to %s", r->open_path, dst);
 		goto done;
 	}
 	close(r->seg_fd);
 	r->seg_fd = -1;
-	if ((rc = pt__fsync_dir(r->segdir)) || (rc = pt__fsync_dir(r->dir)))
+	if ((rc = pt__fsync_dir_in(r->st->path, r->segdir)) || (rc = pt__fsync_dir_in(r->st->path, r->dir)))
 		goto done;
 	pt_chain_entry ce = {r->segno, {0}, f.first_seq, f.last_seq, f.events, f.step_min, f.step_max,
 			     f.time_min, f.time_max, r->seg_size + b.len, f.raw_bytes};
@@ -791,7 +809,7 @@ static int write_snapshot(pt_recorder *r, const pt_buf *state, uint64_t at, int6
 	char *path = pt__sprintf("%s/snapshots", r->dir);
 	if (!path)
 		return PT_ENOMEM;
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	int fd = pt__open_in(r->st->path, path, O_WRONLY | O_APPEND | O_CREAT, 0644);
 	if (fd < 0)
 		rc = pt__err_errno(errno, "cannot open %s", path);
 	else {
@@ -948,7 +966,7 @@ int pt_recorder_resume(pt_recorder *r, int64_t from_step, int64_t parent, const 
 			rc = pt_event_str(ev, "manifest", manifest_hex);
 	}
 	if (!rc)
-		rc = pt_recorder_append(r, ev, NULL);
+		rc = pt__recorder_append_own(r, ev, NULL);
 	pt_event_free(ev);
 	if (!rc)
 		rc = pt_recorder_flush(r);
@@ -964,9 +982,13 @@ static int take_lock(pt_recorder *r)
 	if (!path)
 		return PT_ENOMEM;
 	int rc = 0;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	int fd = pt__open_in(r->st->path, path, O_RDWR | O_CREAT, 0644);
 	if (fd < 0) {
 		rc = pt__err_errno(errno, "cannot open lock file %s", path);
+		goto done;
+	}
+	if ((rc = pt__check_private_file(fd, path))) {
+		close(fd);
 		goto done;
 	}
 	/* An OFD lock: per open file description (so a second recorder in the
@@ -1025,7 +1047,8 @@ static int cut_tail(pt_recorder *r, int fd, uint64_t from, uint64_t size, const 
 		rc = PT_ENOMEM;
 		goto done;
 	}
-	if ((rc = pt__mkdir_p(cutdir, 0755)) || (rc = pt__atomic_write(cutpath, buf, (size_t)n)))
+	if ((rc = pt__mkdir_in(r->st->path, cutdir, 0700)) ||
+	    (rc = pt__atomic_write_in(r->st->path, cutpath, buf, (size_t)n, 0600)))
 		goto done;
 	if (ftruncate(fd, (off_t)from) < 0 || fdatasync(fd) < 0) {
 		rc = pt__err_errno(errno, "cannot truncate %s", r->open_path);
@@ -1072,7 +1095,7 @@ static int roll_forward(pt_recorder *r)
 	for (;;) {
 		char **names = NULL;
 		size_t n = 0;
-		int rc = pt__list_dir(r->segdir, PT_SEG_SUFFIX, &names, &n);
+		int rc = pt__list_dir_in(r->st->path, r->segdir, PT_SEG_SUFFIX, &names, &n);
 		if (rc)
 			return rc;
 		bool adopted = false;
@@ -1095,7 +1118,7 @@ static int roll_forward(pt_recorder *r)
 				pt_strv_free(names, n);
 				return PT_ENOMEM;
 			}
-			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			int fd = pt__open_in(r->st->path, path, O_RDONLY, 0);
 			struct stat sb;
 			pt_seg_header h;
 			pt_footer f = {0};
@@ -1104,7 +1127,7 @@ static int roll_forward(pt_recorder *r)
 			bool ok = fd >= 0 && fstat(fd, &sb) == 0 && !pt__seg_header_read(fd, (uint64_t)sb.st_size, path, &h) &&
 				  !memcmp(h.prev, r->prev, PT_SHA256_LEN) && h.segno == r->segno &&
 				  h.first_seq == r->next_seq && !pt__footer_read(fd, (uint64_t)sb.st_size, path, &f) &&
-				  !pt__sha256_file(path, actual, &size) && !memcmp(actual, id, PT_SHA256_LEN);
+				  !pt__sha256_file_in(r->st->path, path, actual, &size) && !memcmp(actual, id, PT_SHA256_LEN);
 			if (fd >= 0)
 				close(fd);
 			if (ok) {
@@ -1140,13 +1163,16 @@ static int check_chain_files(pt_recorder *r)
 			return PT_ENOMEM;
 		struct stat sb;
 		int rc = 0;
-		if (stat(p, &sb) < 0) {
+		if (pt__stat_in(r->st->path, p, &sb) < 0) {
 			/* archived segments leave the hot store (archive_job.c) */
 			if (errno == ENOENT && pt__archive_segment_state(r->st, r->chain.v[i].id) != PT_SEGMENT_HOT)
 				goto next;
 			rc = pt__err(PT_ECORRUPT, "%s: sealed segment %llu listed in the chain is missing; run `provtrace verify`",
 				     p, (unsigned long long)r->chain.v[i].segno);
 		}
+		else if (S_ISLNK(sb.st_mode))
+			rc = pt__err(PT_EIO, "%s: sealed segment %llu is a symbolic link inside the store (not followed)", p,
+				     (unsigned long long)r->chain.v[i].segno);
 		else if ((uint64_t)sb.st_size != r->chain.v[i].bytes)
 			rc = pt__err(PT_ECORRUPT, "%s: sealed segment is %lld bytes, the chain says %llu; run `provtrace verify`",
 				     p, (long long)sb.st_size, (unsigned long long)r->chain.v[i].bytes);
@@ -1160,14 +1186,20 @@ static int check_chain_files(pt_recorder *r)
 
 static int recover_open_segment(pt_recorder *r, envelope *rec_ev, pt_buf *rec_body, bool *have_rec)
 {
-	int fd = open(r->open_path, O_RDWR | O_CLOEXEC);
+	int fd = pt__open_in(r->st->path, r->open_path, O_RDWR, 0);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
 		return pt__err_errno(errno, "cannot open %s", r->open_path);
 	}
 	pt_openseg_scan s;
-	int rc = pt__openseg_scan(fd, r->open_path, &s);
+	int rc = pt__check_private_file(fd, r->open_path);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	/* one pass over the file, in large blocks: scan and hash (segment.c) */
+	rc = pt__openseg_scan_hash(fd, r->open_path, r->sha, &s);
 	if (rc)
 		goto done;
 	if (s.tail == PT_SCAN_BAD) {
@@ -1182,7 +1214,7 @@ static int recover_open_segment(pt_recorder *r, envelope *rec_ev, pt_buf *rec_bo
 		if (!rc) {
 			close(fd);
 			fd = -1;
-			if (unlink(r->open_path) < 0)
+			if (pt__unlink_in(r->st->path, r->open_path) < 0)
 				rc = pt__err_errno(errno, "cannot remove %s", r->open_path);
 			*have_rec = true;
 		}
@@ -1209,14 +1241,6 @@ static int recover_open_segment(pt_recorder *r, envelope *rec_ev, pt_buf *rec_bo
 			/* re-hash the file and seal it exactly as the crashed writer would have */
 			r->seg_fd = fd;
 			fd = -1;
-			uint8_t buf[1 << 16];
-			for (uint64_t o = 0; o < s.valid_end;) {
-				size_t n = (size_t)(s.valid_end - o < sizeof buf ? s.valid_end - o : sizeof buf);
-				if ((rc = pt__pread_all(r->seg_fd, buf, n, o, r->open_path)))
-					goto done;
-				pt__sha256_update(r->sha, buf, n);
-				o += n;
-			}
 			if (ftruncate(r->seg_fd, (off_t)s.valid_end) < 0 || lseek(r->seg_fd, 0, SEEK_END) < 0) {
 				rc = pt__err_errno(errno, "cannot truncate %s", r->open_path);
 				goto done;
@@ -1230,22 +1254,17 @@ static int recover_open_segment(pt_recorder *r, envelope *rec_ev, pt_buf *rec_bo
 		*have_rec = true;
 	}
 	if (s.n == 0) {
-		/* only a header: drop the file, a new one is made on the first batch */
+		/* only a header: drop the file, a new one is made on the first batch
+		 * (and hashed from its own header: forget the one hashed by the scan) */
 		close(fd);
 		fd = -1;
-		if (unlink(r->open_path) < 0)
+		if (pt__unlink_in(r->st->path, r->open_path) < 0)
 			rc = pt__err_errno(errno, "cannot remove %s", r->open_path);
+		pt__sha256_free(r->sha);
+		r->sha = NULL;
+		if (!rc)
+			rc = pt__sha256_new(&r->sha);
 		goto done;
-	}
-	{
-		uint8_t buf[1 << 16];
-		for (uint64_t o = 0; o < s.valid_end;) {
-			size_t n = (size_t)(s.valid_end - o < sizeof buf ? s.valid_end - o : sizeof buf);
-			if ((rc = pt__pread_all(fd, buf, n, o, r->open_path)))
-				goto done;
-			pt__sha256_update(r->sha, buf, n);
-			o += n;
-		}
 	}
 	if (lseek(fd, (off_t)s.valid_end, SEEK_SET) < 0) {
 		rc = pt__err_errno(errno, "cannot seek %s", r->open_path);
@@ -1257,15 +1276,29 @@ adopt:
 	r->seg_size = s.valid_end;
 	r->seg_first_seq = s.hdr.first_seq;
 	r->seg_opened_mono = pt__mono_ns();
-	for (uint64_t i = 0; i < s.n && !rc; i++) {
-		pt_batch_header h = {s.entries[i].first_seq, s.entries[i].count, 0, 0, 0, s.entries[i].step_min,
-				     s.entries[i].step_max, s.entries[i].time_min, s.entries[i].time_max};
-		rc = idx_add(r, s.entries[i].offset, &h);
-	}
+	/* the scan's index becomes the writer's (the same entries idx_add would
+	 * have built one by one), with its totals */
+	pt__free(r->idx);
+	r->idx = s.entries;
+	r->idx_n = s.n;
+	r->idx_cap = s.cap;
+	s.entries = NULL;
+	r->seg_events = s.events;
+	r->seg_step_min = s.step_min;
+	r->seg_step_max = s.step_max;
+	r->seg_time_min = s.time_min;
+	r->seg_time_max = s.time_max;
 	r->seg_raw = s.raw_bytes;
 	r->next_seq = s.next_seq;
-	if (!rc && s.tail == PT_SCAN_END && r->seg_fd >= 0 && s.file_size > s.valid_end)
-		rc = seal_segment(r); /* the interrupted seal */
+	/*
+	 * Seal what was recovered, as the crashed writer's close would have: a
+	 * sealed segment has an index, so the replay that rebuilds the writer's
+	 * state below (and every later reader) finds its batches by the footer
+	 * instead of scanning an open segment batch by batch.  Also completes an
+	 * interrupted seal (a footer already written).
+	 */
+	if (!rc && r->seg_fd >= 0)
+		rc = seal_segment(r);
 done:
 	pt__openseg_scan_free(&s);
 	if (fd >= 0)
@@ -1390,7 +1423,7 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 		rc = PT_ENOMEM;
 		goto fail;
 	}
-	if ((rc = pt__mkdir_p(r->segdir, 0755)) || (rc = take_lock(r)))
+	if ((rc = pt__mkdir_in(st->path, r->segdir, 0755)) || (rc = take_lock(r)))
 		goto fail;
 	if ((rc = pt__sha256_new(&r->sha)) || (rc = pt__zc_new(&r->zc, o.zstd_level)))
 		goto fail;

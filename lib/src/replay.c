@@ -651,7 +651,7 @@ int pt__snapidx_load(pt_snapidx *s, const char *dir)
 	uint8_t *data = NULL;
 	size_t len = 0;
 	int rc = 0;
-	if (!pt__exists(path) || pt__read_file(path, 64u << 20, &data, &len))
+	if (!pt__exists(path) || pt__read_stream_file(dir, path, 64u << 20, &data, &len))
 		goto done; /* a cache: absent or unreadable means no snapshots */
 	for (char *line = (char *)data; line < (char *)data + len;) {
 		char *nl = memchr(line, '\n', (size_t)((char *)data + len - line));

@@ -157,4 +157,7 @@ typedef struct {
 /* Scan an open segment, checking payload CRCs and sequence continuity.
  * Errors (<0) only for I/O; damage is described in `out`. */
 int pt__openseg_scan(int fd, const char *path, pt_openseg_scan *out);
+/* The same, also feeding `sha` (if not NULL) with the bytes [0, valid_end): the
+ * file is read once, in blocks of a few MiB (no system call per batch). */
+int pt__openseg_scan_hash(int fd, const char *path, pt_sha256_ctx *sha, pt_openseg_scan *out);
 void pt__openseg_scan_free(pt_openseg_scan *s);

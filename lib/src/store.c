@@ -47,11 +47,11 @@ static int read_config(const char *dir, uint32_t *format)
 	uint8_t *data = NULL;
 	size_t len = 0;
 	int rc;
-	if (!pt__exists(cfg)) {
+	rc = pt__read_file_in(dir, cfg, CONFIG_MAX, &data, &len);
+	if (rc == PT_ENOTFOUND) {
 		rc = pt__err(PT_ENOTFOUND, "%s is not a provtrace store (no config file; create one with `provtrace init`)", dir);
 		goto done;
 	}
-	rc = pt__read_file(cfg, CONFIG_MAX, &data, &len);
 	if (rc)
 		goto done;
 	if (len < strlen(CONFIG_MAGIC) || memcmp(data, CONFIG_MAGIC, strlen(CONFIG_MAGIC)) ||
@@ -139,10 +139,8 @@ int pt_store_init(pt_store **out, const char *path)
 		rc = PT_ENOMEM;
 		goto done;
 	}
-	if (mkdir(runs, 0755) < 0 && errno != EEXIST) {
-		rc = pt__err_errno(errno, "cannot create %s", runs);
+	if ((rc = pt__mkdir_in(path, runs, 0755)))
 		goto done;
-	}
 	{
 		char tbuf[48];
 		body = pt__sprintf("%s\nformat = %d\ncreated = %s\ncreated_by = provtrace %s\n", CONFIG_MAGIC,
@@ -154,7 +152,7 @@ int pt_store_init(pt_store **out, const char *path)
 		goto done;
 	}
 	/* The config file is written last: a store exists once it is there. */
-	if ((rc = pt__atomic_write(cfg, body, strlen(body))))
+	if ((rc = pt__atomic_write_in(path, cfg, body, strlen(body), 0644)))
 		goto done;
 	if (out)
 		rc = pt_store_open(out, path);
@@ -249,18 +247,18 @@ char *pt__stream_dir(const pt_store *st, const char *run, const char *stream)
 	return pt__sprintf("%s/runs/%s/%s", st->path, run, stream ? stream : PT_DEFAULT_STREAM);
 }
 
-static int list_names(const char *dir, const char *what, char ***out, size_t *count)
+static int list_names(const pt_store *st, const char *dir, const char *what, char ***out, size_t *count)
 {
 	char **v = NULL;
 	size_t n = 0;
-	int rc = pt__list_dir(dir, NULL, &v, &n);
+	int rc = pt__list_dir_in(st->path, dir, NULL, &v, &n);
 	if (rc)
 		return rc;
 	/* keep only valid names that are directories */
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		char *p = pt__sprintf("%s/%s", dir, v[i]);
-		bool ok = p && pt__is_dir(p) && v[i][0] != '.' && v[i][0] != '-';
+		bool ok = p && pt__is_dir_in(st->path, p) && v[i][0] != '.' && v[i][0] != '-'; /* links are not runs */
 		pt__free(p);
 		if (ok)
 			v[k++] = v[i];
@@ -281,11 +279,11 @@ int pt_store_runs(const pt_store *st, char ***out_names, size_t *out_count)
 	if (!d)
 		return PT_ENOMEM;
 	int rc = 0;
-	if (!pt__is_dir(d)) {
+	if (!pt__is_dir_in(st->path, d)) {
 		*out_names = NULL;
 		*out_count = 0;
 	} else {
-		rc = list_names(d, "run", out_names, out_count);
+		rc = list_names(st, d, "run", out_names, out_count);
 	}
 	pt__free(d);
 	return rc;
@@ -301,10 +299,10 @@ int pt_store_streams(const pt_store *st, const char *run, char ***out_names, siz
 	char *d = pt__run_dir(st, run);
 	if (!d)
 		return PT_ENOMEM;
-	if (!pt__is_dir(d))
+	if (!pt__is_dir_in(st->path, d))
 		rc = pt__err(PT_ENOTFOUND, "run \"%s\" not found in store %s", run, st->path);
 	else
-		rc = list_names(d, "stream", out_names, out_count);
+		rc = list_names(st, d, "stream", out_names, out_count);
 	pt__free(d);
 	return rc;
 }

@@ -473,7 +473,7 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 		next_seq = c.v[i].last_seq + 1;
 	}
 	/* every sealed file must be in the chain */
-	if (pt__is_dir(segdir) && (rc = pt__list_dir(segdir, NULL, &files, &nfiles)))
+	if (pt__is_dir(segdir) && (rc = pt__list_stream_dir(dir, segdir, NULL, &files, &nfiles)))
 		goto done; /* cannot list: verification itself fails (never skip the check) */
 	if (files) {
 		for (size_t k = 0; k < nfiles; k++) {
@@ -501,7 +501,7 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 		}
 	}
 	/* the open segment */
-	int fd = open(open_path, O_RDONLY | O_CLOEXEC);
+	int fd = pt__open_stream_file(dir, open_path, O_RDONLY);
 	if (fd >= 0) {
 		pt_openseg_scan s;
 		int sr = pt__openseg_scan(fd, open_path, &s);

@@ -248,6 +248,20 @@ class EmitLog(CliTest):
         self.assertIn('[0.1,1.0,-0.0,1e+300,', raw)
         self.assertIn('"big":18446744073709551615', raw)
 
+    def test_reserved_kinds_are_refused_and_nothing_is_appended(self):
+        self.init()
+        hexid = "ab" * 32
+        for kind in ("checkpoint", "snapshot", "lineage", "recovery", "code"):
+            p = self.emit("r", [{"kind": "note", "text": "before"},
+                                {"kind": kind, "manifest": hexid, "objects": [hexid]}], code=1)
+            self.assertIn('line 2: event kind "%s" is reserved' % kind, p.err)
+            self.assertIn("nothing was appended", p.err)
+        self.assertEqual(self.pt("log", "--json", "--run", "r", code=0).out, "")
+        # a user's kind with an `objects` array is plain data: gc keeps nothing for it
+        self.emit("r", [{"kind": "dataset", "objects": [hexid]}])
+        self.pt("gc", code=0)
+        self.pt("verify", code=0)
+
     def test_time_and_step_forms(self):
         self.init()
         self.emit("r", [{"kind": "note", "time": "2026-11-26T09:00:00+01:00"},

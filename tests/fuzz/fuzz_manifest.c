@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pt__manifest_clear(&m);
 	}
 	pt__ev_refs r;
-	rc = pt__ev_refs_parse(&r, data, size);
+	rc = pt__ev_refs_parse(&r, "checkpoint", data, size);
 	fz_check_error(rc);
 	if (rc == 0) {
 		if (r.nobjects && !r.objects)

@@ -121,6 +121,15 @@ class LifeCycleTest(StoreTest):
             self.assertEqual(len(self.user_events("r-" + d)), 1)
 
 
+    def test_kinds_the_library_interprets_are_refused(self):
+        with provtrace.Recorder(run="k", store=self.store) as rec:
+            for kind in ("checkpoint", "snapshot", "lineage", "recovery", "code"):
+                with self.assertRaises(provtrace.InvalidError) as cm:
+                    rec.event(kind, manifest="ab" * 32)
+                self.assertIn('"%s" is reserved' % kind, str(cm.exception))
+            rec.event("dataset", objects=["ab" * 32])  # a user's kind: plain data
+        self.assertEqual([e["kind"] for e in self.user_events("k")], ["dataset"])
+
 class LockTest(StoreTest):
     def test_second_recorder_in_same_process_is_locked(self):
         with provtrace.Recorder(run="r", store=self.store):

@@ -5,9 +5,10 @@
  * recorder's default options (state snapshots on): a large one (10,000,000
  * appended events by default) and one a tenth of its size.  Per training step
  * one `loss` metric; every DECISION_EVERY steps a `decision` that sets lr
- * with a reason and an actor; every CHECKPOINT_EVERY steps a `checkpoint`
- * event whose `manifest` field names a (synthetic) manifest id - no tensors
- * are written, replay only carries the reference.
+ * with a reason and an actor; every CHECKPOINT_EVERY steps a checkpoint of
+ * one tiny tensor through pt_checkpointer_write (the same bytes each time, so
+ * after the first one only the event is new: `checkpoint` is a kind only the
+ * checkpointer writes - replay only carries the reference).
  *
  * Then, for each run:
  *  - replay at P random steps: pt_replay_open(step=N) + pt_replay_state_json
@@ -113,16 +114,6 @@ static inline uint64_t splitmix64(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-/* A manifest id as `checkpoint save` would reference it; no manifest object exists. */
-static void fake_manifest(char hex[65], int64_t step)
-{
-	uint64_t s = (uint64_t)step * 0x100000001B3ull;
-	int i;
-
-	for (i = 0; i < 4; i++)
-		snprintf(hex + 16 * i, 17, "%016" PRIx64, splitmix64(&s));
-}
-
 static int append_decision(pt_recorder *rec, pt_event *ev, int64_t step, double lr,
 			   double best)
 {
@@ -138,16 +129,9 @@ static int append_decision(pt_recorder *rec, pt_event *ev, int64_t step, double 
 	return pt_recorder_append(rec, ev, NULL);
 }
 
-static int append_checkpoint(pt_recorder *rec, pt_event *ev, int64_t step)
+static int append_checkpoint(pt_checkpointer *cw, const pt_checkpoint *ck, int64_t step)
 {
-	char hex[65], path[64];
-
-	fake_manifest(hex, step);
-	snprintf(path, sizeof(path), "checkpoints/step-%08" PRId64, step);
-	if (pt_event_reset(ev, PT_KIND_CHECKPOINT, "model") || pt_event_set_step(ev, step) ||
-	    pt_event_str(ev, "manifest", hex) || pt_event_str(ev, "path", path))
-		return pt_error_last_code() ? pt_error_last_code() : PT_ERROR;
-	return pt_recorder_append(rec, ev, NULL);
+	return pt_checkpointer_write(cw, ck, step, NULL);
 }
 
 /* Record `r->events` events of the training loop into a fresh store at r->store_dir. */
@@ -156,6 +140,10 @@ static int build_run(replay_run *r)
 	pt_store *st = NULL;
 	pt_recorder *rec = NULL;
 	pt_event *ev = NULL;
+	pt_checkpointer *cw = NULL;
+	pt_checkpoint *ck = NULL;
+	static const float w[4] = {1.0f, 2.0f, 3.0f, 4.0f};
+	const uint64_t shape[1] = {4};
 	pt_recorder_options o;
 	uint64_t done = 0, rng = 42, t0;
 	int64_t step;
@@ -177,6 +165,11 @@ static int build_run(replay_run *r)
 		bench_err("pt_event_new: %s", pt_error_last());
 		goto done;
 	}
+	if ((rc = pt_checkpointer_open(&cw, st, rec, NULL)) != 0 || (rc = pt_checkpoint_new(&ck)) != 0 ||
+	    (rc = pt_checkpoint_add_tensor(ck, "w", PT_DTYPE_F32, 1, shape, w, sizeof w)) != 0) {
+		bench_err("checkpointer: %s", pt_error_last());
+		goto done;
+	}
 	t0 = bench_mono_ns();
 	for (step = 1; done < r->events && rc == 0; step++) {
 		double v;
@@ -193,7 +186,7 @@ static int build_run(replay_run *r)
 			done++;
 		}
 		if (rc == 0 && step % CHECKPOINT_EVERY == 0 && done < r->events) {
-			rc = append_checkpoint(rec, ev, step);
+			rc = append_checkpoint(cw, ck, step);
 			done++;
 		}
 		if (done % 1000000 == 0 && done)
@@ -201,6 +194,12 @@ static int build_run(replay_run *r)
 	}
 	if (rc) {
 		bench_err("append of event %" PRIu64 " failed: %s", done, pt_error_last());
+		goto done;
+	}
+	rc = pt_checkpointer_close(cw);
+	cw = NULL;
+	if (rc) {
+		bench_err("pt_checkpointer_close: %s", pt_error_last());
 		goto done;
 	}
 	rc = pt_recorder_close(rec);
@@ -213,6 +212,9 @@ static int build_run(replay_run *r)
 	ret = 0;
 done:
 	pt_event_free(ev);
+	if (cw)
+		pt_checkpointer_close(cw);
+	pt_checkpoint_free(ck);
 	pt_recorder_free(rec);
 	pt_store_free(st);
 	return ret;

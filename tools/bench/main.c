@@ -12,6 +12,7 @@ static const bench_mode modes[] = {
 	{ "archive", "archive and restore segments + chunks vs GNU tar + sha256sum", bench_archive_run },
 	{ "replay", "replay a long run at random steps vs folding from the start", bench_replay_run },
 	{ "checkpoint", "store a 1 GiB float32 state dict twice via provtrace and peers", bench_checkpoint_run },
+	{ "reopen", "reopen a stream after kill -9 vs after a clean close", bench_reopen_run },
 };
 
 static void usage(FILE *f)

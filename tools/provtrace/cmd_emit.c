@@ -156,7 +156,9 @@ int cmd_emit(cli_ctx *ctx, int argc, char **argv)
 				lines = nv;
 			}
 			lines[nlines++] = (line){pos, len, lineno};
-			if (pt_event_from_json(ev, input + pos, len)) {
+			/* kinds the library interprets (checkpoint, lineage, ...) are written by
+			 * their own commands and APIs only: refused here, before anything is appended */
+			if (pt_event_from_json(ev, input + pos, len) || pt_event_check_appendable(ev)) {
 				if (++bad <= MAX_REPORTED)
 					cli_msg("line %zu: %s", lineno, pt_error_last());
 			}

@@ -307,7 +307,8 @@ typedef struct {
 
 /**
  * Re-hash every manifest and chunk referenced by a `checkpoint` event, and
- * every object listed in an `objects` array of any event, of `run` (NULL:
+ * every object listed in an `objects` array of a `snapshot` or `code` event
+ * (no other kind holds references), of `run` (NULL:
  * all runs). Problems (missing or damaged objects, naming the run, step,
  * entry and chunk) go to `cb` like pt_verify's. Returns 0 if clean,
  * PT_ECORRUPT if a problem was found. Objects nothing references are not

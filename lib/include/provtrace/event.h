@@ -107,6 +107,14 @@ PT_EXTERN int pt_event_msgpack(pt_event *ev, const char *key, const void *p, siz
  */
 PT_EXTERN int pt_event_from_json(pt_event *ev, const char *json, size_t len);
 
+/**
+ * 0 if `ev` may be appended with pt_recorder_append; PT_EINVAL, with a message
+ * naming the API that writes it, if its kind is one the library interprets
+ * (checkpoint, snapshot, lineage, recovery, code: see docs/FORMAT.md).  Lets a
+ * caller check a batch before appending any of it (`provtrace emit`).
+ */
+PT_EXTERN int pt_event_check_appendable(const pt_event *ev);
+
 #ifdef __cplusplus
 }
 #endif
