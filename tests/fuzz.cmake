@@ -19,7 +19,7 @@ if(PT_FUZZ)
   # PT_WARNINGS holds gcc-only flags (-Wno-format-truncation); clang must not fail on them.
   set(PT_FUZZ_WARNINGS ${PT_WARNINGS} -Wno-unknown-warning-option)
   set(PT_FUZZ_SAN -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-  file(GLOB PT_FUZZ_LIB_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/lib/src/*.c)
+  file(GLOB PT_FUZZ_LIB_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/lib/src/*/*.c)
   add_library(provtrace_fuzzlib STATIC ${PT_FUZZ_LIB_SOURCES})
   target_include_directories(provtrace_fuzzlib
     PUBLIC ${PROJECT_SOURCE_DIR}/lib/include ${PROJECT_SOURCE_DIR}/lib/src)

@@ -1,8 +1,8 @@
 /* test_archive.c - archive plans, the job, reading archived history, retention, restore. */
 #include "testutil.h"
 
-#include "archive_int.h"
-#include "checkpoint_int.h"
+#include "archive/archive_int.h"
+#include "checkpoint/checkpoint_int.h"
 #include "provtrace/archive.h"
 #include "provtrace/checkpoint.h"
 

@@ -8,9 +8,9 @@
 
 #include <cmocka.h>
 
-#include "checkpoint_int.h"
-#include "objects.h"
-#include "shuffle.h"
+#include "checkpoint/checkpoint_int.h"
+#include "format/objects_int.h"
+#include "base/shuffle_int.h"
 #include "testutil.h"
 
 #include <dirent.h>

@@ -24,7 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "codeprov.h"
+#include "code/code_int.h"
 
 /* ---- helpers ------------------------------------------------------------------- */
 

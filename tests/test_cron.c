@@ -2,7 +2,7 @@
  * against Debian's python3-croniter, the cron( form, and the DST rule of cron.h. */
 #include "testutil.h"
 
-#include "cron.h"
+#include "archive/cron_int.h"
 #include "provtrace/archive.h"
 
 #include <stdio.h>

@@ -12,7 +12,7 @@
  */
 #include "testutil.h"
 
-#include "segment.h"
+#include "format/segment_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

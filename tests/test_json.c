@@ -8,7 +8,7 @@
  */
 #include "testutil.h"
 
-#include "json.h"
+#include "format/json_int.h"
 
 #include <math.h>
 #include <msgpack.h>
@@ -59,7 +59,7 @@ static void pk_envelope(packer *p, uint64_t seq, int64_t time, int64_t step, con
 }
 
 /* Render and return the JSON (static buffer reused), failing the test on error. */
-static pt_buf out_buf;
+static pt__buf out_buf;
 
 static const char *render(const void *mp, size_t len)
 {
@@ -343,7 +343,7 @@ static void render_appends_and_keeps_the_buffer_on_error(void **state)
 	pk_envelope(&p, 3, 0, PT_NO_STEP, "k", NULL, 1);
 	pk_str(&p, "a");
 	msgpack_pack_int64(&p.pk, 1);
-	pt_buf b = {0};
+	pt__buf b = {0};
 	TU_OK(pt__buf_append(&b, "prefix|", 7));
 	TU_OK(pt__json_event(&b, NULL, NULL, (const uint8_t *)p.sb.data, p.sb.size));
 	size_t one = b.len;

@@ -1,8 +1,8 @@
 /* test_log.c - the event log: recorder, reader, recovery, tamper detection, locking. */
 #include "testutil.h"
 
-#include "event_int.h"
-#include "segment.h"
+#include "format/event_int.h"
+#include "format/segment_int.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -264,9 +264,9 @@ static void test_reopen_after_crash_is_not_per_batch(void **state)
 	assert_true(size > 0);
 	/* the one-pass scan: same batches and the same hash as reading the file whole */
 	int fd = open(op, O_RDONLY);
-	pt_sha256_ctx *sha;
+	pt__sha256_ctx *sha;
 	TU_OK(pt__sha256_new(&sha));
-	pt_openseg_scan s;
+	pt__openseg_result s;
 	TU_OK(pt__openseg_scan_hash(fd, op, sha, &s));
 	assert_int_equal(s.n, 8000);
 	assert_int_equal(s.events, 16000);
@@ -319,7 +319,7 @@ static void test_torn_tail_is_cut_at_every_offset(void **state)
 	assert_int_equal(tu_copy_tree(sdir, pristine), 0);
 	/* find where the last batch starts */
 	int fd = open(open_path, O_RDONLY);
-	pt_openseg_scan s;
+	pt__openseg_result s;
 	TU_OK(pt__openseg_scan(fd, open_path, &s));
 	close(fd);
 	assert_int_equal(s.n, 4);

@@ -1,8 +1,8 @@
 /* test_replay.c - time travel: the fold, snapshots, lineages, time points, walking, diff. */
 #include "testutil.h"
 
-#include "fold.h"
-#include "replay_int.h"
+#include "log/fold_int.h"
+#include "log/replay_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +85,7 @@ static void record_run(pt_recorder *r, int steps, unsigned seed, int64_t step0, 
 /* The state at seq `t` by folding every event from the first one. */
 static char *brute_force(pt_store *st, const char *run, uint64_t t)
 {
-	pt_fold f;
+	pt__fold f;
 	pt__fold_init(&f);
 	pt_iter_options o = PT_ITER_OPTIONS_INIT;
 	o.seq_max = t;
@@ -95,13 +95,13 @@ static char *brute_force(pt_store *st, const char *run, uint64_t t)
 	while (pt_iter_next(it, &v) == 0) {
 		const void *mp;
 		size_t len;
-		pt_fold_event e;
+		pt__fold_event e;
 		pt_ev_msgpack(v, &mp, &len);
 		TU_OK(pt__fold_event_decode(&e, mp, len));
 		TU_OK(pt__fold_apply(&f, &e));
 	}
 	pt_iter_free(it);
-	pt_buf b = {0};
+	pt__buf b = {0};
 	TU_OK(pt__fold_json(&f, run, "main", &b));
 	pt__fold_free(&f);
 	return (char *)b.data;
@@ -205,7 +205,7 @@ static void test_tampered_snapshots_are_never_trusted(void **state)
 	free(forged);
 	tu_copy_file(bak, idx);
 	/* 2. damage a snapshot object: replay skips it, verify names it */
-	pt_snapidx si;
+	pt__snapidx si;
 	char *sdir = tu_path(pt_store_path(f->st), "runs/forge/main");
 	TU_OK(pt__snapidx_load(&si, sdir));
 	assert_true(si.n >= 5);

@@ -14,9 +14,9 @@
 #include <utime.h>
 
 #include "testutil.h"
-#include "../lib/src/internal.h"
-#include "../lib/src/checkpoint_int.h"
-#include "../lib/src/objects.h"
+#include "base/base_int.h"
+#include "checkpoint/checkpoint_int.h"
+#include "format/objects_int.h"
 
 typedef tu_fixture fixture;
 

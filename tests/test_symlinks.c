@@ -22,8 +22,8 @@
 #include <unistd.h>
 
 #include "testutil.h"
-#include "../lib/src/internal.h"
-#include "../lib/src/objects.h"
+#include "base/base_int.h"
+#include "format/objects_int.h"
 
 #define VICTIM_TEXT "precious bytes that belong to someone else\n"
 #define MALLORY "ptmallory"

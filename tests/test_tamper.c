@@ -12,9 +12,9 @@
  */
 #include "testutil.h"
 
-#include "checkpoint_int.h"
+#include "checkpoint/checkpoint_int.h"
 #include "provtrace/checkpoint.h"
-#include "segment.h"
+#include "format/segment_int.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -119,7 +119,7 @@ static int setup(void **state)
 	assert_int_equal(tu_copy_file(P(base, MAIN "/" PT_OPEN_SEGMENT), old_open), 0);
 	rec_events(rec, 8, 4);
 	/* sealed segment names, in chain order */
-	pt_chain c;
+	pt__chain c;
 	TU_OK(pt__chain_load(P(base, MAIN), &c));
 	assert_true(c.n >= 3);
 	for (int i = 0; i < 3; i++) {
@@ -129,7 +129,7 @@ static int setup(void **state)
 	}
 	pt__chain_free(&c);
 	int fd = open(P(base, MAIN "/" PT_OPEN_SEGMENT), O_RDONLY);
-	pt_openseg_scan s;
+	pt__openseg_result s;
 	TU_OK(pt__openseg_scan(fd, "open", &s));
 	close(fd);
 	assert_true(s.n >= 3);

@@ -6,7 +6,7 @@
  */
 #include "fuzz_common.h"
 
-#include "archive_int.h"
+#include "archive/archive_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc = pt__manifest_parse(&a, data, size, "fuzz manifest");
 	fz_check_error(rc);
 	if (rc == 0) {
-		pt_buf b = {0};
+		pt__buf b = {0};
 		if (!pt__manifest_json(&b, &a)) {
 			pt__acat again;
 			memset(&again, 0, sizeof again);

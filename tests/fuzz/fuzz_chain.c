@@ -7,7 +7,7 @@
  */
 #include "fuzz_common.h"
 
-#include "segment.h"
+#include "format/segment_int.h"
 
 static char *store_dir, *stream_dir, *chain_path;
 static pt_store *st;
@@ -25,12 +25,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 1u << 20)
 		return 0;
 	fz_write(chain_path, data, size);
-	pt_chain c = {0};
+	pt__chain c = {0};
 	int rc = pt__chain_load(stream_dir, &c);
 	fz_check_error(rc);
 	if (rc == 0) {
 		if (!pt__chain_store(stream_dir, &c)) {
-			pt_chain c2 = {0};
+			pt__chain c2 = {0};
 			if (pt__chain_load(stream_dir, &c2)) {
 				fprintf(stderr, "fuzz_chain: stored chain does not load: %s\n", pt_error_last());
 				abort();

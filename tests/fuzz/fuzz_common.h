@@ -14,7 +14,7 @@
 #ifndef PT_FUZZ_COMMON_H
 #define PT_FUZZ_COMMON_H
 
-#include "internal.h"
+#include "base/base_int.h"
 
 #include <fcntl.h>
 #include <ftw.h>

@@ -5,7 +5,7 @@
  */
 #include "fuzz_common.h"
 
-#include "cron.h"
+#include "archive/cron_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

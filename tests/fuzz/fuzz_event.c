@@ -5,12 +5,12 @@
  */
 #include "fuzz_common.h"
 
-#include "json.h"
-#include "mpk.h"
+#include "format/json_int.h"
+#include "base/mpk_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	pt_buf out = {0};
+	pt__buf out = {0};
 	int rc = pt__json_event(&out, "run", "main", data, size);
 	fz_check_error(rc);
 	if (rc == 0 && (!out.data || strlen((const char *)out.data) != out.len))

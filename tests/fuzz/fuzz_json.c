@@ -7,9 +7,9 @@
  */
 #include "fuzz_common.h"
 
-#include "event_int.h"
-#include "json.h"
-#include "mpk.h"
+#include "format/event_int.h"
+#include "format/json_int.h"
+#include "base/mpk_int.h"
 
 static pt_event *ev, *ev2;
 
@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* Round trip through the stored form: envelope + body, as the recorder
 	 * writes it, rendered by the log renderer and parsed again. */
-	pt_buf mp = {0}, js = {0};
+	pt__buf mp = {0}, js = {0};
 	uint8_t hdr[64], *h = hdr;
 	int fields = 4 + (ev->step != PT_NO_STEP) + ev->has_name;
 	h = mpk_map_hdr(h, (uint32_t)fields);

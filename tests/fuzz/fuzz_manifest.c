@@ -7,7 +7,7 @@
  */
 #include "fuzz_common.h"
 
-#include "checkpoint_int.h"
+#include "checkpoint/checkpoint_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc = pt__manifest_decode(&m, data, size, "fuzz manifest");
 	fz_check_error(rc);
 	if (rc == 0) {
-		pt_buf b = {0};
+		pt__buf b = {0};
 		if (!pt__manifest_encode(&m, &b) && (b.len != size || memcmp(b.data, data, size))) {
 			fprintf(stderr, "fuzz_manifest: decode/encode is not the identity\n");
 			abort();

@@ -8,7 +8,7 @@
  */
 #include "fuzz_common.h"
 
-#include "objects.h"
+#include "format/objects_int.h"
 
 static pt_store *st;
 static uint8_t id[32];

@@ -13,7 +13,7 @@
  */
 #include "fuzz_common.h"
 
-#include "segment.h"
+#include "format/segment_int.h"
 
 static char *store_dir, *stream_dir, *seg_dir, *open_path, *chain_path;
 static pt_store *st;
@@ -104,11 +104,11 @@ static void as_sealed(const uint8_t *data, size_t size)
 		return;
 	fz_write(path, data, size);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	pt_seg_header h;
-	pt_footer f = {0};
+	pt__seg_header h;
+	pt__footer f = {0};
 	if (fd >= 0 && !pt__seg_header_read(fd, size, path, &h) && !pt__footer_read(fd, size, path, &f)) {
-		pt_chain c = {0};
-		pt_chain_entry e = {0};
+		pt__chain c = {0};
+		pt__chain_entry e = {0};
 		e.segno = h.segno;
 		memcpy(e.id, id, PT_SHA256_LEN);
 		e.first_seq = f.first_seq;

@@ -9,19 +9,19 @@
  */
 #include "fuzz_common.h"
 
-#include "fold.h"
+#include "log/fold_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 1u << 20)
 		return 0;
-	pt_fold f;
+	pt__fold f;
 	int rc = pt__fold_deserialize(&f, data, size);
 	fz_check_error(rc);
 	if (rc)
 		return 0;
-	pt_buf a = {0}, b = {0}, j = {0};
-	pt_fold g;
+	pt__buf a = {0}, b = {0}, j = {0};
+	pt__fold g;
 	if (pt__fold_serialize(&f, &a) || pt__fold_deserialize(&g, a.data, a.len)) {
 		fprintf(stderr, "fuzz_snapshot: a decoded state does not round-trip: %s\n", pt_error_last());
 		abort();

@@ -4,12 +4,12 @@
  * Run by hand after a format change (tools/fuzz.sh --seeds); the output is
  * committed under tests/fuzz/corpus/.
  */
-#include "internal.h"
+#include "base/base_int.h"
 
-#include "archive_int.h"
-#include "checkpoint_int.h"
-#include "objects.h"
-#include "segment.h"
+#include "archive/archive_int.h"
+#include "checkpoint/checkpoint_int.h"
+#include "format/objects_int.h"
+#include "format/segment_int.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -126,7 +126,7 @@ int main(int argc, char **argv)
 	put_file("segment", "seed-open", sp);
 	if (pt_recorder_close(rec))
 		die("close");
-	pt_chain c;
+	pt__chain c;
 	if (pt__chain_load(dir, &c) || c.n != 1)
 		die("chain");
 	char *seg = pt__segment_path(dir, c.v[0].id);
@@ -142,7 +142,7 @@ int main(int argc, char **argv)
 	if (pt_iter_open(&it, st, "seeds", NULL, NULL))
 		die("iter");
 	int n = 0, rc;
-	pt_buf lines = {0};
+	pt__buf lines = {0};
 	while (!(rc = pt_iter_next(it, &ev))) {
 		const void *mp;
 		size_t ml;
@@ -217,7 +217,7 @@ int main(int argc, char **argv)
 		a.window = 1795676400;
 		a.m = m;
 		a.nm = 2;
-		pt_buf b = {0};
+		pt__buf b = {0};
 		if (pt__manifest_json(&b, &a))
 			die("archive manifest");
 		put("archive_manifest", "seed-manifest", b.data, b.len);

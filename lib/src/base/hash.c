@@ -1,0 +1,206 @@
+/*
+ * hash.c - CRC32C (Castagnoli) for batch checksums and SHA-256 (OpenSSL
+ * libcrypto, which uses the CPU's SHA extensions) for content addressing.
+ * This is the only file that includes OpenSSL headers.
+ */
+#include "base/base_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
+static uint32_t crc_table[8][256];
+
+static void crc_init_table(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+		crc_table[0][i] = c;
+	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int t = 1; t < 8; t++)
+			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
+}
+
+static uint32_t crc_sw(uint32_t crc, const uint8_t *p, size_t n)
+{
+	while (n >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		v ^= crc;
+		crc = crc_table[7][v & 0xff] ^ crc_table[6][(v >> 8) & 0xff] ^ crc_table[5][(v >> 16) & 0xff] ^
+		      crc_table[4][(v >> 24) & 0xff] ^ crc_table[3][(v >> 32) & 0xff] ^
+		      crc_table[2][(v >> 40) & 0xff] ^ crc_table[1][(v >> 48) & 0xff] ^ crc_table[0][v >> 56];
+		p += 8;
+		n -= 8;
+	}
+	while (n--)
+		crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
+	return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n)
+{
+	uint64_t c = crc;
+	while (n >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c = _mm_crc32_u64(c, v);
+		p += 8;
+		n -= 8;
+	}
+	uint32_t c32 = (uint32_t)c;
+	while (n--)
+		c32 = _mm_crc32_u8(c32, *p++);
+	return c32;
+}
+#endif
+
+static uint32_t (*crc_impl)(uint32_t, const uint8_t *, size_t);
+
+static void crc_select(void)
+{
+	crc_init_table();
+	crc_impl = crc_sw;
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("sse4.2"))
+		crc_impl = crc_hw;
+#endif
+}
+
+#include <pthread.h>
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+/* Standard CRC32C: pass 0 to start, feed the result back to continue. */
+uint32_t pt__crc32c(uint32_t crc, const void *data, size_t len)
+{
+	pthread_once(&crc_once, crc_select);
+	return ~crc_impl(~crc, data, len);
+}
+
+struct pt__sha256_ctx {
+	EVP_MD_CTX *md;
+};
+
+int pt__sha256_new(pt__sha256_ctx **out)
+{
+	pt__sha256_ctx *c = pt__calloc(1, sizeof *c);
+	if (!c)
+		return PT_ENOMEM;
+	c->md = EVP_MD_CTX_new();
+	if (!c->md || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(c->md);
+		pt__free(c);
+		return pt__err(PT_ENOMEM, "cannot create a SHA-256 context");
+	}
+	*out = c;
+	return 0;
+}
+
+void pt__sha256_update(pt__sha256_ctx *c, const void *data, size_t len)
+{
+	if (len)
+		EVP_DigestUpdate(c->md, data, len);
+}
+
+void pt__sha256_final(pt__sha256_ctx *c, uint8_t out[PT_SHA256_LEN])
+{
+	unsigned int n = 0;
+	EVP_DigestFinal_ex(c->md, out, &n);
+	EVP_DigestInit_ex(c->md, EVP_sha256(), NULL);
+}
+
+void pt__sha256_free(pt__sha256_ctx *c)
+{
+	if (!c)
+		return;
+	EVP_MD_CTX_free(c->md);
+	pt__free(c);
+}
+
+void pt__sha256(const void *data, size_t len, uint8_t out[PT_SHA256_LEN])
+{
+	unsigned int n = 0;
+	EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+void pt__hex(const uint8_t *bin, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[bin[i] >> 4];
+		out[2 * i + 1] = digits[bin[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int pt__unhex_n(const char *hex, uint8_t *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int hi = hexval(hex[2 * i]), lo = hi < 0 ? -1 : hexval(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+int pt__unhex(const char *hex, uint8_t *out, size_t n)
+{
+	return pt__unhex_n(hex, out, n) || hex[2 * n] != 0 ? -1 : 0;
+}
+
+int pt__sha256_file(const char *path, uint8_t out[PT_SHA256_LEN], uint64_t *size_out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pt__err_errno(errno, "cannot open %s", path);
+	pt__sha256_ctx *c = NULL;
+	int rc = pt__sha256_new(&c);
+	uint8_t *buf = rc ? NULL : pt__malloc(1 << 20);
+	uint64_t total = 0;
+	if (!rc && !buf)
+		rc = PT_ENOMEM;
+	while (!rc) {
+		ssize_t n = read(fd, buf, 1 << 20);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = pt__err_errno(errno, "cannot read %s", path);
+			break;
+		}
+		if (n == 0)
+			break;
+		pt__sha256_update(c, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	if (!rc) {
+		pt__sha256_final(c, out);
+		if (size_out)
+			*size_out = total;
+	}
+	pt__free(buf);
+	pt__sha256_free(c);
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,90 @@
+/*
+ * history.h - a stream's history: which segments it has, in which order,
+ * and the bytes of each wherever they live.  Private to the library.
+ *
+ * This is the one place that answers "where is segment X of this stream":
+ * reader.c, replay.c and verify.c ask here and know no paths of segments.
+ * A segment is named by its position in the list (and its id); its bytes
+ * come back as a byte range of a file descriptor, whether the segment is a
+ * file of the hot store or a member of an archive in a vault.
+ *
+ * Basic outline:
+ *
+ *	pt__history h;
+ *	pt__history_load(&h, st, run, stream);     // chain + pending seal + open?
+ *	for (size_t i = 0; i < h.chain.n; i++) {   // sealed segments, in order
+ *		pt__segsrc s;
+ *		pt__history_open_sealed(&h, i, &s, &hdr); // checked: identity, number, first seq
+ *		... pread(s.fd, ..., s.base + off) within s.size ...
+ *		pt__segsrc_close(&s);
+ *	}
+ *	pt__history_open_tail(&h, &s);             // the open segment, if any
+ *	pt__history_free(&h);
+ */
+#ifndef PT_HISTORY_H
+#define PT_HISTORY_H
+
+#include "format/segment_int.h"
+
+#include <sys/types.h>
+
+typedef struct pt__history_s {
+	const pt_store *st;
+	char *run, *stream, *dir;
+	/*
+	 * The sealed segments in order: the chain file's entries, then at most
+	 * one sealed segment the chain does not list yet (a seal interrupted
+	 * between the rename and the chain update), adopted in memory exactly
+	 * as the next writer will adopt it.  `chained` counts the chain's own.
+	 */
+	pt__chain chain;
+	size_t chained;
+} pt__history;
+
+/* The bytes of one segment: [base, base + size) of fd. */
+typedef struct {
+	int fd;
+	uint64_t base, size;
+	ino_t ino;   /* the open segment's inode (to notice a seal-and-rename) */
+	char *name;  /* for messages: the path, with " (archived)" for a tar member */
+} pt__segsrc;
+
+#define PT_SEGSRC_INIT {-1, 0, 0, 0, NULL}
+void pt__segsrc_close(pt__segsrc *s);
+
+/*
+ * Load the list.  PT_ENOTFOUND (naming run/stream) if the stream does not
+ * exist.  `pending` false: the chain only, without looking for a pending
+ * seal (a directory listing) - for a reader that asks again, with
+ * pt__history_reload(), only when it runs past the chain and finds no open
+ * segment (reader.c: most iterators read a range the chain holds).
+ */
+int pt__history_load(pt__history *h, const pt_store *st, const char *run, const char *stream, bool pending);
+/* Re-read the chain (a writer may have sealed meanwhile) and adopt a pending seal. */
+int pt__history_reload(pt__history *h);
+void pt__history_free(pt__history *h);
+
+/* Where a sealed segment's bytes are (or PT_ENOMEM). */
+enum { PT_HIST_HOT, PT_HIST_ARCHIVED, PT_HIST_EXPIRED, PT_HIST_MISSING };
+int pt__history_segment_state(const pt__history *h, const uint8_t id[PT_SHA256_LEN]);
+
+/* The raw bytes of sealed segment `id` (no check of its content). */
+int pt__history_open_id(const pt__history *h, const uint8_t id[PT_SHA256_LEN], pt__segsrc *out);
+
+/*
+ * Sealed segment `i` of the list, its header read and checked: it names
+ * this run and stream (a copied or moved directory does not pass), and the
+ * number and first seq the list gives.  `hdr` may be NULL.  PT_ECORRUPT
+ * names the segment and the mismatch.
+ */
+int pt__history_open_sealed(const pt__history *h, size_t i, pt__segsrc *out, pt__seg_header *hdr);
+
+/* The open segment (not its header: it may be being written).  PT_ENOTFOUND if there is none. */
+int pt__history_open_tail(const pt__history *h, pt__segsrc *out);
+/* The inode of the open segment now; PT_ENOTFOUND if there is none. */
+int pt__history_tail_ino(const pt__history *h, ino_t *out);
+
+/* A header's run and stream against where it was found; PT_ECORRUPT names both. */
+int pt__history_check_identity(const pt__history *h, const pt__seg_header *hdr, const char *name);
+
+#endif
