@@ -1,5 +1,5 @@
 /*
- * archive_int.h - internals of the archive module:
+ * archive/archive_int.h - internals of the archive module:
  *   archive_tar.c      writing and reading tar files (the only file including <archive.h>)
  *   archive_meta.c     plans, catalog, manifests, location records (jansson)
  *   archive_job.c      the job: windows, selection, creation, commit, source release

@@ -1,5 +1,5 @@
 /*
- * cron.h - cron schedules for archive plans (cron.c).
+ * archive/cron_int.h - cron schedules for archive plans (cron.c).
  *
  * Two syntaxes:
  *  - standard 5-field cron: "minute hour day-of-month month day-of-week"

@@ -1,5 +1,5 @@
 /*
- * internal.h - declarations shared by the library's source files.
+ * base/base_int.h - declarations shared by the library's source files.
  *
  * Internal names carry a double underscore (pt__) and are never exported:
  * the library is built with hidden visibility and only PT_EXTERN functions

@@ -1,5 +1,5 @@
 /*
- * fasthash.h - a fast non-cryptographic 128-bit hash (XXH3-128, from
+ * base/fasthash_int.h - a fast non-cryptographic 128-bit hash (XXH3-128, from
  * libxxhash; fasthash.c is the only file that includes <xxhash.h>).
  *
  * Used only to notice that a chunk is byte-for-byte the chunk of the same

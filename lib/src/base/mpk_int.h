@@ -1,5 +1,5 @@
 /*
- * mpk.h - minimal msgpack encoding (inline, for the append hot path) and a
+ * base/mpk_int.h - minimal msgpack encoding (inline, for the append hot path) and a
  * bounds-checked decoder.  Encoding always picks the smallest form, so the
  * same event always encodes to the same bytes (content addressing needs it).
  */

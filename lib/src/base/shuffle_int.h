@@ -1,5 +1,5 @@
 /*
- * shuffle.h - the byte-shuffle filter applied to float chunks before zstd.
+ * base/shuffle_int.h - the byte-shuffle filter applied to float chunks before zstd.
  *
  * Shuffling groups byte k of every element together (all exponents, then
  * all high mantissa bytes, ...), which zstd compresses better and faster.

@@ -1,5 +1,5 @@
 /*
- * zstdx.h - the checkpoint and object code's view of zstd (zstdx.c is the
+ * base/zstdx_int.h - the checkpoint and object code's view of zstd (zstdx.c is the
  * only file of these modules that includes <zstd.h>).
  *
  * Contexts are cached per thread so that compressing thousands of chunks

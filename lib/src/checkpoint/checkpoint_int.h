@@ -1,5 +1,5 @@
 /*
- * checkpoint_int.h - internals shared by the checkpoint sources:
+ * checkpoint/checkpoint_int.h - internals shared by the checkpoint sources:
  *   checkpoint.c          builder (pt_checkpoint), dtypes, options
  *   checkpoint_manifest.c manifest encoding/decoding
  *   checkpoint_write.c    chunking, parallel hashing/compression, async mode

@@ -1,5 +1,5 @@
 /*
- * codeprov.h - code provenance shared between git.c (libgit2) and code.c
+ * code/code_int.h - code provenance shared between git.c (libgit2) and code.c
  * (events, objects, environment, restore checks).  One direction:
  * code_model.c < git.c < code.c (code.c calls git.c; git.c calls only
  * code_model.c).

@@ -1,4 +1,4 @@
-/* event_int.h - the event builder's layout, shared with the recorder. */
+/* format/event_int.h - the event builder's layout, shared with the recorder. */
 #ifndef PT_EVENT_INT_H
 #define PT_EVENT_INT_H
 

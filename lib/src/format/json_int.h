@@ -1,5 +1,5 @@
 /*
- * json.h - the JSON form of events (json.c): rendering stored events.
+ * format/json_int.h - the JSON form of events (json.c): rendering stored events.
  *
  * Parsing JSON into a builder is public: pt_event_from_json() in event.h.
  */

@@ -1,5 +1,5 @@
 /*
- * objects.h - the store's content-addressed object store (STORE/objects/).
+ * format/objects_int.h - the store's content-addressed object store (STORE/objects/).
  *
  * An object is a byte string named by the SHA-256 of its plain bytes.  It is
  * stored once, in STORE/objects/<hex[0:2]>/<hex[2:64]>, as a 28-byte header

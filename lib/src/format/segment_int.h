@@ -1,5 +1,5 @@
 /*
- * segment.h - the bytes of segment files and chain files (docs/FORMAT.md).
+ * format/segment_int.h - the bytes of segment files and chain files (docs/FORMAT.md).
  * segment.c is the only file that includes <zstd.h> for the event log.
  */
 #ifndef PT_SEGMENT_H

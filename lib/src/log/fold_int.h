@@ -1,5 +1,5 @@
 /*
- * fold.h - the state of a stream as the fold of its events (docs/REPLAY.md).
+ * log/fold_int.h - the state of a stream as the fold of its events (docs/REPLAY.md).
  *
  * One implementation of the fold, used by replay, by the recorder's
  * snapshot thread and by verify; the CLI and Python only render its JSON.

@@ -1,5 +1,5 @@
 /*
- * history.h - a stream's history: which segments it has, in which order,
+ * log/history_int.h - a stream's history: which segments it has, in which order,
  * and the bytes of each wherever they live.  Private to the library.
  *
  * This is the one place that answers "where is segment X of this stream":

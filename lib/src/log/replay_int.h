@@ -1,4 +1,4 @@
-/* replay_int.h - the stream's batch table and snapshot index, shared by replay, the recorder and verify. */
+/* log/replay_int.h - the stream's batch table and snapshot index, shared by replay, the recorder and verify. */
 #ifndef PT_REPLAY_INT_H
 #define PT_REPLAY_INT_H
 
