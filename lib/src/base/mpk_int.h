@@ -131,10 +131,15 @@ static inline int mpk_read(const uint8_t **p, const uint8_t *end, mpk_obj *o)
 {
 	/* inline: the event decoders call it in their inner loops */
 	const uint8_t *q = *p;
-	MPK_NEED(1);
-	uint8_t c = *q++;
+	/* every field a caller may read is set on every path, the error paths
+	 * included (gcc -O3 cannot see that callers stop at an error) */
+	o->type = MPK_NIL;
+	o->u = 0;
+	o->i = 0;
 	o->ptr = NULL;
 	o->len = 0;
+	MPK_NEED(1);
+	uint8_t c = *q++;
 	if (c <= 0x7f) {
 		o->type = MPK_UINT;
 		o->u = c;

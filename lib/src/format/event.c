@@ -165,6 +165,7 @@ int pt_event_set_time(pt_event *ev, int64_t unix_ns)
 /* Write the key (in a map) and reserve room for a value of up to `need` bytes. */
 static int begin_value(pt_event *ev, const char *key, size_t need, uint8_t **out)
 {
+	*out = NULL;
 	if (!ev)
 		return pt__err(PT_EINVAL, "event builder is NULL");
 	if (ev->err)

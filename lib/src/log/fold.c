@@ -810,6 +810,7 @@ static int rd(const uint8_t **p, const uint8_t *end, mpk_obj *o)
 
 static int rd_int(const uint8_t **p, const uint8_t *end, int64_t *out, bool nil_ok)
 {
+	*out = 0;
 	mpk_obj o;
 	int rc = rd(p, end, &o);
 	if (rc)
@@ -828,6 +829,7 @@ static int rd_int(const uint8_t **p, const uint8_t *end, int64_t *out, bool nil_
 /* An unsigned field: a msgpack uint only (a negative int is not a count or a seq). */
 static int rd_uint(const uint8_t **p, const uint8_t *end, uint64_t *out)
 {
+	*out = 0;
 	mpk_obj o;
 	int rc = rd(p, end, &o);
 	if (rc)

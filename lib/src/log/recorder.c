@@ -386,6 +386,7 @@ int pt_recorder_append_msgpack(pt_recorder *r, const char *kind, const char *nam
 
 static int metric_name_check(const char *name, size_t *len)
 {
+	*len = 0;
 	if (!name)
 		return pt__err(PT_EINVAL, "metric name is NULL");
 	size_t n = strlen(name);
