@@ -64,8 +64,6 @@ void pt__sha256(const void *data, size_t len, uint8_t out[PT_SHA256_LEN]);
 void pt__hex(const uint8_t *bin, size_t n, char *out); /* out: 2n+1 */
 int pt__unhex(const char *hex, uint8_t *out, size_t n);  /* 0 ok, -1 bad (NUL-terminated, exactly 2n digits) */
 int pt__unhex_n(const char *hex, uint8_t *out, size_t n); /* 2n digits, no terminator needed */
-/* SHA-256 of a whole file (streamed). */
-int pt__sha256_file(const char *path, uint8_t out[PT_SHA256_LEN], uint64_t *size_out);
 
 /* ---- little-endian helpers ---------------------------------------------------- */
 static inline void pt__put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
@@ -86,6 +84,8 @@ int pt__write_all(int fd, const void *p, size_t n, const char *what);
 int pt__pread_all(int fd, void *p, size_t n, uint64_t off, const char *what); /* short read: PT_ECORRUPT */
 /* SHA-256 of `len` bytes of `fd` from `off` (pread, 4 MiB at a time). */
 int pt__sha256_range(int fd, uint64_t off, uint64_t len, uint8_t out[PT_SHA256_LEN]);
+/* SHA-256 of a whole file (streamed; the file is opened as the path says). */
+int pt__sha256_file(const char *path, uint8_t out[PT_SHA256_LEN], uint64_t *size_out);
 int pt__fsync_dir(const char *dir);
 int pt__mkdir_p(const char *path, unsigned mode);
 /* Write `data` to `path` atomically: tmp file (random name, O_EXCL), fsync,

@@ -605,37 +605,65 @@ int pt__list_dir_in(const char *root, const char *dir, const char *suffix, char 
 	return list_dirp(d, suffix, out, count);
 }
 
+/*
+ * SHA-256 of `fd` from `off`: `len` bytes (a short file is PT_ECORRUPT), or
+ * to the end of the file when `len` is UINT64_MAX; *total_out (may be NULL)
+ * gets the count.  pread 1 MiB at a time: bounded memory at any size.
+ */
+static int sha256_fd(int fd, uint64_t off, uint64_t len, const char *what, uint8_t out[PT_SHA256_LEN],
+		     uint64_t *total_out)
+{
+	enum { BUF = 1 << 20 };
+	pt__sha256_ctx *c = NULL;
+	int rc = pt__sha256_new(&c);
+	uint8_t *buf = rc ? NULL : pt__malloc(BUF);
+	uint64_t total = 0;
+	bool to_eof = len == UINT64_MAX;
+	if (!rc && !buf)
+		rc = PT_ENOMEM;
+	while (!rc && (to_eof || total < len)) {
+		size_t want = to_eof || len - total > BUF ? BUF : (size_t)(len - total);
+		ssize_t n = pread(fd, buf, want, (off_t)(off + total));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = pt__err_errno(errno, "cannot read %s", what);
+		} else if (n == 0) {
+			if (!to_eof)
+				rc = pt__err(PT_ECORRUPT, "%s: unexpected end of file at offset %llu", what,
+					     (unsigned long long)(off + total));
+			break;
+		} else {
+			pt__sha256_update(c, buf, (size_t)n);
+			total += (uint64_t)n;
+		}
+	}
+	if (!rc) {
+		pt__sha256_final(c, out);
+		if (total_out)
+			*total_out = total;
+	}
+	pt__free(buf);
+	pt__sha256_free(c);
+	return rc;
+}
+
 int pt__sha256_file_in(const char *root, const char *path, uint8_t out[PT_SHA256_LEN], uint64_t *size_out)
 {
 	int fd = pt__open_in(root, path, O_RDONLY, 0);
 	if (fd < 0)
 		return pt__err_errno(errno, "cannot open %s", path);
-	pt__sha256_ctx *c = NULL;
-	int rc = pt__sha256_new(&c);
-	uint8_t *buf = rc ? NULL : pt__malloc(1 << 20);
-	uint64_t total = 0;
-	if (!rc && !buf)
-		rc = PT_ENOMEM;
-	while (!rc) {
-		ssize_t n = read(fd, buf, 1 << 20);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = pt__err_errno(errno, "cannot read %s", path);
-			break;
-		}
-		if (n == 0)
-			break;
-		pt__sha256_update(c, buf, (size_t)n);
-		total += (uint64_t)n;
-	}
-	if (!rc) {
-		pt__sha256_final(c, out);
-		if (size_out)
-			*size_out = total;
-	}
-	pt__free(buf);
-	pt__sha256_free(c);
+	int rc = sha256_fd(fd, 0, UINT64_MAX, path, out, size_out);
+	close(fd);
+	return rc;
+}
+
+int pt__sha256_file(const char *path, uint8_t out[PT_SHA256_LEN], uint64_t *size_out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pt__err_errno(errno, "cannot open %s", path);
+	int rc = sha256_fd(fd, 0, UINT64_MAX, path, out, size_out);
 	close(fd);
 	return rc;
 }
@@ -749,20 +777,5 @@ int pt__sha256_stream_file(const char *stream_dir, const char *path, uint8_t out
 
 int pt__sha256_range(int fd, uint64_t off, uint64_t len, uint8_t out[32])
 {
-	pt__sha256_ctx *h = NULL;
-	uint8_t *buf = pt__malloc((4u << 20));
-	int rc = buf ? pt__sha256_new(&h) : PT_ENOMEM;
-	while (!rc && len) {
-		size_t k = len < (4u << 20) ? (size_t)len : (4u << 20);
-		if ((rc = pt__pread_all(fd, buf, k, off, "file range")))
-			break;
-		pt__sha256_update(h, buf, k);
-		off += k;
-		len -= k;
-	}
-	if (!rc)
-		pt__sha256_final(h, out);
-	pt__sha256_free(h);
-	pt__free(buf);
-	return rc;
+	return sha256_fd(fd, off, len, "file range", out, NULL);
 }

@@ -169,38 +169,3 @@ int pt__unhex(const char *hex, uint8_t *out, size_t n)
 {
 	return pt__unhex_n(hex, out, n) || hex[2 * n] != 0 ? -1 : 0;
 }
-
-int pt__sha256_file(const char *path, uint8_t out[PT_SHA256_LEN], uint64_t *size_out)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return pt__err_errno(errno, "cannot open %s", path);
-	pt__sha256_ctx *c = NULL;
-	int rc = pt__sha256_new(&c);
-	uint8_t *buf = rc ? NULL : pt__malloc(1 << 20);
-	uint64_t total = 0;
-	if (!rc && !buf)
-		rc = PT_ENOMEM;
-	while (!rc) {
-		ssize_t n = read(fd, buf, 1 << 20);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = pt__err_errno(errno, "cannot read %s", path);
-			break;
-		}
-		if (n == 0)
-			break;
-		pt__sha256_update(c, buf, (size_t)n);
-		total += (uint64_t)n;
-	}
-	if (!rc) {
-		pt__sha256_final(c, out);
-		if (size_out)
-			*size_out = total;
-	}
-	pt__free(buf);
-	pt__sha256_free(c);
-	close(fd);
-	return rc;
-}
