@@ -15,7 +15,12 @@ endif()
 if(TARGET provtrace_cli)
   add_test(NAME cli_Listings
     COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_listings.py -v)
-  set_tests_properties(cli_Listings PROPERTIES
-    ENVIRONMENT "PROVTRACE_BIN=$<TARGET_FILE:provtrace_cli>;PROVTRACE_LIB=$<TARGET_FILE:provtrace>"
-    TIMEOUT 300)
+  set(PT_LISTINGS_ENV "PROVTRACE_BIN=$<TARGET_FILE:provtrace_cli>;PROVTRACE_LIB=$<TARGET_FILE:provtrace>")
+  if(PT_SANITIZE)
+    # the recording interpreter is not instrumented: preload the runtime (as tests/python.cmake)
+    execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libasan.so
+      OUTPUT_VARIABLE PT_LISTINGS_LIBASAN OUTPUT_STRIP_TRAILING_WHITESPACE)
+    list(APPEND PT_LISTINGS_ENV "PT_PY_PRELOAD=${PT_LISTINGS_LIBASAN}")
+  endif()
+  set_tests_properties(cli_Listings PROPERTIES ENVIRONMENT "${PT_LISTINGS_ENV}" TIMEOUT 300)
 endif()

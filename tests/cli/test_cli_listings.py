@@ -25,6 +25,9 @@ class Listings(CliTest):
         env = dict(self.env)
         env["PYTHONPATH"] = PYDIR
         env.setdefault("PROVTRACE_LIB", os.path.join(os.path.dirname(BIN), "lib", "libprovtrace.so"))
+        if env.get("PT_PY_PRELOAD"):  # a sanitizer build (tests/cli.cmake)
+            env["LD_PRELOAD"] = env["PT_PY_PRELOAD"]
+            env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1:halt_on_error=1"
         src = "import numpy as np, provtrace\nstore = %r\n%s" % (self.store, code)
         p = subprocess.run([sys.executable, "-c", src], env=env, capture_output=True, text=True, timeout=120)
         self.assertEqual(p.returncode, 0, p.stderr)
