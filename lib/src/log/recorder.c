@@ -11,7 +11,7 @@
  * Cost bound of an append: one mutex, one clock read, encoding the envelope
  * and a memcpy of the body.  Memory bound: (queue_max_batches + 2) batches.
  */
-#include "archive/archive_int.h"
+#include "log/vault_int.h"
 #include "format/event_int.h"
 #include "log/fold_int.h"
 #include "base/mpk_int.h"
@@ -1166,7 +1166,7 @@ static int check_chain_files(pt_recorder *r)
 		int rc = 0;
 		if (pt__stat_in(r->st->path, p, &sb) < 0) {
 			/* archived segments leave the hot store (archive_job.c) */
-			if (errno == ENOENT && pt__archive_segment_state(r->st, r->chain.v[i].id) != PT_SEGMENT_HOT)
+			if (errno == ENOENT && pt__vault_segment_state(r->st, r->chain.v[i].id) != PT_SEGMENT_HOT)
 				goto next;
 			rc = pt__err(PT_ECORRUPT, "%s: sealed segment %llu listed in the chain is missing; run `provtrace verify`",
 				     p, (unsigned long long)r->chain.v[i].segno);
