@@ -28,7 +28,6 @@ LAYERS = {"base": 0, "format": 1, "log": 2, "checkpoint": 3, "code": 3, "archive
 
 # (from file, to file): upward or cyclic dependencies that still exist.
 DEBTS = {
-    ("log/recorder.c", "code/code.c"),
     ("log/replay.c", "checkpoint/checkpoint_int.h"),
     ("log/replay.c", "checkpoint/checkpoint_manifest.c"),
     ("log/replay.c", "checkpoint/checkpoint_read.c"),

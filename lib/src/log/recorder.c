@@ -1373,6 +1373,9 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 			return pt__err(PT_EINVAL, "pt_recorder_open: options version %u is not supported", opts->version);
 		o = *opts;
 	}
+	if (o.reserved1 || o.reserved2)
+		return pt__err(PT_EINVAL, "pt_recorder_open: options reserved1/reserved2 must be 0 (they were capture_code and "
+				      "code_options: call pt_code_capture after opening to record code provenance)");
 	if (o.durability > PT_DURABILITY_FSYNC)
 		return pt__err(PT_EINVAL, "invalid durability %d", (int)o.durability);
 	if (o.batch_max_events == 0 || o.batch_max_events > PT_MAX_BATCH_EVENTS)
@@ -1470,13 +1473,6 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 	pt__buf_free(&rec_body);
 	if (r->fold_ok && pthread_create(&r->snap_thread, NULL, snap_main, r) == 0)
 		r->snap_started = true; /* without it, replay is slower, never wrong */
-	if (o.capture_code && (rc = pt_code_capture(r, (const pt_code_options *)o.code_options))) {
-		/* only require_clean on a dirty tree (or a failed append) gets here */
-		char msg[1024];
-		snprintf(msg, sizeof msg, "%s", pt_error_last());
-		pt_recorder_free(r);
-		return pt__err(rc, "%s", msg);
-	}
 	*out = r;
 	return 0;
 fail:
