@@ -373,7 +373,7 @@ static void tampering_with_an_archive_is_detected(void **state)
 	TU_OK(pt_archive_verify(f->st, v[0].sha256, NULL, NULL, NULL, NULL));
 	int fd;
 	uint64_t off, size;
-	TU_OK(pt__archive_open_segment(f->st, "r1", "main", id, &fd, &off, &size));
+	TU_OK(pt__vault_open_segment(f->st, "r1", "main", id, &fd, &off, &size));
 	close(fd);
 	tu_flip_byte(v[0].path, (long)(off + size / 2)); /* inside a segment member */
 	assert_int_equal(pt_archive_verify(f->st, v[0].sha256, NULL, NULL, NULL, NULL), PT_ECORRUPT);
@@ -448,15 +448,15 @@ static void reader_hook_gives_the_member_range(void **state)
 	first_segment(f, "r1", id);
 	int fd;
 	uint64_t off, size;
-	assert_int_equal(pt__archive_open_segment(f->st, "r1", "main", id, &fd, &off, &size), PT_ENOTFOUND);
+	assert_int_equal(pt__vault_open_segment(f->st, "r1", "main", id, &fd, &off, &size), PT_ENOTFOUND);
 	add_plan(f, "p", "0 2 * * *", 0, 0);
 	TU_OK(run_at(f, "p", 0, 1));
-	TU_OK(pt__archive_open_segment(f->st, "r1", "main", id, &fd, &off, &size));
+	TU_OK(pt__vault_open_segment(f->st, "r1", "main", id, &fd, &off, &size));
 	uint8_t got[32];
 	TU_OK(pt__sha256_range(fd, off, size, got));
 	assert_memory_equal(got, id, 32);
 	close(fd);
-	assert_int_equal(pt__archive_open_segment(f->st, "r1", "other", id, &fd, &off, &size), PT_ECORRUPT);
+	assert_int_equal(pt__vault_open_segment(f->st, "r1", "other", id, &fd, &off, &size), PT_ECORRUPT);
 }
 
 /* issue 11 item 11: a refused vault inside the store leaves nothing behind (no phantom run) */

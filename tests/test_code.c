@@ -1343,30 +1343,53 @@ static void require_clean_refuses_a_dirty_tree(void **state)
 	assert_null(f->p);
 }
 
-/* The recorder option: provenance at open, and require_clean refusing the open itself. */
-static void recorder_option_captures_at_open(void **state)
+/*
+ * Provenance is captured after opening (pt_code_capture), not by the recorder:
+ * the old option slots are reserved and refused, and require_clean refuses a
+ * dirty tree before anything is appended.
+ */
+static void capture_after_open_and_reserved_options(void **state)
 {
 	code_fx *f = *state;
 	pt_code_options co = PT_CODE_OPTIONS_INIT;
 	co.repo_path = f->repo;
 	co.require_clean = 1;
-	pt_recorder_options ro = PT_RECORDER_OPTIONS_INIT;
-	ro.capture_code = 1;
-	ro.code_options = &co;
 	pt_recorder *rec = NULL;
+	/* the reserved slots (were capture_code, code_options): refused, naming pt_code_capture */
+	pt_recorder_options ro = PT_RECORDER_OPTIONS_INIT;
+	ro.reserved1 = 1;
+	assert_int_equal(pt_recorder_open(&rec, f->st, "opt", NULL, &ro), PT_EINVAL);
+	assert_null(rec);
+	assert_non_null(strstr(pt_error_last(), "pt_code_capture"));
+	ro = (pt_recorder_options)PT_RECORDER_OPTIONS_INIT;
+	ro.reserved2 = &co;
+	assert_int_equal(pt_recorder_open(&rec, f->st, "opt", NULL, &ro), PT_EINVAL);
+	assert_null(rec);
+	assert_non_null(strstr(pt_error_last(), "pt_code_capture"));
+	assert_int_equal(read_code(f, "opt"), PT_ENOTFOUND); /* nothing was created or appended */
+	/* the new way: open, then capture */
+	ro = (pt_recorder_options)PT_RECORDER_OPTIONS_INIT;
 	assert_int_equal(pt_recorder_open(&rec, f->st, "opt", NULL, &ro), 0);
+	assert_int_equal(pt_recorder_next_seq(rec), 1); /* the open captured nothing */
+	assert_int_equal(pt_code_capture(rec, &co), 0);
 	assert_int_equal(pt_recorder_next_seq(rec), 3); /* code + env */
 	assert_int_equal(pt_recorder_close(rec), 0);
 	char *code = event_json(f, "opt", "code");
 	assert_non_null(code);
 	free(code);
+	/* require_clean on a dirty tree: refused before anything is appended */
 	sh("cd %s && printf 'x\\n' >> a.txt", f->repo);
-	assert_int_equal(pt_recorder_open(&rec, f->st, "opt", NULL, &ro), PT_EINVAL);
-	assert_null(rec);
+	assert_int_equal(pt_recorder_open(&rec, f->st, "opt", NULL, &ro), 0);
+	uint64_t before = pt_recorder_next_seq(rec);
+	assert_int_equal(pt_code_capture(rec, &co), PT_EINVAL);
 	assert_non_null(strstr(pt_error_last(), "a.txt"));
-	/* the refusal released the stream: a recorder without the requirement opens */
+	assert_int_equal(pt_recorder_next_seq(rec), before);
+	assert_int_equal(pt_recorder_close(rec), 0);
+	/* without the requirement the same tree is recorded */
 	co.require_clean = 0;
 	assert_int_equal(pt_recorder_open(&rec, f->st, "opt", NULL, &ro), 0);
+	assert_int_equal(pt_code_capture(rec, &co), 0);
+	assert_int_equal(pt_recorder_next_seq(rec), before + 2);
 	assert_int_equal(pt_recorder_close(rec), 0);
 }
 
@@ -1622,7 +1645,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(no_repository_is_an_event_not_an_error,
 						setup_dir_store, fixture_teardown),
 		STORE_TEST(require_clean_refuses_a_dirty_tree),
-		STORE_TEST(recorder_option_captures_at_open),
+		STORE_TEST(capture_after_open_and_reserved_options),
 		STORE_TEST(env_event_redacts_secrets),
 		STORE_TEST(restore_with_a_missing_object),
 		cmocka_unit_test_setup_teardown(options_are_checked, setup_store_only,

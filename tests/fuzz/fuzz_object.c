@@ -9,6 +9,7 @@
 #include "fuzz_common.h"
 
 #include "format/objects_int.h"
+#include "log/history_int.h" /* pt__object_get/read/stat: the seam finds the object */
 
 static pt_store *st;
 static uint8_t id[32];

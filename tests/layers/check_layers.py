@@ -28,15 +28,6 @@ LAYERS = {"base": 0, "format": 1, "log": 2, "checkpoint": 3, "code": 3, "archive
 
 # (from file, to file): upward or cyclic dependencies that still exist.
 DEBTS = {
-    ("checkpoint/checkpoint_gc.c", "archive/archive_int.h"),
-    ("checkpoint/checkpoint_gc.c", "archive/archive_meta.c"),
-    ("format/objects.c", "archive/archive_int.h"),
-    ("format/objects.c", "archive/archive_ops.c"),
-    ("log/history.c", "archive/archive_int.h"),
-    ("log/history.c", "archive/archive_ops.c"),
-    ("log/recorder.c", "archive/archive_int.h"),
-    ("log/recorder.c", "archive/archive_ops.c"),
-    ("log/recorder.c", "code/code.c"),
     ("log/replay.c", "checkpoint/checkpoint_int.h"),
     ("log/replay.c", "checkpoint/checkpoint_manifest.c"),
     ("log/replay.c", "checkpoint/checkpoint_read.c"),

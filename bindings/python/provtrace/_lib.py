@@ -179,10 +179,10 @@ class RecorderOptions(Structure):
         ("queue_max_batches", c_uint32),
         ("zstd_level", c_int),
         ("snapshot_every", c_uint32),
-        # The Python Recorder captures the provenance itself (to add the
-        # interpreter's keys to the `env` event): these stay 0 / NULL.
-        ("capture_code", c_int),
-        ("code_options", c_void_p),
+        # Reserved (were capture_code / code_options): must stay 0 / NULL.
+        # The Recorder captures the provenance itself with pt_code_capture.
+        ("reserved1", c_int),
+        ("reserved2", c_void_p),
     ]
 
 

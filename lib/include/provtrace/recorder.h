@@ -68,11 +68,16 @@ typedef struct {
 	int zstd_level;                 /**< default -1 (zstd fast mode: about 15% less CPU than 1 for ~2% more bytes) */
 	uint32_t snapshot_every;        /**< write a state snapshot every N events
 					     (default 32768; 0: none) - see replay.h */
-	int capture_code;               /**< 1: at open, append `code` and `env` events
-					     (git provenance, see code.h); default 0 in C,
-					     on by default in the Python Recorder */
-	const void *code_options;       /**< a `const pt_code_options *` for the
-					     capture (NULL: defaults); e.g. require_clean */
+	/*
+	 * Reserved, must be 0 / NULL (pt_recorder_open refuses anything else
+	 * with PT_EINVAL).  These slots were `int capture_code` and
+	 * `const void *code_options`: the recorder no longer captures code
+	 * provenance itself; call pt_code_capture(rec, &code_opts) right after
+	 * pt_recorder_open (code.h), as the Python Recorder does.  The slots
+	 * stay so that the struct's size and layout do not change.
+	 */
+	int reserved1;                  /**< must be 0 (was capture_code) */
+	const void *reserved2;          /**< must be NULL (was code_options) */
 } pt_recorder_options;
 
 #define PT_RECORDER_OPTIONS_VERSION 1
@@ -95,10 +100,11 @@ PT_EXTERN int pt_recorder_options_init(pt_recorder_options *opts, unsigned int v
  * fails its hash, a broken chain) is PT_ECORRUPT: nothing is changed and
  * appending is refused until it is resolved.
  *
- * With options.capture_code, the code provenance and environment are
- * recorded right after opening (pt_code_capture); a capture problem is
- * recorded in the `code` event, never an error, except a dirty tree with
- * require_clean, which fails the open (PT_EINVAL listing the changed files).
+ * Code provenance and the environment are not captured here: call
+ * pt_code_capture (code.h) right after opening.  With require_clean it
+ * refuses a dirty tree (PT_EINVAL listing the changed files) before it
+ * appends anything; the caller then closes the recorder.
+ * options.reserved1/reserved2 not 0: PT_EINVAL naming pt_code_capture.
  *
  * Returns PT_ELOCKED if another writer holds the stream.
  */

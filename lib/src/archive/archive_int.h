@@ -1,9 +1,9 @@
 /*
  * archive/archive_int.h - internals of the archive module:
  *   archive_tar.c      writing and reading tar files (the only file including <archive.h>)
- *   archive_meta.c     plans, catalog, manifests, location records (jansson)
+ *   archive_meta.c     plans, catalog, manifests (jansson); location records: log/vault.c
  *   archive_job.c      the job: windows, selection, creation, commit, source release
- *   archive_ops.c      ls, verify, prune, hold, and the reader hook
+ *   archive_ops.c      ls, verify, prune, hold
  *   archive_restore.c  restore
  *   cron.c             schedules
  * docs/FORMAT.md ("Archives") documents every file named here.
@@ -12,9 +12,10 @@
 #define PT_ARCHIVE_INT_H
 
 #include "base/base_int.h"
+#include "log/history_int.h" /* objects: pt__object_get/read/stat */
+#include "log/vault_int.h" /* location records, their framing, archived bytes */
 #include "provtrace/archive.h"
 
-#define PT_ARCHIVE_DIR "archive"
 #define PT_MANIFEST_NAME "MANIFEST.json"
 #define PT_MANIFEST_MAX ((size_t)256 << 20)
 #define PT_ARCHIVE_FORMAT_VERSION 1
@@ -142,26 +143,6 @@ int pt__manifest_parse(pt__acat *out, const uint8_t *p, size_t len, const char *
 
 /* Canonical JSON object text from "KEY=VALUE" tags (allocated). */
 int pt__tags_json(char **out, const char *const *tags, size_t n);
-/* Append a JSON string literal. */
-int pt__json_quote(pt__buf *b, const char *s);
-
-/* Location records: STORE/archive/segments/<id>. */
-typedef struct {
-	char sha[65];
-	char *path, *run, *stream;
-	uint64_t offset, size;
-	int deleted;
-	int64_t deleted_at;
-	char *reason;
-} pt__location;
-int pt__location_load(const pt_store *st, const uint8_t id[32], pt__location *out); /* PT_ENOTFOUND */
-int pt__location_store(const pt_store *st, const uint8_t id[32], const pt__location *l);
-void pt__location_clear(pt__location *l);
-/* Object location records: STORE/archive/objects/<id> (run and stream are ""):
- * the object left the hot store and is read from that archive member. */
-int pt__olocation_load(const pt_store *st, const uint8_t id[32], pt__location *out); /* PT_ENOTFOUND */
-int pt__olocation_store(const pt_store *st, const uint8_t id[32], const pt__location *l);
-int pt__olocation_remove(const pt_store *st, const uint8_t id[32]);
 
 /* ---- shared helpers ---------------------------------------------------------------------- */
 char *pt__archive_dir(const pt_store *st);
@@ -181,31 +162,5 @@ int pt__archive_check(const char *path, pt__acat *a, const char *want_sha, pt__p
 /* Member name of a segment / object. */
 char *pt__member_segment_name(const char *run, const char *stream, const uint8_t id[32]);
 char *pt__member_object_name(const uint8_t id[32]);
-
-/*
- * The reader hook (archive_ops.c), for reader.c, verify.c and recorder.c.
- *
- * A sealed segment whose file is gone from the hot store was archived:
- * STORE/archive/segments/<id> records which tar holds it and where.
- * pt__archive_open_segment() opens that tar read-only and returns the byte
- * range of the member: the segment is read with pread at offset + x (the
- * _at functions of segment.h).  `run`/`stream`, when not NULL, must match
- * the record.  PT_ENOTFOUND (message says why: never archived, or archive
- * deleted by retention on a date) / PT_ECORRUPT / PT_EIO.
- */
-int pt__archive_open_segment(const pt_store *st, const char *run, const char *stream,
-			     const uint8_t id[32], int *out_fd, uint64_t *out_offset, uint64_t *out_size);
-/*
- * The object hook (archive_ops.c), for objects.c: an object absent from the
- * hot store whose location record names a live archive: the tar opened
- * read-only and the member's byte range (the object file's bytes).
- * PT_ENOTFOUND (no record: the message names `hot_path`; or the archive was
- * deleted or is missing), PT_ECORRUPT, PT_EIO.
- */
-int pt__archive_open_object(const pt_store *st, const uint8_t id[32], const char *hot_path, int *out_fd,
-			    uint64_t *out_offset, uint64_t *out_size);
-enum { PT_SEGMENT_HOT = 0, PT_SEGMENT_ARCHIVED = 1, PT_SEGMENT_EXPIRED = 2 };
-/* Whether a location record exists for `id` and whether its archive still exists. */
-int pt__archive_segment_state(const pt_store *st, const uint8_t id[32]);
 
 #endif

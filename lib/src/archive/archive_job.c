@@ -552,7 +552,7 @@ static int select_members(const job *j, const pt__plan *p, int64_t window, selec
 					pt__location_clear(&l);
 					if (!path)
 						continue; /* expired by retention: nothing left to archive */
-					if ((rc = pt__archive_open_segment(j->st, runs[r], streams[s], e->id, &fd, &off,
+					if ((rc = pt__vault_open_segment(j->st, runs[r], streams[s], e->id, &fd, &off,
 									   &size))) {
 						pt__free(path);
 						break;
@@ -615,7 +615,7 @@ static int select_members(const job *j, const pt__plan *p, int64_t window, selec
 			char *tar = lr == 0 && !l.deleted ? pt__strdup(l.path) : NULL;
 			if (lr == 0)
 				pt__location_clear(&l);
-			if (!tar || pt__archive_open_object(j->st, id, path, &fd, &off, &size)) {
+			if (!tar || pt__vault_open_object(j->st, id, path, &fd, &off, &size)) {
 				char hex[65];
 				pt__hex(id, 32, hex);
 				say(j, "warning: object %s is referenced but not in the store; not archived", hex);
@@ -1172,7 +1172,7 @@ static int release_one(const uint8_t id[32], const char *path, void *payload)
  * the record is durable before any hot file goes.  (2) The objects that hot
  * history references (sealed segments still hot, open segments) stay.
  * (3) Every other hot object with a record goes; readers then find it in
- * the vault (objects.c asks pt__archive_open_object).  Writers of
+ * the vault (the seam, log/history.c, asks pt__vault_open_object).  Writers of
  * checkpoints are excluded by the gc lock, taken without waiting: if a
  * checkpoint is being written, nothing is released this time.  Even a
  * reference that appears after (2) only makes a reader go to the vault; and

@@ -1,6 +1,6 @@
 /*
  * archive_meta.c - the archive module's metadata: plans, the catalog, archive
- * manifests and per-segment location records.  The only archive file that
+ * manifests (location records: log/vault.c).  The only archive file that
  * includes <jansson.h>.
  *
  * Plans and catalog share one framing, like the chain file: a first line
@@ -19,27 +19,10 @@
 #define CATALOG_FILE "catalog"
 #define PLANS_MAGIC "provtrace-archive-plans 1"
 #define CATALOG_MAGIC "provtrace-archive-catalog 1"
-#define LOCATION_MAGIC "provtrace-archived-segment 1"
-#define OLOCATION_MAGIC "provtrace-archived-object 1"
-#define META_MAX ((size_t)1 << 30)
 
 char *pt__archive_dir(const pt_store *st)
 {
 	return pt__sprintf("%s/%s", st->path, PT_ARCHIVE_DIR);
-}
-
-int pt__json_quote(pt__buf *b, const char *s)
-{
-	json_t *j = json_string(s ? s : "");
-	if (!j)
-		return pt__err(PT_EINVAL, "string is not valid UTF-8: %.60s", s ? s : "");
-	char *t = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
-	json_decref(j);
-	if (!t)
-		return PT_ENOMEM;
-	int rc = pt__buf_append(b, t, strlen(t));
-	pt__free(t); /* jansson allocates through pt__malloc (alloc.h) */
-	return rc;
 }
 
 int pt__tags_json(char **out, const char *const *tags, size_t n)
@@ -74,141 +57,10 @@ int pt__tags_json(char **out, const char *const *tags, size_t n)
 	return rc;
 }
 
-/* ---- framing ------------------------------------------------------------------------- */
-
-static int frame_store(const pt_store *st, const char *file, const char *magic, pt__buf *body, size_t count)
-{
-	char *dir = pt__archive_dir(st);
-	char *path = dir ? pt__sprintf("%s/%s", dir, file) : NULL;
-	pt__buf out = {0};
-	int rc = !path ? PT_ENOMEM : pt__mkdir_in(st->path, dir, 0755);
-	if (!rc)
-		rc = pt__buf_printf(&out, "%s\n", magic);
-	if (!rc && body->len)
-		rc = pt__buf_append(&out, body->data, body->len);
-	if (!rc)
-		rc = pt__buf_printf(&out, "end %zu %08x\n", count, pt__crc32c(0, out.data, out.len));
-	if (!rc)
-		rc = pt__atomic_write_in(st->path, path, out.data, out.len, 0644);
-	pt__buf_free(&out);
-	pt__free(path);
-	pt__free(dir);
-	return rc;
-}
-
-/* Split a framed file into its JSON lines (parsed).  Missing file: empty array. */
-static int frame_load(const pt_store *st, const char *file, const char *magic, json_t **out)
-{
-	char *dir = pt__archive_dir(st);
-	char *path = dir ? pt__sprintf("%s/%s", dir, file) : NULL;
-	uint8_t *data = NULL;
-	size_t len = 0;
-	int rc = 0;
-	*out = NULL;
-	json_t *arr = json_array();
-	if (!path || !arr) {
-		rc = PT_ENOMEM;
-		goto done;
-	}
-	if (!pt__exists(path)) {
-		*out = arr;
-		arr = NULL;
-		goto done;
-	}
-	if ((rc = pt__read_file_in(st->path, path, META_MAX, &data, &len)))
-		goto done;
-	size_t ml = strlen(magic);
-	if (len < ml + 1 || memcmp(data, magic, ml) || data[ml] != '\n') {
-		rc = pt__err(PT_ECORRUPT, "%s: not a %s file (first line)", path, magic);
-		goto done;
-	}
-	/* the end line: the last line of the file */
-	if (data[len - 1] != '\n') {
-		rc = pt__err(PT_ECORRUPT, "%s: truncated (no end line)", path);
-		goto done;
-	}
-	size_t e = len - 1;
-	while (e > 0 && data[e - 1] != '\n')
-		e--;
-	unsigned long long count;
-	unsigned crc;
-	char tail[64];
-	if (len - e >= sizeof tail) {
-		rc = pt__err(PT_ECORRUPT, "%s: bad end line", path);
-		goto done;
-	}
-	memcpy(tail, data + e, len - e);
-	tail[len - e] = 0;
-	if (sscanf(tail, "end %llu %8x\n", &count, &crc) != 2) {
-		rc = pt__err(PT_ECORRUPT, "%s: bad or missing end line", path);
-		goto done;
-	}
-	if (pt__crc32c(0, data, e) != crc) {
-		rc = pt__err(PT_ECORRUPT, "%s: checksum mismatch (damaged or edited by hand)", path);
-		goto done;
-	}
-	size_t p = ml + 1, n = 0;
-	while (p < e) {
-		size_t q = p;
-		while (q < e && data[q] != '\n')
-			q++;
-		json_error_t jerr;
-		json_t *o = json_loadb((const char *)data + p, q - p, 0, &jerr);
-		if (!o || !json_is_object(o)) {
-			json_decref(o);
-			rc = pt__err(PT_ECORRUPT, "%s: line %zu is not a JSON object: %s", path, n + 2, jerr.text);
-			goto done;
-		}
-		json_array_append_new(arr, o);
-		n++;
-		p = q + 1;
-	}
-	if (n != count) {
-		rc = pt__err(PT_ECORRUPT, "%s: %zu entries, the end line says %llu", path, n, count);
-		goto done;
-	}
-	*out = arr;
-	arr = NULL;
-done:
-	json_decref(arr);
-	pt__free(data);
-	pt__free(path);
-	pt__free(dir);
-	return rc;
-}
-
-/* ---- field helpers ----------------------------------------------------------------------- */
-
-static int get_str(json_t *o, const char *k, char **out, bool required, const char *what)
-{
-	json_t *v = json_object_get(o, k);
-	if (!v || json_is_null(v)) {
-		*out = NULL;
-		return required ? pt__err(PT_ECORRUPT, "%s: \"%s\" is missing", what, k) : 0;
-	}
-	if (!json_is_string(v))
-		return pt__err(PT_ECORRUPT, "%s: \"%s\" is not a string", what, k);
-	*out = pt__strdup(json_string_value(v));
-	return *out ? 0 : PT_ENOMEM;
-}
-
-static int get_int(json_t *o, const char *k, int64_t *out, bool required, const char *what)
-{
-	json_t *v = json_object_get(o, k);
-	if (!v) {
-		*out = 0;
-		return required ? pt__err(PT_ECORRUPT, "%s: \"%s\" is missing", what, k) : 0;
-	}
-	if (!json_is_integer(v))
-		return pt__err(PT_ECORRUPT, "%s: \"%s\" is not an integer", what, k);
-	*out = json_integer_value(v);
-	return 0;
-}
-
 static int get_u64(json_t *o, const char *k, uint64_t *out, const char *what)
 {
 	int64_t v = 0;
-	int rc = get_int(o, k, &v, true, what);
+	int rc = pt__jget_int(o, k, &v, true, what);
 	if (!rc && v < 0)
 		rc = pt__err(PT_ECORRUPT, "%s: \"%s\" is negative", what, k);
 	*out = (uint64_t)v;
@@ -272,7 +124,7 @@ int pt__plans_load(const pt_store *st, pt__plans *out)
 {
 	memset(out, 0, sizeof *out);
 	json_t *arr;
-	int rc = frame_load(st, PLANS_FILE, PLANS_MAGIC, &arr);
+	int rc = pt__frame_load(st, PLANS_FILE, PLANS_MAGIC, &arr);
 	if (rc)
 		return rc;
 	size_t n = json_array_size(arr);
@@ -288,16 +140,16 @@ int pt__plans_load(const pt_store *st, pt__plans *out)
 		const char *w = "archive plans";
 		int64_t kl = 0, ks = 0;
 		json_t *tags = json_object_get(o, "tags");
-		if ((rc = get_str(o, "name", &p->name, true, w)) || (rc = get_str(o, "schedule", &p->schedule, true, w)) ||
-		    (rc = get_str(o, "timezone", &p->tz, true, w)) || (rc = get_str(o, "vault", &p->vault, true, w)) ||
-		    (rc = get_int(o, "min_age", &p->min_age, true, w)) ||
-		    (rc = get_int(o, "delete_after", &p->delete_after, true, w)) ||
-		    (rc = get_int(o, "keep_last", &kl, true, w)) ||
-		    (rc = get_int(o, "start_window", &p->start_window, true, w)) ||
-		    (rc = get_int(o, "keep_sources", &ks, false, w)) ||
-		    (rc = get_int(o, "created", &p->created, true, w)) ||
-		    (rc = get_int(o, "last_window", &p->last_window, true, w)) ||
-		    (rc = get_str(o, "last_result", &p->last_result, false, w)))
+		if ((rc = pt__jget_str(o, "name", &p->name, true, w)) || (rc = pt__jget_str(o, "schedule", &p->schedule, true, w)) ||
+		    (rc = pt__jget_str(o, "timezone", &p->tz, true, w)) || (rc = pt__jget_str(o, "vault", &p->vault, true, w)) ||
+		    (rc = pt__jget_int(o, "min_age", &p->min_age, true, w)) ||
+		    (rc = pt__jget_int(o, "delete_after", &p->delete_after, true, w)) ||
+		    (rc = pt__jget_int(o, "keep_last", &kl, true, w)) ||
+		    (rc = pt__jget_int(o, "start_window", &p->start_window, true, w)) ||
+		    (rc = pt__jget_int(o, "keep_sources", &ks, false, w)) ||
+		    (rc = pt__jget_int(o, "created", &p->created, true, w)) ||
+		    (rc = pt__jget_int(o, "last_window", &p->last_window, true, w)) ||
+		    (rc = pt__jget_str(o, "last_result", &p->last_result, false, w)))
 			break;
 		p->keep_last = (uint32_t)kl;
 		p->keep_sources = ks != 0;
@@ -335,7 +187,7 @@ int pt__plans_store(const pt_store *st, const pt__plans *p)
 			break;
 	}
 	if (!rc)
-		rc = frame_store(st, PLANS_FILE, PLANS_MAGIC, &b, p->n);
+		rc = pt__frame_store(st, PLANS_FILE, PLANS_MAGIC, &b, p->n);
 	pt__buf_free(&b);
 	return rc;
 }
@@ -431,8 +283,8 @@ static int parse_manifest_obj(pt__acat *a, json_t *o, const char *what)
 		return pt__err(PT_EVERSION, "%s: manifest version %lld is newer than this library's (%d)", what,
 			       (long long)json_integer_value(ver), PT_ARCHIVE_FORMAT_VERSION);
 	json_t *tags = json_object_get(o, "tags"), *mem = json_object_get(o, "members");
-	if ((rc = get_str(o, "plan", &a->plan, true, what)) || (rc = get_int(o, "window_ns", &a->window, true, what)) ||
-	    (rc = get_int(o, "created_ns", &a->created, true, what)))
+	if ((rc = pt__jget_str(o, "plan", &a->plan, true, what)) || (rc = pt__jget_int(o, "window_ns", &a->window, true, what)) ||
+	    (rc = pt__jget_int(o, "created_ns", &a->created, true, what)))
 		return rc;
 	if (!json_is_object(tags) || !json_is_array(mem))
 		return pt__err(PT_ECORRUPT, "%s: \"tags\" must be an object and \"members\" an array", what);
@@ -458,7 +310,7 @@ static int parse_manifest_obj(pt__acat *a, json_t *o, const char *what)
 		char *type = NULL;
 		if (!json_is_object(x))
 			return pt__err(PT_ECORRUPT, "%s: member %zu is not an object", what, i);
-		if ((rc = get_str(x, "name", &m->name, true, what)) || (rc = get_str(x, "type", &type, true, what)) ||
+		if ((rc = pt__jget_str(x, "name", &m->name, true, what)) || (rc = pt__jget_str(x, "type", &type, true, what)) ||
 		    (rc = get_u64(x, "size", &m->size, what)) || (rc = get_u64(x, "offset", &m->offset, what)) ||
 		    (rc = get_hex(x, "sha256", m->sha, what)) || (rc = get_hex(x, "id", m->id, what))) {
 			pt__free(type);
@@ -471,7 +323,7 @@ static int parse_manifest_obj(pt__acat *a, json_t *o, const char *what)
 		m->type = seg ? PT_MEMBER_SEGMENT : PT_MEMBER_OBJECT;
 		if (seg) {
 			int64_t a1, b1;
-			if ((rc = get_str(x, "run", &m->run, true, what)) || (rc = get_str(x, "stream", &m->stream, true, what)) ||
+			if ((rc = pt__jget_str(x, "run", &m->run, true, what)) || (rc = pt__jget_str(x, "stream", &m->stream, true, what)) ||
 			    (rc = get_u64(x, "segno", &m->segno, what)) ||
 			    (rc = get_pair(x, "seq", &a1, &b1, 0, what)) ||
 			    (rc = get_pair(x, "step", &m->step_min, &m->step_max, PT_NO_STEP, what)) ||
@@ -547,7 +399,7 @@ int pt__catalog_load(const pt_store *st, pt__catalog *out)
 {
 	memset(out, 0, sizeof *out);
 	json_t *arr;
-	int rc = frame_load(st, CATALOG_FILE, CATALOG_MAGIC, &arr);
+	int rc = pt__frame_load(st, CATALOG_FILE, CATALOG_MAGIC, &arr);
 	if (rc)
 		return rc;
 	const char *w = "archive catalog";
@@ -562,13 +414,13 @@ int pt__catalog_load(const pt_store *st, pt__catalog *out)
 			rc = pt__err(PT_ECORRUPT, "%s: entry %zu has no manifest", w, i);
 		if (!rc)
 			rc = parse_manifest_obj(&a, man, w);
-		if (!rc && !(rc = get_str(o, "sha256", &sha, true, w)) && !(rc = get_str(o, "path", &a.path, true, w)) &&
-		    !(rc = get_int(o, "size", &size, true, w)) && !(rc = get_int(o, "held", &held, false, w)) &&
-		    !(rc = get_int(o, "deleted", &del, false, w)) && !(rc = get_int(o, "state", &state, false, w)) &&
-		    !(rc = get_int(o, "keep_sources", &ks, false, w)) &&
-		    !(rc = get_int(o, "manifest_len", &ml, false, w)) &&
-		    !(rc = get_int(o, "deleted_at", &a.deleted_at, false, w)))
-			rc = get_str(o, "deleted_reason", &a.deleted_reason, false, w);
+		if (!rc && !(rc = pt__jget_str(o, "sha256", &sha, true, w)) && !(rc = pt__jget_str(o, "path", &a.path, true, w)) &&
+		    !(rc = pt__jget_int(o, "size", &size, true, w)) && !(rc = pt__jget_int(o, "held", &held, false, w)) &&
+		    !(rc = pt__jget_int(o, "deleted", &del, false, w)) && !(rc = pt__jget_int(o, "state", &state, false, w)) &&
+		    !(rc = pt__jget_int(o, "keep_sources", &ks, false, w)) &&
+		    !(rc = pt__jget_int(o, "manifest_len", &ml, false, w)) &&
+		    !(rc = pt__jget_int(o, "deleted_at", &a.deleted_at, false, w)))
+			rc = pt__jget_str(o, "deleted_reason", &a.deleted_reason, false, w);
 		if (!rc && (strlen(sha) != 64))
 			rc = pt__err(PT_ECORRUPT, "%s: bad archive id", w);
 		if (!rc) {
@@ -609,155 +461,8 @@ int pt__catalog_store(const pt_store *st, const pt__catalog *c)
 			break;
 	}
 	if (!rc)
-		rc = frame_store(st, CATALOG_FILE, CATALOG_MAGIC, &b, c->n);
+		rc = pt__frame_store(st, CATALOG_FILE, CATALOG_MAGIC, &b, c->n);
 	pt__buf_free(&b);
-	return rc;
-}
-
-/* ---- location records ---------------------------------------------------------------------------- */
-
-/* Segments: STORE/archive/segments/<id>; objects: STORE/archive/objects/<id> (same record). */
-static const char *loc_kind(int object) { return object ? "objects" : "segments"; }
-
-static char *location_path(const pt_store *st, const uint8_t id[32], int object)
-{
-	char hex[65];
-	pt__hex(id, 32, hex);
-	return pt__sprintf("%s/%s/%s/%s", st->path, PT_ARCHIVE_DIR, loc_kind(object), hex);
-}
-
-void pt__location_clear(pt__location *l)
-{
-	pt__free(l->path);
-	pt__free(l->run);
-	pt__free(l->stream);
-	pt__free(l->reason);
-	memset(l, 0, sizeof *l);
-}
-
-static int location_store(const pt_store *st, const uint8_t id[32], const pt__location *l, int object)
-{
-	char *path = location_path(st, id, object);
-	if (!path)
-		return PT_ENOMEM;
-	pt__buf b = {0};
-	int rc = pt__buf_printf(&b, "{\"archive\":\"%s\",\"path\":", l->sha);
-	if (!rc)
-		rc = pt__json_quote(&b, l->path);
-	if (!rc)
-		rc = pt__buf_printf(&b, ",\"offset\":%llu,\"size\":%llu,\"run\":", (unsigned long long)l->offset,
-				    (unsigned long long)l->size);
-	if (!rc)
-		rc = pt__json_quote(&b, l->run);
-	if (!rc)
-		rc = pt__buf_printf(&b, ",\"stream\":");
-	if (!rc)
-		rc = pt__json_quote(&b, l->stream);
-	if (!rc)
-		rc = pt__buf_printf(&b, ",\"deleted\":%d,\"deleted_at\":%lld,\"reason\":", l->deleted,
-				    (long long)l->deleted_at);
-	if (!rc)
-		rc = l->reason ? pt__json_quote(&b, l->reason) : pt__buf_printf(&b, "null");
-	if (!rc)
-		rc = pt__buf_printf(&b, "}\n");
-	pt__buf out = {0};
-	if (!rc)
-		rc = pt__buf_printf(&out, "%s\n", object ? OLOCATION_MAGIC : LOCATION_MAGIC);
-	if (!rc)
-		rc = pt__buf_append(&out, b.data, b.len);
-	if (!rc)
-		rc = pt__buf_printf(&out, "end 1 %08x\n", pt__crc32c(0, out.data, out.len));
-	char *dir = pt__sprintf("%s/%s/%s", st->path, PT_ARCHIVE_DIR, loc_kind(object));
-	if (!rc && !dir)
-		rc = PT_ENOMEM;
-	if (!rc)
-		rc = pt__mkdir_in(st->path, dir, 0755);
-	if (!rc)
-		rc = pt__atomic_write_in(st->path, path, out.data, out.len, 0644);
-	pt__free(dir);
-	pt__buf_free(&b);
-	pt__buf_free(&out);
-	pt__free(path);
-	return rc;
-}
-
-static int location_load(const pt_store *st, const uint8_t id[32], pt__location *l, int object)
-{
-	memset(l, 0, sizeof *l);
-	char hex[65];
-	pt__hex(id, 32, hex);
-	char *file = pt__sprintf("%s/%s", loc_kind(object), hex);
-	char *path = location_path(st, id, object);
-	if (!file || !path) {
-		pt__free(file);
-		pt__free(path);
-		return PT_ENOMEM;
-	}
-	int rc = 0;
-	json_t *arr = NULL;
-	if (!pt__exists(path))
-		rc = PT_ENOTFOUND;
-	else
-		rc = frame_load(st, file, object ? OLOCATION_MAGIC : LOCATION_MAGIC, &arr);
-	if (!rc && json_array_size(arr) != 1)
-		rc = pt__err(PT_ECORRUPT, "%s: expected one record", path);
-	if (!rc) {
-		json_t *o = json_array_get(arr, 0);
-		char *sha = NULL;
-		int64_t off = 0, size = 0, del = 0;
-		const char *w = path;
-		if (!(rc = get_str(o, "archive", &sha, true, w)) && !(rc = get_str(o, "path", &l->path, true, w)) &&
-		    !(rc = get_int(o, "offset", &off, true, w)) && !(rc = get_int(o, "size", &size, true, w)) &&
-		    !(rc = get_str(o, "run", &l->run, true, w)) && !(rc = get_str(o, "stream", &l->stream, true, w)) &&
-		    !(rc = get_int(o, "deleted", &del, false, w)) && !(rc = get_int(o, "deleted_at", &l->deleted_at, false, w)))
-			rc = get_str(o, "reason", &l->reason, false, w);
-		if (!rc && (strlen(sha) != 64 || off < 0 || size < 0))
-			rc = pt__err(PT_ECORRUPT, "%s: bad record", path);
-		if (!rc) {
-			memcpy(l->sha, sha, 65);
-			l->offset = (uint64_t)off;
-			l->size = (uint64_t)size;
-			l->deleted = del != 0;
-		}
-		pt__free(sha);
-	}
-	json_decref(arr);
-	pt__free(file);
-	pt__free(path);
-	if (rc)
-		pt__location_clear(l);
-	return rc;
-}
-
-int pt__location_load(const pt_store *st, const uint8_t id[32], pt__location *l)
-{
-	return location_load(st, id, l, 0);
-}
-
-int pt__location_store(const pt_store *st, const uint8_t id[32], const pt__location *l)
-{
-	return location_store(st, id, l, 0);
-}
-
-int pt__olocation_load(const pt_store *st, const uint8_t id[32], pt__location *l)
-{
-	return location_load(st, id, l, 1);
-}
-
-int pt__olocation_store(const pt_store *st, const uint8_t id[32], const pt__location *l)
-{
-	return location_store(st, id, l, 1);
-}
-
-int pt__olocation_remove(const pt_store *st, const uint8_t id[32])
-{
-	char *path = location_path(st, id, 1);
-	if (!path)
-		return PT_ENOMEM;
-	int rc = 0;
-	if (unlink(path) < 0 && errno != ENOENT)
-		rc = pt__err_errno(errno, "cannot remove %s", path);
-	pt__free(path);
 	return rc;
 }
 

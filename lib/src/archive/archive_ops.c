@@ -1,7 +1,7 @@
 /*
  * archive_ops.c - what the archive commands share (lock, clock, events,
- * member names, the check of a tar against its manifest), the reader hook,
- * and the catalog operations: ls, resolve, verify, hold.
+ * member names, the check of a tar against its manifest) and the catalog
+ * operations: ls, resolve, verify, hold.
  */
 #include "archive/archive_int.h"
 
@@ -157,120 +157,6 @@ int pt__archive_event_once(pt_store *st, const char *kind, const char *name, int
 		rc = pt__err_wrap(rc, "recording the %s event", kind);
 	pt_event_free(ev);
 	pt__buf_free(&j);
-	return rc;
-}
-
-/* ---- the reader hook ---------------------------------------------------------------------- */
-
-int pt__archive_segment_state(const pt_store *st, const uint8_t id[32])
-{
-	pt__location l;
-	int rc = pt__location_load(st, id, &l);
-	if (rc)
-		return PT_SEGMENT_HOT;
-	int s = l.deleted ? PT_SEGMENT_EXPIRED : PT_SEGMENT_ARCHIVED;
-	pt__location_clear(&l);
-	return s;
-}
-
-int pt__archive_open_segment(const pt_store *st, const char *run, const char *stream, const uint8_t id[32],
-			     int *out_fd, uint64_t *out_offset, uint64_t *out_size)
-{
-	char hex[65];
-	pt__hex(id, 32, hex);
-	pt__location l;
-	int rc = pt__location_load(st, id, &l);
-	if (rc == PT_ENOTFOUND)
-		return pt__err(PT_ENOTFOUND, "sealed segment %s is missing from the hot store and no archive holds it", hex);
-	if (rc)
-		return rc;
-	int fd = -1;
-	if (l.deleted) {
-		char tb[48];
-		rc = pt__err(PT_ENOTFOUND, "segment %.12s was archived in %.12s, which retention deleted on %s (%s)", hex,
-			     l.sha, pt_time_format(l.deleted_at, tb, sizeof tb), l.reason ? l.reason : "no reason recorded");
-		goto done;
-	}
-	if ((run && strcmp(run, l.run)) || (stream && strcmp(stream, l.stream))) {
-		rc = pt__err(PT_ECORRUPT, "archive location of segment %.12s names run %s stream %s, not %s/%s", hex, l.run,
-			     l.stream, run ? run : "?", stream ? stream : "?");
-		goto done;
-	}
-	fd = open(l.path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = pt__err_errno(errno, "segment %.12s is archived in %s, which cannot be opened", hex, l.path);
-		if (errno == ENOENT)
-			rc = pt__err(PT_ENOTFOUND, "segment %.12s is archived in %s, which is missing (vault moved or deleted?)",
-				     hex, l.path);
-		goto done;
-	}
-	struct stat sb;
-	if (fstat(fd, &sb) < 0) {
-		rc = pt__err_errno(errno, "cannot stat %s", l.path);
-		goto done;
-	}
-	if (l.offset > (uint64_t)sb.st_size || l.size > (uint64_t)sb.st_size - l.offset) {
-		rc = pt__err(PT_ECORRUPT, "%s: too short to hold segment %.12s at offset %llu", l.path, hex,
-			     (unsigned long long)l.offset);
-		goto done;
-	}
-	*out_fd = fd;
-	*out_offset = l.offset;
-	*out_size = l.size;
-	fd = -1;
-done:
-	if (fd >= 0)
-		close(fd);
-	pt__location_clear(&l);
-	return rc;
-}
-
-int pt__archive_open_object(const pt_store *st, const uint8_t id[32], const char *hot_path, int *out_fd,
-			    uint64_t *out_offset, uint64_t *out_size)
-{
-	char hex[65];
-	pt__hex(id, 32, hex);
-	pt__location l;
-	int rc = pt__olocation_load(st, id, &l);
-	if (rc == PT_ENOTFOUND)
-		return pt__err(PT_ENOTFOUND, "object %s not found (no file %s, and no archive holds it)", hex,
-			       hot_path ? hot_path : "in the hot store");
-	if (rc)
-		return rc;
-	int fd = -1;
-	if (l.deleted) {
-		char tb[48];
-		rc = pt__err(PT_ENOTFOUND, "object %.12s was archived in %.12s, which retention deleted on %s (%s)", hex,
-			     l.sha, pt_time_format(l.deleted_at, tb, sizeof tb), l.reason ? l.reason : "no reason recorded");
-		goto done;
-	}
-	fd = open(l.path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			rc = pt__err(PT_ENOTFOUND, "object %.12s is archived in %s, which is missing (vault moved or deleted?)",
-				     hex, l.path);
-		else
-			rc = pt__err_errno(errno, "object %.12s is archived in %s, which cannot be opened", hex, l.path);
-		goto done;
-	}
-	struct stat sb;
-	if (fstat(fd, &sb) < 0) {
-		rc = pt__err_errno(errno, "cannot stat %s", l.path);
-		goto done;
-	}
-	if (l.offset > (uint64_t)sb.st_size || l.size > (uint64_t)sb.st_size - l.offset) {
-		rc = pt__err(PT_ECORRUPT, "%s: too short to hold object %.12s at offset %llu", l.path, hex,
-			     (unsigned long long)l.offset);
-		goto done;
-	}
-	*out_fd = fd;
-	*out_offset = l.offset;
-	*out_size = l.size;
-	fd = -1;
-done:
-	if (fd >= 0)
-		close(fd);
-	pt__location_clear(&l);
 	return rc;
 }
 

@@ -13,7 +13,7 @@
  */
 #include "checkpoint/checkpoint_int.h"
 
-#include "archive/archive_int.h"
+#include "log/history_int.h"
 #include "format/objects_int.h"
 
 #include <errno.h>
@@ -429,23 +429,17 @@ int pt_gc(const pt_store *st, const pt_gc_options *opts, pt_gc_stats *stats)
 		if (!g.live.used[i])
 			continue;
 		const uint8_t *id = g.live.ids + 32 * i;
-		int ex = pt__object_exists(st, id);
-		if (ex < 0) {
-			rc = ex;
+		int where = pt__history_object_state(st, id);
+		if (where < 0) {
+			rc = where;
 			break;
 		}
-		if (ex)
+		if (where == PT_HIST_HOT)
 			continue;
-		pt__location l;
-		int lr = pt__olocation_load(st, id, &l);
-		if (lr == 0 && !l.deleted && pt__exists(l.path))
+		if (where == PT_HIST_ARCHIVED)
 			g.stats.archived++;
 		else
 			g.stats.missing++;
-		if (lr == 0)
-			pt__location_clear(&l);
-		else if (lr != PT_ENOTFOUND)
-			rc = lr;
 	}
 	/* make the removals durable: a gc that "un-happens" after a crash is harmless, but
 	 * reporting bytes freed that come back would not be honest */

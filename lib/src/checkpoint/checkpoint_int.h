@@ -12,6 +12,7 @@
 #define PT_CHECKPOINT_INT_H
 
 #include "base/base_int.h"
+#include "log/history_int.h" /* objects: pt__object_get/read/stat */
 #include "provtrace/checkpoint.h"
 
 /* ---- builder ---------------------------------------------------------------------- */

@@ -8,6 +8,7 @@
 #define PT_CODEPROV_H
 
 #include "base/base_int.h"
+#include "log/history_int.h" /* objects: pt__object_get/read/stat */
 #include "provtrace/code.h"
 
 /*

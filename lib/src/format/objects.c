@@ -8,7 +8,6 @@
  */
 #include "format/objects_int.h"
 
-#include "archive/archive_int.h"
 
 #include "base/shuffle_int.h"
 #include "base/zstdx_int.h"
@@ -461,81 +460,41 @@ int pt__object_finish(const pt_store *st, const uint8_t id[32], const char *tmp)
 	return rc;
 }
 
-/*
- * Open an object and parse its header; *fd_out open on success.  The object
- * file's bytes are [*base, *base + *fsize) of that fd: the hot file (base 0)
- * or, when the object left the hot store for an archive, its tar member in
- * the vault (every reader of objects gets archived ones this way; the bytes
- * are checked against the id as always).
- */
-static int obj_open(const pt_store *st, const uint8_t id[32], char **path_out, int *fd_out,
-		    obj_header *h, uint64_t *fsize, uint64_t *base)
+void pt__objsrc_close(pt__objsrc *s)
 {
-	char *path = pt__object_path(st, id);
-	if (!path)
-		return PT_ENOMEM;
-	int rc = 0;
-	*base = 0;
-	uint64_t size = 0;
-	int fd = pt__open_in(st->path, path, O_RDONLY, 0);
-	if (fd < 0) {
-		if (errno == ENOENT) {
-			if ((rc = pt__archive_open_object(st, id, path, &fd, base, &size)))
-				goto fail;
-			char *tar = pt__sprintf("%s (archived)", path);
-			if (!tar) {
-				rc = PT_ENOMEM;
-				goto fail;
-			}
-			pt__free(path);
-			path = tar;
-		} else {
-			rc = pt__err_errno(errno, "cannot open object %s", path);
-			goto fail;
-		}
-	} else {
-		struct stat sb;
-		if (fstat(fd, &sb) < 0) {
-			rc = pt__err_errno(errno, "cannot stat %s", path);
-			goto fail;
-		}
-		size = (uint64_t)sb.st_size;
-	}
+	if (s->fd >= 0)
+		close(s->fd);
+	pt__free(s->name);
+	*s = (pt__objsrc)PT_OBJSRC_INIT;
+}
+
+/*
+ * Parse the header of the object whose file's bytes are [base, base + size)
+ * of src->fd: a hot file (base 0) or a tar member in the vault - the seam
+ * (log/history.c) found it; the bytes are checked against the id as always.
+ */
+static int obj_header_src(const pt__objsrc *src, obj_header *h)
+{
 	uint8_t hb[PT_OBJECT_HEADER_LEN];
-	if (size < PT_OBJECT_HEADER_LEN) {
-		rc = pt__err(PT_ECORRUPT, "%s: object file is truncated (%llu bytes)", path, (unsigned long long)size);
-		goto fail;
-	}
-	if ((rc = pt__pread_all(fd, hb, sizeof hb, *base, path)))
-		goto fail;
-	if ((rc = header_parse(h, hb, path)))
-		goto fail;
-	*fsize = size;
-	*fd_out = fd;
-	*path_out = path;
-	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	pt__free(path);
+	if (src->size < PT_OBJECT_HEADER_LEN)
+		return pt__err(PT_ECORRUPT, "%s: object file is truncated (%llu bytes)", src->name,
+			       (unsigned long long)src->size);
+	int rc = pt__pread_all(src->fd, hb, sizeof hb, src->base, src->name);
+	if (!rc)
+		rc = header_parse(h, hb, src->name);
 	return rc;
 }
 
-int pt__object_stat(const pt_store *st, const uint8_t id[32], uint64_t *plain, uint64_t *stored)
+int pt__object_stat_src(const pt__objsrc *src, uint64_t *plain, uint64_t *stored)
 {
-	char *path = NULL;
-	int fd = -1;
 	obj_header h;
-	uint64_t fsize = 0, base = 0;
-	int rc = obj_open(st, id, &path, &fd, &h, &fsize, &base);
+	int rc = obj_header_src(src, &h);
 	if (rc)
 		return rc;
 	if (plain)
 		*plain = h.plain;
 	if (stored)
-		*stored = fsize;
-	close(fd);
-	pt__free(path);
+		*stored = src->size;
 	return 0;
 }
 
@@ -596,24 +555,18 @@ static int sizes_plausible(const char *path, const obj_header *h, uint64_t fsize
 	return 0;
 }
 
-int pt__object_read(const pt_store *st, const uint8_t id[32], void *dst, size_t len,
-		    pt__object_scratch *s)
+int pt__object_read_src(const pt__objsrc *src, const uint8_t id[32], void *dst, size_t len,
+			pt__object_scratch *s)
 {
-	if (!st || !id || (!dst && len))
+	if (!src || !id || (!dst && len))
 		return pt__err(PT_EINVAL, "pt__object_read: NULL argument");
 	pt__object_scratch local = {0};
 	if (!s)
 		s = &local;
-	char *path = NULL;
-	int fd = -1;
 	obj_header h;
-	uint64_t fsize = 0, base = 0;
-	int rc = obj_open(st, id, &path, &fd, &h, &fsize, &base);
+	int rc = obj_header_src(src, &h);
 	if (!rc)
-		rc = decode_fd(fd, path, &h, base, fsize, id, dst, len, s);
-	if (fd >= 0)
-		close(fd);
-	pt__free(path);
+		rc = decode_fd(src->fd, src->name, &h, src->base, src->size, id, dst, len, s);
 	pt__object_scratch_free(&local);
 	return rc;
 }
@@ -648,20 +601,20 @@ int pt__object_verify_file(const char *path, const uint8_t id[32], pt__object_sc
 	return rc;
 }
 
-int pt__object_get(const pt_store *st, const uint8_t id[32], uint8_t **out, size_t *out_len)
+int pt__object_get_src(const pt__objsrc *src, const uint8_t id[32], uint8_t **out, size_t *out_len)
 {
-	if (!st || !id || !out || !out_len)
+	if (!src || !id || !out || !out_len)
 		return pt__err(PT_EINVAL, "pt__object_get: NULL argument");
 	*out = NULL;
 	*out_len = 0;
 	uint64_t plain = 0;
-	int rc = pt__object_stat(st, id, &plain, NULL);
+	int rc = pt__object_stat_src(src, &plain, NULL);
 	if (rc)
 		return rc;
 	uint8_t *buf = pt__malloc((size_t)plain + 1);
 	if (!buf)
 		return PT_ENOMEM;
-	rc = pt__object_read(st, id, buf, (size_t)plain, NULL);
+	rc = pt__object_read_src(src, id, buf, (size_t)plain, NULL);
 	if (rc) {
 		pt__free(buf);
 		return rc;

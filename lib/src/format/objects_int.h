@@ -33,14 +33,27 @@
 int pt__object_put(const pt_store *st, const void *data, size_t len, uint8_t out_id[32]);
 
 /*
- * Read the object `id` into a new buffer (`*out`, pt__free; one extra NUL
- * byte is added after the data for callers that want a string).  The plain
- * bytes are checked against the id.  PT_ENOTFOUND if absent, PT_ECORRUPT
- * (naming the file) if it fails any check.  Memory is bounded by the
- * header's plain length, which is checked against PT_OBJECT_MAX and the
- * file size first.
+ * Where an object's bytes are: [base, base + size) of fd - a file of the
+ * hot store (base 0) or a member of an archive in the vault.  The seam
+ * (log/history.c, pt__history_open_object) finds it; the codec below only
+ * reads what it is given.  `name` is for messages (pt__objsrc_close frees it).
  */
-int pt__object_get(const pt_store *st, const uint8_t id[32], uint8_t **out, size_t *out_len);
+typedef struct {
+	int fd;
+	uint64_t base, size;
+	char *name;
+} pt__objsrc;
+#define PT_OBJSRC_INIT {-1, 0, 0, NULL}
+void pt__objsrc_close(pt__objsrc *s);
+
+/*
+ * Read the object on `src` into a new buffer (`*out`, pt__free; one extra
+ * NUL byte is added after the data for callers that want a string).  The
+ * plain bytes are checked against `id`.  PT_ECORRUPT (naming src->name) if
+ * it fails any check.  Memory is bounded by the header's plain length,
+ * which is checked against PT_OBJECT_MAX and the file size first.
+ */
+int pt__object_get_src(const pt__objsrc *src, const uint8_t id[32], uint8_t **out, size_t *out_len);
 
 /* 1 if the object exists, 0 if not, <0 on error. */
 int pt__object_exists(const pt_store *st, const uint8_t id[32]);
@@ -108,15 +121,13 @@ int pt__object_finish(const pt_store *st, const uint8_t id[32], const char *tmp)
 int pt__object_sync_tmp(const char *tmp);
 int pt__object_publish(const pt_store *st, const uint8_t id[32], const char *tmp);
 
-/*
- * Read object `id` into `dst` (exactly `len` bytes expected), verified.
- * `s` provides scratch space (may be NULL).
- */
-int pt__object_read(const pt_store *st, const uint8_t id[32], void *dst, size_t len,
-		    pt__object_scratch *s);
+/* Read the object on `src` into `dst` (exactly `len` bytes expected), verified.
+ * `s` provides scratch space (may be NULL). */
+int pt__object_read_src(const pt__objsrc *src, const uint8_t id[32], void *dst, size_t len,
+			pt__object_scratch *s);
 
-/* Plain and stored size of an object from its header (checked), without reading it all. */
-int pt__object_stat(const pt_store *st, const uint8_t id[32], uint64_t *plain, uint64_t *stored);
+/* Plain size (header, checked) and stored size of the object on `src`, without reading it all. */
+int pt__object_stat_src(const pt__objsrc *src, uint64_t *plain, uint64_t *stored);
 
 /* Path of an object file / of its fan-out directory (allocated). */
 char *pt__object_path(const pt_store *st, const uint8_t id[32]);

@@ -136,8 +136,6 @@ bool pt__id_is_zero(const uint8_t id[PT_SHA256_LEN]);
 /* Path of a sealed segment: allocated. */
 char *pt__segment_path(const char *stream_dir, const uint8_t id[PT_SHA256_LEN]);
 
-#endif
-
 /* Result of scanning an open (unsealed) segment from its header. */
 typedef struct {
 	pt__seg_header hdr;
@@ -161,3 +159,5 @@ int pt__openseg_scan(int fd, const char *path, pt__openseg_result *out);
  * file is read once, in blocks of a few MiB (no system call per batch). */
 int pt__openseg_scan_hash(int fd, const char *path, pt__sha256_ctx *sha, pt__openseg_result *out);
 void pt__openseg_scan_free(pt__openseg_result *s);
+
+#endif

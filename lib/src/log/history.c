@@ -7,7 +7,7 @@
  */
 #include "log/history_int.h"
 
-#include "archive/archive_int.h"
+#include "log/vault_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -159,7 +159,7 @@ int pt__history_segment_state(const pt__history *h, const uint8_t id[PT_SHA256_L
 	pt__free(path);
 	if (hot)
 		return PT_HIST_HOT;
-	int s = pt__archive_segment_state(h->st, id);
+	int s = pt__vault_segment_state(h->st, id);
 	return s == PT_SEGMENT_ARCHIVED ? PT_HIST_ARCHIVED : s == PT_SEGMENT_EXPIRED ? PT_HIST_EXPIRED : PT_HIST_MISSING;
 }
 
@@ -173,7 +173,7 @@ int pt__history_open_id(const pt__history *h, const uint8_t id[PT_SHA256_LEN], p
 	int fd = pt__open_stream_file(h->dir, path, O_RDONLY);
 	if (fd < 0 && errno == ENOENT) {
 		/* archived (archive_job.c): the member inside its tar */
-		rc = pt__archive_open_segment(h->st, h->run, h->stream, id, &out->fd, &out->base, &out->size);
+		rc = pt__vault_open_segment(h->st, h->run, h->stream, id, &out->fd, &out->base, &out->size);
 		if (!rc && !(out->name = pt__sprintf("%s (archived)", path)))
 			rc = PT_ENOMEM;
 	} else if (fd < 0) {
@@ -260,5 +260,86 @@ int pt__history_tail_ino(const pt__history *h, ino_t *out)
 	if (!rc)
 		*out = sb.st_ino;
 	pt__free(path);
+	return rc;
+}
+
+/* ---- objects ------------------------------------------------------------------------------ */
+
+int pt__history_open_object(const pt_store *st, const uint8_t id[32], pt__objsrc *out)
+{
+	*out = (pt__objsrc)PT_OBJSRC_INIT;
+	if (!st || !id)
+		return pt__err(PT_EINVAL, "pt__history_open_object: NULL argument");
+	char *path = pt__object_path(st, id);
+	if (!path)
+		return PT_ENOMEM;
+	int rc = 0;
+	int fd = pt__open_in(st->path, path, O_RDONLY, 0);
+	if (fd < 0 && errno == ENOENT) {
+		/* left the hot store with its history (archive_job.c): the member inside its tar */
+		rc = pt__vault_open_object(st, id, path, &out->fd, &out->base, &out->size);
+		if (!rc && !(out->name = pt__sprintf("%s (archived)", path)))
+			rc = PT_ENOMEM;
+	} else if (fd < 0) {
+		rc = pt__err_errno(errno, "cannot open object %s", path);
+	} else {
+		struct stat sb;
+		out->fd = fd;
+		if (fstat(fd, &sb) < 0)
+			rc = pt__err_errno(errno, "cannot stat %s", path);
+		out->size = (uint64_t)sb.st_size;
+		out->name = path;
+		path = NULL;
+	}
+	if (rc)
+		pt__objsrc_close(out);
+	pt__free(path);
+	return rc;
+}
+
+int pt__history_object_state(const pt_store *st, const uint8_t id[32])
+{
+	int ex = pt__object_exists(st, id);
+	if (ex)
+		return ex < 0 ? ex : PT_HIST_HOT;
+	int s = pt__vault_object_state(st, id);
+	if (s < 0)
+		return s;
+	return s == PT_SEGMENT_ARCHIVED ? PT_HIST_ARCHIVED : s == PT_SEGMENT_EXPIRED ? PT_HIST_EXPIRED : PT_HIST_MISSING;
+}
+
+int pt__object_stat(const pt_store *st, const uint8_t id[32], uint64_t *plain, uint64_t *stored)
+{
+	pt__objsrc src;
+	int rc = pt__history_open_object(st, id, &src);
+	if (!rc)
+		rc = pt__object_stat_src(&src, plain, stored);
+	pt__objsrc_close(&src);
+	return rc;
+}
+
+int pt__object_read(const pt_store *st, const uint8_t id[32], void *dst, size_t len, pt__object_scratch *s)
+{
+	if (!st || !id || (!dst && len))
+		return pt__err(PT_EINVAL, "pt__object_read: NULL argument");
+	pt__objsrc src;
+	int rc = pt__history_open_object(st, id, &src);
+	if (!rc)
+		rc = pt__object_read_src(&src, id, dst, len, s);
+	pt__objsrc_close(&src);
+	return rc;
+}
+
+int pt__object_get(const pt_store *st, const uint8_t id[32], uint8_t **out, size_t *out_len)
+{
+	if (!st || !id || !out || !out_len)
+		return pt__err(PT_EINVAL, "pt__object_get: NULL argument");
+	*out = NULL;
+	*out_len = 0;
+	pt__objsrc src;
+	int rc = pt__history_open_object(st, id, &src);
+	if (!rc)
+		rc = pt__object_get_src(&src, id, out, out_len);
+	pt__objsrc_close(&src);
 	return rc;
 }

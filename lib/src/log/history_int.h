@@ -3,7 +3,9 @@
  * and the bytes of each wherever they live.  Private to the library.
  *
  * This is the one place that answers "where is segment X of this stream":
- * reader.c, replay.c and verify.c ask here and know no paths of segments.
+ * reader.c, replay.c and verify.c ask here and know no paths of segments;
+ * checkpoint reading, gc, export, code and the archive job find objects
+ * here too.  The vault (archives) is its second backend: log/vault_int.h.
  * A segment is named by its position in the list (and its id); its bytes
  * come back as a byte range of a file descriptor, whether the segment is a
  * file of the hot store or a member of an archive in a vault.
@@ -25,6 +27,7 @@
 #define PT_HISTORY_H
 
 #include "format/segment_int.h"
+#include "format/objects_int.h"
 
 #include <sys/types.h>
 
@@ -86,5 +89,27 @@ int pt__history_tail_ino(const pt__history *h, ino_t *out);
 
 /* A header's run and stream against where it was found; PT_ECORRUPT names both. */
 int pt__history_check_identity(const pt__history *h, const pt__seg_header *hdr, const char *name);
+
+/* ---- objects (chunks, manifests, snapshots, code trees) --------------------------------- */
+/*
+ * Object `id`'s bytes, wherever they are: the hot store's file, else the
+ * member of a live archive in the vault that its location record names
+ * (log/vault.c).  PT_ENOTFOUND names the hot path and why no archive
+ * serves it; PT_EIO / PT_ECORRUPT.  Close with pt__objsrc_close.
+ */
+int pt__history_open_object(const pt_store *st, const uint8_t id[32], pt__objsrc *out);
+/*
+ * Where object `id` is: PT_HIST_HOT, PT_HIST_ARCHIVED (a live archive holds
+ * it), PT_HIST_EXPIRED (its archive was deleted or is gone), PT_HIST_MISSING;
+ * <0 on an error other than absence.
+ */
+int pt__history_object_state(const pt_store *st, const uint8_t id[32]);
+/* The object codec (format/objects.c) over pt__history_open_object: */
+/* Read object `id` into a new buffer (pt__object_get_src); PT_ENOTFOUND if absent everywhere. */
+int pt__object_get(const pt_store *st, const uint8_t id[32], uint8_t **out, size_t *out_len);
+/* Read object `id` into `dst` (exactly `len` bytes), verified; `s` may be NULL. */
+int pt__object_read(const pt_store *st, const uint8_t id[32], void *dst, size_t len, pt__object_scratch *s);
+/* Plain and stored size of object `id` from its header (checked). */
+int pt__object_stat(const pt_store *st, const uint8_t id[32], uint64_t *plain, uint64_t *stored);
 
 #endif

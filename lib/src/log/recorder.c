@@ -11,7 +11,7 @@
  * Cost bound of an append: one mutex, one clock read, encoding the envelope
  * and a memcpy of the body.  Memory bound: (queue_max_batches + 2) batches.
  */
-#include "archive/archive_int.h"
+#include "log/vault_int.h"
 #include "format/event_int.h"
 #include "log/fold_int.h"
 #include "base/mpk_int.h"
@@ -1166,7 +1166,7 @@ static int check_chain_files(pt_recorder *r)
 		int rc = 0;
 		if (pt__stat_in(r->st->path, p, &sb) < 0) {
 			/* archived segments leave the hot store (archive_job.c) */
-			if (errno == ENOENT && pt__archive_segment_state(r->st, r->chain.v[i].id) != PT_SEGMENT_HOT)
+			if (errno == ENOENT && pt__vault_segment_state(r->st, r->chain.v[i].id) != PT_SEGMENT_HOT)
 				goto next;
 			rc = pt__err(PT_ECORRUPT, "%s: sealed segment %llu listed in the chain is missing; run `provtrace verify`",
 				     p, (unsigned long long)r->chain.v[i].segno);
@@ -1373,6 +1373,9 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 			return pt__err(PT_EINVAL, "pt_recorder_open: options version %u is not supported", opts->version);
 		o = *opts;
 	}
+	if (o.reserved1 || o.reserved2)
+		return pt__err(PT_EINVAL, "pt_recorder_open: options reserved1/reserved2 must be 0 (they were capture_code and "
+				      "code_options: call pt_code_capture after opening to record code provenance)");
 	if (o.durability > PT_DURABILITY_FSYNC)
 		return pt__err(PT_EINVAL, "invalid durability %d", (int)o.durability);
 	if (o.batch_max_events == 0 || o.batch_max_events > PT_MAX_BATCH_EVENTS)
@@ -1470,13 +1473,6 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 	pt__buf_free(&rec_body);
 	if (r->fold_ok && pthread_create(&r->snap_thread, NULL, snap_main, r) == 0)
 		r->snap_started = true; /* without it, replay is slower, never wrong */
-	if (o.capture_code && (rc = pt_code_capture(r, (const pt_code_options *)o.code_options))) {
-		/* only require_clean on a dirty tree (or a failed append) gets here */
-		char msg[1024];
-		snprintf(msg, sizeof msg, "%s", pt_error_last());
-		pt_recorder_free(r);
-		return pt__err(rc, "%s", msg);
-	}
 	*out = r;
 	return 0;
 fail:
