@@ -383,6 +383,12 @@ pt_verify = declare(
     c_int,
     [c_void_p, c_char_p, c_char_p, PROBLEM_CB, c_void_p, POINTER(VerifyStats)],
 )
+pt_verify_report = declare(
+    "pt_verify_report",
+    c_int,
+    [c_void_p, c_char_p, c_char_p, PROBLEM_CB, c_void_p, POINTER(VerifyStats),
+     POINTER(c_void_p), POINTER(c_size_t)],
+)
 
 
 # ---- helpers -------------------------------------------------------------------
