@@ -100,6 +100,67 @@ class Render(CliTest):
         st = json.loads(self.pt("replay", "--run", "d", "--json", code=0).out)
         self.assertEqual(st["params"]["lr"]["value"], 0.25)
 
+    def object_bytes(self):
+        total = 0
+        for root, _dirs, files in os.walk(os.path.join(self.store, "objects")):
+            for f in files:
+                path = os.path.join(root, f)
+                if len(f) >= 60 and os.path.isfile(path):  # object files, not locks or temporaries
+                    total += os.path.getsize(path)
+        return total
+
+    CK = ("with provtrace.Recorder(run=%r, store=store, capture_code=False) as rec:\n"
+          "    rec.checkpoint(5, {'w': np.random.default_rng(7).standard_normal(1 << 20).astype('float32'),\n"
+          "                       'opt': b'state' * 1000}, wait=True)\n")
+
+    def check_listing(self, runs):
+        cli = json.loads(self.pt("checkpoint", "ls", "--json", code=0).out)
+        py = json.loads(self.py("print(json.dumps([c.info for r in %r for c in provtrace.open_run(r, store).checkpoints()]))"
+                                % (runs,)))
+        self.assertEqual(cli, py)
+        for c in cli:
+            self.assertIsInstance(c["time_ns"], int)
+            self.assertRegex(c["time"], r"^\d{4}-\d\d-\d\dT")
+            self.assertIn("dedup_ratio", c)
+        tot = json.loads(self.py("print(json.dumps(provtrace.checkpoint_totals(store)))"))
+        on_disk = self.object_bytes()
+        self.assertEqual(tot["stored_bytes"], on_disk)
+        self.assertEqual(tot["checkpoints"], len(runs))
+        self.assertEqual(tot["missing_objects"], 0)
+        human = self.pt("checkpoint", "ls", code=0).out.splitlines()[-1]
+        self.assertRegex(human, r"^%d checkpoints: .* logical, .* stored \(\d+\.\dx\)$" % len(runs))
+        return tot, on_disk
+
+    def test_stored_counts_chunks_that_two_writers_stored_once(self):
+        """Two writers that store the same chunk each report it as added; the
+        totals count the bytes on disk once.  First the state such a race
+        leaves, made deterministically (the second writer finds no object),
+        then two writers at the same time."""
+        self.init()
+        self.py(self.CK % "a")
+        objs = os.path.join(self.store, "objects")
+        for root, _dirs, files in os.walk(objs):
+            for f in files:
+                if len(f) >= 60:
+                    os.unlink(os.path.join(root, f))
+        self.py(self.CK % "b")  # stores every object again: "added" by both
+        tot, on_disk = self.check_listing(["a", "b"])
+        self.assertGreaterEqual(tot["added_bytes"], 2 * on_disk - 4096)  # counted twice there
+        self.assertLess(tot["stored_bytes"], tot["added_bytes"])
+        self.pt("verify", code=0)
+
+        env = dict(self.env, PYTHONPATH=PYDIR)
+        env.setdefault("PROVTRACE_LIB", os.path.join(os.path.dirname(BIN), "lib", "libprovtrace.so"))
+        procs = [subprocess.Popen([sys.executable, "-c", "import numpy as np, provtrace\nstore = %r\n%s"
+                                   % (self.store, self.CK % r)], env=env) for r in ("c", "d")]
+        for p in procs:
+            self.assertEqual(p.wait(timeout=120), 0)
+        tot2, on_disk2 = self.check_listing(["a", "b", "c", "d"])
+        # the same content: no new object, whatever each writer believed it added
+        self.assertEqual((tot2["objects"], tot2["stored_bytes"], on_disk2), (tot["objects"], tot["stored_bytes"], on_disk))
+        self.assertEqual(tot2["logical_bytes"], 2 * tot["logical_bytes"])
+        self.pt("verify", code=0)
+
 
 if __name__ == "__main__":
     unittest.main()
