@@ -24,3 +24,12 @@ if(TARGET provtrace_cli)
   endif()
   set_tests_properties(cli_Listings PROPERTIES ENVIRONMENT "${PT_LISTINGS_ENV}" TIMEOUT 300)
 endif()
+
+# One renderer per thing: CLI and Python show the library's renderings (issue 12 item 5).
+if(TARGET provtrace_cli)
+  add_test(NAME cli_Render
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_render.py -v)
+  set_tests_properties(cli_Render PROPERTIES
+    ENVIRONMENT "PROVTRACE_BIN=$<TARGET_FILE:provtrace_cli>;PROVTRACE_LIB=$<TARGET_FILE:provtrace>"
+    TIMEOUT 300)
+endif()

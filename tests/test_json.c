@@ -305,8 +305,31 @@ static void render_doubles_round_trip(void **state)
 			assert_string_equal(end, "}");
 			assert_memory_equal(&back, &d, 8);
 		}
+		/* the public formatter (the CLI's) writes the same text */
+		char pub[PT_DOUBLE_TEXT_MAX];
+		int pn = pt_format_double(d, pub, sizeof pub);
+		if (isfinite(d)) {
+			if (pn != (int)vl || memcmp(pub, v, vl))
+				fail_msg("%a: pt_format_double %s, rendered %.*s", d, pub, (int)vl, v);
+		} else {
+			assert_string_equal(pub, isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
+		}
 		msgpack_sbuffer_destroy(&p.sb);
 	}
+}
+
+static void format_double_checks_its_buffer(void **state)
+{
+	(void)state;
+	char b[PT_DOUBLE_TEXT_MAX];
+	assert_int_equal(pt_format_double(0.1, b, sizeof b - 1), PT_EINVAL);
+	assert_int_equal(pt_format_double(0.1, NULL, 64), PT_EINVAL);
+	assert_int_equal(pt_format_double(-0.0, b, sizeof b), 4);
+	assert_string_equal(b, "-0.0");
+	assert_int_equal(pt_format_double(1.0, b, sizeof b), 3);
+	assert_string_equal(b, "1.0");
+	pt_format_double(-2.2250738585072014e-308, b, sizeof b);
+	assert_string_equal(b, "-2.2250738585072014e-308");
 }
 
 /* The renderer's own time formatting agrees with pt_time_format() everywhere. */
@@ -818,6 +841,7 @@ int main(void)
 		cmocka_unit_test_teardown(render_omits_absent_step_name_run_and_stream, teardown_buf),
 		cmocka_unit_test_teardown(render_every_value_type, teardown_buf),
 		cmocka_unit_test_teardown(render_doubles_round_trip, teardown_buf),
+		cmocka_unit_test(format_double_checks_its_buffer),
 		cmocka_unit_test_teardown(render_times_like_pt_time_format, teardown_buf),
 		cmocka_unit_test_teardown(render_appends_and_keeps_the_buffer_on_error, teardown_buf),
 		cmocka_unit_test_teardown(render_rejects_every_truncation, teardown_buf),

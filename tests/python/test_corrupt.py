@@ -48,9 +48,18 @@ class CorruptTest(StoreTest):
         self.assertTrue(any(rel in p["object"] or os.path.basename(seg) in p["object"]
                             for p in errs), errs)
         for p in errs:
-            self.assertEqual(set(p), {"severity", "code", "error", "object", "offset", "message"})
+            self.assertEqual(set(p), {"severity", "code", "rc", "error", "object", "offset", "message"})
+            self.assertEqual(p["error"], p["code"])
+            self.assertTrue(p["code"].startswith("PT_E"), p)
+            self.assertLess(p["rc"], 0)
             self.assertTrue(p["message"])
         self.assertEqual(provtrace.verify(self.store, run="r"), report)
+        # The library renders the whole result; .stats counts what it listed.
+        self.assertEqual(report.json["problems"],
+                         [{k: v for k, v in p.items() if k != "error"} for p in report])
+        self.assertEqual(report.stats["errors"], len(errs))
+        self.assertEqual(report.json["errors"], len(errs))
+        self.assertFalse(report.json["ok"])
 
     def test_removed_segment(self):
         seg = self.make_run()

@@ -7,6 +7,8 @@
  */
 #include "cli_state.h"
 
+#include <provtrace.h>
+
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -16,15 +18,9 @@
 static void put_value(FILE *f, json_t *v, int max)
 {
 	if (json_is_real(v)) {
-		/* the shortest text that reads back as the same double (0.1, not 0.10000000000000001) */
-		char b[40];
-		double d = json_real_value(v);
-		for (int prec = 15; prec <= 17; prec++) {
-			snprintf(b, sizeof b, "%.*g", prec, d);
-			if (strtod(b, NULL) == d)
-				break;
-		}
-		fputs(b, f);
+		/* the library's text for a double, as in --json (0.1, not 0.10000000000000001) */
+		char b[PT_DOUBLE_TEXT_MAX];
+		fputs(pt_format_double(json_real_value(v), b, sizeof b) > 0 ? b : "?", f);
 		return;
 	}
 	char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);

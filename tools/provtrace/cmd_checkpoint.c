@@ -19,9 +19,10 @@ static const char help[] =
 	"\n"
 	"ls      list the checkpoints of every run (or of RUN): step, tensors and\n"
 	"        blobs, logical size, bytes the checkpoint added to the store, and the\n"
-	"        dedup ratio (logical / added); then the totals, logical vs stored.\n"
+	"        dedup ratio (logical / added); then the totals, logical vs stored\n"
+	"        (distinct bytes on disk of the objects they reference, each once).\n"
 	"        --json: one JSON array of {\"run\", \"stream\", \"seq\", \"step\", \"time\",\n"
-	"        \"manifest\", \"tensors\", \"blobs\", \"chunks\", \"new_chunks\",\n"
+	"        \"time_ns\", \"manifest\", \"tensors\", \"blobs\", \"chunks\", \"new_chunks\",\n"
 	"        \"logical_bytes\", \"stored_bytes\", \"new_bytes\", \"dedup_ratio\"}.\n"
 	"export  write the checkpoint in effect at step N (the latest at or before N)\n"
 	"        into DIR (created if needed): each tensor as <name>.npy (NPY 1.0,\n"
@@ -52,31 +53,15 @@ static int do_ls(cli_ctx *ctx, const char *run, bool json)
 		rc = cli_lib_error();
 		goto done;
 	}
-	uint64_t logical = 0, added = 0;
-	for (size_t i = 0; i < n; i++) {
-		logical += v[i].logical_bytes;
-		added += v[i].new_bytes;
-	}
-	char t[48];
 	if (json) {
-		fputs("[", stdout);
-		for (size_t i = 0; i < n; i++) {
-			const pt_checkpoint_info *c = &v[i];
-			fputs(i ? ",\n{\"run\":" : "\n{\"run\":", stdout);
-			cli_json_str(stdout, c->run);
-			fputs(",\"stream\":", stdout);
-			cli_json_str(stdout, c->stream);
-			printf(",\"seq\":%" PRIu64 ",\"step\":", c->seq);
-			cli_json_step(stdout, c->step);
-			printf(",\"time\":\"%s\",\"manifest\":\"%s\"", pt_time_format(c->time, t, sizeof t),
-			       c->manifest);
-			printf(",\"tensors\":%" PRIu64 ",\"blobs\":%" PRIu64 ",\"chunks\":%" PRIu64
-			       ",\"new_chunks\":%" PRIu64 ",\"logical_bytes\":%" PRIu64
-			       ",\"stored_bytes\":%" PRIu64 ",\"new_bytes\":%" PRIu64 ",\"dedup_ratio\":%.3f}",
-			       c->tensors, c->blobs, c->chunks, c->new_chunks, c->logical_bytes,
-			       c->stored_bytes, c->new_bytes, ratio(c->logical_bytes, c->new_bytes));
+		/* the library's rendering, shared with Python */
+		char *out = NULL;
+		if (pt_checkpoint_list_json(st, run, &out, NULL)) {
+			rc = cli_lib_error();
+			goto done;
 		}
-		fputs(n ? "\n]\n" : "]\n", stdout);
+		puts(out);
+		pt_free(out);
 		goto done;
 	}
 	if (!n) {
@@ -104,9 +89,20 @@ static int do_ls(cli_ctx *ctx, const char *run, bool json)
 		       cli_size(c->new_bytes, b, sizeof b), ratio(c->logical_bytes, c->new_bytes),
 		       c->manifest);
 	}
+	/* stored: distinct bytes on disk (two writers storing the same chunks count once) */
+	pt_checkpoint_totals tot;
+	if (pt_checkpoint_totals_of(&tot, st, run)) {
+		rc = cli_lib_error();
+		goto done;
+	}
 	char a[32], b[32];
-	printf("%zu checkpoint%s: %s logical, %s stored (%.1fx)\n", n, n == 1 ? "" : "s",
-	       cli_size(logical, a, sizeof a), cli_size(added, b, sizeof b), ratio(logical, added));
+	printf("%zu checkpoint%s: %s logical, %s stored (%.1fx)", n, n == 1 ? "" : "s",
+	       cli_size(tot.logical_bytes, a, sizeof a), cli_size(tot.stored_bytes, b, sizeof b),
+	       tot.dedup_ratio);
+	if (tot.missing_objects)
+		printf(", %" PRIu64 " referenced object%s missing", tot.missing_objects,
+		       tot.missing_objects == 1 ? "" : "s");
+	putchar('\n');
 done:
 	pt_free(v);
 	pt_store_free(st);

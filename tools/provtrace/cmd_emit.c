@@ -22,6 +22,8 @@ static const char help[] =
 	"Bytes are {\"$bytes\": \"<base64>\"}, non-finite floats {\"$float\": \"NaN\"}.\n"
 	"Empty lines are skipped.  Every line is checked first: if any is bad, each\n"
 	"bad line is reported with its number and nothing is appended (exit 1).\n"
+	"A \"decision\" line follows the decision schema (docs/FORMAT.md): \"set\" a\n"
+	"map of new values, \"reason\" and \"actor\" strings.\n"
 	"\n"
 	"  --run RUN          the run (created if needed)\n"
 	"  --stream STREAM    the stream (default: main)\n"
@@ -158,7 +160,8 @@ int cmd_emit(cli_ctx *ctx, int argc, char **argv)
 			lines[nlines++] = (line){pos, len, lineno};
 			/* kinds the library interprets (checkpoint, lineage, ...) are written by
 			 * their own commands and APIs only: refused here, before anything is appended */
-			if (pt_event_from_json(ev, input + pos, len) || pt_event_check_appendable(ev)) {
+			if (pt_event_from_json(ev, input + pos, len) || pt_event_check_appendable(ev) ||
+			    pt_decision_check_event(ev)) {
 				if (++bad <= MAX_REPORTED)
 					cli_msg("line %zu: %s", lineno, pt_error_last());
 			}

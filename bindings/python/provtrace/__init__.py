@@ -39,6 +39,7 @@ from .errors import (
 from .reader import EventIterator, Run, VerifyReport, open_run, runs, verify
 from .recorder import DURABILITY, Recorder
 from .checkpoint import Checkpoint, PendingCheckpoint, RawTensor
+from .checkpoint import checkpoint_totals
 from .replay import State
 from ._seal import seal
 
@@ -68,6 +69,7 @@ __all__ = [
     "PendingCheckpoint",
     "RawTensor",
     "verify",
+    "checkpoint_totals",
     "seal",
     "VerifyReport",
     "library_version",

@@ -383,6 +383,16 @@ pt_verify = declare(
     c_int,
     [c_void_p, c_char_p, c_char_p, PROBLEM_CB, c_void_p, POINTER(VerifyStats)],
 )
+# event.h: the library's text for a double (what JSON renderings use)
+pt_format_double = declare("pt_format_double", c_int, [c_double, c_char_p, c_size_t], gil=True)
+# decision.h: the decision schema check of an encoded body
+pt_decision_body_check = declare("pt_decision_body_check", c_int, [c_char_p, c_size_t], gil=True)
+pt_verify_report = declare(
+    "pt_verify_report",
+    c_int,
+    [c_void_p, c_char_p, c_char_p, PROBLEM_CB, c_void_p, POINTER(VerifyStats),
+     POINTER(c_void_p), POINTER(c_size_t)],
+)
 
 
 # ---- helpers -------------------------------------------------------------------

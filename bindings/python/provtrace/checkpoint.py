@@ -25,6 +25,7 @@ from ctypes import (
     byref,
     c_char,
     c_char_p,
+    c_double,
     c_int,
     c_int64,
     c_size_t,
@@ -33,11 +34,12 @@ from ctypes import (
     c_uint64,
     c_void_p,
     cast,
+    string_at,
 )
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from . import _lib
-from ._store import StoreHandle
+from ._store import StoreHandle, open_store
 from .errors import PT_ECORRUPT, PT_ENOTFOUND, ClosedError, CorruptError, NotFoundError
 
 __all__ = ["Checkpoint", "RawTensor", "PendingCheckpoint", "DTYPES"]
@@ -155,6 +157,20 @@ pt_checkpoint_find = _d("pt_checkpoint_find", c_int,
                         [POINTER(CheckpointInfo), c_void_p, c_char_p, c_char_p, c_int64])
 pt_checkpoint_list = _d("pt_checkpoint_list", c_int,
                         [POINTER(c_void_p), POINTER(c_size_t), c_void_p, c_char_p])
+pt_checkpoint_list_json = _d("pt_checkpoint_list_json", c_int,
+                             [c_void_p, c_char_p, POINTER(c_void_p), POINTER(c_size_t)])
+
+
+class CheckpointTotals(Structure):
+    """pt_checkpoint_totals (checkpoint.h)."""
+
+    _fields_ = [("checkpoints", c_uint64), ("logical_bytes", c_uint64), ("added_bytes", c_uint64),
+                ("objects", c_uint64), ("stored_bytes", c_uint64), ("missing_objects", c_uint64),
+                ("dedup_ratio", c_double)]
+
+
+pt_checkpoint_totals_of = _d("pt_checkpoint_totals_of", c_int,
+                             [POINTER(CheckpointTotals), c_void_p, c_char_p])
 pt_checkpoint_reader_open = _d("pt_checkpoint_reader_open", c_int,
                                [POINTER(c_void_p), c_void_p, c_char_p])
 pt_checkpoint_reader_count = _d("pt_checkpoint_reader_count", c_size_t, [c_void_p])
@@ -572,7 +588,8 @@ class Checkpoint:
         self.seq: Optional[int] = self.info.get("seq")
         self.run: Optional[str] = self.info.get("run") or None
         self.stream: Optional[str] = self.info.get("stream") or None
-        self.time: Optional[int] = self.info.get("time")
+        t = self.info.get("time_ns", self.info.get("time"))
+        self.time: Optional[int] = t if isinstance(t, int) else None
 
     def entries(self) -> List[Dict[str, Any]]:
         """The entries: ``name``, ``type`` (``"tensor"``/``"blob"``),
@@ -658,17 +675,28 @@ class Checkpoint:
 
 
 def list_checkpoints(store: StoreHandle, run: Optional[str]) -> List[Checkpoint]:
-    arr = c_void_p()
-    count = c_size_t()
+    """The checkpoints as the library renders them (``checkpoint ls --json``):
+    each ``.info`` is one object of that array."""
+    out_p = c_void_p()
+    n = c_size_t()
     run_b = None if run is None else _lib.cname(run, "run")
-    _lib.check(pt_checkpoint_list(byref(arr), byref(count), store.ptr, run_b), "checkpoints")
+    _lib.check(pt_checkpoint_list_json(store.ptr, run_b, byref(out_p), byref(n)), "checkpoints")
     try:
-        infos = cast(arr, POINTER(CheckpointInfo))
-        out = []
-        for i in range(count.value):
-            d = info_dict(infos[i])
-            out.append(Checkpoint(store, d["manifest"], d))
-        return out
+        docs = json.loads(string_at(out_p, n.value).decode("utf-8"))
     finally:
-        if arr.value:
-            _lib.pt_free(arr)
+        _lib.pt_free(out_p)
+    return [Checkpoint(store, d["manifest"], d) for d in docs]
+
+
+def checkpoint_totals(store: Any = None, run: Optional[str] = None) -> Dict[str, Any]:
+    """Totals of the checkpoints of ``run`` (None: all runs), as the
+    ``checkpoint ls`` summary line shows them: ``checkpoints``,
+    ``logical_bytes``, ``added_bytes`` (what each write reported adding),
+    ``objects`` and ``stored_bytes`` (the distinct objects the checkpoints
+    reference and their bytes on disk, each counted once), ``missing_objects``
+    and ``dedup_ratio`` (logical / stored)."""
+    st = open_store(store)
+    run_b = None if run is None else _lib.cname(run, "run")
+    t = CheckpointTotals()
+    _lib.check(pt_checkpoint_totals_of(byref(t), st.ptr, run_b), "checkpoint totals")
+    return {name: getattr(t, name) for name, _ in CheckpointTotals._fields_}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, 
 
 from . import _lib
 from ._store import PathLike, StoreHandle, open_store
-from .errors import PT_ECORRUPT, PT_ITEROVER
+from .errors import PT_ITEROVER
 
 __all__ = ["runs", "open_run", "Run", "EventIterator", "verify", "VerifyReport"]
 
@@ -418,9 +418,12 @@ class EventIterator:
 
 class VerifyReport(list):
     """The problems :func:`verify` found (a list of dicts), with ``.stats``
-    (counts of what was checked) and ``.ok`` (no error-severity problem)."""
+    (counts of what was checked), ``.ok`` (no error-severity problem) and
+    ``.json`` (the whole result as the library rendered it: the document
+    ``provtrace verify --json`` prints)."""
 
     stats: Dict[str, int]
+    json: Dict[str, Any]
 
     @property
     def ok(self) -> bool:
@@ -431,49 +434,36 @@ def verify(store: Store = None, run: Optional[str] = None,
            stream: Optional[str] = None) -> VerifyReport:
     """Check every stored byte of ``store`` (or one ``run`` / ``stream``).
 
-    Returns the problems found, each a dict with ``severity`` (``"error"``
-    or ``"warning"``), ``code`` (the C code, e.g. -6), ``error`` (its name,
-    e.g. ``"PT_ECORRUPT"``), ``object`` (a path relative to the store),
-    ``offset`` and ``message``.  Problems are returned, not raised; an
-    exception means verification itself could not run (no such store or
-    run, an I/O error).
+    Returns the problems found, each a dict shaped as in
+    ``provtrace verify --json`` (the library renders both): ``severity``
+    (``"error"`` or ``"warning"``), ``code`` (the error's name, e.g.
+    ``"PT_ECORRUPT"``), ``rc`` (its number, e.g. -6), ``object`` (a path
+    relative to the store), ``offset`` and ``message``; ``error`` repeats
+    ``code`` for callers of older versions (where ``code`` was the number).
+    Problems are returned, not raised; an exception means verification
+    itself could not run (no such store or run, an I/O error).
     """
     st = open_store(store)
     run_b = None if run is None else _lib.cname(run, "run")
     stream_b = None if stream is None else _lib.cname(stream, "stream")
-    report = VerifyReport()
-    failure: List[BaseException] = []
-
-    def on_problem(p: Any, _payload: Any) -> int:
-        try:
-            pr = p.contents
-            name = _lib.pt_error_name(pr.code)
-            report.append({
-                "severity": "warning" if pr.severity == 1 else "error",
-                "code": pr.code,
-                "error": name.decode() if name else str(pr.code),
-                "object": pr.object.decode("utf-8", "replace") if pr.object else "",
-                "offset": pr.offset,
-                "message": pr.message.decode("utf-8", "replace") if pr.message else "",
-            })
-            return 0
-        except BaseException as e:  # never let an exception unwind through C
-            failure.append(e)
-            return 1
-
-    cb = _lib.PROBLEM_CB(on_problem)
     stats = _lib.VerifyStats()
-    rc = _lib.pt_verify(st.ptr, run_b, stream_b, cb, None, byref(stats))
-    if failure:
-        raise failure[0]
-    if rc == PT_ECORRUPT:
-        if not any(p["severity"] == "error" for p in report):
-            # The library found damage it did not report one by one.
-            msg = _lib.pt_error_last().decode("utf-8", "replace")
-            report.append({"severity": "error", "code": rc, "error": "PT_ECORRUPT",
-                           "object": "", "offset": 0, "message": msg})
-    elif rc:
+    out = c_void_p()
+    n = c_size_t()
+    rc = _lib.pt_verify_report(st.ptr, run_b, stream_b, _NO_PROBLEM_CB, None, byref(stats),
+                               byref(out), byref(n))
+    if rc:
         raise _lib.last_error(rc, "verify")
+    try:
+        doc = json.loads(string_at(out, n.value).decode("utf-8"))
+    finally:
+        _lib.pt_free(out)
+    report = VerifyReport()
+    for p in doc["problems"]:
+        report.append(dict(p, error=p["code"]))
     report.stats = {name: getattr(stats, name) for name, _ in _lib.VerifyStats._fields_}
+    report.json = doc
     return report
+
+
+_NO_PROBLEM_CB = _lib.PROBLEM_CB()
 

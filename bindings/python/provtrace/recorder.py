@@ -41,6 +41,13 @@ _append = _lib.pt_recorder_append
 # message that names the field.
 _append_mp = _lib.declare("pt_recorder_append_msgpack", c_int,
                           [c_void_p, c_char_p, c_char_p, c_int64, c_char_p, c_size_t, c_void_p])
+# decision.h: the decision body's one writer, and its schema check for
+# bodies built field by field.
+_decision = _lib.declare("pt_recorder_decision", c_int,
+                         [c_void_p, c_char_p, c_int64, c_char_p, c_size_t, c_char_p, c_char_p,
+                          c_char_p, c_size_t, c_void_p])
+_decision_check = _lib.declare("pt_decision_check_event", c_int, [c_void_p])
+_NOT_PACKED = object()
 try:
     import msgpack as _msgpack
 
@@ -615,26 +622,24 @@ class Recorder:
         if name_b is None:
             name_b = key_bytes(name, "decision name")
         if (_packb is not None and (set is None or type(set) is dict) and
-                (reason is None or type(reason) is str) and (actor is None or type(actor) is str) and
+                (reason is None or (type(reason) is str and "\0" not in reason)) and
+                (actor is None or (type(actor) is str and "\0" not in actor)) and
                 (step is None or (type(step) is int and _I64MIN < step <= _I64MAX))):
-            body: Dict[str, Any] = {}
-            if set is not None:
-                body["set"] = set
-            if reason is not None:
-                body["reason"] = reason
-            if actor is not None:
-                body["actor"] = actor
-            if fields:
-                body.update(fields)
+            # The library writes the body (pt_recorder_decision: the schema's
+            # one owner); set and the extra fields go pre-encoded.
             try:
-                data = _packb(body)
-            except (TypeError, ValueError, OverflowError):
-                data = None
-            if data is not None:
+                set_b = None if set is None else _packb(set)
+                extra_b = _packb(fields) if fields else None
+                reason_b = None if reason is None else reason.encode()
+                actor_b = None if actor is None else actor.encode()
+            except (TypeError, ValueError, OverflowError, UnicodeError):
+                set_b = _NOT_PACKED
+            if set_b is not _NOT_PACKED:
                 b = thread_builder()
                 try:
-                    rc = _append_mp(h, b"decision", name_b, _NO_STEP if step is None else step, data,
-                                    len(data), b.seq_ref)
+                    rc = _decision(h, name_b, _NO_STEP if step is None else step,
+                                   set_b, 0 if set_b is None else len(set_b), reason_b, actor_b,
+                                   extra_b, 0 if extra_b is None else len(extra_b), b.seq_ref)
                     if not rc:
                         return b.seq.value
                     if rc != PT_EINVAL:
@@ -678,7 +683,10 @@ class Recorder:
                     encode_items(ev, fields)
             except FieldError as fe:
                 raise_field_error(fe, "decision %r" % (name,))
-            rc = _append(h, ev, b.seq_ref)
+            # the same schema check as pt_recorder_decision (decision.h)
+            rc = _decision_check(ev)
+            if not rc:
+                rc = _append(h, ev, b.seq_ref)
             if rc:
                 self._fail(rc, "decision %r" % (name,))
             return b.seq.value

@@ -255,6 +255,41 @@ typedef struct {
  */
 PT_EXTERN int pt_checkpoint_stats(pt_checkpoint_store_stats *out, const pt_store *st, const char *run);
 
+/**
+ * Every checkpoint of `run` (NULL: all runs), as pt_checkpoint_list() finds
+ * them, rendered once for every front end (`provtrace checkpoint ls --json`,
+ * Python's Run.checkpoints()): one JSON array, one object per line,
+ *   {"run", "stream", "seq", "step" (null if none), "time" (ISO-8601 UTC),
+ *    "time_ns" (ns since epoch), "manifest", "tensors", "blobs", "chunks",
+ *    "new_chunks", "logical_bytes", "stored_bytes", "new_bytes",
+ *    "dedup_ratio" (logical / new bytes, 3 decimals; 0 if nothing new)}
+ * `*out` (pt_free) is NUL-terminated, its length in `*out_len` (may be
+ * NULL).  Returns 0, PT_EINVAL, PT_ENOTFOUND (no such run), PT_ENOMEM or an
+ * error reading the log.
+ */
+PT_EXTERN int pt_checkpoint_list_json(const pt_store *st, const char *run, char **out, size_t *out_len);
+
+/** Totals of a checkpoint listing (pt_checkpoint_totals_of). */
+typedef struct {
+	uint64_t checkpoints;     /**< checkpoints listed */
+	uint64_t logical_bytes;   /**< sum of their logical sizes */
+	uint64_t added_bytes;     /**< sum of what each write reported adding (counts twice
+				       what two writers stored at the same time) */
+	uint64_t objects;         /**< distinct objects referenced (manifests and chunks) */
+	uint64_t stored_bytes;    /**< their bytes on disk, each object counted once */
+	uint64_t missing_objects; /**< referenced but not found (pt_verify reports them) */
+	double dedup_ratio;       /**< logical_bytes / stored_bytes (0 if nothing stored) */
+} pt_checkpoint_totals;
+
+/**
+ * Totals of the checkpoints of `run` (NULL: all runs): what they hold
+ * against the distinct bytes they occupy on disk, read from their manifests
+ * (so "stored" is true even when two writers stored the same chunks at
+ * once).  A missing or damaged manifest is counted in missing_objects, not
+ * an error.  Returns 0, PT_EINVAL, PT_ENOTFOUND (no such run), PT_ENOMEM.
+ */
+PT_EXTERN int pt_checkpoint_totals_of(pt_checkpoint_totals *out, const pt_store *st, const char *run);
+
 /* ---- reading -------------------------------------------------------------------------- */
 
 typedef enum { PT_ENTRY_TENSOR = 1, PT_ENTRY_BLOB = 2 } pt_entry_type;

@@ -115,6 +115,21 @@ PT_EXTERN int pt_event_from_json(pt_event *ev, const char *json, size_t len);
  */
 PT_EXTERN int pt_event_check_appendable(const pt_event *ev);
 
+/** Room pt_format_double() needs, the NUL included. */
+#define PT_DOUBLE_TEXT_MAX 32
+
+/**
+ * The text the library writes for a double in JSON (`log --json`, replay
+ * states and diffs): the shortest decimal that reads back to the same
+ * double, always with a '.' or an exponent ("0.1", "1.0", "1e+300",
+ * "-0.0"); non-finite values as "NaN", "Infinity", "-Infinity" (in JSON they
+ * become {"$float": ...}).  For front ends that show values to people.
+ * `buf` receives the NUL-terminated text; `cap` >= PT_DOUBLE_TEXT_MAX.
+ * Returns its length (> 0), or PT_EINVAL (buf NULL or too small).
+ * Thread-safe; allocates nothing.
+ */
+PT_EXTERN int pt_format_double(double d, char *buf, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -51,6 +51,36 @@ typedef struct {
 PT_EXTERN int pt_verify(const pt_store *st, const char *run, const char *stream,
 			pt_problem_cb cb, void *payload, pt_verify_stats *stats);
 
+/**
+ * Verify as pt_verify() does and report the result the one way every front
+ * end shows it (`provtrace verify`, Python's provtrace.verify()).
+ *
+ * Differences from pt_verify(): a failure that no problem described (the
+ * library found damage it did not list one by one) becomes one more problem
+ * (severity error, code PT_ECORRUPT, object NULL / "" in JSON, offset 0, the
+ * error message), passed to `cb` last; stats->errors and ->warnings count the
+ * problems passed to `cb` (so a failed verification never reports 0 errors).
+ *
+ * `out_json` (may be NULL): receives one JSON object, NUL-terminated,
+ * allocated (pt_free), length in `*out_len` (may be NULL), shaped as
+ * documented in docs/CLI.md ("verify --json"):
+ *   {"ok": bool, "errors": n, "warnings": n,
+ *    "problems": [{"severity": "error"|"warning", "code": "PT_ECORRUPT",
+ *                  "rc": -6, "object": "...", "offset": n, "message": "..."}],
+ *    "stats": {"runs", "streams", "segments", "batches", "events", "bytes"}}
+ * with one problem per line.  "ok" is true when no error-severity problem
+ * was found.
+ *
+ * Returns 0 when verification ran, whatever it found (see stats->errors or
+ * "ok"); otherwise the code of why it could not run (PT_ENOTFOUND: no such
+ * run, PT_EIO, PT_ENOMEM...), with nothing in *out_json.  If `cb` returns
+ * non-zero verification stops and the result covers what was seen.
+ * Thread rules: as pt_verify(); `cb` runs on the calling thread.
+ */
+PT_EXTERN int pt_verify_report(const pt_store *st, const char *run, const char *stream,
+			       pt_problem_cb cb, void *payload, pt_verify_stats *stats,
+			       char **out_json, size_t *out_len);
+
 #ifdef __cplusplus
 }
 #endif

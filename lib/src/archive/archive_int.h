@@ -34,6 +34,12 @@ typedef struct {
 void pt__progress_add(pt__progress *p, uint64_t n);
 void pt__progress_end(pt__progress *p);
 
+/* One line of a job's report (archive_meta.c): printf into a bounded line and
+ * hand it to `report` (no-op when NULL).  The one implementation of the
+ * archive files' `say()`. */
+void pt__archive_say(pt_archive_report_cb report, void *payload, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* ---- tar (archive_tar.c) ---------------------------------------------------------------- */
 typedef struct {
 	const char *name;

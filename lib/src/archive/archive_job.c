@@ -41,18 +41,7 @@ typedef struct {
 	pt__catalog cat;
 } job;
 
-static void say(const job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const job *j, const char *fmt, ...)
-{
-	if (!j->o->report)
-		return;
-	char line[1200];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	j->o->report(line, j->o->report_payload);
-}
+#define say(j, ...) pt__archive_say((j)->o->report, (j)->o->report_payload, __VA_ARGS__)
 
 static const char *iso(int64_t ns, char *buf)
 {

@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #define PLANS_FILE "plans"
@@ -23,6 +25,18 @@
 char *pt__archive_dir(const pt_store *st)
 {
 	return pt__sprintf("%s/%s", st->path, PT_ARCHIVE_DIR);
+}
+
+void pt__archive_say(pt_archive_report_cb report, void *payload, const char *fmt, ...)
+{
+	if (!report)
+		return;
+	char line[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	report(line, payload);
 }
 
 int pt__tags_json(char **out, const char *const *tags, size_t n)

@@ -16,19 +16,7 @@
 
 #define NS 1000000000LL
 
-static void say(pt_archive_report_cb report, void *payload, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void say(pt_archive_report_cb report, void *payload, const char *fmt, ...)
-{
-	if (!report)
-		return;
-	char line[1200];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	report(line, payload);
-}
+#define say pt__archive_say
 
 static const pt__acat *other_holder(const pt__catalog *cat, const pt__acat *self, const uint8_t id[32], int type)
 {

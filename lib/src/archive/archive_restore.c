@@ -24,18 +24,7 @@
 
 #define IOBUF (1u << 20)
 
-static void say(const pt_restore_options *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const pt_restore_options *o, const char *fmt, ...)
-{
-	if (!o->report)
-		return;
-	char line[1200];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	o->report(line, o->report_payload);
-}
+#define say(o, ...) pt__archive_say((o)->report, (o)->report_payload, __VA_ARGS__)
 
 static const char *hostile_kind(int kind)
 {

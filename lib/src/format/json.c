@@ -339,22 +339,18 @@ static int layout_g(char *out, bool neg, const char *g, int k, int x, int P)
 	return (int)(p - out);
 }
 
-static int put_double(pt__buf *b, double d)
+/* The text of a finite non-zero `d` into tmp[48]; its length, or -1 (error set). */
+static inline int fmt_finite(double d, char *tmp)
 {
-	if (isnan(d))
-		return PUT_LIT(b, "{\"$float\":\"NaN\"}");
-	if (isinf(d))
-		return d > 0 ? PUT_LIT(b, "{\"$float\":\"Infinity\"}")
-			     : PUT_LIT(b, "{\"$float\":\"-Infinity\"}");
-	if (d == 0)
-		return signbit(d) ? PUT_LIT(b, "-0.0") : PUT_LIT(b, "0.0");
-	char e17[40], tmp[48], g[24];
+	char e17[40], g[24];
 	int n = snprintf(e17, sizeof e17, "%.16e", d);
 	bool neg = e17[0] == '-';
 	const char *s = e17 + neg;
 	/* s = "D.DDDDDDDDDDDDDDDDe+XX" */
-	if (n < 22 + neg || s[1] != '.' || s[18] != 'e')
-		return pt__err(PT_ERROR, "unexpected float formatting \"%s\"", e17);
+	if (n < 22 + neg || s[1] != '.' || s[18] != 'e') {
+		pt__err(PT_ERROR, "unexpected float formatting \"%s\"", e17);
+		return -1;
+	}
 	char dig[17];
 	dig[0] = s[0];
 	memcpy(dig + 1, s + 2, 16);
@@ -363,7 +359,7 @@ static int put_double(pt__buf *b, double d)
 	for (int P = 15; P <= 16 && n < 0; P++) {
 		bool ambiguous = P == 15 ? dig[15] == '5' && dig[16] == '0' : dig[16] == '5';
 		if (ambiguous) {
-			int m = snprintf(tmp, sizeof tmp - 2, "%.*g", P, d);
+			int m = snprintf(tmp, 46, "%.*g", P, d);
 			if (strtod(tmp, NULL) == d)
 				n = m;
 			continue;
@@ -397,7 +393,41 @@ static int put_double(pt__buf *b, double d)
 		tmp[n++] = '.';
 		tmp[n++] = '0';
 	}
-	return put(b, tmp, (size_t)n);
+	return n;
+}
+
+static int put_double(pt__buf *b, double d)
+{
+	if (isnan(d))
+		return PUT_LIT(b, "{\"$float\":\"NaN\"}");
+	if (isinf(d))
+		return d > 0 ? PUT_LIT(b, "{\"$float\":\"Infinity\"}")
+			     : PUT_LIT(b, "{\"$float\":\"-Infinity\"}");
+	if (d == 0)
+		return signbit(d) ? PUT_LIT(b, "-0.0") : PUT_LIT(b, "0.0");
+	char tmp[48];
+	int n = fmt_finite(d, tmp);
+	return n < 0 ? PT_ERROR : put(b, tmp, (size_t)n);
+}
+
+int pt_format_double(double d, char *buf, size_t cap)
+{
+	if (!buf || cap < PT_DOUBLE_TEXT_MAX)
+		return pt__err(PT_EINVAL, "pt_format_double: the buffer must hold PT_DOUBLE_TEXT_MAX bytes");
+	const char *lit = isnan(d) ? "NaN" : isinf(d) ? (d > 0 ? "Infinity" : "-Infinity")
+			: d == 0 ? (signbit(d) ? "-0.0" : "0.0") : NULL;
+	if (lit) {
+		size_t n = strlen(lit);
+		memcpy(buf, lit, n + 1);
+		return (int)n;
+	}
+	char tmp[48];
+	int n = fmt_finite(d, tmp);
+	if (n < 0 || n >= PT_DOUBLE_TEXT_MAX)
+		return n < 0 ? PT_ERROR : pt__err(PT_ERROR, "pt_format_double: %d characters", n);
+	memcpy(buf, tmp, (size_t)n);
+	buf[n] = 0;
+	return n;
 }
 
 /* 1: must be escaped (controls, '"', '\\'); 2: start of a multi-byte UTF-8 sequence. */
