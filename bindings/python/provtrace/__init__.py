@@ -41,6 +41,7 @@ from .recorder import DURABILITY, Recorder
 from .checkpoint import Checkpoint, PendingCheckpoint, RawTensor
 from .replay import State
 from ._seal import seal
+from . import torch  # provtrace.torch: imports torch only when used
 
 __version__ = "0.1.0"
 

@@ -252,10 +252,10 @@ def _ml_dtype(name: str) -> Any:
 def _to_torch(arr: Any, name: str, what: str) -> Any:
     """A numpy array holding the bits of a tensor of dtype `name` as torch."""
     import torch
-    t = torch.from_numpy(arr)
     want = getattr(torch, name, None)
     if want is None:
-        raise TypeError("%s: this torch (%s) has no dtype %s" % (what, torch.__version__, name))
+        return arr  # this torch has no such dtype (uint32 in torch < 2.3): the numpy array
+    t = torch.from_numpy(arr)
     return t.view(want) if t.dtype != want else t
 
 
@@ -708,9 +708,12 @@ class Checkpoint:
         code = DTYPES.get(e["dtype"]) or EXTRA_DTYPES.get(e["dtype"]) if e["type"] == "tensor" \
             else None
         if code is not None and np is not None:
-            if as_torch:
+            if as_torch and sys.modules["torch"].__dict__.get(e["dtype"]) is not None:
                 dt = np.dtype(_BITS[code]) if code in (4, 6, 8, 11, 16, 17, 18, 19, 20) \
                     else np.dtype(e["dtype"])
+            elif as_torch and e["dtype"] in DTYPES and e["dtype"] != "bfloat16":
+                dt = np.dtype(e["dtype"])  # torch lacks it (uint16/32/64 before 2.3): numpy
+                as_torch = False
             elif e["dtype"] in ("bfloat16",) + tuple(EXTRA_DTYPES):
                 dt = _ml_dtype(e["dtype"])
             else:
