@@ -58,6 +58,7 @@ class WatchTest(StoreTest):
             self.train_step(opt)
             w.unwatch()
             self.assertFalse("step" in sched.__dict__)
+            self.assertIs(type(sched), torch.optim.lr_scheduler.StepLR)
         ds = decisions(self.store, "r")
         self.assertEqual([(d["step"], d["name"], d["actor"]) for d in ds],
                          [(3, "lr", "StepLR"), (6, "lr", "StepLR"), (7, "momentum", "user")])

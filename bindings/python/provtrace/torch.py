@@ -126,7 +126,17 @@ class Watcher:
         self._restore: List[Tuple[Any, str, Any, bool]] = []
         self._patch(optimizer, "step", self._wrap_opt_step)
         if scheduler is not None:
-            self._patch(scheduler, "step", self._wrap_sched_step)
+            # A scheduler's state_dict() is its __dict__: an instance
+            # attribute would end up in checkpoints.  Its class becomes a
+            # subclass overriding step() instead (unwatch() puts it back).
+            cls = type(scheduler)
+            hook = self._wrap_sched_step(None)
+
+            def _step(this: Any, *args: Any, **kwargs: Any) -> Any:
+                return hook(lambda *a, **k: cls.step(this, *a, **k), *args, **kwargs)
+            scheduler.__class__ = type(cls.__name__, (cls,), {
+                "step": _step, "__module__": cls.__module__, "_provtrace_watched": cls})
+            self._restore.append((scheduler, "__class__", cls, True))
         if scaler is not None:
             self._scale = self._scaler_scale()
             self._patch(scaler, "update", self._wrap_scaler_update)
@@ -178,8 +188,8 @@ class Watcher:
             step._with_counter = True  # type: ignore[attr-defined]
         return step
 
-    def _wrap_sched_step(self, orig: Any) -> Any:
-        def step(*args: Any, **kwargs: Any) -> Any:
+    def _wrap_sched_step(self, _unused: Any) -> Any:
+        def step(orig: Any, *args: Any, **kwargs: Any) -> Any:
             sched = self.scheduler
             metric = args[0] if args else kwargs.get("metrics")
             bad = getattr(sched, "num_bad_epochs", None)
@@ -191,7 +201,6 @@ class Watcher:
                 reason, extra = scheduler_reason(sched, metric, bad)
                 self._record_changes(type(sched).__name__, reason, extra, self.step)
             return out
-        step.__wrapped__ = orig  # type: ignore[attr-defined]
         return step
 
     def _scaler_scale(self) -> Optional[float]:
