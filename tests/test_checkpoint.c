@@ -1058,6 +1058,12 @@ static void test_nested_manifest_golden_fixture(void **state)
 	assert_memory_equal(bytes, want, len);
 	assert_string_equal(info.manifest, NESTED_MANIFEST_ID);
 	assert_int_equal(pt__get_u16(want + 4), 2);
+	/* a background snapshot carries the structure too (its own copy) */
+	assert_int_equal(pt_checkpointer_snapshot(f->cw, f->ck, 7, NULL), 0);
+	assert_int_equal(pt_checkpointer_wait(f->cw), 0);
+	pt_checkpoint_status cst;
+	assert_int_equal(pt_checkpointer_status(f->cw, &cst), 0);
+	assert_string_equal(cst.last.manifest, NESTED_MANIFEST_ID);
 	/* the reader hands the structure back; a version-1 manifest has none */
 	pt_checkpoint_reader *rd;
 	assert_int_equal(pt_checkpoint_reader_open(&rd, f->st, info.manifest), 0);
