@@ -330,7 +330,7 @@ static int tree_walk(const uint8_t **p, const uint8_t *end, int depth, uint64_t 
 {
 	if (depth > PT_STRUCT_MAX_DEPTH)
 		return pt__err(PT_ECORRUPT, "structure nested deeper than %d", PT_STRUCT_MAX_DEPTH);
-	mpk_obj o;
+	mpk_obj o = {0};
 	if (mpk_read(p, end, &o))
 		return pt__err(PT_ECORRUPT, "structure: malformed or truncated MessagePack");
 	if (is_key && (o.type == MPK_ARRAY || o.type == MPK_MAP || o.type == MPK_EXT || o.type == MPK_BIN))
@@ -369,7 +369,7 @@ static int tree_walk(const uint8_t **p, const uint8_t *end, int depth, uint64_t 
 		}
 		if (o.ext_type == PT_STRUCT_EXT_TUPLE) {
 			const uint8_t *q = o.ptr, *qend = o.ptr + o.len;
-			mpk_obj a;
+			mpk_obj a = {0};
 			const uint8_t *peek = q;
 			if (mpk_read(&peek, qend, &a) || a.type != MPK_ARRAY)
 				return pt__err(PT_ECORRUPT, "structure: a tuple does not hold an array");
