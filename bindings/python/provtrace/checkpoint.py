@@ -746,6 +746,10 @@ class Checkpoint:
         mapping entry names to files, dtypes and shapes (names made
         file-safe).  Every chunk is verified; a file appears under its final
         name only once complete.  Returns the parsed ``index.json``.
+        complex32 and float8 tensors are written as raw bits (``|V4`` /
+        ``|V1``).  Of a nested checkpoint, the entries are exported (named
+        by their paths); its structure and plain values are not (use
+        :meth:`load` / :meth:`structure`).
         """
         d = os.fspath(directory)
         stats = ExportStats()
