@@ -1003,6 +1003,163 @@ static void test_manifest_golden_fixture(void **state)
 	pt__free(want);
 }
 
+/* A nested checkpoint (manifest version 2): tiny's entries, a complex64
+ * tensor (a dtype added with version 2) and a structure placing them:
+ * {"model": {"w": E0, "step": E1}, "extra": E2, "betas": (0.5, 0.25),
+ *  "epoch": 3, "c": E3}. Pinned in tests/fixtures/checkpoint/nested.manifest. */
+#define NESTED_MANIFEST_ID "b38bd841a1cc328f926ce233f05ab3a0c70c826ba9cc8c17b591f084f326b224"
+
+static const uint8_t nested_tree[] = {
+	0x85,
+	0xa5, 'm', 'o', 'd', 'e', 'l', 0x82,
+	0xa1, 'w', 0xd6, PT_STRUCT_EXT_ENTRY, 0, 0, 0, 0,
+	0xa4, 's', 't', 'e', 'p', 0xd6, PT_STRUCT_EXT_ENTRY, 0, 0, 0, 1,
+	0xa5, 'e', 'x', 't', 'r', 'a', 0xd6, PT_STRUCT_EXT_ENTRY, 0, 0, 0, 2,
+	0xa5, 'b', 'e', 't', 'a', 's', 0xc7, 19, PT_STRUCT_EXT_TUPLE, 0x92,
+	0xcb, 0x3f, 0xe0, 0, 0, 0, 0, 0, 0, 0xcb, 0x3f, 0xd0, 0, 0, 0, 0, 0, 0,
+	0xa5, 'e', 'p', 'o', 'c', 'h', 0x03,
+	0xa1, 'c', 0xd6, PT_STRUCT_EXT_ENTRY, 0, 0, 0, 3,
+};
+
+static void test_nested_manifest_golden_fixture(void **state)
+{
+	fx *f = *state;
+	pt_checkpoint_options o = PT_CHECKPOINT_OPTIONS_INIT;
+	o.no_event = 1;
+	open_writer(f, &o);
+	float w[6], c[4] = {1.0f, -2.0f, 0.5f, -0.0f};
+	int32_t steps[1];
+	uint8_t blob[8];
+	build_tiny(f->ck, w, steps, blob);
+	uint64_t cs[1] = {2};
+	/* a reference to an entry not added yet is refused */
+	assert_int_equal(pt_checkpoint_set_structure(f->ck, nested_tree, sizeof nested_tree), PT_EINVAL);
+	assert_non_null(strstr(pt_error_last(), "entry reference 3"));
+	assert_int_equal(pt_checkpoint_add_tensor(f->ck, "c", PT_DTYPE_C64, 1, cs, c, 16), 0);
+	assert_int_equal(pt_checkpoint_set_structure(f->ck, nested_tree, sizeof nested_tree), 0);
+	pt_checkpoint_info info;
+	assert_int_equal(pt_checkpointer_write(f->cw, f->ck, PT_NO_STEP, &info), 0);
+	uint8_t id[32], *bytes;
+	size_t len;
+	assert_int_equal(pt__unhex(info.manifest, id, 32), 0);
+	assert_int_equal(pt__object_get(f->st, id, &bytes, &len), 0);
+	const char *fixture = PT_SOURCE_DIR "/tests/fixtures/checkpoint/nested.manifest";
+	if (getenv("PT_REGEN_FIXTURES")) {
+		FILE *fp = fopen(fixture, "wb");
+		assert_non_null(fp);
+		fwrite(bytes, 1, len, fp);
+		fclose(fp);
+		printf("nested manifest id %s\n", info.manifest);
+	}
+	uint8_t *want;
+	size_t wlen;
+	assert_int_equal(pt__read_file(fixture, 1 << 20, &want, &wlen), 0);
+	assert_int_equal(len, wlen);
+	assert_memory_equal(bytes, want, len);
+	assert_string_equal(info.manifest, NESTED_MANIFEST_ID);
+	assert_int_equal(pt__get_u16(want + 4), 2);
+	/* a background snapshot carries the structure too (its own copy) */
+	assert_int_equal(pt_checkpointer_snapshot(f->cw, f->ck, 7, NULL), 0);
+	assert_int_equal(pt_checkpointer_wait(f->cw), 0);
+	pt_checkpoint_status cst;
+	assert_int_equal(pt_checkpointer_status(f->cw, &cst), 0);
+	assert_string_equal(cst.last.manifest, NESTED_MANIFEST_ID);
+	/* the reader hands the structure back; a version-1 manifest has none */
+	pt_checkpoint_reader *rd;
+	assert_int_equal(pt_checkpoint_reader_open(&rd, f->st, info.manifest), 0);
+	const void *tree = NULL;
+	size_t tlen = 0;
+	assert_int_equal(pt_checkpoint_reader_structure(rd, &tree, &tlen), 0);
+	assert_int_equal(tlen, sizeof nested_tree);
+	assert_memory_equal(tree, nested_tree, tlen);
+	pt_checkpoint_entry e;
+	assert_int_equal(pt_checkpoint_reader_entry(rd, 3, &e), 0);
+	assert_int_equal(e.dtype, PT_DTYPE_C64);
+	float back[4];
+	assert_int_equal(pt_checkpoint_reader_read(rd, 3, back, sizeof back), 0);
+	assert_memory_equal(back, c, sizeof c);
+	pt_checkpoint_reader_free(rd);
+	pt_checkpoint_clear(f->ck);
+	build_tiny(f->ck, w, steps, blob);
+	assert_int_equal(pt_checkpointer_write(f->cw, f->ck, PT_NO_STEP, &info), 0);
+	assert_string_equal(info.manifest, TINY_MANIFEST_ID); /* clear dropped the structure */
+	assert_int_equal(pt_checkpoint_reader_open(&rd, f->st, TINY_MANIFEST_ID), 0);
+	assert_int_equal(pt_checkpoint_reader_structure(rd, &tree, &tlen), 0);
+	assert_null(tree);
+	assert_int_equal(tlen, 0);
+	pt_checkpoint_reader_free(rd);
+	/* damage: every truncation and bit flip fails cleanly or decodes consistently */
+	pt__manifest m;
+	for (size_t n = 0; n < wlen; n++)
+		assert_int_equal(pt__manifest_decode(&m, want, n, "t") != 0, 1);
+	uint8_t *bad = malloc(wlen);
+	for (size_t i = 0; i < wlen; i++)
+		for (int bit = 0; bit < 8; bit += 3) {
+			memcpy(bad, want, wlen);
+			bad[i] ^= (uint8_t)(1u << bit);
+			int rc = pt__manifest_decode(&m, bad, wlen, "t");
+			assert_true(rc == 0 || rc == PT_ECORRUPT || rc == PT_EVERSION);
+			if (rc == 0)
+				pt__manifest_clear(&m);
+		}
+	/* version 1 with a structure length, version 2 without, version 3 */
+	memcpy(bad, want, wlen);
+	pt__put_u16(bad + 4, 1);
+	assert_int_equal(pt__manifest_decode(&m, bad, wlen, "t"), PT_ECORRUPT);
+	memcpy(bad, want, wlen);
+	pt__put_u32(bad + 12, 0);
+	assert_int_equal(pt__manifest_decode(&m, bad, wlen, "t"), PT_ECORRUPT);
+	memcpy(bad, want, wlen);
+	pt__put_u16(bad + 4, 3);
+	assert_int_equal(pt__manifest_decode(&m, bad, wlen, "t"), PT_EVERSION);
+	free(bad);
+	pt__free(bytes);
+	pt__free(want);
+}
+
+static void test_structure_validation(void **state)
+{
+	(void)state;
+	pt_checkpoint *ck;
+	assert_int_equal(pt_checkpoint_new(&ck), 0);
+	float x = 1;
+	uint64_t one[1] = {1};
+	assert_int_equal(pt_checkpoint_add_tensor(ck, "x", PT_DTYPE_F32, 1, one, &x, 4), 0);
+	static const struct {
+		const char *bytes;
+		size_t len;
+		const char *why;
+	} bad[] = {
+		{"\xd6\x01\x00\x00\x00\x01", 6, "entry reference 1"},
+		{"\xd6\x05\x00\x00\x00\x00", 6, "unknown ext"},
+		{"\xd5\x01\x00\x00", 4, "not 4 bytes"},
+		{"\x81\x91\x00\x00", 4, "map key"},
+		{"\xa2\xff\xfe", 3, "UTF-8"},
+		{"\x92\x00", 2, "truncated"},
+		{"\xc7\x01\x02\x00", 4, "tuple"},
+		{"\xc7\x02\x02\x90\x00", 5, "after a tuple"},
+		{"\x00\x00", 2, "after its value"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(pt_checkpoint_set_structure(ck, bad[i].bytes, bad[i].len), PT_EINVAL);
+		assert_non_null(strstr(pt_error_last(), bad[i].why));
+	}
+	uint8_t deep[PT_STRUCT_MAX_DEPTH + 2];
+	memset(deep, 0x91, sizeof deep);
+	deep[sizeof deep - 1] = 0;
+	assert_int_equal(pt_checkpoint_set_structure(ck, deep, sizeof deep), PT_EINVAL);
+	assert_non_null(strstr(pt_error_last(), "deeper"));
+	assert_int_equal(pt_checkpoint_set_structure(ck, NULL, 1), PT_EINVAL);
+	assert_int_equal(pt_checkpoint_set_structure(ck, "\xd6\x01\x00\x00\x00\x00", 6), 0);
+	assert_int_equal(pt_checkpoint_set_structure(ck, NULL, 0), 0); /* removes it */
+	pt_dtype d;
+	assert_int_equal(pt_dtype_from_name(&d, "torch.complex32"), 0);
+	assert_int_equal(d, PT_DTYPE_C32);
+	assert_int_equal(pt_dtype_size(PT_DTYPE_C128), 16);
+	assert_string_equal(pt_dtype_name(PT_DTYPE_F8_E5M2), "f8e5m2");
+	pt_checkpoint_free(ck);
+}
+
 static void test_manifest_decode_rejects_damage(void **state)
 {
 	(void)state;
@@ -1215,6 +1372,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dedup_never_trusts_a_damaged_existing_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_keeps_objects_listed_in_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_golden_fixture, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nested_manifest_golden_fixture, setup, teardown),
+		cmocka_unit_test(test_structure_validation),
 		cmocka_unit_test_setup_teardown(test_cli_ls_export_npy_and_gc, setup, teardown),
 		cmocka_unit_test(test_manifest_decode_rejects_damage),
 		cmocka_unit_test(test_event_body_parser_is_bounded),

@@ -372,10 +372,14 @@ def main():
     ap.add_argument("--replay-events", type=int, default=200_000,
                     help="replay workload: events in the run (0: skip)")
     ap.add_argument("--replay-points", type=int, default=200, help="state_at calls timed")
-    ap.add_argument("--only", choices=("events", "checkpoint", "replay"),
+    ap.add_argument("--only", choices=("events", "checkpoint", "replay", "torch"),
                     help="run one workload only")
+    ap.add_argument("--torch-mb", type=int, default=100,
+                    help="torch workload: model size in MiB (AdamW state doubles it; 0: skip)")
+    ap.add_argument("--torch-steps", type=int, default=20000,
+                    help="torch workload: optimizer steps timed with and without watch")
     args = ap.parse_args()
-    if args.only in ("checkpoint", "replay"):
+    if args.only in ("checkpoint", "replay", "torch"):
         extra_workloads(args, {})
         return
 
@@ -487,6 +491,112 @@ def extra_workloads(args, out):
         ], "lrr")
         out["replay"] = {"state_at_median_ms": med, "state_at_p99_ms": p99,
                          "naive_median_ms": nmed, "events": args.replay_events}
+    if args.torch_mb > 0 and args.only in (None, "torch"):
+        out["torch"] = torch_bench(args.torch_mb, args.torch_steps)
+    return out
+
+
+def torch_bench(mb, steps):
+    """Issue 15: (a) watch() overhead per optimizer step; (b) a nested
+    checkpoint of a model + AdamW state against torch.save + fsync, first and
+    with 10% of the tensors changed.  (c) dataset hashing is not built yet."""
+    try:
+        import torch
+    except ImportError:
+        print("\n(torch is not installed: torch workload skipped)")
+        return {}
+    import provtrace.torch as ptt
+    torch.set_num_threads(1)
+    out = {}
+    # (a) the wrapper alone (an optimizer whose step does nothing: the
+    # whole difference is watch's), then a real small training step
+    m = torch.nn.Linear(16, 1)
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
+
+    class NoopOpt:
+        param_groups = opt.param_groups
+
+        def step(self):
+            pass
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        with provtrace.Recorder(run="w", store=tmp, capture_code=False) as rec:
+            for label, o in (("no-op optimizer.step", NoopOpt()), ("AdamW step, Linear(16,1)",
+                                                                     opt)):
+                x = torch.randn(32, 16)
+
+                def loop(n, o=o):
+                    t = time.perf_counter()
+                    for _ in range(n):
+                        o.step()
+                    return (time.perf_counter() - t) / n
+                if o is opt:
+                    m(x).pow(2).mean().backward()
+                base = min(loop(steps) for _ in range(3))
+                w = ptt.watch(rec, o)
+                watched = min(loop(steps) for _ in range(3))
+                w.unwatch()
+                rows.append((label, base * 1e6, watched * 1e6, (watched - base) * 1e6))
+    print("\n(a) provtrace.torch.watch overhead, %d steps, best of 3 (nothing changes):\n"
+          % steps)
+    print_table(("loop", "us/step without", "us/step with watch", "overhead us"),
+                [(r[0], "%.3f" % r[1], "%.3f" % r[2], "%.3f" % r[3]) for r in rows], "lrrr")
+    out["watch_overhead_us"] = {r[0]: r[3] for r in rows}
+    # (b) nested checkpoint vs torch.save + fsync
+    n_t = 50
+    per = max(1, (mb << 20) // 4 // n_t)
+    model = torch.nn.ParameterList([torch.nn.Parameter(torch.randn(per)) for _ in range(n_t)])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for p_ in model:
+        p_.grad = torch.randn_like(p_)
+    opt.step()
+
+    def state():
+        return {"model": model.state_dict(), "optimizer": opt.state_dict()}
+
+    def change10():
+        with torch.no_grad():
+            for i in range(0, n_t, 10):   # 10% of the weights and their Adam moments
+                model[i].add_(1e-3)
+                opt.state[model[i]]["exp_avg"].add_(1e-3)
+                opt.state[model[i]]["exp_avg_sq"].add_(1e-3)
+    res = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "ck.pt")
+
+        def tsave():
+            t = time.perf_counter()
+            with open(path, "wb") as f:
+                torch.save(state(), f)
+                f.flush()
+                os.fsync(f.fileno())
+            return time.perf_counter() - t
+        res["torch.save + fsync"] = (tsave(), (change10(), tsave())[1])
+        for mode in ("sync", "async"):
+            store = os.path.join(tmp, "store-" + mode)
+            with provtrace.Recorder(run="c", store=store, capture_code=False) as rec:
+                def ck():
+                    t = time.perf_counter()
+                    if mode == "sync":
+                        rec.checkpoint(1, state(), wait=True)
+                        return time.perf_counter() - t
+                    p = rec.checkpoint(1, state())
+                    stall = time.perf_counter() - t
+                    p.wait()
+                    return stall
+                first = ck()
+                change10()
+                res["rec.checkpoint " + ("(sync)" if mode == "sync" else "(async stall)")] = (
+                    first, ck())
+    total = sum(t.numel() * t.element_size() for t in model.state_dict().values()) * 3
+    base = res["torch.save + fsync"]
+    print("\n(b) checkpoint of %d tensors (%.0f MiB model + AdamW state = %.0f MiB): seconds, "
+          "ratio = torch.save / method\n" % (n_t, total / 3 / 2**20, total / 2**20))
+    print_table(("method", "first s", "ratio", "10% changed s", "ratio"),
+                [(k, "%.3f" % v[0], "%.2f" % (base[0] / v[0]), "%.3f" % v[1],
+                  "%.2f" % (base[1] / v[1])) for k, v in res.items()], "lrrrr")
+    print("\n(c) dataset hashing: not measured (rec.dataset is not built yet)")
+    out["checkpoint_s"] = res
     return out
 
 

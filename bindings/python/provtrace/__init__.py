@@ -42,6 +42,7 @@ from .checkpoint import Checkpoint, PendingCheckpoint, RawTensor
 from .checkpoint import checkpoint_totals
 from .replay import State
 from ._seal import seal
+from . import torch  # provtrace.torch: imports torch only when used
 
 __version__ = "0.1.0"
 

@@ -38,7 +38,7 @@ from ctypes import (
 )
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple, Union
 
-from . import _lib
+from . import _lib, _tree
 from ._store import StoreHandle, open_store
 from .errors import PT_ECORRUPT, PT_ENOTFOUND, ClosedError, CorruptError, NotFoundError
 
@@ -181,6 +181,10 @@ pt_checkpoint_reader_read = _d("pt_checkpoint_reader_read", c_int,
 pt_checkpoint_reader_read_fd = _d("pt_checkpoint_reader_read_fd", c_int,
                                   [c_void_p, c_size_t, c_int])
 pt_checkpoint_reader_free = _d("pt_checkpoint_reader_free", None, [c_void_p])
+pt_checkpoint_set_structure = _d("pt_checkpoint_set_structure", c_int,
+                                 [c_void_p, c_char_p, c_size_t])
+pt_checkpoint_reader_structure = _d("pt_checkpoint_reader_structure", c_int,
+                                    [c_void_p, POINTER(c_void_p), POINTER(c_size_t)])
 pt_checkpoint_export = _d("pt_checkpoint_export", c_int,
                           [c_void_p, c_char_p, c_char_p, POINTER(ExportStats)])
 
@@ -192,15 +196,28 @@ DTYPES: Dict[str, int] = {
     "bool": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "uint32": 6, "int32": 7,
     "uint64": 8, "int64": 9, "float16": 10, "bfloat16": 11, "float32": 12, "float64": 13,
 }
+#: dtypes numpy has no type for (torch's): stored as their bits, loaded
+#: as torch tensors or RawTensor (or through ml_dtypes when it has them).
+EXTRA_DTYPES: Dict[str, int] = {
+    "complex64": 14, "complex128": 15, "complex32": 16, "float8_e4m3fn": 17, "float8_e5m2": 18,
+    "float8_e4m3fnuz": 19, "float8_e5m2fnuz": 20,
+}
 _DTYPE_NAMES: Dict[int, str] = {v: k for k, v in DTYPES.items()}
+_DTYPE_NAMES.update({v: k for k, v in EXTRA_DTYPES.items()})
 #: pt_dtype -> the library's short name ("f32"...), as used in manifests and JSON.
 _SHORT: Dict[int, str] = {
     1: "bool", 2: "u8", 3: "i8", 4: "u16", 5: "i16", 6: "u32", 7: "i32", 8: "u64", 9: "i64",
-    10: "f16", 11: "bf16", 12: "f32", 13: "f64",
+    10: "f16", 11: "bf16", 12: "f32", 13: "f64", 14: "c64", 15: "c128", 16: "c32",
+    17: "f8e4m3fn", 18: "f8e5m2", 19: "f8e4m3fnuz", 20: "f8e5m2fnuz",
 }
 _FROM_SHORT: Dict[str, int] = {v: k for k, v in _SHORT.items()}
 _SIZES: Dict[int, int] = {1: 1, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 4, 8: 8, 9: 8, 10: 2, 11: 2,
-                          12: 4, 13: 8}
+                          12: 4, 13: 8, 14: 8, 15: 16, 16: 4, 17: 1, 18: 1, 19: 1, 20: 1}
+# numpy dtype of the same size to carry the bits of each pt_dtype in and out of torch
+_BITS: Dict[int, str] = {1: "bool", 2: "uint8", 3: "int8", 4: "int16", 5: "int16", 6: "int32",
+                         7: "int32", 8: "int64", 9: "int64", 10: "int16", 11: "int16",
+                         12: "int32", 13: "int64", 14: "int64", 15: "complex128", 16: "int32",
+                         17: "int8", 18: "int8", 19: "int8", 20: "int8"}
 # struct-module format characters of memoryviews (native sizes of this platform).
 _FORMATS: Dict[str, int] = {"?": 1, "B": 2, "b": 3, "e": 10, "f": 12, "d": 13}
 for _c, _signed in (("h", True), ("H", False), ("i", True), ("I", False), ("l", True),
@@ -231,6 +248,31 @@ def _bf16_dtype() -> Any:
         return None
     np = _numpy()
     return np.dtype(ml_dtypes.bfloat16) if np is not None else None
+
+
+def _ml_dtype(name: str) -> Any:
+    """numpy dtype for a type numpy lacks, from ml_dtypes / numpy; None if none."""
+    np = _numpy()
+    if name in ("complex64", "complex128"):
+        return np.dtype(name)
+    if name == "complex32":
+        return None
+    try:
+        import ml_dtypes  # type: ignore
+    except ImportError:
+        return None
+    t = getattr(ml_dtypes, name, None)
+    return np.dtype(t) if t is not None else None
+
+
+def _to_torch(arr: Any, name: str, what: str) -> Any:
+    """A numpy array holding the bits of a tensor of dtype `name` as torch."""
+    import torch
+    want = getattr(torch, name, None)
+    if want is None:
+        return arr  # this torch has no such dtype (uint32 in torch < 2.3): the numpy array
+    t = torch.from_numpy(arr)
+    return t.view(want) if t.dtype != want else t
 
 
 class RawTensor(NamedTuple):
@@ -310,9 +352,15 @@ def _torch_to_numpy(t: Any, name: str) -> Tuple[Any, Optional[int]]:
     torch = sys.modules["torch"]
     t = t.detach()
     if t.device.type != "cpu":
-        t = t.cpu()
-    if t.dtype == torch.bfloat16:
-        return t.contiguous().view(torch.int16).numpy(), DTYPES["bfloat16"]
+        t = t.cpu()  # a copy to host memory (documented cost)
+    if getattr(t, "is_quantized", False):
+        raise TypeError("checkpoint entry %r: quantized torch dtype %s is not supported"
+                        % (name, t.dtype))
+    dname = str(t.dtype).split(".")[-1]
+    code = DTYPES.get(dname) or EXTRA_DTYPES.get(dname)
+    if code in (4, 6, 8, 11, 16, 17, 18, 19, 20):
+        # numpy has no such type (or torch cannot convert it): carry the bits
+        return t.contiguous().view(getattr(torch, _BITS[code])).numpy(), code
     try:
         return t.contiguous().numpy(), None
     except (TypeError, RuntimeError) as e:
@@ -340,9 +388,13 @@ def _tensor_buffer(value: Any, name: str) -> Tuple[int, Tuple[int, ...], Any, in
             code = forced
         else:
             code = DTYPES.get(dt.name)
-            if code is None or dt.kind not in "biufV" or dt.fields is not None:
+            if code is None and dt.name in ("complex64", "complex128"):
+                code = EXTRA_DTYPES[dt.name]
+            elif code is None and dt.name in ("bfloat16",) + tuple(EXTRA_DTYPES):
+                code = DTYPES.get(dt.name) or EXTRA_DTYPES[dt.name]  # ml_dtypes
+            if code is None or dt.kind not in "biufcV" or dt.fields is not None:
                 raise TypeError("checkpoint entry %r: unsupported dtype %s (supported: %s)"
-                                % (name, dt, ", ".join(DTYPES)))
+                                % (name, dt, ", ".join(list(DTYPES) + list(EXTRA_DTYPES))))
         if dt.byteorder not in ("=", "|") and dt.byteorder != ("<" if sys.byteorder == "little"
                                                                  else ">"):
             arr = arr.astype(dt.newbyteorder("="))
@@ -400,7 +452,21 @@ def build(data: Any, name: Optional[str]) -> _Builder:
     path, or a single bytes-like object or path (one blob named ``name``)."""
     b = _Builder()
     try:
-        if isinstance(data, Mapping):
+        if _tree.is_nested(data):
+            leaves, tree = _tree.flatten(data)
+            for lf in leaves:
+                try:
+                    if lf.kind == "bytes":
+                        b.add_bytes(lf.name, lf.value)
+                    elif lf.kind == "file":
+                        b.add_file(lf.name, lf.value)
+                    else:
+                        b.add_tensor(lf.name, lf.value)
+                except TypeError as e:
+                    raise TypeError("checkpoint: %s: %s" % (lf.path, e)) from None
+            b.keep.append(tree)
+            _lib.check(pt_checkpoint_set_structure(b.ptr, tree, len(tree)), "checkpoint structure")
+        elif isinstance(data, Mapping):
             if not data:
                 raise ValueError("checkpoint: the mapping is empty")
             for k, v in data.items():
@@ -552,6 +618,13 @@ class _Reader:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def structure(self) -> Optional[bytes]:
+        data = c_void_p()
+        n = c_size_t()
+        _lib.check(pt_checkpoint_reader_structure(self.ptr, byref(data), byref(n)),
+                   "checkpoint structure")
+        return ctypes.string_at(data.value, n.value) if data.value and n.value else None
+
     def entries(self) -> List[Dict[str, Any]]:
         out = []
         e = CheckpointEntry()
@@ -597,21 +670,39 @@ class Checkpoint:
         with _Reader(self._store, self.manifest) as rd:
             return rd.entries()
 
-    def load(self, names: Optional[Iterable[str]] = None) -> Dict[str, Any]:
-        """Read the checkpoint: entry name -> numpy array for tensors, bytes
-        for blobs.  A tensor whose dtype numpy lacks (bfloat16 without
-        ml_dtypes) or any tensor when numpy is not installed comes back as
-        a :class:`RawTensor`.  ``names``: only these entries
-        (:class:`~provtrace.NotFoundError` for an unknown one).
+    def structure(self) -> Optional[bytes]:
+        """The raw structure (MessagePack, FORMAT.md "Checkpoint manifest")
+        of a nested checkpoint, or None for a flat one."""
+        with _Reader(self._store, self.manifest) as rd:
+            return rd.structure()
+
+    def load(self, names: Optional[Iterable[str]] = None, *, torch: bool = False) -> Any:
+        """Read the checkpoint.
+
+        A nested checkpoint (written from nested state: dicts, lists and
+        tuples of tensors and plain values) comes back as the same
+        structure.  A flat one comes back as a dict: entry name -> tensor
+        for tensors, bytes for blobs.  ``names``: only these entries, as a
+        flat dict of entry name -> value (:class:`~provtrace.NotFoundError`
+        for an unknown one); entry names of a nested checkpoint are the
+        paths of its leaves (``optimizer.state.0.exp_avg``).
+
+        Tensors are numpy arrays; with ``torch=True`` torch tensors (on the
+        CPU; ``ImportError`` without torch), every torch dtype bit-exact.  As
+        numpy, a tensor whose dtype numpy lacks (bfloat16 and float8 without
+        ml_dtypes, complex32) or any tensor when numpy is not installed
+        comes back as a :class:`RawTensor`.
 
         Raises :class:`~provtrace.CorruptError` / ``NotFoundError`` naming
         the entry and chunk if a stored chunk is damaged or missing.
         """
-        np = _numpy()
-        bf16 = _bf16_dtype()
-        out: Dict[str, Any] = {}
+        if torch:
+            import torch as _torch_mod  # noqa: F401  (ImportError: asked for torch without it)
         with _Reader(self._store, self.manifest) as rd:
             ents = rd.entries()
+            tree = rd.structure() if names is None else None
+            if tree is not None:
+                return _tree.unflatten(tree, lambda i: self._read_entry(rd, ents[i], torch))
             if names is not None:
                 if isinstance(names, str):
                     raise TypeError("names must be an iterable of str, not a str")
@@ -624,34 +715,45 @@ class Checkpoint:
                                                               ", ".join(map(repr, missing))),
                         PT_ENOTFOUND)
                 ents = [by_name[n] for n in wanted]
-            for e in ents:
-                i = e["index"]
-                what = "checkpoint %s entry %r" % (self.manifest[:12], e["name"])
-                dt = None
-                if e["type"] == "tensor" and np is not None:
-                    dt = bf16 if e["dtype"] == "bfloat16" else (
-                        np.dtype(e["dtype"]) if e["dtype"] in DTYPES else None)
-                if dt is not None:
-                    arr = np.empty(e["shape"], dtype=dt)
-                    if arr.nbytes != e["size"]:
-                        raise CorruptError(
-                            "%s: %d bytes for shape %s %s" % (what, e["size"], e["shape"],
-                                                             e["dtype"]),
-                            PT_ECORRUPT)
-                    _lib.check(pt_checkpoint_reader_read(rd.ptr, i, arr.ctypes.data, arr.nbytes),
-                               what)
-                    out[e["name"]] = arr
-                    continue
-                buf = bytearray(e["size"])
-                if e["size"]:
-                    cbuf = (c_char * e["size"]).from_buffer(buf)
-                    _lib.check(pt_checkpoint_reader_read(rd.ptr, i, cbuf, e["size"]), what)
-                    del cbuf
-                if e["type"] == "tensor":
-                    out[e["name"]] = RawTensor(bytes(buf), e["dtype"], tuple(e["shape"]))
-                else:
-                    out[e["name"]] = bytes(buf)
-        return out
+            return {e["name"]: self._read_entry(rd, e, torch) for e in ents}
+
+    def _read_entry(self, rd: "_Reader", e: Dict[str, Any], as_torch: bool) -> Any:
+        np = _numpy()
+        i = e["index"]
+        what = "checkpoint %s entry %r" % (self.manifest[:12], e["name"])
+        dt = None
+        code = DTYPES.get(e["dtype"]) or EXTRA_DTYPES.get(e["dtype"]) if e["type"] == "tensor" \
+            else None
+        if code is not None and np is not None:
+            if as_torch and sys.modules["torch"].__dict__.get(e["dtype"]) is not None:
+                dt = np.dtype(_BITS[code]) if code in (4, 6, 8, 11, 16, 17, 18, 19, 20) \
+                    else np.dtype(e["dtype"])
+            elif as_torch and e["dtype"] in DTYPES and e["dtype"] != "bfloat16":
+                dt = np.dtype(e["dtype"])  # torch lacks it (uint16/32/64 before 2.3): numpy
+                as_torch = False
+            elif e["dtype"] in ("bfloat16",) + tuple(EXTRA_DTYPES):
+                dt = _ml_dtype(e["dtype"])
+            else:
+                dt = np.dtype(e["dtype"])
+        if dt is not None:
+            arr = np.empty(e["shape"], dtype=dt)
+            if arr.nbytes != e["size"]:
+                raise CorruptError("%s: %d bytes for shape %s %s"
+                                   % (what, e["size"], e["shape"], e["dtype"]), PT_ECORRUPT)
+            if arr.nbytes:
+                _lib.check(pt_checkpoint_reader_read(rd.ptr, i, arr.ctypes.data, arr.nbytes),
+                           what)
+            if as_torch:
+                return _to_torch(arr, e["dtype"], what)
+            return arr
+        buf = bytearray(e["size"])
+        if e["size"]:
+            cbuf = (c_char * e["size"]).from_buffer(buf)
+            _lib.check(pt_checkpoint_reader_read(rd.ptr, i, cbuf, e["size"]), what)
+            del cbuf
+        if e["type"] == "tensor":
+            return RawTensor(bytes(buf), e["dtype"], tuple(e["shape"]))
+        return bytes(buf)
 
     def export(self, directory: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
         """Write the checkpoint into ``directory`` (created if needed), as
@@ -661,6 +763,10 @@ class Checkpoint:
         mapping entry names to files, dtypes and shapes (names made
         file-safe).  Every chunk is verified; a file appears under its final
         name only once complete.  Returns the parsed ``index.json``.
+        complex32 and float8 tensors are written as raw bits (``|V4`` /
+        ``|V1``).  Of a nested checkpoint, the entries are exported (named
+        by their paths); its structure and plain values are not (use
+        :meth:`load` / :meth:`structure`).
         """
         d = os.fspath(directory)
         stats = ExportStats()

@@ -178,7 +178,8 @@ def _resume_args(resume: Any) -> Optional[tuple]:
         else:
             manifest = _AUTO
         return (step, lin, manifest)
-    raise TypeError("resume must be None, an int step or a dict, not %s" % type(resume).__name__)
+    raise TypeError("resume must be None, \"latest\", an int step or a dict, not %s"
+                    % type(resume).__name__)
 
 
 def _resume_step(v: Any) -> int:
@@ -187,6 +188,30 @@ def _resume_step(v: Any) -> int:
     if not _I64MIN < v <= _I64MAX:
         raise ValueError("resume: step %d is out of the int64 range" % v)
     return v
+
+
+_TUNING_RANGES = {
+    "max_delay_ms": (1, 0xFFFFFFFF), "batch_max_events": (1, 0xFFFFFFFF),
+    "batch_max_bytes": (1, 0xFFFFFFFF), "segment_max_bytes": (1, 2 ** 64 - 1),
+    "segment_max_age_s": (0, 0xFFFFFFFF), "queue_max_batches": (1, 0xFFFFFFFF),
+    "zstd_level": (-131072, 22),
+}
+
+
+def _recorder_tuning(**kw: Any) -> Dict[str, int]:
+    """The pt_recorder_options fields given (not None), type- and range-checked
+    (the library checks them again when the recorder opens)."""
+    out = {}
+    for k, v in kw.items():
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError("%s must be an int, not %s" % (k, type(v).__name__))
+        lo, hi = _TUNING_RANGES[k]
+        if not lo <= v <= hi:
+            raise ValueError("%s must be %d..%d, not %d" % (k, lo, hi, v))
+        out[k] = v
+    return out
 
 
 def _short_str(ev: Any, key: bytes, value: Any, label: str) -> None:
@@ -254,6 +279,20 @@ class Recorder:
             as :attr:`resumed_from`).  See :attr:`lineage`.
         snapshot_every: write a replay state snapshot every N events
             (None: the library's default, 32768; 0: none).
+        max_delay_ms, batch_max_events, batch_max_bytes, segment_max_bytes,
+            segment_max_age_s, queue_max_batches, zstd_level: the C
+            recorder's options (recorder.h; None: its defaults 1000, 4096,
+            1 MiB, 64 MiB, 3600, 8, -1).  ``max_delay_ms`` bounds how long
+            an event waits in memory before the writer thread writes it:
+            the loss window at a kill -9 without ``flush()`` (docs/PYTHON.md,
+            "Durability").
+
+    ``resume="latest"`` forks a new lineage at the newest checkpoint
+    committed in the live lineage of the stream and offers it as
+    :attr:`resumed_from` (restore it with ``provtrace.torch.restore`` or
+    ``resumed_from.load()``); without any checkpoint it is a fresh start
+    (``resumed_from`` None), so one script serves the first start and every
+    restart.
 
     Values accepted in events: None, bool, int (int64, or uint64 above),
     float, str, bytes / bytearray / memoryview, lists and tuples, dicts with
@@ -286,10 +325,17 @@ class Recorder:
         stream: Optional[str] = None,
         durability: str = "write",
         capture_code: bool = True,
-        resume: Union[None, int, Mapping[str, Any]] = None,
+        resume: Union[None, int, str, Mapping[str, Any]] = None,
         *,
         require_clean: bool = False,
         snapshot_every: Optional[int] = None,
+        max_delay_ms: Optional[int] = None,
+        batch_max_events: Optional[int] = None,
+        batch_max_bytes: Optional[int] = None,
+        segment_max_bytes: Optional[int] = None,
+        segment_max_age_s: Optional[int] = None,
+        queue_max_batches: Optional[int] = None,
+        zstd_level: Optional[int] = None,
     ) -> None:
         try:
             dur = DURABILITY[durability]
@@ -299,7 +345,15 @@ class Recorder:
             ) from None
         run_b = None if run is None else _lib.cname(run, "run")
         stream_b = None if stream is None else _lib.cname(stream, "stream")
-        resume_args = _resume_args(resume)
+        latest = isinstance(resume, str) and resume == "latest"
+        if latest and run is None:
+            raise ValueError('resume="latest" needs a run name')
+        resume_args = None if latest else _resume_args(resume)
+        tuning = _recorder_tuning(max_delay_ms=max_delay_ms, batch_max_events=batch_max_events,
+                                  batch_max_bytes=batch_max_bytes,
+                                  segment_max_bytes=segment_max_bytes,
+                                  segment_max_age_s=segment_max_age_s,
+                                  queue_max_batches=queue_max_batches, zstd_level=zstd_level)
         if require_clean and not capture_code:
             raise ValueError("require_clean needs capture_code=True")
         if snapshot_every is not None:
@@ -316,6 +370,8 @@ class Recorder:
         opts.durability = dur
         if snapshot_every is not None:
             opts.snapshot_every = snapshot_every
+        for k, v in tuning.items():
+            setattr(opts, k, v)
         out = c_void_p()
         _lib.check(_lib.pt_recorder_open(byref(out), self._store.ptr, run_b, stream_b, byref(opts)))
         h = out.value
@@ -333,6 +389,11 @@ class Recorder:
         self._lineage: Optional[int] = None
         self._resumed_from: Any = None
         try:
+            if latest:
+                ck = self._latest_checkpoint()
+                if ck is not None:
+                    self._resume(ck.step, None, ck.manifest)
+                    self._resumed_from = ck  # with its step, seq and summary
             if resume_args is not None:
                 self._resume(*resume_args)
             if capture_code:
@@ -397,6 +458,13 @@ class Recorder:
         """The :class:`Checkpoint` recorded as the one resumed from (with
         ``resume``), or None; ``rec.resumed_from.load()`` gives its tensors."""
         return self._resumed_from
+
+    def _latest_checkpoint(self) -> Any:
+        """resume="latest": the newest checkpoint committed in the live
+        lineage of this stream (None: there is none, a fresh start)."""
+        from .replay import checkpoint_in_effect
+
+        return checkpoint_in_effect(self._store, self._run, self._stream, None, None)
 
     def _resume(self, step: Optional[int], parent: Optional[int], manifest: Any) -> None:
         from .checkpoint import Checkpoint

@@ -79,12 +79,21 @@ typedef enum {
 	PT_DTYPE_F16 = 10,
 	PT_DTYPE_BF16 = 11,
 	PT_DTYPE_F32 = 12,
-	PT_DTYPE_F64 = 13
+	PT_DTYPE_F64 = 13,
+	/* since manifest version 2 (a version-1 manifest holds only the above) */
+	PT_DTYPE_C64 = 14,           /**< complex64: two f32 (real, imaginary) */
+	PT_DTYPE_C128 = 15,          /**< complex128: two f64 */
+	PT_DTYPE_C32 = 16,           /**< torch.complex32 (chalf): two f16 */
+	PT_DTYPE_F8_E4M3FN = 17,     /**< torch.float8_e4m3fn (raw bits) */
+	PT_DTYPE_F8_E5M2 = 18,       /**< torch.float8_e5m2 */
+	PT_DTYPE_F8_E4M3FNUZ = 19,   /**< torch.float8_e4m3fnuz */
+	PT_DTYPE_F8_E5M2FNUZ = 20    /**< torch.float8_e5m2fnuz */
 } pt_dtype;
 
 /** Size in bytes of one element (0 for an unknown dtype). */
 PT_EXTERN size_t pt_dtype_size(pt_dtype dtype);
-/** Short name: "bool", "u8", "i8", ..., "f16", "bf16", "f32", "f64"; NULL if unknown. */
+/** Short name: "bool", "u8", "i8", ..., "f16", "bf16", "f32", "f64", "c64", "c128", "c32",
+ *  "f8e4m3fn", "f8e5m2", "f8e4m3fnuz", "f8e5m2fnuz"; NULL if unknown. */
 PT_EXTERN const char *pt_dtype_name(pt_dtype dtype);
 /** Parse a short name (also accepts numpy/torch spellings "float32", "int64", ...). */
 PT_EXTERN int pt_dtype_from_name(pt_dtype *out, const char *name);
@@ -126,6 +135,34 @@ PT_EXTERN int pt_checkpoint_add_file(pt_checkpoint *ck, const char *name, const 
 
 /** Number of entries added so far. */
 PT_EXTERN size_t pt_checkpoint_count(const pt_checkpoint *ck);
+
+/*
+ * Structure (nested state). A checkpoint may carry a *structure*: one
+ * MessagePack value describing how its entries nest (dicts, lists, tuples)
+ * and holding the plain values beside them (nil, bool, int, float, str,
+ * bin). A leaf that is an entry is the ext value of type
+ * PT_STRUCT_EXT_ENTRY with a 4-byte big-endian entry index; a tuple is the
+ * ext value of type PT_STRUCT_EXT_TUPLE whose payload is exactly one
+ * MessagePack array. Map keys are scalars (nil, bool, int, float, str).
+ * Strings are UTF-8; nesting is at most PT_STRUCT_MAX_DEPTH deep; the value
+ * is at most PT_STRUCT_MAX_BYTES. Every entry index must name an entry
+ * already added. Entries keep their own names (unique, used by diff and
+ * export); the structure says where each one goes. Stored in the manifest
+ * (version 2; docs/FORMAT.md "Checkpoint manifest").
+ */
+#define PT_STRUCT_EXT_ENTRY 1
+#define PT_STRUCT_EXT_TUPLE 2
+#define PT_STRUCT_MAX_DEPTH 64
+#define PT_STRUCT_MAX_BYTES ((size_t)64 << 20)
+
+/**
+ * Set the structure of `ck` (copied; replaces any earlier one; len 0
+ * removes it). Validated here: PT_EINVAL naming the problem (malformed
+ * MessagePack, an entry index >= pt_checkpoint_count, an unknown ext type,
+ * a container key, bad UTF-8, too deep), PT_ELIMIT if larger than
+ * PT_STRUCT_MAX_BYTES. pt_checkpoint_clear() removes it too.
+ */
+PT_EXTERN int pt_checkpoint_set_structure(pt_checkpoint *ck, const void *msgpack, size_t len);
 
 /* ---- writing ------------------------------------------------------------------------- */
 
@@ -313,6 +350,14 @@ typedef struct pt_checkpoint_reader pt_checkpoint_reader;
 PT_EXTERN int pt_checkpoint_reader_open(pt_checkpoint_reader **out, const pt_store *st,
 					const char *manifest_hex);
 PT_EXTERN size_t pt_checkpoint_reader_count(const pt_checkpoint_reader *rd);
+/**
+ * The structure of the checkpoint (see pt_checkpoint_set_structure), already
+ * validated against the entries: *data borrowed until the reader is freed.
+ * A checkpoint without one (every version-1 manifest) gives *data NULL,
+ * *len 0 and returns 0.
+ */
+PT_EXTERN int pt_checkpoint_reader_structure(const pt_checkpoint_reader *rd, const void **data,
+					     size_t *len);
 PT_EXTERN int pt_checkpoint_reader_entry(const pt_checkpoint_reader *rd, size_t index,
 					 pt_checkpoint_entry *out);
 /** Index of the entry named `name`; PT_ENOTFOUND if none. */

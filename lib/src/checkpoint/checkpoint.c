@@ -1,6 +1,8 @@
 /* checkpoint.c - the checkpoint builder, dtypes, options and id sets. */
 #include "checkpoint/checkpoint_int.h"
 
+#include "base/mpk_int.h"
+
 static const struct {
 	pt_dtype d;
 	const char *name;
@@ -20,6 +22,13 @@ static const struct {
 	{PT_DTYPE_BF16, "bf16", 2, "bfloat16", NULL},
 	{PT_DTYPE_F32, "f32", 4, "float32", "float"},
 	{PT_DTYPE_F64, "f64", 8, "float64", "double"},
+	{PT_DTYPE_C64, "c64", 8, "complex64", "cfloat"},
+	{PT_DTYPE_C128, "c128", 16, "complex128", "cdouble"},
+	{PT_DTYPE_C32, "c32", 4, "complex32", "chalf"},
+	{PT_DTYPE_F8_E4M3FN, "f8e4m3fn", 1, "float8_e4m3fn", NULL},
+	{PT_DTYPE_F8_E5M2, "f8e5m2", 1, "float8_e5m2", NULL},
+	{PT_DTYPE_F8_E4M3FNUZ, "f8e4m3fnuz", 1, "float8_e4m3fnuz", NULL},
+	{PT_DTYPE_F8_E5M2FNUZ, "f8e5m2fnuz", 1, "float8_e5m2fnuz", NULL},
 };
 #define NDTYPES (sizeof dtypes / sizeof dtypes[0])
 
@@ -50,11 +59,16 @@ int pt_dtype_from_name(pt_dtype *out, const char *name)
 			*out = dtypes[i].d;
 			return 0;
 		}
-	return pt__err(PT_EINVAL, "unknown dtype \"%s\" (expected bool, u8..u64, i8..i64, f16, bf16, f32, f64)",
+	return pt__err(PT_EINVAL, "unknown dtype \"%s\" (expected bool, u8..u64, i8..i64, f16, bf16, f32, f64, c32, c64, c128, "
+		       "f8e4m3fn, f8e5m2, f8e4m3fnuz, f8e5m2fnuz)",
 		       name);
 }
 
-int pt__dtype_is_float(pt_dtype d) { return d == PT_DTYPE_F16 || d == PT_DTYPE_BF16 || d == PT_DTYPE_F32 || d == PT_DTYPE_F64; }
+int pt__dtype_is_float(pt_dtype d)
+{
+	return d == PT_DTYPE_F16 || d == PT_DTYPE_BF16 || d == PT_DTYPE_F32 || d == PT_DTYPE_F64 ||
+	       d == PT_DTYPE_C64 || d == PT_DTYPE_C128 || d == PT_DTYPE_C32;
+}
 
 int pt_checkpoint_options_init(pt_checkpoint_options *opts, unsigned int version)
 {
@@ -82,6 +96,9 @@ void pt_checkpoint_clear(pt_checkpoint *ck)
 		pt__free(ck->e[i].path);
 	}
 	ck->count = 0;
+	pt__free(ck->tree);
+	ck->tree = NULL;
+	ck->tree_len = 0;
 }
 
 void pt_checkpoint_free(pt_checkpoint *ck)
@@ -304,4 +321,102 @@ void pt__idset_free(pt__idset *s)
 	pt__free(s->ids);
 	pt__free(s->used);
 	memset(s, 0, sizeof *s);
+}
+
+/* ---- structure ------------------------------------------------------------------------ */
+
+static int tree_walk(const uint8_t **p, const uint8_t *end, int depth, uint64_t nentries,
+		     int is_key)
+{
+	if (depth > PT_STRUCT_MAX_DEPTH)
+		return pt__err(PT_ECORRUPT, "structure nested deeper than %d", PT_STRUCT_MAX_DEPTH);
+	mpk_obj o = {0};
+	if (mpk_read(p, end, &o))
+		return pt__err(PT_ECORRUPT, "structure: malformed or truncated MessagePack");
+	if (is_key && (o.type == MPK_ARRAY || o.type == MPK_MAP || o.type == MPK_EXT || o.type == MPK_BIN))
+		return pt__err(PT_ECORRUPT, "structure: a map key must be nil, bool, int, float or str");
+	switch (o.type) {
+	case MPK_STR:
+		if (!pt__utf8_valid(o.ptr, o.len))
+			return pt__err(PT_ECORRUPT, "structure: a string is not valid UTF-8");
+		return 0;
+	case MPK_ARRAY:
+		for (uint32_t i = 0; i < o.len; i++) {
+			int rc = tree_walk(p, end, depth + 1, nentries, 0);
+			if (rc)
+				return rc;
+		}
+		return 0;
+	case MPK_MAP:
+		for (uint32_t i = 0; i < o.len; i++) {
+			int rc = tree_walk(p, end, depth + 1, nentries, 1);
+			if (!rc)
+				rc = tree_walk(p, end, depth + 1, nentries, 0);
+			if (rc)
+				return rc;
+		}
+		return 0;
+	case MPK_EXT:
+		if (o.ext_type == PT_STRUCT_EXT_ENTRY) {
+			if (o.len != 4)
+				return pt__err(PT_ECORRUPT, "structure: an entry reference is not 4 bytes");
+			uint32_t idx = mpk_rbe32(o.ptr);
+			if (idx >= nentries)
+				return pt__err(PT_ECORRUPT,
+					       "structure: entry reference %u but the checkpoint has %llu entries",
+					       idx, (unsigned long long)nentries);
+			return 0;
+		}
+		if (o.ext_type == PT_STRUCT_EXT_TUPLE) {
+			const uint8_t *q = o.ptr, *qend = o.ptr + o.len;
+			mpk_obj a = {0};
+			const uint8_t *peek = q;
+			if (mpk_read(&peek, qend, &a) || a.type != MPK_ARRAY)
+				return pt__err(PT_ECORRUPT, "structure: a tuple does not hold an array");
+			int rc = tree_walk(&q, qend, depth + 1, nentries, 0);
+			if (rc)
+				return rc;
+			if (q != qend)
+				return pt__err(PT_ECORRUPT, "structure: bytes after a tuple's array");
+			return 0;
+		}
+		return pt__err(PT_ECORRUPT, "structure: unknown ext type %d", (int)o.ext_type);
+	default:
+		return 0;
+	}
+}
+
+int pt__tree_check(const uint8_t *p, size_t len, uint64_t nentries)
+{
+	if (len > PT_STRUCT_MAX_BYTES)
+		return pt__err(PT_ELIMIT, "structure of %zu bytes (at most %zu)", len, PT_STRUCT_MAX_BYTES);
+	const uint8_t *q = p, *end = p + len;
+	int rc = tree_walk(&q, end, 0, nentries, 0);
+	if (!rc && q != end)
+		rc = pt__err(PT_ECORRUPT, "structure: %zu bytes after its value", (size_t)(end - q));
+	return rc;
+}
+
+int pt_checkpoint_set_structure(pt_checkpoint *ck, const void *msgpack, size_t len)
+{
+	if (!ck || (!msgpack && len))
+		return pt__err(PT_EINVAL, "pt_checkpoint_set_structure: NULL argument");
+	uint8_t *copy = NULL;
+	if (len) {
+		int rc = pt__tree_check(msgpack, len, ck->count);
+		if (rc == PT_ECORRUPT) {
+			char msg[256];
+			snprintf(msg, sizeof msg, "%s", pt_error_last());
+			return pt__err(PT_EINVAL, "checkpoint %s", msg);
+		}
+		if (rc)
+			return rc;
+		if (!(copy = pt__malloc(len)))
+			return PT_ENOMEM;
+		memcpy(copy, msgpack, len);
+	}
+	pt__free(ck->tree);
+	ck->tree = copy;
+	ck->tree_len = len;
+	return 0;
 }

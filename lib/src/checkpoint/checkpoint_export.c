@@ -27,6 +27,14 @@ static const char *npy_descr(pt_dtype d)
 	case PT_DTYPE_BF16: return "<f4"; /* widened: numpy has no bfloat16 */
 	case PT_DTYPE_F32: return "<f4";
 	case PT_DTYPE_F64: return "<f8";
+	case PT_DTYPE_C64: return "<c8";
+	case PT_DTYPE_C128: return "<c16";
+	/* numpy has no such type: the raw bits, as void of the element size */
+	case PT_DTYPE_C32: return "|V4";
+	case PT_DTYPE_F8_E4M3FN:
+	case PT_DTYPE_F8_E5M2:
+	case PT_DTYPE_F8_E4M3FNUZ:
+	case PT_DTYPE_F8_E5M2FNUZ: return "|V1";
 	}
 	return NULL;
 }

@@ -33,13 +33,17 @@ struct pt_checkpoint {
 	/* a snapshot's private copy of every buffer (see checkpoint_write.c) */
 	uint8_t *arena;
 	size_t arena_len;
+	/* the structure (pt_checkpoint_set_structure), validated, owned */
+	uint8_t *tree;
+	size_t tree_len;
 };
 
 int pt__checkpoint_push(pt_checkpoint *ck, const pt__ck_entry *e);
 int pt__dtype_is_float(pt_dtype d);
 
 /* ---- manifest --------------------------------------------------------------------- */
-#define PT_MANIFEST_VERSION 1
+/* written: 1 without a structure (byte-identical to before), 2 with one */
+#define PT_MANIFEST_VERSION 2
 #define PT_CHUNK_MAX ((uint32_t)64 << 20)
 
 typedef struct {
@@ -62,7 +66,12 @@ typedef struct {
 	uint32_t count;
 	pt__mentry *e;
 	uint64_t logical;
+	uint8_t *tree; /* the structure (owned; NULL: none) */
+	uint32_t tree_len;
 } pt__manifest;
+
+/* Validate a structure against `nentries` entries; PT_ECORRUPT/PT_ELIMIT naming the problem. */
+int pt__tree_check(const uint8_t *p, size_t len, uint64_t nentries);
 
 int pt__manifest_encode(const pt__manifest *m, pt__buf *out);
 /* Decode and validate; errors are PT_ECORRUPT naming `what`. */

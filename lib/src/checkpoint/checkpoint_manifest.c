@@ -15,10 +15,12 @@ int pt__manifest_encode(const pt__manifest *m, pt__buf *out)
 {
 	uint8_t h[HDR_LEN];
 	memcpy(h, "PTCM", 4);
-	pt__put_u16(h + 4, PT_MANIFEST_VERSION);
+	/* version 1 when there is no structure: the bytes (and so the id) of
+	 * such a manifest are what every earlier provtrace wrote */
+	pt__put_u16(h + 4, m->tree_len ? 2 : 1);
 	pt__put_u16(h + 6, 0);
 	pt__put_u32(h + 8, m->count);
-	pt__put_u32(h + 12, 0);
+	pt__put_u32(h + 12, m->tree_len);
 	pt__put_u64(h + 16, m->logical);
 	int rc = pt__buf_append(out, h, sizeof h);
 	for (uint32_t i = 0; i < m->count && !rc; i++) {
@@ -51,6 +53,8 @@ int pt__manifest_encode(const pt__manifest *m, pt__buf *out)
 			rc = pt__buf_append(out, x, sizeof x);
 		}
 	}
+	if (!rc && m->tree_len)
+		rc = pt__buf_append(out, m->tree, m->tree_len);
 	return rc;
 }
 
@@ -63,6 +67,7 @@ void pt__manifest_clear(pt__manifest *m)
 		pt__free(m->e[i].ext);
 	}
 	pt__free(m->e);
+	pt__free(m->tree);
 	memset(m, 0, sizeof *m);
 }
 
@@ -75,8 +80,12 @@ int pt__manifest_decode(pt__manifest *m, const uint8_t *p, size_t len, const cha
 	if (ver > PT_MANIFEST_VERSION)
 		return pt__err(PT_EVERSION, "%s: manifest version %u is newer than this provtrace reads",
 			       what, ver);
-	if (ver != PT_MANIFEST_VERSION || pt__get_u16(p + 6) || pt__get_u32(p + 12))
+	/* version 1: the u32 at 12 is zero; version 2: the structure's length */
+	uint32_t tree_len = pt__get_u32(p + 12);
+	if (ver < 1 || pt__get_u16(p + 6) || (ver == 1 && tree_len) || (ver == 2 && !tree_len) ||
+	    tree_len > len - HDR_LEN || tree_len > PT_STRUCT_MAX_BYTES)
 		return pt__err(PT_ECORRUPT, "%s: bad manifest header", what);
+	len -= tree_len; /* the entries end where the structure starts */
 	uint32_t count = pt__get_u32(p + 8);
 	/* every entry takes at least 22 bytes: bounds the allocation by the input */
 	if (count > PT_CHECKPOINT_MAX_ENTRIES || count > (len - HDR_LEN) / 22)
@@ -182,6 +191,21 @@ int pt__manifest_decode(pt__manifest *m, const uint8_t *p, size_t len, const cha
 		goto fail;
 	}
 	m->logical = logical;
+	if (tree_len) {
+		const uint8_t *t = p + len;
+		if ((rc = pt__tree_check(t, tree_len, count))) {
+			char msg[256];
+			snprintf(msg, sizeof msg, "%s", pt_error_last());
+			rc = pt__err(PT_ECORRUPT, "%s: %s", what, msg);
+			goto fail;
+		}
+		if (!(m->tree = pt__malloc(tree_len))) {
+			rc = PT_ENOMEM;
+			goto fail;
+		}
+		memcpy(m->tree, t, tree_len);
+		m->tree_len = tree_len;
+	}
 	return 0;
 fail:
 	pt__manifest_clear(m);

@@ -43,6 +43,19 @@ int pt_checkpoint_reader_open(pt_checkpoint_reader **out, const pt_store *st, co
 
 size_t pt_checkpoint_reader_count(const pt_checkpoint_reader *rd) { return rd ? rd->m.count : 0; }
 
+int pt_checkpoint_reader_structure(const pt_checkpoint_reader *rd, const void **data, size_t *len)
+{
+	if (data)
+		*data = NULL;
+	if (len)
+		*len = 0;
+	if (!rd || !data || !len)
+		return pt__err(PT_EINVAL, "pt_checkpoint_reader_structure: NULL argument");
+	*data = rd->m.tree;
+	*len = rd->m.tree_len;
+	return 0;
+}
+
 int pt_checkpoint_reader_entry(const pt_checkpoint_reader *rd, size_t index, pt_checkpoint_entry *out)
 {
 	if (!rd || !out)

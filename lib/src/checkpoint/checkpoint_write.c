@@ -698,6 +698,14 @@ drain:
 	for (uint32_t i = 0; i < m.count; i++)
 		m.logical += m.e[i].size;
 	info.logical_bytes = m.logical;
+	if (ck->tree_len) {
+		if (ck->tree_len > UINT32_MAX || !(m.tree = pt__malloc(ck->tree_len))) {
+			rc = PT_ENOMEM;
+			goto done;
+		}
+		memcpy(m.tree, ck->tree, ck->tree_len);
+		m.tree_len = (uint32_t)ck->tree_len;
+	}
 	/* distinct chunks: the same bytes may occur twice in one checkpoint */
 	if (s.nres && !(order = pt__malloc(s.nres * sizeof *order))) {
 		rc = PT_ENOMEM;
@@ -1092,6 +1100,8 @@ int pt_checkpointer_snapshot(pt_checkpointer *cw, const pt_checkpoint *ck, int64
 		}
 	}
 	plan_run(&plan);
+	if (ck->tree_len && (rc = pt_checkpoint_set_structure(t->ck, ck->tree, ck->tree_len)))
+		goto fail;
 	pthread_mutex_lock(&cw->mu);
 	if (!cw->bg_started) {
 		int e = pthread_create(&cw->bg, NULL, bg_main, cw);
