@@ -117,4 +117,24 @@ int pt__state_compute(pt_replay *rp, uint64_t target);
 /* The manifest id, seq and step of an encoded checkpoint record. */
 int pt__state_ckpt_fields(const pt__buf *rec, char *hex, uint64_t *seq, int64_t *step);
 
+/*
+ * pt_replay_diff_json (defined above log/, in checkpoint/checkpoint_diff.c)
+ * without the checkpoint part: `ckpt_diff` appends the JSON of the
+ * "checkpoint" key (NULL: null).  Defined in log/replay.c.
+ */
+typedef int (*pt__ckpt_diff_fn)(pt__buf *b, const pt_replay *a, const pt_replay *b2);
+int pt__replay_diff_json(const pt_replay *a, const pt_replay *b, char **out, pt__ckpt_diff_fn ckpt_diff);
+
+/*
+ * pt_verify (defined above log/, in checkpoint/checkpoint_verify.c) with the
+ * checkpoint part given: `extra`, if not NULL, is called once after the
+ * streams were checked, with pt_verify's run filter, and reports its
+ * problems through `cb`/`payload` (counted like the log's).  Its return:
+ * PT_ENOMEM stops; PT_ECORRUPT was reported by it; anything else is
+ * reported as a warning (history it could not read).  Defined in log/verify.c.
+ */
+typedef int (*pt__verify_extra_fn)(const pt_store *st, const char *run, pt_problem_cb cb, void *payload);
+int pt__verify_with(const pt_store *st, const char *run, const char *stream, pt_problem_cb cb, void *payload,
+		    pt_verify_stats *stats, pt__verify_extra_fn extra);
+
 #endif

@@ -548,8 +548,8 @@ static int verify_forward_problem(const pt_problem *p, void *payload)
 	return v->stop;
 }
 
-int pt_verify(const pt_store *st, const char *run, const char *stream, pt_problem_cb cb, void *payload,
-	      pt_verify_stats *stats)
+int pt__verify_with(const pt_store *st, const char *run, const char *stream, pt_problem_cb cb, void *payload,
+		    pt_verify_stats *stats, pt__verify_extra_fn extra)
 {
 	if (!st)
 		return pt__err(PT_EINVAL, "pt_verify: NULL store");
@@ -601,11 +601,10 @@ int pt_verify(const pt_store *st, const char *run, const char *stream, pt_proble
 		if (rc)
 			goto done;
 	}
-	if (!v.stop) {
+	if (!v.stop && extra) {
 		/* checkpoint manifests, chunks and listed objects referenced by these runs */
-		pt_checkpoint_verify_stats cs;
 		vctx *vp = &v;
-		int crc = pt_checkpoint_verify_store(st, run, verify_forward_problem, vp, &cs);
+		int crc = extra(st, run, verify_forward_problem, vp);
 		if (crc == PT_ENOMEM) {
 			rc = crc;
 			goto done;
