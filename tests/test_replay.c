@@ -2,7 +2,7 @@
 #include "testutil.h"
 
 #include "log/fold_int.h"
-#include "log/replay_int.h"
+#include "log/state_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
 #include "log/fold_int.h"
 #include "base/mpk_int.h"
 #include "format/objects_int.h"
-#include "log/replay_int.h"
+#include "log/state_int.h"
 #include "format/segment_int.h"
 
 #include <errno.h>
@@ -778,46 +778,22 @@ static void *writer_main(void *arg)
 static int write_snapshot(pt_recorder *r, const pt__buf *state, uint64_t at, int64_t lineage, int64_t time)
 {
 	uint8_t id[PT_SHA256_LEN];
-	char hex[PT_SHA256_HEX];
 	int rc = pt__object_put(r->st, state->data, state->len, id);
 	if (rc)
 		return rc;
-	pt__hex(id, PT_SHA256_LEN, hex);
-	uint8_t body[256], *p = body;
-	p = mpk_map_hdr(p, 4);
-	p = mpk_str_hdr(p, 2), memcpy(p, "at", 2), p += 2;
-	p = mpk_uint(p, at);
-	p = mpk_str_hdr(p, 7), memcpy(p, "lineage", 7), p += 7;
-	p = mpk_int(p, lineage);
-	p = mpk_str_hdr(p, 6), memcpy(p, "object", 6), p += 6;
-	p = mpk_str_hdr(p, 64), memcpy(p, hex, 64), p += 64;
-	p = mpk_str_hdr(p, 7), memcpy(p, "objects", 7), p += 7;
-	p = mpk_arr_hdr(p, 1);
-	p = mpk_str_hdr(p, 64), memcpy(p, hex, 64), p += 64;
+	uint8_t body[PT_SNAPSHOT_BODY_MAX];
+	size_t blen = pt__snapshot_body_encode(body, at, lineage, id);
 	/* Stamped with the time of the state it captures, not of the moment it
 	 * was stored: a snapshot never moves the stream's running max time
 	 * (time= points) nor makes old history look recent (archive min-age). */
-	envelope e = {"snapshot", 8, NULL, 0, false, PT_NO_STEP, time > 0 ? time : 0, NULL, body, (size_t)(p - body)};
+	envelope e = {"snapshot", 8, NULL, 0, false, PT_NO_STEP, time > 0 ? time : 0, NULL, body, blen};
 	uint64_t evseq = 0;
 	pthread_mutex_lock(&r->mu);
 	rc = append_locked(r, &e, &evseq);
 	pthread_mutex_unlock(&r->mu);
 	if (rc)
 		return rc;
-	char line[160];
-	int n = snprintf(line, sizeof line, "%llu %lld %s %llu\n", (unsigned long long)at, (long long)lineage, hex,
-			 (unsigned long long)evseq);
-	char *path = pt__sprintf("%s/snapshots", r->dir);
-	if (!path)
-		return PT_ENOMEM;
-	int fd = pt__open_in(r->st->path, path, O_WRONLY | O_APPEND | O_CREAT, 0644);
-	if (fd < 0)
-		rc = pt__err_errno(errno, "cannot open %s", path);
-	else {
-		rc = pt__write_all(fd, line, (size_t)n, path);
-		close(fd);
-	}
-	pt__free(path);
+	rc = pt__snapidx_append(r->st, r->dir, at, lineage, id, evseq);
 	if (!rc)
 		r->snap_count++;
 	return rc;
@@ -826,17 +802,7 @@ static int write_snapshot(pt_recorder *r, const pt__buf *state, uint64_t at, int
 /* The state at `seq` on the lineage live there (when a lineage begins). */
 static int state_at_seq(pt_recorder *r, uint64_t seq, pt__fold *out)
 {
-	pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
-	o.stream = r->stream;
-	pt_point at = {PT_AT_SEQ, (int64_t)seq};
-	pt_replay *rp;
-	int rc = pt_replay_open(&rp, r->st, r->run, &at, &o);
-	if (rc)
-		return rc;
-	pt__fold_free(out);
-	pt__replay_take_fold(rp, out);
-	pt_replay_free(rp);
-	return 0;
+	return pt__state_fold_at(r->st, r->run, r->stream, seq, 1, out);
 }
 
 /* Writer thread: serialize the fold and queue it for the snapshot thread. */
@@ -938,14 +904,10 @@ int pt_recorder_resume(pt_recorder *r, int64_t from_step, int64_t parent, const 
 	int rc = pt_recorder_flush(r);
 	if (rc)
 		return rc;
-	pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
-	o.stream = r->stream;
-	pt_replay *rp;
-	if ((rc = pt_replay_open(&rp, r->st, r->run, NULL, &o)))
-		return rc;
 	pt__fold f;
-	pt__replay_take_fold(rp, &f);
-	pt_replay_free(rp);
+	pt__fold_init(&f);
+	if ((rc = pt__state_fold_at(r->st, r->run, r->stream, 0, 1, &f)))
+		return rc;
 	int64_t live = f.lineage, max_id = 0;
 	bool parent_ok = parent == PT_LINEAGE_LIVE || parent == 0;
 	for (size_t i = 0; i < f.nlineages; i++) {

@@ -7,7 +7,7 @@
 #include "log/history_int.h"
 #include "base/mpk_int.h"
 #include "format/objects_int.h"
-#include "log/replay_int.h"
+#include "log/state_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -271,33 +271,11 @@ static int cmp_snapev(const void *a, const void *b)
 	return x->at < y->at ? -1 : x->at > y->at;
 }
 
-/* at/object of a snapshot event body; false if it is not one we understand */
+/* at/object of a snapshot event body (state.c's codec); false if it is not one we understand */
 static bool parse_snapshot_body(const pt__fold_event *e, snapev *out)
 {
-	const uint8_t *p = e->body, *end = e->body + e->body_len;
-	mpk_obj m, k, val;
-	bool at = false, id = false;
-	if (mpk_read(&p, end, &m) || m.type != MPK_MAP)
-		return false;
-	for (uint32_t i = 0; i < m.len; i++) {
-		if (mpk_read(&p, end, &k))
-			return false;
-		const uint8_t *vs = p;
-		if (mpk_read(&p, end, &val))
-			return false;
-		if (k.type == MPK_STR && k.len == 2 && !memcmp(k.ptr, "at", 2) && val.type == MPK_UINT) {
-			out->at = val.u;
-			at = true;
-		} else if (k.type == MPK_STR && k.len == 6 && !memcmp(k.ptr, "object", 6) && val.type == MPK_STR &&
-			   val.len == 64) {
-			id = !pt__unhex_n((const char *)val.ptr, out->id, PT_SHA256_LEN);
-		}
-		p = vs;
-		if (mpk_skip(&p, end, PT_EVENT_MAX_DEPTH))
-			return false;
-	}
 	out->evseq = e->seq;
-	return at && id;
+	return pt__snapshot_body_decode(e->body, e->body_len, &out->at, out->id);
 }
 
 static int iter_all(const pt_store *st, const char *run, const char *stream, const char *kind, pt_iter **out)
@@ -360,16 +338,8 @@ static int verify_snapshots(vctx *v, const char *run, const char *stream, const 
 		if ((rc = pt__fold_event_decode(&e, mp, len)))
 			break;
 		if (e.kind_len == 7 && !memcmp(e.kind, "lineage", 7)) {
-			pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
-			o.stream = stream;
-			o.use_snapshots = 0;
-			pt_point at = {PT_AT_SEQ, (int64_t)e.seq};
-			pt_replay *rp;
-			if ((rc = pt_replay_open(&rp, v->st, run, &at, &o)))
+			if ((rc = pt__state_fold_at(v->st, run, stream, e.seq, 0, &f)))
 				break;
-			pt__fold_free(&f);
-			pt__replay_take_fold(rp, &f);
-			pt_replay_free(rp);
 		} else if ((rc = pt__fold_apply(&f, &e))) {
 			break;
 		}
@@ -578,8 +548,8 @@ static int verify_forward_problem(const pt_problem *p, void *payload)
 	return v->stop;
 }
 
-int pt_verify(const pt_store *st, const char *run, const char *stream, pt_problem_cb cb, void *payload,
-	      pt_verify_stats *stats)
+int pt__verify_with(const pt_store *st, const char *run, const char *stream, pt_problem_cb cb, void *payload,
+		    pt_verify_stats *stats, pt__verify_extra_fn extra)
 {
 	if (!st)
 		return pt__err(PT_EINVAL, "pt_verify: NULL store");
@@ -631,11 +601,10 @@ int pt_verify(const pt_store *st, const char *run, const char *stream, pt_proble
 		if (rc)
 			goto done;
 	}
-	if (!v.stop) {
+	if (!v.stop && extra) {
 		/* checkpoint manifests, chunks and listed objects referenced by these runs */
-		pt_checkpoint_verify_stats cs;
 		vctx *vp = &v;
-		int crc = pt_checkpoint_verify_store(st, run, verify_forward_problem, vp, &cs);
+		int crc = extra(st, run, verify_forward_problem, vp);
 		if (crc == PT_ENOMEM) {
 			rc = crc;
 			goto done;
