@@ -75,8 +75,18 @@ static void test_decision_writer_owns_the_schema(void **state)
 	assert_int_equal(pt_recorder_decision(r, "lr", 1, "\x80", (size_t)-1, NULL, NULL, NULL, 0, NULL), PT_ELIMIT);
 	assert_int_equal(pt_recorder_decision(NULL, "lr", 1, NULL, 0, NULL, NULL, NULL, 0, NULL), PT_EINVAL);
 	assert_int_equal(pt_recorder_decision(r, "lr", 1, NULL, 3, NULL, NULL, NULL, 0, NULL), PT_EINVAL);
+	/* a body encoded whole (the Python path): the same schema */
+	TU_OK(pt_recorder_decision_body(r, "wd", 9, MP("\x82\xa3set\x81\xa2wd\x01\xa5" "actor\xa2me"), &seq));
+	assert_int_equal(seq, 3);
+	assert_int_equal(pt_recorder_decision_body(r, "wd", 9, MP("\x81\xa3set\x91\x01"), &seq), PT_EINVAL);
+	assert_int_equal(seq, 0);
+	assert_int_equal(pt_recorder_decision_body(r, "wd", 9, MP("\x81\xa6reason\x05"), NULL), PT_EINVAL);
+	assert_int_equal(pt_recorder_decision_body(r, "wd", 9, MP("\x81\xa4time\x05"), NULL), PT_EINVAL);
+	assert_int_equal(pt_recorder_decision_body(r, "wd", 9, MP("\x81\xa3set"), NULL), PT_EINVAL);
+	assert_int_equal(pt_recorder_decision_body(r, "wd", 9, NULL, 4, NULL), PT_EINVAL);
+	assert_int_equal(pt_recorder_decision_body(r, "wd", 9, "\x80", (size_t)1 << 40, NULL), PT_ELIMIT);
 	TU_OK(pt_recorder_close(r));
-	assert_int_equal(tu_count(f->st, "d", NULL, NULL), 2);
+	assert_int_equal(tu_count(f->st, "d", NULL, NULL), 3);
 
 	char *j = event_json(f->st, "d", 0);
 	assert_non_null(strstr(j, "\"step\":7,\"kind\":\"decision\",\"name\":\"lr\",\"set\":{\"lr\":0.5},"

@@ -387,6 +387,11 @@ pt_verify = declare(
 pt_format_double = declare("pt_format_double", c_int, [c_double, c_char_p, c_size_t], gil=True)
 # decision.h: the decision schema check of an encoded body
 pt_decision_body_check = declare("pt_decision_body_check", c_int, [c_char_p, c_size_t], gil=True)
+# the decision writer from its parts (Recorder.decision() uses pt_recorder_decision_body)
+pt_recorder_decision = declare(
+    "pt_recorder_decision", c_int,
+    [c_void_p, c_char_p, c_int64, c_char_p, c_size_t, c_char_p, c_char_p, c_char_p, c_size_t,
+     c_void_p])
 pt_verify_report = declare(
     "pt_verify_report",
     c_int,

@@ -43,11 +43,9 @@ _append_mp = _lib.declare("pt_recorder_append_msgpack", c_int,
                           [c_void_p, c_char_p, c_char_p, c_int64, c_char_p, c_size_t, c_void_p])
 # decision.h: the decision body's one writer, and its schema check for
 # bodies built field by field.
-_decision = _lib.declare("pt_recorder_decision", c_int,
-                         [c_void_p, c_char_p, c_int64, c_char_p, c_size_t, c_char_p, c_char_p,
-                          c_char_p, c_size_t, c_void_p])
+_decision_body = _lib.declare("pt_recorder_decision_body", c_int,
+                              [c_void_p, c_char_p, c_int64, c_char_p, c_size_t, c_void_p])
 _decision_check = _lib.declare("pt_decision_check_event", c_int, [c_void_p])
-_NOT_PACKED = object()
 try:
     import msgpack as _msgpack
 
@@ -690,24 +688,28 @@ class Recorder:
         if name_b is None:
             name_b = key_bytes(name, "decision name")
         if (_packb is not None and (set is None or type(set) is dict) and
-                (reason is None or (type(reason) is str and "\0" not in reason)) and
-                (actor is None or (type(actor) is str and "\0" not in actor)) and
+                (reason is None or type(reason) is str) and (actor is None or type(actor) is str) and
                 (step is None or (type(step) is int and _I64MIN < step <= _I64MAX))):
-            # The library writes the body (pt_recorder_decision: the schema's
-            # one owner); set and the extra fields go pre-encoded.
+            # Encoded in one call; the library checks it against the decision
+            # schema and writes it (pt_recorder_decision_body: the schema's owner).
+            body: Dict[str, Any] = {}
+            if set is not None:
+                body["set"] = set
+            if reason is not None:
+                body["reason"] = reason
+            if actor is not None:
+                body["actor"] = actor
+            if fields:
+                body.update(fields)
             try:
-                set_b = None if set is None else _packb(set)
-                extra_b = _packb(fields) if fields else None
-                reason_b = None if reason is None else reason.encode()
-                actor_b = None if actor is None else actor.encode()
-            except (TypeError, ValueError, OverflowError, UnicodeError):
-                set_b = _NOT_PACKED
-            if set_b is not _NOT_PACKED:
+                data = _packb(body)
+            except (TypeError, ValueError, OverflowError):
+                data = None
+            if data is not None:
                 b = thread_builder()
                 try:
-                    rc = _decision(h, name_b, _NO_STEP if step is None else step,
-                                   set_b, 0 if set_b is None else len(set_b), reason_b, actor_b,
-                                   extra_b, 0 if extra_b is None else len(extra_b), b.seq_ref)
+                    rc = _decision_body(h, name_b, _NO_STEP if step is None else step, data,
+                                        len(data), b.seq_ref)
                     if not rc:
                         return b.seq.value
                     if rc != PT_EINVAL:

@@ -10,9 +10,9 @@
  * "decisions"), "reason" and "actor" are strings.  Extra keys are kept as
  * they are (`considered`, `metric`, ...).  docs/FORMAT.md ("decision").
  *
- * pt_recorder_decision() writes one; bindings pass `set` and the extra
- * fields already encoded as msgpack maps (Python does), C code encodes them
- * with any msgpack writer.  pt_decision_check_event() checks an event built
+ * pt_recorder_decision() writes one from its parts (`set` and the extra
+ * fields as encoded msgpack maps); pt_recorder_decision_body() takes a body
+ * encoded whole (Python does that).  pt_decision_check_event() checks an event built
  * with the builder (or parsed from JSON, as `provtrace emit` does) against the
  * same rules before it is appended.
  */
@@ -51,6 +51,17 @@ PT_EXTERN int pt_recorder_decision(pt_recorder *rec, const char *name, int64_t s
 				   const void *set_mp, size_t set_len, const char *reason,
 				   const char *actor, const void *extra_mp, size_t extra_len,
 				   uint64_t *out_seq);
+
+/**
+ * Append a `decision` event whose whole body is given encoded (one msgpack
+ * map, `len` bytes): checked against the schema (pt_decision_body_check) and
+ * the rules of every body (pt_recorder_append_msgpack), nothing appended on
+ * PT_EINVAL.  For bindings that encode the body in one call (Python's
+ * Recorder.decision()); same return codes and thread rules as
+ * pt_recorder_decision().
+ */
+PT_EXTERN int pt_recorder_decision_body(pt_recorder *rec, const char *name, int64_t step,
+					const void *body, size_t len, uint64_t *out_seq);
 
 /**
  * Check one encoded decision body (a msgpack map, `len` bytes) against the

@@ -158,3 +158,17 @@ int pt_recorder_decision(pt_recorder *rec, const char *name, int64_t step, const
 		pt__free(buf);
 	return rc;
 }
+
+int pt_recorder_decision_body(pt_recorder *rec, const char *name, int64_t step, const void *body, size_t len,
+			      uint64_t *out_seq)
+{
+	if (out_seq)
+		*out_seq = 0;
+	if (!rec || (!body && len))
+		return pt__err(PT_EINVAL, "pt_recorder_decision_body: NULL argument");
+	if (len > PT_EVENT_MAX_BYTES)
+		return pt__err(PT_ELIMIT, "decision body of %zu bytes is larger than the %u allowed", len,
+			       PT_EVENT_MAX_BYTES);
+	int rc = pt_decision_body_check(body, len);
+	return rc ? rc : pt_recorder_append_msgpack(rec, "decision", name, step, body, len, out_seq);
+}
