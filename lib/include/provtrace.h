@@ -30,5 +30,6 @@
 #include "provtrace/code.h"
 #include "provtrace/archive.h"
 #include "provtrace/alloc.h"
+#include "provtrace/lineage.h"
 
 #endif

@@ -11,11 +11,13 @@
 static const char help[] =
 	"usage: provtrace log [--run RUN] [--stream STREAM] [--kind KIND]\n"
 	"                     [--from step=N|time=ISO|seq=N] [--to step=N|time=ISO|seq=N]\n"
-	"                     [--seq A..B] [-n N] [--json] [-f]\n"
+	"                     [--seq A..B] [-n N] [--json] [-f] [--live]\n"
 	"\n"
 	"Show the events of one stream, oldest first: one line per event with its\n"
-	"sequence number, time (UTC, ms), step (- if none), kind, name and body\n"
-	"fields, or with --json one JSON object per line (the shape `emit` reads).\n"
+	"sequence number, time (UTC, ms), step (- if none), lineage (when the\n"
+	"stream was resumed: L0, L1, ...), kind, name and body fields, or with\n"
+	"--json one JSON object per line (the shape `emit` reads) with its\n"
+	"\"lineage\".  Every event is shown (the audit view) unless --live.\n"
 	"\n"
 	"  --run RUN        the run (default: the store's only run)\n"
 	"  --stream STREAM  the stream (default: main, or the run's only stream)\n"
@@ -27,6 +29,8 @@ static const char help[] =
 	"  -n, --last N     only the last N matching events\n"
 	"  --json           JSON lines\n"
 	"  -f, --follow     keep waiting for new events (stop with Ctrl-C)\n"
+	"  --live           only the live path: a resumed lineage replaces the\n"
+	"                   abandoned tail of its parent (one value per step)\n"
 	"  --store DIR      the store\n";
 
 static volatile sig_atomic_t stop_requested;
@@ -106,15 +110,38 @@ static void body_member(const char *key, size_t klen, const char *val, size_t vl
 		sb_add(w->out, "=", 1) && sb_add(w->out, val, vlen);
 }
 
+static void lineage_member(const char *key, size_t klen, const char *val, size_t vlen, void *payload)
+{
+	(void)val;
+	(void)vlen;
+	if (klen == 9 && !memcmp(key, "\"lineage\"", 9))
+		*(bool *)payload = true;
+}
+
+/* Does the event's JSON (envelope + body keys) have a top-level "lineage" key? */
+static bool has_body_lineage(const char *js, size_t jlen)
+{
+	bool found = false;
+	return cli_json_members(js, jlen, lineage_member, &found) && found;
+}
+
 /* Format one event into `out` (a line with its newline). */
-static int format_event(const pt_event_view *ev, bool json, sbuf *out)
+static int format_event(const pt_event_view *ev, int64_t lineage, bool lineage_column, bool json, sbuf *out)
 {
 	const char *js;
 	size_t jlen;
 	if (pt_ev_json(ev, &js, &jlen))
 		return -1;
-	if (json)
-		return sb_add(out, js, jlen) && sb_add(out, "\n", 1) ? 0 : -2;
+	if (json) {
+		/* the envelope's "lineage" after the body, unless the body has its own (the `lineage` kind: the same
+		 * value; an event written before the key was reserved: its body's) */
+		if (jlen < 2 || js[jlen - 1] != '}' || has_body_lineage(js, jlen))
+			return sb_add(out, js, jlen) && sb_add(out, "\n", 1) ? 0 : -2;
+		return sb_add(out, js, jlen - 1) &&
+				       sb_printf(out, "%s\"lineage\":%" PRId64 "}\n", jlen > 2 ? "," : "", lineage)
+			       ? 0
+			       : -2;
+	}
 	char t[48], step[32];
 	int64_t s = pt_ev_step(ev);
 	if (s == PT_NO_STEP)
@@ -122,8 +149,11 @@ static int format_event(const pt_event_view *ev, bool json, sbuf *out)
 	else
 		snprintf(step, sizeof step, "%" PRId64, s);
 	const char *name = pt_ev_name(ev);
-	if (!sb_printf(out, "%6" PRIu64 "  %s  %8s  %-10s", pt_ev_seq(ev),
-		       cli_time_ms(pt_ev_time(ev), t, sizeof t), step, pt_ev_kind(ev)))
+	if (!sb_printf(out, "%6" PRIu64 "  %s  %8s  ", pt_ev_seq(ev), cli_time_ms(pt_ev_time(ev), t, sizeof t), step))
+		return -2;
+	if (lineage_column && !sb_printf(out, "L%-3" PRId64 " ", lineage))
+		return -2;
+	if (!sb_printf(out, "%-10s", pt_ev_kind(ev)))
 		return -2;
 	if (name && !(sb_add(out, " ", 1) && sb_add(out, name, strlen(name))))
 		return -2;
@@ -213,10 +243,11 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 					     {"last", required_argument, NULL, 'n'},
 					     {"json", no_argument, NULL, 'j'},
 					     {"follow", no_argument, NULL, 'f'},
+					     {"live", no_argument, NULL, 'L'},
 					     {0}};
 	const char *run_opt = NULL, *stream_opt = NULL;
 	pt_iter_options io = PT_ITER_OPTIONS_INIT;
-	bool json = false, follow = false, have_last = false, filtered = false;
+	bool json = false, follow = false, have_last = false, filtered = false, live = false;
 	uint64_t last_n = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":hfn:", opts, NULL)) != -1) {
@@ -248,6 +279,7 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 			break;
 		case 'j': json = true; break;
 		case 'f': follow = true; break;
+		case 'L': live = true; break;
 		default: {
 			int rc = cli_common_option(ctx, "log", c, argv);
 			if (rc >= 0)
@@ -257,6 +289,10 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage("log", "unexpected argument '%s'", argv[optind]);
+	if (live && follow)
+		return cli_usage("log", "--live shows the live path as it is now; it cannot follow (-f) new events");
+	/* the live path's last N are not the stream's last N seqs: count them */
+	filtered = filtered || live;
 	/* an empty range is a mistake in the command, not an empty answer */
 	if (io.step_min > io.step_max)
 		return cli_usage("log", "--from step=%lld is after --to step=%lld: no step is in that range",
@@ -268,7 +304,7 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 				 (unsigned long long)io.seq_min, (unsigned long long)io.seq_max);
 
 	pt_store *st = NULL;
-	pt_iter *it = NULL;
+	pt_lineage_iter *it = NULL;
 	char *run_owned = NULL, *stream_owned = NULL;
 	const char *run = NULL, *stream = NULL;
 	sbuf line = {0};
@@ -328,7 +364,7 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 		}
 	}
 	for (bool told = false;; told = true) {
-		int r = pt_iter_open(&it, st, run, stream, &io);
+		int r = pt_lineage_iter_open(&it, st, run, stream, &io, live);
 		if (r == 0)
 			break;
 		if (r != PT_ENOTFOUND || !follow) {
@@ -347,13 +383,13 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 	 */
 	uint64_t skip = 0;
 	if (have_last && filtered) {
-		pt_iter *counter = NULL;
+		pt_lineage_iter *counter = NULL;
 		const pt_event_view *ev;
 		uint64_t count = 0;
-		int r = pt_iter_open(&counter, st, run, stream, &io);
-		while (r == 0 && (r = pt_iter_next(counter, &ev)) == 0)
+		int r = pt_lineage_iter_open(&counter, st, run, stream, &io, live);
+		while (r == 0 && (r = pt_lineage_iter_next(counter, &ev, NULL)) == 0)
 			count++;
-		pt_iter_free(counter);
+		pt_lineage_iter_free(counter);
 		if (r != PT_ITEROVER) {
 			rc = cli_lib_error();
 			goto done;
@@ -361,16 +397,18 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 		skip = count > last_n ? count - last_n : 0;
 	}
 
+	bool lineage_column = pt_lineage_iter_lineages(it) > 1;
 	for (;;) {
 		const pt_event_view *ev;
-		int r = pt_iter_next(it, &ev);
+		int64_t lineage = 0;
+		int r = pt_lineage_iter_next(it, &ev, &lineage);
 		if (r == 0) {
 			if (skip) {
 				skip--;
 				continue;
 			}
 			line.len = 0;
-			int fr = format_event(ev, json, &line);
+			int fr = format_event(ev, lineage, lineage_column, json, &line);
 			if (fr == -2) {
 				cli_msg("out of memory");
 				rc = CLI_ERROR;
@@ -400,7 +438,7 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 	}
 done:
 	free(line.d);
-	pt_iter_free(it);
+	pt_lineage_iter_free(it);
 	free(run_owned);
 	free(stream_owned);
 	pt_store_free(st);

@@ -44,7 +44,7 @@ _decoder = json.JSONDecoder(object_hook=_json_hook)
 # (two regular expression matches per event) are not needed.
 _scan_plain = json.scanner.make_scanner(json.JSONDecoder())
 _scan_escaped = json.scanner.make_scanner(_decoder)
-_iter_next = _lib.pt_iter_next
+_iter_next = _lib.pt_lineage_iter_next
 _ev_json = _lib.pt_ev_json
 
 
@@ -175,13 +175,16 @@ class Run:
         latest: bool = False,
         poll_interval: float = 0.05,
         idle_timeout: Optional[float] = None,
+        live: bool = False,
     ) -> "EventIterator":
         """Iterate the events of ``stream`` (default ``"main"``) lazily.
 
         Each event is a dict shaped like a ``provtrace log --json`` object:
         ``run``, ``stream``, ``seq``, ``time`` (ISO-8601 str), ``step`` (absent
-        if none), ``kind``, ``name`` (absent if none) and the body's fields;
-        bytes values come back as ``bytes``, non-finite floats as ``float``.
+        if none), ``kind``, ``name`` (absent if none), the body's fields and
+        ``lineage`` (the lineage the event belongs to: 0 until the stream is
+        resumed); bytes values come back as ``bytes``, non-finite floats as
+        ``float``.
 
         Filters (all optional):
             kind: only events of this kind.
@@ -196,6 +199,11 @@ class Run:
                 of stopping; poll every ``poll_interval`` seconds and stop
                 after ``idle_timeout`` seconds without one (None: never).
             latest: only events appended after the iterator is opened.
+            live: only the live path (like ``log --live``): a resumed
+                lineage replaces the abandoned tail of its parent, so a
+                metric has one value per step.  Taken at open: it cannot be
+                combined with ``follow`` or ``latest``.  Default: every
+                event (the audit view).
 
         Memory is bounded whatever the length of the stream.  Damage raises
         :class:`~provtrace.CorruptError` when the iteration reaches it.
@@ -230,8 +238,10 @@ class Run:
         opts.start_at_end = 1 if latest else 0
         if poll_interval <= 0:
             raise ValueError("poll_interval must be > 0")
+        if live and (follow or latest):
+            raise ValueError("live=True reads the live path as it is at open: not with follow or latest")
         stream_b = None if stream is None else _lib.cname(stream, "stream")
-        return EventIterator(self, stream_b, opts, kind_b, follow, poll_interval, idle_timeout)
+        return EventIterator(self, stream_b, opts, kind_b, follow, poll_interval, idle_timeout, live)
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
         """All events of the ``main`` stream."""
@@ -330,7 +340,7 @@ class Run:
         return "<provtrace.Run %r store=%r>" % (self._name, self._store.path)
 
 
-_free_iter = _lib.free_with(_lib.pt_iter_free)
+_free_iter = _lib.free_with(_lib.pt_lineage_iter_free)
 
 
 class EventIterator:
@@ -342,7 +352,8 @@ class EventIterator:
     """
 
     def __init__(self, run: Run, stream_b: Optional[bytes], opts: Any, kind_b: Optional[bytes],
-                 follow: bool, poll_interval: float, idle_timeout: Optional[float]) -> None:
+                 follow: bool, poll_interval: float, idle_timeout: Optional[float],
+                 live: bool = False) -> None:
         self._run = run  # keeps the store alive
         self._opts = opts
         self._kind_b = kind_b  # opts.kind points into it
@@ -350,13 +361,15 @@ class EventIterator:
         self._poll = poll_interval
         self._idle = idle_timeout
         out = c_void_p()
-        _lib.check(_lib.pt_iter_open(byref(out), run._store.ptr, run.name.encode("utf-8"),
-                                     stream_b, byref(opts)))
+        _lib.check(_lib.pt_lineage_iter_open(byref(out), run._store.ptr, run.name.encode("utf-8"),
+                                             stream_b, byref(opts), 1 if live else 0))
         self._it: Optional[int] = out.value
         self._finalizer = weakref.finalize(self, _free_iter, out.value, run._store)
         self._view = c_void_p()
         self._json = c_void_p()
         self._len = c_size_t()
+        self._lineage = c_int64()
+        self._lineage_ref = byref(self._lineage)
         # byref() objects made once: __next__ runs per event.
         self._view_ref = byref(self._view)
         self._json_ref = byref(self._json)
@@ -372,7 +385,7 @@ class EventIterator:
         view = self._view
         deadline = None
         while True:
-            rc = _iter_next(it, self._view_ref)
+            rc = _iter_next(it, self._view_ref, self._lineage_ref)
             if rc == 0:
                 break
             if rc != PT_ITEROVER:
@@ -398,7 +411,12 @@ class EventIterator:
         text = string_at(self._json, self._len.value).decode("utf-8")
         # The object hook costs a Python call per JSON object: use it only
         # when an escape ({"$bytes": ...}, {"$float": ...}) may be present.
-        return (_scan_escaped if '"$' in text else _scan_plain)(text, 0)[0]
+        ev = (_scan_escaped if '"$' in text else _scan_plain)(text, 0)[0]
+        # the lineage, as `log --json` adds it (an old event whose body has
+        # its own "lineage" key keeps it)
+        if "lineage" not in ev:
+            ev["lineage"] = self._lineage.value
+        return ev
 
     def close(self) -> None:
         """Free the C iterator (idempotent)."""

@@ -44,4 +44,13 @@ struct pt_replay;
 /* Move the replay's state out into `out` (a pt__fold, see fold.h); the replay keeps an empty state. */
 int pt__replay_take_fold(struct pt_replay *rp, void *out_fold);
 
+/* For log/lineage_iter.c (defined in replay.c): the path of an open replay as
+ * seq ranges, the lineage live at a seq, the stream's last seq at open. */
+struct pt_replay;
+size_t pt__replay_path_n(const struct pt_replay *rp);
+void pt__replay_path_range(const struct pt_replay *rp, size_t i, uint64_t *lo, uint64_t *hi);
+int64_t pt__replay_lineage_at(const struct pt_replay *rp, uint64_t seq);
+uint64_t pt__replay_last_seq(const struct pt_replay *rp);
+size_t pt__replay_lineage_count(const struct pt_replay *rp); /* lineages started by `lineage` events */
+
 #endif
