@@ -31,5 +31,6 @@
 #include "provtrace/archive.h"
 #include "provtrace/alloc.h"
 #include "provtrace/lineage.h"
+#include "provtrace/run.h"
 
 #endif

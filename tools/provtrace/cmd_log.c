@@ -13,14 +13,15 @@ static const char help[] =
 	"                     [--from step=N|time=ISO|seq=N] [--to step=N|time=ISO|seq=N]\n"
 	"                     [--seq A..B] [-n N] [--json] [-f] [--live]\n"
 	"\n"
-	"Show the events of one stream, oldest first: one line per event with its\n"
+	"Show the events of a run, oldest first: one line per event with its\n"
 	"sequence number, time (UTC, ms), step (- if none), lineage (when the\n"
 	"stream was resumed: L0, L1, ...), kind, name and body fields, or with\n"
 	"--json one JSON object per line (the shape `emit` reads) with its\n"
 	"\"lineage\".  Every event is shown (the audit view) unless --live.\n"
 	"\n"
 	"  --run RUN        the run (default: the store's only run)\n"
-	"  --stream STREAM  the stream (default: main, or the run's only stream)\n"
+	"  --stream STREAM  only this stream (default: every stream of the run,\n"
+	"                   merged by time and named on each line)\n"
 	"  --kind KIND      only events of this kind\n"
 	"  --from POINT     from step=N, time=ISO-8601 or seq=N (inclusive); with a\n"
 	"                   step bound, events without a step are not shown\n"
@@ -126,7 +127,8 @@ static bool has_body_lineage(const char *js, size_t jlen)
 }
 
 /* Format one event into `out` (a line with its newline). */
-static int format_event(const pt_event_view *ev, int64_t lineage, bool lineage_column, bool json, sbuf *out)
+static int format_event(const pt_event_view *ev, int64_t lineage, bool lineage_column, int stream_width, bool json,
+			sbuf *out)
 {
 	const char *js;
 	size_t jlen;
@@ -149,6 +151,8 @@ static int format_event(const pt_event_view *ev, int64_t lineage, bool lineage_c
 	else
 		snprintf(step, sizeof step, "%" PRId64, s);
 	const char *name = pt_ev_name(ev);
+	if (stream_width && !sb_printf(out, "%-*s ", stream_width, pt_ev_stream(ev)))
+		return -2;
 	if (!sb_printf(out, "%6" PRIu64 "  %s  %8s  ", pt_ev_seq(ev), cli_time_ms(pt_ev_time(ev), t, sizeof t), step))
 		return -2;
 	if (lineage_column && !sb_printf(out, "L%-3" PRId64 " ", lineage))
@@ -304,9 +308,11 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 				 (unsigned long long)io.seq_min, (unsigned long long)io.seq_max);
 
 	pt_store *st = NULL;
-	pt_lineage_iter *it = NULL;
+	pt_run_iter *it = NULL;
 	char *run_owned = NULL, *stream_owned = NULL;
 	const char *run = NULL, *stream = NULL;
+	char **all = NULL;
+	size_t nall = 0;
 	sbuf line = {0};
 	int rc = cli_open_store(ctx, &st);
 	if (rc)
@@ -349,11 +355,23 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 			goto done;
 		sleep_ms(100);
 	}
-	if ((rc = cli_pick_stream(st, "log", run, stream_opt, &stream, &stream_owned)))
-		goto done;
+	/* no --stream: every stream of the run (one: exactly as that stream alone) */
+	if (stream_opt) {
+		if ((rc = cli_pick_stream(st, "log", run, stream_opt, &stream, &stream_owned)))
+			goto done;
+	} else {
+		if (pt_store_streams(st, run, &all, &nall)) {
+			rc = cli_lib_error();
+			goto done;
+		}
+		if (nall == 1)
+			stream = all[0];
+		else
+			filtered = true; /* -n: the last N of the merge are counted, not taken by seq */
+	}
 
 	/* -n without content filters: start at the last N sequence numbers directly */
-	if (have_last && !filtered) {
+	if (have_last && !filtered && stream) {
 		pt_stream_info si;
 		if (pt_stream_stat(st, run, stream, &si) == 0 && si.events) {
 			uint64_t top = si.seq_last < io.seq_max ? si.seq_last : io.seq_max;
@@ -364,7 +382,8 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 		}
 	}
 	for (bool told = false;; told = true) {
-		int r = pt_lineage_iter_open(&it, st, run, stream, &io, live);
+		int r = stream ? pt_run_iter_open(&it, st, run, &stream, 1, &io, live)
+			       : pt_run_iter_open(&it, st, run, (const char *const *)all, nall, &io, live);
 		if (r == 0)
 			break;
 		if (r != PT_ENOTFOUND || !follow) {
@@ -372,7 +391,7 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 			goto done;
 		}
 		if (!told)
-			cli_msg("waiting for stream %s/%s to appear...", run, stream);
+			cli_msg("waiting for stream %s/%s to appear...", run, stream ? stream : "*");
 		if (stop_requested)
 			goto done;
 		sleep_ms(100);
@@ -383,13 +402,14 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 	 */
 	uint64_t skip = 0;
 	if (have_last && filtered) {
-		pt_lineage_iter *counter = NULL;
+		pt_run_iter *counter = NULL;
 		const pt_event_view *ev;
 		uint64_t count = 0;
-		int r = pt_lineage_iter_open(&counter, st, run, stream, &io, live);
-		while (r == 0 && (r = pt_lineage_iter_next(counter, &ev, NULL)) == 0)
+		int r = stream ? pt_run_iter_open(&counter, st, run, &stream, 1, &io, live)
+			       : pt_run_iter_open(&counter, st, run, (const char *const *)all, nall, &io, live);
+		while (r == 0 && (r = pt_run_iter_next(counter, &ev, NULL)) == 0)
 			count++;
-		pt_lineage_iter_free(counter);
+		pt_run_iter_free(counter);
 		if (r != PT_ITEROVER) {
 			rc = cli_lib_error();
 			goto done;
@@ -397,18 +417,22 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 		skip = count > last_n ? count - last_n : 0;
 	}
 
-	bool lineage_column = pt_lineage_iter_lineages(it) > 1;
+	bool lineage_column = pt_run_iter_lineages(it) > 1;
+	int stream_width = 0;
+	for (size_t i = 0; !stream && i < nall; i++)
+		if ((int)strlen(all[i]) > stream_width)
+			stream_width = (int)strlen(all[i]);
 	for (;;) {
 		const pt_event_view *ev;
 		int64_t lineage = 0;
-		int r = pt_lineage_iter_next(it, &ev, &lineage);
+		int r = pt_run_iter_next(it, &ev, &lineage);
 		if (r == 0) {
 			if (skip) {
 				skip--;
 				continue;
 			}
 			line.len = 0;
-			int fr = format_event(ev, lineage, lineage_column, json, &line);
+			int fr = format_event(ev, lineage, lineage_column, stream_width, json, &line);
 			if (fr == -2) {
 				cli_msg("out of memory");
 				rc = CLI_ERROR;
@@ -438,7 +462,8 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 	}
 done:
 	free(line.d);
-	pt_lineage_iter_free(it);
+	pt_run_iter_free(it);
+	pt_strv_free(all, nall);
 	free(run_owned);
 	free(stream_owned);
 	pt_store_free(st);

@@ -8,7 +8,7 @@ import json
 import json.scanner
 import time
 import weakref
-from ctypes import byref, c_int64, c_size_t, c_void_p, string_at
+from ctypes import byref, c_char_p, c_int64, c_size_t, c_void_p, string_at
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Union
 
 from . import _lib
@@ -44,7 +44,7 @@ _decoder = json.JSONDecoder(object_hook=_json_hook)
 # (two regular expression matches per event) are not needed.
 _scan_plain = json.scanner.make_scanner(json.JSONDecoder())
 _scan_escaped = json.scanner.make_scanner(_decoder)
-_iter_next = _lib.pt_lineage_iter_next
+_iter_next = _lib.pt_run_iter_next
 _ev_json = _lib.pt_ev_json
 
 
@@ -177,7 +177,11 @@ class Run:
         idle_timeout: Optional[float] = None,
         live: bool = False,
     ) -> "EventIterator":
-        """Iterate the events of ``stream`` (default ``"main"``) lazily.
+        """Iterate the events of ``stream`` lazily; by default (``stream``
+        None) of every stream of the run, merged by time: the smallest time
+        first, ties by stream name then seq, each stream in its own order
+        (``ev["stream"]`` names it).  A run with one stream reads as that
+        stream.
 
         Each event is a dict shaped like a ``provtrace log --json`` object:
         ``run``, ``stream``, ``seq``, ``time`` (ISO-8601 str), ``step`` (absent
@@ -244,7 +248,7 @@ class Run:
         return EventIterator(self, stream_b, opts, kind_b, follow, poll_interval, idle_timeout, live)
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
-        """All events of the ``main`` stream."""
+        """All events of the run (every stream, merged by time)."""
         return self.events()
 
     def verify(self, stream: Optional[str] = None) -> "VerifyReport":
@@ -340,7 +344,7 @@ class Run:
         return "<provtrace.Run %r store=%r>" % (self._name, self._store.path)
 
 
-_free_iter = _lib.free_with(_lib.pt_lineage_iter_free)
+_free_iter = _lib.free_with(_lib.pt_run_iter_free)
 
 
 class EventIterator:
@@ -361,8 +365,11 @@ class EventIterator:
         self._poll = poll_interval
         self._idle = idle_timeout
         out = c_void_p()
-        _lib.check(_lib.pt_lineage_iter_open(byref(out), run._store.ptr, run.name.encode("utf-8"),
-                                             stream_b, byref(opts), 1 if live else 0))
+        # stream None: every stream of the run, merged by time (pt_run_iter)
+        names = None if stream_b is None else (c_char_p * 1)(stream_b)
+        _lib.check(_lib.pt_run_iter_open(byref(out), run._store.ptr, run.name.encode("utf-8"),
+                                         names, 0 if names is None else 1, byref(opts),
+                                         1 if live else 0))
         self._it: Optional[int] = out.value
         self._finalizer = weakref.finalize(self, _free_iter, out.value, run._store)
         self._view = c_void_p()

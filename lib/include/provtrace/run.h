@@ -1,0 +1,68 @@
+/*
+ * provtrace/run.h - a run is all its streams: reading them merged.
+ *
+ * Basic outline:
+ *   pt_run_iter *it;
+ *   pt_run_iter_open(&it, st, "ddp1", NULL, 0, NULL, 1);   // every stream, live paths
+ *   const pt_event_view *ev;
+ *   int64_t lineage;
+ *   while ((rc = pt_run_iter_next(it, &ev, &lineage)) == 0)
+ *       printf("%s %llu\n", pt_ev_stream(ev), pt_ev_seq(ev));
+ *   pt_run_iter_free(it);
+ *
+ * Order: each stream is read in its own order (seq; with live = 1 the live
+ * path of pt_lineage_iter); the streams are merged by the time of their
+ * next event: the smallest time first, ties broken by the stream name
+ * (byte order), then by seq.  Within one stream the order is never changed,
+ * so a stream whose clock went backwards keeps its seq order (the merge is
+ * of sequences, not a global sort).  One stream: exactly pt_lineage_iter.
+ *
+ * Memory: one pt_lineage_iter (one batch) per stream.  Streams created after
+ * open are not read.  After PT_ITEROVER the iterator may be called again for
+ * events appended since (audit view only), merged among themselves the same
+ * way.
+ */
+#ifndef PROVTRACE_RUN_H
+#define PROVTRACE_RUN_H
+
+#include "common.h"
+#include "lineage.h"
+#include "reader.h"
+#include "store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pt_run_iter pt_run_iter;
+
+/**
+ * Open a merged iterator over `streams` (`nstreams` names) of `run`, or
+ * over every stream of the run when `streams` is NULL.  `opts` (may be NULL)
+ * and `live` as in pt_lineage_iter_open, applied to each stream.
+ * Returns 0, PT_EINVAL (bad names, options, nstreams 0 with a non-NULL
+ * `streams`), PT_ENOTFOUND (no such run, a run without streams, or a named
+ * stream missing), PT_ECORRUPT or an I/O error.  `*out`: pt_run_iter_free.
+ */
+PT_EXTERN int pt_run_iter_open(pt_run_iter **out, const pt_store *st, const char *run,
+			       const char *const *streams, size_t nstreams, const pt_iter_options *opts, int live);
+
+/**
+ * The next event of the merge and its lineage (`lineage` may be NULL).
+ * `*ev` is borrowed until the next call on `it`.  Returns 0, PT_ITEROVER or
+ * an error.
+ */
+PT_EXTERN int pt_run_iter_next(pt_run_iter *it, const pt_event_view **ev, int64_t *lineage);
+
+/** How many streams the iterator merges. */
+PT_EXTERN size_t pt_run_iter_streams(const pt_run_iter *it);
+
+/** The largest lineage count of its streams (pt_lineage_iter_lineages). */
+PT_EXTERN size_t pt_run_iter_lineages(const pt_run_iter *it);
+
+PT_EXTERN void pt_run_iter_free(pt_run_iter *it);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
