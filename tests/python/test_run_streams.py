@@ -74,6 +74,60 @@ class RunStreamsTest(StoreTest):
         self.assertEqual(rep["stats"]["events"], 7)
         self.assertEqual(len(provtrace.open_run("ddp", store=self.store).verify()), 0)
 
+    def setup_params(self):
+        self.pt("init")
+        for rank, loss in ((0, 1.0), (1, 3.0), (2, 2.0)):
+            evs = [{"kind": "param", "name": "lr", "value": 0.1},
+                   {"kind": "param", "name": "rank", "value": rank},
+                   {"kind": "metric", "name": "loss", "step": 1, "value": loss + 10},
+                   {"kind": "metric", "name": "loss", "step": 2, "value": loss},
+                   {"kind": "metric", "name": "tag", "step": 2, "value": "x%d" % rank}]
+            if rank == 2:
+                evs.append({"kind": "metric", "name": "acc", "step": 2, "value": {"$float": "Infinity"}})
+            self.emit("rank%d" % rank, evs)
+
+    def test_run_state_summarises_the_streams(self):
+        self.setup_params()
+        run = provtrace.open_run("ddp", store=self.store)
+        s = run.run_state()
+        self.assertEqual(sorted(s["streams"]), ["rank0", "rank1", "rank2"])
+        self.assertEqual(s["streams"]["rank1"]["metrics"]["loss"]["value"], 3.0)
+        sm = s["summary"]
+        self.assertEqual(sm["streams"], 3)
+        self.assertEqual(sm["params"], {"lr": 0.1})
+        self.assertEqual(sm["params_by_stream"], {"rank": {"rank0": 0, "rank1": 1, "rank2": 2}})
+        loss = sm["metrics"]["loss"]
+        self.assertEqual((loss["n"], loss["min"], loss["mean"], loss["max"]), (3, 1.0, 2.0, 3.0))
+        self.assertEqual(sm["metrics"]["tag"]["n"], 0)  # not numbers: listed, no statistics
+        self.assertIsNone(sm["metrics"]["tag"]["min"])
+        self.assertEqual(sm["metrics"]["acc"]["n"], 0)  # not finite
+        self.assertEqual(sm["metrics"]["acc"]["streams"], {"rank2": float("inf")})
+        at1 = run.run_state(step=1)["summary"]["metrics"]["loss"]
+        self.assertEqual((at1["min"], at1["max"]), (11.0, 13.0))
+        one = run.run_state(stream="rank1")
+        self.assertEqual(list(one["streams"]), ["rank1"])
+        self.assertEqual(one["summary"]["params"], {"lr": 0.1, "rank": 1})
+        with self.assertRaises(provtrace.NotFoundError):
+            run.run_state(step=99)
+        with self.assertRaises(provtrace.NotFoundError):
+            run.run_state(stream="rank9")
+
+    def test_replay_cli_shows_each_stream_and_the_summary(self):
+        self.setup_params()
+        out = self.pt("replay", "--run", "ddp").stdout
+        for r in ("rank0", "rank1", "rank2"):
+            self.assertIn("== stream %s ==" % r, out)
+        self.assertIn("== run ddp: 3 streams ==", out)
+        self.assertRegex(out, r"params \(the same in every stream\):\n  lr = 0.1\n")
+        self.assertRegex(out, r"  loss: n=3 min=1 mean=2 max=3\n      rank0 = 1.0\n")
+        j = json.loads(self.pt("replay", "--run", "ddp", "--json").stdout)
+        self.assertEqual(j["summary"]["params"], {"lr": 0.1})
+        one = json.loads(self.pt("replay", "--run", "ddp", "--stream", "rank2", "--json").stdout)
+        self.assertEqual(one["stream"], "rank2")  # one stream: the stream's state, as before
+        p = self.pt("replay", "--run", "ddp", "--lineages", code=2)
+        self.assertIn("--stream", p.stderr)
+        self.pt("replay", "--run", "ddp", "--at", "step=99", code=1)
+
     def test_one_stream_run_reads_as_before(self):
         self.pt("init")
         self.pt("emit", "--run", "solo", "--stream", "only",

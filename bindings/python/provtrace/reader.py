@@ -299,6 +299,20 @@ class Run:
         return replay.state_at(self, at, step, seq, time, latest, lineage, stream, folds,
                                use_snapshots)
 
+    def run_state(self, at: Any = None, *, step: Optional[int] = None, seq: Optional[int] = None,
+                  time: Optional[TimeLike] = None, latest: bool = False, lineage: Optional[int] = None,
+                  stream: Optional[str] = None, use_snapshots: bool = True) -> Dict[str, Any]:
+        """The state of the whole run at one point (the points of
+        :meth:`state_at`): ``{"run", "streams": {name: state dict},
+        "summary": {"streams", "params" (equal in every stream, once),
+        "params_by_stream" (the others: name -> {stream: value}), "metrics"
+        (name -> {"streams": {stream: latest}, "n", "min", "mean",
+        "max"})}}`` - what ``provtrace replay --json`` prints for a run with
+        several streams (C ``pt_run_state_json``).  ``stream=`` narrows to
+        one.  A point one stream does not reach raises NotFoundError."""
+        from .replay import run_state
+        return run_state(self, at, step, seq, time, latest, lineage, stream, use_snapshots)
+
     def diff(self, a: Any, b: Any, *, lineage: Optional[int] = None,
              stream: Optional[str] = None) -> Dict[str, Any]:
         """What changed from point ``a`` to point ``b`` (each a :class:`State`

@@ -28,6 +28,7 @@
 #include "common.h"
 #include "lineage.h"
 #include "reader.h"
+#include "replay.h"
 #include "store.h"
 
 #ifdef __cplusplus
@@ -61,6 +62,26 @@ PT_EXTERN size_t pt_run_iter_streams(const pt_run_iter *it);
 PT_EXTERN size_t pt_run_iter_lineages(const pt_run_iter *it);
 
 PT_EXTERN void pt_run_iter_free(pt_run_iter *it);
+
+/**
+ * The state of a run at `at` (NULL: latest): every stream's replay
+ * (pt_replay_state_json, same point and options) and a summary across them,
+ * as one JSON object (docs/REPLAY.md, "A run's state"):
+ *   {"run": R, "streams": {NAME: state, ...},
+ *    "summary": {"streams": N,
+ *                "params": {P: value}             set to the same value in every stream,
+ *                "params_by_stream": {P: {NAME: value}}   the others (absent: not set there),
+ *                "metrics": {M: {"streams": {NAME: latest}, "n": K,
+ *                                "min": x, "mean": x, "max": x}}}}
+ * min/mean/max are over the K streams whose latest value is a number (not
+ * NaN); null when K is 0.  `opts->stream` names one stream (the summary is
+ * then of that one); NULL: every stream of the run.  A point a stream does
+ * not reach (step=N past its end) is that stream's PT_ENOTFOUND.
+ * `*out` is allocated (pt_free).  Returns 0, PT_EINVAL, PT_ENOTFOUND (run,
+ * stream, lineage, point), PT_ECORRUPT or an I/O error.
+ */
+PT_EXTERN int pt_run_state_json(const pt_store *st, const char *run, const pt_point *at,
+				const pt_replay_options *opts, char **out);
 
 #ifdef __cplusplus
 }

@@ -1592,3 +1592,8 @@ size_t pt__replay_lineage_count(const pt_replay *rp)
 {
 	return rp->lin.nlineages;
 }
+
+const void *pt__replay_fold(const pt_replay *rp)
+{
+	return &rp->f;
+}

@@ -51,6 +51,8 @@ size_t pt__replay_path_n(const struct pt_replay *rp);
 void pt__replay_path_range(const struct pt_replay *rp, size_t i, uint64_t *lo, uint64_t *hi);
 int64_t pt__replay_lineage_at(const struct pt_replay *rp, uint64_t seq);
 uint64_t pt__replay_last_seq(const struct pt_replay *rp);
+/* For log/run_state.c: the state of an open replay (a pt__fold, log/fold_int.h). */
+const void *pt__replay_fold(const struct pt_replay *rp);
 size_t pt__replay_lineage_count(const struct pt_replay *rp); /* lineages started by `lineage` events */
 
 #endif
