@@ -8,7 +8,7 @@ import json
 import json.scanner
 import time
 import weakref
-from ctypes import byref, c_char_p, c_int64, c_size_t, c_void_p, string_at
+from ctypes import POINTER, byref, c_char_p, c_int64, c_size_t, c_void_p, string_at
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Union
 
 from . import _lib
@@ -298,6 +298,72 @@ class Run:
 
         return replay.state_at(self, at, step, seq, time, latest, lineage, stream, folds,
                                use_snapshots)
+
+    def metrics(self, names: Optional[Any] = None, live: bool = True, *,
+                stream: Optional[str] = None, points: Optional[int] = None) -> Dict[Any, Any]:
+        """Metric series as numpy arrays: ``{name: (steps, values)}`` (int64
+        and float64 arrays, in the order read), from every ``metric`` event
+        with a step and a numeric ``value``.
+
+        ``names``: a name or a list of names (None: all).  ``live`` (the
+        default): the live path, one value per step after a resume; False:
+        every event.  ``stream``: one stream; by default every stream of the
+        run, and when the run has several the keys are ``(stream, name)``
+        tuples.  ``points``: at most that many points per series (min/max
+        buckets, like ``provtrace metrics --points``).  Read in C
+        (``pt_metrics_read``): no Python per event."""
+        import numpy as np
+        if isinstance(names, str):
+            names = [names]
+        name_list = [] if names is None else [_lib.cname(n, "metric name") for n in names]
+        arr = (c_char_p * max(1, len(name_list)))(*name_list)
+        if points is not None:
+            points = _int_arg(points, "points")
+            if points < 1:
+                raise ValueError("points must be >= 1")
+        stream_b = None if stream is None else _lib.cname(stream, "stream")
+        out = POINTER(_lib.MetricSeries)()
+        n = c_size_t()
+        _lib.check(_lib.pt_metrics_read(self._store.ptr, self._name.encode("utf-8"), stream_b, arr,
+                                        len(name_list), 1 if live else 0, points or 0, byref(out), byref(n)),
+                   "metrics of %r" % self._name)
+        try:
+            series = []
+            for i in range(n.value):
+                s = out[i]
+                k = s.n
+                steps = np.ctypeslib.as_array(s.steps, shape=(k,)).copy() if k else np.zeros(0, np.int64)
+                values = np.ctypeslib.as_array(s.values, shape=(k,)).copy() if k else np.zeros(0, np.float64)
+                series.append((s.stream.decode("utf-8"), s.name.decode("utf-8", "replace"), steps, values))
+        finally:
+            _lib.pt_metrics_free(out, n.value)
+        several = len({st for st, _, _, _ in series}) > 1 or (
+            stream is None and len(self.streams) > 1)
+        return {((st, nm) if several else nm): (steps, values) for st, nm, steps, values in series}
+
+    def metrics_frame(self, names: Optional[Any] = None, live: bool = True, *,
+                      stream: Optional[str] = None, points: Optional[int] = None) -> Any:
+        """:meth:`metrics` as a pandas DataFrame with columns ``stream``,
+        ``name``, ``step``, ``value`` (one row per point).  Needs pandas
+        (Debian: python3-pandas); ImportError naming it otherwise."""
+        try:
+            import pandas as pd
+        except ImportError as e:  # pragma: no cover - depends on the machine
+            raise ImportError("Run.metrics_frame needs pandas (Debian: apt-get install python3-pandas)") from e
+        import numpy as np
+        if isinstance(names, str):
+            names = [names]
+        cols: Dict[str, List[Any]] = {"stream": [], "name": [], "step": [], "value": []}
+        for key, (steps, values) in self.metrics(names, live, stream=stream, points=points).items():
+            st, nm = key if isinstance(key, tuple) else (stream or self.streams[0], key)
+            cols["stream"].append(np.full(len(steps), st, dtype=object))
+            cols["name"].append(np.full(len(steps), nm, dtype=object))
+            cols["step"].append(steps)
+            cols["value"].append(values)
+        if not cols["step"]:
+            return pd.DataFrame({"stream": pd.Series([], dtype=object), "name": pd.Series([], dtype=object),
+                                 "step": pd.Series([], dtype="int64"), "value": pd.Series([], dtype="float64")})
+        return pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
 
     def run_state(self, at: Any = None, *, step: Optional[int] = None, seq: Optional[int] = None,
                   time: Optional[TimeLike] = None, latest: bool = False, lineage: Optional[int] = None,

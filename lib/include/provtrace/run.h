@@ -83,6 +83,34 @@ PT_EXTERN void pt_run_iter_free(pt_run_iter *it);
 PT_EXTERN int pt_run_state_json(const pt_store *st, const char *run, const pt_point *at,
 				const pt_replay_options *opts, char **out);
 
+/** One metric series (pt_metrics_read). */
+typedef struct {
+	char *stream;    /**< the stream it was read from */
+	char *name;      /**< the metric's name */
+	int64_t *steps;  /**< `n` steps, in the order read */
+	double *values;  /**< `n` values (int/uint converted to double) */
+	size_t n;
+} pt_metric_series;
+
+/**
+ * The `metric` events of `run` as series, one per (stream, name) in the
+ * order first seen: events with a step and a numeric `value` (others are
+ * skipped).  `stream` NULL: every stream (merged as pt_run_iter);
+ * `names`/`nnames`: only these metrics (nnames 0: all); `live` 1: the live
+ * path (one value per step after a resume), 0: every event.  `points` > 0:
+ * downsample each series to at most `points` points: cut into points/2
+ * buckets of consecutive points, each keeping its minimum and its maximum
+ * in their order (so every local extreme of a bucket, and the series'
+ * minimum and maximum, survive).  Memory: 16 bytes per point read (before
+ * downsampling).  `*out` (`*n` series) is freed with pt_metrics_free.
+ * Returns 0, PT_EINVAL, PT_ENOTFOUND (run or stream), PT_ENOMEM,
+ * PT_ECORRUPT or an I/O error.
+ */
+PT_EXTERN int pt_metrics_read(const pt_store *st, const char *run, const char *stream, const char *const *names,
+			      size_t nnames, int live, size_t points, pt_metric_series **out, size_t *n);
+
+PT_EXTERN void pt_metrics_free(pt_metric_series *s, size_t n);
+
 #ifdef __cplusplus
 }
 #endif
