@@ -120,7 +120,7 @@ int pt_metrics_read(const pt_store *st, const char *run, const char *stream, con
 	while ((rc = pt_run_iter_next(it, &ev, NULL)) == 0) {
 		const char *name = pt_ev_name(ev), *sname = pt_ev_stream(ev);
 		int64_t step = pt_ev_step(ev);
-		double v;
+		double v = 0;
 		if (!name || step == PT_NO_STEP || !metric_value(ev, &v))
 			continue;
 		bool want = !nnames;

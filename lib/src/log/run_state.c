@@ -123,7 +123,7 @@ static int summary(pt__buf *b, char **names, const pt__fold *const *f, size_t n)
 				    !(rc = pt__json_string(b, names[j], strlen(names[j]))) && !(rc = pt__buf_append(b, ":", 1)))
 					rc = pt__json_value(b, o->val, o->val_len);
 				c2 = true;
-				double d;
+				double d = 0;
 				if (number(o->val, o->val_len, &d) && d - d == 0) { /* finite */
 					mn = cnt && mn < d ? mn : d;
 					mx = cnt && mx > d ? mx : d;
