@@ -31,5 +31,7 @@
 #include "provtrace/archive.h"
 #include "provtrace/alloc.h"
 #include "provtrace/decision.h"
+#include "provtrace/lineage.h"
+#include "provtrace/run.h"
 
 #endif

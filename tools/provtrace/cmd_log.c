@@ -11,14 +11,17 @@
 static const char help[] =
 	"usage: provtrace log [--run RUN] [--stream STREAM] [--kind KIND]\n"
 	"                     [--from step=N|time=ISO|seq=N] [--to step=N|time=ISO|seq=N]\n"
-	"                     [--seq A..B] [-n N] [--json] [-f]\n"
+	"                     [--seq A..B] [-n N] [--json] [-f] [--live]\n"
 	"\n"
-	"Show the events of one stream, oldest first: one line per event with its\n"
-	"sequence number, time (UTC, ms), step (- if none), kind, name and body\n"
-	"fields, or with --json one JSON object per line (the shape `emit` reads).\n"
+	"Show the events of a run, oldest first: one line per event with its\n"
+	"sequence number, time (UTC, ms), step (- if none), lineage (when the\n"
+	"stream was resumed: L0, L1, ...), kind, name and body fields, or with\n"
+	"--json one JSON object per line (the shape `emit` reads) with its\n"
+	"\"lineage\".  Every event is shown (the audit view) unless --live.\n"
 	"\n"
 	"  --run RUN        the run (default: the store's only run)\n"
-	"  --stream STREAM  the stream (default: main, or the run's only stream)\n"
+	"  --stream STREAM  only this stream (default: every stream of the run,\n"
+	"                   merged by time and named on each line)\n"
 	"  --kind KIND      only events of this kind\n"
 	"  --from POINT     from step=N, time=ISO-8601 or seq=N (inclusive); with a\n"
 	"                   step bound, events without a step are not shown\n"
@@ -27,6 +30,8 @@ static const char help[] =
 	"  -n, --last N     only the last N matching events\n"
 	"  --json           JSON lines\n"
 	"  -f, --follow     keep waiting for new events (stop with Ctrl-C)\n"
+	"  --live           only the live path: a resumed lineage replaces the\n"
+	"                   abandoned tail of its parent (one value per step)\n"
 	"  --store DIR      the store\n";
 
 static volatile sig_atomic_t stop_requested;
@@ -106,15 +111,39 @@ static void body_member(const char *key, size_t klen, const char *val, size_t vl
 		sb_add(w->out, "=", 1) && sb_add(w->out, val, vlen);
 }
 
+static void lineage_member(const char *key, size_t klen, const char *val, size_t vlen, void *payload)
+{
+	(void)val;
+	(void)vlen;
+	if (klen == 9 && !memcmp(key, "\"lineage\"", 9))
+		*(bool *)payload = true;
+}
+
+/* Does the event's JSON (envelope + body keys) have a top-level "lineage" key? */
+static bool has_body_lineage(const char *js, size_t jlen)
+{
+	bool found = false;
+	return cli_json_members(js, jlen, lineage_member, &found) && found;
+}
+
 /* Format one event into `out` (a line with its newline). */
-static int format_event(const pt_event_view *ev, bool json, sbuf *out)
+static int format_event(const pt_event_view *ev, int64_t lineage, bool lineage_column, int stream_width, bool json,
+			sbuf *out)
 {
 	const char *js;
 	size_t jlen;
 	if (pt_ev_json(ev, &js, &jlen))
 		return -1;
-	if (json)
-		return sb_add(out, js, jlen) && sb_add(out, "\n", 1) ? 0 : -2;
+	if (json) {
+		/* the envelope's "lineage" after the body, unless the body has its own (the `lineage` kind: the same
+		 * value; an event written before the key was reserved: its body's) */
+		if (jlen < 2 || js[jlen - 1] != '}' || has_body_lineage(js, jlen))
+			return sb_add(out, js, jlen) && sb_add(out, "\n", 1) ? 0 : -2;
+		return sb_add(out, js, jlen - 1) &&
+				       sb_printf(out, "%s\"lineage\":%" PRId64 "}\n", jlen > 2 ? "," : "", lineage)
+			       ? 0
+			       : -2;
+	}
 	char t[48], step[32];
 	int64_t s = pt_ev_step(ev);
 	if (s == PT_NO_STEP)
@@ -122,8 +151,13 @@ static int format_event(const pt_event_view *ev, bool json, sbuf *out)
 	else
 		snprintf(step, sizeof step, "%" PRId64, s);
 	const char *name = pt_ev_name(ev);
-	if (!sb_printf(out, "%6" PRIu64 "  %s  %8s  %-10s", pt_ev_seq(ev),
-		       cli_time_ms(pt_ev_time(ev), t, sizeof t), step, pt_ev_kind(ev)))
+	if (stream_width && !sb_printf(out, "%-*s ", stream_width, pt_ev_stream(ev)))
+		return -2;
+	if (!sb_printf(out, "%6" PRIu64 "  %s  %8s  ", pt_ev_seq(ev), cli_time_ms(pt_ev_time(ev), t, sizeof t), step))
+		return -2;
+	if (lineage_column && !sb_printf(out, "L%-3" PRId64 " ", lineage))
+		return -2;
+	if (!sb_printf(out, "%-10s", pt_ev_kind(ev)))
 		return -2;
 	if (name && !(sb_add(out, " ", 1) && sb_add(out, name, strlen(name))))
 		return -2;
@@ -213,10 +247,11 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 					     {"last", required_argument, NULL, 'n'},
 					     {"json", no_argument, NULL, 'j'},
 					     {"follow", no_argument, NULL, 'f'},
+					     {"live", no_argument, NULL, 'L'},
 					     {0}};
 	const char *run_opt = NULL, *stream_opt = NULL;
 	pt_iter_options io = PT_ITER_OPTIONS_INIT;
-	bool json = false, follow = false, have_last = false, filtered = false;
+	bool json = false, follow = false, have_last = false, filtered = false, live = false;
 	uint64_t last_n = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":hfn:", opts, NULL)) != -1) {
@@ -248,6 +283,7 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 			break;
 		case 'j': json = true; break;
 		case 'f': follow = true; break;
+		case 'L': live = true; break;
 		default: {
 			int rc = cli_common_option(ctx, "log", c, argv);
 			if (rc >= 0)
@@ -257,6 +293,10 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage("log", "unexpected argument '%s'", argv[optind]);
+	if (live && follow)
+		return cli_usage("log", "--live shows the live path as it is now; it cannot follow (-f) new events");
+	/* the live path's last N are not the stream's last N seqs: count them */
+	filtered = filtered || live;
 	/* an empty range is a mistake in the command, not an empty answer */
 	if (io.step_min > io.step_max)
 		return cli_usage("log", "--from step=%lld is after --to step=%lld: no step is in that range",
@@ -268,9 +308,11 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 				 (unsigned long long)io.seq_min, (unsigned long long)io.seq_max);
 
 	pt_store *st = NULL;
-	pt_iter *it = NULL;
+	pt_run_iter *it = NULL;
 	char *run_owned = NULL, *stream_owned = NULL;
 	const char *run = NULL, *stream = NULL;
+	char **all = NULL;
+	size_t nall = 0;
 	sbuf line = {0};
 	int rc = cli_open_store(ctx, &st);
 	if (rc)
@@ -313,11 +355,23 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 			goto done;
 		sleep_ms(100);
 	}
-	if ((rc = cli_pick_stream(st, "log", run, stream_opt, &stream, &stream_owned)))
-		goto done;
+	/* no --stream: every stream of the run (one: exactly as that stream alone) */
+	if (stream_opt) {
+		if ((rc = cli_pick_stream(st, "log", run, stream_opt, &stream, &stream_owned)))
+			goto done;
+	} else {
+		if (pt_store_streams(st, run, &all, &nall)) {
+			rc = cli_lib_error();
+			goto done;
+		}
+		if (nall == 1)
+			stream = all[0];
+		else
+			filtered = true; /* -n: the last N of the merge are counted, not taken by seq */
+	}
 
 	/* -n without content filters: start at the last N sequence numbers directly */
-	if (have_last && !filtered) {
+	if (have_last && !filtered && stream) {
 		pt_stream_info si;
 		if (pt_stream_stat(st, run, stream, &si) == 0 && si.events) {
 			uint64_t top = si.seq_last < io.seq_max ? si.seq_last : io.seq_max;
@@ -328,7 +382,8 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 		}
 	}
 	for (bool told = false;; told = true) {
-		int r = pt_iter_open(&it, st, run, stream, &io);
+		int r = stream ? pt_run_iter_open(&it, st, run, &stream, 1, &io, live)
+			       : pt_run_iter_open(&it, st, run, (const char *const *)all, nall, &io, live);
 		if (r == 0)
 			break;
 		if (r != PT_ENOTFOUND || !follow) {
@@ -336,7 +391,7 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 			goto done;
 		}
 		if (!told)
-			cli_msg("waiting for stream %s/%s to appear...", run, stream);
+			cli_msg("waiting for stream %s/%s to appear...", run, stream ? stream : "*");
 		if (stop_requested)
 			goto done;
 		sleep_ms(100);
@@ -347,13 +402,14 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 	 */
 	uint64_t skip = 0;
 	if (have_last && filtered) {
-		pt_iter *counter = NULL;
+		pt_run_iter *counter = NULL;
 		const pt_event_view *ev;
 		uint64_t count = 0;
-		int r = pt_iter_open(&counter, st, run, stream, &io);
-		while (r == 0 && (r = pt_iter_next(counter, &ev)) == 0)
+		int r = stream ? pt_run_iter_open(&counter, st, run, &stream, 1, &io, live)
+			       : pt_run_iter_open(&counter, st, run, (const char *const *)all, nall, &io, live);
+		while (r == 0 && (r = pt_run_iter_next(counter, &ev, NULL)) == 0)
 			count++;
-		pt_iter_free(counter);
+		pt_run_iter_free(counter);
 		if (r != PT_ITEROVER) {
 			rc = cli_lib_error();
 			goto done;
@@ -361,16 +417,22 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 		skip = count > last_n ? count - last_n : 0;
 	}
 
+	bool lineage_column = pt_run_iter_lineages(it) > 1;
+	int stream_width = 0;
+	for (size_t i = 0; !stream && i < nall; i++)
+		if ((int)strlen(all[i]) > stream_width)
+			stream_width = (int)strlen(all[i]);
 	for (;;) {
 		const pt_event_view *ev;
-		int r = pt_iter_next(it, &ev);
+		int64_t lineage = 0;
+		int r = pt_run_iter_next(it, &ev, &lineage);
 		if (r == 0) {
 			if (skip) {
 				skip--;
 				continue;
 			}
 			line.len = 0;
-			int fr = format_event(ev, json, &line);
+			int fr = format_event(ev, lineage, lineage_column, stream_width, json, &line);
 			if (fr == -2) {
 				cli_msg("out of memory");
 				rc = CLI_ERROR;
@@ -400,7 +462,8 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 	}
 done:
 	free(line.d);
-	pt_iter_free(it);
+	pt_run_iter_free(it);
+	pt_strv_free(all, nall);
 	free(run_owned);
 	free(stream_owned);
 	pt_store_free(st);

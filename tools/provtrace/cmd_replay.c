@@ -8,6 +8,114 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* ---- a run with several streams: the summary of pt_run_state_json, for people ---- */
+typedef struct {
+	FILE *f;
+	int depth;     /* 0: name = value; 1: name -> {stream: value}; 2: metrics */
+	bool streams;  /* metrics: the "streams" pass (else the n/min/mean/max pass) */
+	const char *sj; /* the summary's JSON, found by the top pass */
+	size_t sl;
+} sum_walk;
+
+static void print_member(const char *key, size_t klen, const char *val, size_t vlen, void *payload);
+
+static void metric_member(const char *key, size_t klen, const char *val, size_t vlen, void *payload)
+{
+	sum_walk *w = payload;
+	bool is_streams = klen == 9 && !memcmp(key, "\"streams\"", 9);
+	if (is_streams && w->streams) {
+		sum_walk inner = {w->f, 3, false, NULL, 0};
+		cli_json_members(val, vlen, print_member, &inner);
+	} else if (!is_streams && !w->streams) {
+		fprintf(w->f, " %.*s=%.*s", (int)(klen - 2), key + 1, (int)vlen, val);
+	}
+}
+
+static void print_member(const char *key, size_t klen, const char *val, size_t vlen, void *payload)
+{
+	sum_walk *w = payload;
+	if (w->depth == 0 || w->depth == 3) {
+		fprintf(w->f, "%s%.*s = %.*s\n", w->depth ? "      " : "  ", (int)(klen - 2), key + 1, (int)vlen, val);
+	} else if (w->depth == 1) {
+		fprintf(w->f, "  %.*s:\n", (int)(klen - 2), key + 1);
+		sum_walk inner = {w->f, 3, false, NULL, 0};
+		cli_json_members(val, vlen, print_member, &inner);
+	} else {
+		fprintf(w->f, "  %.*s:", (int)(klen - 2), key + 1);
+		sum_walk inner = {w->f, 2, false, NULL, 0};
+		cli_json_members(val, vlen, metric_member, &inner);
+		fputc('\n', w->f);
+		inner.streams = true;
+		cli_json_members(val, vlen, metric_member, &inner);
+	}
+}
+
+static void summary_section(const char *key, size_t klen, const char *val, size_t vlen, void *payload)
+{
+	sum_walk *w = payload;
+	if (klen == 9 && !memcmp(key, "\"summary\"", 9)) {
+		w->sj = val;
+		w->sl = vlen;
+		return;
+	}
+	static const struct {
+		const char *key, *title;
+		int depth;
+	} sec[] = {{"\"params\"", "params (the same in every stream)", 0},
+		   {"\"params_by_stream\"", "params that differ between streams", 1},
+		   {"\"metrics\"", "metrics (latest per stream; n, min, mean, max across them)", 2}};
+	for (size_t i = 0; i < sizeof sec / sizeof *sec; i++)
+		if (strlen(sec[i].key) == klen && !memcmp(sec[i].key, key, klen)) {
+			fprintf(w->f, "%s:\n", sec[i].title);
+			sum_walk inner = {w->f, sec[i].depth, false, NULL, 0};
+			cli_json_members(val, vlen, print_member, &inner);
+		}
+}
+
+/* Every stream's state, then the summary. */
+static int replay_run(pt_store *st, const char *run, const pt_point *at, pt_replay_options o, bool json)
+{
+	char *rj = NULL;
+	o.stream = NULL;
+	if (pt_run_state_json(st, run, at, &o, &rj))
+		return cli_lib_error();
+	int rc = CLI_OK;
+	if (json) {
+		printf("%s\n", rj);
+		pt_free(rj);
+		return rc;
+	}
+	char **names = NULL;
+	size_t n = 0;
+	if (pt_store_streams(st, run, &names, &n)) {
+		pt_free(rj);
+		return cli_lib_error();
+	}
+	for (size_t i = 0; i < n && rc == CLI_OK; i++) {
+		pt_replay *rp = NULL;
+		const char *sj;
+		o.stream = names[i];
+		printf("%s== stream %s ==\n", i ? "\n" : "", names[i]);
+		if (pt_replay_open(&rp, st, run, at, &o) || pt_replay_state_json(rp, &sj, NULL))
+			rc = cli_lib_error();
+		else if (cli_print_state(stdout, sj, pt_replay_snapshot_seq(rp), pt_replay_events_folded(rp)))
+			rc = CLI_ERROR;
+		pt_replay_free(rp);
+	}
+	pt_strv_free(names, n);
+	if (rc == CLI_OK) {
+		sum_walk top = {stdout, 0, false, NULL, 0};
+		printf("\n== run %s: %zu streams ==\n", run, n);
+		if (!cli_json_members(rj, strlen(rj), summary_section, &top) || !top.sj ||
+		    !cli_json_members(top.sj, top.sl, summary_section, &top)) {
+			cli_msg("unexpected JSON form of the run's state");
+			rc = CLI_ERROR;
+		}
+	}
+	pt_free(rj);
+	return rc;
+}
+
 static const char help[] =
 	"usage: provtrace replay [--run RUN] [--stream S] [--at POINT] [--lineage L] [--json]\n"
 	"                        [--events [--from POINT]] [--export DIR] [--lineages] [--no-snapshots]\n"
@@ -15,7 +123,10 @@ static const char help[] =
 	"The state of the run at POINT (default: latest): params in effect (and the\n"
 	"decision that set each), the decisions taken with old and new values, reason\n"
 	"and actor, the latest value of every metric, the checkpoint in effect, code\n"
-	"provenance, the lineage.  See docs/REPLAY.md.\n"
+	"provenance, the lineage.  See docs/REPLAY.md.  A run with several streams\n"
+	"(ranks) and no --stream: each stream's state, then a summary (params equal\n"
+	"in every stream once, the others per stream; each metric per stream with\n"
+	"min/mean/max across the streams).\n"
 	"\n"
 	"  --at POINT      latest | seq=N | step=N | time=ISO-8601 (with a time zone)\n"
 	"  --lineage L     follow lineage L (0 = the first run) instead of the one live\n"
@@ -167,10 +278,31 @@ int cmd_replay(cli_ctx *ctx, int argc, char **argv)
 	const char *run, *stream;
 	char *run_owned = NULL, *stream_owned = NULL;
 	pt_replay *rp = NULL;
-	if ((rc = cli_pick_run(st, "replay", run_opt, &run, &run_owned)) ||
-	    (rc = cli_pick_stream(st, "replay", run, stream_opt, &stream, &stream_owned)))
+	if ((rc = cli_pick_run(st, "replay", run_opt, &run, &run_owned)))
 		goto done;
 	pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
+	o.lineage = lineage;
+	o.use_snapshots = snapshots;
+	if (!stream_opt) {
+		/* a run with several streams and none named: the run's state */
+		char **names = NULL;
+		size_t n = 0;
+		if (pt_store_streams(st, run, &names, &n)) {
+			rc = cli_lib_error();
+			goto done;
+		}
+		pt_strv_free(names, n);
+		if (n > 1) {
+			if (lineages || events || export_dir)
+				rc = cli_usage("replay", "--%s is about one stream and run %s has %zu: choose one with --stream",
+					       lineages ? "lineages" : events ? "events" : "export", run, n);
+			else
+				rc = replay_run(st, run, &at, o, json);
+			goto done;
+		}
+	}
+	if ((rc = cli_pick_stream(st, "replay", run, stream_opt, &stream, &stream_owned)))
+		goto done;
 	o.stream = stream;
 	o.lineage = lineage;
 	o.use_snapshots = snapshots;

@@ -25,6 +25,7 @@ static const cli_command commands[] = {
 	{"checkpoint", cmd_checkpoint, "list checkpoints (ls) or export one as .npy files (export)"},
 	{"gc", cmd_gc, "remove stored objects no event references"},
 	{"seal", cmd_seal, "recover and seal the open segment of streams whose writer is gone"},
+	{"metrics", cmd_metrics, "metric series of a run on its live path (csv, tsv, json; --points)"},
 };
 
 static void usage(FILE *f)

@@ -364,6 +364,38 @@ pt_iter_open = declare(
 )
 pt_iter_next = declare("pt_iter_next", c_int, [c_void_p, POINTER(c_void_p)])
 pt_iter_free = declare("pt_iter_free", None, [c_void_p])
+pt_lineage_iter_open = declare(
+    "pt_lineage_iter_open", c_int, [POINTER(c_void_p), c_void_p, c_char_p, c_char_p, POINTER(IterOptions), c_int]
+)
+pt_lineage_iter_next = declare("pt_lineage_iter_next", c_int, [c_void_p, POINTER(c_void_p), POINTER(c_int64)])
+pt_lineage_iter_lineages = declare("pt_lineage_iter_lineages", c_size_t, [c_void_p])
+pt_lineage_iter_free = declare("pt_lineage_iter_free", None, [c_void_p])
+pt_run_iter_open = declare(
+    "pt_run_iter_open", c_int,
+    [POINTER(c_void_p), c_void_p, c_char_p, POINTER(c_char_p), c_size_t, POINTER(IterOptions), c_int]
+)
+pt_run_iter_next = declare("pt_run_iter_next", c_int, [c_void_p, POINTER(c_void_p), POINTER(c_int64)])
+pt_run_iter_streams = declare("pt_run_iter_streams", c_size_t, [c_void_p])
+pt_run_iter_lineages = declare("pt_run_iter_lineages", c_size_t, [c_void_p])
+pt_run_iter_free = declare("pt_run_iter_free", None, [c_void_p])
+
+
+class MetricSeries(Structure):
+    _fields_ = [
+        ("stream", c_char_p),
+        ("name", c_char_p),
+        ("steps", POINTER(c_int64)),
+        ("values", POINTER(c_double)),
+        ("n", c_size_t),
+    ]
+
+
+pt_metrics_read = declare(
+    "pt_metrics_read", c_int,
+    [c_void_p, c_char_p, c_char_p, POINTER(c_char_p), c_size_t, c_int, c_size_t,
+     POINTER(POINTER(MetricSeries)), POINTER(c_size_t)]
+)
+pt_metrics_free = declare("pt_metrics_free", None, [POINTER(MetricSeries), c_size_t])
 pt_ev_seq = declare("pt_ev_seq", c_uint64, [c_void_p])
 pt_ev_time = declare("pt_ev_time", c_int64, [c_void_p])
 pt_ev_step = declare("pt_ev_step", c_int64, [c_void_p])

@@ -8,7 +8,7 @@ import json
 import json.scanner
 import time
 import weakref
-from ctypes import byref, c_int64, c_size_t, c_void_p, string_at
+from ctypes import POINTER, byref, c_char_p, c_int64, c_size_t, c_void_p, string_at
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Union
 
 from . import _lib
@@ -44,7 +44,7 @@ _decoder = json.JSONDecoder(object_hook=_json_hook)
 # (two regular expression matches per event) are not needed.
 _scan_plain = json.scanner.make_scanner(json.JSONDecoder())
 _scan_escaped = json.scanner.make_scanner(_decoder)
-_iter_next = _lib.pt_iter_next
+_iter_next = _lib.pt_run_iter_next
 _ev_json = _lib.pt_ev_json
 
 
@@ -175,13 +175,20 @@ class Run:
         latest: bool = False,
         poll_interval: float = 0.05,
         idle_timeout: Optional[float] = None,
+        live: bool = False,
     ) -> "EventIterator":
-        """Iterate the events of ``stream`` (default ``"main"``) lazily.
+        """Iterate the events of ``stream`` lazily; by default (``stream``
+        None) of every stream of the run, merged by time: the smallest time
+        first, ties by stream name then seq, each stream in its own order
+        (``ev["stream"]`` names it).  A run with one stream reads as that
+        stream.
 
         Each event is a dict shaped like a ``provtrace log --json`` object:
         ``run``, ``stream``, ``seq``, ``time`` (ISO-8601 str), ``step`` (absent
-        if none), ``kind``, ``name`` (absent if none) and the body's fields;
-        bytes values come back as ``bytes``, non-finite floats as ``float``.
+        if none), ``kind``, ``name`` (absent if none), the body's fields and
+        ``lineage`` (the lineage the event belongs to: 0 until the stream is
+        resumed); bytes values come back as ``bytes``, non-finite floats as
+        ``float``.
 
         Filters (all optional):
             kind: only events of this kind.
@@ -196,6 +203,11 @@ class Run:
                 of stopping; poll every ``poll_interval`` seconds and stop
                 after ``idle_timeout`` seconds without one (None: never).
             latest: only events appended after the iterator is opened.
+            live: only the live path (like ``log --live``): a resumed
+                lineage replaces the abandoned tail of its parent, so a
+                metric has one value per step.  Taken at open: it cannot be
+                combined with ``follow`` or ``latest``.  Default: every
+                event (the audit view).
 
         Memory is bounded whatever the length of the stream.  Damage raises
         :class:`~provtrace.CorruptError` when the iteration reaches it.
@@ -230,11 +242,13 @@ class Run:
         opts.start_at_end = 1 if latest else 0
         if poll_interval <= 0:
             raise ValueError("poll_interval must be > 0")
+        if live and (follow or latest):
+            raise ValueError("live=True reads the live path as it is at open: not with follow or latest")
         stream_b = None if stream is None else _lib.cname(stream, "stream")
-        return EventIterator(self, stream_b, opts, kind_b, follow, poll_interval, idle_timeout)
+        return EventIterator(self, stream_b, opts, kind_b, follow, poll_interval, idle_timeout, live)
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
-        """All events of the ``main`` stream."""
+        """All events of the run (every stream, merged by time)."""
         return self.events()
 
     def verify(self, stream: Optional[str] = None) -> "VerifyReport":
@@ -285,6 +299,86 @@ class Run:
         return replay.state_at(self, at, step, seq, time, latest, lineage, stream, folds,
                                use_snapshots)
 
+    def metrics(self, names: Optional[Any] = None, live: bool = True, *,
+                stream: Optional[str] = None, points: Optional[int] = None) -> Dict[Any, Any]:
+        """Metric series as numpy arrays: ``{name: (steps, values)}`` (int64
+        and float64 arrays, in the order read), from every ``metric`` event
+        with a step and a numeric ``value``.
+
+        ``names``: a name or a list of names (None: all).  ``live`` (the
+        default): the live path, one value per step after a resume; False:
+        every event.  ``stream``: one stream; by default every stream of the
+        run, and when the run has several the keys are ``(stream, name)``
+        tuples.  ``points``: at most that many points per series (min/max
+        buckets, like ``provtrace metrics --points``).  Read in C
+        (``pt_metrics_read``): no Python per event."""
+        import numpy as np
+        if isinstance(names, str):
+            names = [names]
+        name_list = [] if names is None else [_lib.cname(n, "metric name") for n in names]
+        arr = (c_char_p * max(1, len(name_list)))(*name_list)
+        if points is not None:
+            points = _int_arg(points, "points")
+            if points < 1:
+                raise ValueError("points must be >= 1")
+        stream_b = None if stream is None else _lib.cname(stream, "stream")
+        out = POINTER(_lib.MetricSeries)()
+        n = c_size_t()
+        _lib.check(_lib.pt_metrics_read(self._store.ptr, self._name.encode("utf-8"), stream_b, arr,
+                                        len(name_list), 1 if live else 0, points or 0, byref(out), byref(n)),
+                   "metrics of %r" % self._name)
+        try:
+            series = []
+            for i in range(n.value):
+                s = out[i]
+                k = s.n
+                steps = np.ctypeslib.as_array(s.steps, shape=(k,)).copy() if k else np.zeros(0, np.int64)
+                values = np.ctypeslib.as_array(s.values, shape=(k,)).copy() if k else np.zeros(0, np.float64)
+                series.append((s.stream.decode("utf-8"), s.name.decode("utf-8", "replace"), steps, values))
+        finally:
+            _lib.pt_metrics_free(out, n.value)
+        several = len({st for st, _, _, _ in series}) > 1 or (
+            stream is None and len(self.streams) > 1)
+        return {((st, nm) if several else nm): (steps, values) for st, nm, steps, values in series}
+
+    def metrics_frame(self, names: Optional[Any] = None, live: bool = True, *,
+                      stream: Optional[str] = None, points: Optional[int] = None) -> Any:
+        """:meth:`metrics` as a pandas DataFrame with columns ``stream``,
+        ``name``, ``step``, ``value`` (one row per point).  Needs pandas
+        (Debian: python3-pandas); ImportError naming it otherwise."""
+        try:
+            import pandas as pd
+        except ImportError as e:  # pragma: no cover - depends on the machine
+            raise ImportError("Run.metrics_frame needs pandas (Debian: apt-get install python3-pandas)") from e
+        import numpy as np
+        if isinstance(names, str):
+            names = [names]
+        cols: Dict[str, List[Any]] = {"stream": [], "name": [], "step": [], "value": []}
+        for key, (steps, values) in self.metrics(names, live, stream=stream, points=points).items():
+            st, nm = key if isinstance(key, tuple) else (stream or self.streams[0], key)
+            cols["stream"].append(np.full(len(steps), st, dtype=object))
+            cols["name"].append(np.full(len(steps), nm, dtype=object))
+            cols["step"].append(steps)
+            cols["value"].append(values)
+        if not cols["step"]:
+            return pd.DataFrame({"stream": pd.Series([], dtype=object), "name": pd.Series([], dtype=object),
+                                 "step": pd.Series([], dtype="int64"), "value": pd.Series([], dtype="float64")})
+        return pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
+
+    def run_state(self, at: Any = None, *, step: Optional[int] = None, seq: Optional[int] = None,
+                  time: Optional[TimeLike] = None, latest: bool = False, lineage: Optional[int] = None,
+                  stream: Optional[str] = None, use_snapshots: bool = True) -> Dict[str, Any]:
+        """The state of the whole run at one point (the points of
+        :meth:`state_at`): ``{"run", "streams": {name: state dict},
+        "summary": {"streams", "params" (equal in every stream, once),
+        "params_by_stream" (the others: name -> {stream: value}), "metrics"
+        (name -> {"streams": {stream: latest}, "n", "min", "mean",
+        "max"})}}`` - what ``provtrace replay --json`` prints for a run with
+        several streams (C ``pt_run_state_json``).  ``stream=`` narrows to
+        one.  A point one stream does not reach raises NotFoundError."""
+        from .replay import run_state
+        return run_state(self, at, step, seq, time, latest, lineage, stream, use_snapshots)
+
     def diff(self, a: Any, b: Any, *, lineage: Optional[int] = None,
              stream: Optional[str] = None) -> Dict[str, Any]:
         """What changed from point ``a`` to point ``b`` (each a :class:`State`
@@ -330,7 +424,7 @@ class Run:
         return "<provtrace.Run %r store=%r>" % (self._name, self._store.path)
 
 
-_free_iter = _lib.free_with(_lib.pt_iter_free)
+_free_iter = _lib.free_with(_lib.pt_run_iter_free)
 
 
 class EventIterator:
@@ -342,7 +436,8 @@ class EventIterator:
     """
 
     def __init__(self, run: Run, stream_b: Optional[bytes], opts: Any, kind_b: Optional[bytes],
-                 follow: bool, poll_interval: float, idle_timeout: Optional[float]) -> None:
+                 follow: bool, poll_interval: float, idle_timeout: Optional[float],
+                 live: bool = False) -> None:
         self._run = run  # keeps the store alive
         self._opts = opts
         self._kind_b = kind_b  # opts.kind points into it
@@ -350,13 +445,18 @@ class EventIterator:
         self._poll = poll_interval
         self._idle = idle_timeout
         out = c_void_p()
-        _lib.check(_lib.pt_iter_open(byref(out), run._store.ptr, run.name.encode("utf-8"),
-                                     stream_b, byref(opts)))
+        # stream None: every stream of the run, merged by time (pt_run_iter)
+        names = None if stream_b is None else (c_char_p * 1)(stream_b)
+        _lib.check(_lib.pt_run_iter_open(byref(out), run._store.ptr, run.name.encode("utf-8"),
+                                         names, 0 if names is None else 1, byref(opts),
+                                         1 if live else 0))
         self._it: Optional[int] = out.value
         self._finalizer = weakref.finalize(self, _free_iter, out.value, run._store)
         self._view = c_void_p()
         self._json = c_void_p()
         self._len = c_size_t()
+        self._lineage = c_int64()
+        self._lineage_ref = byref(self._lineage)
         # byref() objects made once: __next__ runs per event.
         self._view_ref = byref(self._view)
         self._json_ref = byref(self._json)
@@ -372,7 +472,7 @@ class EventIterator:
         view = self._view
         deadline = None
         while True:
-            rc = _iter_next(it, self._view_ref)
+            rc = _iter_next(it, self._view_ref, self._lineage_ref)
             if rc == 0:
                 break
             if rc != PT_ITEROVER:
@@ -398,7 +498,12 @@ class EventIterator:
         text = string_at(self._json, self._len.value).decode("utf-8")
         # The object hook costs a Python call per JSON object: use it only
         # when an escape ({"$bytes": ...}, {"$float": ...}) may be present.
-        return (_scan_escaped if '"$' in text else _scan_plain)(text, 0)[0]
+        ev = (_scan_escaped if '"$' in text else _scan_plain)(text, 0)[0]
+        # the lineage, as `log --json` adds it (an old event whose body has
+        # its own "lineage" key keeps it)
+        if "lineage" not in ev:
+            ev["lineage"] = self._lineage.value
+        return ev
 
     def close(self) -> None:
         """Free the C iterator (idempotent)."""

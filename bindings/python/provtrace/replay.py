@@ -421,3 +421,30 @@ def checkpoint_in_effect(store: StoreHandle, run: str, stream: Optional[str], st
                 stream=raw.get("stream"))
     return Checkpoint(store, info["manifest"], info)
 
+
+
+pt_run_state_json = _d("pt_run_state_json", c_int,
+                       [c_void_p, c_char_p, POINTER(Point), POINTER(ReplayOptions), POINTER(c_void_p)])
+
+
+def run_state(run: Any, at: PointSpec, step: Any, seq: Any, time: Any, latest: bool,
+              lineage: Optional[int], stream: Optional[str], use_snapshots: bool) -> Dict[str, Any]:
+    """pt_run_state_json as a dict (see Run.run_state)."""
+    point = make_point(at, step=step, seq=seq, time=time, latest=latest)
+    opts = ReplayOptions()
+    _lib.check(pt_replay_options_init(byref(opts), REPLAY_OPTIONS_VERSION))
+    stream_b = None if stream is None else _lib.cname(stream, "stream")
+    opts.stream = stream_b
+    if lineage is not None:
+        lin = _int(lineage, "lineage")
+        if not (-1 <= lin <= _lib.INT64_MAX):
+            raise ValueError("lineage %d is out of range" % lin)
+        opts.lineage = lin
+    opts.use_snapshots = 1 if use_snapshots else 0
+    out = c_void_p()
+    _lib.check(pt_run_state_json(run._store.ptr, _lib.cname(run.name, "run"), byref(point), byref(opts),
+                                 byref(out)), "state of run %r" % run.name)
+    try:
+        return _decode(string_at(out).decode("utf-8"))
+    finally:
+        _lib.pt_free(out)

@@ -182,6 +182,10 @@ static int begin_value(pt_event *ev, const char *key, size_t need, uint8_t **out
 			for (size_t i = 0; i < sizeof reserved_keys / sizeof *reserved_keys; i++)
 				if (!strcmp(key, reserved_keys[i]))
 					return fail(ev, PT_EINVAL, "key \"%s\" is reserved for the event envelope", key);
+			/* "lineage" is the read-back envelope's (log --json); only the `lineage` kind has it in its body */
+			if (!strcmp(key, "lineage") && !(ev->kind_len == 7 && !memcmp(ev->kind, "lineage", 7)))
+				return fail(ev, PT_EINVAL,
+					    "key \"lineage\" is reserved: events read back carry their lineage under it");
 		}
 	} else if (key) {
 		return fail(ev, PT_EINVAL, "a value inside an array takes no key (got \"%s\")", key);

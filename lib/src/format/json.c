@@ -1146,6 +1146,7 @@ static int build_event(fj_ctx *c, json_t *root)
 		bool envelope = false;
 		for (size_t i = 0; i < sizeof envelope_keys / sizeof *envelope_keys; i++)
 			envelope = envelope || !strcmp(k, envelope_keys[i]);
+		envelope = envelope || !strcmp(k, "lineage"); /* read back by `log --json`; the recorder assigns it */
 		if (envelope) {
 			count_reals(c, v);
 			continue;

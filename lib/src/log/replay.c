@@ -405,3 +405,4 @@ int pt__replay_diff_json(const pt_replay *a, const pt_replay *b, char **out, pt_
 	*out = (char *)o.data;
 	return 0;
 }
+

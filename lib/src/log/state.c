@@ -1089,3 +1089,35 @@ int pt__state_fold_at(const pt_store *st, const char *run, const char *stream, u
 	pt_replay_free(rp);
 	return 0;
 }
+
+/* ---- for log/lineage_iter.c and log/run_state.c: the path's seq ranges, the lineage table, the state (read-only) ---- */
+size_t pt__replay_path_n(const pt_replay *rp)
+{
+	return rp->path.n;
+}
+
+void pt__replay_path_range(const pt_replay *rp, size_t i, uint64_t *lo, uint64_t *hi)
+{
+	*lo = rp->path.r[i].lo;
+	*hi = rp->path.r[i].hi;
+}
+
+int64_t pt__replay_lineage_at(const pt_replay *rp, uint64_t seq)
+{
+	return lineage_at(&rp->lin, seq);
+}
+
+uint64_t pt__replay_last_seq(const pt_replay *rp)
+{
+	return rp->bt.last_seq;
+}
+
+size_t pt__replay_lineage_count(const pt_replay *rp)
+{
+	return rp->lin.nlineages;
+}
+
+const void *pt__replay_fold(const pt_replay *rp)
+{
+	return &rp->f;
+}

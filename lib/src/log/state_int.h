@@ -137,4 +137,14 @@ typedef int (*pt__verify_extra_fn)(const pt_store *st, const char *run, pt_probl
 int pt__verify_with(const pt_store *st, const char *run, const char *stream, pt_problem_cb cb, void *payload,
 		    pt_verify_stats *stats, pt__verify_extra_fn extra);
 
+/* For log/lineage_iter.c and log/run_state.c (defined in log/replay.c): the
+ * path of an open replay as seq ranges, the lineage live at a seq, the
+ * stream's last seq at open, the lineage count, the state (a pt__fold). */
+size_t pt__replay_path_n(const pt_replay *rp);
+void pt__replay_path_range(const pt_replay *rp, size_t i, uint64_t *lo, uint64_t *hi);
+int64_t pt__replay_lineage_at(const pt_replay *rp, uint64_t seq);
+uint64_t pt__replay_last_seq(const pt_replay *rp);
+const void *pt__replay_fold(const pt_replay *rp);
+size_t pt__replay_lineage_count(const pt_replay *rp); /* lineages started by `lineage` events */
+
 #endif

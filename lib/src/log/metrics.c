@@ -1,0 +1,173 @@
+/* log/metrics.c - metric series of a run, on the live path, downsampled (provtrace/run.h). */
+#include "provtrace/run.h"
+
+#include "base/base_int.h"
+#include "base/mpk_int.h"
+
+#include <string.h>
+
+/* The numeric "value" of a metric body; false if none or not a number. */
+static bool metric_value(const pt_event_view *ev, double *out)
+{
+	const void *body;
+	size_t len;
+	if (pt_ev_body_msgpack(ev, &body, &len))
+		return false;
+	const uint8_t *p = body, *end = p + len;
+	mpk_obj o;
+	if (mpk_read(&p, end, &o) || o.type != MPK_MAP)
+		return false;
+	for (uint32_t i = 0, n = o.len; i < n; i++) {
+		mpk_obj k, v;
+		if (mpk_read(&p, end, &k) || k.type != MPK_STR)
+			return false;
+		if (k.len == 5 && !memcmp(k.ptr, "value", 5)) {
+			if (mpk_read(&p, end, &v))
+				return false;
+			switch (v.type) {
+			case MPK_UINT: *out = (double)v.u; return true;
+			case MPK_INT: *out = (double)v.i; return true;
+			case MPK_FLOAT32:
+			case MPK_FLOAT64: *out = v.d; return true;
+			default: return false;
+			}
+		}
+		if (mpk_skip(&p, end, 64))
+			return false;
+	}
+	return false;
+}
+
+void pt_metrics_free(pt_metric_series *s, size_t n)
+{
+	for (size_t i = 0; s && i < n; i++) {
+		pt__free(s[i].stream);
+		pt__free(s[i].name);
+		pt__free(s[i].steps);
+		pt__free(s[i].values);
+	}
+	pt__free(s);
+}
+
+static int push(pt_metric_series *s, size_t *cap, int64_t step, double v)
+{
+	if (s->n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		int64_t *ns = pt__realloc(s->steps, nc * sizeof *ns);
+		if (!ns)
+			return PT_ENOMEM;
+		s->steps = ns;
+		double *nv = pt__realloc(s->values, nc * sizeof *nv);
+		if (!nv)
+			return PT_ENOMEM;
+		s->values = nv;
+		*cap = nc;
+	}
+	s->steps[s->n] = step;
+	s->values[s->n] = v;
+	s->n++;
+	return 0;
+}
+
+/* Keep at most `points`: the series cut into points/2 buckets, each keeping its minimum and maximum (in order). */
+static void downsample(pt_metric_series *s, size_t points)
+{
+	if (!points || s->n <= points)
+		return;
+	size_t buckets = points / 2 ? points / 2 : 1, w = 0, n = s->n;
+	for (size_t b = 0; b < buckets; b++) {
+		size_t lo = b * n / buckets, hi = (b + 1) * n / buckets;
+		if (lo >= hi)
+			continue;
+		size_t imin = lo, imax = lo;
+		for (size_t i = lo + 1; i < hi; i++) {
+			/* NaN never wins a comparison: a bucket of NaNs keeps its first */
+			if (s->values[i] < s->values[imin])
+				imin = i;
+			if (s->values[i] > s->values[imax])
+				imax = i;
+		}
+		size_t a = imin < imax ? imin : imax, c = imin < imax ? imax : imin;
+		if (points == 1)
+			a = c = imin;
+		s->steps[w] = s->steps[a], s->values[w] = s->values[a], w++;
+		if (c != a)
+			s->steps[w] = s->steps[c], s->values[w] = s->values[c], w++;
+	}
+	s->n = w;
+}
+
+int pt_metrics_read(const pt_store *st, const char *run, const char *stream, const char *const *names, size_t nnames,
+		    int live, size_t points, pt_metric_series **out, size_t *nout)
+{
+	if (!st || !run || !out || !nout || (nnames && !names))
+		return pt__err(PT_EINVAL, "pt_metrics_read: NULL argument");
+	*out = NULL;
+	*nout = 0;
+	for (size_t i = 0; i < nnames; i++)
+		if (!names[i])
+			return pt__err(PT_EINVAL, "pt_metrics_read: name %zu is NULL", i);
+	pt_iter_options o = PT_ITER_OPTIONS_INIT;
+	o.kind = "metric";
+	pt_run_iter *it = NULL;
+	int rc = stream ? pt_run_iter_open(&it, st, run, &stream, 1, &o, live)
+			: pt_run_iter_open(&it, st, run, NULL, 0, &o, live);
+	if (rc)
+		return rc;
+	pt_metric_series *s = NULL;
+	size_t *caps = NULL, n = 0, cap = 0;
+	const pt_event_view *ev;
+	while ((rc = pt_run_iter_next(it, &ev, NULL)) == 0) {
+		const char *name = pt_ev_name(ev), *sname = pt_ev_stream(ev);
+		int64_t step = pt_ev_step(ev);
+		double v = 0;
+		if (!name || step == PT_NO_STEP || !metric_value(ev, &v))
+			continue;
+		bool want = !nnames;
+		for (size_t i = 0; !want && i < nnames; i++)
+			want = !strcmp(names[i], name);
+		if (!want)
+			continue;
+		size_t k = 0;
+		while (k < n && (strcmp(s[k].name, name) || strcmp(s[k].stream, sname)))
+			k++;
+		if (k == n) {
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 8;
+				pt_metric_series *ns = pt__realloc(s, nc * sizeof *ns);
+				if (!ns) {
+					rc = PT_ENOMEM;
+					break;
+				}
+				s = ns;
+				size_t *ncaps = pt__realloc(caps, nc * sizeof *ncaps);
+				if (!ncaps) {
+					rc = PT_ENOMEM;
+					break;
+				}
+				caps = ncaps;
+				cap = nc;
+			}
+			memset(&s[n], 0, sizeof s[n]);
+			caps[n] = 0;
+			n++;
+			if (!(s[k].name = pt__strdup(name)) || !(s[k].stream = pt__strdup(sname))) {
+				rc = PT_ENOMEM;
+				break;
+			}
+		}
+		if ((rc = push(&s[k], &caps[k], step, v)))
+			break;
+	}
+	pt_run_iter_free(it);
+	pt__free(caps);
+	if (rc != PT_ITEROVER) {
+		pt_metrics_free(s, n);
+		return rc;
+	}
+	for (size_t k = 0; k < n; k++)
+		downsample(&s[k], points);
+	*out = s;
+	*nout = n;
+	return 0;
+}
