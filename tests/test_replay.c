@@ -622,6 +622,13 @@ static void test_a_copied_stream_is_refused(void **state)
 		pt_replay *rp = NULL;
 		assert_int_equal(pt_replay_open(&rp, f->st, copies[k], NULL, NULL), PT_ECORRUPT);
 		assert_null(rp);
+		/* nor is it appended to as if it were that stream */
+		pt_recorder *w = NULL;
+		int wr = pt_recorder_open(&w, f->st, copies[k], NULL, NULL);
+		if (wr != PT_ECORRUPT)
+			fail_msg("recorder on %s: %d %s", copies[k], wr, pt_error_last());
+		assert_non_null(strstr(pt_error_last(), "belongs to run \"z\" stream \"main\" but is stored as run"));
+		assert_null(w);
 	}
 	char first[512];
 	assert_true(tu_verify_errors(f->st, first, sizeof first) >= 2);

@@ -12,6 +12,7 @@
  * and a memcpy of the body.  Memory bound: (queue_max_batches + 2) batches.
  */
 #include "log/vault_int.h"
+#include "log/history_int.h"
 #include "format/event_int.h"
 #include "log/fold_int.h"
 #include "base/mpk_int.h"
@@ -1118,6 +1119,28 @@ static int roll_forward(pt_recorder *r)
 	}
 }
 
+/*
+ * The stream's newest sealed segment names the run and stream it was written
+ * for (its header): a stream directory copied or moved under another name
+ * must not be appended to as if it were this stream (issue 11 item 9).  One
+ * header read, hot or archived, through the seam.
+ */
+static int check_identity(pt_recorder *r)
+{
+	if (!r->chain.n)
+		return 0;
+	pt__history h;
+	int rc = pt__history_load(&h, r->st, r->run, r->stream, false);
+	if (rc)
+		return rc;
+	pt__segsrc src = PT_SEGSRC_INIT;
+	if (h.chain.n)
+		rc = pt__history_open_sealed(&h, h.chain.n - 1, &src, NULL);
+	pt__segsrc_close(&src);
+	pt__history_free(&h);
+	return rc;
+}
+
 static int check_chain_files(pt_recorder *r)
 {
 	for (size_t i = 0; i < r->chain.n; i++) {
@@ -1181,6 +1204,13 @@ static int recover_open_segment(pt_recorder *r, envelope *rec_ev, pt__buf *rec_b
 				rc = pt__err_errno(errno, "cannot remove %s", r->open_path);
 			*have_rec = true;
 		}
+		goto done;
+	}
+	if (strcmp(s.hdr.run, r->run) || strcmp(s.hdr.stream, r->stream)) {
+		rc = pt__err(PT_ECORRUPT,
+			     "%s: the segment belongs to run \"%s\" stream \"%s\" but is stored as run \"%s\" stream \"%s\" "
+			     "(a copied or moved stream directory?)",
+			     r->open_path, s.hdr.run, s.hdr.stream, r->run, r->stream);
 		goto done;
 	}
 	if (memcmp(s.hdr.prev, r->prev, PT_SHA256_LEN) || s.hdr.first_seq != r->next_seq || s.hdr.segno != r->segno) {
@@ -1402,7 +1432,7 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 		r->segno = last->segno + 1;
 		r->next_seq = last->last_seq + 1;
 	}
-	if ((rc = check_chain_files(r)) || (rc = roll_forward(r)) ||
+	if ((rc = check_chain_files(r)) || (rc = check_identity(r)) || (rc = roll_forward(r)) ||
 	    (rc = recover_open_segment(r, &rec_ev, &rec_body, &have_rec)))
 		goto fail;
 	if (!(r->cur = batch_get_locked(r))) {
