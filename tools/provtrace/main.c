@@ -25,6 +25,7 @@ static const cli_command commands[] = {
 	{"checkpoint", cmd_checkpoint, "list checkpoints (ls) or export one as .npy files (export)"},
 	{"gc", cmd_gc, "remove stored objects no event references"},
 	{"seal", cmd_seal, "recover and seal the open segment of streams whose writer is gone"},
+	{"data", cmd_data, "artifacts stored beside a run's checkpoints (name, size, SHA-256)"},
 };
 
 static void usage(FILE *f)
