@@ -11,18 +11,20 @@
  */
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <utime.h>
 
 #include "testutil.h"
 #include "base/base_int.h"
 #include "checkpoint/checkpoint_int.h"
 #include "format/objects_int.h"
+#include "provtrace/artifact.h"
 
 typedef tu_fixture fixture;
 
-static const char *const reserved[] = {"checkpoint", "snapshot", "lineage", "recovery", "code"};
+static const char *const reserved[] = {"checkpoint", "snapshot", "lineage", "recovery", "code", "artifact"};
 static const char *const allowed[] = {"param", "metric", "decision", "env", "note", "run_start", "run_end",
-				      "dataset", "artifact", "checkpoints", "codex"};
+				      "dataset", "artifacts", "checkpoints", "codex"};
 
 static void appending_a_reserved_kind_is_refused(void **state)
 {
@@ -143,6 +145,68 @@ static void forged_events_do_not_stick_gc_or_verify(void **state)
 	free(p);
 }
 
+/* pt_artifact_*: the library writes the reserved kind; gc keeps its parts, verify checks them. */
+static void artifacts_are_kept_by_gc_and_checked_by_verify(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r;
+	TU_OK(pt_recorder_open(&r, f->st, "a", NULL, NULL));
+	size_t n = PT_ARTIFACT_PART + 1000;
+	uint8_t *buf = malloc(n);
+	assert_non_null(buf);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)(i * 2654435761u >> 24);
+	char *path = tu_path(f->dir, "art.bin");
+	FILE *fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(buf, 1, n, fp), n);
+	fclose(fp);
+	pt_artifact_info ai, bi;
+	TU_OK(pt_artifact_file(r, "a1", path, 5, &ai));
+	assert_int_equal(ai.size, n);
+	assert_int_equal(ai.parts, 2);
+	uint8_t want[32];
+	char hex[65];
+	pt__sha256(buf, n, want);
+	pt__hex(want, 32, hex);
+	assert_string_equal(ai.sha256, hex);
+	TU_OK(pt_artifact_bytes(r, "a2", buf, n, PT_NO_STEP, &bi));
+	assert_string_equal(bi.sha256, hex);
+	assert_int_equal(bi.seq, ai.seq + 1);
+	/* failures: nothing appended */
+	char *gone = tu_path(f->dir, "gone.bin");
+	assert_int_equal(pt_artifact_file(r, "x", gone, PT_NO_STEP, NULL), PT_ENOTFOUND);
+	assert_non_null(strstr(pt_error_last(), "gone.bin"));
+	assert_int_equal(pt_artifact_file(r, "", path, PT_NO_STEP, NULL), PT_EINVAL);
+	assert_int_equal(pt_artifact_bytes(r, "x", NULL, 3, PT_NO_STEP, NULL), PT_EINVAL);
+	TU_OK(pt_recorder_close(r));
+	assert_int_equal(tu_count(f->st, "a", NULL, "artifact"), 2);
+	/* age every object past the grace period: gc keeps the parts */
+	uint8_t id[32];
+	pt__sha256(buf, PT_ARTIFACT_PART, id);
+	char *p = pt__object_path(f->st, id);
+	struct utimbuf ut = {time(NULL) - 86400, time(NULL) - 86400};
+	assert_int_equal(utime(p, &ut), 0);
+	pt_gc_options go = PT_GC_OPTIONS_INIT;
+	pt_gc_stats gs;
+	TU_OK(pt_gc(f->st, &go, &gs));
+	assert_int_equal(gs.garbage_objects, 0);
+	assert_true(tu_file_size(p) > 0);
+	int cnt[2] = {0, 0};
+	pt_checkpoint_verify_stats vs;
+	TU_OK(pt_checkpoint_verify_store(f->st, NULL, count_cb, cnt, &vs));
+	assert_int_equal(cnt[0], 0);
+	/* a lost part is an error of verify */
+	assert_int_equal(unlink(p), 0);
+	cnt[0] = cnt[1] = 0;
+	assert_true(pt_checkpoint_verify_store(f->st, NULL, count_cb, cnt, &vs) != 0 || cnt[0] > 0);
+	assert_true(cnt[0] > 0);
+	free(p);
+	free(gone);
+	free(path);
+	free(buf);
+}
+
 static void genuine_checkpoint_without_manifest_is_still_damage(void **state)
 {
 	fixture *f = *state;
@@ -177,6 +241,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(appending_a_reserved_kind_is_refused, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(forged_events_do_not_stick_gc_or_verify, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(artifacts_are_kept_by_gc_and_checked_by_verify, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(genuine_checkpoint_without_manifest_is_still_damage, tu_setup,
 						tu_teardown),
 	};

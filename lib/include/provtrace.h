@@ -13,6 +13,7 @@
  *   provtrace/replay.h    time travel: the state at any point
  *   provtrace/checkpoint.h  content-addressed model state
  *   provtrace/code.h      code and environment provenance (libgit2)
+ *   provtrace/artifact.h  files stored content-addressed beside a run
  *   provtrace/archive.h   scheduled tar archives, retention, restore
  *   provtrace/alloc.h     a replaceable allocator
  */
@@ -33,5 +34,6 @@
 #include "provtrace/decision.h"
 #include "provtrace/lineage.h"
 #include "provtrace/run.h"
+#include "provtrace/artifact.h"
 
 #endif

@@ -7,7 +7,8 @@ import threading
 import warnings
 from array import array as _array
 import weakref
-from ctypes import ArgumentError, byref, c_char_p, c_double, c_int, c_int64, c_size_t, c_void_p
+from ctypes import (ArgumentError, Structure, byref, c_char, c_char_p, c_double, c_int, c_int64, c_size_t,
+                    c_uint64, c_void_p)
 from typing import Any, Dict, Mapping, Optional, Union
 
 from . import _lib
@@ -46,6 +47,17 @@ _append_mp = _lib.declare("pt_recorder_append_msgpack", c_int,
 _decision_body = _lib.declare("pt_recorder_decision_body", c_int,
                               [c_void_p, c_char_p, c_int64, c_char_p, c_size_t, c_void_p])
 _decision_check = _lib.declare("pt_decision_check_event", c_int, [c_void_p])
+
+
+# artifact.h: files and byte strings stored content-addressed beside the run.
+class _ArtifactInfo(Structure):
+    _fields_ = [("sha256", c_char * 65), ("size", c_uint64), ("parts", c_uint64), ("seq", c_uint64)]
+
+
+_artifact_file = _lib.declare("pt_artifact_file", c_int,
+                              [c_void_p, c_char_p, c_char_p, c_int64, c_void_p])
+_artifact_bytes = _lib.declare("pt_artifact_bytes", c_int,
+                               [c_void_p, c_char_p, c_char_p, c_size_t, c_int64, c_void_p])
 try:
     import msgpack as _msgpack
 
@@ -807,6 +819,33 @@ class Recorder:
         """Flush and seal the open segment now (it becomes immutable and
         content-addressed).  No-op if it is empty."""
         _lib.check(_lib.pt_recorder_seal(self._handle()), "seal")
+
+    # ---- artifacts --------------------------------------------------------------
+
+    def artifact(self, name: str, path_or_bytes: Any, step: Optional[int] = None) -> Dict[str, Any]:
+        """Store a file (a path: str or os.PathLike) or a byte string
+        (bytes, bytearray, memoryview: the content itself)
+        content-addressed in the store and record an ``artifact`` event
+        named ``name``.  A file is streamed (4 MiB parts, each one object,
+        equal parts stored once); if it changes or vanishes while it is read
+        nothing is recorded and :class:`ProvtraceError` names it.  Does not
+        change the checkpoint in effect.  Returns ``{"name", "sha256",
+        "size", "parts", "seq"}``."""
+        name_b = _lib.cname(name, "artifact name")
+        st = _step_arg(step, "artifact %r" % name)
+        info = _ArtifactInfo()
+        h = self._handle()
+        if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+            data = bytes(path_or_bytes)
+            rc = _artifact_bytes(h, name_b, data, len(data), st, byref(info))
+        elif isinstance(path_or_bytes, (str, os.PathLike)):
+            rc = _artifact_file(h, name_b, _lib.fspath(path_or_bytes), st, byref(info))
+        else:
+            raise TypeError("artifact %r: expected a path (str, os.PathLike) or bytes, not %s"
+                            % (name, type(path_or_bytes).__name__))
+        _lib.check(rc, "artifact %r" % name)
+        return {"name": name, "sha256": info.sha256.decode("ascii"), "size": info.size,
+                "parts": info.parts, "seq": info.seq}
 
     # ---- checkpoints -----------------------------------------------------------
 

@@ -128,7 +128,7 @@ int pt__ev_refs_parse(pt__ev_refs *r, const char *kind, const uint8_t *body, siz
 	memset(r, 0, sizeof *r);
 	r->info.step = PT_NO_STEP;
 	bool is_ck = !strcmp(kind, PT_KIND_CHECKPOINT);
-	if (!is_ck && strcmp(kind, "snapshot") && strcmp(kind, PT_KIND_CODE))
+	if (!is_ck && strcmp(kind, "snapshot") && strcmp(kind, PT_KIND_CODE) && strcmp(kind, "artifact"))
 		return 0; /* no references: `objects` in a user's event is just data */
 	unsigned counts = 0; /* which of the seven counts a genuine checkpoint event has */
 	cur c = {body, len, 0};

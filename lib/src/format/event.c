@@ -29,6 +29,7 @@ static const struct {
 	{"lineage", "pt_recorder_resume (Python: Recorder(resume=...))"},
 	{PT_KIND_RECOVERY, "the recorder itself, when it cuts a torn tail on reopen"},
 	{PT_KIND_CODE, "pt_code_capture (Python: Recorder(capture_code=True))"},
+	{"artifact", "pt_artifact_file / pt_artifact_bytes (Python: Recorder.artifact)"},
 };
 
 int pt__kind_reserved(const char *kind, size_t len)
