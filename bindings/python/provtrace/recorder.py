@@ -54,6 +54,7 @@ class _ArtifactInfo(Structure):
     _fields_ = [("sha256", c_char * 65), ("size", c_uint64), ("parts", c_uint64), ("seq", c_uint64)]
 
 
+_lib._check_layout(_ArtifactInfo, "pt_artifact_info")
 _artifact_file = _lib.declare("pt_artifact_file", c_int,
                               [c_void_p, c_char_p, c_char_p, c_int64, c_void_p])
 _artifact_bytes = _lib.declare("pt_artifact_bytes", c_int,
