@@ -29,7 +29,6 @@ endif()
 if(TARGET provtrace_cli)
   add_test(NAME cli_Render
     COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_render.py -v)
-  set_tests_properties(cli_Render PROPERTIES
-    ENVIRONMENT "PROVTRACE_BIN=$<TARGET_FILE:provtrace_cli>;PROVTRACE_LIB=$<TARGET_FILE:provtrace>"
-    TIMEOUT 300)
+  # PT_LISTINGS_ENV (above): the binary, the library and, in a sanitizer build, the runtime to preload
+  set_tests_properties(cli_Render PROPERTIES ENVIRONMENT "${PT_LISTINGS_ENV}" TIMEOUT 300)
 endif()

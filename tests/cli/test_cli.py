@@ -23,6 +23,7 @@ import unittest
 BIN = os.environ.get("PROVTRACE_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "provtrace")
 BIN = os.path.abspath(BIN)
+PYDIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bindings", "python")
 
 
 def iso(ns):
@@ -113,6 +114,27 @@ class CliTest(unittest.TestCase):
                              env=self.env)
         self.procs.append(p)
         return p
+
+    def py_env(self):
+        """The environment of a child interpreter that imports provtrace (see py())."""
+        env = dict(self.env)
+        env["PYTHONPATH"] = PYDIR
+        env.setdefault("PROVTRACE_LIB", os.path.join(os.path.dirname(BIN), "lib", "libprovtrace.so"))
+        if env.get("PT_PY_PRELOAD"):
+            env["LD_PRELOAD"] = env["PT_PY_PRELOAD"]
+            env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1:halt_on_error=1"
+        return env
+
+    def py(self, code):
+        """Run `code` in Debian's interpreter with `provtrace` (the binding beside this
+        tree, the library in the build directory), numpy and json imported and `store`
+        set; return its stdout.  In a sanitizer build (PT_PY_PRELOAD, tests/cli.cmake)
+        the uninstrumented interpreter preloads the sanitizer runtime."""
+        src = "import json, numpy as np, provtrace\nstore = %r\n%s" % (self.store, code)
+        p = subprocess.run([sys.executable, "-c", src], env=self.py_env(), capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout
 
     def segments(self, run, stream="main"):
         return sorted(glob.glob(os.path.join(self.store, "runs", run, stream, "segments", "*.ptseg")))

@@ -15,22 +15,11 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 from test_cli import BIN, CliTest  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PYDIR = os.path.join(HERE, "..", "..", "bindings", "python")
 
 
 class Listings(CliTest):
     def record(self, code):
-        """Run `code` with `provtrace` imported and `store` set, in a child interpreter."""
-        env = dict(self.env)
-        env["PYTHONPATH"] = PYDIR
-        env.setdefault("PROVTRACE_LIB", os.path.join(os.path.dirname(BIN), "lib", "libprovtrace.so"))
-        if env.get("PT_PY_PRELOAD"):  # a sanitizer build (tests/cli.cmake)
-            env["LD_PRELOAD"] = env["PT_PY_PRELOAD"]
-            env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1:halt_on_error=1"
-        src = "import numpy as np, provtrace\nstore = %r\n%s" % (self.store, code)
-        p = subprocess.run([sys.executable, "-c", src], env=env, capture_output=True, text=True, timeout=120)
-        self.assertEqual(p.returncode, 0, p.stderr)
+        self.py(code)
 
     def test_lineages_are_a_table_unless_json_is_asked_for(self):
         self.init()

@@ -15,21 +15,9 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 from test_cli import BIN, CliTest  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PYDIR = os.path.join(HERE, "..", "..", "bindings", "python")
 
 
 class Render(CliTest):
-    def py(self, code):
-        """Run `code` with `provtrace` imported and `store` set; return its stdout."""
-        env = dict(self.env)
-        env["PYTHONPATH"] = PYDIR
-        env.setdefault("PROVTRACE_LIB", os.path.join(os.path.dirname(BIN), "lib", "libprovtrace.so"))
-        src = "import json, numpy as np, provtrace\nstore = %r\n%s" % (self.store, code)
-        p = subprocess.run([sys.executable, "-c", src], env=env, capture_output=True, text=True,
-                           timeout=120)
-        self.assertEqual(p.returncode, 0, p.stderr)
-        return p.stdout
 
     def test_verify_json_is_the_same_document_in_cli_and_python(self):
         self.init()
@@ -149,10 +137,8 @@ class Render(CliTest):
         self.assertLess(tot["stored_bytes"], tot["added_bytes"])
         self.pt("verify", code=0)
 
-        env = dict(self.env, PYTHONPATH=PYDIR)
-        env.setdefault("PROVTRACE_LIB", os.path.join(os.path.dirname(BIN), "lib", "libprovtrace.so"))
         procs = [subprocess.Popen([sys.executable, "-c", "import numpy as np, provtrace\nstore = %r\n%s"
-                                   % (self.store, self.CK % r)], env=env) for r in ("c", "d")]
+                                   % (self.store, self.CK % r)], env=self.py_env()) for r in ("c", "d")]
         for p in procs:
             self.assertEqual(p.wait(timeout=120), 0)
         tot2, on_disk2 = self.check_listing(["a", "b", "c", "d"])
