@@ -326,6 +326,45 @@ int pt__vault_segment_state(const pt_store *st, const uint8_t id[32])
 	return s;
 }
 
+/*
+ * The byte range a location record names inside its archive: the archive
+ * opened, and the range checked against the file's size.  `what` names the
+ * kind for messages ("segment", "object").  Consumes nothing: `l` stays the
+ * caller's.
+ */
+static int open_member(const pt__location *l, const char *what, const char *hex, int *out_fd,
+		       uint64_t *out_offset, uint64_t *out_size)
+{
+	if (l->deleted) {
+		char tb[48];
+		return pt__err(PT_ENOTFOUND, "%s %.12s was archived in %.12s, which retention deleted on %s (%s)", what,
+			       hex, l->sha, pt_time_format(l->deleted_at, tb, sizeof tb),
+			       l->reason ? l->reason : "no reason recorded");
+	}
+	int fd = open(l->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return pt__err(PT_ENOTFOUND, "%s %.12s is archived in %s, which is missing (vault moved or deleted?)",
+				       what, hex, l->path);
+		return pt__err_errno(errno, "%s %.12s is archived in %s, which cannot be opened", what, hex, l->path);
+	}
+	struct stat sb;
+	int rc = 0;
+	if (fstat(fd, &sb) < 0)
+		rc = pt__err_errno(errno, "cannot stat %s", l->path);
+	else if (l->offset > (uint64_t)sb.st_size || l->size > (uint64_t)sb.st_size - l->offset)
+		rc = pt__err(PT_ECORRUPT, "%s: too short to hold %s %.12s at offset %llu", l->path, what, hex,
+			     (unsigned long long)l->offset);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	*out_fd = fd;
+	*out_offset = l->offset;
+	*out_size = l->size;
+	return 0;
+}
+
 int pt__vault_open_segment(const pt_store *st, const char *run, const char *stream, const uint8_t id[32],
 			     int *out_fd, uint64_t *out_offset, uint64_t *out_size)
 {
@@ -337,43 +376,11 @@ int pt__vault_open_segment(const pt_store *st, const char *run, const char *stre
 		return pt__err(PT_ENOTFOUND, "sealed segment %s is missing from the hot store and no archive holds it", hex);
 	if (rc)
 		return rc;
-	int fd = -1;
-	if (l.deleted) {
-		char tb[48];
-		rc = pt__err(PT_ENOTFOUND, "segment %.12s was archived in %.12s, which retention deleted on %s (%s)", hex,
-			     l.sha, pt_time_format(l.deleted_at, tb, sizeof tb), l.reason ? l.reason : "no reason recorded");
-		goto done;
-	}
-	if ((run && strcmp(run, l.run)) || (stream && strcmp(stream, l.stream))) {
+	if (!l.deleted && ((run && strcmp(run, l.run)) || (stream && strcmp(stream, l.stream))))
 		rc = pt__err(PT_ECORRUPT, "archive location of segment %.12s names run %s stream %s, not %s/%s", hex, l.run,
 			     l.stream, run ? run : "?", stream ? stream : "?");
-		goto done;
-	}
-	fd = open(l.path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = pt__err_errno(errno, "segment %.12s is archived in %s, which cannot be opened", hex, l.path);
-		if (errno == ENOENT)
-			rc = pt__err(PT_ENOTFOUND, "segment %.12s is archived in %s, which is missing (vault moved or deleted?)",
-				     hex, l.path);
-		goto done;
-	}
-	struct stat sb;
-	if (fstat(fd, &sb) < 0) {
-		rc = pt__err_errno(errno, "cannot stat %s", l.path);
-		goto done;
-	}
-	if (l.offset > (uint64_t)sb.st_size || l.size > (uint64_t)sb.st_size - l.offset) {
-		rc = pt__err(PT_ECORRUPT, "%s: too short to hold segment %.12s at offset %llu", l.path, hex,
-			     (unsigned long long)l.offset);
-		goto done;
-	}
-	*out_fd = fd;
-	*out_offset = l.offset;
-	*out_size = l.size;
-	fd = -1;
-done:
-	if (fd >= 0)
-		close(fd);
+	else
+		rc = open_member(&l, "segment", hex, out_fd, out_offset, out_size);
 	pt__location_clear(&l);
 	return rc;
 }
@@ -390,39 +397,7 @@ int pt__vault_open_object(const pt_store *st, const uint8_t id[32], const char *
 			       hot_path ? hot_path : "in the hot store");
 	if (rc)
 		return rc;
-	int fd = -1;
-	if (l.deleted) {
-		char tb[48];
-		rc = pt__err(PT_ENOTFOUND, "object %.12s was archived in %.12s, which retention deleted on %s (%s)", hex,
-			     l.sha, pt_time_format(l.deleted_at, tb, sizeof tb), l.reason ? l.reason : "no reason recorded");
-		goto done;
-	}
-	fd = open(l.path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			rc = pt__err(PT_ENOTFOUND, "object %.12s is archived in %s, which is missing (vault moved or deleted?)",
-				     hex, l.path);
-		else
-			rc = pt__err_errno(errno, "object %.12s is archived in %s, which cannot be opened", hex, l.path);
-		goto done;
-	}
-	struct stat sb;
-	if (fstat(fd, &sb) < 0) {
-		rc = pt__err_errno(errno, "cannot stat %s", l.path);
-		goto done;
-	}
-	if (l.offset > (uint64_t)sb.st_size || l.size > (uint64_t)sb.st_size - l.offset) {
-		rc = pt__err(PT_ECORRUPT, "%s: too short to hold object %.12s at offset %llu", l.path, hex,
-			     (unsigned long long)l.offset);
-		goto done;
-	}
-	*out_fd = fd;
-	*out_offset = l.offset;
-	*out_size = l.size;
-	fd = -1;
-done:
-	if (fd >= 0)
-		close(fd);
+	rc = open_member(&l, "object", hex, out_fd, out_offset, out_size);
 	pt__location_clear(&l);
 	return rc;
 }
