@@ -1,0 +1,828 @@
+/* report/report_model.c - what a report shows, read from the store in one pass per stream. */
+#include "report/report_int.h"
+
+#include "provtrace/lineage.h"
+#include "provtrace/replay.h"
+
+#include "base/mpk_int.h"
+#include "format/json_int.h"
+#include "log/history_int.h"
+#include "log/state_int.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Room for one more element of a PT__VEC; false when the table is full (counted, not an error). */
+static int vec_room(void **v, size_t *n, size_t *cap, size_t *total, size_t size, bool *room)
+{
+	(*total)++;
+	*room = false;
+	if (*n >= PT_REPORT_MAX_ROWS)
+		return 0;
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		void *nv = pt__realloc(*v, nc * size);
+		if (!nv)
+			return PT_ENOMEM;
+		*v = nv;
+		*cap = nc;
+	}
+	memset((char *)*v + *n * size, 0, size);
+	(*n)++;
+	*room = true;
+	return 0;
+}
+#define VEC_ROOM(vec, room) vec_room((void **)&(vec).v, &(vec).n, &(vec).cap, &(vec).total, sizeof *(vec).v, (room))
+#define VEC_LAST(vec) (&(vec).v[(vec).n - 1])
+
+/* A copy of at most PT__RTEXT_MAX bytes of `s` (cut on a UTF-8 boundary, "…" appended). */
+static char *text_dup(const char *s, size_t n)
+{
+	if (n <= PT__RTEXT_MAX)
+		return pt__strndup(s, n);
+	size_t k = PT__RTEXT_MAX;
+	while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
+		k--;
+	char *r = pt__malloc(k + 4);
+	if (r) {
+		memcpy(r, s, k);
+		memcpy(r + k, "\xE2\x80\xA6", 4);
+	}
+	return r;
+}
+
+/* One msgpack value as JSON text (cut like text_dup). */
+static int json_dup(const uint8_t *mp, size_t len, char **out)
+{
+	pt__buf b = {0};
+	int rc = pt__json_value(&b, mp, len);
+	if (rc) {
+		pt__buf_free(&b);
+		return rc == PT_ENOMEM ? rc : 0; /* a value the JSON form refuses: shown as absent */
+	}
+	*out = text_dup((const char *)b.data, b.len);
+	pt__buf_free(&b);
+	return *out ? 0 : PT_ENOMEM;
+}
+
+/* ---- series: buckets that keep minima and maxima ----------------------------------------------- */
+
+static int64_t floordiv(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+	return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+static void bucket_merge(pt__rbucket *d, const pt__rbucket *s)
+{
+	if (!s->n)
+		return;
+	if (!d->n) {
+		*d = *s;
+		return;
+	}
+	if (s->vmin < d->vmin)
+		d->vmin = s->vmin, d->kmin = s->kmin;
+	if (s->vmax > d->vmax)
+		d->vmax = s->vmax, d->kmax = s->kmax;
+	d->n += s->n;
+}
+
+/* Double the width until keys lo..hi (bucket indexes at the current width) fit in PT__RB buckets. */
+static void series_widen(pt__rseries *s, int64_t *lo, int64_t *hi)
+{
+	pt__rbucket tmp[PT__RB];
+	while (*hi - *lo + 1 > PT__RB) {
+		int64_t nb0 = floordiv(s->b0, 2);
+		memset(tmp, 0, sizeof tmp);
+		for (int64_t i = 0; i < PT__RB; i++)
+			if (s->b[i].n)
+				bucket_merge(&tmp[floordiv(s->b0 + i, 2) - nb0], &s->b[i]);
+		memcpy(s->b, tmp, sizeof tmp);
+		s->b0 = nb0;
+		s->width = s->width > INT64_MAX / 2 ? INT64_MAX : s->width * 2;
+		*lo = floordiv(*lo, 2);
+		*hi = floordiv(*hi, 2);
+	}
+}
+
+static int series_add(pt__rseries *s, int64_t key, double v)
+{
+	if (!s->b) {
+		if (!(s->b = pt__calloc(PT__RB, sizeof *s->b)))
+			return PT_ENOMEM;
+		s->width = 1;
+		s->b0 = key;
+		s->kmin = s->kmax = key;
+		s->vmin = s->vmax = v;
+	}
+	int64_t j = floordiv(key, s->width);
+	if (j < s->b0 || j >= s->b0 + PT__RB) {
+		int64_t lo = j < s->b0 ? j : s->b0, hi = j > s->b0 + PT__RB - 1 ? j : s->b0 + PT__RB - 1;
+		/* only occupied buckets count: the window may slide over empty ones */
+		int64_t olo = s->b0, ohi = s->b0;
+		for (int64_t i = 0; i < PT__RB; i++)
+			if (s->b[i].n) {
+				olo = s->b0 + i;
+				break;
+			}
+		for (int64_t i = PT__RB - 1; i >= 0; i--)
+			if (s->b[i].n) {
+				ohi = s->b0 + i;
+				break;
+			}
+		lo = j < olo ? j : olo;
+		hi = j > ohi ? j : ohi;
+		series_widen(s, &lo, &hi);
+		j = floordiv(key, s->width);
+		/* slide the window so that [lo, hi] is inside it */
+		int64_t nb0 = s->b0;
+		if (lo < nb0)
+			nb0 = lo;
+		if (hi >= nb0 + PT__RB)
+			nb0 = hi - PT__RB + 1;
+		if (nb0 != s->b0) {
+			pt__rbucket tmp[PT__RB];
+			memset(tmp, 0, sizeof tmp);
+			for (int64_t i = 0; i < PT__RB; i++)
+				if (s->b[i].n)
+					tmp[s->b0 + i - nb0] = s->b[i];
+			memcpy(s->b, tmp, sizeof tmp);
+			s->b0 = nb0;
+		}
+	}
+	pt__rbucket *b = &s->b[j - s->b0];
+	pt__rbucket one = {v, v, key, key, 1};
+	bucket_merge(b, &one);
+	s->n++;
+	if (key < s->kmin)
+		s->kmin = key;
+	if (key > s->kmax)
+		s->kmax = key;
+	if (v < s->vmin)
+		s->vmin = v;
+	if (v > s->vmax)
+		s->vmax = v;
+	return 0;
+}
+
+/* ---- reading one stream --------------------------------------------------------------------------- */
+
+/* The body map's entries, one at a time: key and the raw bytes of its value. */
+typedef struct {
+	const uint8_t *p, *end;
+	uint32_t left;
+} body_it;
+
+static bool body_open(body_it *b, const pt_event_view *ev)
+{
+	const void *body;
+	size_t len;
+	mpk_obj o;
+	if (pt_ev_body_msgpack(ev, &body, &len))
+		return false;
+	b->p = body;
+	b->end = b->p + len;
+	if (mpk_read(&b->p, b->end, &o) || o.type != MPK_MAP)
+		return false;
+	b->left = o.len;
+	return true;
+}
+
+/* Next entry: key (k, klen) and value bytes [*v, *v + *vlen); false at the end or on bad bytes. */
+static bool body_next(body_it *b, const char **k, size_t *klen, const uint8_t **v, size_t *vlen)
+{
+	mpk_obj o;
+	if (!b->left)
+		return false;
+	b->left--;
+	if (mpk_read(&b->p, b->end, &o) || o.type != MPK_STR)
+		return false;
+	*k = (const char *)o.ptr;
+	*klen = o.len;
+	*v = b->p;
+	if (mpk_skip(&b->p, b->end, 64))
+		return false;
+	*vlen = (size_t)(b->p - *v);
+	return true;
+}
+
+static bool key_is(const char *k, size_t klen, const char *want)
+{
+	return klen == strlen(want) && !memcmp(k, want, klen);
+}
+
+static bool val_num(const uint8_t *v, size_t vlen, double *out)
+{
+	mpk_obj o;
+	const uint8_t *p = v;
+	if (mpk_read(&p, v + vlen, &o))
+		return false;
+	switch (o.type) {
+	case MPK_UINT: *out = (double)o.u; return true;
+	case MPK_INT: *out = (double)o.i; return true;
+	case MPK_FLOAT32:
+	case MPK_FLOAT64: *out = o.d; return true;
+	default: return false;
+	}
+}
+
+static bool val_int(const uint8_t *v, size_t vlen, int64_t *out)
+{
+	mpk_obj o;
+	const uint8_t *p = v;
+	if (mpk_read(&p, v + vlen, &o))
+		return false;
+	if (o.type == MPK_UINT && o.u <= INT64_MAX)
+		return *out = (int64_t)o.u, true;
+	if (o.type == MPK_INT)
+		return *out = o.i, true;
+	return false;
+}
+
+/* A string value copied (cut), or its JSON text when it is not a string. */
+static int val_text(const uint8_t *v, size_t vlen, char **out)
+{
+	mpk_obj o;
+	const uint8_t *p = v;
+	pt__free(*out);
+	*out = NULL;
+	if (!mpk_read(&p, v + vlen, &o) && o.type == MPK_STR) {
+		*out = text_dup((const char *)o.ptr, o.len);
+		return *out ? 0 : PT_ENOMEM;
+	}
+	return json_dup(v, vlen, out);
+}
+
+typedef struct {
+	pt__report *r;
+	size_t ri, si;
+	/* (metric, part) -> series index, for this stream: open addressing */
+	int32_t slot[4096];
+} stream_ctx;
+
+static uint32_t hash_name(const char *s, int64_t part)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)part;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* The series of `name`/`part` in this stream, created on first use; NULL when over a cap. */
+static int series_of(stream_ctx *c, const char *name, int64_t part, pt__rseries **out)
+{
+	pt__report *r = c->r;
+	*out = NULL;
+	uint32_t h = hash_name(name, part) & 4095;
+	for (;; h = (h + 1) & 4095) {
+		int32_t i = c->slot[h];
+		if (i < 0)
+			break;
+		pt__rseries *s = &r->series[i];
+		if (s->part == part && !strcmp(r->metrics[s->metric], name)) {
+			*out = s;
+			return 0;
+		}
+	}
+	size_t m = 0;
+	while (m < r->nmetrics && strcmp(r->metrics[m], name))
+		m++;
+	if (m == r->nmetrics) {
+		if (r->o.nmetrics) {
+			bool want = false;
+			for (size_t i = 0; !want && i < r->o.nmetrics; i++)
+				want = r->o.metrics[i] && !strcmp(r->o.metrics[i], name);
+			if (!want)
+				return 0;
+		}
+		if (r->nmetrics >= PT_REPORT_MAX_METRICS) {
+			r->metrics_dropped++;
+			return 0;
+		}
+		char **nm = pt__realloc(r->metrics, (r->nmetrics + 1) * sizeof *nm);
+		if (!nm)
+			return PT_ENOMEM;
+		r->metrics = nm;
+		if (!(nm[r->nmetrics] = pt__strdup(name)))
+			return PT_ENOMEM;
+		r->nmetrics++;
+	}
+	if (r->nseries >= PT_REPORT_MAX_SERIES) {
+		r->series_dropped++;
+		return 0;
+	}
+	if (r->nseries == r->scap) {
+		size_t nc = r->scap ? r->scap * 2 : 16;
+		pt__rseries *ns = pt__realloc(r->series, nc * sizeof *ns);
+		if (!ns)
+			return PT_ENOMEM;
+		r->series = ns;
+		r->scap = nc;
+	}
+	pt__rseries *s = &r->series[r->nseries];
+	memset(s, 0, sizeof *s);
+	s->run = c->ri;
+	s->stream = c->si;
+	s->metric = m;
+	s->part = part;
+	c->slot[h] = (int32_t)r->nseries++;
+	*out = s;
+	return 0;
+}
+
+static int on_metric(stream_ctx *c, const pt_event_view *ev, int64_t key, bool live, int64_t lineage)
+{
+	const char *name = pt_ev_name(ev);
+	if (!name || key == PT_NO_STEP)
+		return 0;
+	body_it b;
+	const char *k;
+	size_t kl, vl;
+	const uint8_t *v;
+	double x = 0;
+	bool found = false;
+	if (!body_open(&b, ev))
+		return 0;
+	while (!found && body_next(&b, &k, &kl, &v, &vl))
+		if (key_is(k, kl, "value"))
+			found = val_num(v, vl, &x);
+	if (!found)
+		return 0;
+	pt__rseries *s;
+	int rc = series_of(c, name, live ? -1 : lineage, &s);
+	if (rc || !s)
+		return rc;
+	if (!isfinite(x) || (c->r->o.log_scale && x <= 0)) {
+		s->skipped++;
+		return 0;
+	}
+	return series_add(s, key, x);
+}
+
+static int on_decision(stream_ctx *c, pt__rrun *R, const pt_event_view *ev, bool live)
+{
+	bool room;
+	int rc = VEC_ROOM(R->dec, &room);
+	if (rc || !room)
+		return rc;
+	pt__rdecision *d = VEC_LAST(R->dec);
+	d->stream = c->si;
+	d->seq = pt_ev_seq(ev);
+	d->step = pt_ev_step(ev);
+	d->time = pt_ev_time(ev);
+	d->live = live;
+	const char *name = pt_ev_name(ev);
+	if (name && !(d->name = text_dup(name, strlen(name))))
+		return PT_ENOMEM;
+	body_it b;
+	const char *k;
+	size_t kl, vl;
+	const uint8_t *v;
+	if (!body_open(&b, ev))
+		return 0;
+	while (!rc && body_next(&b, &k, &kl, &v, &vl)) {
+		if (key_is(k, kl, "set")) {
+			pt__free(d->set);
+			d->set = NULL;
+			rc = json_dup(v, vl, &d->set);
+		} else if (key_is(k, kl, "reason"))
+			rc = val_text(v, vl, &d->reason);
+		else if (key_is(k, kl, "actor"))
+			rc = val_text(v, vl, &d->actor);
+	}
+	return rc;
+}
+
+static int on_checkpoint(stream_ctx *c, pt__rrun *R, const pt_event_view *ev, bool live)
+{
+	bool room;
+	int rc = VEC_ROOM(R->ck, &room);
+	if (rc || !room)
+		return rc;
+	pt__rckpt *k0 = VEC_LAST(R->ck);
+	k0->stream = c->si;
+	k0->step = pt_ev_step(ev);
+	k0->time = pt_ev_time(ev);
+	k0->live = live;
+	const char *name = pt_ev_name(ev);
+	if (name && !(k0->name = text_dup(name, strlen(name))))
+		return PT_ENOMEM;
+	body_it b;
+	const char *k;
+	size_t kl, vl;
+	const uint8_t *v;
+	if (!body_open(&b, ev))
+		return 0;
+	while (!rc && body_next(&b, &k, &kl, &v, &vl)) {
+		int64_t x;
+		if (key_is(k, kl, "manifest"))
+			rc = val_text(v, vl, &k0->manifest);
+		else if (key_is(k, kl, "logical_bytes") && val_int(v, vl, &x))
+			k0->logical_bytes = (uint64_t)x;
+	}
+	return rc;
+}
+
+static int on_lineage(stream_ctx *c, pt__rrun *R, const pt_event_view *ev)
+{
+	bool room;
+	int rc = VEC_ROOM(R->fork, &room);
+	if (rc || !room)
+		return rc;
+	pt__rfork *f = VEC_LAST(R->fork);
+	f->stream = c->si;
+	f->step = pt_ev_step(ev);
+	f->time = pt_ev_time(ev);
+	f->lineage = f->parent = -1;
+	f->from_step = PT_NO_STEP;
+	body_it b;
+	const char *k;
+	size_t kl, vl;
+	const uint8_t *v;
+	if (!body_open(&b, ev))
+		return 0;
+	while (body_next(&b, &k, &kl, &v, &vl)) {
+		int64_t x;
+		if (!val_int(v, vl, &x))
+			continue;
+		if (key_is(k, kl, "lineage"))
+			f->lineage = x;
+		else if (key_is(k, kl, "parent"))
+			f->parent = x;
+		else if (key_is(k, kl, "from_step"))
+			f->from_step = x;
+	}
+	return 0;
+}
+
+static int on_param(stream_ctx *c, pt__rrun *R, const pt_event_view *ev)
+{
+	const char *name = pt_ev_name(ev);
+	if (!name)
+		return 0;
+	body_it b;
+	const char *k;
+	size_t kl, vl;
+	const uint8_t *v;
+	if (!body_open(&b, ev))
+		return 0;
+	while (body_next(&b, &k, &kl, &v, &vl)) {
+		if (!key_is(k, kl, "value"))
+			continue;
+		pt__rparam *p = NULL;
+		for (size_t i = 0; i < R->par.n; i++)
+			if (R->par.v[i].stream == c->si && !strcmp(R->par.v[i].name, name))
+				p = &R->par.v[i];
+		if (!p) {
+			bool room;
+			int rc = VEC_ROOM(R->par, &room);
+			if (rc || !room)
+				return rc;
+			p = VEC_LAST(R->par);
+			p->stream = c->si;
+			if (!(p->name = text_dup(name, strlen(name))))
+				return PT_ENOMEM;
+		}
+		pt__free(p->value);
+		p->value = NULL;
+		return json_dup(v, vl, &p->value);
+	}
+	return 0;
+}
+
+/* `artifact` (sha256, size) and `dataset` (its body as JSON) events. */
+static int on_artifact(stream_ctx *c, pt__rrun *R, const pt_event_view *ev, const char *kind)
+{
+	bool room;
+	int rc = VEC_ROOM(R->art, &room);
+	if (rc || !room)
+		return rc;
+	pt__rartifact *a = VEC_LAST(R->art);
+	a->stream = c->si;
+	a->step = pt_ev_step(ev);
+	a->time = pt_ev_time(ev);
+	const char *name = pt_ev_name(ev);
+	if (!(a->kind = pt__strdup(kind)) || (name && !(a->name = text_dup(name, strlen(name)))))
+		return PT_ENOMEM;
+	const void *body;
+	size_t len;
+	if (strcmp(kind, "artifact")) {
+		if (pt_ev_body_msgpack(ev, &body, &len))
+			return 0;
+		return json_dup(body, len, &a->detail);
+	}
+	body_it b;
+	const char *k;
+	size_t kl, vl;
+	const uint8_t *v;
+	char *sha = NULL;
+	int64_t size = -1;
+	if (body_open(&b, ev))
+		while (!rc && body_next(&b, &k, &kl, &v, &vl)) {
+			if (key_is(k, kl, "sha256"))
+				rc = val_text(v, vl, &sha);
+			else if (key_is(k, kl, "size"))
+				val_int(v, vl, &size);
+		}
+	if (!rc && !(a->detail = pt__sprintf("sha256 %s, %lld bytes", sha ? sha : "?", (long long)size)))
+		rc = PT_ENOMEM;
+	pt__free(sha);
+	return rc;
+}
+
+static int on_run_end(pt__rrun *R, const pt_event_view *ev)
+{
+	body_it b;
+	const char *k;
+	size_t kl, vl;
+	const uint8_t *v;
+	int rc = 0;
+	if (!R->end_status && !(R->end_status = pt__strdup("finished")))
+		return PT_ENOMEM;
+	if (body_open(&b, ev))
+		while (!rc && body_next(&b, &k, &kl, &v, &vl))
+			if (key_is(k, kl, "status"))
+				rc = val_text(v, vl, &R->end_status);
+	return rc;
+}
+
+/* The live path's seq ranges of a stream (lo, hi pairs), and the last seq at the time. */
+typedef struct {
+	uint64_t *r;
+	size_t n;
+	uint64_t last;
+} live_ranges;
+
+static int live_ranges_load(const pt_store *st, const char *run, const char *stream, live_ranges *out)
+{
+	pt_replay *rp = NULL;
+	pt_replay_options ro = PT_REPLAY_OPTIONS_INIT;
+	ro.stream = stream;
+	int rc = pt_replay_open(&rp, st, run, NULL, &ro);
+	if (rc)
+		return rc;
+	size_t n = pt__replay_path_n(rp);
+	out->r = pt__calloc(n ? 2 * n : 1, sizeof *out->r);
+	if (!out->r) {
+		pt_replay_free(rp);
+		return PT_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		pt__replay_path_range(rp, i, &out->r[2 * i], &out->r[2 * i + 1]);
+	out->n = n;
+	out->last = pt__replay_last_seq(rp);
+	pt_replay_free(rp);
+	return 0;
+}
+
+static bool is_live(const live_ranges *lr, uint64_t seq, size_t *cursor)
+{
+	if (seq > lr->last)
+		return true; /* appended after we looked: the lineage live now */
+	if (*cursor < lr->n && seq >= lr->r[2 * *cursor] && seq <= lr->r[2 * *cursor + 1])
+		return true;
+	for (size_t i = 0; i < lr->n; i++)
+		if (seq >= lr->r[2 * i] && seq <= lr->r[2 * i + 1]) {
+			*cursor = i;
+			return true;
+		}
+	return false;
+}
+
+static int read_stream(pt__report *r, const pt_store *st, size_t ri, size_t si)
+{
+	pt__rrun *R = &r->runs[ri];
+	pt__rstream *S = &R->streams[si];
+	int rc = pt_stream_stat(st, R->name, S->name, &S->info);
+	if (rc)
+		return rc;
+	/* the chain's head: the newest sealed segment */
+	pt__history h;
+	if ((rc = pt__history_load(&h, st, R->name, S->name, true)))
+		return rc;
+	if (h.chain.n) {
+		pt__hex(h.chain.v[h.chain.n - 1].id, PT_SHA256_LEN, S->head);
+		S->head_last_seq = h.chain.v[h.chain.n - 1].last_seq;
+	}
+	pt__history_free(&h);
+	S->open_tail = !S->info.writer_active && S->info.seq_last > S->head_last_seq;
+	if (!S->info.events)
+		return 0;
+	R->events += S->info.events;
+	if (!R->tmin || S->info.time_min < R->tmin)
+		R->tmin = S->info.time_min;
+	if (S->info.time_max > R->tmax)
+		R->tmax = S->info.time_max;
+
+	live_ranges lr = {0};
+	if ((rc = live_ranges_load(st, R->name, S->name, &lr)))
+		return rc;
+	stream_ctx *c = pt__malloc(sizeof *c);
+	pt_lineage_iter *it = NULL;
+	if (!c) {
+		pt__free(lr.r);
+		return PT_ENOMEM;
+	}
+	c->r = r;
+	c->ri = ri;
+	c->si = si;
+	memset(c->slot, 0xff, sizeof c->slot);
+	/* this stream's series made before (none: one pass per stream) */
+	size_t cursor = 0;
+	if ((rc = pt_lineage_iter_open(&it, st, R->name, S->name, NULL, 0)))
+		goto done;
+	S->lineages = pt_lineage_iter_lineages(it);
+	const pt_event_view *ev;
+	int64_t lineage;
+	uint64_t last_seq = S->info.seq_last;
+	while ((rc = pt_lineage_iter_next(it, &ev, &lineage)) == 0) {
+		uint64_t seq = pt_ev_seq(ev);
+		if (seq > last_seq)
+			break; /* stop at the end we looked at: a live writer may go on forever */
+		bool live = is_live(&lr, seq, &cursor);
+		const char *kind = pt_ev_kind(ev);
+		switch (kind[0]) {
+		case 'm':
+			if (!strcmp(kind, "metric"))
+				rc = on_metric(c, ev, r->o.x_time ? pt_ev_time(ev) : pt_ev_step(ev), live, lineage);
+			break;
+		case 'd':
+			if (!strcmp(kind, "decision"))
+				rc = on_decision(c, R, ev, live);
+			else if (!strcmp(kind, "dataset"))
+				rc = on_artifact(c, R, ev, kind);
+			break;
+		case 'c':
+			if (!strcmp(kind, "checkpoint"))
+				rc = on_checkpoint(c, R, ev, live);
+			else if (!strcmp(kind, "code") && !R->has_code) {
+				R->has_code = true;
+				R->code_stream = si;
+			}
+			break;
+		case 'l':
+			if (!strcmp(kind, "lineage"))
+				rc = on_lineage(c, R, ev);
+			break;
+		case 'p':
+			if (!strcmp(kind, "param") && live)
+				rc = on_param(c, R, ev);
+			break;
+		case 'a':
+			if (!strcmp(kind, "artifact"))
+				rc = on_artifact(c, R, ev, kind);
+			break;
+		case 'r':
+			if (!strcmp(kind, "run_end"))
+				rc = on_run_end(R, ev);
+			break;
+		default:
+			break;
+		}
+		if (rc)
+			break;
+	}
+	if (rc == PT_ITEROVER)
+		rc = 0;
+done:
+	pt_lineage_iter_free(it);
+	pt__free(c);
+	pt__free(lr.r);
+	return rc;
+}
+
+typedef struct {
+	pt__rrun *R;
+} verify_ctx;
+
+static int on_problem(const pt_problem *p, void *payload)
+{
+	verify_ctx *v = payload;
+	if (v->R->nproblems < PT__RPROBLEMS) {
+		char *s = pt__sprintf("%s %s%s%s @%llu: %s", p->severity == PT_SEVERITY_ERROR ? "error" : "warning",
+				      pt_error_name(p->code), p->object ? " " : "", p->object ? p->object : "",
+				      (unsigned long long)p->offset, p->message ? p->message : "");
+		if (s)
+			v->R->problems[v->R->nproblems++] = s;
+	}
+	return 0;
+}
+
+static int read_run(pt__report *r, const pt_store *st, size_t ri)
+{
+	pt__rrun *R = &r->runs[ri];
+	char **names = NULL;
+	size_t n = 0;
+	int rc = pt_store_streams(st, R->name, &names, &n);
+	if (rc)
+		return rc;
+	if (!(R->streams = pt__calloc(n ? n : 1, sizeof *R->streams))) {
+		pt_strv_free(names, n);
+		return PT_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		R->streams[i].name = names[i];
+		names[i] = NULL;
+	}
+	R->nstreams = n;
+	pt_strv_free(names, n);
+	bool running = false, crashed = false;
+	for (size_t i = 0; i < R->nstreams && !rc; i++) {
+		rc = read_stream(r, st, ri, i);
+		running |= R->streams[i].info.writer_active != 0;
+		crashed |= R->streams[i].open_tail || R->streams[i].info.torn_bytes;
+	}
+	if (rc)
+		return rc;
+	/* status until the run summaries of issue 13 say it: the log's own evidence */
+	if (running)
+		R->status = "running";
+	else if (R->end_status && !strcmp(R->end_status, "failed"))
+		R->status = "failed";
+	else if (crashed)
+		R->status = "crashed";
+	else
+		R->status = "finished";
+	if (R->has_code) {
+		int crc = pt_code_read(&R->code, st, R->name, R->streams[R->code_stream].name);
+		if (crc == PT_ENOMEM)
+			return crc;
+		if (crc)
+			R->code = NULL; /* a body that is not a `code` body: shown as absent */
+	}
+	if (r->o.verify) {
+		verify_ctx v = {R};
+		R->verified = true;
+		R->verify_rc = pt_verify_report(st, R->name, NULL, on_problem, &v, &R->vstats, NULL, NULL);
+		if (R->verify_rc == PT_ENOMEM)
+			return PT_ENOMEM;
+		if (R->verify_rc && !(R->verify_error = pt__strdup(pt_error_last())))
+			return PT_ENOMEM;
+	}
+	return 0;
+}
+
+int pt__report_collect(pt__report *r, const pt_store *st, const char *const *runs, size_t nruns)
+{
+	if (!(r->runs = pt__calloc(nruns, sizeof *r->runs)))
+		return PT_ENOMEM;
+	r->nruns = nruns;
+	for (size_t i = 0; i < nruns; i++)
+		if (!(r->runs[i].name = pt__strdup(runs[i])))
+			return PT_ENOMEM;
+	for (size_t i = 0; i < nruns; i++) {
+		int rc = read_run(r, st, i);
+		if (rc)
+			return rc == PT_ENOMEM ? rc : pt__err_wrap(rc, "report: run %s", runs[i]);
+	}
+	return 0;
+}
+
+void pt__report_free(pt__report *r)
+{
+	for (size_t i = 0; i < r->nseries; i++)
+		pt__free(r->series[i].b);
+	pt__free(r->series);
+	for (size_t i = 0; i < r->nmetrics; i++)
+		pt__free(r->metrics[i]);
+	pt__free(r->metrics);
+	for (size_t i = 0; i < r->nruns; i++) {
+		pt__rrun *R = &r->runs[i];
+		pt__free(R->name);
+		for (size_t k = 0; k < R->nstreams; k++)
+			pt__free(R->streams[k].name);
+		pt__free(R->streams);
+		for (size_t k = 0; k < R->dec.n; k++) {
+			pt__free(R->dec.v[k].name);
+			pt__free(R->dec.v[k].set);
+			pt__free(R->dec.v[k].reason);
+			pt__free(R->dec.v[k].actor);
+		}
+		pt__free(R->dec.v);
+		for (size_t k = 0; k < R->ck.n; k++) {
+			pt__free(R->ck.v[k].name);
+			pt__free(R->ck.v[k].manifest);
+		}
+		pt__free(R->ck.v);
+		pt__free(R->fork.v);
+		for (size_t k = 0; k < R->par.n; k++) {
+			pt__free(R->par.v[k].name);
+			pt__free(R->par.v[k].value);
+		}
+		pt__free(R->par.v);
+		for (size_t k = 0; k < R->art.n; k++) {
+			pt__free(R->art.v[k].kind);
+			pt__free(R->art.v[k].name);
+			pt__free(R->art.v[k].detail);
+		}
+		pt__free(R->art.v);
+		pt__free(R->end_status);
+		pt_code_provenance_free(R->code);
+		pt__free(R->verify_error);
+		for (size_t k = 0; k < R->nproblems; k++)
+			pt__free(R->problems[k]);
+	}
+	pt__free(r->runs);
+	memset(r, 0, sizeof *r);
+}
