@@ -66,23 +66,12 @@ static void print_table(row *rows, size_t n)
 
 int cmd_runs(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS, {"json", no_argument, NULL, 'j'}, {0}};
 	bool json = false;
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(help, stdout);
-			return CLI_OK;
-		} else if (c == 'j') {
-			json = true;
-		} else {
-			int rc = cli_common_option(ctx, "runs", c, argv);
-			if (rc >= 0)
-				return rc;
-		}
-	}
-	if (optind < argc)
-		return cli_usage("runs", "unexpected argument '%s'", argv[optind]);
+	const cli_opt opts[] = {{"json", 0, CLI_FLAG, &json}, {0}};
+	const cli_spec spec = {"runs", help, opts, 0, 0};
+	int prc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
+	if (prc >= 0)
+		return prc;
 
 	pt_store *st = NULL;
 	int rc = cli_open_store(ctx, &st);
