@@ -27,6 +27,7 @@ static const cli_command commands[] = {
 	{"seal", cmd_seal, "recover and seal the open segment of streams whose writer is gone"},
 	{"metrics", cmd_metrics, "metric series of a run on its live path (csv, tsv, json; --points)"},
 	{"data", cmd_data, "artifacts stored beside a run's checkpoints (name, size, SHA-256)"},
+	{"report", cmd_report, "one self-contained HTML page of runs: charts, decisions, checkpoints, params, code"},
 };
 
 static void usage(FILE *f)

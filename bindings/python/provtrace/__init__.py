@@ -43,6 +43,7 @@ from .checkpoint import checkpoint_totals
 from .reader import runs_info
 from .replay import State
 from ._seal import seal
+from ._report import report, report_html, html_escape
 from . import torch  # provtrace.torch: imports torch only when used
 
 __version__ = "0.1.0"
@@ -91,4 +92,7 @@ __all__ = [
     "LimitError",
     "WrongTypeError",
     "ClosedError",
+    "report",
+    "report_html",
+    "html_escape",
 ]
