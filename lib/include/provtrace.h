@@ -14,6 +14,7 @@
  *   provtrace/checkpoint.h  content-addressed model state
  *   provtrace/code.h      code and environment provenance (libgit2)
  *   provtrace/artifact.h  files stored content-addressed beside a run
+ *   provtrace/runs.h      the set of runs: summaries, --where queries, comparison
  *   provtrace/archive.h   scheduled tar archives, retention, restore
  *   provtrace/alloc.h     a replaceable allocator
  */
@@ -35,6 +36,7 @@
 #include "provtrace/lineage.h"
 #include "provtrace/run.h"
 #include "provtrace/artifact.h"
+#include "provtrace/runs.h"
 #include "provtrace/report.h"
 
 #endif
