@@ -105,6 +105,8 @@ static void test_report_shows_metrics_decisions_checkpoints_resume(void **state)
 	for (int64_t s = 61; s < 80; s++)
 		TU_OK(pt_recorder_metric(rec, "loss", 0.5, s));
 	decision(rec, "stop", 79, "early stop", "rule");
+	TU_OK(pt_event_reset(ev, "run_end", NULL));
+	TU_OK(pt_recorder_append(rec, ev, NULL));
 	TU_OK(pt_recorder_close(rec));
 	pt_event_free(ev);
 
@@ -287,6 +289,8 @@ static void test_report_compares_runs_and_marks_different_params(void **state)
 	assert_non_null(strstr(html, "<tr><td>batch</td>"));
 	assert_non_null(strstr(html, "<title>provtrace report: c0, c1</title>"));
 	assert_non_null(strstr(html, "<h1>c0 vs c1</h1>"));
+	/* no run_end after the last session: the status the run summaries give, crashed */
+	assert_int_equal(count(html, "class=\"st-crashed\">crashed"), 2);
 	pt_free(html);
 }
 

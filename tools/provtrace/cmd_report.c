@@ -40,6 +40,21 @@ static int write_file(const char *path, const char *data, size_t len)
 		}
 		return CLI_OK;
 	}
+	/* something that is not a regular file (/dev/stdout, a FIFO, a device): written in place, never
+	 * replaced by a rename */
+	struct stat sb;
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		if (S_ISDIR(sb.st_mode)) {
+			cli_msg("cannot write %s: it is a directory", path);
+			return CLI_ERROR;
+		}
+		FILE *f = fopen(path, "w");
+		if (!f || fwrite(data, 1, len, f) != len || fclose(f)) {
+			cli_msg("cannot write %s: %s", path, strerror(errno));
+			return CLI_ERROR;
+		}
+		return CLI_OK;
+	}
 	size_t n = strlen(path);
 	char *tmp = malloc(n + 16);
 	if (!tmp) {

@@ -84,6 +84,11 @@ def report(runs: Any, path: PathLike, store: Store = None, **options: Any) -> st
     options) to the file ``path`` (replaced atomically); returns the path."""
     html = report_html(runs, store, **options)
     path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isfile(path):
+        # /dev/stdout, a FIFO: written in place, never replaced by a rename
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(html)
+        return path
     d = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".tmp", dir=d)
     try:

@@ -806,7 +806,7 @@ static const char CSS[] =
 	"text-align:left;vertical-align:top}th{background:#f5f5f5}td.n{text-align:right}"
 	"code{font-size:12px;word-break:break-all}.note{color:#777;font-size:12px}.ok{color:#1a7f37}"
 	".bad{color:#c00;font-weight:bold}tr.diff td{background:#fff3c4}tr.ab td{color:#999}"
-	".st-running{color:#0550ae}.st-failed,.st-crashed{color:#c00}.st-finished{color:#1a7f37}"
+	".st-running{color:#0550ae}.st-failed,.st-crashed{color:#c00}.st-finished{color:#1a7f37}.st-empty{color:#777}"
 	"figure.chart{margin:1em 0}figcaption{font-weight:bold}"
 	".plot{position:relative;margin:0 0 18px 60px;height:240px;border-left:1px solid #999;"
 	"border-bottom:1px solid #999}svg.ps{width:100%;height:240px;display:block;cursor:crosshair}"

@@ -84,6 +84,7 @@ typedef struct {
 	uint64_t head_last_seq;
 	size_t lineages;
 	bool open_tail;           /* events after the chain's last seal, without a writer */
+	int end;                  /* the last session: 0 no `run_end` (yet), 1 finished, 2 failed */
 } pt__rstream;
 
 #define PT__VEC(T) struct { T *v; size_t n, cap, total; }
@@ -97,8 +98,7 @@ typedef struct {
 	PT__VEC(pt__rfork) fork;
 	PT__VEC(pt__rparam) par;
 	PT__VEC(pt__rartifact) art;
-	const char *status;      /* running, finished, failed, crashed (static) */
-	char *end_status;        /* a `run_end` body's "status", if any */
+	const char *status;      /* running, finished, failed, crashed, empty (static) */
 	bool has_code;
 	size_t code_stream;
 	pt_code_provenance *code;

@@ -10,6 +10,7 @@
 #include "log/state_int.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 /* Room for one more element of a PT__VEC; false when the table is full (counted, not an error). */
@@ -531,20 +532,22 @@ static int on_artifact(stream_ctx *c, pt__rrun *R, const pt_event_view *ev, cons
 	return rc;
 }
 
-static int on_run_end(pt__rrun *R, const pt_event_view *ev)
+/* A `run_end` ends the stream's session: "failed" when its body says so, else finished. */
+static void on_run_end(pt__rstream *S, const pt_event_view *ev)
 {
 	body_it b;
 	const char *k;
 	size_t kl, vl;
 	const uint8_t *v;
-	int rc = 0;
-	if (!R->end_status && !(R->end_status = pt__strdup("finished")))
-		return PT_ENOMEM;
+	mpk_obj o;
+	S->end = 1;
 	if (body_open(&b, ev))
-		while (!rc && body_next(&b, &k, &kl, &v, &vl))
-			if (key_is(k, kl, "status"))
-				rc = val_text(v, vl, &R->end_status);
-	return rc;
+		while (body_next(&b, &k, &kl, &v, &vl)) {
+			const uint8_t *p = v;
+			if (key_is(k, kl, "status") && !mpk_read(&p, v + vl, &o) && o.type == MPK_STR && o.len == 6 &&
+			    !memcmp(o.ptr, "failed", 6))
+				S->end = 2;
+		}
 }
 
 /* The live path's seq ranges of a stream (lo, hi pairs), and the last seq at the time. */
@@ -642,6 +645,8 @@ static int read_stream(pt__report *r, const pt_store *st, size_t ri, size_t si)
 			break; /* stop at the end we looked at: a live writer may go on forever */
 		bool live = is_live(&lr, seq, &cursor);
 		const char *kind = pt_ev_kind(ev);
+		if (S->end && strcmp(kind, "run_end"))
+			S->end = 0; /* a later session: the end recorded before is not the stream's end */
 		switch (kind[0]) {
 		case 'm':
 			if (!strcmp(kind, "metric"))
@@ -675,7 +680,7 @@ static int read_stream(pt__report *r, const pt_store *st, size_t ri, size_t si)
 			break;
 		case 'r':
 			if (!strcmp(kind, "run_end"))
-				rc = on_run_end(R, ev);
+				on_run_end(S, ev);
 			break;
 		default:
 			break;
@@ -727,23 +732,21 @@ static int read_run(pt__report *r, const pt_store *st, size_t ri)
 	}
 	R->nstreams = n;
 	pt_strv_free(names, n);
-	bool running = false, crashed = false;
+	bool running = false, any = false, failed = false, crashed = false;
 	for (size_t i = 0; i < R->nstreams && !rc; i++) {
+		const pt__rstream *S = &R->streams[i];
 		rc = read_stream(r, st, ri, i);
-		running |= R->streams[i].info.writer_active != 0;
-		crashed |= R->streams[i].open_tail || R->streams[i].info.torn_bytes;
+		running |= S->info.writer_active != 0;
+		if (!S->info.events)
+			continue;
+		any = true;
+		failed |= S->end == 2;
+		crashed |= S->end == 0;
 	}
 	if (rc)
 		return rc;
-	/* status until the run summaries of issue 13 say it: the log's own evidence */
-	if (running)
-		R->status = "running";
-	else if (R->end_status && !strcmp(R->end_status, "failed"))
-		R->status = "failed";
-	else if (crashed)
-		R->status = "crashed";
-	else
-		R->status = "finished";
+	/* the rule of the run summaries (runs/fields.c, pt__rs_status), so `runs` and the page agree */
+	R->status = running ? "running" : !any ? "empty" : failed ? "failed" : crashed ? "crashed" : "finished";
 	if (R->has_code) {
 		int crc = pt_code_read(&R->code, st, R->name, R->streams[R->code_stream].name);
 		if (crc == PT_ENOMEM)
@@ -751,16 +754,38 @@ static int read_run(pt__report *r, const pt_store *st, size_t ri)
 		if (crc)
 			R->code = NULL; /* a body that is not a `code` body: shown as absent */
 	}
-	if (r->o.verify) {
+	return 0;
+}
+
+/* Verification of every run, on its own thread while the events are read (the two take about as
+ * long; on a machine with a free core the report costs the longer of them, not their sum). */
+typedef struct {
+	pt__report *r;
+	const pt_store *st;
+	pthread_t th;
+	bool started;
+	int rc;
+} verifier;
+
+static void *verify_main(void *arg)
+{
+	verifier *vf = arg;
+	pt_store *own = NULL;
+	/* a handle of its own: nothing of the caller's handle is shared between the threads */
+	int rc = pt_store_open(&own, pt_store_path(vf->st));
+	for (size_t i = 0; !rc && i < vf->r->nruns; i++) {
+		pt__rrun *R = &vf->r->runs[i];
 		verify_ctx v = {R};
 		R->verified = true;
-		R->verify_rc = pt_verify_report(st, R->name, NULL, on_problem, &v, &R->vstats, NULL, NULL);
+		R->verify_rc = pt_verify_report(own, R->name, NULL, on_problem, &v, &R->vstats, NULL, NULL);
 		if (R->verify_rc == PT_ENOMEM)
-			return PT_ENOMEM;
-		if (R->verify_rc && !(R->verify_error = pt__strdup(pt_error_last())))
-			return PT_ENOMEM;
+			rc = PT_ENOMEM;
+		else if (R->verify_rc && !(R->verify_error = pt__strdup(pt_error_last())))
+			rc = PT_ENOMEM;
 	}
-	return 0;
+	pt_store_free(own);
+	vf->rc = rc;
+	return NULL;
 }
 
 int pt__report_collect(pt__report *r, const pt_store *st, const char *const *runs, size_t nruns)
@@ -771,12 +796,33 @@ int pt__report_collect(pt__report *r, const pt_store *st, const char *const *run
 	for (size_t i = 0; i < nruns; i++)
 		if (!(r->runs[i].name = pt__strdup(runs[i])))
 			return PT_ENOMEM;
+	/* every run must exist before the verifier is let loose on the store */
 	for (size_t i = 0; i < nruns; i++) {
-		int rc = read_run(r, st, i);
+		char **names = NULL;
+		size_t n = 0;
+		int rc = pt_store_streams(st, runs[i], &names, &n);
+		pt_strv_free(names, n);
 		if (rc)
 			return rc == PT_ENOMEM ? rc : pt__err_wrap(rc, "report: run %s", runs[i]);
 	}
-	return 0;
+	verifier vf = {r, st, 0, false, 0};
+	if (r->o.verify) {
+		if (pthread_create(&vf.th, NULL, verify_main, &vf))
+			verify_main(&vf); /* no thread: verify here, after all */
+		else
+			vf.started = true;
+	}
+	int rc = 0;
+	for (size_t i = 0; i < nruns && !rc; i++) {
+		rc = read_run(r, st, i);
+		if (rc && rc != PT_ENOMEM)
+			rc = pt__err_wrap(rc, "report: run %s", runs[i]);
+	}
+	if (vf.started)
+		pthread_join(vf.th, NULL);
+	if (!rc && vf.rc)
+		rc = pt__err(vf.rc, "report: verification: %s", pt_error_name(vf.rc));
+	return rc;
 }
 
 void pt__report_free(pt__report *r)
@@ -817,7 +863,6 @@ void pt__report_free(pt__report *r)
 			pt__free(R->art.v[k].detail);
 		}
 		pt__free(R->art.v);
-		pt__free(R->end_status);
 		pt_code_provenance_free(R->code);
 		pt__free(R->verify_error);
 		for (size_t k = 0; k < R->nproblems; k++)
