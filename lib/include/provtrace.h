@@ -38,5 +38,6 @@
 #include "provtrace/artifact.h"
 #include "provtrace/runs.h"
 #include "provtrace/report.h"
+#include "provtrace/ui.h"
 
 #endif

@@ -50,6 +50,7 @@ int cmd_gc(cli_ctx *ctx, int argc, char **argv);
 int cmd_data(cli_ctx *ctx, int argc, char **argv);
 int cmd_seal(cli_ctx *ctx, int argc, char **argv);
 int cmd_report(cli_ctx *ctx, int argc, char **argv);
+int cmd_ui(cli_ctx *ctx, int argc, char **argv);
 
 /* ---- messages ---------------------------------------------------------------- */
 

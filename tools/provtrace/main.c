@@ -28,6 +28,7 @@ static const cli_command commands[] = {
 	{"metrics", cmd_metrics, "metric series of a run on its live path (csv, tsv, json; --points)"},
 	{"data", cmd_data, "artifacts stored beside a run's checkpoints (name, size, SHA-256)"},
 	{"report", cmd_report, "one self-contained HTML page of runs: charts, decisions, checkpoints, params, code"},
+	{"ui", cmd_ui, "a local read-only web UI: runs, queries, reports, live charts (--port, --bind)"},
 };
 
 static void usage(FILE *f)

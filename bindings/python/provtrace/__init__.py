@@ -44,6 +44,7 @@ from .reader import runs_info
 from .replay import State
 from ._seal import seal
 from ._report import report, report_html, html_escape
+from ._ui import UI, ui
 from . import torch  # provtrace.torch: imports torch only when used
 
 __version__ = "0.1.0"
@@ -95,4 +96,6 @@ __all__ = [
     "report",
     "report_html",
     "html_escape",
+    "ui",
+    "UI",
 ]

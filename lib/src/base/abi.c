@@ -24,6 +24,7 @@ size_t pt_abi_struct_size(const char *name)
 		{"pt_gc_stats", sizeof(pt_gc_stats)},
 		{"pt_artifact_info", sizeof(pt_artifact_info)},
 		{"pt_report_options", sizeof(pt_report_options)},
+		{"pt_ui_options", sizeof(pt_ui_options)},
 	};
 	for (size_t i = 0; name && i < sizeof sizes / sizeof *sizes; i++)
 		if (!strcmp(sizes[i].name, name))
