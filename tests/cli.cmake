@@ -32,3 +32,13 @@ if(TARGET provtrace_cli)
   # PT_LISTINGS_ENV (above): the binary, the library and, in a sanitizer build, the runtime to preload
   set_tests_properties(cli_Render PROPERTIES ENVIRONMENT "${PT_LISTINGS_ENV}" TIMEOUT 300)
 endif()
+
+# `provtrace report` and `provtrace ui` (issue 14); the browser checks are tests/browser.cmake.
+if(TARGET provtrace_cli)
+  foreach(cls Report Ui)
+    add_test(NAME cli_${cls}
+      COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_report.py -v ${cls})
+    # PT_LISTINGS_ENV (above): the binary, the library and, in a sanitizer build, the runtime to preload
+    set_tests_properties(cli_${cls} PROPERTIES ENVIRONMENT "${PT_LISTINGS_ENV}" TIMEOUT 300)
+  endforeach()
+endif()
