@@ -520,6 +520,7 @@ class ReportOptions(Structure):
         ("ui", c_int),
         ("poll_url", c_char_p),
         ("charts_only", c_int),
+        ("poll_version", c_char_p),
     ]
 
 

@@ -69,10 +69,14 @@ typedef struct {
 	const char *poll_url;
 	/** 1: only the charts section (a fragment, no <html>): what the UI swaps in. */
 	int charts_only;
+	/** With `ui`: the answer `poll_url` gave just before the page was made,
+	 *  so that a change between making the page and its first poll is not
+	 *  missed (NULL: the first answer is taken as the page's). */
+	const char *poll_version;
 } pt_report_options;
 
 #define PT_REPORT_OPTIONS_VERSION 1
-#define PT_REPORT_OPTIONS_INIT { PT_REPORT_OPTIONS_VERSION, 0, 0, 1, 960, NULL, 0, NULL, 0, NULL, 0 }
+#define PT_REPORT_OPTIONS_INIT { PT_REPORT_OPTIONS_VERSION, 0, 0, 1, 960, NULL, 0, NULL, 0, NULL, 0, NULL }
 
 /** Initialise `opts` to the defaults.  PT_EINVAL on an unknown version. */
 PT_EXTERN int pt_report_options_init(pt_report_options *opts, unsigned int version);

@@ -629,10 +629,24 @@ static void params(W *w, const pt__report *r)
 			raw(w, "</td>");
 			for (size_t rj = 0; rj < r->nruns; rj++) {
 				raw(w, "<td><code>");
+				/* one value when the run's streams agree; else "stream=value" per stream */
 				size_t hits = 0;
-				for (size_t j = 0; j < r->runs[rj].par.n; j++)
-					if (!strcmp(r->runs[rj].par.v[j].name, name))
-						hits++;
+				bool agree = true;
+				const char *v0 = NULL;
+				for (size_t j = 0; j < r->runs[rj].par.n; j++) {
+					const pt__rparam *p = &r->runs[rj].par.v[j];
+					if (strcmp(p->name, name))
+						continue;
+					if (hits++ && strcmp(v0 ? v0 : "", p->value ? p->value : ""))
+						agree = false;
+					v0 = p->value;
+				}
+				if (agree && hits > 1) {
+					esc(w, v0 ? v0 : "?");
+					hits = 0;
+					raw(w, "</code></td>");
+					continue;
+				}
 				for (size_t j = 0; j < r->runs[rj].par.n; j++) {
 					const pt__rparam *p = &r->runs[rj].par.v[j];
 					if (strcmp(p->name, name))
@@ -808,7 +822,7 @@ static const char CSS[] =
 	".bad{color:#c00;font-weight:bold}tr.diff td{background:#fff3c4}tr.ab td{color:#999}"
 	".st-running{color:#0550ae}.st-failed,.st-crashed{color:#c00}.st-finished{color:#1a7f37}.st-empty{color:#777}"
 	"figure.chart{margin:1em 0}figcaption{font-weight:bold}"
-	".plot{position:relative;margin:0 0 18px 60px;height:240px;border-left:1px solid #999;"
+	".plot{position:relative;margin:10px 0 18px 60px;height:240px;border-left:1px solid #999;"
 	"border-bottom:1px solid #999}svg.ps{width:100%;height:240px;display:block;cursor:crosshair}"
 	"svg.ps *{vector-effect:non-scaling-stroke}.grid line{stroke:#eee}"
 	"polyline.s{fill:none;stroke-width:1.3}polyline.ab{opacity:.35;stroke-dasharray:4 3}"
@@ -855,7 +869,7 @@ static const char JS[] =
 	"s.addEventListener('dblclick',function(){s.setAttribute('viewBox','0 0 '+s.dataset.w+' '+s.viewBox.baseVal.height);labels(s);});}"
 	"function bindAll(){var ss=document.querySelectorAll('svg.ps');for(var i=0;i<ss.length;i++)bind(ss[i]);}"
 	"bindAll();"
-	"var poll=document.body.dataset.poll;if(poll){var last=null,busy=false;"
+	"var poll=document.body.dataset.poll;if(poll){var last=document.body.dataset.version;if(last===undefined)last=null;var busy=false;"
 	"setInterval(function(){if(busy)return;busy=true;fetch(poll,{cache:'no-store'}).then(function(r){return r.text();})"
 	".then(function(t){if(last!==null&&t!==last){var u=new URL(location.href);u.searchParams.set('part','charts');"
 	"return fetch(u,{cache:'no-store'}).then(function(r){return r.text();}).then(function(h){"
@@ -896,6 +910,11 @@ int pt__report_write(const pt__report *r, pt__buf *out)
 		raw(&w, " data-poll=\"");
 		esc(&w, r->o.poll_url);
 		raw(&w, "\"");
+		if (r->o.poll_version) {
+			raw(&w, " data-version=\"");
+			esc(&w, r->o.poll_version);
+			raw(&w, "\"");
+		}
 	}
 	raw(&w, ">\n<header><h1>");
 	if (r->o.title)

@@ -176,6 +176,8 @@ static int api_runs(const pt_store *st, const pt__ui_req *req, pt__ui_resp *o)
 
 /* ---- /report and /api/version ------------------------------------------------------------------------- */
 
+static int version_text(const pt_store *st, const char *const *runs, size_t n, pt__buf *out);
+
 /* The runs of a request: 1..PT_REPORT_MAX_RUNS valid names.  0 or the error response written. */
 static int req_runs(const pt__ui_req *req, const char **runs, size_t *n, pt__ui_resp *o, bool json, int *done)
 {
@@ -219,7 +221,16 @@ static int page_report(const pt_store *st, const pt__ui_req *req, pt__ui_resp *o
 			pt__buf_free(&poll);
 			return PT_ENOMEM;
 		}
+	/* the version first: a change made while the page is made shows on its first poll */
+	pt__buf version = {0};
+	rc = version_text(st, runs, n, &version);
+	if (rc) {
+		pt__buf_free(&poll);
+		pt__buf_free(&version);
+		return rc == PT_ENOMEM ? rc : error_page(o, lib_status(rc), pt_error_last());
+	}
 	pt_report_options ro = PT_REPORT_OPTIONS_INIT;
+	ro.poll_version = (const char *)version.data;
 	ro.x_time = x && !strcmp(x, "time");
 	ro.log_scale = lg && !strcmp(lg, "1");
 	ro.charts_only = part != NULL;
@@ -232,6 +243,7 @@ static int page_report(const pt_store *st, const pt__ui_req *req, pt__ui_resp *o
 	size_t len = 0;
 	rc = pt_report_html(st, runs, n, &ro, &html, &len);
 	pt__buf_free(&poll);
+	pt__buf_free(&version);
 	if (rc == PT_ENOMEM)
 		return rc;
 	if (rc)
@@ -243,7 +255,37 @@ static int page_report(const pt_store *st, const pt__ui_req *req, pt__ui_resp *o
 	return rc;
 }
 
-/* One line per stream: what a change in the run changes.  Cheap: the streams' chains and headers. */
+/* One line per stream: what a change in the runs changes.  Cheap: the streams' chains and headers.
+ * Returns 0, PT_ENOMEM, or the error of a missing run (message set). */
+static int version_text(const pt_store *st, const char *const *runs, size_t n, pt__buf *out)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		char **streams = NULL;
+		size_t ns = 0;
+		if ((rc = pt_store_streams(st, runs[i], &streams, &ns)))
+			return rc;
+		for (size_t k = 0; k < ns && !rc; k++) {
+			pt_stream_info si;
+			memset(&si, 0, sizeof si);
+			if (pt_stream_stat(st, runs[i], streams[k], &si))
+				rc = pt__buf_printf(out, "%s %s unreadable\n", runs[i], streams[k]) ? PT_ENOMEM : 0;
+			else
+				rc = pt__buf_printf(out, "%s %s %llu %lld %u\n", runs[i], streams[k],
+						    (unsigned long long)si.seq_last, (long long)si.time_max,
+						    si.writer_active)
+					     ? PT_ENOMEM
+					     : 0;
+		}
+		pt_strv_free(streams, ns);
+	}
+	if (!rc && pt__buf_reserve(out, 1))
+		rc = PT_ENOMEM;
+	if (!rc)
+		out->data[out->len] = 0;
+	return rc;
+}
+
 static int api_version(const pt_store *st, const pt__ui_req *req, pt__ui_resp *o)
 {
 	const char *runs[PT_REPORT_MAX_RUNS];
@@ -253,28 +295,10 @@ static int api_version(const pt_store *st, const pt__ui_req *req, pt__ui_resp *o
 		return rc;
 	o->status = 200;
 	o->type = "text/plain; charset=utf-8";
-	for (size_t i = 0; i < n; i++) {
-		char **streams = NULL;
-		size_t ns = 0;
-		if ((rc = pt_store_streams(st, runs[i], &streams, &ns)))
-			return rc == PT_ENOMEM ? rc : json_error(o, lib_status(rc), pt_error_last());
-		for (size_t k = 0; k < ns && !rc; k++) {
-			pt_stream_info si;
-			memset(&si, 0, sizeof si);
-			if (pt_stream_stat(st, runs[i], streams[k], &si))
-				rc = pt__buf_printf(&o->body, "%s %s unreadable\n", runs[i], streams[k]) ? PT_ENOMEM : 0;
-			else
-				rc = pt__buf_printf(&o->body, "%s %s %llu %lld %u\n", runs[i], streams[k],
-						    (unsigned long long)si.seq_last, (long long)si.time_max,
-						    si.writer_active)
-					     ? PT_ENOMEM
-					     : 0;
-		}
-		pt_strv_free(streams, ns);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	rc = version_text(st, runs, n, &o->body);
+	if (rc && rc != PT_ENOMEM)
+		return json_error(o, lib_status(rc), pt_error_last());
+	return rc;
 }
 
 int pt__ui_route(const pt_store *st, const pt__ui_req *req, pt__ui_resp *o)
