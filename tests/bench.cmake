@@ -36,3 +36,16 @@ if(TARGET provtrace-bench)
     set_tests_properties(bench_reopen_usage_${tname} PROPERTIES LABELS "bench")
   endforeach()
 endif()
+
+# report: a 100k-event run rendered as the HTML report, with and without verification (issue 14).
+if(TARGET provtrace-bench)
+  add_test(NAME bench_report_quick COMMAND provtrace-bench report --quick)
+  set_tests_properties(bench_report_quick PROPERTIES LABELS "bench" TIMEOUT 300)
+  foreach(args "--events;0" "--repeat;x" "--bogus" "extra")
+    string(REPLACE ";" "_" tname "${args}")
+    string(REGEX REPLACE "[^A-Za-z0-9_]" "" tname "${tname}")
+    add_test(NAME bench_report_usage_${tname}
+      COMMAND sh -c "\"$0\" report \"$@\"; test $? -eq 2" $<TARGET_FILE:provtrace-bench> ${args})
+    set_tests_properties(bench_report_usage_${tname} PROPERTIES LABELS "bench")
+  endforeach()
+endif()
