@@ -10,3 +10,11 @@ if(TARGET provtrace_cli AND PT_PYTHON3 AND PT_PY_REGISTER)
       TIMEOUT 300 LABELS browser)
   endforeach()
 endif()
+
+# UI first paint and update latency for a live run (tools/bench/bench_ui.py; a benchmark: its
+# numbers are printed, only a failure to run or an update never shown fails it).
+if(TARGET provtrace_cli AND PT_PYTHON3 AND PT_PY_REGISTER)
+  add_test(NAME bench_ui_quick
+    COMMAND ${PT_PYTHON3} ${PROJECT_SOURCE_DIR}/tools/bench/bench_ui.py --quick)
+  set_tests_properties(bench_ui_quick PROPERTIES ENVIRONMENT "${PT_PY_ENV}" TIMEOUT 300 LABELS "bench;browser")
+endif()
