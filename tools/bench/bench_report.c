@@ -64,8 +64,9 @@ static int record(pt_store *st, uint64_t n)
 	return 0;
 }
 
-/* Best wall time in s of `repeat` reports; size in *bytes. */
-static int time_report(pt_store *st, int verify, uint64_t repeat, double *best, size_t *bytes)
+/* Best wall time in s of `repeat` reports (and the CPU time of the process, all threads, in that
+ * best one: what the report costs on free cores, whatever else the machine runs); size in *bytes. */
+static int time_report(pt_store *st, int verify, uint64_t repeat, double *best, double *cpu, size_t *bytes)
 {
 	const char *runs[] = {"big"};
 	pt_report_options o = PT_REPORT_OPTIONS_INIT;
@@ -73,15 +74,20 @@ static int time_report(pt_store *st, int verify, uint64_t repeat, double *best, 
 	*best = 1e30;
 	for (uint64_t r = 0; r < repeat; r++) {
 		char *html = NULL;
+		bench_cpu c0, c1;
+		bench_cpu_now(&c0);
 		uint64_t t0 = bench_mono_ns();
 		if (pt_report_html(st, runs, 1, &o, &html, bytes)) {
 			bench_err("report: %s", pt_error_last());
 			return -1;
 		}
 		double t = (double)(bench_mono_ns() - t0) / 1e9;
+		bench_cpu_now(&c1);
 		pt_free(html);
-		if (t < *best)
+		if (t < *best) {
 			*best = t;
+			*cpu = (double)(c1.process_ns - c0.process_ns) / 1e9;
+		}
 	}
 	return 0;
 }
@@ -166,9 +172,8 @@ int bench_report_run(int argc, char **argv)
 	       "best of %llu\n",
 	       (unsigned long long)repeat);
 	bench_print_machine(stdout);
-	static const char *const head[] = {"events",       "baseline: read all series", "report, no verify",
-					   "ratio",        "report with verify",        "size",
-					   "target (10M)"};
+	static const char *const head[] = {"events", "baseline: read all series", "report, no verify (CPU)", "ratio",
+					   "report with verify (CPU)", "size", "target (10M)"};
 	bench_table t;
 	bench_table_init(&t, 7, head);
 	int status = BENCH_EXIT_OK;
@@ -180,25 +185,26 @@ int bench_report_run(int argc, char **argv)
 				bench_err("%s", pt_error_last());
 			status = BENCH_EXIT_ERROR;
 		}
-		double read_s = 0, rep_s = 0, ver_s = 0;
+		double read_s = 0, rep_s = 0, ver_s = 0, rep_cpu = 0, ver_cpu = 0;
 		size_t bytes = 0, bytes2 = 0;
 		uint64_t points = 0;
 		if (status == BENCH_EXIT_OK &&
-		    (time_read(st, repeat, &read_s, &points) || time_report(st, 0, repeat, &rep_s, &bytes) ||
-		     time_report(st, 1, repeat, &ver_s, &bytes2)))
+		    (time_read(st, repeat, &read_s, &points) || time_report(st, 0, repeat, &rep_s, &rep_cpu, &bytes) ||
+		     time_report(st, 1, repeat, &ver_s, &ver_cpu, &bytes2)))
 			status = BENCH_EXIT_ERROR;
 		if (status == BENCH_EXIT_OK) {
-			char c0[32], c1[32], c2[32], c3[32], c4[32], c5[40], c6[48];
+			char c0[32], c1[32], c2[48], c3[32], c4[48], c5[40], c6[64];
 			bench_fmt_count(c0, sizeof c0, (double)sizes[i]);
 			snprintf(c1, sizeof c1, "%.3f s", read_s);
-			snprintf(c2, sizeof c2, "%.3f s", rep_s);
+			snprintf(c2, sizeof c2, "%.3f s (%.3f s)", rep_s, rep_cpu);
 			snprintf(c3, sizeof c3, "%.2f", read_s > 0 ? rep_s / read_s : 0);
-			snprintf(c4, sizeof c4, "%.3f s", ver_s);
+			snprintf(c4, sizeof c4, "%.3f s (%.3f s)", ver_s, ver_cpu);
 			snprintf(c5, sizeof c5, "%.1f KiB", (double)bytes / 1024);
 			snprintf(c6, sizeof c6, "%s",
 				 sizes[i] < 10000000 ? "-"
 				 : rep_s <= 2.0 && bytes <= 2u << 20 ? "<= 2 s, 2 MB: MET"
-								     : "<= 2 s, 2 MB: MISSED");
+				 : rep_cpu <= 2.0 && bytes <= 2u << 20 ? "MISSED (wall); CPU MET"
+								       : "<= 2 s, 2 MB: MISSED");
 			const char *row[] = {c0, c1, c2, c3, c4, c5, c6};
 			bench_table_row(&t, row);
 		}
@@ -210,7 +216,7 @@ int bench_report_run(int argc, char **argv)
 	bench_table_print(&t, stdout);
 	printf("baseline: pt_metrics_read of every series, every event, no downsampling (the read any plot "
 	       "needs); ratio: report without verification / baseline.  'with verify' adds pt_verify_report "
-	       "on a second thread while the events are read.\n");
+	       "on a second thread while the events are read.  (CPU): CPU time of the process, all threads.\n");
 	bench_table_free(&t);
 	bench_rm_rf(dir);
 	free(dir);
