@@ -25,6 +25,15 @@ def find_chromium():
     return None
 
 
+def browser_env():
+    """The environment without what a sanitizer build preloads into the test's interpreter
+    (tests/python.cmake): chromium is not built for it."""
+    env = dict(os.environ)
+    for k in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        env.pop(k, None)
+    return env
+
+
 class WebSocket:
     def __init__(self, url, timeout=30):
         assert url.startswith("ws://")
@@ -114,7 +123,7 @@ class Browser:
              "--user-data-dir=" + self.profile, "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
              "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-sync",
              "--disable-component-update", "--window-size=%d,%d" % (width, height), "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=browser_env())
         port_file = os.path.join(self.profile, "DevToolsActivePort")
         deadline = time.time() + 60
         def port_written():
