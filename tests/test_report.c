@@ -252,12 +252,14 @@ static void test_report_buckets_take_keys_in_any_order(void **state)
 		TU_OK(pt_recorder_metric(rec, "m", (double)i, steps[i]));
 	TU_OK(pt_recorder_metric(rec, "m", NAN, 9));
 	TU_OK(pt_recorder_metric(rec, "m", INFINITY, 10));
+	TU_OK(pt_recorder_metric(rec, "m", 5.0, INT64_MAX - 1)); /* beyond the keys drawn: counted */
+	TU_OK(pt_recorder_metric(rec, "m", 5.0, INT64_MIN + 1));
 	TU_OK(pt_recorder_close(rec));
 	const char *runs[] = {"odd"};
 	char *html = report(f->st, runs, 1, NULL);
 	assert_non_null(strstr(html, "data-x0=\"-50000\" data-x1=\"100000000\""));
 	assert_non_null(strstr(html, "7 pts"));
-	assert_non_null(strstr(html, "2 points not drawn"));
+	assert_non_null(strstr(html, "4 points not drawn"));
 	pt_free(html);
 }
 

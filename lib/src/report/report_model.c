@@ -354,7 +354,9 @@ static int on_metric(stream_ctx *c, const pt_event_view *ev, int64_t key, bool l
 	int rc = series_of(c, name, live ? -1 : lineage, &s);
 	if (rc || !s)
 		return rc;
-	if (!isfinite(x) || (c->r->o.log_scale && x <= 0)) {
+	/* keys beyond +-2^62 (absurd steps; wall times after 2116) are left out: the bucket window's
+	 * arithmetic (b0 + PT__RB) then never overflows */
+	if (!isfinite(x) || (c->r->o.log_scale && x <= 0) || key > PT__RKEY_MAX || key < -PT__RKEY_MAX) {
 		s->skipped++;
 		return 0;
 	}
