@@ -240,6 +240,18 @@ static void test_report_keeps_spikes_when_downsampling(void **state)
 	assert_int_equal(at_min, lround(777777.0 / 999999 * 959));
 	assert_int_equal(at_max, lround(333333.0 / 999999 * 959));
 	pt_free(html);
+
+	/* a stream this long is read in two halves on two threads: damage in the second half (three
+	 * quarters into the segment, batches being in seq order) is the report's error, the run named */
+	size_t nseg = 0;
+	char **segs = tu_sealed(f->st, "big", "main", &nseg);
+	assert_int_equal(nseg, 1);
+	tu_flip_byte(segs[0], tu_file_size(segs[0]) * 3 / 4);
+	pt_strv_free(segs, nseg);
+	html = (char *)1;
+	assert_int_equal(pt_report_html(f->st, runs, 1, &o, &html, NULL), PT_ECORRUPT);
+	assert_null(html);
+	assert_non_null(strstr(pt_error_last(), "report: run big"));
 }
 
 /* Keys out of order, negative, far apart: the buckets widen and slide without losing an extreme. */

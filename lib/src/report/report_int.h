@@ -25,6 +25,7 @@
 #define PT__RB 1024           /* buckets per series */
 #define PT__RTEXT_MAX 2000    /* bytes of one text shown (a reason, a value): longer ones are cut */
 #define PT__RPROBLEMS 20      /* verification problems listed per run */
+#define PT__RSPLIT_MIN 1000000 /* a stream this long is read in two halves on two threads */
 #define PT__RKEY_MAX ((int64_t)1 << 62) /* metric keys (step or ns) drawn: within +-this */
 
 typedef struct {

@@ -535,21 +535,22 @@ static int on_artifact(stream_ctx *c, pt__rrun *R, const pt_event_view *ev, cons
 }
 
 /* A `run_end` ends the stream's session: "failed" when its body says so, else finished. */
-static void on_run_end(pt__rstream *S, const pt_event_view *ev)
+static int run_end_of(const pt_event_view *ev)
 {
 	body_it b;
 	const char *k;
 	size_t kl, vl;
 	const uint8_t *v;
 	mpk_obj o;
-	S->end = 1;
+	int end = 1;
 	if (body_open(&b, ev))
 		while (body_next(&b, &k, &kl, &v, &vl)) {
 			const uint8_t *p = v;
 			if (key_is(k, kl, "status") && !mpk_read(&p, v + vl, &o) && o.type == MPK_STR && o.len == 6 &&
 			    !memcmp(o.ptr, "failed", 6))
-				S->end = 2;
+				end = 2;
 		}
+	return end;
 }
 
 /* The live path's seq ranges of a stream (lo, hi pairs), and the last seq at the time. */
@@ -595,60 +596,39 @@ static bool is_live(const live_ranges *lr, uint64_t seq, size_t *cursor)
 	return false;
 }
 
-static int read_stream(pt__report *r, const pt_store *st, size_t ri, size_t si)
+/* Read seqs lo..hi of stream `si` of run `ri` into `r`: the one pass over the events.  `*end`: the
+ * last session's end seen in the range (-1: no event), `*lineages` the stream's lineage count. */
+static int read_range(pt__report *r, size_t ri, size_t si, const pt_store *st, const live_ranges *lr, uint64_t lo,
+		      uint64_t hi, int *end, size_t *lineages)
 {
 	pt__rrun *R = &r->runs[ri];
-	pt__rstream *S = &R->streams[si];
-	int rc = pt_stream_stat(st, R->name, S->name, &S->info);
-	if (rc)
-		return rc;
-	/* the chain's head: the newest sealed segment */
-	pt__history h;
-	if ((rc = pt__history_load(&h, st, R->name, S->name, true)))
-		return rc;
-	if (h.chain.n) {
-		pt__hex(h.chain.v[h.chain.n - 1].id, PT_SHA256_LEN, S->head);
-		S->head_last_seq = h.chain.v[h.chain.n - 1].last_seq;
-	}
-	pt__history_free(&h);
-	S->open_tail = !S->info.writer_active && S->info.seq_last > S->head_last_seq;
-	if (!S->info.events)
-		return 0;
-	R->events += S->info.events;
-	if (!R->tmin || S->info.time_min < R->tmin)
-		R->tmin = S->info.time_min;
-	if (S->info.time_max > R->tmax)
-		R->tmax = S->info.time_max;
-
-	live_ranges lr = {0};
-	if ((rc = live_ranges_load(st, R->name, S->name, &lr)))
-		return rc;
+	const pt__rstream *S = &R->streams[si];
 	stream_ctx *c = pt__malloc(sizeof *c);
 	pt_lineage_iter *it = NULL;
-	if (!c) {
-		pt__free(lr.r);
+	if (!c)
 		return PT_ENOMEM;
-	}
 	c->r = r;
 	c->ri = ri;
 	c->si = si;
 	memset(c->slot, 0xff, sizeof c->slot);
-	/* this stream's series made before (none: one pass per stream) */
 	size_t cursor = 0;
-	if ((rc = pt_lineage_iter_open(&it, st, R->name, S->name, NULL, 0)))
+	pt_iter_options o = PT_ITER_OPTIONS_INIT;
+	o.seq_min = lo;
+	o.seq_max = hi;
+	int rc = pt_lineage_iter_open(&it, st, R->name, S->name, &o, 0);
+	if (rc)
 		goto done;
-	S->lineages = pt_lineage_iter_lineages(it);
+	*lineages = pt_lineage_iter_lineages(it);
 	const pt_event_view *ev;
 	int64_t lineage;
-	uint64_t last_seq = S->info.seq_last;
 	while ((rc = pt_lineage_iter_next(it, &ev, &lineage)) == 0) {
 		uint64_t seq = pt_ev_seq(ev);
-		if (seq > last_seq)
+		if (seq > hi)
 			break; /* stop at the end we looked at: a live writer may go on forever */
-		bool live = is_live(&lr, seq, &cursor);
+		bool live = is_live(lr, seq, &cursor);
 		const char *kind = pt_ev_kind(ev);
-		if (S->end && strcmp(kind, "run_end"))
-			S->end = 0; /* a later session: the end recorded before is not the stream's end */
+		if (strcmp(kind, "run_end"))
+			*end = 0; /* a later session: an end recorded before is not the stream's end */
 		switch (kind[0]) {
 		case 'm':
 			if (!strcmp(kind, "metric"))
@@ -682,7 +662,7 @@ static int read_stream(pt__report *r, const pt_store *st, size_t ri, size_t si)
 			break;
 		case 'r':
 			if (!strcmp(kind, "run_end"))
-				on_run_end(S, ev);
+				*end = run_end_of(ev);
 			break;
 		default:
 			break;
@@ -695,6 +675,216 @@ static int read_stream(pt__report *r, const pt_store *st, size_t ri, size_t si)
 done:
 	pt_lineage_iter_free(it);
 	pt__free(c);
+	return rc;
+}
+
+/* One half of a long stream, read on its own thread into a model of its own (one run that
+ * borrows the real run's name and streams). */
+typedef struct {
+	pt__report P; /* P.runs: one run */
+	const pt_store *st;
+	const live_ranges *lr;
+	size_t si, lineages;
+	uint64_t lo, hi;
+	int end, rc;
+	char msg[256]; /* the error message (thread-local where it was set) */
+} part;
+
+static void *part_main(void *arg)
+{
+	part *pa = arg;
+	pa->rc = read_range(&pa->P, 0, pa->si, pa->st, pa->lr, pa->lo, pa->hi, &pa->end, &pa->lineages);
+	if (pa->rc)
+		snprintf(pa->msg, sizeof pa->msg, "%s", pt_error_last());
+	return NULL;
+}
+
+static void part_free(part *pa)
+{
+	/* the borrowed name and streams are not the part's to free */
+	if (pa->P.runs) {
+		pa->P.runs[0].name = NULL;
+		pa->P.runs[0].streams = NULL;
+		pa->P.runs[0].nstreams = 0;
+	}
+	pt__report_free(&pa->P);
+}
+
+/* Move the rows of `from` after those of `to` (capped like the reading: the total counts all). */
+#define MERGE_ROWS(to, from)                                                                            \
+	do {                                                                                            \
+		for (size_t i_ = 0; i_ < (from).n; i_++) {                                              \
+			bool room_;                                                                     \
+			size_t total_ = (to).total;                                                     \
+			if ((rc = VEC_ROOM(to, &room_)))                                                \
+				return rc;                                                              \
+			(to).total = total_;                                                            \
+			if (room_) {                                                                    \
+				*VEC_LAST(to) = (from).v[i_];                                           \
+				memset(&(from).v[i_], 0, sizeof (from).v[i_]);                         \
+			}                                                                               \
+		}                                                                                       \
+		(to).total += (from).total;                                                             \
+	} while (0)
+
+/* Merge a part into run `ri` of `r`, after what is there (the parts are merged in seq order). */
+static int merge_part(pt__report *r, size_t ri, size_t si, part *pa)
+{
+	pt__rrun *R = &r->runs[ri], *F = &pa->P.runs[0];
+	int rc = 0;
+	MERGE_ROWS(R->dec, F->dec);
+	MERGE_ROWS(R->ck, F->ck);
+	MERGE_ROWS(R->fork, F->fork);
+	MERGE_ROWS(R->art, F->art);
+	/* params: a later value of the same name replaces the earlier one */
+	for (size_t i = 0; i < F->par.n; i++) {
+		pt__rparam *p = &F->par.v[i], *q = NULL;
+		for (size_t j = 0; j < R->par.n && !q; j++)
+			if (R->par.v[j].stream == p->stream && !strcmp(R->par.v[j].name, p->name))
+				q = &R->par.v[j];
+		if (q) {
+			pt__free(q->value);
+			q->value = p->value;
+			p->value = NULL;
+			continue;
+		}
+		bool room;
+		size_t total = R->par.total;
+		if ((rc = VEC_ROOM(R->par, &room)))
+			return rc;
+		R->par.total = total + 1;
+		if (room) {
+			*VEC_LAST(R->par) = *p;
+			memset(p, 0, sizeof *p);
+		}
+	}
+	if (F->has_code && !R->has_code) {
+		R->has_code = true;
+		R->code_stream = F->code_stream;
+	}
+	/* series: each bucket's two extremes go into the run's series of the same metric and part, so
+	 * every minimum and maximum survives the merge exactly */
+	pt__report *P = &pa->P;
+	for (size_t i = 0; i < P->nseries; i++) {
+		const pt__rseries *b = &P->series[i];
+		stream_ctx c;
+		c.r = r;
+		c.ri = ri;
+		c.si = si;
+		memset(c.slot, 0xff, sizeof c.slot);
+		pt__rseries *s = NULL;
+		/* the run's series of this stream, metric and part, if any (a linear search: few series) */
+		for (size_t k = 0; k < r->nseries && !s; k++) {
+			pt__rseries *t = &r->series[k];
+			if (t->run == ri && t->stream == si && t->part == b->part &&
+			    !strcmp(r->metrics[t->metric], P->metrics[b->metric]))
+				s = t;
+		}
+		if (!s && (rc = series_of(&c, P->metrics[b->metric], b->part, &s)))
+			return rc;
+		if (!s)
+			continue; /* over a cap (counted by series_of) */
+		s->skipped += b->skipped;
+		for (size_t k = 0; b->b && k < PT__RB; k++) {
+			const pt__rbucket *x = &b->b[k];
+			if (!x->n)
+				continue;
+			uint64_t n0 = s->n;
+			if ((rc = series_add(s, x->kmin, x->vmin)))
+				return rc;
+			if ((x->kmax != x->kmin || x->vmax != x->vmin) && (rc = series_add(s, x->kmax, x->vmax)))
+				return rc;
+			s->n = n0 + x->n;
+		}
+		/* the keys' range is the part's, not only its extremes' */
+		if (b->n && b->kmin < s->kmin)
+			s->kmin = b->kmin;
+		if (b->n && b->kmax > s->kmax)
+			s->kmax = b->kmax;
+	}
+	r->series_dropped += P->series_dropped;
+	r->metrics_dropped += P->metrics_dropped;
+	return 0;
+}
+
+static int read_stream(pt__report *r, const pt_store *st, size_t ri, size_t si)
+{
+	pt__rrun *R = &r->runs[ri];
+	pt__rstream *S = &R->streams[si];
+	int rc = pt_stream_stat(st, R->name, S->name, &S->info);
+	if (rc)
+		return rc;
+	/* the chain's head: the newest sealed segment */
+	pt__history h;
+	if ((rc = pt__history_load(&h, st, R->name, S->name, true)))
+		return rc;
+	if (h.chain.n) {
+		pt__hex(h.chain.v[h.chain.n - 1].id, PT_SHA256_LEN, S->head);
+		S->head_last_seq = h.chain.v[h.chain.n - 1].last_seq;
+	}
+	pt__history_free(&h);
+	S->open_tail = !S->info.writer_active && S->info.seq_last > S->head_last_seq;
+	if (!S->info.events)
+		return 0;
+	R->events += S->info.events;
+	if (!R->tmin || S->info.time_min < R->tmin)
+		R->tmin = S->info.time_min;
+	if (S->info.time_max > R->tmax)
+		R->tmax = S->info.time_max;
+
+	live_ranges lr = {0};
+	if ((rc = live_ranges_load(st, R->name, S->name, &lr)))
+		return rc;
+	uint64_t first = S->info.seq_first, last = S->info.seq_last;
+	int end = -1;
+	if (last - first + 1 < PT__RSPLIT_MIN) {
+		rc = read_range(r, ri, si, st, &lr, first, last, &end, &S->lineages);
+	} else {
+		/* two halves of the stream on two threads, each into a model of its own, merged in order */
+		part parts[2];
+		memset(parts, 0, sizeof parts);
+		uint64_t mid = first + (last - first) / 2;
+		for (int k = 0; k < 2; k++) {
+			part *pa = &parts[k];
+			pa->P.o = r->o;
+			if (!(pa->P.runs = pt__calloc(1, sizeof *pa->P.runs))) {
+				part_free(&parts[0]);
+				part_free(&parts[1]);
+				pt__free(lr.r);
+				return PT_ENOMEM;
+			}
+			pa->P.runs[0].name = R->name;
+			pa->P.runs[0].streams = R->streams;
+			pa->P.runs[0].nstreams = R->nstreams;
+			pa->P.nruns = 1;
+			pa->st = st;
+			pa->lr = &lr;
+			pa->si = si;
+			pa->lo = k ? mid + 1 : first;
+			pa->hi = k ? last : mid;
+			pa->end = -1;
+		}
+		pthread_t th;
+		bool started = !pthread_create(&th, NULL, part_main, &parts[1]);
+		part_main(&parts[0]);
+		if (started)
+			pthread_join(th, NULL);
+		else
+			part_main(&parts[1]);
+		rc = parts[0].rc ? parts[0].rc : parts[1].rc;
+		if (rc && rc != PT_ENOMEM)
+			rc = pt__err(rc, "%s", parts[0].rc ? parts[0].msg : parts[1].msg);
+		for (int k = 0; k < 2; k++) {
+			if (!rc)
+				rc = merge_part(r, ri, si, &parts[k]);
+			if (parts[k].end >= 0)
+				end = parts[k].end;
+			if (parts[k].lineages > S->lineages)
+				S->lineages = parts[k].lineages;
+			part_free(&parts[k]);
+		}
+	}
+	S->end = end < 0 ? 0 : end;
 	pt__free(lr.r);
 	return rc;
 }
