@@ -27,6 +27,8 @@ static const cli_command commands[] = {
 	{"seal", cmd_seal, "recover and seal the open segment of streams whose writer is gone"},
 	{"metrics", cmd_metrics, "metric series of a run on its live path (csv, tsv, json; --points)"},
 	{"data", cmd_data, "artifacts stored beside a run's checkpoints (name, size, SHA-256)"},
+	{"consume", cmd_consume, "a durable consumer: hand new events in batches to a command (--exec), with retries"},
+	{"consumers", cmd_consumers, "list consumers with position and lag (ls), move one (reset), forget one (rm)"},
 };
 
 static void usage(FILE *f)
