@@ -43,6 +43,7 @@ from .checkpoint import checkpoint_totals
 from .reader import runs_info
 from .replay import State
 from ._seal import seal
+from .consumer import Consumer, consume, consumer, consumers, remove_consumer, reset_consumer
 from . import torch  # provtrace.torch: imports torch only when used
 
 __version__ = "0.1.0"
@@ -74,6 +75,12 @@ __all__ = [
     "checkpoint_totals",
     "runs_info",
     "seal",
+    "Consumer",
+    "consume",
+    "consumer",
+    "consumers",
+    "reset_consumer",
+    "remove_consumer",
     "VerifyReport",
     "library_version",
     "library_path",
