@@ -32,3 +32,13 @@ if(TARGET provtrace_cli)
   # PT_LISTINGS_ENV (above): the binary, the library and, in a sanitizer build, the runtime to preload
   set_tests_properties(cli_Render PROPERTIES ENVIRONMENT "${PT_LISTINGS_ENV}" TIMEOUT 300)
 endif()
+
+# Live paths: streaming emit (kill -9 loses at most the max delay), consume, consumers (issue 17).
+if(TARGET provtrace_cli)
+  foreach(cls StreamingEmit Consume)
+    add_test(NAME cli_Live_${cls}
+      COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_live.py -v ${cls})
+    set_tests_properties(cli_Live_${cls} PROPERTIES
+      ENVIRONMENT "PROVTRACE_BIN=$<TARGET_FILE:provtrace_cli>" TIMEOUT 600)
+  endforeach()
+endif()
