@@ -398,6 +398,38 @@ static void test_damaged_position_is_reported(void **state)
 	free(p);
 }
 
+static void test_golden_position_file_is_read(void **state)
+{
+	tu_fixture *f = *state;
+	record(f->st, "exp-1", NULL, 5, 0);
+	record(f->st, "exp-2", NULL, 5, 0);
+	char *dir = tu_path(pt_store_path(f->st), "consumers/golden");
+	char *dst = tu_path(dir, "position");
+	char cmd[2048];
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s/tests/fixtures/consumer/position' '%s'", dir, PT_SOURCE_DIR,
+		 dst);
+	assert_int_equal(system(cmd), 0);
+	pt_consumer_info *ci;
+	size_t nc;
+	TU_OK(pt_consumers_list(f->st, NULL, &ci, &nc));
+	assert_int_equal(nc, 1);
+	assert_string_equal(ci[0].run, "exp-*");
+	assert_null(ci[0].stream);
+	assert_string_equal(ci[0].start, "step=3");
+	assert_string_equal(ci[0].failures, "consumer-failures/golden");
+	assert_int_equal(ci[0].created, 1796454449265143342LL);
+	assert_int_equal(ci[0].npositions, 2);
+	assert_int_equal(ci[0].positions[0].seq, 2); /* recorded */
+	assert_int_equal(ci[0].positions[1].seq, 3); /* from step=3: seq 4 is next */
+	assert_int_equal(ci[0].events_behind, 3 + 2);
+	pt_consumer_info_free(ci, nc);
+	uint64_t first;
+	assert_int_equal(count_all(f->st, "golden", NULL, &first), 5);
+	assert_int_equal(first, 3);
+	free(dst);
+	free(dir);
+}
+
 /* ---- SIGKILL at random moments, then resume ---- */
 static int log_fd = -1;
 
@@ -491,6 +523,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_runs_appearing_while_following_the_store, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_runs_appearing_without_inotify, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_position_is_reported, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_golden_position_file_is_read, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_then_resume, tu_setup, tu_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
