@@ -36,3 +36,16 @@ if(TARGET provtrace-bench)
     set_tests_properties(bench_reopen_usage_${tname} PROPERTIES LABELS "bench")
   endforeach()
 endif()
+# live: consumer latency (flush -> handler) and throughput, consume --exec, streaming vs
+# all-or-nothing emit; every part must run to the end.
+if(TARGET provtrace-bench AND TARGET provtrace_cli)
+  add_test(NAME bench_live_quick COMMAND provtrace-bench live --quick --provtrace $<TARGET_FILE:provtrace_cli>)
+  set_tests_properties(bench_live_quick PROPERTIES LABELS "bench" TIMEOUT 600)
+  foreach(args "--events;0" "--bogus" "extra" "--provtrace;/nonexistent")
+    string(REPLACE ";" "_" tname "${args}")
+    string(REGEX REPLACE "[^A-Za-z0-9_]" "" tname "${tname}")
+    add_test(NAME bench_live_usage_${tname}
+      COMMAND sh -c "\"$0\" live \"$@\"; test $? -eq 2" $<TARGET_FILE:provtrace-bench> ${args})
+    set_tests_properties(bench_live_usage_${tname} PROPERTIES LABELS "bench")
+  endforeach()
+endif()

@@ -395,6 +395,22 @@ static void test_damaged_position_is_reported(void **state)
 	fputs("garbage", fp);
 	fclose(fp);
 	assert_int_equal(pt_consumer_open(&c, f->st, "d", NULL), PT_ECORRUPT);
+	/* commit blocks: a torn last one is ignored (its batch is handed again) */
+	const char *base = "provtrace-consumer 1\nname d\nrun -\nstream -\nstart oldest\nfailures a/b\ncreated 1\n"
+			   "committed 0\nend 0\n";
+	fp = fopen(p, "w");
+	/* a complete block whose CRC fails, followed by more bytes: damage */
+	fprintf(fp, "%scommit 5 1\npos x y 3\ncrc %08x\ncommit 6 1\npos x y 4\ncr", base, 0u);
+	fclose(fp);
+	assert_int_equal(pt_consumer_open(&c, f->st, "d", NULL), PT_ECORRUPT);
+	fp = fopen(p, "w");
+	fprintf(fp, "%scommit 6 1\npos x y 4\ncr", base);
+	fclose(fp);
+	pt_consumer_info *ci;
+	size_t nc;
+	TU_OK(pt_consumers_list(f->st, "d", &ci, &nc));
+	assert_int_equal(ci[0].committed, 0); /* the torn block is not there */
+	pt_consumer_info_free(ci, nc);
 	free(p);
 }
 
@@ -428,6 +444,40 @@ static void test_golden_position_file_is_read(void **state)
 	assert_int_equal(first, 3);
 	free(dst);
 	free(dir);
+}
+
+static void test_commits_append_and_the_file_stays_small(void **state)
+{
+	tu_fixture *f = *state;
+	record(f->st, "m", NULL, 3000, 0);
+	pt_consumer_options o = PT_CONSUMER_OPTIONS_INIT;
+	o.batch_max = 1;
+	o.follow = 0;
+	pt_consumer *c;
+	TU_OK(pt_consumer_open(&c, f->st, "small", &o));
+	seen_t *s = calloc(1, sizeof *s);
+	TU_OK(pt_consumer_run(c, seen_handler, s));
+	pt_consumer_close(c);
+	assert_int_equal(s->distinct, 3000);
+	char *p = tu_path(pt_store_path(f->st), "consumers/small/position");
+	long size = tu_file_size(p);
+	assert_true(size > 0 && size < 200000); /* 3000 commits: rewritten as it grew */
+	pt_consumer_info *ci;
+	size_t nc;
+	TU_OK(pt_consumers_list(f->st, "small", &ci, &nc));
+	assert_int_equal(ci[0].positions[0].seq, 3000);
+	assert_int_equal(ci[0].events_behind, 0);
+	pt_consumer_info_free(ci, nc);
+	/* the last block cut in the middle: the consumer resumes one batch earlier */
+	tu_truncate(p, size - 5);
+	TU_OK(pt_consumer_open(&c, f->st, "small", &o));
+	memset(s, 0, sizeof *s);
+	TU_OK(pt_consumer_run(c, seen_handler, s));
+	assert_int_equal(s->distinct, 1);
+	assert_int_equal(s->seen[3000], 1);
+	pt_consumer_close(c);
+	free(s);
+	free(p);
 }
 
 /* ---- SIGKILL at random moments, then resume ---- */
@@ -524,6 +574,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_runs_appearing_without_inotify, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_position_is_reported, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_golden_position_file_is_read, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_commits_append_and_the_file_stays_small, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_then_resume, tu_setup, tu_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

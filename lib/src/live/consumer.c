@@ -604,7 +604,7 @@ static int commit_range(pt_consumer *c, size_t first, size_t n)
 			p->seq = e->seq;
 	}
 	c->state.committed = pt_time_now_ns();
-	int rc = pt__cstate_write(c->st, &c->state, c->o.fsync);
+	int rc = pt__cstate_commit(c->st, &c->state, c->o.fsync);
 	if (!rc) {
 		c->counts.events += n;
 		c->counts.batches++;

@@ -13,6 +13,7 @@
 typedef struct {
 	char *run, *stream;
 	uint64_t seq; /* last sequence number handled */
+	bool changed; /* since the file was last written (pt__cstate_commit) */
 } pt__cpos;
 
 typedef struct {
@@ -23,12 +24,17 @@ typedef struct {
 	int64_t created, committed;
 	pt__cpos *pos;       /* sorted by (run, stream) */
 	size_t npos, cap;
+	int fd;              /* appending commits (-1: not open) */
+	uint64_t base_bytes, appended;
 } pt__cstate;
 
 /* STORE/consumers/NAME/position.  PT_ENOTFOUND if the consumer does not exist. */
 int pt__cstate_read(const pt_store *st, const char *name, pt__cstate *out);
 /* Replace it atomically (temporary file + rename; fsync if asked). */
 int pt__cstate_write(const pt_store *st, pt__cstate *s, bool fsync);
+/* Record the positions changed since the last write or commit: one block
+ * appended (or, once the blocks outgrow the base, the file rewritten). */
+int pt__cstate_commit(const pt_store *st, pt__cstate *s, bool fsync);
 void pt__cstate_free(pt__cstate *s);
 /* The position of run/stream, or NULL. */
 pt__cpos *pt__cstate_find(pt__cstate *s, const char *run, const char *stream);
