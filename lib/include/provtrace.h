@@ -36,5 +36,6 @@
 #include "provtrace/run.h"
 #include "provtrace/artifact.h"
 #include "provtrace/consumer.h"
+#include "provtrace/mirror.h"
 
 #endif

@@ -43,7 +43,7 @@ from .checkpoint import checkpoint_totals
 from .reader import runs_info
 from .replay import State
 from ._seal import seal
-from .consumer import Consumer, consume, consumer, consumers, remove_consumer, reset_consumer
+from .consumer import Consumer, consume, consumer, consumers, mirror, remove_consumer, reset_consumer
 from . import torch  # provtrace.torch: imports torch only when used
 
 __version__ = "0.1.0"
@@ -81,6 +81,7 @@ __all__ = [
     "consumers",
     "reset_consumer",
     "remove_consumer",
+    "mirror",
     "VerifyReport",
     "library_version",
     "library_path",

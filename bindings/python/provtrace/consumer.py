@@ -98,7 +98,29 @@ class ConsumerInfo(Structure):
     ]
 
 
+class MirrorOptions(Structure):
+    """pt_mirror_options (mirror.h)."""
+
+    _fields_ = [
+        ("version", c_uint),
+        ("stream", c_char_p),
+        ("endpoint", c_char_p),
+        ("region", c_char_p),
+        ("format", c_int),
+        ("max_record_bytes", c_uint32),
+        ("max_attempts", c_uint32),
+    ]
+
+
+class MirrorStats(Structure):
+    """pt_mirror_stats (mirror.h)."""
+
+    _fields_ = [(n, c_uint64) for n in ("records", "bytes", "referenced", "retried", "requests")]
+
+
 for _s, _n in (
+    (MirrorOptions, "pt_mirror_options"),
+    (MirrorStats, "pt_mirror_stats"),
     (ConsumerOptions, "pt_consumer_options"),
     (ConsumerCounts, "pt_consumer_counts"),
     (ConsumerPosition, "pt_consumer_position"),
@@ -121,6 +143,7 @@ _list = _lib.declare("pt_consumers_list", c_int, [c_void_p, c_char_p, POINTER(c_
 _info_free = _lib.declare("pt_consumer_info_free", None, [c_void_p, c_size_t])
 _reset = _lib.declare("pt_consumer_reset", c_int, [c_void_p, c_char_p, c_char_p])
 _remove = _lib.declare("pt_consumer_remove", c_int, [c_void_p, c_char_p])
+_mirror_kinesis = _lib.declare("pt_mirror_kinesis", c_int, [c_void_p, POINTER(MirrorOptions), POINTER(MirrorStats)])
 _options_init = _lib.declare("pt_consumer_options_init", c_int, [POINTER(ConsumerOptions), c_uint])
 
 
@@ -278,6 +301,48 @@ class Consumer:
             raise _lib.last_error(result[0], "consumer %s" % self.name)
         return self.counts
 
+    def _loop(self, call: Callable[[], int]) -> int:
+        """Run ``call`` (a blocking C loop) here, or, when following, on a
+        worker thread so that the main thread sees Ctrl-C (which stops it)."""
+        ptr = self._need()
+        if not self._follow:
+            return call()
+        result: List[int] = []
+        t = threading.Thread(target=lambda: result.append(call()), name="provtrace-consumer-%s" % self.name,
+                             daemon=True)
+        t.start()
+        try:
+            while t.is_alive():
+                t.join(0.2)
+        except BaseException:
+            _stop(ptr)
+            t.join()
+            raise
+        return result[0] if result else -1
+
+    def mirror_kinesis(self, stream: str, *, endpoint: Optional[str] = None, region: Optional[str] = None,
+                       format: str = "json", max_record_bytes: int = 1 << 20,
+                       max_attempts: int = 5) -> Dict[str, int]:
+        """Run this consumer with the built-in Kinesis mirror as its handler
+        (see :func:`mirror`).  Returns the mirror's counters."""
+        ptr = self._need()
+        if format not in ("json", "msgpack"):
+            raise ValueError("format must be 'json' or 'msgpack', not %r" % (format,))
+        o = MirrorOptions()
+        keep = [_lib.cname(stream, "stream"),
+                _lib.cname(endpoint, "endpoint") if endpoint is not None else None,
+                _lib.cname(region, "region") if region is not None else None]
+        o.version = 1
+        o.stream, o.endpoint, o.region = keep
+        o.format = 1 if format == "msgpack" else 0
+        o.max_record_bytes = _u32(max_record_bytes, "max_record_bytes", 1024, 1 << 20)
+        o.max_attempts = _u32(max_attempts, "max_attempts", 1, 100)
+        st = MirrorStats()
+        rc = self._loop(lambda: _mirror_kinesis(ptr, byref(o), byref(st)))
+        if rc < 0:
+            raise _lib.last_error(rc, "mirror %s" % self.name)
+        return {n: getattr(st, n) for n, _ in MirrorStats._fields_}
+
     def stop(self) -> None:
         """Make :meth:`run` return soon (from any thread)."""
         if self._ptr:
@@ -334,6 +399,22 @@ def consume(name: str, handler: Callable[[List[Dict[str, Any]]], Any], **kwargs:
     """
     with Consumer(name, **kwargs) as c:
         return c.run(handler)
+
+
+def mirror(name: str, to: str, *, endpoint: Optional[str] = None, region: Optional[str] = None,
+           format: str = "json", **kwargs: Any) -> Dict[str, int]:
+    """Run consumer ``name`` as a mirror to ``to`` ("kinesis://STREAM"):
+    every event is put to the Kinesis stream (JSON, or ``format="msgpack"``),
+    partition key "RUN/STREAM", and the position is committed once Kinesis
+    accepted the batch (docs/CONSUMERS.md).  ``endpoint``/``region`` override
+    what AWS tools would find; other keywords as :func:`consume` (``batch``
+    defaults to 500).  Returns the mirror's counters (records, bytes,
+    referenced, retried, requests)."""
+    if not isinstance(to, str) or not to.startswith("kinesis://") or len(to) <= 10:
+        raise ValueError("to must be 'kinesis://STREAM', not %r" % (to,))
+    kwargs.setdefault("batch", 500)
+    with Consumer(name, **kwargs) as c:
+        return c.mirror_kinesis(to[10:], endpoint=endpoint, region=region, format=format)
 
 
 def _s(v: Optional[bytes]) -> Optional[str]:
