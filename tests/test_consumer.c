@@ -375,6 +375,67 @@ static void test_runs_appearing_without_inotify(void **state)
 	unsetenv("PROVTRACE_NO_INOTIFY");
 }
 
+static int open_fds(void)
+{
+	int n = 0;
+	char p[64];
+	for (int fd = 0; fd < 4096; fd++) {
+		snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+		if (access(p, F_OK) == 0)
+			n++;
+	}
+	return n;
+}
+
+static void test_many_streams_idle_ones_hold_no_descriptor(void **state)
+{
+	tu_fixture *f = *state;
+	char name[32];
+	for (int r = 0; r < 150; r++) {
+		snprintf(name, sizeof name, "many-%03d", r);
+		record(f->st, name, NULL, 2, 0);
+	}
+	int before = open_fds();
+	pt_consumer_options o = PT_CONSUMER_OPTIONS_INIT;
+	o.batch_max = 100000;
+	o.follow = 0;
+	pt_consumer *c;
+	TU_OK(pt_consumer_open(&c, f->st, "many", &o));
+	pt_consumer_batch *b;
+	size_t n;
+	TU_OK(pt_consumer_poll(c, &b, 0));
+	pt_consumer_batch_events(b, &n);
+	assert_int_equal(n, 150 * 2);
+	TU_OK(pt_consumer_commit(c, b));
+	/* 150 streams followed, all idle: far fewer descriptors than streams */
+	assert_true(open_fds() - before < 40);
+	/* two of them grow: the next batch has exactly their events */
+	record(f->st, "many-007", NULL, 3, 10);
+	record(f->st, "many-140", NULL, 4, 10);
+	TU_OK(pt_consumer_poll(c, &b, 5000));
+	const pt_consumer_event *ev = pt_consumer_batch_events(b, &n);
+	size_t m7 = 0, m140 = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(ev[i].run, "many-007"))
+			m7 += !strcmp(ev[i].kind, "metric");
+		else if (!strcmp(ev[i].run, "many-140"))
+			m140 += !strcmp(ev[i].kind, "metric");
+		else
+			fail_msg("event of %s handed again", ev[i].run);
+	}
+	/* the second writer may still be closing: take what is left */
+	TU_OK(pt_consumer_commit(c, b));
+	while (m7 + m140 < 7 && pt_consumer_poll(c, &b, 2000) == 0) {
+		ev = pt_consumer_batch_events(b, &n);
+		for (size_t i = 0; i < n; i++)
+			m140 += !strcmp(ev[i].run, "many-140") && !strcmp(ev[i].kind, "metric");
+		TU_OK(pt_consumer_commit(c, b));
+	}
+	assert_int_equal(m7, 3);
+	assert_int_equal(m140, 4);
+	pt_consumer_close(c);
+}
+
 static void test_damaged_position_is_reported(void **state)
 {
 	tu_fixture *f = *state;
@@ -572,6 +633,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_runs_appearing_while_following_a_glob, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_runs_appearing_while_following_the_store, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_runs_appearing_without_inotify, tu_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_many_streams_idle_ones_hold_no_descriptor, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_position_is_reported, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_golden_position_file_is_read, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_commits_append_and_the_file_stays_small, tu_setup, tu_teardown),

@@ -43,7 +43,9 @@
  *
  * Waiting for events uses inotify on the followed directories; where it is
  * unavailable (or the watch limit is reached) the store is polled every
- * poll_ms.  There is no busy loop.
+ * poll_ms.  There is no busy loop.  A batch looks only at the streams that
+ * changed; with more than 64 streams followed, an idle stream holds no
+ * file descriptor.
  *
  * One process per consumer name: opening takes a lock (released by the
  * kernel when the process dies); a second opener gets PT_ELOCKED naming the
@@ -87,7 +89,8 @@ typedef struct {
 	/** "RUN/STREAM" for failed events; NULL: "consumer-failures/NAME". */
 	const char *failures;
 	int follow;               /**< 1 (default): wait for new events; 0: return when caught up */
-	uint32_t poll_ms;         /**< poll period without inotify, and safety net with it (default 1000) */
+	uint32_t poll_ms;         /**< poll period without inotify (default 1000; with inotify a
+				       safety-net look every max(poll_ms, 10 s)) */
 	int fsync;                /**< 1: fsync each commit (survives power loss); default 0 */
 } pt_consumer_options;
 

@@ -32,7 +32,11 @@ typedef struct {
 	uint64_t next;        /* next seq to hand out */
 	const pt_event_view *peek;
 	bool at_end;
+	bool active;          /* listed in c->active */
 } src;
+
+/* Streams followed at once before idle ones give their descriptors back. */
+#define KEEP_OPEN 64
 
 struct pt_consumer_batch {
 	pt_consumer *c;
@@ -54,6 +58,8 @@ struct pt_consumer {
 
 	src *srcs;
 	size_t nsrc, capsrc;
+	size_t *active;       /* sources that may have events: the only ones a batch looks at */
+	size_t nactive;
 	pt__watch *w;
 	bool rescan, all_dirty;
 	int64_t last_look;    /* mono ns of the last full look (safety net) */
@@ -102,6 +108,7 @@ void pt_consumer_close(pt_consumer *c)
 		pt__free(c->srcs[i].stream);
 	}
 	pt__free(c->srcs);
+	pt__free(c->active);
 	pt_recorder_close(c->fail_rec);
 	pt__watch_free(c->w);
 	pt__cstate_free(&c->state);
@@ -118,6 +125,17 @@ void pt_consumer_close(pt_consumer *c)
 	pt__free(c->fail_run);
 	pt__free(c->fail_stream);
 	pt__free(c);
+}
+
+/* Source i may have new events: look at it in the next batch. */
+static void wake(pt_consumer *c, size_t i)
+{
+	src *s = &c->srcs[i];
+	s->at_end = false;
+	if (!s->active) {
+		s->active = true;
+		c->active[c->nactive++] = i;
+	}
 }
 
 static bool same(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
@@ -179,7 +197,12 @@ static int rescan(pt_consumer *c)
 		if (c->nsrc == c->capsrc) {
 			size_t nc = c->capsrc ? c->capsrc * 2 : 8;
 			src *nv = pt__realloc(c->srcs, nc * sizeof *nv);
-			if (!nv) {
+			size_t *na = nv ? pt__realloc(c->active, nc * sizeof *na) : NULL;
+			if (na)
+				c->active = na;
+			if (!nv || !na) {
+				if (nv)
+					c->srcs = nv;
 				rc = PT_ENOMEM;
 				goto done;
 			}
@@ -197,6 +220,7 @@ static int rescan(pt_consumer *c)
 		src_start(c, s);
 		int tag = (int)c->nsrc;
 		c->nsrc++;
+		wake(c, (size_t)tag);
 		char *d = pt__sprintf("%s/runs/%s/%s", c->st->path, s->run, s->stream);
 		char *sd = d ? pt__sprintf("%s/segments", d) : NULL;
 		if (!sd || (rc = pt__watch_add(c->w, d, tag)) || (rc = pt__watch_add(c->w, sd, tag))) {
@@ -395,6 +419,11 @@ static int src_peek(pt_consumer *c, src *s)
 		rc = pt_iter_next(s->it, &ev);
 		if (rc == PT_ITEROVER) {
 			s->at_end = true;
+			if (c->nsrc > KEEP_OPEN && !s->filtered) {
+				/* many streams followed: an idle one keeps no descriptor (reopened at `next`) */
+				pt_iter_free(s->it);
+				s->it = NULL;
+			}
 			return rc;
 		}
 		if (rc)
@@ -461,15 +490,21 @@ static int fill(pt_consumer *c)
 {
 	while (c->nev < c->o.batch_max) {
 		src *best = NULL;
-		for (size_t i = 0; i < c->nsrc; i++) {
-			src *s = &c->srcs[i];
+		for (size_t k = 0; k < c->nactive;) {
+			src *s = &c->srcs[c->active[k]];
 			int rc = src_peek(c, s);
-			if (rc == PT_ITEROVER)
+			if (rc == PT_ITEROVER) {
+				/* at its end: out of the list until its directory changes */
+				s->active = false;
+				c->active[k] = c->active[--c->nactive];
 				continue;
+			}
 			if (rc)
 				return rc;
-			if (!best || pt_ev_time(s->peek) < pt_ev_time(best->peek))
-				best = s; /* ties: the earlier source (sorted by discovery) */
+			if (!best || pt_ev_time(s->peek) < pt_ev_time(best->peek) ||
+			    (pt_ev_time(s->peek) == pt_ev_time(best->peek) && s < best))
+				best = s; /* ties: the source discovered first */
+			k++;
 		}
 		if (!best)
 			return 0;
@@ -477,7 +512,7 @@ static int fill(pt_consumer *c)
 		if (rc)
 			return rc;
 		/* one source alone: no merge, take its batch in a row */
-		while (c->nsrc == 1 && c->nev < c->o.batch_max) {
+		while (c->nactive == 1 && c->nev < c->o.batch_max) {
 			rc = src_peek(c, best);
 			if (rc == PT_ITEROVER)
 				return 0;
@@ -496,14 +531,18 @@ static void on_change(int tag, void *ud)
 	} else if (tag == -2) {
 		c->rescan = c->all_dirty = true;
 	} else if (tag >= 0 && (size_t)tag < c->nsrc) {
-		c->srcs[tag].at_end = false;
+		wake(c, (size_t)tag);
 	}
 }
 
 /* Wait up to `ms` for a change (or a wake-up), then apply what changed. */
 static int wait_changes(pt_consumer *c, int64_t ms)
 {
+	/* without inotify: look at everything every poll_ms; with it, the look is
+	 * only a safety net (watches are set before listing, so nothing is missed) */
 	int64_t poll_ns = (int64_t)c->o.poll_ms * 1000000;
+	if (!pt__watch_polling(c->w) && poll_ns < 10000000000LL)
+		poll_ns = 10000000000LL;
 	int64_t now = pt__mono_ns();
 	int64_t until_look = c->last_look + poll_ns - now;
 	if (until_look < 0)
@@ -521,7 +560,7 @@ static int wait_changes(pt_consumer *c, int64_t ms)
 	}
 	if (c->all_dirty) {
 		for (size_t i = 0; i < c->nsrc; i++)
-			c->srcs[i].at_end = false;
+			wake(c, i);
 		c->all_dirty = false;
 	}
 	if (c->rescan) {
