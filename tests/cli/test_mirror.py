@@ -6,7 +6,9 @@ interpreter moto runs with) reads every shard from TRIM_HORIZON.
 A missing moto_server skips (exit 77) locally and fails under CI=true.
 """
 import base64
+import http.server
 import json
+import threading
 import os
 import random
 import signal
@@ -42,6 +44,52 @@ def line(i, **extra):
     d = {"kind": "metric", "name": "loss", "value": float(i), "step": i}
     d.update(extra)
     return json.dumps(d) + "\n"
+
+
+class FakeKinesis:
+    """A PutRecords endpoint on 127.0.0.1 that answers as told (no signature check):
+    mode "partial": the first call fails its 2nd record, later calls accept all;
+    mode "lying": answers 200 listing no records."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.calls = []  # the Data of each record, per call
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                recs = body["Records"]
+                outer.calls.append([base64.b64decode(r["Data"]) for r in recs])
+                if outer.mode == "lying":
+                    ans = {"FailedRecordCount": 0, "Records": []}
+                else:
+                    out = []
+                    for i, _ in enumerate(recs):
+                        if len(outer.calls) == 1 and i == 1:
+                            out.append({"ErrorCode": "ProvisionedThroughputExceededException",
+                                        "ErrorMessage": "slow down"})
+                        else:
+                            out.append({"SequenceNumber": str(len(outer.calls) * 1000 + i), "ShardId": "s-0"})
+                    ans = {"FailedRecordCount": sum("ErrorCode" in o for o in out), "Records": out}
+                data = json.dumps(ans).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.endpoint = "http://127.0.0.1:%d" % self.srv.server_address[1]
+        self.t = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.t.start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
 
 
 class Mirror(CliTest):
@@ -150,6 +198,35 @@ class Mirror(CliTest):
                          [i / 40 for i in range(40)])
         with self.assertRaises(ValueError):
             provtrace.mirror("pm", "s3://x", store=self.store)
+
+    def test_only_the_records_a_partial_failure_names_are_sent_again(self):
+        self.init()
+        self.pt("emit", "--run", "p", "-q", input="".join(line(i) for i in range(5)), code=0)
+        fake = FakeKinesis("partial")
+        try:
+            p = self.pt("mirror", "pf", "--to", "kinesis://s", "--endpoint", fake.endpoint, "--no-follow", code=0)
+        finally:
+            fake.close()
+        self.assertIn("5 records put", p.err)
+        self.assertIn("1 sent again", p.err)
+        self.assertEqual(len(fake.calls), 2)
+        self.assertEqual(len(fake.calls[0]), 5)
+        self.assertEqual(fake.calls[1], [fake.calls[0][1]])  # exactly the failed record
+        self.assertEqual(json.loads(fake.calls[1][0])["seq"], 2)
+
+    def test_a_lying_answer_fails_the_batch(self):
+        self.init()
+        self.pt("emit", "--run", "l", "-q", input=line(1), code=0)
+        fake = FakeKinesis("lying")
+        try:
+            p = self.pt("mirror", "ly", "--to", "kinesis://s", "--endpoint", fake.endpoint, "--no-follow",
+                        "--max-retries", "0", "--backoff", "0", code=0)
+        finally:
+            fake.close()
+        self.assertIn("1 event recorded in its failure stream", p.err)
+        fails = [json.loads(x) for x in self.pt("log", "--json", "--run", "consumer-failures", "--stream", "ly",
+                                                "--kind", "consumer_failure", code=0).out.splitlines()]
+        self.assertIn("does not list the 1 records sent", fails[0]["error"])
 
     def test_missing_stream_and_bad_options(self):
         self.init()
