@@ -47,7 +47,12 @@ endif()
 # tests/remote/harness.py; missing: a skip locally, a failure under CI=true).
 if(TARGET provtrace_cli)
   add_test(NAME cli_Mirror COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_mirror.py -v)
-  set_tests_properties(cli_Mirror PROPERTIES
-    ENVIRONMENT "PROVTRACE_BIN=$<TARGET_FILE:provtrace_cli>;PROVTRACE_LIB=$<TARGET_FILE:provtrace>"
-    SKIP_RETURN_CODE 77 TIMEOUT 600)
+  set(PT_MIRROR_ENV "PROVTRACE_BIN=$<TARGET_FILE:provtrace_cli>;PROVTRACE_LIB=$<TARGET_FILE:provtrace>")
+  if(PT_SANITIZE)
+    # the Python part runs in a child interpreter that preloads the runtime (CliTest.py_env)
+    execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libasan.so
+      OUTPUT_VARIABLE PT_MIRROR_LIBASAN OUTPUT_STRIP_TRAILING_WHITESPACE)
+    list(APPEND PT_MIRROR_ENV "PT_PY_PRELOAD=${PT_MIRROR_LIBASAN}")
+  endif()
+  set_tests_properties(cli_Mirror PROPERTIES ENVIRONMENT "${PT_MIRROR_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 600)
 endif()

@@ -188,7 +188,8 @@ static int rescan(pt_consumer *c)
 	}
 	for (size_t i = 0; i < c->nsrc; i++)
 		sorted[i] = &c->srcs[i];
-	qsort(sorted, c->nsrc, sizeof *sorted, srccmp);
+	if (c->nsrc)
+		qsort(sorted, c->nsrc, sizeof *sorted, srccmp);
 	size_t nold = c->nsrc;
 	for (size_t i = 0; i < n; i++) {
 		src key = {.run = runs[i], .stream = streams[i]}, *kp = &key;
@@ -696,7 +697,7 @@ void pt_consumer_batch_set_error(pt_consumer_batch *b, const char *message)
 	if (!b)
 		return;
 	pt__free(b->error);
-	b->error = message ? pt__strndup(message, 4096) : NULL;
+	b->error = message ? pt__strndup(message, strnlen(message, 4096)) : NULL;
 }
 
 /* ---- the handler loop ---- */
