@@ -697,7 +697,11 @@ void pt_consumer_batch_set_error(pt_consumer_batch *b, const char *message)
 	if (!b)
 		return;
 	pt__free(b->error);
-	b->error = message ? pt__strndup(message, strnlen(message, 4096)) : NULL;
+	b->error = NULL;
+	if (message) {
+		size_t n = strlen(message);
+		b->error = pt__strndup(message, n > 4096 ? 4096 : n);
+	}
 }
 
 /* ---- the handler loop ---- */
