@@ -39,5 +39,7 @@
 #include "provtrace/runs.h"
 #include "provtrace/report.h"
 #include "provtrace/ui.h"
+#include "provtrace/consumer.h"
+#include "provtrace/mirror.h"
 
 #endif

@@ -45,6 +45,7 @@ from .replay import State
 from ._seal import seal
 from ._report import report, report_html, html_escape
 from ._ui import UI, ui
+from .consumer import Consumer, consume, consumer, consumers, mirror, remove_consumer, reset_consumer
 from . import torch  # provtrace.torch: imports torch only when used
 
 __version__ = "0.1.0"
@@ -76,6 +77,13 @@ __all__ = [
     "checkpoint_totals",
     "runs_info",
     "seal",
+    "Consumer",
+    "consume",
+    "consumer",
+    "consumers",
+    "reset_consumer",
+    "remove_consumer",
+    "mirror",
     "VerifyReport",
     "library_version",
     "library_path",
