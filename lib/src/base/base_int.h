@@ -61,6 +61,10 @@ void pt__sha256_update(pt__sha256_ctx *c, const void *data, size_t len);
 void pt__sha256_final(pt__sha256_ctx *c, uint8_t out[PT_SHA256_LEN]);
 void pt__sha256_free(pt__sha256_ctx *c);
 void pt__sha256(const void *data, size_t len, uint8_t out[PT_SHA256_LEN]);
+/* RFC 6962 hashing (hash.c): SHA-256(0x00 || data) and SHA-256(0x01 || left || right). */
+void pt__merkle_leaf_hash(const void *data, size_t len, uint8_t out[PT_SHA256_LEN]);
+void pt__merkle_node_hash(const uint8_t left[PT_SHA256_LEN], const uint8_t right[PT_SHA256_LEN],
+			  uint8_t out[PT_SHA256_LEN]);
 void pt__hex(const uint8_t *bin, size_t n, char *out); /* out: 2n+1 */
 int pt__unhex(const char *hex, uint8_t *out, size_t n);  /* 0 ok, -1 bad (NUL-terminated, exactly 2n digits) */
 int pt__unhex_n(const char *hex, uint8_t *out, size_t n); /* 2n digits, no terminator needed */
