@@ -152,11 +152,16 @@ void pt__merkle_leaf_hash(const void *data, size_t len, uint8_t out[PT_SHA256_LE
 void pt__merkle_node_hash(const uint8_t left[PT_SHA256_LEN], const uint8_t right[PT_SHA256_LEN],
 			  uint8_t out[PT_SHA256_LEN])
 {
+	/* not the one-shot SHA256(): in OpenSSL 3 it fetches the algorithm on
+	 * every call (~500 ns, against ~70 ns for these three calls) */
 	uint8_t b[1 + 2 * PT_SHA256_LEN];
+	SHA256_CTX c;
 	b[0] = 1;
 	memcpy(b + 1, left, PT_SHA256_LEN);
 	memcpy(b + 1 + PT_SHA256_LEN, right, PT_SHA256_LEN);
-	SHA256(b, sizeof b, out);
+	SHA256_Init(&c);
+	SHA256_Update(&c, b, sizeof b);
+	SHA256_Final(out, &c);
 }
 
 void pt__hex(const uint8_t *bin, size_t n, char *out)

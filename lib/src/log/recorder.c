@@ -19,6 +19,7 @@
 #include "format/objects_int.h"
 #include "log/state_int.h"
 #include "format/segment_int.h"
+#include "log/tree_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,8 @@
 
 typedef struct pt__batch {
 	pt__buf raw;
+	uint32_t *ev_end; /* end offset in `raw` of each event: the Merkle leaves */
+	uint32_t ev_cap;
 	uint64_t first_seq;
 	uint32_t count;
 	int64_t step_min, step_max, time_min, time_max;
@@ -92,6 +95,8 @@ struct pt_recorder {
 	pt__chain chain;
 	pt__zc *zc;
 	pt__buf cbuf;
+	/* the stream's Merkle tree over every event written (writer-owned) */
+	pt__merkle tree;
 
 	uint64_t recovered_bytes;
 
@@ -169,6 +174,7 @@ static void batch_free(pt__batch *b)
 {
 	if (!b)
 		return;
+	pt__free(b->ev_end);
 	pt__buf_free(&b->raw);
 	pt__free(b);
 }
@@ -253,6 +259,14 @@ static int append_locked(pt_recorder *r, const envelope *e, uint64_t *out_seq)
 	int rc = pt__buf_reserve(&b->raw, need);
 	if (rc)
 		return rc;
+	if (b->count == b->ev_cap) {
+		uint32_t nc = b->ev_cap ? b->ev_cap * 2 : 256;
+		uint32_t *v = pt__realloc(b->ev_end, nc * sizeof *v);
+		if (!v)
+			return PT_ENOMEM;
+		b->ev_end = v;
+		b->ev_cap = nc;
+	}
 	int64_t t = e->time ? e->time : pt_time_now_ns();
 	uint64_t seq = r->next_seq;
 	uint8_t *p = b->raw.data + b->raw.len;
@@ -284,6 +298,7 @@ static int append_locked(pt_recorder *r, const envelope *e, uint64_t *out_seq)
 		p += e->body_len;
 	}
 	b->raw.len = (size_t)(p - b->raw.data);
+	b->ev_end[b->count] = (uint32_t)b->raw.len;
 	if (b->count == 0) {
 		b->first_seq = seq;
 		b->time_min = b->time_max = t;
@@ -543,8 +558,20 @@ static int write_batch(pt_recorder *r, pt__batch *b)
 	if ((rc = pt__zc_compress(r->zc, &r->cbuf, b->raw.data, b->raw.len)))
 		return rc;
 	pt__batch_header h = {b->first_seq, b->count, (uint32_t)(r->cbuf.len - PT_BATCH_FRAME_LEN), (uint32_t)b->raw.len,
-			     0, b->step_min, b->step_max, b->time_min, b->time_max};
+			     0, b->step_min, b->step_max, b->time_min, b->time_max, true, {0}, PT_BATCH_FRAME_LEN};
 	h.payload_crc = pt__crc32c(0, r->cbuf.data + PT_BATCH_FRAME_LEN, h.payload_len);
+	/* the tree after this batch: committed only once the batch is written
+	 * (a batch retried after a lack of space is hashed again, not twice) */
+	pt__merkle t = r->tree;
+	if (t.size + 1 != b->first_seq)
+		return pt__err(PT_ERROR, "internal: the Merkle tree has %llu leaves before seq %llu",
+			       (unsigned long long)t.size, (unsigned long long)b->first_seq);
+	for (uint32_t i = 0, start = 0; i < b->count; start = b->ev_end[i++]) {
+		uint8_t lh[PT_SHA256_LEN];
+		pt__merkle_leaf_hash(b->raw.data + start, b->ev_end[i] - start, lh);
+		pt__merkle_push(&t, lh);
+	}
+	pt__merkle_root(&t, h.root);
 	pt__batch_header_encode(r->cbuf.data, &h);
 	rc = pt__write_all(r->seg_fd, r->cbuf.data, r->cbuf.len, r->open_path);
 	if (rc) {
@@ -555,6 +582,7 @@ static int write_batch(pt_recorder *r, pt__batch *b)
 		return rc;
 	}
 	pt__sha256_update(r->sha, r->cbuf.data, r->cbuf.len);
+	r->tree = t;
 	rc = idx_add(r, r->seg_size, &h);
 	r->seg_size += r->cbuf.len;
 	return rc;
@@ -566,10 +594,19 @@ static int seal_segment(pt_recorder *r)
 	if (r->seg_fd < 0)
 		return 0;
 	pt__footer f = {r->idx_n, r->seg_events, r->seg_first_seq, r->seg_first_seq + r->seg_events - 1,
-		       r->seg_step_min, r->seg_step_max, r->seg_time_min, r->seg_time_max, r->seg_raw, {0}, r->idx, 0};
+		       r->seg_step_min, r->seg_step_max, r->seg_time_min, r->seg_time_max, r->seg_raw, {0}, r->idx, 0,
+		       false, 0, {0}, 0, {{0}}};
 	memcpy(f.prev, r->prev, PT_SHA256_LEN);
+	f.has_tree = true;
+	f.tree_size = r->tree.size;
+	pt__merkle_root(&r->tree, f.root);
+	f.tree_n = r->tree.n;
+	memcpy(f.tree_node, r->tree.node, (size_t)r->tree.n * PT_SHA256_LEN);
 	pt__buf b = {0};
 	char *dst = NULL;
+	if (f.tree_size != f.last_seq)
+		return pt__err(PT_ERROR, "internal: the Merkle tree has %llu leaves at the end of a segment ending at seq %llu",
+			       (unsigned long long)f.tree_size, (unsigned long long)f.last_seq);
 	bool write_failed = false;
 	r->retryable = false;
 	int rc = pt__footer_encode(&b, &f);
@@ -1290,13 +1327,38 @@ adopt:
 	 * instead of scanning an open segment batch by batch.  Also completes an
 	 * interrupted seal (a footer already written).
 	 */
-	if (!rc && r->seg_fd >= 0)
-		rc = seal_segment(r);
+	if (!rc && r->seg_fd >= 0) {
+		pt__tree_feeder tf = {0};
+		tf.check_roots = true;
+		rc = pt__tree_feed(&tf, &r->tree, r->seg_fd, 0, s.hdr.frame_len, s.valid_end, r->open_path);
+		pt__tree_feeder_free(&tf);
+		if (!rc)
+			rc = seal_segment(r);
+	}
 done:
 	pt__openseg_scan_free(&s);
 	if (fd >= 0)
 		close(fd);
 	return rc;
+}
+
+/* The tree over the sealed history (the newest footer holds it). */
+static int load_tree(pt_recorder *r)
+{
+	pt__merkle_init(&r->tree);
+	if (!r->chain.n)
+		return 0;
+	pt__history h;
+	int rc = pt__history_load(&h, r->st, r->run, r->stream, false);
+	if (!rc)
+		rc = pt__tree_of_sealed(&h, &r->tree);
+	pt__history_free(&h);
+	if (!rc && r->tree.size != r->next_seq - 1)
+		rc = pt__err(PT_ECORRUPT, "%s/%s: the Merkle tree of the sealed history has %llu events, the chain %llu",
+			     r->run, r->stream, (unsigned long long)r->tree.size, (unsigned long long)(r->next_seq - 1));
+	if (rc)
+		return pt__err_wrap(rc, "cannot compute the Merkle tree of %s/%s", r->run, r->stream);
+	return 0;
 }
 
 static char *generate_run_name(void)
@@ -1432,7 +1494,7 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 		r->segno = last->segno + 1;
 		r->next_seq = last->last_seq + 1;
 	}
-	if ((rc = check_chain_files(r)) || (rc = check_identity(r)) || (rc = roll_forward(r)) ||
+	if ((rc = check_chain_files(r)) || (rc = check_identity(r)) || (rc = roll_forward(r)) || (rc = load_tree(r)) ||
 	    (rc = recover_open_segment(r, &rec_ev, &rec_body, &have_rec)))
 		goto fail;
 	if (!(r->cur = batch_get_locked(r))) {

@@ -8,6 +8,7 @@
 #include "base/mpk_int.h"
 #include "format/objects_int.h"
 #include "log/state_int.h"
+#include "log/tree_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,10 @@ typedef struct {
 	char first_msg[512];
 	pt__zd *zd;
 	pt__buf payload_buf, raw;
+	/* the stream's Merkle tree, recomputed from its events; tree_ok false
+	 * once a batch could not be read (the rest is not compared) */
+	pt__merkle tree;
+	bool tree_ok;
 } vctx;
 
 static void report(vctx *v, pt_severity sev, int code, const char *abs_path, uint64_t off, const char *fmt, ...)
@@ -86,7 +91,11 @@ static int check_events(vctx *v, const char *path, uint64_t off, const pt__batch
 				body_ok = val.type == MPK_MAP;
 			}
 		}
-		(void)start;
+		if (v->tree_ok) {
+			uint8_t lh[PT_SHA256_LEN];
+			pt__merkle_leaf_hash(start, (size_t)(p - start), lh);
+			pt__merkle_push(&v->tree, lh);
+		}
 		if (!seq_ok || !kind_ok || !time_ok || !body_ok)
 			return report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, off,
 				      "event %u lacks a valid seq, time, kind or body", i),
@@ -122,8 +131,23 @@ static int check_batch(vctx *v, int fd, uint64_t base, const char *path, uint64_
 		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, at, "%s", pt_error_last());
 		return PT_SCAN_BAD;
 	}
-	if (check_events(v, path, at, h))
+	if (v->tree_ok && v->tree.size + 1 != h->first_seq)
+		v->tree_ok = false; /* a gap, reported by the callers */
+	if (check_events(v, path, at, h)) {
+		v->tree_ok = false;
 		return PT_SCAN_BAD;
+	}
+	if (v->tree_ok && h->has_root) {
+		uint8_t root[PT_SHA256_LEN];
+		pt__merkle_root(&v->tree, root);
+		if (memcmp(root, h->root, PT_SHA256_LEN)) {
+			report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, at,
+			       "the batch's Merkle root (tree of %llu events) does not match the stream's events up to seq %llu: "
+			       "history before it was changed, or this header was",
+			       (unsigned long long)v->tree.size, (unsigned long long)v->tree.size);
+			return PT_SCAN_BAD;
+		}
+	}
 	v->stats->batches++;
 	v->stats->events += h->count;
 	return PT_SCAN_BATCH;
@@ -147,6 +171,7 @@ static int verify_sealed(vctx *v, const pt__history *hist, const pt__chain_entry
 		goto done;
 	}
 	if (state == PT_HIST_EXPIRED) {
+		v->tree_ok = false;
 		pt__history_open_id(hist, e->id, &sg);
 		report(v, PT_SEVERITY_WARNING, PT_ENOTFOUND, path, 0, "seq %llu..%llu: %s", (unsigned long long)e->first_seq,
 		       (unsigned long long)e->last_seq, pt_error_last());
@@ -245,8 +270,26 @@ static int verify_sealed(vctx *v, const pt__history *hist, const pt__chain_entry
 	if (!bad && (i != f.batches || seq - 1 != f.last_seq || f.last_seq != e->last_seq || f.events != e->events))
 		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, f.offset, "footer totals disagree with the batches or the chain"),
 			bad = 1;
+	if (!bad && f.has_tree) {
+		uint8_t root[PT_SHA256_LEN];
+		pt__merkle_root(&v->tree, root);
+		if (f.tree_size != f.last_seq)
+			report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, f.offset, "the footer's Merkle tree has %llu events, the segment ends at seq %llu",
+			       (unsigned long long)f.tree_size, (unsigned long long)f.last_seq), bad = 1;
+		else if (v->tree_ok && (v->tree.size != f.tree_size || memcmp(root, f.root, PT_SHA256_LEN) ||
+					v->tree.n != f.tree_n || memcmp(v->tree.node, f.tree_node, (size_t)f.tree_n * PT_SHA256_LEN)))
+			report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, f.offset,
+			       "the footer's Merkle tree does not match the stream's events up to seq %llu", (unsigned long long)f.last_seq),
+				bad = 1;
+		else if (!v->tree_ok && !pt__merkle_set(&v->tree, f.tree_size, (const uint8_t(*)[PT_SHA256_LEN])f.tree_node, f.tree_n))
+			v->tree_ok = true; /* history before it could not be read: compare what follows against it */
+	}
+	if (bad)
+		v->tree_ok = false;
 	*next_seq = e->last_seq + 1;
 done:
+	if (bad)
+		v->tree_ok = false;
 	pt__footer_free(&f);
 	pt__segsrc_close(&sg);
 	pt__free(path);
@@ -412,6 +455,8 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 		goto done;
 	}
 	v->stats->streams++;
+	pt__merkle_init(&v->tree);
+	v->tree_ok = true;
 	if ((rc = pt__history_load(&hist, v->st, run, stream, true)) == PT_ENOMEM)
 		goto done;
 	if (rc) {

@@ -1,0 +1,150 @@
+/*
+ * tree.c - a stream's Merkle tree from its history (see tree_int.h).
+ *
+ * Cost: the writer never re-reads history (it keeps the compact range and
+ * the newest sealed footer holds it); rebuilding reads only the segments
+ * after the newest footer with a tree.  A proof is one pass over the
+ * stream's events (decompress + one SHA-256 per event in a proof range).
+ */
+#include "log/tree_int.h"
+#include "base/mpk_int.h"
+#include "format/event_int.h"
+
+#include <errno.h>
+
+void pt__tree_feeder_free(pt__tree_feeder *f)
+{
+	pt__zd_free(f->zd);
+	f->zd = NULL;
+	pt__buf_free(&f->payload);
+	pt__buf_free(&f->raw);
+}
+
+int pt__tree_feed(pt__tree_feeder *f, pt__merkle *t, int fd, uint64_t base, uint64_t from, uint64_t end,
+		  const char *path)
+{
+	int rc;
+	if (!f->zd && (rc = pt__zd_new(&f->zd)))
+		return rc;
+	uint64_t off = from;
+	while (off < end) {
+		pt__batch_header h;
+		uint64_t at = off;
+		int r = pt__scan_batch_at(fd, base, end, &off, &h, &f->payload);
+		if (r < 0)
+			return r;
+		if (r != PT_SCAN_BATCH)
+			return pt__err(PT_ECORRUPT, "%s @%llu: invalid batch (the tree cannot be computed past it)", path,
+				       (unsigned long long)at);
+		uint64_t have = f->ranges ? f->ranges->next : t->size;
+		if (h.first_seq != have + 1)
+			return pt__err(PT_ECORRUPT, "%s @%llu: batch starts at seq %llu, expected %llu", path,
+				       (unsigned long long)at, (unsigned long long)h.first_seq, (unsigned long long)(have + 1));
+		if (f->ranges && !pt__merkle_ranges_wants(f->ranges)) {
+			/* a proof: a batch wholly outside every range is not even decompressed */
+			const pt__merkle_ranges *m = f->ranges;
+			uint64_t next_lo = m->k < m->nr ? m->r[m->order[m->k]].lo : UINT64_MAX;
+			if (next_lo >= have + h.count) {
+				for (uint32_t i = 0; i < h.count; i++)
+					pt__merkle_ranges_skip(f->ranges);
+				continue;
+			}
+		}
+		if ((rc = pt__zd_decompress(f->zd, &f->raw, f->payload.data, f->payload.len, h.raw_len, path)))
+			return rc;
+		const uint8_t *p = f->raw.data, *e = p + f->raw.len;
+		for (uint32_t i = 0; i < h.count; i++) {
+			const uint8_t *s = p;
+			if (mpk_skip(&p, e, PT_EVENT_MAX_DEPTH + 2))
+				return pt__err(PT_ECORRUPT, "%s @%llu: event %u of the batch is malformed", path,
+					       (unsigned long long)at, i);
+			uint8_t lh[PT_SHA256_LEN];
+			if (f->ranges) {
+				if (pt__merkle_ranges_wants(f->ranges)) {
+					pt__merkle_leaf_hash(s, (size_t)(p - s), lh);
+					pt__merkle_ranges_push(f->ranges, lh);
+				} else {
+					pt__merkle_ranges_skip(f->ranges);
+				}
+			} else {
+				pt__merkle_leaf_hash(s, (size_t)(p - s), lh);
+				pt__merkle_push(t, lh);
+			}
+		}
+		if (p != e)
+			return pt__err(PT_ECORRUPT, "%s @%llu: bytes after the batch's %u events", path, (unsigned long long)at,
+				       h.count);
+		if (!f->ranges && f->check_roots && h.has_root) {
+			uint8_t root[PT_SHA256_LEN];
+			pt__merkle_root(t, root);
+			if (memcmp(root, h.root, PT_SHA256_LEN))
+				return pt__err(PT_ECORRUPT,
+					       "%s @%llu: the batch's Merkle root (tree of %llu events) does not match its events and the history before them",
+					       path, (unsigned long long)at, (unsigned long long)t->size);
+		}
+	}
+	return 0;
+}
+
+int pt__tree_of_sealed(const pt__history *h, pt__merkle *out)
+{
+	pt__merkle_init(out);
+	size_t start = 0;
+	int rc = 0;
+	/* the newest footer holding the tree */
+	for (size_t i = h->chain.n; i-- > 0;) {
+		pt__segsrc s = PT_SEGSRC_INIT;
+		pt__footer f = {0};
+		if ((rc = pt__history_open_sealed(h, i, &s, NULL)))
+			return rc;
+		rc = pt__footer_read_at(s.fd, s.base, s.size, s.name, &f);
+		bool have = !rc && f.has_tree;
+		if (have && (f.tree_size != h->chain.v[i].last_seq ||
+			     pt__merkle_set(out, f.tree_size, (const uint8_t(*)[PT_SHA256_LEN])f.tree_node, f.tree_n)))
+			rc = pt__err(PT_ECORRUPT, "%s: the footer's tree does not end at the segment's last event", s.name);
+		pt__footer_free(&f);
+		pt__segsrc_close(&s);
+		if (rc)
+			return rc;
+		if (have) {
+			start = i + 1;
+			break;
+		}
+	}
+	pt__tree_feeder fd = {0};
+	for (size_t i = start; i < h->chain.n && !rc; i++) {
+		pt__segsrc s = PT_SEGSRC_INIT;
+		pt__seg_header hdr;
+		pt__footer f = {0};
+		if (!(rc = pt__history_open_sealed(h, i, &s, &hdr)) &&
+		    !(rc = pt__footer_read_at(s.fd, s.base, s.size, s.name, &f)))
+			rc = pt__tree_feed(&fd, out, s.fd, s.base, hdr.frame_len, f.offset, s.name);
+		if (!rc && out->size != h->chain.v[i].last_seq)
+			rc = pt__err(PT_ECORRUPT, "%s: segment ends at seq %llu, its events at %llu", s.name,
+				     (unsigned long long)h->chain.v[i].last_seq, (unsigned long long)out->size);
+		pt__footer_free(&f);
+		pt__segsrc_close(&s);
+	}
+	pt__tree_feeder_free(&fd);
+	return rc;
+}
+
+int pt__tree_feed_tail(const pt__history *h, pt__merkle *t)
+{
+	pt__segsrc s = PT_SEGSRC_INIT;
+	int rc = pt__history_open_tail(h, &s);
+	if (rc == PT_ENOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	pt__openseg_result os;
+	rc = pt__openseg_scan(s.fd, s.name, &os);
+	if (!rc && os.hdr_ok && os.n) {
+		pt__tree_feeder fd = {0};
+		rc = pt__tree_feed(&fd, t, s.fd, 0, os.hdr.frame_len, os.valid_end, s.name);
+		pt__tree_feeder_free(&fd);
+	}
+	pt__openseg_scan_free(&os);
+	pt__segsrc_close(&s);
+	return rc;
+}

@@ -1,0 +1,40 @@
+/*
+ * log/tree_int.h - a stream's Merkle tree (docs/FORMAT.md, "The Merkle tree
+ * of a stream"): one leaf per event (its stored msgpack bytes), leaf index =
+ * seq - 1.  The writer keeps the compact range (recorder.c); this file
+ * rebuilds it from history, and computes proofs by one pass over the leaves.
+ */
+#ifndef PT_TREE_H
+#define PT_TREE_H
+
+#include "base/merkle_int.h"
+#include "log/history_int.h"
+
+/*
+ * Feed the events of the batches in [from, end) of a segment's bytes into
+ * `t` (or, with `ranges`, into a proof being computed).  Every batch is
+ * checked (header and payload CRCs, the zstd frame, event boundaries) and
+ * must continue at seq t->size + 1.  `check_roots`: a version-2 batch's root
+ * must equal the tree's after it (PT_ECORRUPT names the offset).
+ */
+typedef struct {
+	pt__zd *zd;
+	pt__buf payload, raw;
+	pt__merkle_ranges *ranges; /* NULL: append to the tree */
+	bool check_roots;
+} pt__tree_feeder;
+void pt__tree_feeder_free(pt__tree_feeder *f);
+int pt__tree_feed(pt__tree_feeder *f, pt__merkle *t, int fd, uint64_t base, uint64_t from, uint64_t end,
+		  const char *path);
+
+/*
+ * The tree over the sealed segments of `h` (all of h->chain): from the
+ * newest footer that holds one (one read), re-reading only the segments
+ * after it (streams written before the tree existed: all of them, once).
+ */
+int pt__tree_of_sealed(const pt__history *h, pt__merkle *out);
+
+/* Hash the events of the open segment of `h` into `t` (up to its last whole batch). */
+int pt__tree_feed_tail(const pt__history *h, pt__merkle *t);
+
+#endif
