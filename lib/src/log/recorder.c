@@ -20,6 +20,7 @@
 #include "log/state_int.h"
 #include "format/segment_int.h"
 #include "log/tree_int.h"
+#include "format/note_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -95,8 +96,19 @@ struct pt_recorder {
 	pt__chain chain;
 	pt__zc *zc;
 	pt__buf cbuf;
-	/* the stream's Merkle tree over every event written (writer-owned) */
+	/* the stream's Merkle tree over every event written (writer-owned;
+	 * tree_mu guards its updates against readers on other threads) */
 	pt__merkle tree;
+	pthread_mutex_t tree_mu;
+	/* signed checkpoints (pt_recorder_set_signing_key): note_mu orders
+	 * the writer's and on-demand signings; a smaller tree never replaces
+	 * a larger one */
+	pt__skey *skey;
+	char origin[PT_ORIGIN_MAX + 1];
+	char *note_path;
+	pthread_mutex_t note_mu;
+	uint64_t note_size;
+	bool note_written;
 
 	uint64_t recovered_bytes;
 
@@ -582,7 +594,9 @@ static int write_batch(pt_recorder *r, pt__batch *b)
 		return rc;
 	}
 	pt__sha256_update(r->sha, r->cbuf.data, r->cbuf.len);
+	pthread_mutex_lock(&r->tree_mu);
 	r->tree = t;
+	pthread_mutex_unlock(&r->tree_mu);
 	rc = idx_add(r, r->seg_size, &h);
 	r->seg_size += r->cbuf.len;
 	return rc;
@@ -647,6 +661,44 @@ static int seal_segment(pt_recorder *r)
 done:
 	pt__buf_free(&b);
 	pt__free(dst);
+	return rc;
+}
+
+/* Sign tree `t` and store the note (STREAM/checkpoint.note), unless a tree
+ * at least as large is already there.  `out` (may be NULL) gets the text. */
+static int sign_tree(pt_recorder *r, const pt__merkle *t, char **out)
+{
+	pt__checkpoint c;
+	memset(&c, 0, sizeof c);
+	snprintf(c.origin, sizeof c.origin, "%s", r->origin);
+	c.size = t->size;
+	pt__merkle_root(t, c.root);
+	pt__buf b = {0};
+	pthread_mutex_lock(&r->note_mu);
+	int rc = pt__note_sign(&b, &c, r->skey);
+	if (!rc && (!r->note_written || t->size > r->note_size)) {
+		rc = pt__atomic_write_in(r->st->path, r->note_path, b.data, b.len, 0644);
+		if (!rc) {
+			r->note_size = t->size;
+			r->note_written = true;
+		}
+	}
+	pthread_mutex_unlock(&r->note_mu);
+	if (!rc && out) {
+		*out = (char *)b.data; /* NUL-terminated by pt__buf_printf */
+		b.data = NULL;
+	}
+	pt__buf_free(&b);
+	return rc;
+}
+
+/* Writer thread: a seal, then (with a key) the signed checkpoint of the tree it sealed. */
+static int seal_and_sign(pt_recorder *r)
+{
+	bool had = r->seg_fd >= 0;
+	int rc = seal_segment(r);
+	if (!rc && r->skey && (had || !r->note_written))
+		rc = sign_tree(r, &r->tree, NULL);
 	return rc;
 }
 
@@ -727,7 +779,7 @@ static void *writer_main(void *arg)
 			if (r->fold_ok)
 				fold_batch(r, b);
 			last = b->first_seq + b->count - 1;
-			if (r->seg_size >= r->o.segment_max_bytes && (rc = seal_segment(r))) {
+			if (r->seg_size >= r->o.segment_max_bytes && (rc = seal_and_sign(r))) {
 				failed = b->next;
 				break;
 			}
@@ -747,7 +799,7 @@ static void *writer_main(void *arg)
 			}
 		}
 		if (!rc && (stopping || seal_target != r->seal_done)) {
-			rc = seal_segment(r);
+			rc = seal_and_sign(r);
 			synced = !rc;
 			retry = rc && r->retryable && !stopping;
 		}
@@ -1404,6 +1456,12 @@ static void recorder_destroy(pt_recorder *r)
 	pthread_cond_destroy(&r->cv_done);
 	pthread_cond_destroy(&r->cv_space);
 	pthread_cond_destroy(&r->cv_snap);
+	pthread_mutex_destroy(&r->tree_mu);
+	pthread_mutex_destroy(&r->note_mu);
+	if (r->skey)
+		memset(r->skey, 0, sizeof *r->skey);
+	pt__free(r->skey);
+	pt__free(r->note_path);
 	pt__fold_free(&r->fold);
 	for (size_t i = 0; i < PT_SNAPSHOT_QUEUE; i++)
 		pt__buf_free(&r->snapq[i].state);
@@ -1460,6 +1518,8 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 	pthread_cond_init(&r->cv_done, NULL);
 	pthread_cond_init(&r->cv_space, NULL);
 	pthread_cond_init(&r->cv_snap, NULL);
+	pthread_mutex_init(&r->tree_mu, NULL);
+	pthread_mutex_init(&r->note_mu, NULL);
 	r->st = st;
 	int rc = 0;
 	envelope rec_ev;
@@ -1630,3 +1690,78 @@ void pt_recorder_free(pt_recorder *r) { (void)pt_recorder_close(r); }
 /* The store a recorder writes to (borrowed): code provenance puts its objects there.
  * (Declared in codeprov.h.) */
 pt_store *pt__recorder_store(const pt_recorder *r) { return r->st; }
+
+/* ---- signed checkpoints (proof.h) ---- */
+
+int pt_recorder_set_signing_key(pt_recorder *r, const char *key_path)
+{
+	if (!r || !key_path)
+		return pt__err(PT_EINVAL, "pt_recorder_set_signing_key: NULL argument");
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = pt__read_file(key_path, 4096, &data, &len);
+	if (rc)
+		return pt__err_wrap(rc, "cannot read signing key");
+	pt__skey *k = pt__calloc(1, sizeof *k);
+	char why[200] = "";
+	char idhex[33];
+	if (!k) {
+		rc = PT_ENOMEM;
+	} else if ((rc = pt__skey_parse((const char *)data, len, k, why, sizeof why))) {
+		rc = rc < 0 && rc != -1 ? rc : pt__err(PT_EINVAL, "%s: not a signing key: %s", key_path, why);
+	} else if (!(rc = pt__store_id(r->st, idhex))) {
+		pthread_mutex_lock(&r->note_mu);
+		snprintf(r->origin, sizeof r->origin, "provtrace/%s/%s/%s", idhex, r->run, r->stream);
+		if (!r->note_path && !(r->note_path = pt__sprintf("%s/checkpoint.note", r->dir)))
+			rc = PT_ENOMEM;
+		if (!rc) {
+			if (r->skey)
+				memset(r->skey, 0, sizeof *r->skey);
+			pt__free(r->skey);
+			r->skey = k;
+			k = NULL;
+		}
+		pthread_mutex_unlock(&r->note_mu);
+	}
+	if (data)
+		memset(data, 0, len);
+	pt__free(data);
+	if (k)
+		memset(k, 0, sizeof *k);
+	pt__free(k);
+	return rc;
+}
+
+int pt_recorder_sign_checkpoint(pt_recorder *r, char **out_note)
+{
+	if (out_note)
+		*out_note = NULL;
+	if (!r)
+		return pt__err(PT_EINVAL, "pt_recorder_sign_checkpoint: NULL recorder");
+	if (!r->skey)
+		return pt__err(PT_EINVAL, "recorder for %s/%s has no signing key (pt_recorder_set_signing_key)", r->run,
+			       r->stream);
+	/* everything appended so far written (whatever the durability) */
+	pthread_mutex_lock(&r->mu);
+	int rc = 0;
+	uint64_t target = r->next_seq - 1;
+	if (r->cur->count && (rc = enqueue_cur_locked(r))) {
+		pthread_mutex_unlock(&r->mu);
+		return rc;
+	}
+	pthread_cond_signal(&r->cv_work);
+	while (r->written_seq < target && !r->err && !r->nospc)
+		pthread_cond_wait(&r->cv_done, &r->mu);
+	if (r->err)
+		rc = sticky_locked(r);
+	else if (r->written_seq < target)
+		rc = pt__err(r->nospc, "%s", r->nospc_msg);
+	pthread_mutex_unlock(&r->mu);
+	if (rc)
+		return rc;
+	pt__merkle t;
+	pthread_mutex_lock(&r->tree_mu);
+	t = r->tree;
+	pthread_mutex_unlock(&r->tree_mu);
+	return sign_tree(r, &t, out_note);
+}

@@ -18,6 +18,7 @@ void pt__tree_feeder_free(pt__tree_feeder *f)
 	f->zd = NULL;
 	pt__buf_free(&f->payload);
 	pt__buf_free(&f->raw);
+	pt__buf_free(&f->captured);
 }
 
 int pt__tree_feed(pt__tree_feeder *f, pt__merkle *t, int fd, uint64_t base, uint64_t from, uint64_t end,
@@ -40,7 +41,10 @@ int pt__tree_feed(pt__tree_feeder *f, pt__merkle *t, int fd, uint64_t base, uint
 		if (h.first_seq != have + 1)
 			return pt__err(PT_ECORRUPT, "%s @%llu: batch starts at seq %llu, expected %llu", path,
 				       (unsigned long long)at, (unsigned long long)h.first_seq, (unsigned long long)(have + 1));
-		if (f->ranges && !pt__merkle_ranges_wants(f->ranges)) {
+		if (f->ranges && f->limit && have >= f->limit)
+			return 0; /* past the tree being proved */
+		if (f->ranges && !pt__merkle_ranges_wants(f->ranges) &&
+		    !(f->capture >= have && f->capture < have + h.count)) {
 			/* a proof: a batch wholly outside every range is not even decompressed */
 			const pt__merkle_ranges *m = f->ranges;
 			uint64_t next_lo = m->k < m->nr ? m->r[m->order[m->k]].lo : UINT64_MAX;
@@ -60,6 +64,15 @@ int pt__tree_feed(pt__tree_feeder *f, pt__merkle *t, int fd, uint64_t base, uint
 					       (unsigned long long)at, i);
 			uint8_t lh[PT_SHA256_LEN];
 			if (f->ranges) {
+				uint64_t li = have + i;
+				if (f->limit && li >= f->limit)
+					return 0;
+				if (li == f->capture) {
+					f->captured.len = 0;
+					if ((rc = pt__buf_append(&f->captured, s, (size_t)(p - s))))
+						return rc;
+					f->have_capture = true;
+				}
 				if (pt__merkle_ranges_wants(f->ranges)) {
 					pt__merkle_leaf_hash(s, (size_t)(p - s), lh);
 					pt__merkle_ranges_push(f->ranges, lh);
@@ -124,6 +137,60 @@ int pt__tree_of_sealed(const pt__history *h, pt__merkle *out)
 				     (unsigned long long)h->chain.v[i].last_seq, (unsigned long long)out->size);
 		pt__footer_free(&f);
 		pt__segsrc_close(&s);
+	}
+	pt__tree_feeder_free(&fd);
+	return rc;
+}
+
+int pt__tree_prove(const pt__history *h, uint64_t size, const pt__merkle_range *shape, int nr,
+		   uint8_t (*out)[PT_SHA256_LEN], uint64_t want, pt__buf *leaf)
+{
+	pt__merkle_ranges m;
+	pt__merkle_ranges_init(&m, shape, nr, out);
+	pt__tree_feeder fd = {0};
+	fd.ranges = &m;
+	fd.limit = size;
+	fd.capture = want;
+	int rc = 0;
+	for (size_t i = 0; i < h->chain.n && !rc && m.next < size; i++) {
+		pt__segsrc s = PT_SEGSRC_INIT;
+		pt__seg_header hdr;
+		pt__footer f = {0};
+		{
+			/* wholly before every range and the leaf: skip the segment unread */
+			uint64_t next_lo = m.k < m.nr ? m.r[m.order[m.k]].lo : UINT64_MAX;
+			if (next_lo >= h->chain.v[i].last_seq && want >= h->chain.v[i].last_seq) {
+				for (uint64_t k = m.next; k < h->chain.v[i].last_seq; k++)
+					pt__merkle_ranges_skip(&m);
+				continue;
+			}
+		}
+		if (!(rc = pt__history_open_sealed(h, i, &s, &hdr)) &&
+		    !(rc = pt__footer_read_at(s.fd, s.base, s.size, s.name, &f)))
+			rc = pt__tree_feed(&fd, NULL, s.fd, s.base, hdr.frame_len, f.offset, s.name);
+		pt__footer_free(&f);
+		pt__segsrc_close(&s);
+	}
+	if (!rc && m.next < size) {
+		pt__segsrc s = PT_SEGSRC_INIT;
+		rc = pt__history_open_tail(h, &s);
+		if (!rc) {
+			pt__openseg_result os;
+			rc = pt__openseg_scan(s.fd, s.name, &os);
+			if (!rc && os.hdr_ok && os.n)
+				rc = pt__tree_feed(&fd, NULL, s.fd, 0, os.hdr.frame_len, os.valid_end, s.name);
+			pt__openseg_scan_free(&os);
+		}
+		pt__segsrc_close(&s);
+		if (rc == PT_ENOTFOUND)
+			rc = 0;
+	}
+	if (!rc && (m.next < size || !fd.have_capture))
+		rc = pt__err(PT_ENOTFOUND, "the stream has %llu events, fewer than the %llu of the tree",
+			     (unsigned long long)m.next, (unsigned long long)size);
+	if (!rc) {
+		leaf->len = 0;
+		rc = pt__buf_append(leaf, fd.captured.data, fd.captured.len);
 	}
 	pt__tree_feeder_free(&fd);
 	return rc;

@@ -22,6 +22,12 @@ typedef struct {
 	pt__buf payload, raw;
 	pt__merkle_ranges *ranges; /* NULL: append to the tree */
 	bool check_roots;
+	/* with `ranges`: leaves at or past `limit` are ignored (0: none are),
+	 * and the bytes of leaf `capture` are copied into `captured` */
+	uint64_t limit;
+	uint64_t capture;
+	pt__buf captured;
+	bool have_capture;
 } pt__tree_feeder;
 void pt__tree_feeder_free(pt__tree_feeder *f);
 int pt__tree_feed(pt__tree_feeder *f, pt__merkle *t, int fd, uint64_t base, uint64_t from, uint64_t end,
@@ -33,6 +39,14 @@ int pt__tree_feed(pt__tree_feeder *f, pt__merkle *t, int fd, uint64_t base, uint
  * after it (streams written before the tree existed: all of them, once).
  */
 int pt__tree_of_sealed(const pt__history *h, pt__merkle *out);
+
+/*
+ * One pass over the stream's leaves [0, size): out[i] = MTH of shape[i]
+ * (nr ranges), and the bytes of leaf `want` (< size) into `leaf`.
+ * PT_ENOTFOUND if the stream has fewer than `size` events.
+ */
+int pt__tree_prove(const pt__history *h, uint64_t size, const pt__merkle_range *shape, int nr,
+		   uint8_t (*out)[PT_SHA256_LEN], uint64_t want, pt__buf *leaf);
 
 /* Hash the events of the open segment of `h` into `t` (up to its last whole batch). */
 int pt__tree_feed_tail(const pt__history *h, pt__merkle *t);
