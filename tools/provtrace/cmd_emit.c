@@ -14,6 +14,7 @@
 
 static const char help[] =
 	"usage: provtrace emit --run RUN [--stream STREAM] [--durability none|write|fsync] [-q]\n"
+	"                      [--signing-key FILE]\n"
 	"\n"
 	"Append events given as JSON lines on stdin, one object per line, in the\n"
 	"shape `provtrace log --json` prints: \"kind\" (required), \"name\", \"step\",\n"
@@ -29,6 +30,8 @@ static const char help[] =
 	"  --stream STREAM    the stream (default: main)\n"
 	"  --durability MODE  none, write (default) or fsync (every batch fdatasync'd)\n"
 	"  -q, --quiet        do not print the appended sequence range on stderr\n"
+	"  --signing-key FILE sign a checkpoint of the stream's Merkle tree at each seal\n"
+	"                     and at the end (`provtrace key generate`; docs/PROOFS.md)\n"
 	"  --store DIR        the store\n";
 
 #define MAX_REPORTED 20
@@ -80,7 +83,9 @@ int cmd_emit(cli_ctx *ctx, int argc, char **argv)
 	const char *run = NULL, *stream = NULL;
 	int dur = -1;
 	bool quiet = false;
+	const char *signing_key = NULL;
 	const cli_opt opts[] = {{"run", 0, CLI_STR, &run},
+				{"signing-key", 0, CLI_STR, &signing_key},
 				{"stream", 0, CLI_STR, &stream},
 				{"durability", 0, CLI_CHOICE, &dur, "none|write|fsync"},
 				{"quiet", 'q', CLI_FLAG, &quiet},
@@ -107,7 +112,8 @@ int cmd_emit(cli_ctx *ctx, int argc, char **argv)
 	int rc = cli_open_store(ctx, &st);
 	if (rc)
 		return rc;
-	if (pt_recorder_open(&rec, st, run, stream, &ro) || pt_event_new(&ev, "note", NULL)) {
+	if (pt_recorder_open(&rec, st, run, stream, &ro) || (signing_key && pt_recorder_set_signing_key(rec, signing_key)) ||
+	    pt_event_new(&ev, "note", NULL)) {
 		rc = cli_lib_error();
 		goto done;
 	}

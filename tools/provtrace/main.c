@@ -27,6 +27,9 @@ static const cli_command commands[] = {
 	{"seal", cmd_seal, "recover and seal the open segment of streams whose writer is gone"},
 	{"metrics", cmd_metrics, "metric series of a run on its live path (csv, tsv, json; --points)"},
 	{"data", cmd_data, "artifacts stored beside a run's checkpoints (name, size, SHA-256)"},
+	{"key", cmd_key, "Ed25519 keys for signed checkpoints: generate, trust"},
+	{"prove", cmd_prove, "a proof bundle for one event (or between two checkpoints) anyone can check"},
+	{"check-proof", cmd_check_proof, "check a proof bundle offline with the signer's public key"},
 };
 
 static void usage(FILE *f)
