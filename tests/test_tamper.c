@@ -24,7 +24,10 @@
 #include <unistd.h>
 
 static char *dir, *base;       /* the pristine store */
+static char *base_signed;      /* the same, with a signed checkpoint of its newest state */
+static const char *cur_base;   /* the one cell() attacks */
 static char *old_chain, *old_open, *old_stream; /* earlier copies, for replay */
+static char *old_note;         /* a signed checkpoint of an earlier state of t/main */
 static char seg[3][600];       /* rel paths of sealed segments 0, 1, 2 of t/main */
 static char chunk[2][100];     /* rel paths of two checkpoint chunks */
 static char manifest[2][100];  /* rel paths of the two manifests */
@@ -117,6 +120,13 @@ static int setup(void **state)
 	TU_OK(pt_recorder_seal(rec));
 	rec_events(rec, 8, 4);
 	assert_int_equal(tu_copy_file(P(base, MAIN "/" PT_OPEN_SEGMENT), old_open), 0);
+	/* a signed checkpoint of this earlier state, kept aside (base itself has none) */
+	char *key = tu_path(dir, "signer.key");
+	TU_OK(pt_key_generate(key, "tamper-test", NULL));
+	TU_OK(pt_recorder_set_signing_key(rec, key));
+	TU_OK(pt_recorder_sign_checkpoint(rec, NULL));
+	old_note = tu_path(dir, "note.old");
+	assert_int_equal(rename(P(base, MAIN "/checkpoint.note"), old_note), 0);
 	rec_events(rec, 8, 4);
 	/* sealed segment names, in chain order */
 	pt__chain c;
@@ -138,9 +148,21 @@ static int setup(void **state)
 	/* freeze: copy while the writers are still open (their open segments stay open) */
 	char *frozen = tu_path(dir, "frozen");
 	assert_int_equal(tu_copy_tree(base, frozen), 0);
+	/* and a copy where the writer of t/main signed a checkpoint of everything so far */
+	TU_OK(pt_recorder_sign_checkpoint(rec, NULL));
+	base_signed = tu_path(dir, "base-signed");
+	assert_int_equal(tu_copy_tree(base, base_signed), 0);
+	char *pub = tu_path(dir, "signer.key.pub");
+	TU_OK(pt_store_open(&st, base_signed));
+	TU_OK(pt_key_trust(st, pub));
+	pt_store_free(st);
+	TU_OK(pt_store_open(&st, base));
+	free(key);
+	free(pub);
 	pt_recorder_free(rec);
 	pt_recorder_free(other);
 	pt_store_free(st);
+	tu_rmrf(base);
 	assert_int_equal(tu_copy_tree(frozen, base), 0);
 	free(frozen);
 	/* the pristine store verifies */
@@ -150,6 +172,10 @@ static int setup(void **state)
 	pt_checkpoint_verify_stats cs;
 	TU_OK(pt_checkpoint_verify_store(st, NULL, NULL, NULL, &cs));
 	pt_store_free(st);
+	TU_OK(pt_store_open(&st, base_signed));
+	TU_OK(pt_verify(st, NULL, NULL, NULL, NULL, &vs));
+	pt_store_free(st);
+	cur_base = base;
 
 	const char *tp = getenv("PT_TAMPER_TABLE");
 	char *def = tu_path(PT_BINARY_DIR, "tamper-matrix.md");
@@ -170,6 +196,8 @@ static int teardown(void **state)
 	tu_rmrf(dir);
 	free(dir);
 	free(base);
+	free(base_signed);
+	free(old_note);
 	free(old_chain);
 	free(old_open);
 	free(old_stream);
@@ -262,7 +290,7 @@ static void cell(const char *what, attack_fn fn, const char *a, const char *b, c
 		 const char *name_b, int expect, const char *gap_note)
 {
 	char *root = tu_path(dir, "scratch");
-	assert_int_equal(tu_copy_tree(base, root), 0);
+	assert_int_equal(tu_copy_tree(cur_base, root), 0);
 	fn(root, a, b);
 	pt_store *st;
 	TU_OK(pt_store_open(&st, root));
@@ -377,6 +405,41 @@ static void test_tamper_matrix(void **state)
 	cell("stream/replay", a_replay_dir, MAIN, old_stream, "main", NULL, 0,
 	     "(an older copy of everything is a valid older store: needs an anchor outside the store)");
 	fprintf(table, "\n");
+	/*
+	 * The same gaps where the writer signed a checkpoint of its newest state
+	 * (pt_recorder_sign_checkpoint; a close or a seal does too) and the
+	 * verifier trusts its key: the events it covers cannot be removed
+	 * unnoticed.  Only events appended after the last signing stay in the
+	 * gaps above, and a whole stream directory replaced by an older copy
+	 * (its older signed checkpoint with it) still needs an anchor.
+	 */
+	cur_base = base_signed;
+	fprintf(table, "\nWith a signed checkpoint of the newest state (trusted key):\n\n"
+		       "| object | flip a byte | truncate | delete | swap two | replay an old copy |\n"
+		       "|---|---|---|---|---|---|\n| open segment | |");
+	cell("signed/open/truncate", a_trunc, MAIN "/open.ptseg", NULL, "checkpoint.note", "open.ptseg", 1, NULL);
+	cell("signed/open/delete", a_delete, MAIN "/open.ptseg", NULL, "checkpoint.note", NULL, 1, NULL);
+	fprintf(table, " |");
+	cell("signed/open/replay", a_replay, MAIN "/open.ptseg", old_open, "checkpoint.note", NULL, 1, NULL);
+	fprintf(table, "\n| open segment, its last batch |");
+	cell("signed/open/flip-last", a_flip_last, MAIN "/open.ptseg", NULL, "checkpoint.note", NULL, 1, NULL);
+	fprintf(table, " | | | |\n| open segment, cut at a batch boundary | | ");
+	cell("signed/open/truncate-boundary", a_trunc_boundary, MAIN "/open.ptseg", NULL, "checkpoint.note", NULL, 1,
+	     NULL);
+	fprintf(table, " | | |\n| signed checkpoint (`checkpoint.note`) |");
+	cell("signed/note/flip", a_flip, MAIN "/checkpoint.note", NULL, "checkpoint.note", NULL, 1, NULL);
+	cell("signed/note/truncate", a_trunc, MAIN "/checkpoint.note", NULL, "checkpoint.note", NULL, 1, NULL);
+	cell("signed/note/delete", a_delete, MAIN "/checkpoint.note", NULL, "checkpoint.note", NULL, 0,
+	     "(nothing in the store says a signed checkpoint existed: needs an anchor)");
+	cell("signed/note/swap", a_swap, MAIN "/checkpoint.note", "runs/t/other/chain", "checkpoint.note", "other", 1,
+	     NULL);
+	cell("signed/note/replay", a_replay, MAIN "/checkpoint.note", old_note, "checkpoint.note", NULL, 0,
+	     "(an older signed checkpoint is a valid one the store extends: needs an anchor)");
+	fprintf(table, "\n| whole stream directory | | | | |");
+	cell("signed/stream/replay", a_replay_dir, MAIN, old_stream, "main", NULL, 0,
+	     "(its older signed checkpoint comes with it: needs an anchor outside the store)");
+	fprintf(table, "\n");
+	cur_base = base;
 	fflush(table);
 	(void)a_replay;
 	assert_int_equal(failures, 0);
