@@ -43,6 +43,7 @@ from .checkpoint import checkpoint_totals
 from .reader import runs_info
 from .replay import State
 from ._seal import seal
+from ._proof import check_proof, generate_key, trust_key
 from . import torch  # provtrace.torch: imports torch only when used
 
 __version__ = "0.1.0"
@@ -91,4 +92,7 @@ __all__ = [
     "LimitError",
     "WrongTypeError",
     "ClosedError",
+    "check_proof",
+    "generate_key",
+    "trust_key",
 ]

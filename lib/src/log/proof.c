@@ -91,7 +91,7 @@ static int load_vkey(const char *key_or_path, pt__vkey *out)
 		return 0;
 	uint8_t *data = NULL;
 	size_t len = 0;
-	if (!strchr(key_or_path, '+') || pt__exists(key_or_path)) {
+	if (pt__exists(key_or_path)) {
 		int rc = pt__read_file(key_or_path, 4096, &data, &len);
 		if (rc)
 			return pt__err_wrap(rc, "verifier key");
@@ -305,14 +305,18 @@ int pt_prove_consistency(char **out_json, const pt_store *st, const char *old_no
 	pt__merkle_range shape[PT_MERKLE_MAX_PROOF + 1];
 	uint8_t proof[PT_MERKLE_MAX_PROOF + 1][PT_SHA256_LEN];
 	int n = pt__merkle_consistency_shape(oc.size, nc.size, shape);
-	/* one more range: the whole old tree, to tie the store to the old root too */
-	shape[n] = (pt__merkle_range){0, oc.size};
+	/* and the whole old tree (a second pass: ranges of one pass are disjoint),
+	 * to tie the store to the old root too */
+	pt__merkle_range whole = {0, oc.size};
+	uint8_t old_root[1][PT_SHA256_LEN];
 	pt__buf leaf = {0};
-	rc = pt__tree_prove(&h, nc.size, shape, n + 1, proof, nc.size - 1, &leaf);
+	rc = pt__tree_prove(&h, nc.size, shape, n, proof, nc.size - 1, &leaf);
+	if (!rc)
+		rc = pt__tree_prove(&h, oc.size, &whole, 1, old_root, oc.size - 1, &leaf);
 	pt__buf_free(&leaf);
 	if (rc)
 		goto done;
-	if (memcmp(proof[n], oc.root, PT_SHA256_LEN)) {
+	if (memcmp(old_root[0], oc.root, PT_SHA256_LEN)) {
 		rc = pt__err(PT_ECORRUPT,
 			     "%s/%s's first %llu events are not the ones the old checkpoint signed: history was rewritten",
 			     run, stream, (unsigned long long)oc.size);
