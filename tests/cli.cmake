@@ -32,3 +32,9 @@ if(TARGET provtrace_cli)
   # PT_LISTINGS_ENV (above): the binary, the library and, in a sanitizer build, the runtime to preload
   set_tests_properties(cli_Render PROPERTIES ENVIRONMENT "${PT_LISTINGS_ENV}" TIMEOUT 300)
 endif()
+
+# Keys, signed checkpoints, prove / check-proof (issue 18).
+if(TARGET provtrace_cli)
+  add_test(NAME cli_Proofs COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_proof.py -v)
+  set_tests_properties(cli_Proofs PROPERTIES ENVIRONMENT "PROVTRACE_BIN=$<TARGET_FILE:provtrace_cli>" TIMEOUT 300)
+endif()
