@@ -36,5 +36,6 @@
 #include "provtrace/run.h"
 #include "provtrace/artifact.h"
 #include "provtrace/proof.h"
+#include "provtrace/anchor.h"
 
 #endif

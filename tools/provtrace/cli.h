@@ -52,6 +52,7 @@ int cmd_seal(cli_ctx *ctx, int argc, char **argv);
 int cmd_key(cli_ctx *ctx, int argc, char **argv);
 int cmd_prove(cli_ctx *ctx, int argc, char **argv);
 int cmd_check_proof(cli_ctx *ctx, int argc, char **argv);
+int cmd_anchor(cli_ctx *ctx, int argc, char **argv);
 
 /* ---- messages ---------------------------------------------------------------- */
 

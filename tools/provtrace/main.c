@@ -30,6 +30,7 @@ static const cli_command commands[] = {
 	{"key", cmd_key, "Ed25519 keys for signed checkpoints: generate, trust"},
 	{"prove", cmd_prove, "a proof bundle for one event (or between two checkpoints) anyone can check"},
 	{"check-proof", cmd_check_proof, "check a proof bundle offline with the signer's public key"},
+	{"anchor", cmd_anchor, "push the signed checkpoints of every stream to a git remote (verify --anchors checks them)"},
 };
 
 static void usage(FILE *f)

@@ -41,8 +41,8 @@ int pt__tree_feed(pt__tree_feeder *f, pt__merkle *t, int fd, uint64_t base, uint
 		if (h.first_seq != have + 1)
 			return pt__err(PT_ECORRUPT, "%s @%llu: batch starts at seq %llu, expected %llu", path,
 				       (unsigned long long)at, (unsigned long long)h.first_seq, (unsigned long long)(have + 1));
-		if (f->ranges && f->limit && have >= f->limit)
-			return 0; /* past the tree being proved */
+		if (f->limit && have >= f->limit)
+			return 0; /* past the tree being proved or checked */
 		if (f->ranges && !pt__merkle_ranges_wants(f->ranges) &&
 		    !(f->capture >= have && f->capture < have + h.count)) {
 			/* a proof: a batch wholly outside every range is not even decompressed */
@@ -82,6 +82,8 @@ int pt__tree_feed(pt__tree_feeder *f, pt__merkle *t, int fd, uint64_t base, uint
 			} else {
 				pt__merkle_leaf_hash(s, (size_t)(p - s), lh);
 				pt__merkle_push(t, lh);
+				if (f->on_leaf)
+					f->on_leaf(f->hook, t);
 			}
 		}
 		if (p != e)
@@ -213,5 +215,67 @@ int pt__tree_feed_tail(const pt__history *h, pt__merkle *t)
 	}
 	pt__openseg_scan_free(&os);
 	pt__segsrc_close(&s);
+	return rc;
+}
+
+typedef struct {
+	const uint64_t *sizes;
+	size_t n, k;
+	uint8_t (*roots)[PT_SHA256_LEN];
+	bool *have;
+} roots_hook;
+
+static void roots_leaf(void *p, const pt__merkle *t)
+{
+	roots_hook *r = p;
+	while (r->k < r->n && r->sizes[r->k] == t->size) {
+		pt__merkle_root(t, r->roots[r->k]);
+		r->have[r->k++] = true;
+	}
+}
+
+int pt__tree_roots_at(const pt__history *h, const uint64_t *sizes, size_t n, uint8_t (*roots)[PT_SHA256_LEN],
+		      bool *have, uint64_t *total)
+{
+	pt__merkle t;
+	pt__merkle_init(&t);
+	roots_hook rh = {sizes, n, 0, roots, have};
+	for (size_t i = 0; i < n; i++)
+		have[i] = false;
+	while (rh.k < n && sizes[rh.k] == 0) {
+		pt__merkle_root(&t, roots[rh.k]);
+		have[rh.k++] = true;
+	}
+	pt__tree_feeder fd = {0};
+	fd.on_leaf = roots_leaf;
+	fd.hook = &rh;
+	fd.limit = n ? sizes[n - 1] : 0;
+	int rc = 0;
+	for (size_t i = 0; i < h->chain.n && !rc && rh.k < n; i++) {
+		pt__segsrc s = PT_SEGSRC_INIT;
+		pt__seg_header hdr;
+		pt__footer f = {0};
+		if (!(rc = pt__history_open_sealed(h, i, &s, &hdr)) &&
+		    !(rc = pt__footer_read_at(s.fd, s.base, s.size, s.name, &f)))
+			rc = pt__tree_feed(&fd, &t, s.fd, s.base, hdr.frame_len, f.offset, s.name);
+		pt__footer_free(&f);
+		pt__segsrc_close(&s);
+	}
+	if (!rc && rh.k < n) {
+		pt__segsrc s = PT_SEGSRC_INIT;
+		rc = pt__history_open_tail(h, &s);
+		if (!rc) {
+			pt__openseg_result os;
+			rc = pt__openseg_scan(s.fd, s.name, &os);
+			if (!rc && os.hdr_ok && os.n)
+				rc = pt__tree_feed(&fd, &t, s.fd, 0, os.hdr.frame_len, os.valid_end, s.name);
+			pt__openseg_scan_free(&os);
+		}
+		pt__segsrc_close(&s);
+		if (rc == PT_ENOTFOUND)
+			rc = 0;
+	}
+	*total = t.size;
+	pt__tree_feeder_free(&fd);
 	return rc;
 }

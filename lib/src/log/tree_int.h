@@ -28,6 +28,9 @@ typedef struct {
 	uint64_t capture;
 	pt__buf captured;
 	bool have_capture;
+	/* without `ranges`: called after every leaf appended (may be NULL) */
+	void (*on_leaf)(void *hook, const pt__merkle *t);
+	void *hook;
 } pt__tree_feeder;
 void pt__tree_feeder_free(pt__tree_feeder *f);
 int pt__tree_feed(pt__tree_feeder *f, pt__merkle *t, int fd, uint64_t base, uint64_t from, uint64_t end,
@@ -47,6 +50,15 @@ int pt__tree_of_sealed(const pt__history *h, pt__merkle *out);
  */
 int pt__tree_prove(const pt__history *h, uint64_t size, const pt__merkle_range *shape, int nr,
 		   uint8_t (*out)[PT_SHA256_LEN], uint64_t want, pt__buf *leaf);
+
+/*
+ * The roots of the stream's tree at each of `sizes` (n, ascending): one pass
+ * over history (sealed segments and the open one) up to the largest.
+ * `have[i]` false when the stream has fewer than sizes[i] events; `*total`
+ * the events read (= the stream's size when it has fewer than the largest).
+ */
+int pt__tree_roots_at(const pt__history *h, const uint64_t *sizes, size_t n, uint8_t (*roots)[PT_SHA256_LEN],
+		      bool *have, uint64_t *total);
 
 /* Hash the events of the open segment of `h` into `t` (up to its last whole batch). */
 int pt__tree_feed_tail(const pt__history *h, pt__merkle *t);
