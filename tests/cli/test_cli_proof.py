@@ -130,6 +130,27 @@ class Proofs(unittest.TestCase):
         self.assertIn("the stream has 500 events but its signed checkpoint covers 550", r.stdout + r.stderr)
         self.assertEqual(pt("key", "trust", "--store", self.s, "garbage+1+2").returncode, 1)
 
+    def test_anchor_push_and_verify(self):
+        repo = os.path.join(self.tmp, "anchors.git")
+        subprocess.run(["git", "init", "-q", "--bare", repo], check=True)
+        r = pt("anchor", "push", repo, "--store", self.s)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("anchored: commit", r.stdout)
+        r = pt("verify", "--store", self.s, "--anchors", repo)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("anchors: 1 anchored checkpoint checked", r.stdout)
+        # renamed: the stream moved under another run name
+        os.rename(os.path.join(self.s, "runs", "r"), os.path.join(self.s, "runs", "q"))
+        r = pt("verify", "--store", self.s, "--anchors", repo, "--json")
+        self.assertEqual(r.returncode, 1)
+        anchors = json.loads(r.stdout.splitlines()[-1])["anchors"]
+        self.assertFalse(anchors["ok"])
+        self.assertIn("renamed or copied there", json.dumps(anchors["problems"]))
+        self.assertIn("q/main", json.dumps(anchors["problems"]))
+        self.assertEqual(pt("anchor", "pull", repo).returncode, 2)
+        r = pt("anchor", "push", os.path.join(self.tmp, "no-such-repo"), "--store", self.s)
+        self.assertEqual(r.returncode, 1)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -180,6 +180,33 @@ class ProofTest(StoreTest):
         self.assertFalse(rep.ok)
         self.assertIn("not signed by a trusted key", str(list(rep)))
 
+    def test_anchors(self):
+        if shutil.which("git") is None:
+            self.fail("git is needed to make the anchor repository") if os.environ.get("CI") == "true" \
+                else self.skipTest("git not installed")
+        repo = os.path.join(self.tmp, "anchors.git")
+        subprocess.run(["git", "init", "-q", "--bare", repo], check=True)
+        rep = provtrace.anchor_push(repo, store=self.store)
+        self.assertEqual(rep["anchored"], [{"run": "r", "stream": "main", "size": 200}])
+        self.assertEqual(len(rep["commit"]), 40)
+        ok = provtrace.anchor_verify(repo, store=self.store)
+        self.assertEqual((ok["ok"], ok["checked"]), (True, 1))
+        # roll the stream back to an older copy, its signed checkpoint with it
+        sdir = os.path.join(self.store, "runs", "r", "main")
+        older = os.path.join(self.tmp, "older")
+        shutil.copytree(sdir, older)
+        with provtrace.Recorder("r", store=self.store, capture_code=False, signing_key=self.key) as rec:
+            rec.metric("loss", 0.1, step=999)
+        self.assertEqual(provtrace.anchor_push(repo, store=self.store)["anchored"][0]["size"], 201)
+        shutil.rmtree(sdir)
+        shutil.copytree(older, sdir)
+        self.assertTrue(provtrace.verify(self.store).ok)  # inside the store: a valid older state
+        bad = provtrace.anchor_verify(repo, store=self.store)
+        self.assertFalse(bad["ok"])
+        self.assertIn("rolled back or truncated: the stream has 200 events", str(bad["problems"]))
+        with self.assertRaises(provtrace.NotFoundError):
+            provtrace.anchor_verify(repo, store=self.store, branch="nothing-here")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -37,7 +37,7 @@ def root_from_inclusion(index, size, leaf_hash, proof):      # RFC 9162 2.1.3.2
 
 def open_note(note, vkey):
     """C2SP signed-note: check the signature by vkey, return (origin, size, root)."""
-    name, keyid, key = vkey.strip().split("+")
+    name, keyid, key = vkey.strip().split("+", 2)   # base64 may hold "+"
     raw = b64(key, 33)
     assert raw[0] == 1, "not an Ed25519 key"
     kid = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]

@@ -43,7 +43,7 @@ from .checkpoint import checkpoint_totals
 from .reader import runs_info
 from .replay import State
 from ._seal import seal
-from ._proof import check_proof, generate_key, trust_key
+from ._proof import anchor_push, anchor_verify, check_proof, generate_key, trust_key
 from . import torch  # provtrace.torch: imports torch only when used
 
 __version__ = "0.1.0"
@@ -95,4 +95,6 @@ __all__ = [
     "check_proof",
     "generate_key",
     "trust_key",
+    "anchor_push",
+    "anchor_verify",
 ]

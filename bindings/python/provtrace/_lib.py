@@ -443,6 +443,10 @@ pt_prove = declare("pt_prove", c_int, [POINTER(c_void_p), c_void_p, c_char_p, c_
 pt_prove_consistency = declare("pt_prove_consistency", c_int,
                                [POINTER(c_void_p), c_void_p, c_char_p, c_char_p])
 pt_check_proof = declare("pt_check_proof", c_int, [POINTER(c_void_p), c_char_p, c_size_t, c_char_p])
+# anchor.h
+pt_anchor_push = declare("pt_anchor_push", c_int, [c_void_p, c_char_p, c_char_p, POINTER(c_void_p)])
+pt_anchor_verify = declare("pt_anchor_verify", c_int,
+                           [c_void_p, c_char_p, c_char_p, PROBLEM_CB, c_void_p, POINTER(c_uint64)])
 
 
 # ---- helpers -------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 import json
 import os
-from ctypes import byref, c_void_p, string_at
+from ctypes import byref, c_uint64, c_void_p, string_at
 from typing import Any, Dict, Optional, Union
 
 from . import _lib
@@ -93,3 +93,44 @@ def sign_checkpoint(handle) -> str:
     out = c_void_p()
     _lib.check(_lib.pt_recorder_sign_checkpoint(handle, byref(out)), "sign_checkpoint")
     return _take_text(out)
+
+
+def anchor_push(url: str, store=None, branch: Optional[str] = None) -> Dict[str, Any]:
+    """Push the newest signed checkpoint of every stream of the store to the
+    git repository ``url`` as one commit on ``branch`` (default
+    ``provtrace/<store id>``).  Returns {"commit", "branch", "anchored",
+    "unsigned"}."""
+    from ._store import open_store
+
+    st = open_store(store)
+    out = c_void_p()
+    _lib.check(_lib.pt_anchor_push(st.ptr, _lib.cname(url, "url"),
+                                   None if branch is None else _lib.cname(branch, "branch"), byref(out)),
+               "anchor_push")
+    return json.loads(_take_text(out))
+
+
+def anchor_verify(url: str, store=None, branch: Optional[str] = None) -> Dict[str, Any]:
+    """Check that the store extends every checkpoint anchored on ``url``:
+    {"ok": bool, "checked": n, "problems": [{"severity", "object",
+    "message"}]} (a store that does not extend them is not an exception:
+    ``ok`` is False and the problems say which stream and how)."""
+    from ._store import open_store
+
+    st = open_store(store)
+    problems = []
+
+    def cb(p, _payload):
+        pr = p.contents
+        problems.append({"severity": "warning" if pr.severity == 1 else "error",
+                         "object": (pr.object or b"").decode("utf-8", "replace"),
+                         "message": (pr.message or b"").decode("utf-8", "replace")})
+        return 0
+
+    n = c_uint64()
+    rc = _lib.pt_anchor_verify(st.ptr, _lib.cname(url, "url"),
+                               None if branch is None else _lib.cname(branch, "branch"),
+                               _lib.PROBLEM_CB(cb), None, byref(n))
+    if rc and rc != _lib._errors.PT_ECORRUPT:
+        _lib.check(rc, "anchor_verify")
+    return {"ok": rc == 0, "checked": n.value, "problems": problems}

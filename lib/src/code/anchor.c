@@ -268,7 +268,7 @@ static int find_elsewhere(actx *a, const anchored *x, char *where, size_t n)
 			uint8_t root[1][PT_SHA256_LEN];
 			bool have = false;
 			uint64_t total = 0;
-			if (!pt__tree_roots_at(&h, &x->size, 1, root, &have, &total) && have &&
+			if (!pt__tree_roots_at(&h, &x->size, 1, root, &have, &total, true) && have &&
 			    !memcmp(root[0], x->root, PT_SHA256_LEN))
 				snprintf(where, n, "%s/%s", runs[i], streams[k]);
 			pt__history_free(&h);
@@ -354,7 +354,7 @@ int pt_anchor_verify(const pt_store *st, const char *url, const char *branch, pt
 		} else {
 			for (size_t k = 0; k < m; k++)
 				sizes[k] = a.v[i + k].size;
-			int tr = pt__tree_roots_at(&h, sizes, m, roots, have, &total);
+			int tr = pt__tree_roots_at(&h, sizes, m, roots, have, &total, false);
 			if (tr == PT_ENOMEM)
 				rc = tr;
 			else if (tr)

@@ -235,7 +235,7 @@ static void roots_leaf(void *p, const pt__merkle *t)
 }
 
 int pt__tree_roots_at(const pt__history *h, const uint64_t *sizes, size_t n, uint8_t (*roots)[PT_SHA256_LEN],
-		      bool *have, uint64_t *total)
+		      bool *have, uint64_t *total, bool any_name)
 {
 	pt__merkle t;
 	pt__merkle_init(&t);
@@ -255,7 +255,15 @@ int pt__tree_roots_at(const pt__history *h, const uint64_t *sizes, size_t n, uin
 		pt__segsrc s = PT_SEGSRC_INIT;
 		pt__seg_header hdr;
 		pt__footer f = {0};
-		if (!(rc = pt__history_open_sealed(h, i, &s, &hdr)) &&
+		if (any_name) {
+			/* a stream found under another name: its segments are read as they are */
+			rc = pt__history_open_id(h, h->chain.v[i].id, &s);
+			if (!rc)
+				rc = pt__seg_header_read_at(s.fd, s.base, s.size, s.name ? s.name : "segment", &hdr);
+		} else {
+			rc = pt__history_open_sealed(h, i, &s, &hdr);
+		}
+		if (!rc &&
 		    !(rc = pt__footer_read_at(s.fd, s.base, s.size, s.name, &f)))
 			rc = pt__tree_feed(&fd, &t, s.fd, s.base, hdr.frame_len, f.offset, s.name);
 		pt__footer_free(&f);

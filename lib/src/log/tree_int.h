@@ -56,9 +56,11 @@ int pt__tree_prove(const pt__history *h, uint64_t size, const pt__merkle_range *
  * over history (sealed segments and the open one) up to the largest.
  * `have[i]` false when the stream has fewer than sizes[i] events; `*total`
  * the events read (= the stream's size when it has fewer than the largest).
+ * `any_name`: read segments whose header names another run or stream (to
+ * recognise a stream moved under another name); otherwise they are refused.
  */
 int pt__tree_roots_at(const pt__history *h, const uint64_t *sizes, size_t n, uint8_t (*roots)[PT_SHA256_LEN],
-		      bool *have, uint64_t *total);
+		      bool *have, uint64_t *total, bool any_name);
 
 /* Hash the events of the open segment of `h` into `t` (up to its last whole batch). */
 int pt__tree_feed_tail(const pt__history *h, pt__merkle *t);
