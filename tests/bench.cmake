@@ -36,3 +36,10 @@ if(TARGET provtrace-bench)
     set_tests_properties(bench_reopen_usage_${tname} PROPERTIES LABELS "bench")
   endforeach()
 endif()
+
+# proof (issue 18): a 100k-event stream recorded without and with a signing key, 5 random events
+# proven and checked (every bundle must check).
+if(TARGET provtrace-bench)
+  add_test(NAME bench_proof_quick COMMAND provtrace-bench proof --quick)
+  set_tests_properties(bench_proof_quick PROPERTIES LABELS "bench" TIMEOUT 300)
+endif()
