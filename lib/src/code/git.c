@@ -877,7 +877,14 @@ static int scratch_open(scratch *s, const char *url, const char *branch, git_oid
 	}
 	if (git_repository_init(&s->repo, s->dir, 1) < 0)
 		return git_fail(PT_EIO, "cannot create the scratch anchor repository");
-	if (git_remote_create_anonymous(&s->remote, s->repo, url) < 0)
+	/* anonymous, without url.<base>.insteadOf rewriting: the URL is used as
+	 * given (and libgit2 1.5's insteadOf lookup leaks its regex match data) */
+	git_remote_create_options ro;
+	if (git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION) < 0)
+		return git_fail(PT_ERROR, "remote options");
+	ro.repository = s->repo;
+	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	if (git_remote_create_with_opts(&s->remote, url, &ro) < 0)
 		return git_fail(PT_EINVAL, url);
 	if (git_remote_connect(s->remote, GIT_DIRECTION_FETCH, NULL, NULL, NULL) < 0)
 		return git_fail(PT_EIO, url);
