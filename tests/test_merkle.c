@@ -234,9 +234,39 @@ static void test_large_tree_shapes_are_bounded(void **state)
 	assert_int_equal(pt__merkle_inclusion_shape(1234567, 10000000, r), 24);
 }
 
+/* The leaf and node hashes (low-level SHA256_* calls) against plain SHA-256 (EVP). */
+static void test_leaf_and_node_hashes_are_sha256(void **state)
+{
+	(void)state;
+	uint8_t buf[1 + 3000] = {0}, a[32], b[32];
+	uint32_t x = 12345;
+	for (size_t len = 0; len <= 2100; len += len < 200 ? 1 : 37) {
+		for (size_t i = 0; i < len; i++)
+			buf[1 + i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 16);
+		buf[0] = 0;
+		pt__merkle_leaf_hash(buf + 1, len, a);
+		pt__sha256(buf, len + 1, b);
+		assert_memory_equal(a, b, 32);
+	}
+	uint8_t l[32], r[32], nb[65];
+	for (int k = 0; k < 100; k++) {
+		for (int i = 0; i < 32; i++) {
+			l[i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 16);
+			r[i] = (uint8_t)(x >> 8);
+		}
+		nb[0] = 1;
+		memcpy(nb + 1, l, 32);
+		memcpy(nb + 33, r, 32);
+		pt__merkle_node_hash(l, r, a);
+		pt__sha256(nb, 65, b);
+		assert_memory_equal(a, b, 32);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_leaf_and_node_hashes_are_sha256),
 		cmocka_unit_test(test_roots_of_the_reference_leaf_set),
 		cmocka_unit_test(test_every_proof_of_the_reference_tree_verifies),
 		cmocka_unit_test(test_transparency_dev_vectors),
