@@ -154,10 +154,11 @@ static int setup(void **state)
 	TU_OK(pt_recorder_sign_checkpoint(rec, NULL));
 	base_signed = tu_path(dir, "base-signed");
 	assert_int_equal(tu_copy_tree(base, base_signed), 0);
+	pt_store *st2;
 	char *pub = tu_path(dir, "signer.key.pub");
-	TU_OK(pt_store_open(&st, base_signed));
-	TU_OK(pt_key_trust(st, pub));
-	pt_store_free(st);
+	TU_OK(pt_store_open(&st2, base_signed));
+	TU_OK(pt_key_trust(st2, pub));
+	pt_store_free(st2);
 	/* and that one anchored in a bare git repository */
 	base_anchored = tu_path(dir, "base-anchored");
 	assert_int_equal(tu_copy_tree(base_signed, base_anchored), 0);
@@ -165,10 +166,9 @@ static int setup(void **state)
 	char cmd[4200];
 	snprintf(cmd, sizeof cmd, "git init -q --bare '%s'", anchor_url);
 	assert_int_equal(tu_run(cmd), 0);
-	TU_OK(pt_store_open(&st, base_anchored));
-	TU_OK(pt_anchor_push(st, anchor_url, NULL, NULL));
-	pt_store_free(st);
-	TU_OK(pt_store_open(&st, base));
+	TU_OK(pt_store_open(&st2, base_anchored));
+	TU_OK(pt_anchor_push(st2, anchor_url, NULL, NULL));
+	pt_store_free(st2);
 	free(key);
 	free(pub);
 	pt_recorder_free(rec);

@@ -327,8 +327,6 @@ int pt_prove_consistency(char **out_json, const pt_store *st, const char *old_no
 		rc = pt__err(PT_ECORRUPT, "%s/%s does not extend its new checkpoint: %s", run, stream, why);
 		goto done;
 	}
-	char r64[64];
-	pt__b64_encode(oc.root, PT_SHA256_LEN, r64);
 	if ((rc = pt__buf_printf(&out, "{\"format\":\"%s\",\"version\":1,\"kind\":\"consistency\",\"run\":\"%s\","
 				       "\"stream\":\"%s\",\"old_size\":%llu,\"tree_size\":%llu,\"proof\":",
 				 BUNDLE_FORMAT, run, stream, (unsigned long long)oc.size, (unsigned long long)nc.size)) ||
@@ -337,7 +335,6 @@ int pt_prove_consistency(char **out_json, const pt_store *st, const char *old_no
 	    (rc = pt__json_string(&out, old_note, strlen(old_note))) || (rc = pt__buf_printf(&out, ",\"checkpoint\":")) ||
 	    (rc = pt__json_string(&out, new_note, strlen(new_note))) || (rc = pt__buf_printf(&out, "}\n")))
 		goto done;
-	(void)r64;
 	*out_json = (char *)out.data;
 	out.data = NULL;
 done:

@@ -665,8 +665,10 @@ done:
 }
 
 /* Sign tree `t` and store the note (STREAM/checkpoint.note), unless a tree
- * at least as large is already there.  `out` (may be NULL) gets the text. */
-static int sign_tree(pt_recorder *r, const pt__merkle *t, char **out)
+ * at least as large is already there.  `out` (may be NULL) gets the text.
+ * `only_first`: nothing if a note was written already (a close that sealed
+ * nothing new).  No key: nothing (the key is read under note_mu). */
+static int sign_tree(pt_recorder *r, const pt__merkle *t, char **out, bool only_first)
 {
 	pt__checkpoint c;
 	memset(&c, 0, sizeof c);
@@ -675,6 +677,11 @@ static int sign_tree(pt_recorder *r, const pt__merkle *t, char **out)
 	pt__merkle_root(t, c.root);
 	pt__buf b = {0};
 	pthread_mutex_lock(&r->note_mu);
+	if (!r->skey || (only_first && r->note_written)) {
+		bool none = !r->skey;
+		pthread_mutex_unlock(&r->note_mu);
+		return none && out ? pt__err(PT_EINVAL, "no signing key") : 0;
+	}
 	int rc = pt__note_sign(&b, &c, r->skey);
 	if (!rc && (!r->note_written || t->size > r->note_size)) {
 		rc = pt__atomic_write_in(r->st->path, r->note_path, b.data, b.len, 0644);
@@ -697,8 +704,8 @@ static int seal_and_sign(pt_recorder *r)
 {
 	bool had = r->seg_fd >= 0;
 	int rc = seal_segment(r);
-	if (!rc && r->skey && (had || !r->note_written))
-		rc = sign_tree(r, &r->tree, NULL);
+	if (!rc)
+		rc = sign_tree(r, &r->tree, NULL, !had);
 	return rc;
 }
 
@@ -1738,7 +1745,10 @@ int pt_recorder_sign_checkpoint(pt_recorder *r, char **out_note)
 		*out_note = NULL;
 	if (!r)
 		return pt__err(PT_EINVAL, "pt_recorder_sign_checkpoint: NULL recorder");
-	if (!r->skey)
+	pthread_mutex_lock(&r->note_mu);
+	bool keyed = r->skey != NULL;
+	pthread_mutex_unlock(&r->note_mu);
+	if (!keyed)
 		return pt__err(PT_EINVAL, "recorder for %s/%s has no signing key (pt_recorder_set_signing_key)", r->run,
 			       r->stream);
 	/* everything appended so far written (whatever the durability) */
@@ -1763,5 +1773,5 @@ int pt_recorder_sign_checkpoint(pt_recorder *r, char **out_note)
 	pthread_mutex_lock(&r->tree_mu);
 	t = r->tree;
 	pthread_mutex_unlock(&r->tree_mu);
-	return sign_tree(r, &t, out_note);
+	return sign_tree(r, &t, out_note, false);
 }
