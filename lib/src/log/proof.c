@@ -208,9 +208,21 @@ int pt_prove(char **out_json, const pt_store *st, const char *run, const char *s
 	pt__merkle_range shape[PT_MERKLE_MAX_PROOF];
 	uint8_t proof[PT_MERKLE_MAX_PROOF][PT_SHA256_LEN];
 	int n = pt__merkle_inclusion_shape(seq - 1, c.size, shape);
+	uint8_t lh[PT_SHA256_LEN];
+	/* from the subtree-hash index, re-verified against the signed root; on any
+	 * failure the index is dropped and the proof recomputed from the events */
+	if (!(rc = pt__tree_prove_indexed(&h, c.size, shape, n, proof, seq - 1, &leaf, NULL))) {
+		pt__merkle_leaf_hash(leaf.data, leaf.len, lh);
+		if (!pt__merkle_verify_inclusion(seq - 1, c.size, lh, (const uint8_t(*)[PT_SHA256_LEN])proof, (size_t)n,
+						 c.root, NULL, 0))
+			goto bundle;
+	}
+	if (rc == PT_ENOMEM)
+		goto done;
+	pt__err_clear();
+	pt__tree_index_drop(&h);
 	if ((rc = pt__tree_prove(&h, c.size, shape, n, proof, seq - 1, &leaf)))
 		goto done;
-	uint8_t lh[PT_SHA256_LEN];
 	pt__merkle_leaf_hash(leaf.data, leaf.len, lh);
 	if (pt__merkle_verify_inclusion(seq - 1, c.size, lh, (const uint8_t(*)[PT_SHA256_LEN])proof, (size_t)n, c.root,
 					why, sizeof why)) {
@@ -220,6 +232,7 @@ int pt_prove(char **out_json, const pt_store *st, const char *run, const char *s
 			     h.run, h.stream, (unsigned long long)c.size, why);
 		goto done;
 	}
+bundle:
 	if (!(leaf64 = b64_alloc(leaf.data, leaf.len))) {
 		rc = PT_ENOMEM;
 		goto done;
@@ -310,9 +323,23 @@ int pt_prove_consistency(char **out_json, const pt_store *st, const char *old_no
 	pt__merkle_range whole = {0, oc.size};
 	uint8_t old_root[1][PT_SHA256_LEN];
 	pt__buf leaf = {0};
-	rc = pt__tree_prove(&h, nc.size, shape, n, proof, nc.size - 1, &leaf);
+	/* from the subtree-hash index first; trusted only if both checks below pass */
+	rc = pt__tree_prove_indexed(&h, nc.size, shape, n, proof, nc.size - 1, &leaf, NULL);
 	if (!rc)
-		rc = pt__tree_prove(&h, oc.size, &whole, 1, old_root, oc.size - 1, &leaf);
+		rc = pt__tree_prove_indexed(&h, oc.size, &whole, 1, old_root, oc.size - 1, &leaf, NULL);
+	if (!rc && !memcmp(old_root[0], oc.root, PT_SHA256_LEN) &&
+	    !pt__merkle_verify_consistency(oc.size, nc.size, oc.root, nc.root, (const uint8_t(*)[PT_SHA256_LEN])proof,
+					   (size_t)n, NULL, 0)) {
+		pt__buf_free(&leaf);
+		goto bundle;
+	}
+	if (rc != PT_ENOMEM) {
+		pt__err_clear();
+		pt__tree_index_drop(&h);
+		rc = pt__tree_prove(&h, nc.size, shape, n, proof, nc.size - 1, &leaf);
+		if (!rc)
+			rc = pt__tree_prove(&h, oc.size, &whole, 1, old_root, oc.size - 1, &leaf);
+	}
 	pt__buf_free(&leaf);
 	if (rc)
 		goto done;
@@ -327,6 +354,7 @@ int pt_prove_consistency(char **out_json, const pt_store *st, const char *old_no
 		rc = pt__err(PT_ECORRUPT, "%s/%s does not extend its new checkpoint: %s", run, stream, why);
 		goto done;
 	}
+bundle:
 	if ((rc = pt__buf_printf(&out, "{\"format\":\"%s\",\"version\":1,\"kind\":\"consistency\",\"run\":\"%s\","
 				       "\"stream\":\"%s\",\"old_size\":%llu,\"tree_size\":%llu,\"proof\":",
 				 BUNDLE_FORMAT, run, stream, (unsigned long long)oc.size, (unsigned long long)nc.size)) ||

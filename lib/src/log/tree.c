@@ -43,6 +43,8 @@ int pt__tree_feed(pt__tree_feeder *f, pt__merkle *t, int fd, uint64_t base, uint
 				       (unsigned long long)at, (unsigned long long)h.first_seq, (unsigned long long)(have + 1));
 		if (f->limit && have >= f->limit)
 			return 0; /* past the tree being proved or checked */
+		if (f->ranges && f->ranges->k >= f->ranges->nr && f->have_capture)
+			return 0; /* every range and the leaf are done: nothing after them is read */
 		if (f->ranges && !pt__merkle_ranges_wants(f->ranges) &&
 		    !(f->capture >= have && f->capture < have + h.count)) {
 			/* a proof: a batch wholly outside every range is not even decompressed */
@@ -154,26 +156,55 @@ int pt__tree_prove(const pt__history *h, uint64_t size, const pt__merkle_range *
 	fd.limit = size;
 	fd.capture = want;
 	int rc = 0;
-	for (size_t i = 0; i < h->chain.n && !rc && m.next < size; i++) {
+#define PROVE_DONE (m.k >= m.nr && fd.have_capture)
+	for (size_t i = 0; i < h->chain.n && !rc && m.next < size && !PROVE_DONE; i++) {
 		pt__segsrc s = PT_SEGSRC_INIT;
 		pt__seg_header hdr;
 		pt__footer f = {0};
-		{
+		/* the first leaf needed: of the next range, or the leaf to capture */
+		uint64_t next_lo = m.k < m.nr ? m.r[m.order[m.k]].lo : UINT64_MAX;
+		uint64_t need = !fd.have_capture && want < next_lo ? want : next_lo;
+		if (need >= h->chain.v[i].last_seq) {
 			/* wholly before every range and the leaf: skip the segment unread */
-			uint64_t next_lo = m.k < m.nr ? m.r[m.order[m.k]].lo : UINT64_MAX;
-			if (next_lo >= h->chain.v[i].last_seq && want >= h->chain.v[i].last_seq) {
-				for (uint64_t k = m.next; k < h->chain.v[i].last_seq; k++)
-					pt__merkle_ranges_skip(&m);
-				continue;
-			}
+			if (m.next < h->chain.v[i].last_seq)
+				m.next = h->chain.v[i].last_seq;
+			continue;
 		}
 		if (!(rc = pt__history_open_sealed(h, i, &s, &hdr)) &&
-		    !(rc = pt__footer_read_at(s.fd, s.base, s.size, s.name, &f)))
-			rc = pt__tree_feed(&fd, NULL, s.fd, s.base, hdr.frame_len, f.offset, s.name);
+		    !(rc = pt__footer_read_at(s.fd, s.base, s.size, s.name, &f))) {
+			/* the footer's batch index: only the batches holding a leaf of a
+			 * range or the leaf to capture are read (each still checked: CRCs,
+			 * and it must continue the seqs where the previous one read ended) */
+			bool usable = f.batches > 0 && f.entries[0].offset == hdr.frame_len &&
+				      f.entries[0].first_seq == h->chain.v[i].first_seq;
+			for (uint64_t b = 1; usable && b < f.batches; b++)
+				usable = f.entries[b].offset > f.entries[b - 1].offset && f.entries[b].offset < f.offset;
+			if (!usable) {
+				rc = pt__tree_feed(&fd, NULL, s.fd, s.base, hdr.frame_len, f.offset, s.name);
+			} else {
+				for (uint64_t b = 0; b < f.batches && !rc && !PROVE_DONE; b++) {
+					const pt__index_entry *e = &f.entries[b];
+					uint64_t first = e->first_seq - 1, stop = first + e->count;
+					uint64_t nl = m.k < m.nr ? m.r[m.order[m.k]].lo : UINT64_MAX;
+					uint64_t nd = !fd.have_capture && want < nl ? want : nl;
+					if (first != m.next)
+						break; /* not the seqs the footer's entries promise: read as is below */
+					if (nd >= stop) {
+						m.next = stop;
+						continue;
+					}
+					rc = pt__tree_feed(&fd, NULL, s.fd, s.base, e->offset,
+							   b + 1 < f.batches ? f.entries[b + 1].offset : f.offset, s.name);
+				}
+				if (!rc && !PROVE_DONE && m.next < h->chain.v[i].last_seq)
+					rc = pt__err(PT_ECORRUPT, "%s: the footer's batch index does not match the segment's batches",
+						     s.name);
+			}
+		}
 		pt__footer_free(&f);
 		pt__segsrc_close(&s);
 	}
-	if (!rc && m.next < size) {
+	if (!rc && m.next < size && !PROVE_DONE) {
 		pt__segsrc s = PT_SEGSRC_INIT;
 		rc = pt__history_open_tail(h, &s);
 		if (!rc) {
@@ -187,7 +218,7 @@ int pt__tree_prove(const pt__history *h, uint64_t size, const pt__merkle_range *
 		if (rc == PT_ENOTFOUND)
 			rc = 0;
 	}
-	if (!rc && (m.next < size || !fd.have_capture))
+	if (!rc && !PROVE_DONE)
 		rc = pt__err(PT_ENOTFOUND, "the stream has %llu events, fewer than the %llu of the tree",
 			     (unsigned long long)m.next, (unsigned long long)size);
 	if (!rc) {
@@ -196,6 +227,7 @@ int pt__tree_prove(const pt__history *h, uint64_t size, const pt__merkle_range *
 	}
 	pt__tree_feeder_free(&fd);
 	return rc;
+#undef PROVE_DONE
 }
 
 int pt__tree_feed_tail(const pt__history *h, pt__merkle *t)

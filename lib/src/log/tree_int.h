@@ -62,6 +62,25 @@ int pt__tree_prove(const pt__history *h, uint64_t size, const pt__merkle_range *
 int pt__tree_roots_at(const pt__history *h, const uint64_t *sizes, size_t n, uint8_t (*roots)[PT_SHA256_LEN],
 		      bool *have, uint64_t *total, bool any_name);
 
+/*
+ * The subtree-hash index (tree_index.c; docs/FORMAT.md "The subtree-hash
+ * index"): STREAM/merkle.idx holds the hash of every complete aligned
+ * 2^PT_TREE_INDEX_K-leaf subtree.  pt__tree_prove_indexed computes what
+ * pt__tree_prove does from the index (extending and caching it first when it
+ * covers fewer blocks than `size` has), reading only the events of the
+ * blocks that hold `want` and the end of the tree.  Its result is NOT
+ * trusted: the caller verifies the proof against a signed root and, if that
+ * fails, drops the index (pt__tree_index_drop) and calls pt__tree_prove.
+ */
+#define PT_TREE_INDEX_FILE "merkle.idx"
+#define PT_TREE_INDEX_K 10
+typedef struct {
+	uint64_t loaded, built; /* index entries read from the file, computed now */
+} pt__tree_index_stats;
+int pt__tree_prove_indexed(const pt__history *h, uint64_t size, const pt__merkle_range *shape, int nr,
+			   uint8_t (*out)[PT_SHA256_LEN], uint64_t want, pt__buf *leaf, pt__tree_index_stats *stats);
+void pt__tree_index_drop(const pt__history *h);
+
 /* Hash the events of the open segment of `h` into `t` (up to its last whole batch). */
 int pt__tree_feed_tail(const pt__history *h, pt__merkle *t);
 
