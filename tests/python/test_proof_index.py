@@ -95,6 +95,10 @@ class ProofIndexTest(StoreTest):
             self.check(seq)
         self.assertEqual(open(self.idx, "rb").read(), data)
         self.assertEqual(os.stat(self.idx).st_ino, ino)  # never dropped: every proof came from the index
+        self.assertEqual(provtrace.verify(self.store), [])  # a derived file verify accepts
+        os.unlink(self.idx)                               # deleting it loses nothing
+        self.check(777)
+        self.assertEqual(open(self.idx, "rb").read(), data)
 
     def test_consistency_proofs_from_the_index(self):
         for old in sorted(self.notes):

@@ -36,28 +36,40 @@ static uint32_t ent_crc(uint64_t i, const uint8_t *hash)
 }
 
 /* The valid prefix of the index (at most `max` entries): *n entries into *out
- * (allocated, max(*n,1) hashes).  A missing, foreign or damaged file is an
- * index of 0 entries (or of its entries before the first damaged one). */
-static int idx_load(const pt__history *h, uint64_t max, uint8_t (**out)[PT_SHA256_LEN], uint64_t *n)
+ * (allocated for *cap >= max(*n, 1) hashes: no more than the file holds, so
+ * that a checkpoint claiming a huge tree allocates nothing up front).  A
+ * missing, foreign or damaged file is an index of 0 entries (or of its
+ * entries before the first damaged one). */
+static int idx_load(const pt__history *h, uint64_t max, uint8_t (**out)[PT_SHA256_LEN], uint64_t *n, uint64_t *cap)
 {
 	*out = NULL;
-	*n = 0;
+	*n = *cap = 0;
 	char *path = idx_path(h);
 	if (!path)
 		return PT_ENOMEM;
 	if (max > IDX_MAX_ENTRIES)
 		max = IDX_MAX_ENTRIES;
-	uint8_t(*e)[PT_SHA256_LEN] = pt__malloc((size_t)(max ? max : 1) * PT_SHA256_LEN);
-	if (!e) {
-		pt__free(path);
-		return PT_ENOMEM;
-	}
 	int fd = pt__open_in(h->st->path, path, O_RDONLY, 0);
 	pt__free(path);
+	struct stat sb;
+	if (fd >= 0 && fstat(fd, &sb) == 0 && sb.st_size > IDX_HDR) {
+		uint64_t in_file = ((uint64_t)sb.st_size - IDX_HDR) / IDX_ENT;
+		if (max > in_file)
+			max = in_file;
+	} else {
+		max = 0;
+	}
+	uint8_t(*e)[PT_SHA256_LEN] = pt__malloc((size_t)(max ? max : 1) * PT_SHA256_LEN);
+	if (!e) {
+		if (fd >= 0)
+			close(fd);
+		return PT_ENOMEM;
+	}
+	*cap = max ? max : 1;
 	uint64_t have = 0;
 	if (fd >= 0) {
 		uint8_t hdr[IDX_HDR];
-		if (pread(fd, hdr, IDX_HDR, 0) == IDX_HDR && !memcmp(hdr, IDX_MAGIC, 8) &&
+		if (max && pread(fd, hdr, IDX_HDR, 0) == IDX_HDR && !memcmp(hdr, IDX_MAGIC, 8) &&
 		    pt__get_u32(hdr + 8) == PT_TREE_INDEX_K && pt__get_u32(hdr + 12) == 0) {
 			enum { CHUNK = 1024 };
 			uint8_t *buf = pt__malloc((size_t)CHUNK * IDX_ENT);
@@ -146,7 +158,8 @@ static int parts_of(uint64_t lo, uint64_t hi, pt__merkle_range *p)
 
 /* Extend the index to `need` entries, PROVE_BATCH blocks per pass over the
  * batches that hold them (the footer's batch index skips the rest). */
-static int idx_extend(const pt__history *h, uint8_t (*e)[PT_SHA256_LEN], uint64_t have, uint64_t need)
+static int idx_extend(const pt__history *h, uint8_t (**ep)[PT_SHA256_LEN], uint64_t *cap, uint64_t have,
+		      uint64_t need)
 {
 	pt__merkle_range r[PT_MERKLE_MAX_PROOF];
 	pt__buf leaf = {0};
@@ -155,7 +168,20 @@ static int idx_extend(const pt__history *h, uint8_t (*e)[PT_SHA256_LEN], uint64_
 		int k = 0;
 		for (; k < PT_MERKLE_MAX_PROOF && have + (uint64_t)k < need; k++)
 			r[k] = (pt__merkle_range){(have + (uint64_t)k) * BLOCK, (have + (uint64_t)k + 1) * BLOCK};
-		rc = pt__tree_prove(h, r[k - 1].hi, r, k, e + have, r[0].lo, &leaf);
+		if (have + (uint64_t)k > *cap) {
+			/* grown as blocks are found in the stream, not as the checkpoint claims */
+			uint64_t nc = *cap * 2 > have + (uint64_t)k ? *cap * 2 : have + (uint64_t)k;
+			if (nc > need)
+				nc = need;
+			uint8_t(*x)[PT_SHA256_LEN] = pt__realloc(*ep, (size_t)nc * PT_SHA256_LEN);
+			if (!x) {
+				rc = PT_ENOMEM;
+				break;
+			}
+			*ep = x;
+			*cap = nc;
+		}
+		rc = pt__tree_prove(h, r[k - 1].hi, r, k, *ep + have, r[0].lo, &leaf);
 		have += (uint64_t)k;
 	}
 	pt__buf_free(&leaf);
@@ -171,13 +197,14 @@ int pt__tree_prove_indexed(const pt__history *h, uint64_t size, const pt__merkle
 	if (need > IDX_MAX_ENTRIES)
 		return pt__err(PT_ELIMIT, "the tree is too large for the subtree-hash index");
 	uint8_t(*e)[PT_SHA256_LEN] = NULL;
-	int rc = idx_load(h, need, &e, &have);
+	uint64_t cap = 0;
+	int rc = idx_load(h, need, &e, &have, &cap);
 	if (rc)
 		return rc;
 	if (stats)
 		stats->loaded = have;
 	if (have < need) {
-		if ((rc = idx_extend(h, e, have, need)))
+		if ((rc = idx_extend(h, &e, &cap, have, need)))
 			goto done;
 		idx_store(h, (const uint8_t(*)[PT_SHA256_LEN])e, need);
 		if (stats)
