@@ -41,5 +41,7 @@
 #include "provtrace/ui.h"
 #include "provtrace/consumer.h"
 #include "provtrace/mirror.h"
+#include "provtrace/proof.h"
+#include "provtrace/anchor.h"
 
 #endif
