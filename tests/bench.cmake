@@ -67,6 +67,7 @@ if(TARGET provtrace_cli)
   add_test(NAME bench_mirror_quick COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tools/bench/bench_mirror.py
     --quick --provtrace $<TARGET_FILE:provtrace_cli>)
   set_tests_properties(bench_mirror_quick PROPERTIES LABELS "bench" SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()
 # proof (issue 18): a 100k-event stream recorded without and with a signing key, 5 random events
 # proven and checked (every bundle must check).
 if(TARGET provtrace-bench)
