@@ -274,14 +274,14 @@ class EmitLog(CliTest):
     def test_reserved_kinds_are_refused_and_nothing_is_appended(self):
         self.init()
         hexid = "ab" * 32
-        for kind in ("checkpoint", "snapshot", "lineage", "recovery", "code"):
+        for kind in ("checkpoint", "snapshot", "lineage", "recovery", "code", "artifact", "dataset"):
             p = self.emit("r", [{"kind": "note", "text": "before"},
                                 {"kind": kind, "manifest": hexid, "objects": [hexid]}], code=1)
             self.assertIn('line 2: event kind "%s" is reserved' % kind, p.err)
             self.assertIn("nothing was appended", p.err)
         self.assertEqual(self.pt("log", "--json", "--run", "r", code=0).out, "")
         # a user's kind with an `objects` array is plain data: gc keeps nothing for it
-        self.emit("r", [{"kind": "dataset", "objects": [hexid]}])
+        self.emit("r", [{"kind": "datasets", "objects": [hexid]}])
         self.pt("gc", code=0)
         self.pt("verify", code=0)
 

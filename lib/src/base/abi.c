@@ -23,6 +23,11 @@ size_t pt_abi_struct_size(const char *name)
 		{"pt_gc_options", sizeof(pt_gc_options)},
 		{"pt_gc_stats", sizeof(pt_gc_stats)},
 		{"pt_artifact_info", sizeof(pt_artifact_info)},
+		{"pt_dataset_options", sizeof(pt_dataset_options)},
+		{"pt_dataset_info", sizeof(pt_dataset_info)},
+		{"pt_dataset_entry", sizeof(pt_dataset_entry)},
+		{"pt_dataset_check", sizeof(pt_dataset_check)},
+		{"pt_dataset_verify_stats", sizeof(pt_dataset_verify_stats)},
 	};
 	for (size_t i = 0; name && i < sizeof sizes / sizeof *sizes; i++)
 		if (!strcmp(sizes[i].name, name))
