@@ -43,6 +43,7 @@ from .checkpoint import checkpoint_totals
 from .replay import State
 from ._seal import seal
 from . import torch  # provtrace.torch: imports torch only when used
+from .dataset import hash_dataset, verify_datasets
 
 __version__ = "0.1.0"
 
@@ -89,4 +90,6 @@ __all__ = [
     "LimitError",
     "WrongTypeError",
     "ClosedError",
+    "hash_dataset",
+    "verify_datasets",
 ]
