@@ -26,7 +26,7 @@ static const cli_command commands[] = {
 	{"gc", cmd_gc, "remove stored objects no event references"},
 	{"seal", cmd_seal, "recover and seal the open segment of streams whose writer is gone"},
 	{"metrics", cmd_metrics, "metric series of a run on its live path (csv, tsv, json; --points)"},
-	{"data", cmd_data, "artifacts stored beside a run's checkpoints (name, size, SHA-256)"},
+	{"data", cmd_data, "datasets and artifacts of a run; `data verify`: are the dataset files unchanged"},
 };
 
 static void usage(FILE *f)
