@@ -44,8 +44,11 @@
  * "logical_bytes": n, "stored_bytes": n, "new_bytes": n, "chunks": n,
  * "new_chunks": n}.
  *
- * Write order: chunks (each fdatasync'd, their directories fsync'd), then the
- * manifest, then the event (appended and flushed). A crash in between leaves
+ * Write order: each new chunk fdatasync'd and renamed to its name, then the
+ * manifest (fdatasync'd and renamed), then every object directory that
+ * received one of them fsync'd (in parallel), then the event (appended and
+ * flushed). When the write returns, the chunks, the manifest, their
+ * directory entries and the event are durable. A crash in between leaves
  * only unreferenced objects, which pt_gc() removes. While writing, a
  * checkpointer holds the store's gc lock (STORE/objects/gc.lock) shared, so
  * gc (which holds it exclusively) never deletes the chunks of a checkpoint in
