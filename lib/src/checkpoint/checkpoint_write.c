@@ -158,6 +158,20 @@ static uint8_t *arena_alloc(size_t len)
 		pt__err_errno(errno, "cannot allocate %zu bytes for a checkpoint snapshot", len);
 		return NULL;
 	}
+#ifdef MADV_HUGEPAGE
+	/*
+	 * The first snapshot copies into fresh pages: with 4 KiB pages that is one
+	 * page fault per 4 KiB (75,000 for 300 MiB, 1.6-2.3 s of stall measured on
+	 * a virtual machine where faults are dear); huge pages, where the kernel
+	 * allows them on request, cut that 512-fold.  Advice only: ignored if not.
+	 */
+	if (len >= ((size_t)2 << 20))
+		(void)madvise(p, len, MADV_HUGEPAGE);
+#endif
+#ifdef MADV_POPULATE_WRITE
+	/* and fault them in with one call rather than one trap per page (Linux 5.14+; advice again) */
+	(void)madvise(p, len, MADV_POPULATE_WRITE);
+#endif
 	return p;
 }
 
