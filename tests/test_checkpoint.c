@@ -1009,6 +1009,19 @@ static void test_manifest_golden_fixture(void **state)
  *  "epoch": 3, "c": E3}. Pinned in tests/fixtures/checkpoint/nested.manifest. */
 #define NESTED_MANIFEST_ID "b38bd841a1cc328f926ce233f05ab3a0c70c826ba9cc8c17b591f084f326b224"
 
+#define NESTED_PATHS_JSON                                                                                    \
+	"[\n"                                                                                                \
+	"{\"path\":\"model.w\",\"entry\":0,\"name\":\"layer.weight\",\"type\":\"tensor\",\"dtype\":\"f32\","          \
+	"\"shape\":[2,3],\"size\":24},\n"                                                                      \
+	"{\"path\":\"model.step\",\"entry\":1,\"name\":\"step\",\"type\":\"tensor\",\"dtype\":\"i32\",\"shape\":[1]," \
+	"\"size\":4},\n"                                                                                       \
+	"{\"path\":\"extra\",\"entry\":2,\"name\":\"extra.bin\",\"type\":\"blob\",\"size\":8},\n"                   \
+	"{\"path\":\"betas.0\",\"value\":0.5},\n"                                                                 \
+	"{\"path\":\"betas.1\",\"value\":0.25},\n"                                                                \
+	"{\"path\":\"epoch\",\"value\":3},\n"                                                                     \
+	"{\"path\":\"c\",\"entry\":3,\"name\":\"c\",\"type\":\"tensor\",\"dtype\":\"c64\",\"shape\":[2],\"size\":16}\n" \
+	"]"
+
 static const uint8_t nested_tree[] = {
 	0x85,
 	0xa5, 'm', 'o', 'd', 'e', 'l', 0x82,
@@ -1078,6 +1091,16 @@ static void test_nested_manifest_golden_fixture(void **state)
 	float back[4];
 	assert_int_equal(pt_checkpoint_reader_read(rd, 3, back, sizeof back), 0);
 	assert_memory_equal(back, c, sizeof c);
+	/* the leaves by path (`provtrace checkpoint show`): the structure's order, tuples indexed */
+	char *paths = NULL;
+	size_t plen = 0;
+	assert_int_equal(pt_checkpoint_reader_paths_json(rd, &paths, &plen), 0);
+	assert_int_equal(plen, strlen(paths));
+	if (getenv("PT_PRINT_PATHS"))
+		printf("%s\n", paths);
+	assert_string_equal(paths, NESTED_PATHS_JSON);
+	pt_free(paths);
+	assert_int_equal(pt_checkpoint_reader_paths_json(NULL, &paths, NULL), PT_EINVAL);
 	pt_checkpoint_reader_free(rd);
 	pt_checkpoint_clear(f->ck);
 	build_tiny(f->ck, w, steps, blob);
@@ -1087,6 +1110,13 @@ static void test_nested_manifest_golden_fixture(void **state)
 	assert_int_equal(pt_checkpoint_reader_structure(rd, &tree, &tlen), 0);
 	assert_null(tree);
 	assert_int_equal(tlen, 0);
+	/* without a structure: one leaf per entry, by name */
+	assert_int_equal(pt_checkpoint_reader_paths_json(rd, &paths, NULL), 0);
+	if (getenv("PT_PRINT_PATHS"))
+		printf("%s\n", paths);
+	assert_non_null(strstr(paths, "{\"path\":\"layer.weight\",\"entry\":0,"));
+	assert_null(strstr(paths, "\"value\""));
+	pt_free(paths);
 	pt_checkpoint_reader_free(rd);
 	/* damage: every truncation and bit flip fails cleanly or decodes consistently */
 	pt__manifest m;
