@@ -189,7 +189,7 @@ class Options(CliTest):
             (["archive", "prune", "--json"], "unknown option '--json'"),
             (["restore"], "needs an ARCHIVE"),
             (["restore", "a", "b"], "unexpected argument 'b'"),
-            (["checkpoint"], "needs a subcommand (ls or export)"),
+            (["checkpoint"], "needs a subcommand (ls, show or export)"),
             (["checkpoint", "export", "d", "--step", "x"], "--step expects an integer step"),
             (["init", "a", "b"], "unexpected argument 'b'"),
         ]
