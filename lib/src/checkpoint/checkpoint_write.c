@@ -191,8 +191,7 @@ static void session_fail(session *s, int rc)
 	}
 }
 
-/* Decide whether the shuffle helps, on a sample: the whole chunk is only compressed once. */
-static size_t pick_shuffle(const uint8_t *data, size_t len, size_t elem, int level, uint8_t *tmp,
+static size_t pick_shuffle_small(const uint8_t *data, size_t len, size_t elem, int level, uint8_t *tmp,
 			   uint8_t *out, size_t outcap)
 {
 	if (!elem || len < 4 * elem)
@@ -208,6 +207,41 @@ static size_t pick_shuffle(const uint8_t *data, size_t len, size_t elem, int lev
 	/* float chunks shuffle unless plain zstd is clearly better on the sample (a small
 	 * sample understates the shuffled profile: its Huffman tables cost relatively more) */
 	return a <= b + b / 16 ? elem : 0;
+}
+
+/*
+ * Decide on a sample how to store a chunk, so that the whole chunk is
+ * compressed at most once: with the byte shuffle (float data where it helps),
+ * plain zstd, or not at all (*raw) when the sample shows compression would
+ * save less than 1/32 of the bytes - then zstd would run over every byte of
+ * the chunk only for the writer to store it raw (random or already
+ * compressed data).  Chunks under two samples are just compressed.
+ */
+static size_t pick_codec(const uint8_t *data, size_t len, size_t elem, int level, uint8_t *tmp, uint8_t *out,
+			 size_t outcap, int *raw)
+{
+	*raw = 0;
+	if (len < 2 * SAMPLE_LEN)
+		return elem && len >= 4 * elem ? pick_shuffle_small(data, len, elem, level, tmp, out, outcap) : 0;
+	size_t n = SAMPLE_LEN;
+	if (elem)
+		n -= n % elem;
+	size_t a = n, b = 0;
+	if (elem) {
+		pt__shuffle(tmp, data, n, elem);
+		if (pt__zstdx_compress(out, outcap, tmp, n, level, PT_ZSTDX_SHUFFLED, &a))
+			a = n;
+	}
+	if (pt__zstdx_compress(out, outcap, data, n, level, PT_ZSTDX_DEFAULT, &b))
+		b = n;
+	size_t best = a < b ? a : b;
+	if (best >= n - n / 32) {
+		*raw = 1;
+		return 0;
+	}
+	/* float chunks shuffle unless plain zstd is clearly better on the sample (a small
+	 * sample understates the shuffled profile: its Huffman tables cost relatively more) */
+	return elem && a <= b + b / 16 ? elem : 0;
 }
 
 static void run_job(job *j, pt__object_scratch *scr, uint8_t *tmp, uint8_t *out, size_t outcap)
@@ -260,7 +294,7 @@ static void run_job(job *j, pt__object_scratch *scr, uint8_t *tmp, uint8_t *out,
 			pt__sha256(j->data, j->len, r.id);
 		pt__object_wopts o = {.level = cw->o.zstd_level, .try_plain = 1, .no_dirsync = 1, .defer = 1,
 				      .replace = !hit /* just checked: absent or damaged */};
-		o.shuffle = pick_shuffle(j->data, j->len, j->elem, o.level, tmp, out, outcap);
+		o.shuffle = pick_codec(j->data, j->len, j->elem, o.level, tmp, out, outcap, &o.store_raw);
 		rc = pt__object_write(cw->st, r.id, j->data, j->len, &o, scr, &r.disk, &r.tmp);
 		r.is_new = r.disk > 0;
 	}
