@@ -194,6 +194,18 @@ class DatasetTest(StoreTest):
         ok = self.cli("data", "verify", "--run", "r")
         self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
         self.assertIn("4 files", ok.stdout)
+        # data hash: the same id without recording; its listing hashes to the id
+        h = self.cli("data", "hash", root)
+        self.assertEqual(h.returncode, 0, h.stderr)
+        lines = h.stdout.splitlines()
+        self.assertEqual(lines[-1].split()[1], d["id"])
+        listing = "".join(ln + "\n" for ln in lines[:-1]).encode()
+        self.assertEqual(hashlib.sha256(listing).hexdigest(), listing_id(self.FILES))
+        hj = json.loads(self.cli("data", "hash", "--json", "--threads", "1", root).stdout)
+        self.assertEqual((hj["id"], hj["files"]), (d["id"], 4))
+        self.assertEqual(hj["root"], os.path.realpath(root))
+        self.assertEqual(self.cli("data", "hash").returncode, 2)
+        self.assertEqual(self.cli("data", "hash", os.path.join(self.tmp, "nope")).returncode, 1)
         os.remove(os.path.join(root, "train/b.csv"))
         with open(os.path.join(root, "empty"), "wb") as f:
             f.write(b"now something")

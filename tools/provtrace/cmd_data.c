@@ -12,6 +12,7 @@
 static const char help[] =
 	"usage: provtrace data [--run RUN] [--stream S] [--json]\n"
 	"       provtrace data verify [--run RUN] [--stream S] [--root DIR] [--threads N] [--json]\n"
+	"       provtrace data hash [--threads N] [--json] PATH...\n"
 	"\n"
 	"data     the datasets (Python: Recorder.dataset; C: pt_dataset_record) and\n"
 	"         artifacts (Recorder.artifact; pt_artifact_file) of a stream, oldest\n"
@@ -23,14 +24,19 @@ static const char help[] =
 	"         or is missing; exit 1 if any did.  Files are looked for under DIR\n"
 	"         (--root) or where each dataset was recorded.  A progress line is\n"
 	"         shown on a terminal.\n"
+	"hash     hash files or directories as Recorder.dataset would (no store\n"
+	"         needed, nothing recorded): the listing - `<sha256> <size> <path>`\n"
+	"         per file, paths relative to the deepest directory holding them all -\n"
+	"         then the content id to compare with a recorded one.\n"
 	"\n"
 	"  --run RUN     the run (default: the store's only run)\n"
 	"  --stream S    the stream (default: main, or the run's only stream)\n"
 	"  --root DIR    verify: look for the files under DIR\n"
-	"  --threads N   verify: hashing threads (default: one per CPU)\n"
+	"  --threads N   verify, hash: hashing threads (default: one per CPU)\n"
 	"  --json        data: one JSON event per line, as `provtrace log --json` prints\n"
 	"                it; verify: one JSON object per changed or missing file, then\n"
-	"                one with the totals\n"
+	"                one with the totals; hash: {\"id\", \"files\", \"size\", \"root\",\n"
+	"                \"entries\": [{\"path\", \"size\", \"sha256\"}, ...]}\n"
 	"  --store DIR   the store\n";
 
 /* The value of a top-level key our own writer put in the event JSON (a string or an integer). */
@@ -178,6 +184,55 @@ static int do_verify(const cli_target *t, const char *root, uint64_t threads, bo
 	return vs.changed || vs.missing ? CLI_ERROR : CLI_OK;
 }
 
+static int do_hash(char **paths, int n, uint64_t threads, bool json)
+{
+	pt_dataset *ds = NULL;
+	pt_dataset_options o = PT_DATASET_OPTIONS_INIT;
+	o.threads = (uint32_t)threads;
+	if (isatty(2))
+		o.progress = progress;
+	pt_dataset_info info;
+	int rc = pt_dataset_new(&ds);
+	for (int i = 0; i < n && !rc; i++)
+		rc = pt_dataset_add_path(ds, paths[i]);
+	if (!rc)
+		rc = pt_dataset_hash(ds, &o, &info);
+	if (rc) {
+		rc = cli_lib_error();
+		pt_dataset_free(ds);
+		return rc;
+	}
+	if (json) {
+		printf("{\"id\":\"%s\",\"files\":%" PRIu64 ",\"size\":%" PRIu64 ",\"root\":", info.id, info.files, info.size);
+		cli_json_str(stdout, pt_dataset_root(ds));
+		printf(",\"entries\":[");
+	}
+	for (size_t i = 0; i < pt_dataset_count(ds); i++) {
+		pt_dataset_entry e;
+		if (pt_dataset_entry_get(ds, i, &e)) {
+			rc = cli_lib_error();
+			break;
+		}
+		if (json) {
+			printf("%s{\"path\":", i ? "," : "");
+			cli_json_str(stdout, e.path);
+			printf(",\"size\":%" PRIu64 ",\"sha256\":\"%s\"}", e.size, e.sha256);
+		} else {
+			printf("%s %" PRIu64 " %s\n", e.sha256, e.size, e.path);
+		}
+	}
+	if (!rc) {
+		char b[32];
+		if (json)
+			printf("]}\n");
+		else
+			printf("id %s  (%" PRIu64 " files, %s, under %s)\n", info.id, info.files,
+			       cli_size(info.size, b, sizeof b), pt_dataset_root(ds));
+	}
+	pt_dataset_free(ds);
+	return rc;
+}
+
 int cmd_data(cli_ctx *ctx, int argc, char **argv)
 {
 	const char *run_opt = NULL, *stream_opt = NULL, *root = NULL;
@@ -190,20 +245,29 @@ int cmd_data(cli_ctx *ctx, int argc, char **argv)
 				{"threads", 0, CLI_U64, &threads, "a number of threads", 1, 64, &threads_seen},
 				{"json", 0, CLI_FLAG, &json},
 				{0}};
-	const cli_spec spec = {"data", help, opts, 0, 1, NULL, "(the only subcommand is verify)"};
+	const cli_spec spec = {"data", help, opts, 0, -1, NULL, NULL};
 	char **args = NULL;
 	int nargs = 0;
 	int prc = cli_parse(ctx, &spec, argc, argv, &args, &nargs);
 	if (prc >= 0)
 		return prc;
 	bool verify = false;
-	if (nargs == 1) {
+	if (nargs >= 1 && !strcmp(args[0], "hash")) {
+		if (nargs < 2)
+			return cli_usage("data", "hash needs at least one PATH");
+		if (run_opt || stream_opt || root_seen)
+			return cli_usage("data", "hash takes paths, --threads and --json only");
+		return do_hash(args + 1, nargs - 1, threads, json);
+	}
+	if (nargs >= 1) {
 		if (strcmp(args[0], "verify"))
-			return cli_usage("data", "unknown subcommand '%s' (the only one is verify)", args[0]);
+			return cli_usage("data", "unknown subcommand '%s' (verify or hash)", args[0]);
+		if (nargs > 1)
+			return cli_usage("data", "unexpected argument '%s'", args[1]);
 		verify = true;
 	}
 	if (!verify && (root_seen || threads_seen))
-		return cli_usage("data", "--root and --threads go with `data verify`");
+		return cli_usage("data", "--root and --threads go with `data verify` (--threads also with `data hash`)");
 	cli_target t;
 	int rc = cli_open(ctx, "data", run_opt, stream_opt, CLI_ONE_STREAM, &t);
 	if (rc)
