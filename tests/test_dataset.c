@@ -307,6 +307,54 @@ static void ten_thousand_small_files_then_verify_names_what_changed(void **state
 	free(d);
 }
 
+/* One large file with a spare thread: a second thread reads ahead while this one hashes. */
+static void a_large_file_is_hashed_with_a_reader_thread(void **state)
+{
+	fixture *f = *state;
+	size_t n = (40u << 20) + 17;
+	uint8_t *big = malloc(n);
+	assert_non_null(big);
+	for (size_t i = 0; i < n; i++)
+		big[i] = (uint8_t)((i * 2654435761u) >> 11);
+	char *d = tu_path(f->dir, "large");
+	write_file(d, "big.bin", big, n);
+	char want[65];
+	hexof(big, n, want);
+	for (uint32_t threads = 1; threads <= 3; threads++) {
+		pt_dataset *ds;
+		TU_OK(pt_dataset_new(&ds));
+		TU_OK(pt_dataset_add_path(ds, d));
+		pt_dataset_options o = PT_DATASET_OPTIONS_INIT;
+		o.threads = threads;
+		pt_dataset_info info;
+		TU_OK(pt_dataset_hash(ds, &o, &info));
+		pt_dataset_entry e;
+		TU_OK(pt_dataset_entry_get(ds, 0, &e));
+		assert_string_equal(e.sha256, want);
+		assert_int_equal(e.size, n);
+		if (threads == 2) {
+			pt_recorder *r;
+			TU_OK(pt_recorder_open(&r, f->st, "large", NULL, NULL));
+			TU_OK(pt_dataset_record(r, "large", NULL, ds, PT_NO_STEP, &o, NULL));
+			TU_OK(pt_recorder_close(r));
+		}
+		pt_dataset_free(ds);
+	}
+	pt_dataset_options o = PT_DATASET_OPTIONS_INIT;
+	o.threads = 2;
+	pt_dataset_verify_stats vs;
+	TU_OK(pt_dataset_verify(f->st, "large", NULL, NULL, &o, NULL, NULL, &vs));
+	assert_int_equal(vs.ok, 1);
+	assert_int_equal(vs.bytes, n);
+	char *p = tu_path(d, "big.bin");
+	tu_flip_byte(p, (long)(n - 5)); /* the last block, read by the reader thread */
+	TU_OK(pt_dataset_verify(f->st, "large", NULL, NULL, &o, NULL, NULL, &vs));
+	assert_int_equal(vs.changed, 1);
+	free(p);
+	free(d);
+	free(big);
+}
+
 /* ---- files changing under the hasher ------------------------------------------------- */
 
 typedef struct {
@@ -512,6 +560,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(in_memory_contents_are_hashed_by_their_bytes, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(ten_thousand_small_files_then_verify_names_what_changed, tu_setup,
 						tu_teardown),
+		cmocka_unit_test_setup_teardown(a_large_file_is_hashed_with_a_reader_thread, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(files_that_change_or_vanish_fail_naming_them_and_record_nothing, tu_setup,
 						tu_teardown),
 		cmocka_unit_test_setup_teardown(stored_contents_are_kept_by_gc_and_checked_by_verify, tu_setup,

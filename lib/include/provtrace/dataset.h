@@ -21,8 +21,10 @@
  * objects, verify re-hashes them) and does not change the checkpoint in
  * effect.  With `store`, the contents themselves go into the object store as
  * a checkpoint manifest of blobs (deduplicated like checkpoints).  Files are
- * hashed in parallel (one file per worker; at most one read block per
- * worker in memory) and each is stat'ed before and after: a file that
+ * hashed in parallel (one file per worker, largest first; a large file
+ * when a thread is spare: a second thread reads ahead while the first
+ * hashes; at most 1 MiB per thread, 4 MiB per read-ahead, in memory) and
+ * each is stat'ed before and after: a file that
  * vanishes or changes while it is hashed (or stored) fails the call naming
  * it, and nothing is recorded.  docs/FORMAT.md "Datasets".
  */

@@ -35,6 +35,8 @@
 
 #define HASH_BLOCK ((size_t)1 << 20)
 #define READ_AHEAD ((uint64_t)8 << 20)
+#define PIPE_SLOTS 4
+#define PIPE_MIN ((uint64_t)32 << 20)
 #define NAME_MAX_LEN 4096
 #define WALK_MAX_DEPTH 256
 #define MAX_THREADS 16
@@ -366,6 +368,7 @@ typedef struct {
 	pthread_cond_t cv;
 	size_t next;
 	unsigned running;
+	unsigned nthreads;
 	int rc;
 	char msg[1024];
 	uint64_t files_done, bytes_done; /* atomics */
@@ -382,8 +385,147 @@ static int changed(const dent *d, const char *how)
 	return pt__err(PT_ERROR, "dataset: %s %s while it was hashed (nothing recorded)", d->abs, how);
 }
 
+/*
+ * Stream `fd` into the hash: one HASH_BLOCK read at a time.  Within a large
+ * file the disk works while this thread hashes: the kernel is asked
+ * (asynchronously) for the next READ_AHEAD bytes each time that much is
+ * consumed, so a cold file streams at the slower of the disk and SHA-256,
+ * not their sum.  Returns 0 or the errno of a failed read.
+ */
+static int stream_plain(hasher *h, const dent *d, int fd, pt__sha256_ctx *c, uint8_t *buf, uint64_t *total)
+{
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	for (;;) {
+		if (d->size > READ_AHEAD && !(*total % READ_AHEAD))
+			(void)posix_fadvise(fd, (off_t)(*total + READ_AHEAD), READ_AHEAD, POSIX_FADV_WILLNEED);
+		ssize_t r = read(fd, buf, HASH_BLOCK);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return errno;
+		if (!r)
+			return 0;
+		pt__sha256_update(c, buf, (size_t)r);
+		*total += (uint64_t)r;
+		__atomic_fetch_add(&h->bytes_done, (uint64_t)r, __ATOMIC_RELAXED);
+	}
+}
+
+/*
+ * The same with a second thread reading ahead into PIPE_SLOTS blocks while
+ * this one hashes: one SHA-256 stream cannot be split, but the copy out of
+ * the page cache (or the wait for the disk) then overlaps the hashing.
+ * Used when fewer files are left than threads (a spare core), for files of
+ * PIPE_MIN bytes or more.  Memory: PIPE_SLOTS blocks.
+ */
+typedef struct {
+	int fd;
+	uint8_t *buf[PIPE_SLOTS];
+	size_t len[PIPE_SLOTS];
+	int full[PIPE_SLOTS];
+	size_t head, tail;
+	int eof, err, stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+} piper;
+
+static void *pipe_reader(void *arg)
+{
+	piper *p = arg;
+	uint64_t off = 0;
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		while (p->full[p->head] && !p->stop)
+			pthread_cond_wait(&p->cv, &p->mu);
+		size_t slot = p->head;
+		int stop = p->stop;
+		pthread_mutex_unlock(&p->mu);
+		if (stop)
+			break;
+		if (!(off % READ_AHEAD))
+			(void)posix_fadvise(p->fd, (off_t)(off + READ_AHEAD), READ_AHEAD, POSIX_FADV_WILLNEED);
+		ssize_t r;
+		do
+			r = read(p->fd, p->buf[slot], HASH_BLOCK);
+		while (r < 0 && errno == EINTR);
+		int e = r < 0 ? errno : 0;
+		pthread_mutex_lock(&p->mu);
+		if (r <= 0) {
+			p->err = e;
+			p->eof = 1;
+		} else {
+			p->len[slot] = (size_t)r;
+			p->full[slot] = 1;
+			p->head = (slot + 1) % PIPE_SLOTS;
+			off += (uint64_t)r;
+		}
+		pthread_cond_broadcast(&p->cv);
+		int done = p->eof;
+		pthread_mutex_unlock(&p->mu);
+		if (done)
+			break;
+	}
+	return NULL;
+}
+
+static int stream_piped(hasher *h, const dent *d, int fd, pt__sha256_ctx *c, uint64_t *total)
+{
+	piper *p = pt__calloc(1, sizeof *p);
+	if (!p)
+		return ENOMEM;
+	int e = 0;
+	p->fd = fd;
+	for (int i = 0; i < PIPE_SLOTS && !e; i++)
+		if (!(p->buf[i] = pt__malloc(HASH_BLOCK)))
+			e = ENOMEM;
+	pthread_t th;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if (!e && pthread_create(&th, NULL, pipe_reader, p)) {
+		/* no thread: read in this one */
+		uint8_t *buf = p->buf[0];
+		e = stream_plain(h, d, fd, c, buf, total);
+		goto free_all;
+	}
+	if (e)
+		goto free_all;
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		while (!p->full[p->tail] && !p->eof)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (!p->full[p->tail]) { /* eof, and every block before it consumed */
+			e = p->err;
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+		size_t slot = p->tail, n = p->len[slot];
+		pthread_mutex_unlock(&p->mu);
+		pt__sha256_update(c, p->buf[slot], n);
+		*total += n;
+		__atomic_fetch_add(&h->bytes_done, (uint64_t)n, __ATOMIC_RELAXED);
+		pthread_mutex_lock(&p->mu);
+		p->full[slot] = 0;
+		p->tail = (slot + 1) % PIPE_SLOTS;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+	pthread_mutex_lock(&p->mu);
+	p->stop = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(th, NULL);
+free_all:
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	for (int i = 0; i < PIPE_SLOTS; i++)
+		pt__free(p->buf[i]);
+	pt__free(p);
+	return e;
+}
+
 /* Hash one file or buffer; strict: errors name it; tolerant: status set, 0 returned (but ENOMEM). */
-static int hash_one(hasher *h, dent *d, uint8_t *buf)
+static int hash_one(hasher *h, dent *d, uint8_t *buf, int pipe_ok)
 {
 	pt__sha256_ctx *c = NULL;
 	int rc = pt__sha256_new(&c), fd = -1;
@@ -422,34 +564,15 @@ static int hash_one(hasher *h, dent *d, uint8_t *buf)
 			goto out;
 		}
 	}
-	/*
-	 * Within a large file the disk works while this thread hashes: the
-	 * kernel is asked (asynchronously) for the next READ_AHEAD bytes each
-	 * time a block is consumed, so a cold file streams at the slower of the
-	 * disk and SHA-256, not their sum.  From the page cache it costs nothing.
-	 */
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	for (;;) {
-		if (d->size > READ_AHEAD && !(total % READ_AHEAD))
-			(void)posix_fadvise(fd, (off_t)(total + READ_AHEAD), READ_AHEAD, POSIX_FADV_WILLNEED);
-		ssize_t r = read(fd, buf, HASH_BLOCK);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			if (h->tolerant) {
-				d->status = PT_DATASET_FILE_MISSING;
-				d->err = e;
-				goto out;
-			}
-			rc = pt__err_errno(e, "dataset: cannot read %s", d->abs);
+	int e = pipe_ok && d->size >= PIPE_MIN ? stream_piped(h, d, fd, c, &total) : stream_plain(h, d, fd, c, buf, &total);
+	if (e) {
+		if (h->tolerant) {
+			d->status = PT_DATASET_FILE_MISSING;
+			d->err = e;
 			goto out;
 		}
-		if (!r)
-			break;
-		pt__sha256_update(c, buf, (size_t)r);
-		total += (uint64_t)r;
-		__atomic_fetch_add(&h->bytes_done, (uint64_t)r, __ATOMIC_RELAXED);
+		rc = e == ENOMEM ? PT_ENOMEM : pt__err_errno(e, "dataset: cannot read %s", d->abs);
+		goto out;
 	}
 	pt__sha256_final(c, d->sha);
 	if (h->tolerant) {
@@ -492,8 +615,10 @@ static void *hash_main(void *arg)
 			break;
 		}
 		size_t i = h->order[h->next++];
+		/* fewer files left than threads: a spare core can read ahead for this one */
+		int pipe_ok = h->n - h->next + 1 < h->nthreads;
 		pthread_mutex_unlock(&h->mu);
-		int rc = hash_one(h, &h->e[i], buf);
+		int rc = hash_one(h, &h->e[i], buf, pipe_ok);
 		if (rc) {
 			pthread_mutex_lock(&h->mu);
 			if (!h->rc) {
@@ -539,6 +664,7 @@ static int hash_all(dent *e, size_t n, const pt_dataset_options *o, int tolerant
 	uint32_t want = o && o->threads ? o->threads : (uint32_t)(cpus > 0 ? cpus : 1);
 	if (want > MAX_THREADS)
 		want = MAX_THREADS;
+	h.nthreads = want; /* as asked: a thread not needed for a file may read ahead (hash_main) */
 	if (want > n)
 		want = n ? (uint32_t)n : 1;
 	pthread_t th[MAX_THREADS];
