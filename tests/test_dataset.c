@@ -233,6 +233,14 @@ static void progress_cb(uint64_t fd, uint64_t ft, uint64_t bd, uint64_t bt, void
 	last[2]++;
 }
 
+static int count_object(const uint8_t id[32], const char *path, void *payload)
+{
+	(void)id;
+	(void)path;
+	(*(size_t *)payload)++;
+	return 0;
+}
+
 static void ten_thousand_small_files_then_verify_names_what_changed(void **state)
 {
 	fixture *f = *state;
@@ -268,6 +276,27 @@ static void ten_thousand_small_files_then_verify_names_what_changed(void **state
 	assert_int_equal(info.files, 10000);
 	assert_int_equal(last[0], 10000); /* the final call */
 	assert_int_equal(last[1], info.size);
+	/* stored: small files are packed into shared chunks, not one object each */
+	o.store = 1;
+	o.progress = NULL;
+	pt_dataset_info si;
+	pt_recorder *r2;
+	TU_OK(pt_recorder_open(&r2, f->st, "big-stored", NULL, NULL));
+	TU_OK(pt_dataset_record(r2, "many", "train", ds, 0, &o, &si));
+	TU_OK(pt_recorder_close(r2));
+	assert_string_equal(si.id, info.id);
+	size_t nobj = 0;
+	TU_OK(pt__object_walk(f->st, count_object, NULL, &nobj));
+	assert_true(nobj < 20);
+	pt_checkpoint_reader *rd;
+	TU_OK(pt_checkpoint_reader_open(&rd, f->st, si.content));
+	assert_int_equal(pt_checkpoint_reader_count(rd), 10000);
+	size_t idx;
+	TU_OK(pt_checkpoint_reader_find(rd, "d42/f09992", &idx));
+	char back[64] = {0};
+	TU_OK(pt_checkpoint_reader_read(rd, idx, back, sizeof back));
+	assert_string_equal(back, "file 9992\n");
+	pt_checkpoint_reader_free(rd);
 	TU_OK(pt_recorder_close(r));
 	pt_dataset_free(ds);
 
