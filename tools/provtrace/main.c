@@ -22,11 +22,16 @@ static const cli_command commands[] = {
 	{"code", cmd_code, "code provenance of a run (--diff, --restore DIR)"},
 	{"archive", cmd_archive, "scheduled tar archives: plans, run, ls, verify, prune, hold"},
 	{"restore", cmd_restore, "extract an archive into a store"},
-	{"checkpoint", cmd_checkpoint, "list checkpoints (ls) or export one as .npy files (export)"},
+	{"checkpoint", cmd_checkpoint, "list checkpoints (ls), show one by path (show) or export one as .npy files (export)"},
 	{"gc", cmd_gc, "remove stored objects no event references"},
 	{"seal", cmd_seal, "recover and seal the open segment of streams whose writer is gone"},
 	{"metrics", cmd_metrics, "metric series of a run on its live path (csv, tsv, json; --points)"},
 	{"data", cmd_data, "datasets and artifacts of a run; `data verify`: are the dataset files unchanged"},
+	{"report", cmd_report, "one self-contained HTML page of runs: charts, decisions, checkpoints, params, code"},
+	{"ui", cmd_ui, "a local read-only web UI: runs, queries, reports, live charts (--port, --bind)"},
+	{"consume", cmd_consume, "a durable consumer: hand new events in batches to a command (--exec), with retries"},
+	{"consumers", cmd_consumers, "list consumers with position and lag (ls), move one (reset), forget one (rm)"},
+	{"mirror", cmd_mirror, "a built-in consumer publishing events to a Kinesis stream (PutRecords)"},
 };
 
 static void usage(FILE *f)

@@ -43,6 +43,9 @@ from .checkpoint import checkpoint_totals
 from .reader import runs_info
 from .replay import State
 from ._seal import seal
+from ._report import report, report_html, html_escape
+from ._ui import UI, ui
+from .consumer import Consumer, consume, consumer, consumers, mirror, remove_consumer, reset_consumer
 from . import torch  # provtrace.torch: imports torch only when used
 from .dataset import hash_dataset, verify_datasets
 
@@ -75,6 +78,13 @@ __all__ = [
     "checkpoint_totals",
     "runs_info",
     "seal",
+    "Consumer",
+    "consume",
+    "consumer",
+    "consumers",
+    "reset_consumer",
+    "remove_consumer",
+    "mirror",
     "VerifyReport",
     "library_version",
     "library_path",
@@ -94,4 +104,9 @@ __all__ = [
     "ClosedError",
     "hash_dataset",
     "verify_datasets",
+    "report",
+    "report_html",
+    "html_escape",
+    "ui",
+    "UI",
 ]
