@@ -11,7 +11,9 @@ stopping) with provtrace added in three places:
   - ``rec.checkpoint(step, {"model": ..., "optimizer": ..., "scheduler": ...,
     "rng": provtrace.torch.rng_state(), ...})``: nested state, every tensor
     stored (and deduplicated) on its own;
-  - ``Recorder(..., resume="latest")`` + ``provtrace.torch.restore(...)``.
+  - ``Recorder(..., resume="latest")`` + ``provtrace.torch.restore(...)``;
+  - ``rec.dataset(...)``: the training and validation data, hashed by
+    content (``State.datasets`` shows them in effect at any point).
 
 The example runs the training in a child process that is killed with
 SIGKILL at --kill-at (a simulated preemption), restarts it (it resumes from
@@ -85,6 +87,9 @@ def train(a) -> int:
         if rec.resumed_from is None:
             rec.params({"lr": 0.1, "momentum": 0.9, "batch": 64, "seed": a.seed,
                         "framework": "torch " + torch.__version__})
+            # the data, hashed by content (a directory of files works the same way)
+            rec.dataset("regression", {"x": xt, "y": yt}, role="train")
+            rec.dataset("regression-val", {"x": xv, "y": yv}, role="eval")
         else:
             state = ptt.restore(rec.resumed_from, model, opt, sched)
             stopper.load_state_dict(state["early_stopping"])
@@ -173,7 +178,14 @@ def main(argv=None) -> int:
             sorted(d["metrics"]), len(d["decisions"])))
         if after.params.get("lr") == before.params.get("lr"):
             problems.append("the lr in effect did not change at the decision")
-    ck = run.state_at(latest=True).checkpoint
+    end = run.state_at(latest=True)
+    ref_end = provtrace.open_run(a.run + "-ref", store=a.store).state_at(latest=True)
+    ds = {n: d["id"] for n, d in end.datasets.items()}
+    print("  datasets in effect: %s" % ", ".join("%s (%s, id %s)" % (n, end.datasets[n]["role"], i[:12])
+                                                 for n, i in sorted(ds.items())))
+    if ds != {n: d["id"] for n, d in ref_end.datasets.items()} or len(ds) != 2:
+        problems.append("the datasets in effect differ from the uninterrupted run's")
+    ck = end.checkpoint
     if ck is not None:
         state = ck.load(torch=True)
         print("  final checkpoint: step %d, %d tensors, keys %s" % (

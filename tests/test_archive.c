@@ -615,6 +615,26 @@ static void checkpoint_run(fixture *f, const char *run, float seed, pt_recorder 
 	}
 }
 
+/* A finished run holding one dataset whose contents are stored (pt_dataset_record, store=1). */
+static void dataset_run(fixture *f, const char *run, char content[65])
+{
+	pt_recorder *rec;
+	TU_OK(pt_recorder_open(&rec, f->st, run, NULL, NULL));
+	static uint8_t x[2000000];
+	for (size_t k = 0; k < sizeof x; k++)
+		x[k] = (uint8_t)(k * 2654435761u >> 24);
+	pt_dataset *ds;
+	TU_OK(pt_dataset_new(&ds));
+	TU_OK(pt_dataset_add_bytes(ds, "x", x, sizeof x));
+	pt_dataset_options o = PT_DATASET_OPTIONS_INIT;
+	o.store = 1;
+	pt_dataset_info info;
+	TU_OK(pt_dataset_record(rec, "train", NULL, ds, 0, &o, &info));
+	pt_dataset_free(ds);
+	TU_OK(pt_recorder_close(rec));
+	memcpy(content, info.content, 65);
+}
+
 static int hot_object(fixture *f, const char *hex)
 {
 	char rel[100];
@@ -651,6 +671,8 @@ static void archived_objects_leave_the_hot_store_and_stay_readable(void **state)
 	checkpoint_run(f, "old", 1.0f, NULL, old_m);
 	checkpoint_run(f, "new", 2.0f, &live, new_m);
 	assert_string_not_equal(old_m, new_m);
+	char ds_content[65];
+	dataset_run(f, "ds", ds_content); /* a stored dataset's contents travel with its run */
 	/* both checkpoints share the chunk(s) of "w"; "v" and the manifests differ */
 	pt_archive_plan_options p = PT_ARCHIVE_PLAN_OPTIONS_INIT;
 	p.name = "p";
@@ -662,6 +684,7 @@ static void archived_objects_leave_the_hot_store_and_stay_readable(void **state)
 	/* run "new" is still being written: its open segment stays hot */
 	TU_OK(run_at(f, "p", 0, 1));
 	assert_false(hot_object(f, old_m)); /* only archived history references it: it left */
+	assert_false(hot_object(f, ds_content));
 	assert_true(hot_object(f, new_m));
 	/* the shared chunk stays: the hot run references it */
 	uint8_t mid[32];
@@ -710,6 +733,13 @@ static void archived_objects_leave_the_hot_store_and_stay_readable(void **state)
 	pt_store *st2;
 	TU_OK(pt_store_open(&st2, other));
 	read_v(st2, old_m, 1.0f);
+	{
+		char rel[100];
+		snprintf(rel, sizeof rel, "objects/%.2s/%s", ds_content, ds_content + 2);
+		char *p2 = tu_path(other, rel);
+		assert_true(tu_file_size(p2) > 0); /* the dataset's contents came with the archive */
+		free(p2);
+	}
 	assert_int_equal(tu_verify_errors(st2, NULL, 0), 0);
 	pt_store_free(st2);
 	/* restore into the same store brings them back into the hot store, and they stay */

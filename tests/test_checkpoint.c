@@ -458,6 +458,70 @@ static void test_dedup_only_changed_tensors_stored(void **state)
 		free(w[i]);
 }
 
+/* Codec byte (offset 13) of the object file holding entry `name`'s first chunk. */
+static int first_chunk_codec(fx *f, const char *manifest, const char *name)
+{
+	uint8_t mid[32];
+	assert_int_equal(pt__unhex(manifest, mid, 32), 0);
+	pt__manifest m;
+	assert_int_equal(pt__manifest_load(&m, f->st, mid), 0);
+	int codec = -1;
+	for (uint32_t i = 0; i < m.count; i++) {
+		if (strcmp(m.e[i].name, name))
+			continue;
+		char *p = pt__object_path(f->st, m.e[i].ext[0].id);
+		FILE *fp = fopen(p, "rb");
+		assert_non_null(fp);
+		uint8_t h[28];
+		assert_int_equal(fread(h, 1, sizeof h, fp), sizeof h);
+		fclose(fp);
+		codec = h[13];
+		pt__free(p);
+	}
+	pt__manifest_clear(&m);
+	return codec;
+}
+
+/* A chunk whose sample does not compress is stored raw without compressing it whole;
+ * compressible chunks still are compressed; both read back. */
+static void test_incompressible_chunks_stored_raw(void **state)
+{
+	fx *f = *state;
+	pt_checkpoint_options o = PT_CHECKPOINT_OPTIONS_INIT;
+	open_writer(f, &o);
+	size_t n = 1u << 20;
+	uint8_t *noise = malloc(n), *zeros = calloc(1, n);
+	float *w = malloc(n);
+	fill_random(noise, n);
+	fill_weights(w, n / sizeof(float));
+	uint64_t s8[1] = {n}, s32[1] = {n / sizeof(float)};
+	assert_int_equal(pt_checkpoint_add_tensor(f->ck, "noise", PT_DTYPE_U8, 1, s8, noise, n), 0);
+	assert_int_equal(pt_checkpoint_add_tensor(f->ck, "zeros", PT_DTYPE_U8, 1, s8, zeros, n), 0);
+	assert_int_equal(pt_checkpoint_add_tensor(f->ck, "w", PT_DTYPE_F32, 1, s32, w, n), 0);
+	/* the sample decides: random first 128 KiB, zeros after - raw, though zstd of the whole
+	 * chunk would shrink it (the price of not compressing every byte to find out) */
+	uint8_t *head = calloc(1, n);
+	fill_random(head, 128u << 10);
+	assert_int_equal(pt_checkpoint_add_tensor(f->ck, "noisy-head", PT_DTYPE_U8, 1, s8, head, n), 0);
+	pt_checkpoint_info a;
+	assert_int_equal(pt_checkpointer_write(f->cw, f->ck, 1, &a), 0);
+	assert_int_equal(first_chunk_codec(f, a.manifest, "noise"), PT_OBJECT_CODEC_RAW);
+	assert_int_equal(first_chunk_codec(f, a.manifest, "zeros"), PT_OBJECT_CODEC_ZSTD);
+	assert_int_equal(first_chunk_codec(f, a.manifest, "w"), PT_OBJECT_CODEC_ZSTD);
+	assert_int_equal(first_chunk_codec(f, a.manifest, "noisy-head"), PT_OBJECT_CODEC_RAW);
+	pt_checkpoint_reader *rd;
+	assert_int_equal(pt_checkpoint_reader_open(&rd, f->st, a.manifest), 0);
+	expect_entry(rd, "noise", noise, n);
+	expect_entry(rd, "zeros", zeros, n);
+	expect_entry(rd, "w", w, n);
+	expect_entry(rd, "noisy-head", head, n);
+	pt_checkpoint_reader_free(rd);
+	free(head);
+	free(noise);
+	free(zeros);
+	free(w);
+}
+
 static void test_dedup_blob_changed_middle_region(void **state)
 {
 	fx *f = *state;
@@ -1009,6 +1073,19 @@ static void test_manifest_golden_fixture(void **state)
  *  "epoch": 3, "c": E3}. Pinned in tests/fixtures/checkpoint/nested.manifest. */
 #define NESTED_MANIFEST_ID "b38bd841a1cc328f926ce233f05ab3a0c70c826ba9cc8c17b591f084f326b224"
 
+#define NESTED_PATHS_JSON                                                                                    \
+	"[\n"                                                                                                \
+	"{\"path\":\"model.w\",\"entry\":0,\"name\":\"layer.weight\",\"type\":\"tensor\",\"dtype\":\"f32\","          \
+	"\"shape\":[2,3],\"size\":24},\n"                                                                      \
+	"{\"path\":\"model.step\",\"entry\":1,\"name\":\"step\",\"type\":\"tensor\",\"dtype\":\"i32\",\"shape\":[1]," \
+	"\"size\":4},\n"                                                                                       \
+	"{\"path\":\"extra\",\"entry\":2,\"name\":\"extra.bin\",\"type\":\"blob\",\"size\":8},\n"                   \
+	"{\"path\":\"betas.0\",\"value\":0.5},\n"                                                                 \
+	"{\"path\":\"betas.1\",\"value\":0.25},\n"                                                                \
+	"{\"path\":\"epoch\",\"value\":3},\n"                                                                     \
+	"{\"path\":\"c\",\"entry\":3,\"name\":\"c\",\"type\":\"tensor\",\"dtype\":\"c64\",\"shape\":[2],\"size\":16}\n" \
+	"]"
+
 static const uint8_t nested_tree[] = {
 	0x85,
 	0xa5, 'm', 'o', 'd', 'e', 'l', 0x82,
@@ -1078,6 +1155,16 @@ static void test_nested_manifest_golden_fixture(void **state)
 	float back[4];
 	assert_int_equal(pt_checkpoint_reader_read(rd, 3, back, sizeof back), 0);
 	assert_memory_equal(back, c, sizeof c);
+	/* the leaves by path (`provtrace checkpoint show`): the structure's order, tuples indexed */
+	char *paths = NULL;
+	size_t plen = 0;
+	assert_int_equal(pt_checkpoint_reader_paths_json(rd, &paths, &plen), 0);
+	assert_int_equal(plen, strlen(paths));
+	if (getenv("PT_PRINT_PATHS"))
+		printf("%s\n", paths);
+	assert_string_equal(paths, NESTED_PATHS_JSON);
+	pt_free(paths);
+	assert_int_equal(pt_checkpoint_reader_paths_json(NULL, &paths, NULL), PT_EINVAL);
 	pt_checkpoint_reader_free(rd);
 	pt_checkpoint_clear(f->ck);
 	build_tiny(f->ck, w, steps, blob);
@@ -1087,6 +1174,13 @@ static void test_nested_manifest_golden_fixture(void **state)
 	assert_int_equal(pt_checkpoint_reader_structure(rd, &tree, &tlen), 0);
 	assert_null(tree);
 	assert_int_equal(tlen, 0);
+	/* without a structure: one leaf per entry, by name */
+	assert_int_equal(pt_checkpoint_reader_paths_json(rd, &paths, NULL), 0);
+	if (getenv("PT_PRINT_PATHS"))
+		printf("%s\n", paths);
+	assert_non_null(strstr(paths, "{\"path\":\"layer.weight\",\"entry\":0,"));
+	assert_null(strstr(paths, "\"value\""));
+	pt_free(paths);
 	pt_checkpoint_reader_free(rd);
 	/* damage: every truncation and bit flip fails cleanly or decodes consistently */
 	pt__manifest m;
@@ -1373,6 +1467,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gc_keeps_objects_listed_in_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_golden_fixture, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nested_manifest_golden_fixture, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incompressible_chunks_stored_raw, setup, teardown),
 		cmocka_unit_test(test_structure_validation),
 		cmocka_unit_test_setup_teardown(test_cli_ls_export_npy_and_gc, setup, teardown),
 		cmocka_unit_test(test_manifest_decode_rejects_damage),

@@ -22,9 +22,10 @@
 
 typedef tu_fixture fixture;
 
-static const char *const reserved[] = {"checkpoint", "snapshot", "lineage", "recovery", "code", "artifact"};
+static const char *const reserved[] = {"checkpoint", "snapshot", "lineage", "recovery", "code", "artifact",
+				       "dataset"};
 static const char *const allowed[] = {"param", "metric", "decision", "env", "note", "run_start", "run_end",
-				      "dataset", "artifacts", "checkpoints", "codex"};
+				      "datasets", "artifacts", "checkpoints", "codex"};
 
 static void appending_a_reserved_kind_is_refused(void **state)
 {

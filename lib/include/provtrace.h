@@ -36,6 +36,7 @@
 #include "provtrace/lineage.h"
 #include "provtrace/run.h"
 #include "provtrace/artifact.h"
+#include "provtrace/dataset.h"
 #include "provtrace/runs.h"
 #include "provtrace/report.h"
 #include "provtrace/ui.h"

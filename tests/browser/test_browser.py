@@ -168,7 +168,7 @@ class Report(BrowserTest):
             rec.metric(HOSTILE, 1.0, step=1)
             rec.metric(HOSTILE, 2.0, step=2)
             rec.decision(HOSTILE, step=1, set={HOSTILE: HOSTILE}, reason=HOSTILE, actor=HOSTILE)
-            rec.event("dataset", HOSTILE, uri=HOSTILE)
+            rec.dataset(HOSTILE, {"x": b"abc"}, role=HOSTILE)  # a reserved kind: through its API
         out = os.path.join(self.tmp, "evil.html")
         self.pt("report", "evil", "-o", out, "--title", HOSTILE)
         b = self.browser

@@ -189,7 +189,7 @@ class Options(CliTest):
             (["archive", "prune", "--json"], "unknown option '--json'"),
             (["restore"], "needs an ARCHIVE"),
             (["restore", "a", "b"], "unexpected argument 'b'"),
-            (["checkpoint"], "needs a subcommand (ls or export)"),
+            (["checkpoint"], "needs a subcommand (ls, show or export)"),
             (["checkpoint", "export", "d", "--step", "x"], "--step expects an integer step"),
             (["init", "a", "b"], "unexpected argument 'b'"),
         ]
@@ -347,7 +347,7 @@ class EmitLog(CliTest):
     def test_reserved_kinds_are_refused_and_nothing_is_appended(self):
         self.init()
         hexid = "ab" * 32
-        for kind in ("checkpoint", "snapshot", "lineage", "recovery", "code"):
+        for kind in ("checkpoint", "snapshot", "lineage", "recovery", "code", "artifact", "dataset"):
             p = self.emit("r", [{"kind": "note", "text": "before"},
                                 {"kind": kind, "manifest": hexid, "objects": [hexid]}], code=1,
                           extra=["--all-or-nothing"])
@@ -361,7 +361,7 @@ class EmitLog(CliTest):
         self.assertIn("1 of 3 lines rejected and skipped", p.err)
         self.assertEqual([e["text"] for e in self.log_json("--run", "s")], ["before", "after"])
         # a user's kind with an `objects` array is plain data: gc keeps nothing for it
-        self.emit("r", [{"kind": "dataset", "objects": [hexid]}])
+        self.emit("r", [{"kind": "datasets", "objects": [hexid]}])
         self.pt("gc", code=0)
         self.pt("verify", code=0)
 

@@ -123,12 +123,12 @@ class LifeCycleTest(StoreTest):
 
     def test_kinds_the_library_interprets_are_refused(self):
         with provtrace.Recorder(run="k", store=self.store) as rec:
-            for kind in ("checkpoint", "snapshot", "lineage", "recovery", "code"):
+            for kind in ("checkpoint", "snapshot", "lineage", "recovery", "code", "artifact", "dataset"):
                 with self.assertRaises(provtrace.InvalidError) as cm:
                     rec.event(kind, manifest="ab" * 32)
                 self.assertIn('"%s" is reserved' % kind, str(cm.exception))
-            rec.event("dataset", objects=["ab" * 32])  # a user's kind: plain data
-        self.assertEqual([e["kind"] for e in self.user_events("k")], ["dataset"])
+            rec.event("datasets", objects=["ab" * 32])  # a user's kind: plain data
+        self.assertEqual([e["kind"] for e in self.user_events("k")], ["datasets"])
 
 class LockTest(StoreTest):
     def test_second_recorder_in_same_process_is_locked(self):

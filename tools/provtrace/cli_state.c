@@ -202,11 +202,37 @@ int cli_print_state(FILE *f, const char *json, uint64_t snapshot_seq, uint64_t f
 		fputc('\n', f);
 	}
 	json_t *last = json_object_get(s, "last");
-	if (json_object_size(last)) {
+	/* datasets in effect: the last `dataset` event of each name */
+	size_t nds = 0, nother = 0;
+	json_object_foreach(last, k, v)
+	{
+		if (!strncmp(k, "dataset/", 8))
+			nds++;
+		else
+			nother++;
+	}
+	if (nds) {
+		fprintf(f, "datasets    ");
+		size_t nth = 0;
+		json_object_foreach(last, k, v)
+		{
+			if (strncmp(k, "dataset/", 8))
+				continue;
+			json_t *body = json_object_get(v, "body");
+			const char *id = gets_(body, "id"), *role = gets_(body, "role");
+			fprintf(f, "%s%s (%s, %" JSON_INTEGER_FORMAT " files, id %.12s, seq %" JSON_INTEGER_FORMAT ")",
+				nth++ ? "\n            " : "", k + 8, role ? role : "?", geti(body, "files", 0), id ? id : "?",
+				geti(v, "seq", 0));
+		}
+		fputc('\n', f);
+	}
+	if (nother) {
 		fprintf(f, "\nother events (the last of each kind/name)\n");
 		w = key_width(last);
 		json_object_foreach(last, k, v)
 		{
+			if (!strncmp(k, "dataset/", 8))
+				continue;
 			fprintf(f, "  %-*s  seq %-8" JSON_INTEGER_FORMAT " ", w, k, geti(v, "seq", 0));
 			put_value(f, json_object_get(v, "body"), 60);
 			fputc('\n', f);

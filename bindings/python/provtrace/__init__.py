@@ -48,6 +48,7 @@ from ._ui import UI, ui
 from .consumer import Consumer, consume, consumer, consumers, mirror, remove_consumer, reset_consumer
 from ._proof import anchor_push, anchor_verify, check_proof, generate_key, trust_key
 from . import torch  # provtrace.torch: imports torch only when used
+from .dataset import hash_dataset, verify_datasets
 
 __version__ = "0.1.0"
 
@@ -102,6 +103,8 @@ __all__ = [
     "LimitError",
     "WrongTypeError",
     "ClosedError",
+    "hash_dataset",
+    "verify_datasets",
     "report",
     "report_html",
     "html_escape",

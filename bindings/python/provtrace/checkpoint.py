@@ -183,6 +183,8 @@ pt_checkpoint_reader_read_fd = _d("pt_checkpoint_reader_read_fd", c_int,
 pt_checkpoint_reader_free = _d("pt_checkpoint_reader_free", None, [c_void_p])
 pt_checkpoint_set_structure = _d("pt_checkpoint_set_structure", c_int,
                                  [c_void_p, c_char_p, c_size_t])
+pt_checkpoint_reader_paths_json = _d("pt_checkpoint_reader_paths_json", c_int,
+                                     [c_void_p, POINTER(c_void_p), POINTER(c_size_t)])
 pt_checkpoint_reader_structure = _d("pt_checkpoint_reader_structure", c_int,
                                     [c_void_p, POINTER(c_void_p), POINTER(c_size_t)])
 pt_checkpoint_export = _d("pt_checkpoint_export", c_int,
@@ -675,6 +677,23 @@ class Checkpoint:
         of a nested checkpoint, or None for a flat one."""
         with _Reader(self._store, self.manifest) as rd:
             return rd.structure()
+
+    def paths(self) -> List[Dict[str, Any]]:
+        """What the checkpoint holds, leaf by leaf, as ``provtrace checkpoint
+        show`` prints it: ``{"path": "optimizer.state.0.exp_avg", "entry",
+        "name", "type", "dtype", "shape", "size"}`` for a tensor or blob,
+        ``{"path", "value"}`` for a plain value; depth first through the
+        structure (a flat checkpoint: one per entry)."""
+        import json as _json
+
+        with _Reader(self._store, self.manifest) as rd:
+            out = c_void_p()
+            n = c_size_t()
+            _lib.check(pt_checkpoint_reader_paths_json(rd.ptr, byref(out), byref(n)), "checkpoint paths")
+            try:
+                return _json.loads(string_at(out.value, n.value).decode("utf-8"))
+            finally:
+                _lib.pt_free(out)
 
     def load(self, names: Optional[Iterable[str]] = None, *, torch: bool = False) -> Any:
         """Read the checkpoint.

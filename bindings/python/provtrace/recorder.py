@@ -866,6 +866,30 @@ class Recorder:
         return {"name": name, "sha256": info.sha256.decode("ascii"), "size": info.size,
                 "parts": info.parts, "seq": info.seq}
 
+    # ---- datasets ---------------------------------------------------------------
+
+    def dataset(self, name: str, paths_or_arrays: Any, *, role: str = "train", store: bool = False,
+                step: Optional[int] = None, threads: int = 0) -> Dict[str, Any]:
+        """Record the data the run trains on as a ``dataset`` event named
+        ``name``: a manifest of relative paths, sizes and SHA-256 per file,
+        and one content id for the whole set (docs/FORMAT.md "Datasets").
+
+        ``paths_or_arrays``: a path (a file or a directory, walked), a list
+        of paths, or in-memory contents - a numpy array, a torch tensor
+        (copied to host memory first if on a device) or bytes, a list of
+        them (entries ``"0"``, ``"1"``...) or a dict name -> array (hashed
+        by their bytes in C order).  Hashing runs in C on ``threads``
+        threads (0: one per CPU) with the GIL released.  With ``store``
+        the contents go into the store's chunk store too (deduplicated).
+        A file that vanishes or changes while it is hashed raises
+        :class:`ProvtraceError` naming it, and nothing is recorded.  Does
+        not change the checkpoint in effect.  Returns ``{"name", "id",
+        "role", "files", "size", "seq", "root", "stored", "content"}``."""
+        from . import dataset as _dataset
+
+        st = _step_arg(step, "dataset %r" % name)
+        return _dataset.record(self._handle(), name, paths_or_arrays, role, store, st, threads)
+
     # ---- checkpoints -----------------------------------------------------------
 
     def _writer(self) -> Any:

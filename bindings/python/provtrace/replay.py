@@ -226,6 +226,9 @@ class State:
         code, env: the run's code provenance and environment events (dicts)
             or None.
         last: ``"kind/name"`` -> the last event of every other kind.
+        datasets: name -> the dataset in effect (the last ``dataset`` event
+            of that name: ``{"id", "role", "files", "size", "root", ...,
+            "seq", "step"}``).
         folds: kind -> the result of each custom fold given to ``state_at``.
         raw: the whole state as the library renders it.
         events_folded, snapshot_seq: what it cost (events folded from the
@@ -250,6 +253,9 @@ class State:
         self.code: Optional[Dict[str, Any]] = raw.get("code")
         self.env: Optional[Dict[str, Any]] = raw.get("env")
         self.last: Dict[str, Any] = raw.get("last") or {}
+        self.datasets: Dict[str, Any] = {
+            k[len("dataset/"):]: dict(v.get("body") or {}, seq=v.get("seq"), step=v.get("step"))
+            for k, v in self.last.items() if k.startswith("dataset/")}
         self.events_folded: int = pt_replay_events_folded(rp.ptr)
         self.snapshot_seq: int = pt_replay_snapshot_seq(rp.ptr)
         ck = raw.get("checkpoint")

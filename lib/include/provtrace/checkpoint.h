@@ -44,8 +44,11 @@
  * "logical_bytes": n, "stored_bytes": n, "new_bytes": n, "chunks": n,
  * "new_chunks": n}.
  *
- * Write order: chunks (each fdatasync'd, their directories fsync'd), then the
- * manifest, then the event (appended and flushed). A crash in between leaves
+ * Write order: each new chunk fdatasync'd and renamed to its name, then the
+ * manifest (fdatasync'd and renamed), then every object directory that
+ * received one of them fsync'd (in parallel), then the event (appended and
+ * flushed). When the write returns, the chunks, the manifest, their
+ * directory entries and the event are durable. A crash in between leaves
  * only unreferenced objects, which pt_gc() removes. While writing, a
  * checkpointer holds the store's gc lock (STORE/objects/gc.lock) shared, so
  * gc (which holds it exclusively) never deletes the chunks of a checkpoint in
@@ -360,6 +363,17 @@ PT_EXTERN int pt_checkpoint_reader_structure(const pt_checkpoint_reader *rd, con
 					     size_t *len);
 PT_EXTERN int pt_checkpoint_reader_entry(const pt_checkpoint_reader *rd, size_t index,
 					 pt_checkpoint_entry *out);
+/**
+ * The checkpoint's leaves by path, as a JSON array (allocated, NUL-terminated,
+ * release with pt_free; `out_len` may be NULL): depth first through the
+ * structure, each leaf `{"path": "optimizer.state.0.exp_avg", "entry": i,
+ * "name", "type": "tensor"|"blob", "dtype", "shape": [...], "size"}` for an
+ * entry or `{"path", "value": <JSON>}` for a plain value (an empty dict or
+ * list included); keys and indices joined by '.'.  Without a structure,
+ * one leaf per entry, its path its name.  Returns 0, PT_EINVAL,
+ * PT_ECORRUPT, PT_ENOMEM.  Rendered by `provtrace checkpoint show`.
+ */
+PT_EXTERN int pt_checkpoint_reader_paths_json(const pt_checkpoint_reader *rd, char **out, size_t *out_len);
 /** Index of the entry named `name`; PT_ENOTFOUND if none. */
 PT_EXTERN int pt_checkpoint_reader_find(const pt_checkpoint_reader *rd, const char *name,
 					size_t *out_index);

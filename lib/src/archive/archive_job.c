@@ -457,11 +457,14 @@ static int collect_refs(const job *j, const char *run, const char *stream, const
 			continue; /* not an event with references */
 		for (size_t i = 0; i < r.nobjects && rc >= 0; i++)
 			rc = pt__idset_add(ids, r.objects + 32 * i);
-		if (rc >= 0 && r.has_manifest && !strcmp(pt_ev_kind(ev), PT_KIND_CHECKPOINT)) {
-			rc = pt__idset_add(ids, r.manifest);
+		/* a checkpoint's manifest, a stored dataset's contents: the manifest and its chunks */
+		const uint8_t *mid = r.has_manifest && !strcmp(pt_ev_kind(ev), PT_KIND_CHECKPOINT) ? r.manifest
+				     : r.has_content ? r.content : NULL;
+		if (rc >= 0 && mid) {
+			rc = pt__idset_add(ids, mid);
 			pt__manifest m;
 			memset(&m, 0, sizeof m);
-			if (rc >= 0 && pt__manifest_load(&m, j->st, r.manifest) == 0) {
+			if (rc >= 0 && pt__manifest_load(&m, j->st, mid) == 0) {
 				for (uint32_t k = 0; k < m.count && rc >= 0; k++)
 					for (uint32_t x = 0; x < m.e[k].next && rc >= 0; x++)
 						rc = pt__idset_add(ids, m.e[k].ext[x].id);

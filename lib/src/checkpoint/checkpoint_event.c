@@ -128,9 +128,11 @@ int pt__ev_refs_parse(pt__ev_refs *r, const char *kind, const uint8_t *body, siz
 	memset(r, 0, sizeof *r);
 	r->info.step = PT_NO_STEP;
 	bool is_ck = !strcmp(kind, PT_KIND_CHECKPOINT);
-	if (!is_ck && strcmp(kind, "snapshot") && strcmp(kind, PT_KIND_CODE) && strcmp(kind, "artifact"))
+	bool is_ds = !strcmp(kind, "dataset");
+	if (!is_ck && !is_ds && strcmp(kind, "snapshot") && strcmp(kind, PT_KIND_CODE) && strcmp(kind, "artifact"))
 		return 0; /* no references: `objects` in a user's event is just data */
 	unsigned counts = 0; /* which of the seven counts a genuine checkpoint event has */
+	unsigned ds_shape = 0; /* a genuine dataset event has `source` (1) and a 64-character `id` (2) */
 	cur c = {body, len, 0};
 	char k;
 	uint64_t n;
@@ -147,7 +149,46 @@ int pt__ev_refs_parse(pt__ev_refs *r, const char *kind, const uint8_t *body, siz
 		c.off += kn;
 		cur key = {body, len, koff};
 #define IS(s) key_is(&key, kn, s)
-		if (IS("manifest") || IS("objects")) {
+		if (is_ds && IS("content")) {
+			/* a stored dataset's contents: a checkpoint manifest of blobs */
+			size_t save = c.off;
+			char vk;
+			uint64_t vn;
+			if (head(&c, &vk, &vn, &iv))
+				goto bad;
+			if (vk == 's' && vn == 64 && !need(&c, 64)) {
+				char hex[65];
+				memcpy(hex, c.p + c.off, 64);
+				hex[64] = 0;
+				if (!pt__unhex(hex, r->content, 32)) {
+					memcpy(r->content_hex, hex, 65);
+					r->has_content = 1;
+				}
+				c.off += 64;
+			} else {
+				c.off = save;
+				if (skip(&c, 1))
+					goto bad;
+			}
+		} else if (is_ds && (IS("id") || IS("source"))) {
+			/* the shape pt_dataset_record writes (see the end) */
+			size_t save = c.off;
+			char vk;
+			uint64_t vn;
+			if (head(&c, &vk, &vn, &iv))
+				goto bad;
+			if (vk == 's' && !need(&c, vn)) {
+				if (IS("source"))
+					ds_shape |= 1;
+				else if (vn == 64)
+					ds_shape |= 2;
+				c.off += vn;
+			} else {
+				c.off = save;
+				if (skip(&c, 1))
+					goto bad;
+			}
+		} else if (IS("manifest") || IS("objects")) {
 			/*
 			 * Only the expected shapes are references: a 64-hex string, an
 			 * array of them. Other modules may use these keys for other
@@ -224,6 +265,11 @@ int pt__ev_refs_parse(pt__ev_refs *r, const char *kind, const uint8_t *body, siz
 			}
 		}
 #undef IS
+	}
+	if (is_ds && ds_shape != 3) {
+		/* a user's `dataset` event from before the kind was reserved: plain data */
+		pt__ev_refs_free(r);
+		r->has_content = 0;
 	}
 	if (!is_ck)
 		r->has_manifest = 0; /* a manifest is named by checkpoint events only */

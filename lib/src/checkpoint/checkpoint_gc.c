@@ -219,6 +219,54 @@ out:
 	return rc;
 }
 
+/* Verify manifest `id` and every chunk it lists. */
+static int verify_manifest(vctx *v, const uint8_t id[32], const char *hex, const char *at, const char *what)
+{
+	pt__manifest m;
+	int rc = pt__manifest_load(&m, v->st, id);
+	if (rc == PT_ENOMEM)
+		return rc;
+	if (rc) {
+		problem(v, rc == PT_ENOTFOUND ? PT_ENOTFOUND : PT_ECORRUPT, id,
+			"%s: %s manifest %s: %s", at, what, hex, pt_error_last());
+		return 0;
+	}
+	v->stats.manifests++;
+	for (uint32_t i = 0; i < m.count && !v->stop; i++) {
+		const pt__mentry *e = &m.e[i];
+		for (uint32_t k = 0; k < e->next && !v->stop; k++) {
+			const pt__extent *x = &e->ext[k];
+			int was_bad = pt__idset_has(&v->bad, x->id);
+			int known = pt__idset_has(&v->good, x->id);
+			char msg[1024] = "";
+			if (!was_bad) {
+				rc = check_object(v, x->id, x->chunk_len);
+				if (rc == PT_ENOMEM) {
+					pt__manifest_clear(&m);
+					return rc;
+				}
+				if (!rc && !known)
+					v->stats.chunks++;
+				if (rc)
+					snprintf(msg, sizeof msg, "%s", pt_error_last());
+			} else {
+				rc = PT_ECORRUPT;
+				snprintf(msg, sizeof msg, "damaged or missing (reported above)");
+			}
+			if (rc) {
+				char chex[PT_SHA256_HEX];
+				pt__hex(x->id, 32, chex);
+				problem(v, rc == PT_ENOTFOUND ? PT_ENOTFOUND : PT_ECORRUPT, x->id,
+					"%s: %s %.12s: %s \"%s\", chunk %u of %u (%s): %s", at,
+					what, hex, e->type == PT_ENTRY_TENSOR ? "tensor" : "blob",
+					e->name, k + 1, e->next, chex, msg);
+			}
+		}
+	}
+	pt__manifest_clear(&m);
+	return 0;
+}
+
 static int verify_refs(const ev_ctx *c, const pt__ev_refs *r, void *payload)
 {
 	vctx *v = payload;
@@ -251,51 +299,12 @@ static int verify_refs(const ev_ctx *c, const pt__ev_refs *r, void *payload)
 		if (v->cb(&p, v->payload))
 			v->stop = 1;
 	}
-	if (!c->is_checkpoint || !r->has_manifest || v->stop)
-		return 0;
-	pt__manifest m;
-	int rc = pt__manifest_load(&m, v->st, r->manifest);
-	if (rc == PT_ENOMEM)
+	int rc = 0;
+	if (r->has_content && !v->stop)
+		rc = verify_manifest(v, r->content, r->content_hex, at, "dataset content");
+	if (rc || !c->is_checkpoint || !r->has_manifest || v->stop)
 		return rc;
-	if (rc) {
-		problem(v, rc == PT_ENOTFOUND ? PT_ENOTFOUND : PT_ECORRUPT, r->manifest,
-			"%s: checkpoint manifest %s: %s", at, r->info.manifest, pt_error_last());
-		return 0;
-	}
-	v->stats.manifests++;
-	for (uint32_t i = 0; i < m.count && !v->stop; i++) {
-		const pt__mentry *e = &m.e[i];
-		for (uint32_t k = 0; k < e->next && !v->stop; k++) {
-			const pt__extent *x = &e->ext[k];
-			int was_bad = pt__idset_has(&v->bad, x->id);
-			int known = pt__idset_has(&v->good, x->id);
-			char msg[1024] = "";
-			if (!was_bad) {
-				rc = check_object(v, x->id, x->chunk_len);
-				if (rc == PT_ENOMEM) {
-					pt__manifest_clear(&m);
-					return rc;
-				}
-				if (!rc && !known)
-					v->stats.chunks++;
-				if (rc)
-					snprintf(msg, sizeof msg, "%s", pt_error_last());
-			} else {
-				rc = PT_ECORRUPT;
-				snprintf(msg, sizeof msg, "damaged or missing (reported above)");
-			}
-			if (rc) {
-				char hex[PT_SHA256_HEX];
-				pt__hex(x->id, 32, hex);
-				problem(v, rc == PT_ENOTFOUND ? PT_ENOTFOUND : PT_ECORRUPT, x->id,
-					"%s: checkpoint %.12s: %s \"%s\", chunk %u of %u (%s): %s", at,
-					r->info.manifest, e->type == PT_ENTRY_TENSOR ? "tensor" : "blob",
-					e->name, k + 1, e->next, hex, msg);
-			}
-		}
-	}
-	pt__manifest_clear(&m);
-	return 0;
+	return verify_manifest(v, r->manifest, r->info.manifest, at, "checkpoint");
 }
 
 int pt_checkpoint_verify_store(const pt_store *st, const char *run, pt_problem_cb cb, void *payload,
@@ -333,25 +342,20 @@ typedef struct {
 	int64_t now;
 } gctx;
 
-static int mark(const ev_ctx *c, const pt__ev_refs *r, void *payload)
+/* Mark manifest `id` and its chunks live (once per manifest). */
+static int mark_manifest(gctx *g, const uint8_t id[32], const char *hex, const ev_ctx *c, const char *what)
 {
-	gctx *g = payload;
-	for (size_t i = 0; i < r->nobjects; i++)
-		if (pt__idset_add(&g->live, r->objects + 32 * i) < 0)
-			return PT_ENOMEM;
-	if (!c->is_checkpoint || !r->has_manifest)
-		return 0;
-	int rc = pt__idset_add(&g->live, r->manifest);
+	int rc = pt__idset_add(&g->live, id);
 	if (rc < 0)
 		return rc;
 	if (rc == 0)
 		return 0; /* manifest seen before: its chunks are marked */
 	pt__manifest m;
-	if ((rc = pt__manifest_load(&m, g->st, r->manifest))) {
+	if ((rc = pt__manifest_load(&m, g->st, id))) {
 		char at[512];
 		where(at, sizeof at, c);
-		return pt__err_wrap(rc, "gc: checkpoint manifest %s of %s cannot be read; nothing was deleted "
-					"(run `provtrace verify`)", r->info.manifest, at);
+		return pt__err_wrap(rc, "gc: %s manifest %s of %s cannot be read; nothing was deleted "
+					"(run `provtrace verify`)", what, hex, at);
 	}
 	for (uint32_t i = 0; i < m.count && !rc; i++)
 		for (uint32_t k = 0; k < m.e[i].next && !rc; k++)
@@ -359,6 +363,20 @@ static int mark(const ev_ctx *c, const pt__ev_refs *r, void *payload)
 				rc = PT_ENOMEM;
 	pt__manifest_clear(&m);
 	return rc;
+}
+
+static int mark(const ev_ctx *c, const pt__ev_refs *r, void *payload)
+{
+	gctx *g = payload;
+	for (size_t i = 0; i < r->nobjects; i++)
+		if (pt__idset_add(&g->live, r->objects + 32 * i) < 0)
+			return PT_ENOMEM;
+	int rc = 0;
+	if (r->has_content)
+		rc = mark_manifest(g, r->content, r->content_hex, c, "dataset content");
+	if (rc || !c->is_checkpoint || !r->has_manifest)
+		return rc;
+	return mark_manifest(g, r->manifest, r->info.manifest, c, "checkpoint");
 }
 
 static int is_young(const gctx *g, const struct stat *sb)

@@ -96,6 +96,10 @@ typedef struct {
 	int foreign;      /* a checkpoint event that does not have that shape (forged through emit) */
 	uint8_t manifest[32];
 	pt_checkpoint_info info;
+	/* a `dataset` event's stored contents: a checkpoint manifest whose chunks are referenced too */
+	int has_content;
+	uint8_t content[32];
+	char content_hex[65];
 	/* ids of an `objects` array (allocated, 32 bytes each) */
 	uint8_t *objects;
 	size_t nobjects;
@@ -103,8 +107,9 @@ typedef struct {
 
 /*
  * The object references of an event of `kind`: only the kinds the library
- * writes itself carry them (checkpoint: `manifest`; snapshot and code:
- * `objects`); any other kind has none, whatever its body says.  A checkpoint
+ * writes itself carry them (checkpoint: `manifest`; snapshot, code and
+ * artifact: `objects`; dataset: `objects` and the `content` manifest); any
+ * other kind has none, whatever its body says.  A checkpoint
  * event must also have the shape pt_checkpointer_write gives it (manifest and
  * the seven counts, as every version wrote): one that does not was forged
  * through `emit` before reserved kinds were refused, and is `foreign` with no

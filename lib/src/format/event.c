@@ -30,6 +30,7 @@ static const struct {
 	{PT_KIND_RECOVERY, "the recorder itself, when it cuts a torn tail on reopen"},
 	{PT_KIND_CODE, "pt_code_capture (Python: Recorder(capture_code=True))"},
 	{"artifact", "pt_artifact_file / pt_artifact_bytes (Python: Recorder.artifact)"},
+	{"dataset", "pt_dataset_record (Python: Recorder.dataset)"},
 };
 
 int pt__kind_reserved(const char *kind, size_t len)

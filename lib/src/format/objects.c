@@ -330,8 +330,8 @@ static int encode(const void *data, size_t len, const pt__object_wopts *o, pt__o
 	*plen = len;
 	*codec = PT_OBJECT_CODEC_RAW;
 	*shuffle = 0;
-	if (len < 64)
-		return 0; /* a frame header alone would not pay off */
+	if (len < 64 || o->store_raw)
+		return 0; /* a frame header alone would not pay off, or the caller knows it does not */
 	if ((rc = grow(&s->b, &s->bcap, bound)))
 		return rc;
 	const uint8_t *src = data;

@@ -82,6 +82,9 @@ typedef struct {
 	int defer;
 	/* 1: the caller found the existing object absent or damaged: skip the check, write over it */
 	int replace;
+	/* 1: store the plain bytes without trying to compress them (the caller's sample showed
+	 * compression would not pay); the object is the same valid codec-0 file as when zstd fails to shrink */
+	int store_raw;
 } pt__object_wopts;
 
 /*
