@@ -35,5 +35,6 @@
 #include "provtrace/lineage.h"
 #include "provtrace/run.h"
 #include "provtrace/artifact.h"
+#include "provtrace/remote.h"
 
 #endif

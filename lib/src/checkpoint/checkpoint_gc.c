@@ -462,3 +462,19 @@ done:
 	pt__idset_free(&g.live);
 	return rc;
 }
+
+/* ---- the live set, for push ------------------------------------------------------------------ */
+
+int pt__objects_live(const pt_store *st, const char *only_run, pt__idset *out)
+{
+	gctx g;
+	memset(&g, 0, sizeof g);
+	g.st = st;
+	int rc = walk_refs(st, only_run, mark, &g);
+	if (rc) {
+		pt__idset_free(&g.live);
+		return rc;
+	}
+	*out = g.live;
+	return 0;
+}
