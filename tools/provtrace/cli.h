@@ -49,6 +49,9 @@ int cmd_checkpoint(cli_ctx *ctx, int argc, char **argv);
 int cmd_gc(cli_ctx *ctx, int argc, char **argv);
 int cmd_data(cli_ctx *ctx, int argc, char **argv);
 int cmd_seal(cli_ctx *ctx, int argc, char **argv);
+int cmd_remote(cli_ctx *ctx, int argc, char **argv);
+int cmd_push(cli_ctx *ctx, int argc, char **argv);
+int cmd_clone(cli_ctx *ctx, int argc, char **argv);
 
 /* ---- messages ---------------------------------------------------------------- */
 

@@ -43,6 +43,7 @@ from .checkpoint import checkpoint_totals
 from .reader import runs_info
 from .replay import State
 from ._seal import seal
+from ._remote import clone, push, remote_add, remote_remove, remotes
 from . import torch  # provtrace.torch: imports torch only when used
 
 __version__ = "0.1.0"
@@ -74,6 +75,11 @@ __all__ = [
     "checkpoint_totals",
     "runs_info",
     "seal",
+    "push",
+    "clone",
+    "remotes",
+    "remote_add",
+    "remote_remove",
     "VerifyReport",
     "library_version",
     "library_path",

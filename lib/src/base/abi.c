@@ -23,6 +23,9 @@ size_t pt_abi_struct_size(const char *name)
 		{"pt_gc_options", sizeof(pt_gc_options)},
 		{"pt_gc_stats", sizeof(pt_gc_stats)},
 		{"pt_artifact_info", sizeof(pt_artifact_info)},
+		{"pt_remote", sizeof(pt_remote)},
+		{"pt_push_options", sizeof(pt_push_options)},
+		{"pt_push_stats", sizeof(pt_push_stats)},
 	};
 	for (size_t i = 0; name && i < sizeof sizes / sizeof *sizes; i++)
 		if (!strcmp(sizes[i].name, name))

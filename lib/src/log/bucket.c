@@ -221,9 +221,9 @@ int pt__bucket_probe(pt__s3 *s)
 	int del = pt__s3_delete(s, key);
 	if (rc2 == 0)
 		return pt__err(PT_EIO,
-			       "the endpoint %s accepted a second create-only PUT (If-None-Match: *) of s3://%s/%s%s: it "
+			       "the endpoint accepted a second create-only PUT (If-None-Match: *) of s3://%s/%s%s: it "
 			       "ignores conditional writes, so it cannot keep two writers from forking a stream; refused",
-			       "of this remote", pt__s3_bucket(s), pt__s3_prefix(s), key);
+			       pt__s3_bucket(s), pt__s3_prefix(s), key);
 	if (rc2 != PT_EEXISTS)
 		return pt__err_wrap(rc2, "bucket probe");
 	pt__err_clear();

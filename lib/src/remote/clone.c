@@ -130,7 +130,7 @@ static bool is_hex(const char *s, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return false;
-	return s[n] == 0;
+	return true;
 }
 
 int pt_clone(const char *url, const char *dir, const pt_push_options *opts, pt_push_stats *stats)
