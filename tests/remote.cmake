@@ -34,3 +34,11 @@ if(PT_PYTHON3 AND PT_PY_REGISTER AND TARGET provtrace_cli)
   set_tests_properties(remote_push_clone PROPERTIES ENVIRONMENT "${PT_PY_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 900
     LABELS python)
 endif()
+
+# the remote benchmark must run to the end (numbers reported, not enforced)
+if(PT_PYTHON3 AND PT_PY_REGISTER AND TARGET provtrace_cli)
+  add_test(NAME bench_remote_quick COMMAND ${PT_HARNESS} --moto -- ${PT_PYTHON3}
+    ${PROJECT_SOURCE_DIR}/tools/bench/bench_remote.py --quick)
+  set_tests_properties(bench_remote_quick PROPERTIES ENVIRONMENT "${PT_PY_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 600
+    LABELS bench)
+endif()

@@ -80,6 +80,8 @@ class RemoteTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="pt-remote-")
         self.bucket = new_bucket()
+        # a store read from a bucket caches what it read here (and the CLI children inherit it)
+        os.environ["PROVTRACE_CACHE_DIR"] = os.path.join(self.tmp, "cache")
 
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -236,11 +238,15 @@ class RemoteTest(unittest.TestCase):
         record(s, "r1", stream="rank1", n=3000, seed=5, checkpoints=2)
         url = "s3://%s/kill" % self.bucket
         rnd = random.Random(int(os.environ.get("PT_TEST_SEED", "7")))
+        # how long a whole push takes here, into another prefix: kills land inside it
+        t0 = time.time()
+        cli("--store", s, "push", "s3://%s/timing" % self.bucket, "--endpoint", EP, "--jobs", "2")
+        whole = time.time() - t0
         killed = 0
         for _ in range(4):
             p = subprocess.Popen([PT, "--store", s, "push", url, "--endpoint", EP, "--jobs", "2"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rnd.uniform(0.05, 0.6))
+            time.sleep(rnd.uniform(0.1, 0.9) * whole)
             if p.poll() is None:
                 os.kill(p.pid, signal.SIGKILL)
                 killed += 1
@@ -248,8 +254,11 @@ class RemoteTest(unittest.TestCase):
         # every chain record in the bucket is backed by its segment
         for k in keys(self.bucket, "kill/runs/"):
             self.assertFalse("/probe/" in k)
+        self.assertGreater(killed, 0)
         final = json.loads(cli("--store", s, "push", url, "--endpoint", EP, "--json").stdout)
-        self.assertGreater(final["present"], 0)
+        first = json.loads(cli("--store", s, "push", "s3://%s/timing" % self.bucket, "--endpoint", EP,
+                               "--json").stdout)
+        self.assertGreaterEqual(final["transferred"] + final["present"], first["present"])
         ks = keys(self.bucket, "kill/")
         self.assertEqual(len(ks), len(set(ks)))
         c = os.path.join(self.tmp, "c")
@@ -301,6 +310,76 @@ class RemoteTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("no AWS credentials", p.stderr)
 
+    # ---- read in place ------------------------------------------------------------------------
+    def test_read_in_place_equals_the_local_store(self):
+        s = self.store()
+        record(s, "r1", n=4000)
+        record(s, "r1", stream="rank1", seed=4, n=1000, checkpoints=1)
+        url = "s3://%s/rip" % self.bucket
+        cli("--store", s, "push", url, "--endpoint", EP)
+        for args in (["runs"], ["log", "--run", "r1", "--json"], ["log", "--run", "r1", "--stream", "rank1", "-n", "5"],
+                     ["replay", "--run", "r1", "--stream", "main", "--at", "step=1234", "--json"],
+                     ["replay", "--run", "r1", "--stream", "main", "--at", "step=3999", "--events"],
+                     ["checkpoint", "ls", "--run", "r1", "--json"],
+                     ["metrics", "--run", "r1"]):
+            with self.subTest(args=args):
+                remote = cli("--store", url, *args).stdout
+                local = cli("--store", s, *args).stdout
+                if args[0] == "runs":  # the store path differs; the table does not
+                    remote, local = remote.splitlines()[1:], local.splitlines()[1:]
+                self.assertEqual(remote, local)
+        v = cli("--store", url, "verify")
+        self.assertIn(": OK", v.stdout)
+        self.assertRegex(v.stdout, r"read .* from the bucket in \d+ requests")
+        out = os.path.join(self.tmp, "exp")
+        cli("--store", url, "checkpoint", "export", "--run", "r1", "--step", "4001", out)
+        self.assertTrue(os.listdir(out))
+        # Python readers
+        rr = provtrace.open_run("r1", store=url)
+        lr = provtrace.open_run("r1", store=s)
+        self.assertEqual([e["seq"] for e in rr.events(kind="decision")], [e["seq"] for e in lr.events(kind="decision")])
+        self.assertEqual(rr.state_at(step=2222).params, lr.state_at(step=2222).params)
+        np.testing.assert_array_equal(rr.checkpoints()[-1].load()["w"], lr.checkpoints()[-1].load()["w"])
+        st = provtrace.remote_read_stats(rr)
+        self.assertGreater(st["requests"], 0)
+        self.assertGreater(st["bytes"], 0)
+        with self.assertRaises(provtrace.InvalidError):
+            provtrace.remote_read_stats(lr)
+        # a warm cache reads only the metadata again
+        warm = provtrace.open_run("r1", store=url)
+        list(warm.events())
+        self.assertLess(provtrace.remote_read_stats(warm)["bytes"], 4096)
+        # read-only
+        p = subprocess.run([PT, "--store", url, "emit", "--run", "x"], input="", capture_output=True, text=True)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("read-only", p.stderr)
+        with self.assertRaises(provtrace.InvalidError):
+            provtrace.Recorder("x", store=url)
+        self.assertEqual(cli("--store", url, "gc", check=False).returncode, 1)
+
+    def test_verify_in_place_names_a_tampered_or_deleted_bucket_object(self):
+        s = self.store()
+        record(s, "r1", n=3000, checkpoints=0)
+        record(s, "r2", n=300, seed=9, checkpoints=1)
+        url = "s3://%s/vt" % self.bucket
+        cli("--store", s, "push", url, "--endpoint", EP)
+        self.assertIn(": OK", cli("--store", url, "verify").stdout)
+        shutil.rmtree(os.environ["PROVTRACE_CACHE_DIR"])
+        manifest = json.loads(cli("--store", s, "checkpoint", "ls", "--run", "r2", "--json").stdout)[0]["manifest"]
+        obj = "vt/objects/%s/%s" % (manifest[:2], manifest[2:])
+        aws("s3.delete_object(Bucket=%r, Key=%r)" % (self.bucket, obj))
+        p = cli("--store", url, "verify", check=False)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr + obj + repr(keys(self.bucket, "vt/objects/")))
+        self.assertIn(manifest, p.stdout)
+        seg = sorted(keys(self.bucket, "vt/runs/r1/main/segments/"))[0]
+        aws("b = s3.get_object(Bucket=%r, Key=%r)['Body'].read()\n"
+            "b = b[:200] + bytes([b[200] ^ 4]) + b[201:]\n"
+            "s3.put_object(Bucket=%r, Key=%r, Body=b)" % (self.bucket, seg, self.bucket, seg))
+        shutil.rmtree(os.environ["PROVTRACE_CACHE_DIR"])  # what was read and checked before stays cached
+        p = cli("--store", url, "verify", "--run", "r1", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(seg[len("vt/"):], p.stdout)
+        self.assertIn("do not hash", p.stdout)
 
 if __name__ == "__main__":
     unittest.main()

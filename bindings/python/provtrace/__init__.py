@@ -43,7 +43,7 @@ from .checkpoint import checkpoint_totals
 from .reader import runs_info
 from .replay import State
 from ._seal import seal
-from ._remote import clone, push, remote_add, remote_remove, remotes
+from ._remote import clone, push, remote_add, remote_read_stats, remote_remove, remotes
 from . import torch  # provtrace.torch: imports torch only when used
 
 __version__ = "0.1.0"
@@ -80,6 +80,7 @@ __all__ = [
     "remotes",
     "remote_add",
     "remote_remove",
+    "remote_read_stats",
     "VerifyReport",
     "library_version",
     "library_path",

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 from . import _lib
 from ._store import PathLike, StoreHandle, open_store
 
-__all__ = ["remote_add", "remote_remove", "remotes", "push", "clone"]
+__all__ = ["remote_add", "remote_remove", "remotes", "push", "clone", "remote_read_stats"]
 
 _ProgressCB = CFUNCTYPE(None, c_void_p, c_uint64, c_uint64, c_uint64)
 
@@ -155,4 +155,20 @@ def clone(url: str, directory: PathLike, *, run: Optional[str] = None, jobs: int
     s = _PushStats()
     _lib.check(_pt_clone(_lib.cname(url, "url"), _lib.fspath(directory), byref(o), byref(s)))
     del keep
+    return _stats(s)
+
+
+_pt_store_remote_stats = _lib.declare("pt_store_remote_stats", c_int, [c_void_p, POINTER(_PushStats)])
+
+
+def remote_read_stats(source: Any) -> Dict[str, int]:
+    """What a store read in place from a bucket (``open_run(run,
+    store="s3://...")``) has read so far: ``requests``, ``retries`` and
+    ``bytes`` (the other counts are 0).  ``source`` is a :class:`Run` or a
+    store handle; InvalidError for a local store."""
+    st = getattr(source, "_store", source)
+    if not isinstance(st, StoreHandle):
+        raise TypeError("remote_read_stats needs a Run (or a store handle), not %s" % type(source).__name__)
+    s = _PushStats()
+    _lib.check(_pt_store_remote_stats(st.ptr, byref(s)))
     return _stats(s)

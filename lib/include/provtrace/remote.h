@@ -125,6 +125,19 @@ PT_EXTERN int pt_push(const pt_store *st, const char *remote, const pt_push_opti
  */
 PT_EXTERN int pt_clone(const char *url, const char *dir, const pt_push_options *opts, pt_push_stats *stats);
 
+/**
+ * What a store opened from a bucket (pt_store_open("s3://BUCKET/PREFIX"),
+ * `--store s3://...`) has read so far: `requests` (retries included),
+ * `retries`, `bytes` (response bodies); the other fields are 0.  Such a
+ * store is read-only (log, replay, diff, runs, verify, checkpoint export
+ * work; a recorder or gc is refused with PT_EINVAL); its history comes from
+ * the bucket through a local cache (PROVTRACE_CACHE_DIR, else
+ * $XDG_CACHE_HOME/provtrace, else ~/.cache/provtrace): metadata at open,
+ * each segment and object when first read, checked against its content
+ * address.  PT_EINVAL if `st` is a local store.
+ */
+PT_EXTERN int pt_store_remote_stats(const pt_store *st, pt_push_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

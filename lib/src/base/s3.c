@@ -111,6 +111,7 @@ void pt__s3_free(pt__s3 *s)
 const pt__http_stats *pt__s3_stats(const pt__s3 *s) { return pt__http_stats_of(s->http); }
 const char *pt__s3_bucket(const pt__s3 *s) { return s->bucket; }
 const char *pt__s3_prefix(const pt__s3 *s) { return s->prefix; }
+const char *pt__http_endpoint_of_s3(const pt__s3 *s) { return pt__http_endpoint(s->http); }
 
 /* "/bucket/prefix+key", URI-encoded. */
 static int key_path(const pt__s3 *s, const char *key, pt__buf *b)

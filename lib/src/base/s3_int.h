@@ -30,6 +30,8 @@ void pt__s3_free(pt__s3 *s);
 const pt__http_stats *pt__s3_stats(const pt__s3 *s);
 const char *pt__s3_bucket(const pt__s3 *s);
 const char *pt__s3_prefix(const pt__s3 *s);
+/* The endpoint its client talks to (borrowed). */
+const char *pt__http_endpoint_of_s3(const pt__s3 *s);
 
 enum {
 	PT_S3_CREATE_ONLY = 1, /* If-None-Match: * - PT_EEXISTS when the key exists */

@@ -11,6 +11,7 @@
  * the last unlink. If any root cannot be resolved (an unreadable stream or
  * manifest) gc deletes nothing: damage is reported, never "tidied away".
  */
+#include "format/rstore_int.h"
 #include "checkpoint/checkpoint_int.h"
 
 #include "log/history_int.h"
@@ -405,6 +406,9 @@ int pt_gc(const pt_store *st, const pt_gc_options *opts, pt_gc_stats *stats)
 {
 	if (!st)
 		return pt__err(PT_EINVAL, "pt_gc: NULL store");
+	int ro = pt__rstore_refuse_write(st, "gc");
+	if (ro)
+		return ro;
 	pt_gc_options o = PT_GC_OPTIONS_INIT;
 	if (opts) {
 		if (opts->version != PT_GC_OPTIONS_VERSION)

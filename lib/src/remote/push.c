@@ -8,7 +8,7 @@
  */
 #include "base/base_int.h"
 #include "checkpoint/checkpoint_int.h"
-#include "log/bucket_int.h"
+#include "format/bucket_int.h"
 #include "log/history_int.h"
 #include "remote/remote_int.h"
 

@@ -1,5 +1,5 @@
 /*
- * log/bucket_int.h - the layout of a store in an S3-compatible bucket
+ * format/bucket_int.h - the layout of a store in an S3-compatible bucket
  * (docs/REMOTE.md, "Bucket layout"): key names, the marker object, chain
  * records.  This file owns that layout; push, clone and the read-in-place
  * backend call it.  Private to the library.
@@ -24,6 +24,10 @@
 
 #define PT_BUCKET_MARKER_KEY "provtrace-remote"
 #define PT_BUCKET_MAX_KEYS ((size_t)50 << 20) /* keys one listing may return */
+
+/* A run/stream name as docs/FORMAT.md allows them (pt_name_check's rule; a
+ * copy here because store.c calls this folder's remote store code). */
+bool pt__bucket_name_ok(const char *s);
 
 /* Key names (allocated; NULL on ENOMEM). */
 char *pt__bkey_segment(const char *run, const char *stream, const uint8_t id[32]);

@@ -1,13 +1,25 @@
 /*
- * bucket.c - the layout of a store in a bucket (log/bucket_int.h, docs/REMOTE.md).
+ * bucket.c - the layout of a store in a bucket (format/bucket_int.h, docs/REMOTE.md).
  */
-#include "log/bucket_int.h"
+#include "format/bucket_int.h"
 
 #include <errno.h>
 #include <sys/random.h>
 
 #define MARKER "provtrace-remote 1\n"
 #define CHAINREC_MAGIC "provtrace-chain-record 1\n"
+
+bool pt__bucket_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
 
 char *pt__bkey_segment(const char *run, const char *stream, const uint8_t id[32])
 {
@@ -173,7 +185,7 @@ int pt__bucket_streams(pt__s3 *s, const char *only_run, pt__bucket_stream **out,
 			rc = PT_ENOMEM;
 			break;
 		}
-		if (pt_name_check("run", run) || pt_name_check("stream", stream)) {
+		if (!pt__bucket_name_ok(run) || !pt__bucket_name_ok(stream)) {
 			rc = pt__err(PT_ECORRUPT, "bucket key %s: not a valid run/stream name", v[i].key);
 			pt__free(run);
 			pt__free(stream);
