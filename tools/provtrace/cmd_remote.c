@@ -167,7 +167,7 @@ static void print_stats(const char *verb, const pt_push_stats *s, bool json, con
 }
 
 static const char help_push[] =
-	"usage: provtrace push [NAME|s3://BUCKET[/PREFIX]] [--run RUN] [--jobs N] [--json]\n"
+	"usage: provtrace push [NAME|s3://BUCKET[/PREFIX]] [--run RUN] [--full] [--jobs N] [--json]\n"
 	"\n"
 	"Upload to a remote (default: the only one configured) what it lacks of the\n"
 	"store's history: sealed segments (hot or archived) with their chain records,\n"
@@ -179,6 +179,10 @@ static const char help_push[] =
 	"history in the bucket differs from this store's is refused (another writer).\n"
 	"\n"
 	"  --run RUN       push only this run\n"
+	"  --full          also check every object the old history references (a push\n"
+	"                  reads only the events the bucket does not list yet: their\n"
+	"                  objects are uploaded before their chain record); repairs a\n"
+	"                  bucket that lost objects\n"
 	"  --jobs N        parallel uploads (default 8)\n"
 	"  --endpoint URL  override the remote's endpoint\n"
 	"  --region R      override the remote's region\n"
@@ -190,8 +194,9 @@ int cmd_push(cli_ctx *ctx, int argc, char **argv)
 {
 	const char *run = NULL, *endpoint = NULL, *region = NULL;
 	uint64_t jobs = 0;
-	bool json = false;
+	bool json = false, full = false;
 	const cli_opt opts[] = {{"run", 0, CLI_STR, &run},
+				{"full", 0, CLI_FLAG, &full},
 				{"jobs", 'j', CLI_U64, &jobs, "a number of parallel uploads", 1, 64},
 				{"endpoint", 0, CLI_STR, &endpoint},
 				{"region", 0, CLI_STR, &region},
@@ -227,6 +232,7 @@ int cmd_push(cli_ctx *ctx, int argc, char **argv)
 	o.jobs = (unsigned)jobs;
 	o.endpoint = endpoint;
 	o.region = region;
+	o.full = full;
 	if (isatty(2) && !json) {
 		o.progress = progress_bar;
 		o.progress_payload = (void *)"push";

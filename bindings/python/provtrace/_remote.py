@@ -32,6 +32,7 @@ class _PushOptions(Structure):
         ("progress_payload", c_void_p),
         ("endpoint", c_char_p),
         ("region", c_char_p),
+        ("full", c_int),
     ]
 
 
@@ -94,8 +95,9 @@ def remotes(store: Store = None) -> List[Dict[str, Optional[str]]]:
     return out
 
 
-def _options(run, jobs, endpoint, region, progress):
+def _options(run, jobs, endpoint, region, progress, full=False):
     o = _PushOptions()
+    o.full = 1 if full else 0
     o.version = PUSH_OPTIONS_VERSION
     o.run = _opt_str(run, "run")
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 0 or jobs > 64:
@@ -125,20 +127,21 @@ def _stats(s: _PushStats) -> Dict[str, int]:
 
 def push(remote: Optional[str] = None, *, store: Store = None, run: Optional[str] = None, jobs: int = 0,
          endpoint: Optional[str] = None, region: Optional[str] = None,
-         progress: Optional[Callable[[int, int, int], None]] = None) -> Dict[str, int]:
+         progress: Optional[Callable[[int, int, int], None]] = None, full: bool = False) -> Dict[str, int]:
     """Upload to ``remote`` (a configured name or an ``s3://`` URL; None: the
     store's only remote) what it lacks of the store's history (or of ``run``).
     Idempotent and resumable; see ``provtrace push``.  Returns the counts:
     ``streams``, ``items``, ``transferred``, ``present``, ``bytes``,
     ``requests``, ``retries``.  ``progress(done, total, bytes)`` is called
-    from the library's worker threads, one call at a time."""
+    from the library's worker threads, one call at a time.  ``full``: check
+    every object of old history too (repairs a bucket that lost objects)."""
     st = open_store(store)
     if remote is None:
         rs = remotes(st)
         if len(rs) != 1:
             raise ValueError("several remotes: name one" if rs else "no remote configured (remote_add)")
         remote = rs[0]["name"]
-    o, keep = _options(run, jobs, endpoint, region, progress)
+    o, keep = _options(run, jobs, endpoint, region, progress, full)
     s = _PushStats()
     _lib.check(_pt_push(st.ptr, _lib.cname(remote, "remote"), byref(o), byref(s)))
     del keep

@@ -82,10 +82,16 @@ typedef struct {
 	void *progress_payload;
 	const char *endpoint;      /**< override the remote's endpoint (NULL: the remote's, else AWS_ENDPOINT_URL...) */
 	const char *region;        /**< override the remote's region */
+	/**
+	 * push: consider every object the runs reference (the events of all
+	 * history are read), not only those of the segments the bucket does
+	 * not list yet - to repair a bucket that lost objects.  0 by default.
+	 */
+	int full;
 } pt_push_options;
 
 #define PT_PUSH_OPTIONS_VERSION 1
-#define PT_PUSH_OPTIONS_INIT {PT_PUSH_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, NULL}
+#define PT_PUSH_OPTIONS_INIT {PT_PUSH_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, NULL, 0}
 
 typedef struct {
 	uint64_t streams;   /**< streams pushed or cloned */

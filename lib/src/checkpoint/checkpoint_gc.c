@@ -469,6 +469,39 @@ done:
 
 /* ---- the live set, for push ------------------------------------------------------------------ */
 
+int pt__objects_live_stream(const pt_store *st, const char *run, const char *stream, uint64_t seq_min,
+			    pt__idset *set)
+{
+	gctx g;
+	memset(&g, 0, sizeof g);
+	g.st = st;
+	g.live = *set;
+	pt_iter *it = NULL;
+	pt_iter_options io = PT_ITER_OPTIONS_INIT;
+	io.seq_min = seq_min;
+	int rc = pt_iter_open(&it, st, run, stream, &io);
+	const pt_event_view *ev;
+	while (!rc && (rc = pt_iter_next(it, &ev)) == 0) {
+		const void *body;
+		size_t blen;
+		if ((rc = pt_ev_body_msgpack(ev, &body, &blen)))
+			break;
+		pt__ev_refs r;
+		ev_ctx c = {run, stream, pt_ev_seq(ev), pt_ev_step(ev), !strcmp(pt_ev_kind(ev), PT_KIND_CHECKPOINT)};
+		if ((rc = pt__ev_refs_parse(&r, pt_ev_kind(ev), body, blen))) {
+			rc = pt__err_wrap(rc, "run %s stream %s seq %llu", run, stream, (unsigned long long)c.seq);
+			break;
+		}
+		rc = mark(&c, &r, &g);
+		pt__ev_refs_free(&r);
+	}
+	if (rc == PT_ITEROVER)
+		rc = 0;
+	pt_iter_free(it);
+	*set = g.live;
+	return rc;
+}
+
 int pt__objects_live(const pt_store *st, const char *only_run, pt__idset *out)
 {
 	gctx g;

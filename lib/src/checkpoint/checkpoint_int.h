@@ -135,5 +135,8 @@ void pt__idset_free(pt__idset *s);
  * cannot be read.
  */
 int pt__objects_live(const pt_store *st, const char *only_run, pt__idset *out);
+/* The same for the events of one stream from `seq_min` on, added to `set`. */
+int pt__objects_live_stream(const pt_store *st, const char *run, const char *stream, uint64_t seq_min,
+			    pt__idset *set);
 
 #endif

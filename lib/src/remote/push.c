@@ -355,11 +355,39 @@ int pt_push(const pt_store *st, const char *remote, const pt_push_options *opts,
 		}
 		pt_strv_free(ss, n);
 	}
-	if (rc || (rc = pt__objects_live(st, only_run, &live)))
+	if (rc)
 		goto done;
 
 	/* what is there */
 	if ((rc = list_remote(s3, only_run, &c)))
+		goto done;
+	for (size_t i = 0; i < c.ns && !rc; i++) {
+		pstream *p = &c.s[i];
+		char *pre = pt__sprintf("runs/%s/%s/chain/", p->run, p->stream);
+		if (!pre) {
+			rc = PT_ENOMEM;
+			break;
+		}
+		p->remote_records = remote_count_prefix(&c, pre);
+		pt__free(pre);
+	}
+	/*
+	 * The objects to consider.  A push uploads every object a segment's
+	 * events reference before that segment's chain record, so the objects
+	 * of history the bucket already lists are there: only the events after
+	 * the bucket's last record are walked, unless `full` asks to check all.
+	 */
+	if (opts && opts->full) {
+		rc = pt__objects_live(st, only_run, &live);
+	} else {
+		for (size_t i = 0; i < c.ns && !rc; i++) {
+			pstream *p = &c.s[i];
+			size_t r = p->remote_records < p->h.chained ? p->remote_records : p->h.chained;
+			uint64_t from = r ? p->h.chain.v[r - 1].last_seq + 1 : 0;
+			rc = pt__objects_live_stream(st, p->run, p->stream, from, &live);
+		}
+	}
+	if (rc)
 		goto done;
 
 	/* what to upload */
@@ -388,15 +416,11 @@ int pt_push(const pt_store *st, const char *remote, const pt_push_options *opts,
 		pt__free(cutdir);
 		if (rc)
 			break;
-		char *pre = pt__sprintf("runs/%s/%s/chain/", p->run, p->stream);
 		char *snap = pt__bkey_stream(p->run, p->stream, "snapshots");
-		if (!pre || !snap)
+		if (!snap)
 			rc = PT_ENOMEM;
-		else {
-			p->remote_records = remote_count_prefix(&c, pre);
+		else
 			p->remote_snapshots = remote_has(&c, snap, &p->remote_snapshots_size);
-		}
-		pt__free(pre);
 		pt__free(snap);
 	}
 	if (rc)
