@@ -27,7 +27,7 @@ EP = os.environ.get("PT_TEST_S3_ENDPOINT")
 def aws(code, check=True):
     """Run boto3 code (the AWS-side view of the bucket) with moto's endpoint."""
     p = subprocess.run([harness.aws_python(), "-c", "import boto3, json, sys\ns3 = boto3.client('s3')\n" + code],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=harness.clean_env())
     if check and p.returncode != 0:
         raise AssertionError("boto3 failed: " + p.stderr[-2000:])
     return p.stdout
@@ -363,6 +363,10 @@ class RemoteTest(unittest.TestCase):
         self.assertIn("read-only", p.stderr)
         with self.assertRaises(provtrace.InvalidError):
             provtrace.Recorder("x", store=url)
+        self.assertFalse(os.path.exists("s3:"))  # not made into a local directory
+        p = cli("init", url, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertFalse(os.path.exists("s3:"))
         self.assertEqual(cli("--store", url, "gc", check=False).returncode, 1)
 
     def test_verify_in_place_names_a_tampered_or_deleted_bucket_object(self):

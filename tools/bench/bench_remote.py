@@ -25,7 +25,8 @@ EP = os.environ["PT_TEST_S3_ENDPOINT"]
 
 
 def aws_py(code):
-    subprocess.run([harness.aws_python(), "-c", "import boto3\ns3 = boto3.client('s3')\n" + code], check=True)
+    subprocess.run([harness.aws_python(), "-c", "import boto3\ns3 = boto3.client('s3')\n" + code], check=True,
+                   env=harness.clean_env())
 
 
 def timed(argv, env=None):
@@ -70,9 +71,9 @@ def main():
         # 1. push vs aws s3 sync vs restic, first and after a ~10% change
         res["push_first_s"] = timed([PT, "--store", store, "push", "s3://%s/pt" % bucket, "--endpoint", EP])
         res["sync_first_s"] = timed(["aws", "--endpoint-url", EP, "s3", "sync", "--only-show-errors", store,
-                                     "s3://%s/sync" % bucket])
+                                     "s3://%s/sync" % bucket], env=harness.clean_env())
         restic = shutil.which("restic")
-        renv = dict(env, RESTIC_PASSWORD="bench", RESTIC_REPOSITORY="s3:%s/%s/restic" % (EP, bucket))
+        renv = dict(harness.clean_env(), RESTIC_PASSWORD="bench", RESTIC_REPOSITORY="s3:%s/%s/restic" % (EP, bucket))
         if restic:
             subprocess.run([restic, "init"], env=renv, check=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
@@ -80,7 +81,7 @@ def main():
         record(store, "more", events // 10, max(1, ckpts // 10), 2, tensor)
         res["push_10pct_s"] = timed([PT, "--store", store, "push", "s3://%s/pt" % bucket, "--endpoint", EP])
         res["sync_10pct_s"] = timed(["aws", "--endpoint-url", EP, "s3", "sync", "--only-show-errors", store,
-                                     "s3://%s/sync" % bucket])
+                                     "s3://%s/sync" % bucket], env=harness.clean_env())
         if restic:
             res["restic_10pct_s"] = timed([restic, "backup", "-q", store], env=renv)
         # 2. replay at random steps from the bucket, cold cache each time

@@ -205,8 +205,9 @@ int pt_remote_add(pt_store *st, const char *name, const char *url, const char *e
 		return rc;
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(v[i].name, name)) {
+			rc = pt__err(PT_EEXISTS, "remote \"%s\" exists (%s); remove it first", name, v[i].url);
 			pt_remote_list_free(v, n);
-			return pt__err(PT_EEXISTS, "remote \"%s\" exists (%s); remove it first", name, v[i].url);
+			return rc;
 		}
 	pt_remote *nv = pt__realloc(v, (n + 1) * sizeof *nv);
 	if (!nv) {

@@ -146,6 +146,10 @@ int pt_store_init(pt_store **out, const char *path)
 		*out = NULL;
 	if (!path || !*path)
 		return pt__err(PT_EINVAL, "pt_store_init: no path");
+	if (strncmp(path, "s3://", 5) == 0)
+		return pt__err(PT_EINVAL, "%s: a bucket is read in place and is read-only; a store in a bucket is made "
+					  "by `provtrace push` from a local store",
+			       path);
 	char *cfg = NULL, *runs = NULL, *body = NULL;
 	int rc = 0;
 	if (pt__exists(path) && !pt__is_dir(path))
