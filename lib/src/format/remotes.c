@@ -7,6 +7,7 @@
  */
 #include "base/base_int.h"
 #include "base/s3_int.h"
+#include "format/rstore_int.h"
 
 #include <ctype.h>
 
@@ -187,6 +188,8 @@ int pt_remote_add(pt_store *st, const char *name, const char *url, const char *e
 {
 	if (!st || !name || !url)
 		return pt__err(PT_EINVAL, "pt_remote_add: NULL store, name or URL");
+	if (st->remote)
+		return pt__rstore_refuse_write(st, "remote add");
 	int rc = pt_name_check("remote", name);
 	if (rc)
 		return rc;
@@ -240,6 +243,8 @@ int pt_remote_remove(pt_store *st, const char *name)
 {
 	if (!st || !name)
 		return pt__err(PT_EINVAL, "pt_remote_remove: NULL store or name");
+	if (st->remote)
+		return pt__rstore_refuse_write(st, "remote rm");
 	pt_remote *v = NULL;
 	size_t n = 0;
 	int rc = load(st, &v, &n);
