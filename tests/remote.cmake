@@ -23,7 +23,7 @@ endfunction()
 
 # the HTTP client, AWS configuration, XML; signatures checked by botocore's signer
 pt_add_remote_cmocka(test_http)
-add_test(NAME remote_http COMMAND ${PT_HARNESS} --fake -- $<TARGET_FILE:test_http>)
+add_test(NAME remote_http COMMAND ${PT_HARNESS} --moto --fake -- $<TARGET_FILE:test_http>)
 set_tests_properties(remote_http PROPERTIES ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout"
   SKIP_RETURN_CODE 77 TIMEOUT 300)
 

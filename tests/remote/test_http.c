@@ -551,6 +551,67 @@ static void an_s3_error_names_the_key_and_code_and_nothing_unprintable(void **st
 	}
 }
 
+/* ---- multipart uploads, against moto ------------------------------------------------------------ */
+static void a_large_body_goes_in_parts_and_stays_create_only(void **state)
+{
+	(void)state;
+	const char *moto = getenv("PT_TEST_S3_ENDPOINT");
+	if (!moto)
+		fail_msg("PT_TEST_S3_ENDPOINT is not set: run under tests/remote/harness.py --moto");
+	clear_aws_env();
+	setenv("AWS_ACCESS_KEY_ID", "testing", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "testing", 1);
+	/* the bucket */
+	pt__aws_env env = PT_AWS_ENV_INIT;
+	TU_OK(pt__aws_env_load(&env, "s3", moto, NULL));
+	pt__http *h = NULL;
+	TU_OK(pt__http_new(&h, &env, "s3", NULL));
+	pt__aws_env_clear(&env);
+	pt__http_req cb = PT_HTTP_REQ_INIT;
+	cb.method = "PUT";
+	cb.path = "/pt-multipart";
+	pt__http_resp rs = PT_HTTP_RESP_INIT;
+	TU_OK(pt__http_do(h, &cb, &rs));
+	assert_int_equal(rs.status, 200);
+	pt__http_resp_clear(&rs);
+	pt__http_free(h);
+
+	char *dir = tu_tmpdir();
+	char *path = tu_path(dir, "big");
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	size_t n = (12u << 20) + 12345;
+	uint8_t *buf = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)(i * 2654435761u >> 13);
+	assert_int_equal(write(fd, buf, n), (ssize_t)n);
+	pt__s3 *s = NULL;
+	TU_OK(pt__s3_open(&s, "s3://pt-multipart/x", moto, NULL, NULL));
+	pt__s3_set_multipart(s, 6u << 20, 5u << 20);
+	uint64_t before = pt__s3_stats(s)->requests;
+	TU_OK(pt__s3_put(s, "big", NULL, fd, 0, n, PT_S3_CREATE_ONLY, NULL, NULL));
+	/* HEAD, initiate, 3 parts, complete */
+	assert_int_equal(pt__s3_stats(s)->requests - before, 6);
+	assert_int_equal(pt__s3_put(s, "big", NULL, fd, 0, n, PT_S3_CREATE_ONLY, NULL, NULL), PT_EEXISTS);
+	uint8_t *back = NULL;
+	size_t blen = 0;
+	TU_OK(pt__s3_get(s, "big", 0, 0, 64u << 20, &back, &blen, NULL));
+	assert_int_equal(blen, n);
+	assert_memory_equal(back, buf, n);
+	pt__free(back);
+	/* a range of it */
+	TU_OK(pt__s3_get(s, "big", 5u << 20, 100, 1000, &back, &blen, NULL));
+	assert_int_equal(blen, 100);
+	assert_memory_equal(back, buf + (5u << 20), 100);
+	pt__free(back);
+	pt__s3_free(s);
+	close(fd);
+	free(buf);
+	tu_rmrf(dir);
+	free(dir);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -566,6 +627,7 @@ int main(void)
 		cmocka_unit_test(a_stalled_answer_times_out),
 		cmocka_unit_test(hostile_listings_are_clear_errors),
 		cmocka_unit_test(an_s3_error_names_the_key_and_code_and_nothing_unprintable),
+		cmocka_unit_test(a_large_body_goes_in_parts_and_stays_create_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

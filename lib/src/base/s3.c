@@ -10,6 +10,7 @@
 struct pt__s3 {
 	pt__http *http;
 	char *bucket, *prefix;
+	uint64_t multipart_min, part_size; /* bodies from a file of at least multipart_min go in parts */
 };
 
 static bool bucket_ok(const char *b, size_t n)
@@ -90,6 +91,8 @@ int pt__s3_open(pt__s3 **out, const char *url, const char *endpoint, const char 
 	if (!rc)
 		rc = pt__http_new(&s->http, &env, "s3", opts);
 	pt__aws_env_clear(&env);
+	s->multipart_min = (uint64_t)256 << 20;
+	s->part_size = (uint64_t)64 << 20;
 	if (rc) {
 		pt__s3_free(s);
 		return rc;
@@ -148,9 +151,20 @@ static int s3_error(const pt__s3 *s, const char *op, const char *key, const pt__
 		       hint);
 }
 
+void pt__s3_set_multipart(pt__s3 *s, uint64_t min, uint64_t part)
+{
+	s->multipart_min = min;
+	s->part_size = part < ((uint64_t)5 << 20) ? (uint64_t)5 << 20 : part;
+}
+
+static int multipart_put(pt__s3 *s, const char *key, int fd, uint64_t off, uint64_t len, int flags,
+			 char **etag_out);
+
 int pt__s3_put(pt__s3 *s, const char *key, const void *data, int fd, uint64_t off, uint64_t len, int flags,
 	       const char *if_match, char **etag_out)
 {
+	if (!data && !if_match && len >= s->multipart_min && len > s->part_size)
+		return multipart_put(s, key, fd, off, len, flags, etag_out);
 	if (etag_out)
 		*etag_out = NULL;
 	pt__buf path = {0};
@@ -427,4 +441,126 @@ int pt__s3_list(pt__s3 *s, const char *sub, size_t max, pt__s3_obj **out, size_t
 	*out = v;
 	*count = n;
 	return 0;
+}
+
+/* ---- multipart upload: a body from a file too large for one PUT's retries to be cheap ---------- */
+
+/* One request on `key` with a query; *rs holds the answer (2xx checked by the caller). */
+static int key_request(pt__s3 *s, const char *method, const char *key, const char *query, const char *const *hdr,
+		       const void *body, int fd, uint64_t off, uint64_t len, pt__http_resp *rs)
+{
+	pt__buf path = {0};
+	int rc = key_path(s, key, &path);
+	if (rc)
+		return rc;
+	pt__http_req rq = PT_HTTP_REQ_INIT;
+	rq.method = method;
+	rq.path = (const char *)path.data;
+	rq.query = query;
+	rq.headers = hdr;
+	rq.body = body;
+	rq.body_fd = body ? -1 : fd;
+	rq.body_off = off;
+	rq.body_len = (size_t)len;
+	rq.max_response = 1 << 20;
+	rc = pt__http_do(s->http, &rq, rs);
+	pt__buf_free(&path);
+	return rc;
+}
+
+/* An XML answer's root element is <Error> even with HTTP 200 (CompleteMultipartUpload can do that). */
+static bool body_is_error(const pt__http_resp *rs)
+{
+	pt__xml_node *doc = NULL;
+	bool err = rs->body.len && pt__xml_parse(rs->body.data, rs->body.len, &doc) == 0 && !strcmp(doc->name, "Error");
+	pt__xml_free(doc);
+	return err;
+}
+
+static int multipart_put(pt__s3 *s, const char *key, int fd, uint64_t off, uint64_t len, int flags,
+			 char **etag_out)
+{
+	if (etag_out)
+		*etag_out = NULL;
+	int rc = 0;
+	/* create-only: refuse early when the key exists (the completion is conditional too) */
+	if (flags & PT_S3_CREATE_ONLY) {
+		rc = pt__s3_head(s, key, NULL, NULL);
+		if (rc == 0)
+			return pt__err(PT_EEXISTS, "S3 PUT s3://%s/%s%s: exists", s->bucket, s->prefix, key);
+		if (rc != PT_ENOTFOUND)
+			return rc;
+		pt__err_clear();
+	}
+	pt__http_resp rs = PT_HTTP_RESP_INIT;
+	char *upload = NULL;
+	pt__buf q = {0}, done = {0};
+	pt__xml_node *doc = NULL;
+	static const char *ct[] = {"Content-Type: application/octet-stream", NULL};
+	rc = key_request(s, "POST", key, "uploads=", ct, "", -1, 0, 0, &rs);
+	if (!rc && rs.status != 200)
+		rc = s3_error(s, "POST ?uploads", key, &rs);
+	if (!rc && (rc = pt__xml_parse(rs.body.data, rs.body.len, &doc)) == 0) {
+		const char *id = pt__xml_text(doc, "UploadId");
+		if (!id || !*id || strlen(id) > 1024)
+			rc = pt__err(PT_ECORRUPT, "S3 POST ?uploads s3://%s/%s%s: no UploadId", s->bucket, s->prefix, key);
+		else if (!(upload = pt__strdup(id)))
+			rc = PT_ENOMEM;
+	}
+	pt__xml_free(doc);
+	doc = NULL;
+	if (!rc && pt__buf_printf(&done, "<CompleteMultipartUpload>"))
+		rc = PT_ENOMEM;
+	uint64_t nparts = (len + s->part_size - 1) / s->part_size;
+	for (uint64_t i = 0; i < nparts && !rc; i++) {
+		uint64_t po = i * s->part_size, pl = len - po < s->part_size ? len - po : s->part_size;
+		q.len = 0;
+		if (pt__buf_printf(&q, "partNumber=%llu&uploadId=", (unsigned long long)(i + 1)) ||
+		    pt__uri_encode(&q, upload, false) || pt__buf_append(&q, "", 1)) {
+			rc = PT_ENOMEM;
+			break;
+		}
+		rc = key_request(s, "PUT", key, (const char *)q.data, ct, NULL, fd, off + po, pl, &rs);
+		if (!rc && rs.status != 200)
+			rc = s3_error(s, "PUT part", key, &rs);
+		if (!rc && (!rs.etag || strlen(rs.etag) > 200 || strpbrk(rs.etag, "<>&")))
+			rc = pt__err(PT_ECORRUPT, "S3 PUT part s3://%s/%s%s: no usable ETag", s->bucket, s->prefix, key);
+		if (!rc && pt__buf_printf(&done, "<Part><PartNumber>%llu</PartNumber><ETag>%s</ETag></Part>",
+					  (unsigned long long)(i + 1), rs.etag))
+			rc = PT_ENOMEM;
+	}
+	if (!rc && pt__buf_printf(&done, "</CompleteMultipartUpload>"))
+		rc = PT_ENOMEM;
+	if (!rc) {
+		q.len = 0;
+		if (pt__buf_printf(&q, "uploadId=") || pt__uri_encode(&q, upload, false) || pt__buf_append(&q, "", 1))
+			rc = PT_ENOMEM;
+	}
+	if (!rc) {
+		const char *hdr[] = {"Content-Type: application/xml",
+				     flags & PT_S3_CREATE_ONLY ? "If-None-Match: *" : NULL, NULL};
+		rc = key_request(s, "POST", key, (const char *)q.data, hdr, done.data, -1, 0, done.len, &rs);
+		if (!rc && (rs.status != 200 || body_is_error(&rs)))
+			rc = s3_error(s, "POST complete", key, &rs);
+		if (!rc && etag_out && rs.etag && !(*etag_out = pt__strdup(rs.etag)))
+			rc = PT_ENOMEM;
+	}
+	if (rc && upload) {
+		/* abort: the parts are not left behind (best effort; the error is the first one) */
+		char keep[1024];
+		int code = pt_error_last_code();
+		snprintf(keep, sizeof keep, "%s", pt_error_last());
+		q.len = 0;
+		if (!pt__buf_printf(&q, "uploadId=") && !pt__uri_encode(&q, upload, false) && !pt__buf_append(&q, "", 1)) {
+			pt__http_resp ar = PT_HTTP_RESP_INIT;
+			key_request(s, "DELETE", key, (const char *)q.data, NULL, NULL, -1, 0, 0, &ar);
+			pt__http_resp_clear(&ar);
+		}
+		pt__err(code ? code : rc, "%s", keep);
+	}
+	pt__http_resp_clear(&rs);
+	pt__free(upload);
+	pt__buf_free(&q);
+	pt__buf_free(&done);
+	return rc;
 }

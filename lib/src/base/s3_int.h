@@ -49,6 +49,15 @@ enum {
 int pt__s3_put(pt__s3 *s, const char *key, const void *data, int fd, uint64_t off, uint64_t len, int flags,
 	       const char *if_match, char **etag_out);
 /*
+ * A body from a file of at least `min` bytes is sent as a multipart upload
+ * in parts of `part` bytes (at least 5 MiB, S3's minimum): each part is
+ * retried alone, and a failed upload is aborted.  Defaults: 256 MiB, 64 MiB.
+ * A create-only multipart PUT checks with HEAD first and completes with
+ * If-None-Match: *.
+ */
+void pt__s3_set_multipart(pt__s3 *s, uint64_t min, uint64_t part);
+
+/*
  * GET `key` (the whole object when range_len is 0, else that range) into a
  * new buffer of at most `max` bytes (PT_ELIMIT beyond).  *etag_out may be NULL.
  */
