@@ -14,6 +14,7 @@
  *   provtrace/checkpoint.h  content-addressed model state
  *   provtrace/code.h      code and environment provenance (libgit2)
  *   provtrace/artifact.h  files stored content-addressed beside a run
+ *   provtrace/runs.h      the set of runs: summaries, --where queries, comparison
  *   provtrace/archive.h   scheduled tar archives, retention, restore
  *   provtrace/alloc.h     a replaceable allocator
  */
@@ -36,5 +37,10 @@
 #include "provtrace/run.h"
 #include "provtrace/artifact.h"
 #include "provtrace/remote.h"
+#include "provtrace/runs.h"
+#include "provtrace/report.h"
+#include "provtrace/ui.h"
+#include "provtrace/consumer.h"
+#include "provtrace/mirror.h"
 
 #endif

@@ -52,6 +52,11 @@ int cmd_seal(cli_ctx *ctx, int argc, char **argv);
 int cmd_remote(cli_ctx *ctx, int argc, char **argv);
 int cmd_push(cli_ctx *ctx, int argc, char **argv);
 int cmd_clone(cli_ctx *ctx, int argc, char **argv);
+int cmd_report(cli_ctx *ctx, int argc, char **argv);
+int cmd_ui(cli_ctx *ctx, int argc, char **argv);
+int cmd_consume(cli_ctx *ctx, int argc, char **argv);
+int cmd_consumers(cli_ctx *ctx, int argc, char **argv);
+int cmd_mirror(cli_ctx *ctx, int argc, char **argv);
 
 /* ---- messages ---------------------------------------------------------------- */
 

@@ -30,6 +30,11 @@ static const cli_command commands[] = {
 	{"remote", cmd_remote, "S3-compatible buckets holding a copy of the history (add, ls, rm)"},
 	{"push", cmd_push, "upload what a remote lacks (segments, chain records, objects)"},
 	{"clone", cmd_clone, "a full local store from a remote, verified"},
+	{"report", cmd_report, "one self-contained HTML page of runs: charts, decisions, checkpoints, params, code"},
+	{"ui", cmd_ui, "a local read-only web UI: runs, queries, reports, live charts (--port, --bind)"},
+	{"consume", cmd_consume, "a durable consumer: hand new events in batches to a command (--exec), with retries"},
+	{"consumers", cmd_consumers, "list consumers with position and lag (ls), move one (reset), forget one (rm)"},
+	{"mirror", cmd_mirror, "a built-in consumer publishing events to a Kinesis stream (PutRecords)"},
 };
 
 static void usage(FILE *f)

@@ -44,6 +44,9 @@ from .reader import runs_info
 from .replay import State
 from ._seal import seal
 from ._remote import clone, push, remote_add, remote_read_stats, remote_remove, remotes
+from ._report import report, report_html, html_escape
+from ._ui import UI, ui
+from .consumer import Consumer, consume, consumer, consumers, mirror, remove_consumer, reset_consumer
 from . import torch  # provtrace.torch: imports torch only when used
 
 __version__ = "0.1.0"
@@ -81,6 +84,13 @@ __all__ = [
     "remote_add",
     "remote_remove",
     "remote_read_stats",
+    "Consumer",
+    "consume",
+    "consumer",
+    "consumers",
+    "reset_consumer",
+    "remove_consumer",
+    "mirror",
     "VerifyReport",
     "library_version",
     "library_path",
@@ -98,4 +108,9 @@ __all__ = [
     "LimitError",
     "WrongTypeError",
     "ClosedError",
+    "report",
+    "report_html",
+    "html_escape",
+    "ui",
+    "UI",
 ]

@@ -280,6 +280,67 @@ int pt__history_tail_ino(const pt__history *h, ino_t *out)
 	return rc;
 }
 
+int pt__history_writer_active(const char *stream_dir)
+{
+	char *lock_path = pt__sprintf("%s/lock", stream_dir);
+	if (!lock_path)
+		return 0;
+	int active = 0, fd = pt__open_stream_file(stream_dir, lock_path, O_RDONLY);
+	if (fd >= 0) {
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+		if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+			active = 1;
+		close(fd);
+	}
+	pt__free(lock_path);
+	return active;
+}
+
+/* "<size>.<mtime ns>.<inode>" of one file of the stream, "-" when absent. */
+static int stat_part(const char *root, const char *path, char *out, size_t cap)
+{
+	struct stat sb;
+	if (!path)
+		return PT_ENOMEM;
+	if (pt__stat_in(root, path, &sb) < 0) {
+		if (errno != ENOENT)
+			return pt__err_errno(errno, "cannot stat %s", path);
+		snprintf(out, cap, "-");
+		return 0;
+	}
+	snprintf(out, cap, "%llu.%lld.%09ld.%llu", (unsigned long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
+		 (long)sb.st_mtim.tv_nsec, (unsigned long long)sb.st_ino);
+	return 0;
+}
+
+int pt__history_fingerprint(const pt_store *st, const char *run, const char *stream, char *out, size_t cap,
+			    int *writer)
+{
+	if (writer)
+		*writer = 0;
+	if (cap)
+		out[0] = 0;
+	char *dir = pt__stream_dir(st, run, stream);
+	char *chain = dir ? pt__sprintf("%s/chain", dir) : NULL;
+	char *tail = dir ? pt__sprintf("%s/%s", dir, PT_OPEN_SEGMENT) : NULL;
+	char a[80], b[80];
+	int rc = dir ? 0 : PT_ENOMEM;
+	if (!rc && !pt__is_dir_in(st->path, dir))
+		rc = pt__err(PT_ENOTFOUND, "stream %s/%s not found", run, stream ? stream : PT_DEFAULT_STREAM);
+	if (!rc)
+		rc = stat_part(st->path, chain, a, sizeof a);
+	if (!rc)
+		rc = stat_part(st->path, tail, b, sizeof b);
+	if (!rc && (size_t)snprintf(out, cap, "c%s o%s", a, b) >= cap)
+		rc = pt__err(PT_EINVAL, "pt__history_fingerprint: buffer too small");
+	if (!rc && writer)
+		*writer = pt__history_writer_active(dir);
+	pt__free(dir);
+	pt__free(chain);
+	pt__free(tail);
+	return rc;
+}
+
 /* ---- objects ------------------------------------------------------------------------------ */
 
 int pt__history_open_object(const pt_store *st, const uint8_t id[32], pt__objsrc *out)

@@ -87,6 +87,21 @@ int pt__history_open_tail(const pt__history *h, pt__segsrc *out);
 /* The inode of the open segment now; PT_ENOTFOUND if there is none. */
 int pt__history_tail_ino(const pt__history *h, ino_t *out);
 
+/*
+ * A cheap identity of the stream's current history for caches (the run
+ * summaries of runs/): the size, mtime (ns) and inode of its chain file
+ * and of its open segment, as one short string in `out` (`cap` >= 160).
+ * Any append, seal or recovery changes it; equal strings mean "nothing
+ * appended since" as far as a cache needs (it is not a check of content:
+ * verify is).  `*writer` (may be NULL) is set to 1 when a writer holds the
+ * stream's lock now (F_OFD_GETLK, as pt_stream_stat).  PT_ENOTFOUND if
+ * the stream does not exist.
+ */
+int pt__history_fingerprint(const pt_store *st, const char *run, const char *stream, char *out, size_t cap,
+			    int *writer);
+/* 1 when a writer holds the lock of the stream in `stream_dir` now (F_OFD_GETLK). */
+int pt__history_writer_active(const char *stream_dir);
+
 /* A header's run and stream against where it was found; PT_ECORRUPT names both. */
 int pt__history_check_identity(const pt__history *h, const pt__seg_header *hdr, const char *name);
 

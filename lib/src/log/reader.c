@@ -471,12 +471,7 @@ int pt_stream_stat(const pt_store *st, const char *run, const char *stream, pt_s
 		return rc == PT_ENOTFOUND ? pt__err(PT_ENOTFOUND, "stream %s/%s not found", run,
 						    stream ? stream : PT_DEFAULT_STREAM)
 					  : rc;
-	char *lock_path = pt__sprintf("%s/lock", hist.dir);
 	const pt__chain *cp = &hist.chain;
-	if (!lock_path) {
-		rc = PT_ENOMEM;
-		goto done;
-	}
 	bool any_time = false;
 	for (size_t i = 0; i < cp->n; i++) {
 		const pt__chain_entry *e = &cp->v[i];
@@ -554,17 +549,7 @@ int pt_stream_stat(const pt_store *st, const char *run, const char *stream, pt_s
 		pt__segsrc_close(&sg);
 	}
 	pt__err_clear();
-	{
-		int fd = pt__open_stream_file(hist.dir, lock_path, O_RDONLY);
-		if (fd >= 0) {
-			struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
-			if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
-				out->writer_active = 1;
-			close(fd);
-		}
-	}
-done:
+	out->writer_active = (uint32_t)pt__history_writer_active(hist.dir);
 	pt__history_free(&hist);
-	pt__free(lock_path);
 	return rc;
 }
