@@ -68,3 +68,9 @@ if(TARGET provtrace_cli)
     --quick --provtrace $<TARGET_FILE:provtrace_cli>)
   set_tests_properties(bench_mirror_quick PROPERTIES LABELS "bench" SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
+# proof (issue 18): a 100k-event stream recorded without and with a signing key, 5 random events
+# proven and checked (every bundle must check).
+if(TARGET provtrace-bench)
+  add_test(NAME bench_proof_quick COMMAND provtrace-bench proof --quick)
+  set_tests_properties(bench_proof_quick PROPERTIES LABELS "bench" TIMEOUT 300)
+endif()

@@ -65,3 +65,9 @@ if(TARGET provtrace_cli)
   endif()
   set_tests_properties(cli_Mirror PROPERTIES ENVIRONMENT "${PT_MIRROR_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 600)
 endif()
+
+# Keys, signed checkpoints, prove / check-proof (issue 18).
+if(TARGET provtrace_cli)
+  add_test(NAME cli_Proofs COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_proof.py -v)
+  set_tests_properties(cli_Proofs PROPERTIES ENVIRONMENT "PROVTRACE_BIN=$<TARGET_FILE:provtrace_cli>" TIMEOUT 300)
+endif()

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
 
 #define FIXDIR PT_SOURCE_DIR "/tests/fixtures/log"
 
@@ -159,6 +160,59 @@ static void test_reader_reads_the_committed_golden_store(void **state)
 	free(dir);
 }
 
+/*
+ * A store written before the Merkle tree (format 1: tests/fixtures/log/v1/,
+ * the golden segment of that version) reads back, verifies, and a new writer
+ * continues it: its first segment of version 2 carries the tree over all
+ * events, old ones included.
+ */
+static void test_version_1_store_reads_and_continues(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	pt_store *st = tu_store(dir);
+	char *sdir = tu_path(pt_store_path(st), "runs/golden/main/segments");
+	char cmd[8400];
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s'/v1/*.ptseg '%s'/ && cp '%s/v1/chain' '%s/..'", sdir, FIXDIR,
+		 sdir, FIXDIR, sdir);
+	assert_int_equal(tu_run(cmd), 0);
+	char *json = events_json(st, "golden");
+	char *want_json = read_text(FIXDIR "/events.jsonl");
+	assert_string_equal(json, want_json); /* the same events as the version-2 fixture */
+	assert_int_equal(tu_verify_errors(st, NULL, 0), 0);
+	pt_recorder *r;
+	TU_OK(pt_recorder_open(&r, st, "golden", NULL, NULL));
+	TU_OK(pt_recorder_metric(r, "loss", 0.5, 9));
+	TU_OK(pt_recorder_close(r));
+	assert_int_equal(tu_verify_errors(st, NULL, 0), 0);
+	assert_int_equal(tu_count(st, "golden", NULL, NULL), 9);
+	/* the new segment's footer holds the tree of all 9 events */
+	size_t n;
+	char **segs = tu_sealed(st, "golden", NULL, &n);
+	assert_int_equal(n, 2);
+	int found = 0;
+	for (size_t i = 0; i < n; i++) {
+		int fd = open(segs[i], O_RDONLY);
+		assert_true(fd >= 0);
+		pt__footer f;
+		TU_OK(pt__footer_read(fd, (uint64_t)lseek(fd, 0, SEEK_END), segs[i], &f));
+		if (f.has_tree) {
+			assert_int_equal(f.tree_size, 9);
+			found++;
+		}
+		pt__footer_free(&f);
+		close(fd);
+	}
+	assert_int_equal(found, 1);
+	pt_strv_free(segs, n);
+	free(json);
+	free(want_json);
+	free(sdir);
+	pt_store_free(st);
+	tu_rmrf(dir);
+	free(dir);
+}
+
 /* The documented offsets, decoded by hand rather than through segment.c. */
 static void test_documented_offsets_hold(void **state)
 {
@@ -176,7 +230,7 @@ static void test_documented_offsets_hold(void **state)
 	assert_int_equal(pt__get_u32(b), 0x184D2A50u);
 	uint32_t hl = pt__get_u32(b + 4);
 	assert_memory_equal(b + 8, "PTSG", 4);
-	assert_int_equal(pt__get_u16(b + 12), 1);
+	assert_int_equal(pt__get_u16(b + 12), 2);     /* version 2: Merkle roots */
 	assert_int_equal(pt__get_u64(b + 16), 0);     /* segment number */
 	assert_int_equal(pt__get_u64(b + 24), 1);     /* first seq */
 	assert_int_equal(pt__get_u16(b + 8 + 56), 6); /* "golden" */
@@ -185,25 +239,33 @@ static void test_documented_offsets_hold(void **state)
 	/* first batch header */
 	const uint8_t *bh = b + 8 + hl;
 	assert_int_equal(pt__get_u32(bh), 0x184D2A51u);
-	assert_int_equal(pt__get_u32(bh + 4), 68);
+	assert_int_equal(pt__get_u32(bh + 4), 100);
 	assert_memory_equal(bh + 8, "PTBH", 4);
+	assert_int_equal(pt__get_u16(bh + 12), 2);
 	assert_int_equal(pt__get_u64(bh + 16), 1); /* first seq */
 	assert_int_equal(pt__get_u32(bh + 24), 8); /* events */
 	uint32_t plen = pt__get_u32(bh + 28);
-	assert_int_equal(pt__get_u32(bh + 36), pt__crc32c(0, bh + 76, plen));
+	assert_int_equal(pt__get_u32(bh + 36), pt__crc32c(0, bh + 108, plen));
 	assert_int_equal((int64_t)pt__get_u64(bh + 48), 4); /* largest step */
-	assert_int_equal(pt__get_u32(bh + 72), pt__crc32c(0, bh + 8, 64));
+	assert_int_equal(pt__get_u32(bh + 104), pt__crc32c(0, bh + 8, 96));
+	const uint8_t *batch_root = bh + 8 + 64; /* the tree of events 1..8 */
 	/* the payload is a zstd frame (magic 0xFD2FB528) */
-	assert_int_equal(pt__get_u32(bh + 76), 0xFD2FB528u);
+	assert_int_equal(pt__get_u32(bh + 108), 0xFD2FB528u);
 	/* footer found from the end */
 	assert_memory_equal(b + n - 4, "PTFE", 4);
 	uint32_t dlen = pt__get_u32(b + n - 8);
 	const uint8_t *ft = b + n - 8 - dlen;
 	assert_int_equal(pt__get_u32(ft), 0x184D2A52u);
 	assert_memory_equal(ft + 8, "PTIX", 4);
+	assert_int_equal(pt__get_u16(ft + 8 + 4), 2);
 	assert_int_equal(pt__get_u64(ft + 8 + 8), 1);  /* batches */
 	assert_int_equal(pt__get_u64(ft + 8 + 16), 8); /* events */
-	assert_int_equal(pt__get_u64(ft + 8 + 112), (uint64_t)(8 + hl)); /* index: batch offset */
+	/* the tree: size 8, root (= the batch's), one node (popcount 8), which is the root */
+	assert_int_equal(pt__get_u64(ft + 8 + 112), 8);
+	assert_memory_equal(ft + 8 + 120, batch_root, 32);
+	assert_int_equal(pt__get_u32(ft + 8 + 152), 1);
+	assert_memory_equal(ft + 8 + 160, batch_root, 32);
+	assert_int_equal(pt__get_u64(ft + 8 + 192), (uint64_t)(8 + hl)); /* index: batch offset */
 	free(path);
 	free(hash);
 }
@@ -242,6 +304,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_writer_output_matches_the_golden_segment),
 		cmocka_unit_test(test_reader_reads_the_committed_golden_store),
 		cmocka_unit_test(test_documented_offsets_hold),
+		cmocka_unit_test(test_version_1_store_reads_and_continues),
 	};
 	return cmocka_run_group_tests_name("format", tests, NULL, NULL);
 }

@@ -24,7 +24,12 @@
 #include <unistd.h>
 
 static char *dir, *base;       /* the pristine store */
+static char *base_signed;      /* the same, with a signed checkpoint of its newest state */
+static const char *cur_base;   /* the one cell() attacks */
+static char *base_anchored, *anchor_url; /* base_signed, its checkpoints anchored in a git repository */
+static const char *cur_anchor; /* cell() also runs pt_anchor_verify against it */
 static char *old_chain, *old_open, *old_stream; /* earlier copies, for replay */
+static char *old_note;         /* a signed checkpoint of an earlier state of t/main */
 static char seg[3][600];       /* rel paths of sealed segments 0, 1, 2 of t/main */
 static char chunk[2][100];     /* rel paths of two checkpoint chunks */
 static char manifest[2][100];  /* rel paths of the two manifests */
@@ -117,6 +122,13 @@ static int setup(void **state)
 	TU_OK(pt_recorder_seal(rec));
 	rec_events(rec, 8, 4);
 	assert_int_equal(tu_copy_file(P(base, MAIN "/" PT_OPEN_SEGMENT), old_open), 0);
+	/* a signed checkpoint of this earlier state, kept aside (base itself has none) */
+	char *key = tu_path(dir, "signer.key");
+	TU_OK(pt_key_generate(key, "tamper-test", NULL));
+	TU_OK(pt_recorder_set_signing_key(rec, key));
+	TU_OK(pt_recorder_sign_checkpoint(rec, NULL));
+	old_note = tu_path(dir, "note.old");
+	assert_int_equal(rename(P(base, MAIN "/checkpoint.note"), old_note), 0);
 	rec_events(rec, 8, 4);
 	/* sealed segment names, in chain order */
 	pt__chain c;
@@ -138,9 +150,31 @@ static int setup(void **state)
 	/* freeze: copy while the writers are still open (their open segments stay open) */
 	char *frozen = tu_path(dir, "frozen");
 	assert_int_equal(tu_copy_tree(base, frozen), 0);
+	/* and a copy where the writer of t/main signed a checkpoint of everything so far */
+	TU_OK(pt_recorder_sign_checkpoint(rec, NULL));
+	base_signed = tu_path(dir, "base-signed");
+	assert_int_equal(tu_copy_tree(base, base_signed), 0);
+	pt_store *st2;
+	char *pub = tu_path(dir, "signer.key.pub");
+	TU_OK(pt_store_open(&st2, base_signed));
+	TU_OK(pt_key_trust(st2, pub));
+	pt_store_free(st2);
+	/* and that one anchored in a bare git repository */
+	base_anchored = tu_path(dir, "base-anchored");
+	assert_int_equal(tu_copy_tree(base_signed, base_anchored), 0);
+	anchor_url = tu_path(dir, "anchors.git");
+	char cmd[4200];
+	snprintf(cmd, sizeof cmd, "git init -q --bare '%s'", anchor_url);
+	assert_int_equal(tu_run(cmd), 0);
+	TU_OK(pt_store_open(&st2, base_anchored));
+	TU_OK(pt_anchor_push(st2, anchor_url, NULL, NULL));
+	pt_store_free(st2);
+	free(key);
+	free(pub);
 	pt_recorder_free(rec);
 	pt_recorder_free(other);
 	pt_store_free(st);
+	tu_rmrf(base);
 	assert_int_equal(tu_copy_tree(frozen, base), 0);
 	free(frozen);
 	/* the pristine store verifies */
@@ -150,6 +184,10 @@ static int setup(void **state)
 	pt_checkpoint_verify_stats cs;
 	TU_OK(pt_checkpoint_verify_store(st, NULL, NULL, NULL, &cs));
 	pt_store_free(st);
+	TU_OK(pt_store_open(&st, base_signed));
+	TU_OK(pt_verify(st, NULL, NULL, NULL, NULL, &vs));
+	pt_store_free(st);
+	cur_base = base;
 
 	const char *tp = getenv("PT_TAMPER_TABLE");
 	char *def = tu_path(PT_BINARY_DIR, "tamper-matrix.md");
@@ -170,6 +208,10 @@ static int teardown(void **state)
 	tu_rmrf(dir);
 	free(dir);
 	free(base);
+	free(base_signed);
+	free(base_anchored);
+	free(anchor_url);
+	free(old_note);
 	free(old_chain);
 	free(old_open);
 	free(old_stream);
@@ -254,7 +296,21 @@ static void a_replay(const char *root, const char *a, const char *old)
 }
 static void a_replay_dir(const char *root, const char *a, const char *old)
 {
+	char cmd[9000];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", P(root, a));
+	assert_int_equal(tu_run(cmd), 0);
 	assert_int_equal(tu_copy_tree(old, P(root, a)), 0);
+}
+static void a_delete_dir(const char *root, const char *a, const char *b)
+{
+	(void)b;
+	char cmd[9000];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", P(root, a));
+	assert_int_equal(tu_run(cmd), 0);
+}
+static void a_rename_dir(const char *root, const char *a, const char *b)
+{
+	assert_int_equal(rename(P(root, a), P(root, b)), 0);
 }
 
 /* expect: 1 detected (naming the object), 0 a known gap (must stay undetected) */
@@ -262,7 +318,7 @@ static void cell(const char *what, attack_fn fn, const char *a, const char *b, c
 		 const char *name_b, int expect, const char *gap_note)
 {
 	char *root = tu_path(dir, "scratch");
-	assert_int_equal(tu_copy_tree(base, root), 0);
+	assert_int_equal(tu_copy_tree(cur_base, root), 0);
 	fn(root, a, b);
 	pt_store *st;
 	TU_OK(pt_store_open(&st, root));
@@ -271,7 +327,12 @@ static void cell(const char *what, attack_fn fn, const char *a, const char *b, c
 	int r1 = pt_verify(st, NULL, NULL, collect, &o, &vs);
 	pt_checkpoint_verify_stats cs;
 	int r2 = pt_checkpoint_verify_store(st, NULL, collect, &o, &cs);
+	uint64_t anchored = 0;
+	int r3 = cur_anchor ? pt_anchor_verify(st, cur_anchor, NULL, collect, &o, &anchored) : 0;
+	if (r3 && r3 != PT_ECORRUPT)
+		fail_msg("%s: pt_anchor_verify: %s", what, pt_error_last());
 	pt_store_free(st);
+	r2 = r2 ? r2 : r3;
 	tu_rmrf(root);
 	bool detected = (r1 || r2) && o.errors;
 	/* a stable table: no temporary paths, hashes shortened, no Markdown breakers */
@@ -377,6 +438,100 @@ static void test_tamper_matrix(void **state)
 	cell("stream/replay", a_replay_dir, MAIN, old_stream, "main", NULL, 0,
 	     "(an older copy of everything is a valid older store: needs an anchor outside the store)");
 	fprintf(table, "\n");
+	/*
+	 * The same gaps where the writer signed a checkpoint of its newest state
+	 * (pt_recorder_sign_checkpoint; a close or a seal does too) and the
+	 * verifier trusts its key: the events it covers cannot be removed
+	 * unnoticed.  Only events appended after the last signing stay in the
+	 * gaps above, and a whole stream directory replaced by an older copy
+	 * (its older signed checkpoint with it) still needs an anchor.
+	 */
+	cur_base = base_signed;
+	fprintf(table, "\nWith a signed checkpoint of the newest state (trusted key):\n\n"
+		       "| object | flip a byte | truncate | delete | swap two | replay an old copy |\n"
+		       "|---|---|---|---|---|---|\n| open segment | |");
+	cell("signed/open/truncate", a_trunc, MAIN "/open.ptseg", NULL, "checkpoint.note", "open.ptseg", 1, NULL);
+	cell("signed/open/delete", a_delete, MAIN "/open.ptseg", NULL, "checkpoint.note", NULL, 1, NULL);
+	fprintf(table, " |");
+	cell("signed/open/replay", a_replay, MAIN "/open.ptseg", old_open, "checkpoint.note", NULL, 1, NULL);
+	fprintf(table, "\n| open segment, its last batch |");
+	cell("signed/open/flip-last", a_flip_last, MAIN "/open.ptseg", NULL, "checkpoint.note", NULL, 1, NULL);
+	fprintf(table, " | | | |\n| open segment, cut at a batch boundary | | ");
+	cell("signed/open/truncate-boundary", a_trunc_boundary, MAIN "/open.ptseg", NULL, "checkpoint.note", NULL, 1,
+	     NULL);
+	fprintf(table, " | | |\n| signed checkpoint (`checkpoint.note`) |");
+	cell("signed/note/flip", a_flip, MAIN "/checkpoint.note", NULL, "checkpoint.note", NULL, 1, NULL);
+	cell("signed/note/truncate", a_trunc, MAIN "/checkpoint.note", NULL, "checkpoint.note", NULL, 1, NULL);
+	cell("signed/note/delete", a_delete, MAIN "/checkpoint.note", NULL, "checkpoint.note", NULL, 0,
+	     "(nothing in the store says a signed checkpoint existed: needs an anchor)");
+	cell("signed/note/swap", a_swap, MAIN "/checkpoint.note", "runs/t/other/chain", "checkpoint.note", "other", 1,
+	     NULL);
+	cell("signed/note/replay", a_replay, MAIN "/checkpoint.note", old_note, "checkpoint.note", NULL, 0,
+	     "(an older signed checkpoint is a valid one the store extends: needs an anchor)");
+	fprintf(table, "\n| whole stream directory | | | | |");
+	cell("signed/stream/replay", a_replay_dir, MAIN, old_stream, "main", NULL, 0,
+	     "(its older signed checkpoint comes with it: needs an anchor outside the store)");
+	fprintf(table, "\n");
+
+	/*
+	 * Anchored: the signed checkpoints of base_signed pushed to a git
+	 * repository (pt_anchor_push) and checked with pt_anchor_verify after
+	 * verify: every cell is detected.
+	 */
+	cur_base = base_anchored;
+	cur_anchor = anchor_url;
+	fprintf(table, "\nAnchored (`provtrace anchor push`, then `verify --anchors`):\n\n"
+		       "| object | flip a byte | truncate | delete | swap two | replay an old copy |\n"
+		       "|---|---|---|---|---|---|\n| sealed segment |");
+	cell("anchored/sealed/flip", a_flip, seg[1], NULL, seg[1], NULL, 1, NULL);
+	cell("anchored/sealed/truncate", a_trunc, seg[1], NULL, seg[1], NULL, 1, NULL);
+	cell("anchored/sealed/delete", a_delete, seg[1], NULL, seg[1], NULL, 1, NULL);
+	cell("anchored/sealed/swap", a_swap, seg[0], seg[1], seg[0], seg[1], 1, NULL);
+	na(immut);
+	fprintf(table, "\n| open segment |");
+	cell("anchored/open/flip", a_flip, MAIN "/open.ptseg", NULL, "open.ptseg", "t/main", 1, NULL);
+	cell("anchored/open/truncate", a_trunc, MAIN "/open.ptseg", NULL, "t/main", "checkpoint.note", 1, NULL);
+	cell("anchored/open/delete", a_delete, MAIN "/open.ptseg", NULL, "t/main", "checkpoint.note", 1, NULL);
+	cell("anchored/open/swap", a_swap, MAIN "/open.ptseg", "runs/t/other/open.ptseg", "main/open.ptseg",
+	     "other/open.ptseg", 1, NULL);
+	cell("anchored/open/replay", a_replay, MAIN "/open.ptseg", old_open, "t/main", "checkpoint.note", 1, NULL);
+	fprintf(table, "\n| open segment, its last batch |");
+	cell("anchored/open/flip-last", a_flip_last, MAIN "/open.ptseg", NULL, "t/main", "checkpoint.note", 1, NULL);
+	fprintf(table, " | | | |\n| open segment, cut at a batch boundary | | ");
+	cell("anchored/open/truncate-boundary", a_trunc_boundary, MAIN "/open.ptseg", NULL, "t/main", "checkpoint.note",
+	     1, NULL);
+	fprintf(table, " | | |\n| chain head (`chain`) |");
+	cell("anchored/chain/flip", a_flip, MAIN "/chain", NULL, "chain", NULL, 1, NULL);
+	cell("anchored/chain/truncate", a_trunc, MAIN "/chain", NULL, "chain", NULL, 1, NULL);
+	cell("anchored/chain/delete", a_delete, MAIN "/chain", NULL, "main", NULL, 1, NULL);
+	cell("anchored/chain/swap", a_swap, MAIN "/chain", "runs/t/other/chain", "main", "other", 1, NULL);
+	cell("anchored/chain/replay", a_replay, MAIN "/chain", old_chain, "main", NULL, 1, NULL);
+	fprintf(table, "\n| checkpoint chunk |");
+	cell("anchored/chunk/flip", a_flip, chunk[0], NULL, chunk[0] + 8, NULL, 1, NULL);
+	cell("anchored/chunk/truncate", a_trunc, chunk[0], NULL, chunk[0] + 8, NULL, 1, NULL);
+	cell("anchored/chunk/delete", a_delete, chunk[0], NULL, chunk[0] + 8, NULL, 1, NULL);
+	cell("anchored/chunk/swap", a_swap, chunk[0], chunk[1], chunk[0] + 8, chunk[1] + 8, 1, NULL);
+	na(immut);
+	fprintf(table, "\n| checkpoint manifest |");
+	cell("anchored/manifest/flip", a_flip, manifest[1], NULL, manifest[1] + 8, NULL, 1, NULL);
+	cell("anchored/manifest/truncate", a_trunc, manifest[1], NULL, manifest[1] + 8, NULL, 1, NULL);
+	cell("anchored/manifest/delete", a_delete, manifest[1], NULL, manifest[1] + 8, NULL, 1, NULL);
+	cell("anchored/manifest/swap", a_swap, manifest[0], manifest[1], manifest[0] + 8, manifest[1] + 8, 1, NULL);
+	na(immut);
+	fprintf(table, "\n| signed checkpoint (`checkpoint.note`) |");
+	cell("anchored/note/flip", a_flip, MAIN "/checkpoint.note", NULL, "checkpoint.note", NULL, 1, NULL);
+	cell("anchored/note/truncate", a_trunc, MAIN "/checkpoint.note", NULL, "checkpoint.note", NULL, 1, NULL);
+	cell("anchored/note/delete", a_delete, MAIN "/checkpoint.note", NULL, "t/main", NULL, 1, NULL);
+	cell("anchored/note/swap", a_swap, MAIN "/checkpoint.note", "runs/t/other/chain", "checkpoint.note", "other", 1,
+	     NULL);
+	cell("anchored/note/replay", a_replay, MAIN "/checkpoint.note", old_note, "t/main", NULL, 1, NULL);
+	fprintf(table, "\n| whole stream directory (swap: renamed) | | |");
+	cell("anchored/stream/delete", a_delete_dir, MAIN, NULL, "t/main", NULL, 1, NULL);
+	cell("anchored/stream/rename", a_rename_dir, MAIN, "runs/t/renamed", "renamed", NULL, 1, NULL);
+	cell("anchored/stream/replay", a_replay_dir, MAIN, old_stream, "t/main", NULL, 1, NULL);
+	fprintf(table, "\n");
+	cur_anchor = NULL;
+	cur_base = base;
 	fflush(table);
 	(void)a_replay;
 	assert_int_equal(failures, 0);

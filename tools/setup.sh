@@ -16,6 +16,7 @@ PACKAGES=(
   python3-venv python3-pandas
   libmicrohttpd-dev chromium
   libcurl4-openssl-dev libexpat1-dev
+  openssl
 )
 # Wanted but not required: PyTorch for examples/train_torch.py (its test
 # skips, saying so, without it) and the backup tools the checkpoint

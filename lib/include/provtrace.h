@@ -42,5 +42,7 @@
 #include "provtrace/ui.h"
 #include "provtrace/consumer.h"
 #include "provtrace/mirror.h"
+#include "provtrace/proof.h"
+#include "provtrace/anchor.h"
 
 #endif

@@ -148,7 +148,7 @@ class Options(CliTest):
 
     def commands(self):
         p = self.pt("--help", code=0, store=False)
-        names = re.findall(r"^  ([a-z]+)  ", p.out, re.M)
+        names = re.findall(r"^  ([a-z-]+) +\S", p.out, re.M)
         self.assertIn("log", names)
         self.assertIn("archive", names)
         return names

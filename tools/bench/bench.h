@@ -31,6 +31,7 @@ int bench_checkpoint_run(int argc, char **argv);
 int bench_reopen_run(int argc, char **argv);
 int bench_report_run(int argc, char **argv);
 int bench_live_run(int argc, char **argv);
+int bench_proof_run(int argc, char **argv);
 
 /* ---- exit codes ---------------------------------------------------------- */
 #define BENCH_EXIT_OK 0

@@ -15,6 +15,7 @@ static const bench_mode modes[] = {
 	{ "reopen", "reopen a stream after kill -9 vs after a clean close", bench_reopen_run },
 	{ "report", "the HTML report of a 1M- and a 10M-event run vs reading its series", bench_report_run },
 	{ "live", "consumer latency and throughput, streaming vs all-or-nothing emit", bench_live_run },
+	{ "proof", "signed checkpoints: writer with/without signing, prove and check-proof latency, bundle size", bench_proof_run },
 };
 
 static void usage(FILE *f)

@@ -57,6 +57,10 @@ int cmd_ui(cli_ctx *ctx, int argc, char **argv);
 int cmd_consume(cli_ctx *ctx, int argc, char **argv);
 int cmd_consumers(cli_ctx *ctx, int argc, char **argv);
 int cmd_mirror(cli_ctx *ctx, int argc, char **argv);
+int cmd_key(cli_ctx *ctx, int argc, char **argv);
+int cmd_prove(cli_ctx *ctx, int argc, char **argv);
+int cmd_check_proof(cli_ctx *ctx, int argc, char **argv);
+int cmd_anchor(cli_ctx *ctx, int argc, char **argv);
 
 /* ---- messages ---------------------------------------------------------------- */
 

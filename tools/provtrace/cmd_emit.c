@@ -27,6 +27,7 @@
 static const char help[] =
 	"usage: provtrace emit --run RUN [--stream STREAM] [--durability none|write|fsync]\n"
 	"                      [--max-delay MS] [--all-or-nothing] [--max-line BYTES] [-q]\n"
+	"                      [--signing-key FILE]\n"
 	"\n"
 	"Append events given as JSON lines on stdin, one object per line, in the\n"
 	"shape `provtrace log --json` prints: \"kind\" (required), \"name\", \"step\",\n"
@@ -50,6 +51,8 @@ static const char help[] =
 	"  --all-or-nothing   read everything, check every line, then append all or none\n"
 	"  --max-line BYTES   longest line accepted (default 100 MiB; longer: reported, skipped)\n"
 	"  -q, --quiet        do not print the appended sequence range on stderr\n"
+	"  --signing-key FILE sign a checkpoint of the stream's Merkle tree at each seal\n"
+	"                     and at the end (`provtrace key generate`; docs/PROOFS.md)\n"
 	"  --store DIR        the store\n";
 
 #define MAX_REPORTED 20
@@ -215,7 +218,9 @@ int cmd_emit(cli_ctx *ctx, int argc, char **argv)
 	int dur = -1;
 	bool quiet = false, all = false;
 	uint64_t max_delay = 1000, max_line = 100u << 20;
+	const char *signing_key = NULL;
 	const cli_opt opts[] = {{"run", 0, CLI_STR, &run},
+				{"signing-key", 0, CLI_STR, &signing_key},
 				{"stream", 0, CLI_STR, &stream},
 				{"durability", 0, CLI_CHOICE, &dur, "none|write|fsync"},
 				{"max-delay", 0, CLI_U64, &max_delay, "milliseconds (1..3600000)", 1, 3600000},
@@ -246,7 +251,8 @@ int cmd_emit(cli_ctx *ctx, int argc, char **argv)
 	int rc = cli_open_store(ctx, &st);
 	if (rc)
 		return rc;
-	if (pt_recorder_open(&rec, st, run, stream, &ro) || pt_event_new(&ev, "note", NULL)) {
+	if (pt_recorder_open(&rec, st, run, stream, &ro) || (signing_key && pt_recorder_set_signing_key(rec, signing_key)) ||
+	    pt_event_new(&ev, "note", NULL)) {
 		rc = cli_lib_error();
 		goto done;
 	}

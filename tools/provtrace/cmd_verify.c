@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const char help[] =
-	"usage: provtrace verify [--run RUN] [--stream STREAM] [--json]\n"
+	"usage: provtrace verify [--run RUN] [--stream STREAM] [--json] [--anchors GIT_URL [--anchor-branch B]]\n"
 	"\n"
 	"Re-read the store (or one run, or one stream) and check every batch\n"
 	"checksum, every zstd frame, the dense sequence numbers, every sealed\n"
@@ -25,7 +25,34 @@ static const char help[] =
 	"                   \"message\"}],\n"
 	"                   \"stats\": {\"runs\", \"streams\", \"segments\", \"batches\",\n"
 	"                   \"events\", \"bytes\"}}\n"
+	"  --anchors GIT_URL  also check that the store extends every signed checkpoint\n"
+	"                   anchored there (`provtrace anchor push`): names each stream\n"
+	"                   rolled back, truncated, replaced, deleted or renamed\n"
+	"                   (with --json: a second line {\"anchors\": {...}})\n"
+	"  --anchor-branch B  the anchor branch (default: provtrace/<store id>)\n"
 	"  --store DIR      the store\n";
+
+typedef struct {
+	bool json;
+	int n;
+} anchor_out;
+
+static int on_anchor_problem(const pt_problem *p, void *payload)
+{
+	anchor_out *o = payload;
+	if (!o->json) {
+		printf("%s %s: %s\n", p->severity == PT_SEVERITY_WARNING ? "WARNING" : "ERROR", p->object, p->message);
+	} else {
+		printf("%s{\"severity\":\"%s\",\"object\":", o->n ? "," : "",
+		       p->severity == PT_SEVERITY_WARNING ? "warning" : "error");
+		cli_json_str(stdout, p->object);
+		printf(",\"message\":");
+		cli_json_str(stdout, p->message);
+		printf("}");
+	}
+	o->n++;
+	return 0;
+}
 
 static int on_problem(const pt_problem *p, void *payload)
 {
@@ -43,9 +70,11 @@ static const char *plural(uint64_t n, const char *one, const char *many)
 
 int cmd_verify(cli_ctx *ctx, int argc, char **argv)
 {
-	const char *run = NULL, *stream = NULL;
+	const char *run = NULL, *stream = NULL, *anchors = NULL, *anchor_branch = NULL;
 	bool json = false;
 	const cli_opt opts[] = {{"run", 0, CLI_STR, &run},
+				{"anchors", 0, CLI_STR, &anchors},
+				{"anchor-branch", 0, CLI_STR, &anchor_branch},
 				{"stream", 0, CLI_STR, &stream},
 				{"json", 0, CLI_FLAG, &json},
 				{0}};
@@ -96,6 +125,30 @@ int cmd_verify(cli_ctx *ctx, int argc, char **argv)
 			cli_size(rs.bytes, sz, sizeof sz), rs.requests, rs.requests == 1 ? "" : "s");
 	}
 	rc = errors ? CLI_ERROR : CLI_OK;
+	if (anchors) {
+		anchor_out ao = {json, 0};
+		uint64_t checked = 0;
+		if (json)
+			printf("{\"anchors\":{\"url\":");
+		if (json) {
+			cli_json_str(stdout, anchors);
+			printf(",\"problems\":[");
+		}
+		int ar = pt_anchor_verify(st, anchors, anchor_branch, on_anchor_problem, &ao, &checked);
+		if (ar && ar != PT_ECORRUPT) {
+			if (json)
+				printf("]}}\n");
+			rc = cli_lib_error();
+			goto done;
+		}
+		if (json)
+			printf("],\"checked\":%" PRIu64 ",\"ok\":%s}}\n", checked, ar ? "false" : "true");
+		else
+			printf("anchors: %" PRIu64 " anchored %s checked against %s: %s\n", checked,
+			       plural(checked, "checkpoint", "checkpoints"), anchors, ar ? "the store does NOT extend them" : "OK");
+		if (ar)
+			rc = CLI_ERROR;
+	}
 done:
 	pt_free(out);
 	pt_store_free(st);

@@ -35,6 +35,10 @@ static const cli_command commands[] = {
 	{"consume", cmd_consume, "a durable consumer: hand new events in batches to a command (--exec), with retries"},
 	{"consumers", cmd_consumers, "list consumers with position and lag (ls), move one (reset), forget one (rm)"},
 	{"mirror", cmd_mirror, "a built-in consumer publishing events to a Kinesis stream (PutRecords)"},
+	{"key", cmd_key, "Ed25519 keys for signed checkpoints: generate, trust"},
+	{"prove", cmd_prove, "a proof bundle for one event (or between two checkpoints) anyone can check"},
+	{"check-proof", cmd_check_proof, "check a proof bundle offline with the signer's public key"},
+	{"anchor", cmd_anchor, "push the signed checkpoints of every stream to a git remote (verify --anchors checks them)"},
 };
 
 static void usage(FILE *f)
@@ -47,7 +51,7 @@ static void usage(FILE *f)
 	      "Commands:\n",
 	      f);
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
 	fputs("\n"
 	      "The store is --store DIR, else $PROVTRACE_STORE, else the nearest .provtrace/\n"
 	      "directory in the current directory or a parent.\n"

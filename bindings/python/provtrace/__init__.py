@@ -47,6 +47,7 @@ from ._remote import clone, push, remote_add, remote_read_stats, remote_remove, 
 from ._report import report, report_html, html_escape
 from ._ui import UI, ui
 from .consumer import Consumer, consume, consumer, consumers, mirror, remove_consumer, reset_consumer
+from ._proof import anchor_push, anchor_verify, check_proof, generate_key, trust_key
 from . import torch  # provtrace.torch: imports torch only when used
 
 __version__ = "0.1.0"
@@ -113,4 +114,9 @@ __all__ = [
     "html_escape",
     "ui",
     "UI",
+    "check_proof",
+    "generate_key",
+    "trust_key",
+    "anchor_push",
+    "anchor_verify",
 ]

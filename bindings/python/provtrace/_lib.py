@@ -434,6 +434,20 @@ pt_verify_report = declare(
      POINTER(c_void_p), POINTER(c_size_t)],
 )
 
+# ---- proof.h (keys, signed checkpoints, proof bundles) -------------------------
+pt_key_generate = declare("pt_key_generate", c_int, [c_char_p, c_char_p, POINTER(c_void_p)])
+pt_key_trust = declare("pt_key_trust", c_int, [c_void_p, c_char_p])
+pt_recorder_set_signing_key = declare("pt_recorder_set_signing_key", c_int, [c_void_p, c_char_p])
+pt_recorder_sign_checkpoint = declare("pt_recorder_sign_checkpoint", c_int, [c_void_p, POINTER(c_void_p)])
+pt_prove = declare("pt_prove", c_int, [POINTER(c_void_p), c_void_p, c_char_p, c_char_p, c_uint64])
+pt_prove_consistency = declare("pt_prove_consistency", c_int,
+                               [POINTER(c_void_p), c_void_p, c_char_p, c_char_p])
+pt_check_proof = declare("pt_check_proof", c_int, [POINTER(c_void_p), c_char_p, c_size_t, c_char_p])
+# anchor.h
+pt_anchor_push = declare("pt_anchor_push", c_int, [c_void_p, c_char_p, c_char_p, POINTER(c_void_p)])
+pt_anchor_verify = declare("pt_anchor_verify", c_int,
+                           [c_void_p, c_char_p, c_char_p, PROBLEM_CB, c_void_p, POINTER(c_uint64)])
+
 
 # ---- helpers -------------------------------------------------------------------
 

@@ -457,6 +457,24 @@ class Run:
 
         return list_checkpoints(self._store, self._name)
 
+    def prove(self, seq: int, stream: Optional[str] = None) -> Dict[str, Any]:
+        """A proof bundle (dict) that event ``seq`` of ``stream`` (default
+        ``main``) is in the stream's log as its signed checkpoint fixes it;
+        anyone checks it offline with :func:`provtrace.check_proof` and the
+        signer's public key (docs/PROOFS.md).  NotFoundError when no signed
+        checkpoint covers ``seq``."""
+        from ._proof import prove
+
+        return prove(self._store, self._name, seq, stream)
+
+    def prove_consistency(self, old_checkpoint: str, new_checkpoint: Optional[str] = None) -> Dict[str, Any]:
+        """A consistency bundle: the log of ``new_checkpoint`` (note text;
+        default the stream's current signed checkpoint) extends the one of
+        ``old_checkpoint`` (the stream is the one the notes name)."""
+        from ._proof import prove_consistency
+
+        return prove_consistency(self._store, old_checkpoint, new_checkpoint)
+
     def __repr__(self) -> str:
         return "<provtrace.Run %r store=%r>" % (self._name, self._store.path)
 

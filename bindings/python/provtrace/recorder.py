@@ -297,6 +297,10 @@ class Recorder:
             an event waits in memory before the writer thread writes it:
             the loss window at a kill -9 without ``flush()`` (docs/PYTHON.md,
             "Durability").
+        signing_key: path of a private key (``provtrace key generate``,
+            :func:`provtrace.generate_key`): the recorder then signs a
+            checkpoint of the stream's Merkle tree at each seal and at close
+            (and on :meth:`sign_checkpoint`), for :meth:`Run.prove`.
 
     ``resume="latest"`` forks a new lineage at the newest checkpoint
     committed in the live lineage of the stream and offers it as
@@ -347,6 +351,7 @@ class Recorder:
         segment_max_age_s: Optional[int] = None,
         queue_max_batches: Optional[int] = None,
         zstd_level: Optional[int] = None,
+        signing_key: Optional[PathLike] = None,
     ) -> None:
         try:
             dur = DURABILITY[durability]
@@ -400,6 +405,10 @@ class Recorder:
         self._lineage: Optional[int] = None
         self._resumed_from: Any = None
         try:
+            if signing_key is not None:
+                from . import _proof
+
+                _proof.set_signing_key(h, signing_key)
             if latest:
                 ck = self._latest_checkpoint()
                 if ck is not None:
@@ -820,6 +829,15 @@ class Recorder:
         """Flush and seal the open segment now (it becomes immutable and
         content-addressed).  No-op if it is empty."""
         _lib.check(_lib.pt_recorder_seal(self._handle()), "seal")
+
+    def sign_checkpoint(self) -> str:
+        """Sign a checkpoint of the stream's Merkle tree over everything
+        recorded so far (needs ``signing_key=``; a seal and close sign too)
+        and store it as the stream's signed checkpoint.  Returns the note
+        text (C2SP tlog-checkpoint + signed-note)."""
+        from . import _proof
+
+        return _proof.sign_checkpoint(self._handle())
 
     # ---- artifacts --------------------------------------------------------------
 

@@ -61,6 +61,25 @@ void pt__sha256_update(pt__sha256_ctx *c, const void *data, size_t len);
 void pt__sha256_final(pt__sha256_ctx *c, uint8_t out[PT_SHA256_LEN]);
 void pt__sha256_free(pt__sha256_ctx *c);
 void pt__sha256(const void *data, size_t len, uint8_t out[PT_SHA256_LEN]);
+/* RFC 6962 hashing (hash.c): SHA-256(0x00 || data) and SHA-256(0x01 || left || right). */
+void pt__merkle_leaf_hash(const void *data, size_t len, uint8_t out[PT_SHA256_LEN]);
+void pt__merkle_node_hash(const uint8_t left[PT_SHA256_LEN], const uint8_t right[PT_SHA256_LEN],
+			  uint8_t out[PT_SHA256_LEN]);
+/* Ed25519 (hash.c, OpenSSL EVP): a key is its 32-byte seed; 0 or PT_E*. */
+#define PT_ED25519_LEN 32
+#define PT_ED25519_SIG 64
+int pt__ed25519_generate(uint8_t seed[PT_ED25519_LEN], uint8_t pub[PT_ED25519_LEN]);
+int pt__ed25519_public(const uint8_t seed[PT_ED25519_LEN], uint8_t pub[PT_ED25519_LEN]);
+int pt__ed25519_sign(const uint8_t seed[PT_ED25519_LEN], const void *msg, size_t len, uint8_t sig[PT_ED25519_SIG]);
+/* 0: the signature is valid; 1: it is not; <0: an error (PT_ENOMEM...). */
+int pt__ed25519_verify(const uint8_t pub[PT_ED25519_LEN], const void *msg, size_t len,
+		       const uint8_t sig[PT_ED25519_SIG]);
+/* base64, RFC 4648 standard alphabet, padded (b64.c).  encode writes
+ * pt__b64_len(n) characters and a NUL; decode accepts only the canonical
+ * form (-1 otherwise, or if more than `cap` bytes). */
+size_t pt__b64_len(size_t n);
+void pt__b64_encode(const uint8_t *in, size_t n, char *out);
+int pt__b64_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *out_len);
 void pt__hex(const uint8_t *bin, size_t n, char *out); /* out: 2n+1 */
 int pt__unhex(const char *hex, uint8_t *out, size_t n);  /* 0 ok, -1 bad (NUL-terminated, exactly 2n digits) */
 int pt__unhex_n(const char *hex, uint8_t *out, size_t n); /* 2n digits, no terminator needed */
@@ -155,6 +174,12 @@ struct pt_store {
 	struct pt__rstore *remote; /* read in place from a bucket (format/rstore.c), else NULL */
 };
 
+/* Config lines `key = value` (store.c): every value of `key`, in order (pt_strv_free);
+ * append one line (atomic rewrite); the store's id (32 hex digits: the `id`
+ * line, or for a store made before ids, derived from its `created` line). */
+int pt__store_config_values(const pt_store *st, const char *key, char ***out, size_t *n);
+int pt__store_config_add(const pt_store *st, const char *key, const char *value);
+int pt__store_id(const pt_store *st, char out[33]);
 /* Path helpers: allocated strings (pt__free). */
 char *pt__run_dir(const pt_store *st, const char *run);
 char *pt__stream_dir(const pt_store *st, const char *run, const char *stream);

@@ -1,13 +1,21 @@
 /*
  * hash.c - CRC32C (Castagnoli) for batch checksums and SHA-256 (OpenSSL
- * libcrypto, which uses the CPU's SHA extensions) for content addressing.
- * This is the only file that includes OpenSSL headers.
+ * libcrypto, which uses the CPU's SHA extensions) for content addressing,
+ * the Merkle tree's leaf and node hashes, and Ed25519 (EVP) for signed
+ * checkpoints.  This is the only file that includes OpenSSL headers.
  */
+/* The Merkle tree hashes one SHA-256 of ~100 bytes per event: the low-level
+ * SHA256_* calls (a context on the stack, no allocation, no provider fetch)
+ * are several times cheaper per call than EVP's; they are deprecated in
+ * OpenSSL 3 but present, so ask for the 1.1.1 API level. */
+#define OPENSSL_API_COMPAT 10101
 #include "base/base_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #if defined(__x86_64__)
@@ -131,6 +139,84 @@ void pt__sha256(const void *data, size_t len, uint8_t out[PT_SHA256_LEN])
 {
 	unsigned int n = 0;
 	EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+void pt__merkle_leaf_hash(const void *data, size_t len, uint8_t out[PT_SHA256_LEN])
+{
+	SHA256_CTX c;
+	static const uint8_t zero = 0;
+	SHA256_Init(&c);
+	SHA256_Update(&c, &zero, 1);
+	SHA256_Update(&c, data, len);
+	SHA256_Final(out, &c);
+}
+
+void pt__merkle_node_hash(const uint8_t left[PT_SHA256_LEN], const uint8_t right[PT_SHA256_LEN],
+			  uint8_t out[PT_SHA256_LEN])
+{
+	/* not the one-shot SHA256(): in OpenSSL 3 it fetches the algorithm on
+	 * every call (~500 ns, against ~70 ns for these three calls) */
+	uint8_t b[1 + 2 * PT_SHA256_LEN];
+	SHA256_CTX c;
+	b[0] = 1;
+	memcpy(b + 1, left, PT_SHA256_LEN);
+	memcpy(b + 1 + PT_SHA256_LEN, right, PT_SHA256_LEN);
+	SHA256_Init(&c);
+	SHA256_Update(&c, b, sizeof b);
+	SHA256_Final(out, &c);
+}
+
+/* ---- Ed25519 ---------------------------------------------------------------------- */
+
+static int ossl_err(int code, const char *what)
+{
+	return pt__err(code, "OpenSSL: %s failed", what);
+}
+
+int pt__ed25519_public(const uint8_t seed[PT_ED25519_LEN], uint8_t pub[PT_ED25519_LEN])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, PT_ED25519_LEN);
+	size_t n = PT_ED25519_LEN;
+	int rc = k && EVP_PKEY_get_raw_public_key(k, pub, &n) == 1 && n == PT_ED25519_LEN ? 0
+												: ossl_err(PT_ENOMEM, "Ed25519 key");
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+int pt__ed25519_generate(uint8_t seed[PT_ED25519_LEN], uint8_t pub[PT_ED25519_LEN])
+{
+	if (getrandom(seed, PT_ED25519_LEN, 0) != PT_ED25519_LEN)
+		return pt__err_errno(errno, "cannot read random bytes for a key");
+	return pt__ed25519_public(seed, pub);
+}
+
+int pt__ed25519_sign(const uint8_t seed[PT_ED25519_LEN], const void *msg, size_t len, uint8_t sig[PT_ED25519_SIG])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, PT_ED25519_LEN);
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	size_t n = PT_ED25519_SIG;
+	int rc = k && c && EVP_DigestSignInit(c, NULL, NULL, NULL, k) == 1 &&
+				 EVP_DigestSign(c, sig, &n, msg, len) == 1 && n == PT_ED25519_SIG
+			 ? 0
+			 : ossl_err(PT_ENOMEM, "Ed25519 signing");
+	EVP_MD_CTX_free(c);
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+int pt__ed25519_verify(const uint8_t pub[PT_ED25519_LEN], const void *msg, size_t len,
+		       const uint8_t sig[PT_ED25519_SIG])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, PT_ED25519_LEN);
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int rc;
+	if (!k || !c || EVP_DigestVerifyInit(c, NULL, NULL, NULL, k) != 1)
+		rc = ossl_err(PT_ENOMEM, "Ed25519 verification");
+	else
+		rc = EVP_DigestVerify(c, sig, PT_ED25519_SIG, msg, len) == 1 ? 0 : 1;
+	EVP_MD_CTX_free(c);
+	EVP_PKEY_free(k);
+	return rc;
 }
 
 void pt__hex(const uint8_t *bin, size_t n, char *out)

@@ -99,4 +99,22 @@ int pt__code_capture_events(pt_event *code_ev, pt_event *env_ev, const pt_store 
 /* The message listing the changed files of a dirty tree (allocated). */
 char *pt__code_dirty_message(const pt_code_provenance *p);
 
+/* ---- anchors (code/anchor.c < git.c) ----------------------------------------------------
+ * A git remote keeps, on one branch, one commit per anchor whose tree holds
+ * <run>/<stream>.note: the signed checkpoints of every stream at that time.
+ */
+#define PT_ANCHOR_NOTE_MAX (64u << 10)
+typedef struct {
+	const char *run, *stream, *text;
+} pt__anchor_file;
+/* One commit with `f` (sorted by run) on top of the remote's `branch`, pushed; its id in out_commit. */
+int pt__git_anchor_push(const char *url, const char *branch, const char *message, const pt__anchor_file *f, size_t n,
+			char out_commit[41]);
+/* Every file of every commit of the remote's `branch`, oldest commit first: cb(commit hex,
+ * run, stream file name, bytes, len); an entry of another shape comes with NULL stream
+ * or NULL text.  A non-zero return of cb stops and is returned.  PT_ENOTFOUND: no branch. */
+typedef int (*pt__anchor_cb)(void *payload, const char *commit, const char *run, const char *file, const char *text,
+			     size_t len);
+int pt__git_anchor_read(const char *url, const char *branch, pt__anchor_cb cb, void *payload, size_t *commits);
+
 #endif

@@ -831,3 +831,241 @@ done:
 	git_repository_free(repo);
 	return rc;
 }
+
+/* ---- anchors: signed checkpoints kept in a git remote (code/anchor.c) ------------------------
+ *
+ * A scratch bare repository in $TMPDIR fetches the anchor branch, one commit
+ * is made on top of it, and pushed (a fast-forward: the remote refuses a
+ * rewrite of the branch unless someone forces it, and a host with protected
+ * branches refuses that too).  The scratch repository is removed afterwards.
+ */
+#include <ftw.h>
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)sb, (void)flag, (void)f;
+	return remove(p);
+}
+
+typedef struct {
+	char dir[4096];
+	git_repository *repo;
+	git_remote *remote;
+} scratch;
+
+static void scratch_close(scratch *s)
+{
+	git_remote_free(s->remote);
+	git_repository_free(s->repo);
+	if (s->dir[0])
+		nftw(s->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* a scratch repository with the remote's `branch` fetched into refs/remotes/a/BRANCH (if it exists) */
+static int scratch_open(scratch *s, const char *url, const char *branch, git_oid *head, bool *have_head)
+{
+	memset(s, 0, sizeof *s);
+	*have_head = false;
+	int rc = git_init();
+	if (rc)
+		return rc;
+	const char *t = getenv("TMPDIR");
+	snprintf(s->dir, sizeof s->dir, "%s/pt-anchor.XXXXXX", t && *t ? t : "/tmp");
+	if (!mkdtemp(s->dir)) {
+		s->dir[0] = 0;
+		return pt__err_errno(errno, "cannot create a scratch directory for the anchor repository");
+	}
+	if (git_repository_init(&s->repo, s->dir, 1) < 0)
+		return git_fail(PT_EIO, "cannot create the scratch anchor repository");
+	/* anonymous, without url.<base>.insteadOf rewriting: the URL is used as
+	 * given (and libgit2 1.5's insteadOf lookup leaks its regex match data) */
+	git_remote_create_options ro;
+	if (git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION) < 0)
+		return git_fail(PT_ERROR, "remote options");
+	ro.repository = s->repo;
+	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	if (git_remote_create_with_opts(&s->remote, url, &ro) < 0)
+		return git_fail(PT_EINVAL, url);
+	if (git_remote_connect(s->remote, GIT_DIRECTION_FETCH, NULL, NULL, NULL) < 0)
+		return git_fail(PT_EIO, url);
+	const git_remote_head **heads = NULL;
+	size_t n = 0;
+	if (git_remote_ls(&heads, &n, s->remote) < 0)
+		return git_fail(PT_EIO, url);
+	char ref[300];
+	snprintf(ref, sizeof ref, "refs/heads/%s", branch);
+	bool exists = false;
+	for (size_t i = 0; i < n; i++)
+		exists |= !strcmp(heads[i]->name, ref);
+	git_remote_disconnect(s->remote);
+	if (!exists)
+		return 0;
+	char spec[700];
+	snprintf(spec, sizeof spec, "+refs/heads/%s:refs/remotes/a/%s", branch, branch);
+	char *specs[] = {spec};
+	git_strarray refspecs = {specs, 1};
+	if (git_remote_fetch(s->remote, &refspecs, NULL, NULL) < 0)
+		return git_fail(PT_EIO, url);
+	char local[400];
+	snprintf(local, sizeof local, "refs/remotes/a/%s", branch);
+	if (git_reference_name_to_id(head, s->repo, local) < 0)
+		return git_fail(PT_EIO, "the fetched anchor branch");
+	*have_head = true;
+	return 0;
+}
+
+static bool branch_ok(const char *b)
+{
+	char ref[300];
+	snprintf(ref, sizeof ref, "refs/heads/%s", b);
+	int valid = 0;
+	return strlen(b) < 200 && git_reference_name_is_valid(&valid, ref) == 0 && valid;
+}
+
+int pt__git_anchor_push(const char *url, const char *branch, const char *message, const pt__anchor_file *f, size_t n,
+			char out_commit[41])
+{
+	out_commit[0] = 0;
+	if (!branch_ok(branch))
+		return pt__err(PT_EINVAL, "\"%s\" is not a valid branch name", branch);
+	scratch s;
+	git_oid head, tree_id, commit_id;
+	bool have = false;
+	git_treebuilder *root = NULL, *sub = NULL;
+	git_commit *parent = NULL;
+	git_tree *tree = NULL;
+	git_signature *sig = NULL;
+	int rc = scratch_open(&s, url, branch, &head, &have);
+	if (rc)
+		goto done;
+	if (have && git_commit_lookup(&parent, s.repo, &head) < 0) {
+		rc = git_fail(PT_ECORRUPT, "the anchor branch's head");
+		goto done;
+	}
+	/* the tree: <run>/<stream>.note for every file (sorted by run by the caller) */
+	if (git_treebuilder_new(&root, s.repo, NULL) < 0) {
+		rc = git_fail(PT_ENOMEM, "tree builder");
+		goto done;
+	}
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		if (git_treebuilder_new(&sub, s.repo, NULL) < 0) {
+			rc = git_fail(PT_ENOMEM, "tree builder");
+			goto done;
+		}
+		for (; j < n && !strcmp(f[j].run, f[i].run); j++) {
+			git_oid blob;
+			char name[200];
+			snprintf(name, sizeof name, "%s.note", f[j].stream);
+			if (git_blob_create_from_buffer(&blob, s.repo, f[j].text, strlen(f[j].text)) < 0 ||
+			    git_treebuilder_insert(NULL, sub, name, &blob, GIT_FILEMODE_BLOB) < 0) {
+				rc = git_fail(PT_EIO, "anchor tree");
+				goto done;
+			}
+		}
+		git_oid sub_id;
+		if (git_treebuilder_write(&sub_id, sub) < 0 ||
+		    git_treebuilder_insert(NULL, root, f[i].run, &sub_id, GIT_FILEMODE_TREE) < 0) {
+			rc = git_fail(PT_EIO, "anchor tree");
+			goto done;
+		}
+		git_treebuilder_free(sub);
+		sub = NULL;
+		i = j;
+	}
+	if (git_treebuilder_write(&tree_id, root) < 0 || git_tree_lookup(&tree, s.repo, &tree_id) < 0 ||
+	    git_signature_now(&sig, "provtrace", "provtrace@localhost") < 0) {
+		rc = git_fail(PT_EIO, "anchor commit");
+		goto done;
+	}
+	char ref[300];
+	snprintf(ref, sizeof ref, "refs/heads/%s", branch);
+	const git_commit *parents[1] = {parent};
+	if (git_commit_create(&commit_id, s.repo, ref, sig, sig, NULL, message, tree, parent ? 1 : 0, parents) < 0) {
+		rc = git_fail(PT_EIO, "anchor commit");
+		goto done;
+	}
+	char spec[700];
+	snprintf(spec, sizeof spec, "refs/heads/%s:refs/heads/%s", branch, branch);
+	char *specs[] = {spec};
+	git_strarray refspecs = {specs, 1};
+	if (git_remote_push(s.remote, &refspecs, NULL) < 0) {
+		rc = git_fail(PT_EIO, "cannot push the anchor");
+		goto done;
+	}
+	git_oid_tostr(out_commit, 41, &commit_id);
+done:
+	git_treebuilder_free(sub);
+	git_treebuilder_free(root);
+	git_tree_free(tree);
+	git_commit_free(parent);
+	git_signature_free(sig);
+	scratch_close(&s);
+	return rc;
+}
+
+int pt__git_anchor_read(const char *url, const char *branch, pt__anchor_cb cb, void *payload, size_t *commits)
+{
+	*commits = 0;
+	if (!branch_ok(branch))
+		return pt__err(PT_EINVAL, "\"%s\" is not a valid branch name", branch);
+	scratch s;
+	git_oid head, id;
+	bool have = false;
+	git_revwalk *walk = NULL;
+	int rc = scratch_open(&s, url, branch, &head, &have);
+	if (rc)
+		goto done;
+	if (!have) {
+		rc = pt__err(PT_ENOTFOUND, "%s has no branch %s: nothing was anchored there (provtrace anchor push)", url, branch);
+		goto done;
+	}
+	if (git_revwalk_new(&walk, s.repo) < 0 || git_revwalk_push(walk, &head) < 0) {
+		rc = git_fail(PT_EIO, "anchor history");
+		goto done;
+	}
+	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
+	while (!rc && git_revwalk_next(&id, walk) == 0) {
+		git_commit *c = NULL;
+		git_tree *t = NULL;
+		char hex[41];
+		git_oid_tostr(hex, sizeof hex, &id);
+		if (git_commit_lookup(&c, s.repo, &id) < 0 || git_commit_tree(&t, c) < 0) {
+			rc = git_fail(PT_ECORRUPT, "anchor commit");
+		} else {
+			(*commits)++;
+			for (size_t i = 0; !rc && i < git_tree_entrycount(t); i++) {
+				const git_tree_entry *e = git_tree_entry_byindex(t, i);
+				git_tree *sub = NULL;
+				if (git_tree_entry_type(e) != GIT_OBJECT_TREE) {
+					rc = cb(payload, hex, git_tree_entry_name(e), NULL, NULL, 0);
+					continue;
+				}
+				if (git_tree_lookup(&sub, s.repo, git_tree_entry_id(e)) < 0) {
+					rc = git_fail(PT_ECORRUPT, "anchor tree");
+					break;
+				}
+				for (size_t k = 0; !rc && k < git_tree_entrycount(sub); k++) {
+					const git_tree_entry *fe = git_tree_entry_byindex(sub, k);
+					git_blob *b = NULL;
+					if (git_tree_entry_type(fe) != GIT_OBJECT_BLOB ||
+					    git_blob_lookup(&b, s.repo, git_tree_entry_id(fe)) < 0) {
+						rc = cb(payload, hex, git_tree_entry_name(e), git_tree_entry_name(fe), NULL, 0);
+						continue;
+					}
+					size_t len = (size_t)git_blob_rawsize(b);
+					rc = cb(payload, hex, git_tree_entry_name(e), git_tree_entry_name(fe),
+						(const char *)git_blob_rawcontent(b), len > PT_ANCHOR_NOTE_MAX ? PT_ANCHOR_NOTE_MAX + 1 : len);
+					git_blob_free(b);
+				}
+				git_tree_free(sub);
+			}
+		}
+		git_tree_free(t);
+		git_commit_free(c);
+	}
+done:
+	git_revwalk_free(walk);
+	scratch_close(&s);
+	return rc;
+}

@@ -1253,3 +1253,114 @@ done:
 	pt__free(big);
 	return rc;
 }
+
+/* ---- small JSON records read field by field (proof bundles) ---------------------------- */
+
+int pt__json_fields(const char *text, size_t len, pt__jfield *f, size_t n, size_t max_arr, char *why, size_t wl)
+{
+	pthread_once(&json_alloc_once, json_use_allocator);
+	for (size_t i = 0; i < n; i++) {
+		f[i].present = false;
+		f[i].s = NULL;
+		f[i].arr = NULL;
+		f[i].n = 0;
+		f[i].u = 0;
+	}
+	json_error_t jerr;
+	json_alloc_failed = false;
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	int rc = 0;
+	if (json_alloc_failed || (!root && json_error_code(&jerr) == json_error_out_of_memory)) {
+		rc = pt__err(PT_ENOMEM, "out of memory parsing JSON");
+		goto done;
+	}
+	if (!root) {
+		snprintf(why, wl, "not JSON (line %d, column %d: %s)", jerr.line, jerr.column, jerr.text);
+		rc = -1;
+		goto done;
+	}
+	if (!json_is_object(root)) {
+		snprintf(why, wl, "not a JSON object");
+		rc = -1;
+		goto done;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(root, key, v) {
+		size_t i = 0;
+		while (i < n && strcmp(f[i].key, key))
+			i++;
+		if (i == n) {
+			snprintf(why, wl, "unknown field \"%.60s\"", key);
+			rc = -1;
+			goto done;
+		}
+		f[i].present = true;
+		if (f[i].type == PT_JF_UINT) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0) {
+				snprintf(why, wl, "field \"%s\" must be a non-negative integer", key);
+				rc = -1;
+				goto done;
+			}
+			f[i].u = (uint64_t)json_integer_value(v);
+		} else if (f[i].type == PT_JF_STR) {
+			if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+				snprintf(why, wl, "field \"%s\" must be a string", key);
+				rc = -1;
+				goto done;
+			}
+			f[i].slen = json_string_length(v);
+			if (!(f[i].s = pt__strdup(json_string_value(v)))) {
+				rc = PT_ENOMEM;
+				goto done;
+			}
+		} else {
+			if (!json_is_array(v) || json_array_size(v) > max_arr) {
+				snprintf(why, wl, "field \"%s\" must be an array of at most %zu strings", key, max_arr);
+				rc = -1;
+				goto done;
+			}
+			f[i].n = json_array_size(v);
+			if (!(f[i].arr = pt__calloc(f[i].n ? f[i].n : 1, sizeof *f[i].arr))) {
+				rc = PT_ENOMEM;
+				goto done;
+			}
+			for (size_t k = 0; k < f[i].n; k++) {
+				json_t *e = json_array_get(v, k);
+				if (!json_is_string(e) || strlen(json_string_value(e)) != json_string_length(e)) {
+					snprintf(why, wl, "element %zu of \"%s\" must be a string", k, key);
+					rc = -1;
+					goto done;
+				}
+				if (!(f[i].arr[k] = pt__strdup(json_string_value(e)))) {
+					rc = PT_ENOMEM;
+					goto done;
+				}
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (f[i].required && !f[i].present) {
+			snprintf(why, wl, "field \"%s\" is missing", f[i].key);
+			rc = -1;
+			goto done;
+		}
+done:
+	json_decref(root);
+	if (rc)
+		pt__jfields_free(f, n);
+	return rc;
+}
+
+void pt__jfields_free(pt__jfield *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		pt__free(f[i].s);
+		f[i].s = NULL;
+		for (size_t k = 0; k < f[i].n && f[i].arr; k++)
+			pt__free(f[i].arr[k]);
+		pt__free(f[i].arr);
+		f[i].arr = NULL;
+		f[i].n = 0;
+	}
+}

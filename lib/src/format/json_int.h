@@ -33,4 +33,26 @@ int pt__json_value(pt__buf *out, const uint8_t *mp, size_t len);
 /* A JSON string literal for `n` bytes of UTF-8, appended (NUL-terminated). */
 int pt__json_string(pt__buf *out, const char *s, size_t n);
 
+/*
+ * A small JSON object read field by field (proof bundles): every key must
+ * be one of `f` (unknown keys and duplicates are refused), of its type;
+ * required ones present.  Strings without NUL bytes; arrays of at most
+ * `max_arr` strings.  0 ok; -1 with `why` for bad input; PT_ENOMEM.
+ * Free the strings with pt__jfields_free (also on error: nothing is left).
+ */
+typedef enum { PT_JF_STR, PT_JF_UINT, PT_JF_STRARR } pt__jf_type;
+typedef struct {
+	const char *key;
+	pt__jf_type type;
+	bool required;
+	bool present;
+	char *s;
+	size_t slen;
+	uint64_t u;
+	char **arr;
+	size_t n;
+} pt__jfield;
+int pt__json_fields(const char *text, size_t len, pt__jfield *f, size_t n, size_t max_arr, char *why, size_t wl);
+void pt__jfields_free(pt__jfield *f, size_t n);
+
 #endif

@@ -84,6 +84,7 @@ int pt__seg_header_read_at(int fd, uint64_t base, uint64_t file_size, const char
 	memcpy(out->stream, d + 60 + rl, sl);
 	out->stream[sl] = 0;
 	out->frame_len = 8 + dlen;
+	out->version = ver;
 	return 0;
 }
 
@@ -103,17 +104,24 @@ void pt__batch_header_encode(uint8_t out[PT_BATCH_FRAME_LEN], const pt__batch_he
 	pt__put_u64(d + 40, (uint64_t)h->step_max);
 	pt__put_u64(d + 48, (uint64_t)h->time_min);
 	pt__put_u64(d + 56, (uint64_t)h->time_max);
-	pt__put_u32(d + 64, pt__crc32c(0, d, 64));
+	memcpy(d + 64, h->root, PT_SHA256_LEN);
+	pt__put_u32(d + 96, pt__crc32c(0, d, 96));
 }
 
-int pt__batch_header_decode(const uint8_t in[PT_BATCH_FRAME_LEN], pt__batch_header *h)
+int pt__batch_header_decode(const uint8_t *in, size_t avail, pt__batch_header *h)
 {
+	if (avail < PT_BATCH_FRAME_MIN)
+		return -1;
 	const uint8_t *d = in + 8;
-	if (pt__get_u32(in) != PT_SKIP_BATCH || pt__get_u32(in + 4) != PT_BATCH_HDR_LEN || memcmp(d, "PTBH", 4))
+	uint32_t dlen = pt__get_u32(in + 4);
+	if (pt__get_u32(in) != PT_SKIP_BATCH || (dlen != PT_BATCH_HDR_LEN_V1 && dlen != PT_BATCH_HDR_LEN) ||
+	    avail < 8 + (size_t)dlen || memcmp(d, "PTBH", 4))
 		return -1;
-	if (pt__get_u32(d + 64) != pt__crc32c(0, d, 64))
+	if (pt__get_u32(d + dlen - 4) != pt__crc32c(0, d, dlen - 4))
 		return -1;
-	if (pt__get_u16(d + 4) != PT_SEG_VERSION)
+	/* the version names the layout: 1 is 68 bytes, 2 is 100 */
+	uint16_t ver = pt__get_u16(d + 4);
+	if (ver != (dlen == PT_BATCH_HDR_LEN_V1 ? 1 : 2))
 		return -1;
 	h->first_seq = pt__get_u64(d + 8);
 	h->count = pt__get_u32(d + 16);
@@ -124,6 +132,10 @@ int pt__batch_header_decode(const uint8_t in[PT_BATCH_FRAME_LEN], pt__batch_head
 	h->step_max = (int64_t)pt__get_u64(d + 40);
 	h->time_min = (int64_t)pt__get_u64(d + 48);
 	h->time_max = (int64_t)pt__get_u64(d + 56);
+	h->has_root = ver == 2;
+	if (h->has_root)
+		memcpy(h->root, d + 64, PT_SHA256_LEN);
+	h->frame_len = 8 + dlen;
 	if (h->count == 0 || h->count > PT_MAX_BATCH_EVENTS || h->raw_len > PT_MAX_BATCH_RAW ||
 	    h->payload_len > PT_MAX_BATCH_PAYLOAD || h->payload_len == 0 || h->first_seq == 0 ||
 	    h->first_seq + h->count < h->first_seq)
@@ -133,7 +145,10 @@ int pt__batch_header_decode(const uint8_t in[PT_BATCH_FRAME_LEN], pt__batch_head
 
 int pt__footer_encode(pt__buf *out, const pt__footer *f)
 {
-	uint64_t dlen = PT_FOOTER_FIXED + PT_INDEX_ENTRY_LEN * f->batches + 12;
+	uint64_t tree = PT_FOOTER_TREE + (uint64_t)PT_SHA256_LEN * f->tree_n;
+	uint64_t dlen = PT_FOOTER_FIXED + tree + PT_INDEX_ENTRY_LEN * f->batches + 12;
+	if (!f->has_tree || f->tree_n > 64)
+		return pt__err(PT_EINVAL, "segment footer without a tree");
 	if (dlen > UINT32_MAX)
 		return pt__err(PT_ELIMIT, "segment index too large");
 	int rc = pt__buf_reserve(out, 8 + dlen);
@@ -155,7 +170,13 @@ int pt__footer_encode(pt__buf *out, const pt__footer *f)
 	pt__put_u64(d + 64, (uint64_t)f->time_max);
 	pt__put_u64(d + 72, f->raw_bytes);
 	memcpy(d + 80, f->prev, PT_SHA256_LEN);
-	uint8_t *e = d + PT_FOOTER_FIXED;
+	uint8_t *t = d + PT_FOOTER_FIXED;
+	pt__put_u64(t, f->tree_size);
+	memcpy(t + 8, f->root, PT_SHA256_LEN);
+	pt__put_u32(t + 40, f->tree_n);
+	pt__put_u32(t + 44, 0);
+	memcpy(t + PT_FOOTER_TREE, f->tree_node, (size_t)f->tree_n * PT_SHA256_LEN);
+	uint8_t *e = d + PT_FOOTER_FIXED + tree;
 	for (uint64_t i = 0; i < f->batches; i++, e += PT_INDEX_ENTRY_LEN) {
 		const pt__index_entry *x = &f->entries[i];
 		pt__put_u64(e, x->offset);
@@ -192,9 +213,8 @@ int pt__footer_read_at(int fd, uint64_t base, uint64_t file_size, const char *pa
 		return pt__err(PT_ECORRUPT, "%s @%llu: no segment footer (bad end marker)", path,
 			       (unsigned long long)(file_size - 4));
 	uint64_t dlen = pt__get_u32(tail);
-	if (dlen < PT_FOOTER_FIXED + 12 || dlen + 8 > file_size ||
-	    (dlen - PT_FOOTER_FIXED - 12) % PT_INDEX_ENTRY_LEN ||
-	    (dlen - PT_FOOTER_FIXED - 12) / PT_INDEX_ENTRY_LEN > PT_MAX_FOOTER_BATCHES)
+	if (dlen < PT_FOOTER_FIXED + 12 || dlen + 8 > file_size || dlen > (uint64_t)PT_FOOTER_FIXED + PT_FOOTER_TREE +
+		64 * PT_SHA256_LEN + (uint64_t)PT_INDEX_ENTRY_LEN * PT_MAX_FOOTER_BATCHES + 12)
 		return pt__err(PT_ECORRUPT, "%s @%llu: segment footer length %llu is invalid", path,
 			       (unsigned long long)(file_size - 8), (unsigned long long)dlen);
 	uint64_t off = file_size - 8 - dlen;
@@ -213,12 +233,39 @@ int pt__footer_read_at(int fd, uint64_t base, uint64_t file_size, const char *pa
 		rc = pt__err(PT_ECORRUPT, "%s @%llu: segment footer checksum mismatch", path, (unsigned long long)off);
 		goto fail;
 	}
-	if (pt__get_u16(d + 4) > PT_SEG_VERSION) {
+	uint16_t ver = pt__get_u16(d + 4);
+	if (ver > PT_SEG_VERSION) {
 		rc = pt__err(PT_EVERSION, "%s: segment footer version is newer than this provtrace reads", path);
 		goto fail;
 	}
+	/* version 2: the tree (size, root, node count, nodes) before the index */
+	uint64_t tree = 0;
+	if (ver >= 2) {
+		if (dlen < PT_FOOTER_FIXED + PT_FOOTER_TREE + 12) {
+			rc = pt__err(PT_ECORRUPT, "%s @%llu: segment footer too short for its tree", path, (unsigned long long)off);
+			goto fail;
+		}
+		const uint8_t *t = d + PT_FOOTER_FIXED;
+		out->has_tree = true;
+		out->tree_size = pt__get_u64(t);
+		memcpy(out->root, t + 8, PT_SHA256_LEN);
+		out->tree_n = pt__get_u32(t + 40);
+		tree = PT_FOOTER_TREE + (uint64_t)PT_SHA256_LEN * out->tree_n;
+		if (out->tree_n != (uint32_t)__builtin_popcountll(out->tree_size) ||
+		    PT_FOOTER_FIXED + tree + 12 > dlen) {
+			rc = pt__err(PT_ECORRUPT, "%s @%llu: segment footer's tree is inconsistent", path, (unsigned long long)off);
+			goto fail;
+		}
+		memcpy(out->tree_node, t + PT_FOOTER_TREE, (size_t)out->tree_n * PT_SHA256_LEN);
+	}
+	if ((dlen - PT_FOOTER_FIXED - tree - 12) % PT_INDEX_ENTRY_LEN ||
+	    (dlen - PT_FOOTER_FIXED - tree - 12) / PT_INDEX_ENTRY_LEN > PT_MAX_FOOTER_BATCHES) {
+		rc = pt__err(PT_ECORRUPT, "%s @%llu: segment footer length %llu is invalid", path, (unsigned long long)off,
+			     (unsigned long long)dlen);
+		goto fail;
+	}
 	out->batches = pt__get_u64(d + 8);
-	if (out->batches != (dlen - PT_FOOTER_FIXED - 12) / PT_INDEX_ENTRY_LEN) {
+	if (out->batches != (dlen - PT_FOOTER_FIXED - tree - 12) / PT_INDEX_ENTRY_LEN) {
 		rc = pt__err(PT_ECORRUPT, "%s @%llu: segment footer batch count disagrees with its size", path,
 			     (unsigned long long)off);
 		goto fail;
@@ -239,7 +286,7 @@ int pt__footer_read_at(int fd, uint64_t base, uint64_t file_size, const char *pa
 		rc = PT_ENOMEM;
 		goto fail;
 	}
-	const uint8_t *e = d + PT_FOOTER_FIXED;
+	const uint8_t *e = d + PT_FOOTER_FIXED + tree;
 	uint64_t prev_end = 0;
 	for (uint64_t i = 0; i < out->batches; i++, e += PT_INDEX_ENTRY_LEN) {
 		pt__index_entry *x = &out->entries[i];
@@ -250,14 +297,14 @@ int pt__footer_read_at(int fd, uint64_t base, uint64_t file_size, const char *pa
 		x->step_max = (int64_t)pt__get_u64(e + 32);
 		x->time_min = (int64_t)pt__get_u64(e + 40);
 		x->time_max = (int64_t)pt__get_u64(e + 48);
-		if (x->offset + PT_BATCH_FRAME_LEN > off || x->offset < prev_end || x->count == 0 ||
+		if (x->offset + PT_BATCH_FRAME_MIN > off || x->offset < prev_end || x->count == 0 ||
 		    (i && x->first_seq != out->entries[i - 1].first_seq + out->entries[i - 1].count)) {
 			rc = pt__err(PT_ECORRUPT, "%s @%llu: segment index entry %llu is inconsistent", path,
 				     (unsigned long long)(off + 8 + PT_FOOTER_FIXED + i * PT_INDEX_ENTRY_LEN),
 				     (unsigned long long)i);
 			goto fail;
 		}
-		prev_end = x->offset + PT_BATCH_FRAME_LEN;
+		prev_end = x->offset + PT_BATCH_FRAME_MIN;
 	}
 	pt__free(buf);
 	return 0;
@@ -290,30 +337,30 @@ int pt__scan_batch_at(int fd, uint64_t base, uint64_t file_size, uint64_t *off, 
 	int rc = pt__pread_all(fd, hb, 8, base + o, "segment");
 	if (rc)
 		return rc;
-	uint32_t magic = pt__get_u32(hb);
+	uint32_t magic = pt__get_u32(hb), hlen = pt__get_u32(hb + 4);
 	if (magic == PT_SKIP_FOOTER)
 		return PT_SCAN_FOOTER;
-	if (magic != PT_SKIP_BATCH || pt__get_u32(hb + 4) != PT_BATCH_HDR_LEN)
+	if (magic != PT_SKIP_BATCH || (hlen != PT_BATCH_HDR_LEN && hlen != PT_BATCH_HDR_LEN_V1))
 		return PT_SCAN_BAD;
-	if (o + PT_BATCH_FRAME_LEN > file_size)
+	if (o + 8 + hlen > file_size)
 		return PT_SCAN_TORN;
-	if ((rc = pt__pread_all(fd, hb + 8, PT_BATCH_HDR_LEN, base + o + 8, "segment")))
+	if ((rc = pt__pread_all(fd, hb + 8, hlen, base + o + 8, "segment")))
 		return rc;
-	if (pt__batch_header_decode(hb, h))
+	if (pt__batch_header_decode(hb, 8 + hlen, h))
 		return PT_SCAN_BAD;
-	if (o + PT_BATCH_FRAME_LEN + h->payload_len > file_size)
+	if (o + h->frame_len + h->payload_len > file_size)
 		return PT_SCAN_TORN;
 	if (payload) {
 		payload->len = 0;
 		if ((rc = pt__buf_reserve(payload, h->payload_len)))
 			return rc;
-		if ((rc = pt__pread_all(fd, payload->data, h->payload_len, base + o + PT_BATCH_FRAME_LEN, "segment")))
+		if ((rc = pt__pread_all(fd, payload->data, h->payload_len, base + o + h->frame_len, "segment")))
 			return rc;
 		payload->len = h->payload_len;
 		if (pt__crc32c(0, payload->data, h->payload_len) != h->payload_crc)
 			return PT_SCAN_BAD;
 	}
-	*off = o + PT_BATCH_FRAME_LEN + h->payload_len;
+	*off = o + h->frame_len + h->payload_len;
 	return PT_SCAN_BATCH;
 }
 
@@ -324,15 +371,15 @@ int pt__find_batch_after(int fd, uint64_t file_size, uint64_t from, uint64_t *at
 	if (!buf)
 		return PT_ENOMEM;
 	int found = 0;
-	for (uint64_t pos = from + 1; pos + PT_BATCH_FRAME_LEN <= file_size && !found; pos += CH) {
+	for (uint64_t pos = from + 1; pos + PT_BATCH_FRAME_MIN <= file_size && !found; pos += CH) {
 		size_t n = (size_t)(file_size - pos < CH + PT_BATCH_FRAME_LEN ? file_size - pos : CH + PT_BATCH_FRAME_LEN);
 		if (pt__pread_all(fd, buf, n, pos, "segment"))
 			break;
-		for (size_t i = 0; i + PT_BATCH_FRAME_LEN <= n && i < CH; i++) {
+		for (size_t i = 0; i + PT_BATCH_FRAME_MIN <= n && i < CH; i++) {
 			if (buf[i] != 0x51 || buf[i + 1] != 0x2A || buf[i + 2] != 0x4D || buf[i + 3] != 0x18)
 				continue;
 			pt__batch_header h;
-			if (!pt__batch_header_decode(buf + i, &h)) {
+			if (!pt__batch_header_decode(buf + i, n - i, &h)) {
 				*at = pos + i;
 				found = 1;
 				break;
@@ -643,20 +690,21 @@ static int blk_scan_batch(blkrd *b, uint64_t *off, pt__batch_header *h, const ui
 	uint32_t magic = pt__get_u32(p);
 	if (magic == PT_SKIP_FOOTER)
 		return PT_SCAN_FOOTER;
-	if (magic != PT_SKIP_BATCH || pt__get_u32(p + 4) != PT_BATCH_HDR_LEN)
+	uint32_t hlen = pt__get_u32(p + 4);
+	if (magic != PT_SKIP_BATCH || (hlen != PT_BATCH_HDR_LEN && hlen != PT_BATCH_HDR_LEN_V1))
 		return PT_SCAN_BAD;
-	if (o + PT_BATCH_FRAME_LEN > b->size)
+	if (o + 8 + hlen > b->size)
 		return PT_SCAN_TORN;
-	if ((rc = blk_get(b, o, PT_BATCH_FRAME_LEN, &p)))
+	if ((rc = blk_get(b, o, 8 + hlen, &p)))
 		return rc;
-	if (pt__batch_header_decode(p, h))
+	if (pt__batch_header_decode(p, 8 + hlen, h))
 		return PT_SCAN_BAD;
-	uint64_t total = PT_BATCH_FRAME_LEN + (uint64_t)h->payload_len;
+	uint64_t total = h->frame_len + (uint64_t)h->payload_len;
 	if (o + total > b->size)
 		return PT_SCAN_TORN;
 	if ((rc = blk_get(b, o, (size_t)total, &p)))
 		return rc;
-	if (pt__crc32c(0, p + PT_BATCH_FRAME_LEN, h->payload_len) != h->payload_crc)
+	if (pt__crc32c(0, p + h->frame_len, h->payload_len) != h->payload_crc)
 		return PT_SCAN_BAD;
 	*frame = p;
 	*off = o + total;

@@ -11,11 +11,16 @@
 #define PT_SKIP_SEGHDR 0x184D2A50u
 #define PT_SKIP_BATCH 0x184D2A51u
 #define PT_SKIP_FOOTER 0x184D2A52u
-#define PT_BATCH_HDR_LEN 68
-#define PT_BATCH_FRAME_LEN (8 + PT_BATCH_HDR_LEN)
+/* Batch headers: version 1 (68 bytes of data), version 2 (100: + the tree root). */
+#define PT_BATCH_HDR_LEN_V1 68
+#define PT_BATCH_HDR_LEN 100
+#define PT_BATCH_FRAME_LEN (8 + PT_BATCH_HDR_LEN)       /* what the writer writes */
+#define PT_BATCH_FRAME_MIN (8 + PT_BATCH_HDR_LEN_V1)    /* the smallest a reader accepts */
 #define PT_FOOTER_FIXED 112
+#define PT_FOOTER_TREE 48 /* version 2: tree size, root, node count, reserved (then 32 per node) */
 #define PT_INDEX_ENTRY_LEN 56
-#define PT_SEG_VERSION 1
+/* 2: Merkle tree roots in batch headers and footers (issue 18); 1 still read. */
+#define PT_SEG_VERSION 2
 
 /* Reader limits: nothing larger is ever allocated from a length on disk. */
 #define PT_MAX_BATCH_EVENTS (1u << 20)
@@ -33,6 +38,7 @@ typedef struct {
 	char run[129];
 	char stream[129];
 	uint32_t frame_len; /* bytes of the whole skippable frame */
+	uint16_t version;
 } pt__seg_header;
 
 typedef struct {
@@ -42,6 +48,11 @@ typedef struct {
 	uint32_t raw_len;
 	uint32_t payload_crc;
 	int64_t step_min, step_max, time_min, time_max;
+	/* version 2: the root of the stream's Merkle tree after this batch
+	 * (tree size = first_seq + count - 1); version 1 has none */
+	bool has_root;
+	uint8_t root[PT_SHA256_LEN];
+	uint32_t frame_len; /* bytes of the frame (8 + 68 or 8 + 100), set by decode */
 } pt__batch_header;
 
 typedef struct {
@@ -58,6 +69,14 @@ typedef struct {
 	uint8_t prev[PT_SHA256_LEN];
 	pt__index_entry *entries; /* `batches` entries */
 	uint64_t offset;         /* file offset of the footer frame */
+	/* version 2: the stream's Merkle tree at the end of the segment - its
+	 * size (= last_seq), root and compact range, so that the next writer
+	 * continues the tree without re-reading history */
+	bool has_tree;
+	uint64_t tree_size;
+	uint8_t root[PT_SHA256_LEN];
+	uint32_t tree_n;
+	uint8_t tree_node[64][PT_SHA256_LEN];
 } pt__footer;
 
 int pt__seg_header_encode(pt__buf *out, const pt__seg_header *h);
@@ -70,9 +89,11 @@ int pt__seg_header_read(int fd, uint64_t file_size, const char *path, pt__seg_he
  */
 int pt__seg_header_read_at(int fd, uint64_t base, uint64_t file_size, const char *path, pt__seg_header *out);
 
+/* Always version 2: `h->root` is written. */
 void pt__batch_header_encode(uint8_t out[PT_BATCH_FRAME_LEN], const pt__batch_header *h);
-/* Decode a batch frame header: 0 ok, -1 if magic/CRC/version/limits fail. */
-int pt__batch_header_decode(const uint8_t in[PT_BATCH_FRAME_LEN], pt__batch_header *h);
+/* Decode a batch frame header of version 1 or 2 from `avail` bytes at `in`:
+ * 0 ok, -1 if magic/length/CRC/version/limits fail or `avail` is too short. */
+int pt__batch_header_decode(const uint8_t *in, size_t avail, pt__batch_header *h);
 
 int pt__footer_encode(pt__buf *out, const pt__footer *f);
 /* Read the footer from the end of a sealed segment. */

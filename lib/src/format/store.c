@@ -3,6 +3,9 @@
 #include "format/rstore_int.h"
 
 #include <errno.h>
+#include <sys/random.h>
+
+#include <errno.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -178,10 +181,16 @@ int pt_store_init(pt_store **out, const char *path)
 	if ((rc = pt__mkdir_in(path, runs, 0755)))
 		goto done;
 	{
-		char tbuf[48];
-		body = pt__sprintf("%s\nformat = %d\ncreated = %s\ncreated_by = provtrace %s\n", CONFIG_MAGIC,
+		char tbuf[48], idhex[33];
+		uint8_t id[16] = {0};
+		if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id) {
+			rc = pt__err_errno(errno, "cannot read random bytes for the store id");
+			goto done;
+		}
+		pt__hex(id, sizeof id, idhex);
+		body = pt__sprintf("%s\nformat = %d\ncreated = %s\ncreated_by = provtrace %s\nid = %s\n", CONFIG_MAGIC,
 				   PT_STORE_FORMAT_VERSION, pt_time_format(pt_time_now_ns(), tbuf, sizeof tbuf),
-				   PT_VERSION_STRING);
+				   PT_VERSION_STRING, idhex);
 	}
 	if (!body) {
 		rc = PT_ENOMEM;
@@ -196,6 +205,100 @@ done:
 	pt__free(cfg);
 	pt__free(runs);
 	pt__free(body);
+	return rc;
+}
+
+/* ---- config lines: the store id, trusted keys -------------------------------------- */
+
+int pt__store_config_values(const pt_store *st, const char *key, char ***out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	char *cfg = pt__sprintf("%s/config", st->path);
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = cfg ? pt__read_file_in(st->path, cfg, CONFIG_MAX, &data, &len) : PT_ENOMEM;
+	size_t kl = strlen(key);
+	for (size_t i = 0; !rc && i < len;) {
+		const uint8_t *nl = memchr(data + i, '\n', len - i);
+		size_t e = nl ? (size_t)(nl - data) : len;
+		if (e - i > kl + 3 && !memcmp(data + i, key, kl) && !memcmp(data + i + kl, " = ", 3)) {
+			char **v = pt__realloc(*out, (*n + 1) * sizeof *v);
+			if (!v) {
+				rc = PT_ENOMEM;
+				break;
+			}
+			*out = v;
+			if (!(v[*n] = pt__strndup((const char *)data + i + kl + 3, e - i - kl - 3))) {
+				rc = PT_ENOMEM;
+				break;
+			}
+			(*n)++;
+		}
+		i = e + 1;
+	}
+	if (rc) {
+		pt_strv_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	pt__free(data);
+	pt__free(cfg);
+	return rc;
+}
+
+int pt__store_config_add(const pt_store *st, const char *key, const char *value)
+{
+	if (strchr(value, '\n') || strchr(key, '\n'))
+		return pt__err(PT_EINVAL, "a config value is one line");
+	char *cfg = pt__sprintf("%s/config", st->path);
+	uint8_t *data = NULL;
+	size_t len = 0;
+	pt__buf b = {0};
+	int rc = cfg ? pt__read_file_in(st->path, cfg, CONFIG_MAX, &data, &len) : PT_ENOMEM;
+	if (!rc)
+		rc = pt__buf_append(&b, data, len);
+	if (!rc && len && data[len - 1] != '\n')
+		rc = pt__buf_append(&b, "\n", 1);
+	if (!rc)
+		rc = pt__buf_printf(&b, "%s = %s\n", key, value);
+	if (!rc && b.len > CONFIG_MAX)
+		rc = pt__err(PT_ELIMIT, "%s would grow past %d bytes", cfg, (int)CONFIG_MAX);
+	if (!rc)
+		rc = pt__atomic_write_in(st->path, cfg, b.data, b.len, 0644);
+	pt__buf_free(&b);
+	pt__free(data);
+	pt__free(cfg);
+	return rc;
+}
+
+int pt__store_id(const pt_store *st, char out[33])
+{
+	char **v = NULL;
+	size_t n = 0;
+	int rc = pt__store_config_values(st, "id", &v, &n);
+	if (rc)
+		return rc;
+	if (n && strlen(v[0]) == 32 && !pt__unhex(v[0], (uint8_t[16]){0}, 16)) {
+		memcpy(out, v[0], 33);
+	} else {
+		/* a store made before stores had ids: a name derived from its creation time */
+		char **c = NULL;
+		size_t cn = 0;
+		if (!(rc = pt__store_config_values(st, "created", &c, &cn))) {
+			uint8_t h[PT_SHA256_LEN];
+			char *s = pt__sprintf("provtrace-store created %s", cn ? c[0] : "");
+			if (!s) {
+				rc = PT_ENOMEM;
+			} else {
+				pt__sha256(s, strlen(s), h);
+				pt__hex(h, 16, out);
+			}
+			pt__free(s);
+		}
+		pt_strv_free(c, cn);
+	}
+	pt_strv_free(v, n);
 	return rc;
 }
 

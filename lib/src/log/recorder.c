@@ -20,6 +20,8 @@
 #include "format/objects_int.h"
 #include "log/state_int.h"
 #include "format/segment_int.h"
+#include "log/tree_int.h"
+#include "format/note_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +40,8 @@
 
 typedef struct pt__batch {
 	pt__buf raw;
+	uint32_t *ev_end; /* end offset in `raw` of each event: the Merkle leaves */
+	uint32_t ev_cap;
 	uint64_t first_seq;
 	uint32_t count;
 	int64_t step_min, step_max, time_min, time_max;
@@ -93,6 +97,19 @@ struct pt_recorder {
 	pt__chain chain;
 	pt__zc *zc;
 	pt__buf cbuf;
+	/* the stream's Merkle tree over every event written (writer-owned;
+	 * tree_mu guards its updates against readers on other threads) */
+	pt__merkle tree;
+	pthread_mutex_t tree_mu;
+	/* signed checkpoints (pt_recorder_set_signing_key): note_mu orders
+	 * the writer's and on-demand signings; a smaller tree never replaces
+	 * a larger one */
+	pt__skey *skey;
+	char origin[PT_ORIGIN_MAX + 1];
+	char *note_path;
+	pthread_mutex_t note_mu;
+	uint64_t note_size;
+	bool note_written;
 
 	uint64_t recovered_bytes;
 
@@ -170,6 +187,7 @@ static void batch_free(pt__batch *b)
 {
 	if (!b)
 		return;
+	pt__free(b->ev_end);
 	pt__buf_free(&b->raw);
 	pt__free(b);
 }
@@ -254,6 +272,14 @@ static int append_locked(pt_recorder *r, const envelope *e, uint64_t *out_seq)
 	int rc = pt__buf_reserve(&b->raw, need);
 	if (rc)
 		return rc;
+	if (b->count == b->ev_cap) {
+		uint32_t nc = b->ev_cap ? b->ev_cap * 2 : 256;
+		uint32_t *v = pt__realloc(b->ev_end, nc * sizeof *v);
+		if (!v)
+			return PT_ENOMEM;
+		b->ev_end = v;
+		b->ev_cap = nc;
+	}
 	int64_t t = e->time ? e->time : pt_time_now_ns();
 	uint64_t seq = r->next_seq;
 	uint8_t *p = b->raw.data + b->raw.len;
@@ -285,6 +311,7 @@ static int append_locked(pt_recorder *r, const envelope *e, uint64_t *out_seq)
 		p += e->body_len;
 	}
 	b->raw.len = (size_t)(p - b->raw.data);
+	b->ev_end[b->count] = (uint32_t)b->raw.len;
 	if (b->count == 0) {
 		b->first_seq = seq;
 		b->time_min = b->time_max = t;
@@ -544,8 +571,20 @@ static int write_batch(pt_recorder *r, pt__batch *b)
 	if ((rc = pt__zc_compress(r->zc, &r->cbuf, b->raw.data, b->raw.len)))
 		return rc;
 	pt__batch_header h = {b->first_seq, b->count, (uint32_t)(r->cbuf.len - PT_BATCH_FRAME_LEN), (uint32_t)b->raw.len,
-			     0, b->step_min, b->step_max, b->time_min, b->time_max};
+			     0, b->step_min, b->step_max, b->time_min, b->time_max, true, {0}, PT_BATCH_FRAME_LEN};
 	h.payload_crc = pt__crc32c(0, r->cbuf.data + PT_BATCH_FRAME_LEN, h.payload_len);
+	/* the tree after this batch: committed only once the batch is written
+	 * (a batch retried after a lack of space is hashed again, not twice) */
+	pt__merkle t = r->tree;
+	if (t.size + 1 != b->first_seq)
+		return pt__err(PT_ERROR, "internal: the Merkle tree has %llu leaves before seq %llu",
+			       (unsigned long long)t.size, (unsigned long long)b->first_seq);
+	for (uint32_t i = 0, start = 0; i < b->count; start = b->ev_end[i++]) {
+		uint8_t lh[PT_SHA256_LEN];
+		pt__merkle_leaf_hash(b->raw.data + start, b->ev_end[i] - start, lh);
+		pt__merkle_push(&t, lh);
+	}
+	pt__merkle_root(&t, h.root);
 	pt__batch_header_encode(r->cbuf.data, &h);
 	rc = pt__write_all(r->seg_fd, r->cbuf.data, r->cbuf.len, r->open_path);
 	if (rc) {
@@ -556,6 +595,9 @@ static int write_batch(pt_recorder *r, pt__batch *b)
 		return rc;
 	}
 	pt__sha256_update(r->sha, r->cbuf.data, r->cbuf.len);
+	pthread_mutex_lock(&r->tree_mu);
+	r->tree = t;
+	pthread_mutex_unlock(&r->tree_mu);
 	rc = idx_add(r, r->seg_size, &h);
 	r->seg_size += r->cbuf.len;
 	return rc;
@@ -567,10 +609,19 @@ static int seal_segment(pt_recorder *r)
 	if (r->seg_fd < 0)
 		return 0;
 	pt__footer f = {r->idx_n, r->seg_events, r->seg_first_seq, r->seg_first_seq + r->seg_events - 1,
-		       r->seg_step_min, r->seg_step_max, r->seg_time_min, r->seg_time_max, r->seg_raw, {0}, r->idx, 0};
+		       r->seg_step_min, r->seg_step_max, r->seg_time_min, r->seg_time_max, r->seg_raw, {0}, r->idx, 0,
+		       false, 0, {0}, 0, {{0}}};
 	memcpy(f.prev, r->prev, PT_SHA256_LEN);
+	f.has_tree = true;
+	f.tree_size = r->tree.size;
+	pt__merkle_root(&r->tree, f.root);
+	f.tree_n = r->tree.n;
+	memcpy(f.tree_node, r->tree.node, (size_t)r->tree.n * PT_SHA256_LEN);
 	pt__buf b = {0};
 	char *dst = NULL;
+	if (f.tree_size != f.last_seq)
+		return pt__err(PT_ERROR, "internal: the Merkle tree has %llu leaves at the end of a segment ending at seq %llu",
+			       (unsigned long long)f.tree_size, (unsigned long long)f.last_seq);
 	bool write_failed = false;
 	r->retryable = false;
 	int rc = pt__footer_encode(&b, &f);
@@ -611,6 +662,51 @@ static int seal_segment(pt_recorder *r)
 done:
 	pt__buf_free(&b);
 	pt__free(dst);
+	return rc;
+}
+
+/* Sign tree `t` and store the note (STREAM/checkpoint.note), unless a tree
+ * at least as large is already there.  `out` (may be NULL) gets the text.
+ * `only_first`: nothing if a note was written already (a close that sealed
+ * nothing new).  No key: nothing (the key is read under note_mu). */
+static int sign_tree(pt_recorder *r, const pt__merkle *t, char **out, bool only_first)
+{
+	pt__checkpoint c;
+	memset(&c, 0, sizeof c);
+	snprintf(c.origin, sizeof c.origin, "%s", r->origin);
+	c.size = t->size;
+	pt__merkle_root(t, c.root);
+	pt__buf b = {0};
+	pthread_mutex_lock(&r->note_mu);
+	if (!r->skey || (only_first && r->note_written)) {
+		bool none = !r->skey;
+		pthread_mutex_unlock(&r->note_mu);
+		return none && out ? pt__err(PT_EINVAL, "no signing key") : 0;
+	}
+	int rc = pt__note_sign(&b, &c, r->skey);
+	if (!rc && (!r->note_written || t->size > r->note_size)) {
+		rc = pt__atomic_write_in(r->st->path, r->note_path, b.data, b.len, 0644);
+		if (!rc) {
+			r->note_size = t->size;
+			r->note_written = true;
+		}
+	}
+	pthread_mutex_unlock(&r->note_mu);
+	if (!rc && out) {
+		*out = (char *)b.data; /* NUL-terminated by pt__buf_printf */
+		b.data = NULL;
+	}
+	pt__buf_free(&b);
+	return rc;
+}
+
+/* Writer thread: a seal, then (with a key) the signed checkpoint of the tree it sealed. */
+static int seal_and_sign(pt_recorder *r)
+{
+	bool had = r->seg_fd >= 0;
+	int rc = seal_segment(r);
+	if (!rc)
+		rc = sign_tree(r, &r->tree, NULL, !had);
 	return rc;
 }
 
@@ -691,7 +787,7 @@ static void *writer_main(void *arg)
 			if (r->fold_ok)
 				fold_batch(r, b);
 			last = b->first_seq + b->count - 1;
-			if (r->seg_size >= r->o.segment_max_bytes && (rc = seal_segment(r))) {
+			if (r->seg_size >= r->o.segment_max_bytes && (rc = seal_and_sign(r))) {
 				failed = b->next;
 				break;
 			}
@@ -711,7 +807,7 @@ static void *writer_main(void *arg)
 			}
 		}
 		if (!rc && (stopping || seal_target != r->seal_done)) {
-			rc = seal_segment(r);
+			rc = seal_and_sign(r);
 			synced = !rc;
 			retry = rc && r->retryable && !stopping;
 		}
@@ -1291,13 +1387,38 @@ adopt:
 	 * instead of scanning an open segment batch by batch.  Also completes an
 	 * interrupted seal (a footer already written).
 	 */
-	if (!rc && r->seg_fd >= 0)
-		rc = seal_segment(r);
+	if (!rc && r->seg_fd >= 0) {
+		pt__tree_feeder tf = {0};
+		tf.check_roots = true;
+		rc = pt__tree_feed(&tf, &r->tree, r->seg_fd, 0, s.hdr.frame_len, s.valid_end, r->open_path);
+		pt__tree_feeder_free(&tf);
+		if (!rc)
+			rc = seal_segment(r);
+	}
 done:
 	pt__openseg_scan_free(&s);
 	if (fd >= 0)
 		close(fd);
 	return rc;
+}
+
+/* The tree over the sealed history (the newest footer holds it). */
+static int load_tree(pt_recorder *r)
+{
+	pt__merkle_init(&r->tree);
+	if (!r->chain.n)
+		return 0;
+	pt__history h;
+	int rc = pt__history_load(&h, r->st, r->run, r->stream, false);
+	if (!rc)
+		rc = pt__tree_of_sealed(&h, &r->tree);
+	pt__history_free(&h);
+	if (!rc && r->tree.size != r->next_seq - 1)
+		rc = pt__err(PT_ECORRUPT, "%s/%s: the Merkle tree of the sealed history has %llu events, the chain %llu",
+			     r->run, r->stream, (unsigned long long)r->tree.size, (unsigned long long)(r->next_seq - 1));
+	if (rc)
+		return pt__err_wrap(rc, "cannot compute the Merkle tree of %s/%s", r->run, r->stream);
+	return 0;
 }
 
 static char *generate_run_name(void)
@@ -1343,6 +1464,12 @@ static void recorder_destroy(pt_recorder *r)
 	pthread_cond_destroy(&r->cv_done);
 	pthread_cond_destroy(&r->cv_space);
 	pthread_cond_destroy(&r->cv_snap);
+	pthread_mutex_destroy(&r->tree_mu);
+	pthread_mutex_destroy(&r->note_mu);
+	if (r->skey)
+		memset(r->skey, 0, sizeof *r->skey);
+	pt__free(r->skey);
+	pt__free(r->note_path);
 	pt__fold_free(&r->fold);
 	for (size_t i = 0; i < PT_SNAPSHOT_QUEUE; i++)
 		pt__buf_free(&r->snapq[i].state);
@@ -1402,6 +1529,8 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 	pthread_cond_init(&r->cv_done, NULL);
 	pthread_cond_init(&r->cv_space, NULL);
 	pthread_cond_init(&r->cv_snap, NULL);
+	pthread_mutex_init(&r->tree_mu, NULL);
+	pthread_mutex_init(&r->note_mu, NULL);
 	r->st = st;
 	int rc = 0;
 	envelope rec_ev;
@@ -1436,7 +1565,7 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 		r->segno = last->segno + 1;
 		r->next_seq = last->last_seq + 1;
 	}
-	if ((rc = check_chain_files(r)) || (rc = check_identity(r)) || (rc = roll_forward(r)) ||
+	if ((rc = check_chain_files(r)) || (rc = check_identity(r)) || (rc = roll_forward(r)) || (rc = load_tree(r)) ||
 	    (rc = recover_open_segment(r, &rec_ev, &rec_body, &have_rec)))
 		goto fail;
 	if (!(r->cur = batch_get_locked(r))) {
@@ -1572,3 +1701,81 @@ void pt_recorder_free(pt_recorder *r) { (void)pt_recorder_close(r); }
 /* The store a recorder writes to (borrowed): code provenance puts its objects there.
  * (Declared in codeprov.h.) */
 pt_store *pt__recorder_store(const pt_recorder *r) { return r->st; }
+
+/* ---- signed checkpoints (proof.h) ---- */
+
+int pt_recorder_set_signing_key(pt_recorder *r, const char *key_path)
+{
+	if (!r || !key_path)
+		return pt__err(PT_EINVAL, "pt_recorder_set_signing_key: NULL argument");
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = pt__read_file(key_path, 4096, &data, &len);
+	if (rc)
+		return pt__err_wrap(rc, "cannot read signing key");
+	pt__skey *k = pt__calloc(1, sizeof *k);
+	char why[200] = "";
+	char idhex[33];
+	if (!k) {
+		rc = PT_ENOMEM;
+	} else if ((rc = pt__skey_parse((const char *)data, len, k, why, sizeof why))) {
+		rc = rc < 0 && rc != -1 ? rc : pt__err(PT_EINVAL, "%s: not a signing key: %s", key_path, why);
+	} else if (!(rc = pt__store_id(r->st, idhex))) {
+		pthread_mutex_lock(&r->note_mu);
+		snprintf(r->origin, sizeof r->origin, "provtrace/%s/%s/%s", idhex, r->run, r->stream);
+		if (!r->note_path && !(r->note_path = pt__sprintf("%s/checkpoint.note", r->dir)))
+			rc = PT_ENOMEM;
+		if (!rc) {
+			if (r->skey)
+				memset(r->skey, 0, sizeof *r->skey);
+			pt__free(r->skey);
+			r->skey = k;
+			k = NULL;
+		}
+		pthread_mutex_unlock(&r->note_mu);
+	}
+	if (data)
+		memset(data, 0, len);
+	pt__free(data);
+	if (k)
+		memset(k, 0, sizeof *k);
+	pt__free(k);
+	return rc;
+}
+
+int pt_recorder_sign_checkpoint(pt_recorder *r, char **out_note)
+{
+	if (out_note)
+		*out_note = NULL;
+	if (!r)
+		return pt__err(PT_EINVAL, "pt_recorder_sign_checkpoint: NULL recorder");
+	pthread_mutex_lock(&r->note_mu);
+	bool keyed = r->skey != NULL;
+	pthread_mutex_unlock(&r->note_mu);
+	if (!keyed)
+		return pt__err(PT_EINVAL, "recorder for %s/%s has no signing key (pt_recorder_set_signing_key)", r->run,
+			       r->stream);
+	/* everything appended so far written (whatever the durability) */
+	pthread_mutex_lock(&r->mu);
+	int rc = 0;
+	uint64_t target = r->next_seq - 1;
+	if (r->cur->count && (rc = enqueue_cur_locked(r))) {
+		pthread_mutex_unlock(&r->mu);
+		return rc;
+	}
+	pthread_cond_signal(&r->cv_work);
+	while (r->written_seq < target && !r->err && !r->nospc)
+		pthread_cond_wait(&r->cv_done, &r->mu);
+	if (r->err)
+		rc = sticky_locked(r);
+	else if (r->written_seq < target)
+		rc = pt__err(r->nospc, "%s", r->nospc_msg);
+	pthread_mutex_unlock(&r->mu);
+	if (rc)
+		return rc;
+	pt__merkle t;
+	pthread_mutex_lock(&r->tree_mu);
+	t = r->tree;
+	pthread_mutex_unlock(&r->tree_mu);
+	return sign_tree(r, &t, out_note, false);
+}

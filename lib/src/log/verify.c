@@ -8,6 +8,8 @@
 #include "base/mpk_int.h"
 #include "format/objects_int.h"
 #include "log/state_int.h"
+#include "log/tree_int.h"
+#include "format/note_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +26,20 @@ typedef struct {
 	char first_msg[512];
 	pt__zd *zd;
 	pt__buf payload_buf, raw;
+	/* the stream's Merkle tree, recomputed from its events; tree_ok false
+	 * once a batch could not be read (the rest is not compared) */
+	pt__merkle tree;
+	bool tree_ok;
+	/* the stream's signed checkpoint (STREAM/checkpoint.note): its root is
+	 * compared when the recomputed tree reaches its size */
+	bool have_note, note_checked;
+	uint64_t note_size;
+	uint8_t note_root[PT_SHA256_LEN];
+	char note_path[PT_ORIGIN_MAX + 64];
+	/* trusted verifier keys from the store's config */
+	pt__vkey *keys;
+	size_t nkeys;
+	bool keys_loaded;
 } vctx;
 
 static void report(vctx *v, pt_severity sev, int code, const char *abs_path, uint64_t off, const char *fmt, ...)
@@ -86,7 +102,21 @@ static int check_events(vctx *v, const char *path, uint64_t off, const pt__batch
 				body_ok = val.type == MPK_MAP;
 			}
 		}
-		(void)start;
+		if (v->tree_ok) {
+			uint8_t lh[PT_SHA256_LEN];
+			pt__merkle_leaf_hash(start, (size_t)(p - start), lh);
+			pt__merkle_push(&v->tree, lh);
+			if (v->have_note && !v->note_checked && v->tree.size == v->note_size) {
+				uint8_t root[PT_SHA256_LEN];
+				pt__merkle_root(&v->tree, root);
+				v->note_checked = true;
+				if (memcmp(root, v->note_root, PT_SHA256_LEN))
+					report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, v->note_path, 0,
+					       "the signed checkpoint's root (tree of %llu events) is not the root of the stream's "
+					       "first %llu events: history was changed after it was signed",
+					       (unsigned long long)v->note_size, (unsigned long long)v->note_size);
+			}
+		}
 		if (!seq_ok || !kind_ok || !time_ok || !body_ok)
 			return report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, off,
 				      "event %u lacks a valid seq, time, kind or body", i),
@@ -122,8 +152,23 @@ static int check_batch(vctx *v, int fd, uint64_t base, const char *path, uint64_
 		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, at, "%s", pt_error_last());
 		return PT_SCAN_BAD;
 	}
-	if (check_events(v, path, at, h))
+	if (v->tree_ok && v->tree.size + 1 != h->first_seq)
+		v->tree_ok = false; /* a gap, reported by the callers */
+	if (check_events(v, path, at, h)) {
+		v->tree_ok = false;
 		return PT_SCAN_BAD;
+	}
+	if (v->tree_ok && h->has_root) {
+		uint8_t root[PT_SHA256_LEN];
+		pt__merkle_root(&v->tree, root);
+		if (memcmp(root, h->root, PT_SHA256_LEN)) {
+			report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, at,
+			       "the batch's Merkle root (tree of %llu events) does not match the stream's events up to seq %llu: "
+			       "history before it was changed, or this header was",
+			       (unsigned long long)v->tree.size, (unsigned long long)v->tree.size);
+			return PT_SCAN_BAD;
+		}
+	}
 	v->stats->batches++;
 	v->stats->events += h->count;
 	return PT_SCAN_BATCH;
@@ -147,6 +192,7 @@ static int verify_sealed(vctx *v, const pt__history *hist, const pt__chain_entry
 		goto done;
 	}
 	if (state == PT_HIST_EXPIRED) {
+		v->tree_ok = false;
 		pt__history_open_id(hist, e->id, &sg);
 		report(v, PT_SEVERITY_WARNING, PT_ENOTFOUND, path, 0, "seq %llu..%llu: %s", (unsigned long long)e->first_seq,
 		       (unsigned long long)e->last_seq, pt_error_last());
@@ -245,8 +291,26 @@ static int verify_sealed(vctx *v, const pt__history *hist, const pt__chain_entry
 	if (!bad && (i != f.batches || seq - 1 != f.last_seq || f.last_seq != e->last_seq || f.events != e->events))
 		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, f.offset, "footer totals disagree with the batches or the chain"),
 			bad = 1;
+	if (!bad && f.has_tree) {
+		uint8_t root[PT_SHA256_LEN];
+		pt__merkle_root(&v->tree, root);
+		if (f.tree_size != f.last_seq)
+			report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, f.offset, "the footer's Merkle tree has %llu events, the segment ends at seq %llu",
+			       (unsigned long long)f.tree_size, (unsigned long long)f.last_seq), bad = 1;
+		else if (v->tree_ok && (v->tree.size != f.tree_size || memcmp(root, f.root, PT_SHA256_LEN) ||
+					v->tree.n != f.tree_n || memcmp(v->tree.node, f.tree_node, (size_t)f.tree_n * PT_SHA256_LEN)))
+			report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, path, f.offset,
+			       "the footer's Merkle tree does not match the stream's events up to seq %llu", (unsigned long long)f.last_seq),
+				bad = 1;
+		else if (!v->tree_ok && !pt__merkle_set(&v->tree, f.tree_size, (const uint8_t(*)[PT_SHA256_LEN])f.tree_node, f.tree_n))
+			v->tree_ok = true; /* history before it could not be read: compare what follows against it */
+	}
+	if (bad)
+		v->tree_ok = false;
 	*next_seq = e->last_seq + 1;
 done:
+	if (bad)
+		v->tree_ok = false;
 	pt__footer_free(&f);
 	pt__segsrc_close(&sg);
 	pt__free(path);
@@ -397,6 +461,87 @@ done:
 	return rc;
 }
 
+/*
+ * STREAM/checkpoint.note, if there is one: well formed, of this store, run
+ * and stream (a stream copied under another name carries the other's
+ * origin), signed by a trusted key when the config lists any.  Its root is
+ * compared while the tree is recomputed (check_events).
+ */
+static int load_note(vctx *v, const char *run, const char *stream, const char *dir)
+{
+	v->have_note = v->note_checked = false;
+	snprintf(v->note_path, sizeof v->note_path, "%s/checkpoint.note", dir);
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = pt__read_file_in(v->st->path, v->note_path, PT_NOTE_MAX, &data, &len);
+	if (rc == PT_ENOTFOUND) {
+		pt__err_clear();
+		return 0;
+	}
+	if (rc == PT_ENOMEM)
+		return rc;
+	if (rc) {
+		report(v, PT_SEVERITY_ERROR, rc, v->note_path, 0, "%s", pt_error_last());
+		return 0;
+	}
+	if (!v->keys_loaded) {
+		char **lines = NULL;
+		size_t n = 0;
+		if ((rc = pt__store_config_values(v->st, "trusted_key", &lines, &n))) {
+			pt__free(data);
+			return rc;
+		}
+		v->keys = n ? pt__calloc(n, sizeof *v->keys) : NULL;
+		for (size_t i = 0; i < n && (v->keys || !n); i++) {
+			char why[200];
+			if (!pt__vkey_parse(lines[i], strlen(lines[i]), &v->keys[v->nkeys], why, sizeof why))
+				v->nkeys++;
+			else
+				report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, v->st->path, 0, "config: trusted_key %zu is not a key: %s",
+				       i + 1, why);
+		}
+		pt_strv_free(lines, n);
+		if (n && !v->keys) {
+			pt__free(data);
+			return PT_ENOMEM;
+		}
+		v->keys_loaded = true;
+	}
+	pt__checkpoint c;
+	char why[300] = "";
+	if (pt__note_open((const char *)data, len, NULL, &c, why, sizeof why)) {
+		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, v->note_path, 0, "the signed checkpoint is malformed: %s", why);
+		pt__free(data);
+		return 0;
+	}
+	char id[33], want[PT_ORIGIN_MAX + 1];
+	if ((rc = pt__store_id(v->st, id))) {
+		pt__free(data);
+		return rc;
+	}
+	snprintf(want, sizeof want, "provtrace/%s/%s/%s", id, run, stream);
+	if (strcmp(c.origin, want))
+		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, v->note_path, 0,
+		       "the signed checkpoint is of log \"%s\", not of this stream (\"%s\"): a stream copied or renamed",
+		       c.origin, want);
+	if (v->nkeys) {
+		bool ok = false;
+		char last[300] = "";
+		for (size_t i = 0; i < v->nkeys && !ok; i++)
+			ok = !pt__note_open((const char *)data, len, &v->keys[i], &c, last, sizeof last);
+		if (!ok)
+			report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, v->note_path, 0,
+			       "the signed checkpoint is not signed by a trusted key (%s)", last);
+	}
+	pt__free(data);
+	v->have_note = true;
+	v->note_size = c.size;
+	memcpy(v->note_root, c.root, PT_SHA256_LEN);
+	if (c.size == 0)
+		v->note_checked = true;
+	return 0;
+}
+
 static int verify_stream(vctx *v, const char *run, const char *stream)
 {
 	char *dir = pt__stream_dir(v->st, run, stream);
@@ -412,6 +557,10 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 		goto done;
 	}
 	v->stats->streams++;
+	pt__merkle_init(&v->tree);
+	v->tree_ok = true;
+	if ((rc = load_note(v, run, stream, dir)))
+		goto done;
 	if ((rc = pt__history_load(&hist, v->st, run, stream, true)) == PT_ENOMEM)
 		goto done;
 	if (rc) {
@@ -517,6 +666,11 @@ static int verify_stream(vctx *v, const char *run, const char *stream)
 	} else if (errno != ENOENT) {
 		report(v, PT_SEVERITY_ERROR, PT_EIO, open_path, 0, "cannot open: %s", strerror(errno));
 	}
+	if (v->have_note && !v->note_checked && v->tree_ok && v->tree.size < v->note_size)
+		report(v, PT_SEVERITY_ERROR, PT_ECORRUPT, v->note_path, 0,
+		       "the stream has %llu events but its signed checkpoint covers %llu: events were removed (the open "
+		       "segment truncated, deleted or replaced by an older copy, or the stream rolled back)",
+		       (unsigned long long)v->tree.size, (unsigned long long)v->note_size);
 	if (!rc && !v->stop && !v->stats->errors)
 		rc = verify_snapshots(v, run, stream, dir);
 done:
@@ -623,5 +777,6 @@ done:
 	pt__zd_free(v.zd);
 	pt__buf_free(&v.payload_buf);
 	pt__buf_free(&v.raw);
+	pt__free(v.keys);
 	return rc;
 }
