@@ -23,6 +23,22 @@ endfunction()
 
 # the HTTP client, AWS configuration, XML; signatures checked by botocore's signer
 pt_add_remote_cmocka(test_http)
-add_test(NAME remote_http COMMAND ${PT_HARNESS} --fake -- $<TARGET_FILE:test_http>)
+add_test(NAME remote_http COMMAND ${PT_HARNESS} --moto --fake -- $<TARGET_FILE:test_http>)
 set_tests_properties(remote_http PROPERTIES ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout"
   SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+# remotes, push, clone (CLI and Python) against moto
+if(PT_PYTHON3 AND PT_PY_REGISTER AND TARGET provtrace_cli)
+  add_test(NAME remote_push_clone COMMAND ${PT_HARNESS} --moto -- ${PT_PYTHON3} -m unittest -v test_remote
+    WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/remote)
+  set_tests_properties(remote_push_clone PROPERTIES ENVIRONMENT "${PT_PY_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 900
+    LABELS python)
+endif()
+
+# the remote benchmark must run to the end (numbers reported, not enforced)
+if(PT_PYTHON3 AND PT_PY_REGISTER AND TARGET provtrace_cli)
+  add_test(NAME bench_remote_quick COMMAND ${PT_HARNESS} --moto -- ${PT_PYTHON3}
+    ${PROJECT_SOURCE_DIR}/tools/bench/bench_remote.py --quick)
+  set_tests_properties(bench_remote_quick PROPERTIES ENVIRONMENT "${PT_PY_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 600
+    LABELS bench)
+endif()

@@ -37,6 +37,7 @@
 #include "provtrace/run.h"
 #include "provtrace/artifact.h"
 #include "provtrace/dataset.h"
+#include "provtrace/remote.h"
 #include "provtrace/runs.h"
 #include "provtrace/report.h"
 #include "provtrace/ui.h"

@@ -112,6 +112,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if err:
             return self._send(403, ("SignatureDoesNotMatch: " + err).encode())
         p = urlsplit(path).path
+        q = urlsplit(path).query
+        if p.startswith("/hostile-") and "list-type=2" in q:
+            return self._send(200, hostile_listing(p[1:], q), "application/xml")
+        if p.startswith("/denied/"):
+            return self._send(403, ("<?xml version='1.0'?><Error><Code>AccessDenied</Code>"
+                                    "<Message>Access Denied \u00e9\u202e</Message></Error>").encode(),
+                              "application/xml")
         if p.startswith("/flaky/"):
             n = int(p.split("/")[2])
             with lock:
@@ -160,6 +167,36 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self._send(200, msg)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
+
+
+def hostile_listing(bucket, query):
+    head = b"<?xml version='1.0' encoding='UTF-8'?><ListBucketResult xmlns='http://s3.amazonaws.com/doc/2006-03-01/'>"
+    tail = b"</ListBucketResult>"
+    def item(k):
+        return b"<Contents><Key>%s</Key><Size>1</Size><ETag>&quot;x&quot;</ETag></Contents>" % k
+    if bucket == "hostile-outside":   # a key that is not below the prefix asked for
+        return head + item(b"pre/a") + item(b"elsewhere/b") + b"<IsTruncated>false</IsTruncated>" + tail
+    if bucket == "hostile-order":     # keys out of order
+        return head + item(b"pre/b") + item(b"pre/a") + b"<IsTruncated>false</IsTruncated>" + tail
+    if bucket == "hostile-loop":      # truncated forever with the same token
+        return head + item(b"pre/a") + b"<IsTruncated>true</IsTruncated><NextContinuationToken>t</NextContinuationToken>" + tail
+    if bucket == "hostile-laughs":
+        return (b"<?xml version='1.0'?><!DOCTYPE l [<!ENTITY a 'aaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;&a;&a;&a;'>]>"
+                b"<ListBucketResult><Contents><Key>pre/&b;</Key><Size>1</Size></Contents></ListBucketResult>")
+    if bucket == "hostile-notlisting":
+        return b"<Something><Contents><Key>pre/a</Key></Contents></Something>"
+    if bucket == "hostile-badsize":
+        return head + b"<Contents><Key>pre/a</Key><Size>-5</Size></Contents><IsTruncated>false</IsTruncated>" + tail
+    if bucket == "hostile-many":      # 3 pages of 1000 keys each
+        page = 0
+        for kv in query.split("&"):
+            if kv.startswith("continuation-token="):
+                page = int(kv.split("=", 1)[1])
+        keys = b"".join(item(b"pre/%02d-%06d" % (page, i)) for i in range(1000))
+        more = (b"<IsTruncated>true</IsTruncated><NextContinuationToken>%d</NextContinuationToken>" % (page + 1)
+                if page < 2 else b"<IsTruncated>false</IsTruncated>")
+        return head + keys + more + tail
+    return head + b"<IsTruncated>false</IsTruncated>" + tail
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):

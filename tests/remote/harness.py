@@ -56,7 +56,7 @@ def aws_python():
         with open(p, "rb") as f:
             first = f.readline()
         if b"bash" in first or b"/sh" in first:
-            real = subprocess.run(["pyenv", "which", "moto_server"], capture_output=True, text=True,
+            real = subprocess.run(["pyenv", "which", "moto_server"], capture_output=True, text=True, env=clean_env(),
                                   check=True).stdout.strip()
         with open(real, "rb") as f:
             first = f.readline().decode().strip()
@@ -65,6 +65,14 @@ def aws_python():
     except (OSError, subprocess.CalledProcessError):
         pass
     missing("a Python interpreter with botocore (the one moto_server uses)")
+
+
+def clean_env(env=None):
+    """The environment for a server or an AWS-side tool: without the sanitizer
+    runtime an ASan build preloads into our own processes."""
+    e = dict(os.environ if env is None else env)
+    e.pop("LD_PRELOAD", None)
+    return e
 
 
 def free_port():
@@ -122,7 +130,7 @@ class Moto:
         exe = moto_server_path()
         port = free_port()
         self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=clean_env())
         self.endpoint = f"http://127.0.0.1:{port}"
         _wait_http(self.endpoint + "/moto-api/", self.proc, "moto_server")
         return self
@@ -152,7 +160,7 @@ class Fake:
 
     def start(self):
         py = aws_python()
-        env = dict(os.environ)
+        env = clean_env()
         env.setdefault("PT_TEST_FAKE_KEYS", "testing:testing,AKIDTOKEN:sekrit/with+chars:tok=en/1")
         self.proc = subprocess.Popen([py, os.path.join(HERE, "fake_s3.py")], stdout=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL, env=env)

@@ -10,6 +10,7 @@
 #include "testutil.h"
 
 #include "base/http_int.h"
+#include "base/s3_int.h"
 #include "base/xml_int.h"
 
 #include <fcntl.h>
@@ -466,6 +467,151 @@ static void hostile_xml_is_refused_with_bounded_memory(void **state)
 	}
 }
 
+/* ---- S3 listings and errors from a hostile server ------------------------------------------------ */
+static pt__s3 *s3_of(const char *bucket)
+{
+	clear_aws_env();
+	setenv("AWS_ACCESS_KEY_ID", "testing", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "testing", 1);
+	char url[128];
+	snprintf(url, sizeof url, "s3://%s/pre", bucket);
+	pt__http_opts o = PT_HTTP_OPTS_INIT;
+	o.max_retries = 0;
+	pt__s3 *s = NULL;
+	TU_OK(pt__s3_open(&s, url, fake(), NULL, &o));
+	return s;
+}
+
+static void hostile_listings_are_clear_errors(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *bucket;
+		int rc;
+		const char *msg;
+	} cases[] = {
+		{"hostile-outside", PT_ECORRUPT, "outside the prefix"},
+		{"hostile-order", PT_ECORRUPT, "out of order"},
+		{"hostile-loop", PT_ECORRUPT, "repeated"},
+		{"hostile-laughs", PT_ECORRUPT, "DOCTYPE"},
+		{"hostile-notlisting", PT_ECORRUPT, "not a ListBucketResult"},
+		{"hostile-badsize", PT_ECORRUPT, "malformed entry"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		pt__s3 *s = s3_of(cases[i].bucket);
+		pt__s3_obj *v = NULL;
+		size_t n = 99;
+		int rc = pt__s3_list(s, "", 1000, &v, &n);
+		if (rc != cases[i].rc || !strstr(pt_error_last(), cases[i].msg))
+			fail_msg("%s: %d %s", cases[i].bucket, rc, pt_error_last());
+		assert_null(v);
+		assert_int_equal(n, 0);
+		pt__s3_free(s);
+	}
+	/* a listing larger than the caller allows stops at the limit */
+	pt__s3 *s = s3_of("hostile-many");
+	pt__s3_obj *v = NULL;
+	size_t n = 0;
+	assert_int_equal(pt__s3_list(s, "", 1500, &v, &n), PT_ELIMIT);
+	TU_OK(pt__s3_list(s, "", 5000, &v, &n));
+	assert_int_equal(n, 3000);
+	assert_string_equal(v[0].key, "00-000000");
+	pt__s3_list_free(v, n);
+	pt__s3_free(s);
+}
+
+static void an_s3_error_names_the_key_and_code_and_nothing_unprintable(void **state)
+{
+	(void)state;
+	pt__s3 *s = s3_of("denied");
+	uint8_t *out = NULL;
+	size_t len = 0;
+	assert_int_equal(pt__s3_get(s, "k", 0, 0, 100, &out, &len, NULL), PT_EIO);
+	assert_non_null(strstr(pt_error_last(), "s3://denied/pre/k"));
+	assert_non_null(strstr(pt_error_last(), "AccessDenied"));
+	assert_non_null(strstr(pt_error_last(), "access denied"));
+	for (const char *c = pt_error_last(); *c; c++)
+		assert_true(*c >= 0x20 && *c < 0x7f);
+	assert_null(out);
+	pt__s3_free(s);
+	/* URLs */
+	char *b = NULL, *p = NULL;
+	TU_OK(pt__s3_url_parse("s3://my.bucket-1/a/b/", &b, &p));
+	assert_string_equal(b, "my.bucket-1");
+	assert_string_equal(p, "a/b/");
+	pt__free(b);
+	pt__free(p);
+	const char *bad[] = {"s3://", "s3://ab", "s3://Upper/x", "s3://b_b/x", "s3://bkt/a//b", "s3://bkt/../x",
+			     "s3://bkt/a b", "http://bkt/x", "s3://-bkt/x"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		if (pt__s3_url_parse(bad[i], &b, &p) != PT_EINVAL)
+			fail_msg("%s accepted", bad[i]);
+		assert_null(b);
+		assert_null(p);
+	}
+}
+
+/* ---- multipart uploads, against moto ------------------------------------------------------------ */
+static void a_large_body_goes_in_parts_and_stays_create_only(void **state)
+{
+	(void)state;
+	const char *moto = getenv("PT_TEST_S3_ENDPOINT");
+	if (!moto)
+		fail_msg("PT_TEST_S3_ENDPOINT is not set: run under tests/remote/harness.py --moto");
+	clear_aws_env();
+	setenv("AWS_ACCESS_KEY_ID", "testing", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "testing", 1);
+	/* the bucket */
+	pt__aws_env env = PT_AWS_ENV_INIT;
+	TU_OK(pt__aws_env_load(&env, "s3", moto, NULL));
+	pt__http *h = NULL;
+	TU_OK(pt__http_new(&h, &env, "s3", NULL));
+	pt__aws_env_clear(&env);
+	pt__http_req cb = PT_HTTP_REQ_INIT;
+	cb.method = "PUT";
+	cb.path = "/pt-multipart";
+	pt__http_resp rs = PT_HTTP_RESP_INIT;
+	TU_OK(pt__http_do(h, &cb, &rs));
+	assert_int_equal(rs.status, 200);
+	pt__http_resp_clear(&rs);
+	pt__http_free(h);
+
+	char *dir = tu_tmpdir();
+	char *path = tu_path(dir, "big");
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	size_t n = (12u << 20) + 12345;
+	uint8_t *buf = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)(i * 2654435761u >> 13);
+	assert_int_equal(write(fd, buf, n), (ssize_t)n);
+	pt__s3 *s = NULL;
+	TU_OK(pt__s3_open(&s, "s3://pt-multipart/x", moto, NULL, NULL));
+	pt__s3_set_multipart(s, 6u << 20, 5u << 20);
+	uint64_t before = pt__s3_stats(s)->requests;
+	TU_OK(pt__s3_put(s, "big", NULL, fd, 0, n, PT_S3_CREATE_ONLY, NULL, NULL));
+	/* HEAD, initiate, 3 parts, complete */
+	assert_int_equal(pt__s3_stats(s)->requests - before, 6);
+	assert_int_equal(pt__s3_put(s, "big", NULL, fd, 0, n, PT_S3_CREATE_ONLY, NULL, NULL), PT_EEXISTS);
+	uint8_t *back = NULL;
+	size_t blen = 0;
+	TU_OK(pt__s3_get(s, "big", 0, 0, 64u << 20, &back, &blen, NULL));
+	assert_int_equal(blen, n);
+	assert_memory_equal(back, buf, n);
+	pt__free(back);
+	/* a range of it */
+	TU_OK(pt__s3_get(s, "big", 5u << 20, 100, 1000, &back, &blen, NULL));
+	assert_int_equal(blen, 100);
+	assert_memory_equal(back, buf + (5u << 20), 100);
+	pt__free(back);
+	pt__s3_free(s);
+	close(fd);
+	free(buf);
+	tu_rmrf(dir);
+	free(dir);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -479,6 +625,9 @@ int main(void)
 		cmocka_unit_test(a_refused_connection_is_an_io_error_naming_the_endpoint),
 		cmocka_unit_test(huge_or_lying_responses_are_clear_errors),
 		cmocka_unit_test(a_stalled_answer_times_out),
+		cmocka_unit_test(hostile_listings_are_clear_errors),
+		cmocka_unit_test(an_s3_error_names_the_key_and_code_and_nothing_unprintable),
+		cmocka_unit_test(a_large_body_goes_in_parts_and_stays_create_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

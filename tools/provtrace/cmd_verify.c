@@ -1,6 +1,8 @@
 /* cmd_verify.c - `provtrace verify`: check every checksum, hash and chain of the store. */
 #include "cli.h"
 
+#include <provtrace/remote.h>
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +116,13 @@ int cmd_verify(cli_ctx *ctx, int argc, char **argv)
 		else
 			printf("%" PRIu64 " %s, %" PRIu64 " %s\n", errors, plural(errors, "error", "errors"),
 			       vs.warnings, plural(vs.warnings, "warning", "warnings"));
+	}
+	/* a store read from a bucket: how much verify read from it (on stderr with --json) */
+	pt_push_stats rs;
+	if (pt_store_remote_stats(st, &rs) == 0) {
+		char sz[32];
+		fprintf(json ? stderr : stdout, "read %s from the bucket in %" PRIu64 " request%s\n",
+			cli_size(rs.bytes, sz, sizeof sz), rs.requests, rs.requests == 1 ? "" : "s");
 	}
 	rc = errors ? CLI_ERROR : CLI_OK;
 	if (anchors) {

@@ -43,6 +43,7 @@ from .checkpoint import checkpoint_totals
 from .reader import runs_info
 from .replay import State
 from ._seal import seal
+from ._remote import clone, push, remote_add, remote_read_stats, remote_remove, remotes
 from ._report import report, report_html, html_escape
 from ._ui import UI, ui
 from .consumer import Consumer, consume, consumer, consumers, mirror, remove_consumer, reset_consumer
@@ -79,6 +80,12 @@ __all__ = [
     "checkpoint_totals",
     "runs_info",
     "seal",
+    "push",
+    "clone",
+    "remotes",
+    "remote_add",
+    "remote_remove",
+    "remote_read_stats",
     "Consumer",
     "consume",
     "consumer",

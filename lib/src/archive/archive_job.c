@@ -16,6 +16,7 @@
  * Temporary files are removed by the next job (it holds the lock, so any
  * temporary file is a dead job's).
  */
+#include "format/rstore_int.h"
 #include "archive/archive_int.h"
 #include "checkpoint/checkpoint_int.h"
 #include "format/objects_int.h"
@@ -163,6 +164,8 @@ int pt_archive_plan_add(const pt_store *st, const pt_archive_plan_options *p)
 {
 	if (!st || !p)
 		return pt__err(PT_EINVAL, "pt_archive_plan_add: NULL argument");
+	if (st->remote)
+		return pt__rstore_refuse_write(st, "archive plan add");
 	if (p->version != PT_ARCHIVE_PLAN_OPTIONS_VERSION)
 		return pt__err(PT_EINVAL, "pt_archive_plan_add: options version %u is not supported", p->version);
 	if (!plan_name_ok(p->name))
@@ -1378,6 +1381,8 @@ int pt_archive_run(pt_store *st, const pt_archive_run_options *opts)
 	pt_archive_run_options d = PT_ARCHIVE_RUN_OPTIONS_INIT;
 	if (!st)
 		return pt__err(PT_EINVAL, "pt_archive_run: NULL store");
+	if (st->remote)
+		return pt__rstore_refuse_write(st, "archive run");
 	if (opts && opts->version != PT_ARCHIVE_RUN_OPTIONS_VERSION)
 		return pt__err(PT_EINVAL, "pt_archive_run: options version %u is not supported", opts->version);
 	job j;

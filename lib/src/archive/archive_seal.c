@@ -9,6 +9,7 @@
  * event, exactly as when a training script reopens the stream) and closed
  * (which seals).  Nothing here knows the segment format.
  */
+#include "format/rstore_int.h"
 #include "archive/archive_int.h"
 #include "format/segment_int.h"
 #include "provtrace/recorder.h"
@@ -130,6 +131,8 @@ int pt_store_seal(pt_store *st, const char *run, const char *stream, pt_seal_rep
 		*out = NULL;
 	if (!st)
 		return pt__err(PT_EINVAL, "pt_store_seal: NULL store");
+	if (st->remote)
+		return pt__rstore_refuse_write(st, "seal");
 	if (stream && !run)
 		return pt__err(PT_EINVAL, "pt_store_seal: a stream needs its run");
 	int rc;

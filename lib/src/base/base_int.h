@@ -167,9 +167,11 @@ int pt__sha256_stream_file(const char *stream_dir, const char *path, uint8_t out
 void pt__fileio_force_walk(bool on);
 
 /* ---- the store (store.c) ---------------------------------------------------------- */
+struct pt__rstore;
 struct pt_store {
-	char *path;      /* absolute path of the store directory */
+	char *path;      /* absolute path of the store directory (a remote store: its local cache) */
 	uint32_t format; /* format version read from config */
+	struct pt__rstore *remote; /* read in place from a bucket (format/rstore.c), else NULL */
 };
 
 /* Config lines `key = value` (store.c): every value of `key`, in order (pt_strv_free);

@@ -373,7 +373,7 @@ static int one_attempt(pt__http *c, const pt__http_req *rq, pt__http_resp *rs, c
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, &a);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
-	if (rq->sink_fd < 0)
+	if (rq->sink_fd < 0 && strcmp(method, "HEAD") != 0)
 		curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)a.limit);
 
 	if (strcmp(method, "GET") == 0) {
@@ -403,7 +403,7 @@ static int one_attempt(pt__http *c, const pt__http_req *rq, pt__http_resp *rs, c
 	long status = 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	rs->status = status;
-	if (a.over_limit) {
+	if (a.over_limit || *cc_out == CURLE_FILESIZE_EXCEEDED) {
 		rc = pt__err(PT_ELIMIT, "%s %s%s: response larger than the limit of %llu bytes%s", method,
 			     c->env.endpoint, rq->path, (unsigned long long)a.limit,
 			     rs->content_length >= 0 ? " (announced by Content-Length)" : "");

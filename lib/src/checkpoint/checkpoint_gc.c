@@ -11,6 +11,7 @@
  * the last unlink. If any root cannot be resolved (an unreadable stream or
  * manifest) gc deletes nothing: damage is reported, never "tidied away".
  */
+#include "format/rstore_int.h"
 #include "checkpoint/checkpoint_int.h"
 
 #include "log/history_int.h"
@@ -423,6 +424,9 @@ int pt_gc(const pt_store *st, const pt_gc_options *opts, pt_gc_stats *stats)
 {
 	if (!st)
 		return pt__err(PT_EINVAL, "pt_gc: NULL store");
+	int ro = pt__rstore_refuse_write(st, "gc");
+	if (ro)
+		return ro;
 	pt_gc_options o = PT_GC_OPTIONS_INIT;
 	if (opts) {
 		if (opts->version != PT_GC_OPTIONS_VERSION)
@@ -479,4 +483,53 @@ done:
 	pt__gc_unlock(fd);
 	pt__idset_free(&g.live);
 	return rc;
+}
+
+/* ---- the live set, for push ------------------------------------------------------------------ */
+
+int pt__objects_live_stream(const pt_store *st, const char *run, const char *stream, uint64_t seq_min,
+			    pt__idset *set)
+{
+	gctx g;
+	memset(&g, 0, sizeof g);
+	g.st = st;
+	g.live = *set;
+	pt_iter *it = NULL;
+	pt_iter_options io = PT_ITER_OPTIONS_INIT;
+	io.seq_min = seq_min;
+	int rc = pt_iter_open(&it, st, run, stream, &io);
+	const pt_event_view *ev;
+	while (!rc && (rc = pt_iter_next(it, &ev)) == 0) {
+		const void *body;
+		size_t blen;
+		if ((rc = pt_ev_body_msgpack(ev, &body, &blen)))
+			break;
+		pt__ev_refs r;
+		ev_ctx c = {run, stream, pt_ev_seq(ev), pt_ev_step(ev), !strcmp(pt_ev_kind(ev), PT_KIND_CHECKPOINT)};
+		if ((rc = pt__ev_refs_parse(&r, pt_ev_kind(ev), body, blen))) {
+			rc = pt__err_wrap(rc, "run %s stream %s seq %llu", run, stream, (unsigned long long)c.seq);
+			break;
+		}
+		rc = mark(&c, &r, &g);
+		pt__ev_refs_free(&r);
+	}
+	if (rc == PT_ITEROVER)
+		rc = 0;
+	pt_iter_free(it);
+	*set = g.live;
+	return rc;
+}
+
+int pt__objects_live(const pt_store *st, const char *only_run, pt__idset *out)
+{
+	gctx g;
+	memset(&g, 0, sizeof g);
+	g.st = st;
+	int rc = walk_refs(st, only_run, mark, &g);
+	if (rc) {
+		pt__idset_free(&g.live);
+		return rc;
+	}
+	*out = g.live;
+	return 0;
 }

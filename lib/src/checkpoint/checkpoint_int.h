@@ -133,4 +133,15 @@ int pt__idset_add(pt__idset *s, const uint8_t id[32]);
 int pt__idset_has(const pt__idset *s, const uint8_t id[32]);
 void pt__idset_free(pt__idset *s);
 
+/*
+ * Every object the runs reference (gc's mark: checkpoint manifests and
+ * their chunks, snapshot/code/artifact objects), of one run or of all, into
+ * a new set (checkpoint_gc.c).  PT_ECORRUPT/PT_ENOTFOUND when a manifest
+ * cannot be read.
+ */
+int pt__objects_live(const pt_store *st, const char *only_run, pt__idset *out);
+/* The same for the events of one stream from `seq_min` on, added to `set`. */
+int pt__objects_live_stream(const pt_store *st, const char *run, const char *stream, uint64_t seq_min,
+			    pt__idset *set);
+
 #endif

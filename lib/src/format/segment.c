@@ -417,6 +417,41 @@ static int parse_step(const char *s, int64_t *out)
 	return 0;
 }
 
+int pt__chain_line(pt__buf *b, const pt__chain_entry *e)
+{
+	char hex[PT_SHA256_HEX], smin[32], smax[32];
+	pt__hex(e->id, PT_SHA256_LEN, hex);
+	fmt_step(smin, sizeof smin, e->step_min);
+	fmt_step(smax, sizeof smax, e->step_max);
+	return pt__buf_printf(b, "%llu %s %llu %llu %llu %s %s %lld %lld %llu %llu\n", (unsigned long long)e->segno, hex,
+			      (unsigned long long)e->first_seq, (unsigned long long)e->last_seq,
+			      (unsigned long long)e->events, smin, smax, (long long)e->time_min, (long long)e->time_max,
+			      (unsigned long long)e->bytes, (unsigned long long)e->raw_bytes);
+}
+
+int pt__chain_line_parse(const char *s, pt__chain_entry *e)
+{
+	char idhex[80], smin[32], smax[32];
+	unsigned long long segno, fs, ls, ev, by, rb;
+	long long tmin, tmax;
+	char extra;
+	memset(e, 0, sizeof *e);
+	if (sscanf(s, "%llu %70s %llu %llu %llu %30s %30s %lld %lld %llu %llu%c", &segno, idhex, &fs, &ls, &ev, smin,
+		   smax, &tmin, &tmax, &by, &rb, &extra) != 11 ||
+	    strlen(idhex) != 64 || pt__unhex(idhex, e->id, PT_SHA256_LEN) || parse_step(smin, &e->step_min) ||
+	    parse_step(smax, &e->step_max))
+		return -1;
+	e->segno = segno;
+	e->first_seq = fs;
+	e->last_seq = ls;
+	e->events = ev;
+	e->time_min = tmin;
+	e->time_max = tmax;
+	e->bytes = by;
+	e->raw_bytes = rb;
+	return 0;
+}
+
 int pt__chain_load(const char *stream_dir, pt__chain *out)
 {
 	memset(out, 0, sizeof *out);
@@ -480,25 +515,10 @@ int pt__chain_load(const char *stream_dir, pt__chain *out)
 			break;
 		}
 		pt__chain_entry e;
-		char idhex[80], smin[32], smax[32];
-		unsigned long long segno, fs, ls, ev, by, rb;
-		long long tmin, tmax;
-		char extra;
-		if (sscanf(s, "%llu %70s %llu %llu %llu %30s %30s %lld %lld %llu %llu%c", &segno, idhex, &fs, &ls, &ev, smin,
-			   smax, &tmin, &tmax, &by, &rb, &extra) != 11 ||
-		    strlen(idhex) != 64 || pt__unhex(idhex, e.id, PT_SHA256_LEN) || parse_step(smin, &e.step_min) ||
-		    parse_step(smax, &e.step_max)) {
+		if (pt__chain_line_parse(s, &e)) {
 			rc = pt__err(PT_ECORRUPT, "%s line %llu: malformed segment line", path, (unsigned long long)lineno);
 			goto done;
 		}
-		e.segno = segno;
-		e.first_seq = fs;
-		e.last_seq = ls;
-		e.events = ev;
-		e.time_min = tmin;
-		e.time_max = tmax;
-		e.bytes = by;
-		e.raw_bytes = rb;
 		if ((rc = pt__chain_append(out, &e)))
 			goto done;
 		s = nl + 1;
@@ -529,17 +549,8 @@ int pt__chain_store(const char *stream_dir, const pt__chain *c)
 {
 	pt__buf b = {0};
 	int rc = pt__buf_append(&b, CHAIN_MAGIC, strlen(CHAIN_MAGIC));
-	for (size_t i = 0; !rc && i < c->n; i++) {
-		const pt__chain_entry *e = &c->v[i];
-		char hex[PT_SHA256_HEX], smin[32], smax[32];
-		pt__hex(e->id, PT_SHA256_LEN, hex);
-		fmt_step(smin, sizeof smin, e->step_min);
-		fmt_step(smax, sizeof smax, e->step_max);
-		rc = pt__buf_printf(&b, "%llu %s %llu %llu %llu %s %s %lld %lld %llu %llu\n", (unsigned long long)e->segno, hex,
-				    (unsigned long long)e->first_seq, (unsigned long long)e->last_seq,
-				    (unsigned long long)e->events, smin, smax, (long long)e->time_min,
-				    (long long)e->time_max, (unsigned long long)e->bytes, (unsigned long long)e->raw_bytes);
-	}
+	for (size_t i = 0; !rc && i < c->n; i++)
+		rc = pt__chain_line(&b, &c->v[i]);
 	if (!rc)
 		rc = pt__buf_printf(&b, "end %zu %08x\n", c->n, pt__crc32c(0, b.data, b.len));
 	char *path = rc ? NULL : pt__sprintf("%s/chain", stream_dir);

@@ -137,6 +137,10 @@ int pt__chain_load(const char *stream_dir, pt__chain *out);
 int pt__chain_append(pt__chain *c, const pt__chain_entry *e);
 int pt__chain_store(const char *stream_dir, const pt__chain *c);
 void pt__chain_free(pt__chain *c);
+/* One entry as the chain file writes it: "<n> <id> ... <raw_bytes>\n" appended to `b`. */
+int pt__chain_line(pt__buf *b, const pt__chain_entry *e);
+/* Parse one such line (NUL-terminated, without its newline): 0, or -1 when malformed. */
+int pt__chain_line_parse(const char *s, pt__chain_entry *e);
 /* Index of the entry whose range holds `seq`, or the first after it; c->n if none. */
 size_t pt__chain_find_seq(const pt__chain *c, uint64_t seq);
 

@@ -1,5 +1,6 @@
 /* store.c - creating, finding and opening a store; listing runs and streams. */
 #include "base/base_int.h"
+#include "format/rstore_int.h"
 
 #include <errno.h>
 #include <sys/random.h>
@@ -84,11 +85,42 @@ done:
 	return rc;
 }
 
+/* A bucket read in place: a read-only store over a local cache (format/rstore.c). */
+static int open_remote(pt_store **out, const char *url)
+{
+	struct pt__rstore *r = NULL;
+	char *dir = NULL;
+	int rc = pt__rstore_connect(url, &r, &dir);
+	if (rc)
+		return rc;
+	pt_store *st = NULL;
+	rc = pt_store_init(&st, dir);
+	if (rc == PT_EEXISTS && st) {
+		pt__err_clear();
+		rc = 0;
+	}
+	pt__free(dir);
+	if (rc) {
+		pt__rstore_free(r);
+		pt_store_free(st);
+		return rc;
+	}
+	st->remote = r;
+	if ((rc = pt__rstore_sync(st))) {
+		pt_store_free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
 int pt_store_open(pt_store **out, const char *path)
 {
 	if (!out || !path)
 		return pt__err(PT_EINVAL, "pt_store_open: NULL argument");
 	*out = NULL;
+	if (strncmp(path, "s3://", 5) == 0)
+		return open_remote(out, path);
 	if (!pt__is_dir(path))
 		return pt__err(PT_ENOTFOUND, "%s is not a provtrace store (no such directory)", path);
 	char *ap = abs_path(path);
@@ -117,6 +149,10 @@ int pt_store_init(pt_store **out, const char *path)
 		*out = NULL;
 	if (!path || !*path)
 		return pt__err(PT_EINVAL, "pt_store_init: no path");
+	if (strncmp(path, "s3://", 5) == 0)
+		return pt__err(PT_EINVAL, "%s: a bucket is read in place and is read-only; a store in a bucket is made "
+					  "by `provtrace push` from a local store",
+			       path);
 	char *cfg = NULL, *runs = NULL, *body = NULL;
 	int rc = 0;
 	if (pt__exists(path) && !pt__is_dir(path))
@@ -339,6 +375,7 @@ void pt_store_free(pt_store *st)
 {
 	if (!st)
 		return;
+	pt__rstore_free(st->remote);
 	pt__free(st->path);
 	pt__free(st);
 }

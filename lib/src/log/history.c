@@ -7,6 +7,7 @@
  */
 #include "log/history_int.h"
 
+#include "format/rstore_int.h"
 #include "log/vault_int.h"
 
 #include <errno.h>
@@ -159,6 +160,14 @@ int pt__history_segment_state(const pt__history *h, const uint8_t id[PT_SHA256_L
 	pt__free(path);
 	if (hot)
 		return PT_HIST_HOT;
+	if (h->st->remote) {
+		/* in the bucket but damaged counts as there: opening it says what is wrong */
+		int rc = pt__rstore_fetch_segment(h->st, h->run, h->stream, id);
+		if (rc == PT_ENOMEM)
+			return rc;
+		pt__err_clear();
+		return rc == 0 || rc == PT_ECORRUPT ? PT_HIST_HOT : PT_HIST_MISSING;
+	}
 	int s = pt__vault_segment_state(h->st, id);
 	return s == PT_SEGMENT_ARCHIVED ? PT_HIST_ARCHIVED : s == PT_SEGMENT_EXPIRED ? PT_HIST_EXPIRED : PT_HIST_MISSING;
 }
@@ -171,6 +180,14 @@ int pt__history_open_id(const pt__history *h, const uint8_t id[PT_SHA256_LEN], p
 		return PT_ENOMEM;
 	int rc = 0;
 	int fd = pt__open_stream_file(h->dir, path, O_RDONLY);
+	if (fd < 0 && errno == ENOENT && h->st->remote) {
+		/* a store read from a bucket: bring the segment into its cache, then read it there */
+		if ((rc = pt__rstore_fetch_segment(h->st, h->run, h->stream, id))) {
+			pt__free(path);
+			return rc;
+		}
+		fd = pt__open_stream_file(h->dir, path, O_RDONLY);
+	}
 	if (fd < 0 && errno == ENOENT) {
 		/* archived (archive_job.c): the member inside its tar */
 		rc = pt__vault_open_segment(h->st, h->run, h->stream, id, &out->fd, &out->base, &out->size);
@@ -336,6 +353,13 @@ int pt__history_open_object(const pt_store *st, const uint8_t id[32], pt__objsrc
 		return PT_ENOMEM;
 	int rc = 0;
 	int fd = pt__open_in(st->path, path, O_RDONLY, 0);
+	if (fd < 0 && errno == ENOENT && st->remote) {
+		if ((rc = pt__rstore_fetch_object(st, id))) {
+			pt__free(path);
+			return rc;
+		}
+		fd = pt__open_in(st->path, path, O_RDONLY, 0);
+	}
 	if (fd < 0 && errno == ENOENT) {
 		/* left the hot store with its history (archive_job.c): the member inside its tar */
 		rc = pt__vault_open_object(st, id, path, &out->fd, &out->base, &out->size);
@@ -363,6 +387,13 @@ int pt__history_object_state(const pt_store *st, const uint8_t id[32])
 	int ex = pt__object_exists(st, id);
 	if (ex)
 		return ex < 0 ? ex : PT_HIST_HOT;
+	if (st->remote) {
+		int rc = pt__rstore_fetch_object(st, id);
+		if (rc == PT_ENOMEM)
+			return rc;
+		pt__err_clear();
+		return rc == 0 || rc == PT_ECORRUPT ? PT_HIST_HOT : PT_HIST_MISSING;
+	}
 	int s = pt__vault_object_state(st, id);
 	if (s < 0)
 		return s;

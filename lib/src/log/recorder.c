@@ -11,6 +11,7 @@
  * Cost bound of an append: one mutex, one clock read, encoding the envelope
  * and a memcpy of the body.  Memory bound: (queue_max_batches + 2) batches.
  */
+#include "format/rstore_int.h"
 #include "log/vault_int.h"
 #include "log/history_int.h"
 #include "format/event_int.h"
@@ -1486,6 +1487,9 @@ int pt_recorder_open(pt_recorder **out, pt_store *st, const char *run, const cha
 	if (!out || !st)
 		return pt__err(PT_EINVAL, "pt_recorder_open: NULL argument");
 	*out = NULL;
+	int ro = pt__rstore_refuse_write(st, "pt_recorder_open");
+	if (ro)
+		return ro;
 	pt_recorder_options o = PT_RECORDER_OPTIONS_INIT;
 	if (opts) {
 		if (opts->version != PT_RECORDER_OPTIONS_VERSION)
