@@ -27,7 +27,6 @@ static const cli_command commands[] = {
 	{"seal", cmd_seal, "recover and seal the open segment of streams whose writer is gone"},
 	{"metrics", cmd_metrics, "metric series of a run on its live path (csv, tsv, json; --points)"},
 	{"data", cmd_data, "datasets and artifacts of a run; `data verify`: are the dataset files unchanged"},
-	{"data", cmd_data, "artifacts stored beside a run's checkpoints (name, size, SHA-256)"},
 	{"remote", cmd_remote, "S3-compatible buckets holding a copy of the history (add, ls, rm)"},
 	{"push", cmd_push, "upload what a remote lacks (segments, chain records, objects)"},
 	{"clone", cmd_clone, "a full local store from a remote, verified"},
