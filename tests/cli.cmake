@@ -2,7 +2,7 @@
 # python3-msgpack for the interop check) driving the built `provtrace` binary.
 # One ctest entry per test class so that failures are easy to locate.
 if(TARGET provtrace_cli)
-  foreach(cls Discovery EmitLog Follow Concurrency Verify EdgeReplay Interop)
+  foreach(cls Options Discovery EmitLog Follow Concurrency Verify EdgeReplay Interop)
     add_test(NAME cli_${cls}
       COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli.py -v ${cls})
     set_tests_properties(cli_${cls} PROPERTIES

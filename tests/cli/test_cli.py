@@ -9,6 +9,7 @@ import base64
 import datetime
 import glob
 import json
+import re
 import math
 import os
 import select
@@ -138,6 +139,78 @@ class CliTest(unittest.TestCase):
 
     def segments(self, run, stream="main"):
         return sorted(glob.glob(os.path.join(self.store, "runs", run, stream, "segments", "*.ptseg")))
+
+
+class Options(CliTest):
+    """Every command parses its options through one table parser (tools/provtrace/cli.c):
+    --help, --store, unknown options, missing or malformed values and positional
+    arguments are handled the same way everywhere."""
+
+    def commands(self):
+        p = self.pt("--help", code=0, store=False)
+        names = re.findall(r"^  ([a-z]+)  ", p.out, re.M)
+        self.assertIn("log", names)
+        self.assertIn("archive", names)
+        return names
+
+    def test_every_command_has_help_and_refuses_unknown_options(self):
+        self.init()
+        for cmd in self.commands():
+            with self.subTest(cmd=cmd):
+                h = self.pt(cmd, "--help", code=0)
+                self.assertTrue(h.out.startswith("usage: provtrace " + cmd), h.out[:80])
+                self.assertEqual(self.pt("help", cmd, code=0, store=False).out, h.out)
+                sub = ["ls"] if cmd in ("archive", "checkpoint") else []
+                bad = self.pt(cmd, *sub, "--no-such-option", code=2)
+                self.assertIn("unknown option '--no-such-option'", bad.err)
+                self.assertIn("Try 'provtrace %s" % cmd, bad.err)
+                empty = self.pt(cmd, *sub, "--store=", code=2)
+                self.assertIn("'--store' needs a non-empty value", empty.err)
+
+    def test_values_are_checked_before_anything_runs(self):
+        self.init()
+        cases = [
+            (["metrics", "--format", "xml"], "--format expects csv, tsv or json, not 'xml'"),
+            (["metrics", "--points", "0"], "--points expects a number of points >= 1, not '0'"),
+            (["log", "-n", "ten"], "--last expects a number of events, not 'ten'"),
+            (["log", "--last"], "option '--last' needs a value"),
+            (["replay", "--lineage", "-1"], "--lineage expects a lineage number"),
+            (["diff", "--lineage", "1x", "--from", "latest", "--to", "latest"], "--lineage expects"),
+            (["gc", "--grace", "-5"], "--grace expects a number of seconds, not '-5'"),
+            (["emit", "--run", "r", "--durability", "always"], "--durability expects none, write or fsync"),
+            (["emit", "--run", "r", "extra"], "unexpected argument 'extra' (events are read from stdin)"),
+            (["archive", "plan", "add", "p", "--schedule", "* * * * *", "--vault", "v", "--min-age", "5y"],
+             "--min-age expects a duration"),
+            (["archive", "plan", "add", "p", "--schedule", "* * * * *", "--vault", "v", "--keep-last",
+              "99999999999"], "--keep-last expects a number of archives"),
+            (["archive", "plan", "next", "p", "--count", "0"], "--count expects a count from 1 to 100000"),
+            # an option of another subcommand is not silently accepted
+            (["archive", "ls", "--due"], "unknown option '--due'"),
+            (["archive", "prune", "--json"], "unknown option '--json'"),
+            (["restore"], "needs an ARCHIVE"),
+            (["restore", "a", "b"], "unexpected argument 'b'"),
+            (["checkpoint"], "needs a subcommand (ls or export)"),
+            (["checkpoint", "export", "d", "--step", "x"], "--step expects an integer step"),
+            (["init", "a", "b"], "unexpected argument 'b'"),
+        ]
+        for argv, msg in cases:
+            with self.subTest(argv=argv):
+                p = self.pt(*argv, code=2)
+                self.assertIn(msg, p.err)
+        self.assertEqual(os.listdir(os.path.join(self.store, "runs")), [])
+
+    def test_repeatable_and_late_options(self):
+        self.init()
+        self.emit("r", [{"kind": "metric", "name": "a", "step": 1, "value": 1.0},
+                        {"kind": "metric", "name": "b", "step": 1, "value": 2.0},
+                        {"kind": "metric", "name": "c", "step": 1, "value": 3.0}])
+        p = self.pt("metrics", "--name", "a", "--name", "c", "--format", "tsv", code=0)
+        self.assertEqual([l.split("\t")[1] for l in p.out.splitlines()[1:]], ["a", "c"])
+        # options after positional arguments, --store after the command, and "--" ends options
+        p = self.pt("log", "--json", "--store", self.store, store=False, code=0)
+        self.assertEqual(len(p.out.splitlines()), 3)
+        p = self.pt("init", "--", "-weird-dir", code=0, store=False)
+        self.assertTrue(os.path.isdir(os.path.join(self.tmp, "-weird-dir")))
 
 
 class Discovery(CliTest):

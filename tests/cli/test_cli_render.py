@@ -43,6 +43,22 @@ class Render(CliTest):
                 f.seek(-1, 1)
                 f.write(bytes([b[0] ^ 0x20]))
 
+    def test_runs_json_is_the_same_listing_in_cli_and_python(self):
+        self.init()
+        self.assertEqual(self.pt("runs", "--json", code=0).out, "[]\n")
+        self.emit("r", [{"kind": "metric", "step": i, "value": i / 3} for i in range(50)])
+        self.emit("r", [{"kind": "note"}], stream="other")
+        self.emit("q", [{"kind": "note"}])
+        cli = json.loads(self.pt("runs", "--json", code=0).out)
+        py = json.loads(self.py("print(json.dumps(provtrace.runs_info(store)))"))
+        self.assertEqual(cli, py)
+        self.assertEqual([(r["run"], r["events"], [s["stream"] for s in r["streams"]]) for r in cli],
+                         [("q", 1, ["main"]), ("r", 51, ["main", "other"])])
+        main = cli[1]["streams"][0]
+        self.assertEqual((main["step_min"], main["step_max"], main["seq_first"], main["seq_last"]),
+                         (0, 49, 1, 50))
+        self.assertIsNone(cli[1]["streams"][1]["step_min"])
+
     def test_emit_checks_decisions_against_the_schema(self):
         self.init()
         lines = ('{"kind": "decision", "name": "lr", "set": {"lr": 0.1}, "reason": "plateau"}\n'

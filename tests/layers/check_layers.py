@@ -5,7 +5,8 @@
    its own folder or from a folder of a lower layer, always by their path
    from lib/src ("base/mpk_int.h"); public headers ("provtrace.h",
    "provtrace/*.h") anywhere.  Every private header is named *_int.h.
-2. Calls: every pt_ / pt__ symbol an object file of the static library uses
+2. Third-party headers: each is included only by its owner (DEP_OWNERS).
+3. Calls: every pt_ / pt__ symbol an object file of the static library uses
    is defined in its own folder or in a lower layer (nm), so a call through
    the public header cannot hide an upward dependency; and no two files call
    each other, directly or round a longer cycle.
@@ -25,6 +26,20 @@ import sys
 # folder -> rank: a folder may use folders of a lower rank, never of a higher
 # or the same rank (siblings stay independent).
 LAYERS = {"base": 0, "format": 1, "log": 2, "checkpoint": 3, "code": 3, "archive": 4, "runs": 4}
+
+# Third-party headers (prefix of the <...> include) -> the files allowed to
+# include them: each dependency has one owner that translates its errors into
+# PT_E* codes (lib/src/README.md).  jansson parses three JSON formats, each in
+# the file that owns that format.
+DEP_OWNERS = {
+    "zstd": {"base/zstdx.c"},
+    "openssl/": {"base/hash.c"},
+    "xxhash.h": {"base/fasthash.c"},
+    "git2": {"code/git.c"},
+    "archive.h": {"archive/archive_tar.c"},
+    "archive_entry.h": {"archive/archive_tar.c"},
+    "jansson.h": {"format/json.c", "archive/archive_meta.c", "log/vault.c"},
+}
 
 # (from file, to file): upward or cyclic dependencies that still exist.
 DEBTS = set()  # all paid (issue 12); a new one needs a line here and in lib/src/README.md
@@ -49,6 +64,7 @@ def may_use(a, b):
 
 def check_includes(src, files, problems):
     inc = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+    sysinc = re.compile(r'^\s*#\s*include\s+<([^>]+)>', re.M)
     for rel, path in sorted(files.items()):
         folder = rel.split("/")[0]
         if folder not in LAYERS:
@@ -58,6 +74,11 @@ def check_includes(src, files, problems):
             problems.append("%s: a private header is named *_int.h" % rel)
         with open(path, encoding="utf-8") as f:
             text = f.read()
+        for m in sysinc.finditer(text):
+            for dep, owners in DEP_OWNERS.items():
+                if m.group(1).startswith(dep) and rel not in owners:
+                    problems.append("%s: includes <%s>, which only %s may include (the dependency's owner)" % (
+                        rel, m.group(1), " and ".join(sorted(owners))))
         for m in inc.finditer(text):
             h = m.group(1)
             if h == "provtrace.h" or h.startswith("provtrace/"):
@@ -163,12 +184,14 @@ def self_test():
         put("log/c.c", '#include "log_int.h"\n')
         put("loose.c", "")
         put("gui/d.c", "")
+        put("log/e.c", "#include <zstd.h>\n")
         problems = []
         check_includes(d, sources(d), problems)
         want = ["base/a.c: includes log/log_int.h from a layer above",
                 "log/bad.h: a private header is named *_int.h",
                 'log/c.c: includes "log_int.h": a private header is included by its path',
-                "gui/d.c: folder gui is not a layer"]
+                "gui/d.c: folder gui is not a layer",
+                "log/e.c: includes <zstd.h>, which only base/zstdx.c may include"]
         missing = [w for w in want if not any(p.startswith(w) for p in problems)]
         extra = [p for p in problems if not any(p.startswith(w) for w in want)]
         for m in missing:

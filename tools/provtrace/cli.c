@@ -39,29 +39,218 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	return CLI_USAGE;
 }
 
-void cli_getopt_reset(void)
+/* ---- the option-table parser ------------------------------------------------ */
+
+enum { OPT_STORE = 1000, OPT_FIRST = 1001, MAX_OPTS = 64 };
+
+static void **lists;
+static size_t nlists;
+
+void cli_parse_release(void)
 {
-	optind = 0;
-	opterr = 0;
+	for (size_t i = 0; i < nlists; i++)
+		free(lists[i]);
+	free(lists);
+	lists = NULL;
+	nlists = 0;
 }
 
-int cli_common_option(cli_ctx *ctx, const char *cmd, int c, char **argv)
+static bool list_add(cli_list *l, const char *v, int argc)
 {
-	switch (c) {
-	case CLI_OPT_STORE:
-		if (!*optarg)
-			return cli_usage(cmd, "option '--store' needs a non-empty value");
-		ctx->store = optarg;
-		return -1;
-	case ':':
-		return cli_usage(cmd, "option '%s' needs a value", argv[optind - 1]);
-	case '?':
-		if (optopt && optopt < 256)
-			return cli_usage(cmd, "unknown option '-%c'", optopt);
-		return cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
-	default:
-		return cli_usage(cmd, "unexpected option");
+	if (!l->v) {
+		void **nl = realloc(lists, (nlists + 1) * sizeof *nl);
+		if (!nl)
+			return false;
+		lists = nl;
+		l->v = calloc((size_t)argc + 1, sizeof *l->v);
+		if (!l->v)
+			return false;
+		lists[nlists++] = (void *)l->v;
+		l->n = 0;
 	}
+	l->v[l->n++] = v; /* at most argc values: each takes an argv slot */
+	return true;
+}
+
+/* Index of `v` in "a|b|c", or -1. */
+static int choice_index(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+	int i = 0;
+	for (const char *p = choices; *p; i++) {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+		if (len == n && !strncmp(p, v, n))
+			return i;
+		if (!bar)
+			break;
+		p = bar + 1;
+	}
+	return -1;
+}
+
+static int bad_value(const cli_spec *spec, const cli_opt *o, const char *v)
+{
+	if (o->kind == CLI_CHOICE) {
+		char list[256];
+		size_t j = 0;
+		for (const char *p = o->what; *p && j + 4 < sizeof list; p++) {
+			if (*p == '|') {
+				bool last = !strchr(p + 1, '|');
+				const char *sep = last ? " or " : ", ";
+				for (; *sep && j + 1 < sizeof list; sep++)
+					list[j++] = *sep;
+			} else {
+				list[j++] = *p;
+			}
+		}
+		list[j] = 0;
+		return cli_usage(spec->cmd, "--%s expects %s, not '%s'", o->name, list, v);
+	}
+	const char *what = o->what;
+	if (!what)
+		what = o->kind == CLI_DURATION ? "a duration (30s, 15m, 8h, 1d, 2w)" : "a number";
+	return cli_usage(spec->cmd, "--%s expects %s, not '%s'", o->name, what, v);
+}
+
+static int take_value(const cli_spec *spec, const cli_opt *o, const char *v, int argc)
+{
+	switch (o->kind) {
+	case CLI_FLAG: *(bool *)o->out = true; return -1;
+	case CLI_STR: *(const char **)o->out = v; return -1;
+	case CLI_LIST:
+		if (!list_add(o->out, v, argc)) {
+			cli_msg("out of memory");
+			return CLI_ERROR;
+		}
+		return -1;
+	case CLI_CHOICE: {
+		int i = choice_index(o->what, v);
+		if (i < 0)
+			return bad_value(spec, o, v);
+		*(int *)o->out = i;
+		return -1;
+	}
+	case CLI_U64: {
+		uint64_t u;
+		if (!cli_parse_u64(v, &u) || u < (uint64_t)o->min || (o->max && u > (uint64_t)o->max))
+			return bad_value(spec, o, v);
+		*(uint64_t *)o->out = u;
+		return -1;
+	}
+	case CLI_I64: {
+		int64_t i;
+		if (!cli_parse_i64(v, &i) || ((o->min || o->max) && (i < o->min || i > o->max)))
+			return bad_value(spec, o, v);
+		*(int64_t *)o->out = i;
+		return -1;
+	}
+	case CLI_DURATION: {
+		int64_t d;
+		if (!cli_parse_duration(v, &d))
+			return bad_value(spec, o, v);
+		*(int64_t *)o->out = d;
+		return -1;
+	}
+	}
+	return cli_usage(spec->cmd, "unexpected option");
+}
+
+int cli_parse(cli_ctx *ctx, const cli_spec *spec, int argc, char **argv, char ***args, int *nargs)
+{
+	struct option lo[MAX_OPTS + 3];
+	char shorts[2 * MAX_OPTS + 4] = ":h";
+	size_t ns = 2, n = 0;
+	for (const cli_opt *o = spec->opts; o && o->name; o++, n++) {
+		if (n == MAX_OPTS)
+			return cli_usage(spec->cmd, "internal error: too many options");
+		int has_arg = o->kind == CLI_FLAG ? no_argument : required_argument;
+		lo[n] = (struct option){o->name, has_arg, NULL, OPT_FIRST + (int)n};
+		if (o->short_name) {
+			shorts[ns++] = o->short_name;
+			if (has_arg == required_argument)
+				shorts[ns++] = ':';
+		}
+	}
+	shorts[ns] = 0;
+	lo[n] = (struct option){"store", required_argument, NULL, OPT_STORE};
+	lo[n + 1] = (struct option){"help", no_argument, NULL, 'h'};
+	lo[n + 2] = (struct option){0};
+
+	optind = 0; /* GNU: re-initialise for this argv */
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
+		const cli_opt *o = NULL;
+		if (c >= OPT_FIRST && c < OPT_FIRST + (int)n) {
+			o = &spec->opts[c - OPT_FIRST];
+		} else if (c > 0 && c < 256 && c != 'h' && c != ':' && c != '?') {
+			for (const cli_opt *p = spec->opts; p && p->name; p++)
+				if (p->short_name == c)
+					o = p;
+		}
+		if (o) {
+			if (o->seen)
+				(*o->seen)++;
+			int rc = take_value(spec, o, optarg, argc);
+			if (rc >= 0)
+				return rc;
+			continue;
+		}
+		switch (c) {
+		case 'h': fputs(spec->help, stdout); return CLI_OK;
+		case OPT_STORE:
+			if (!*optarg)
+				return cli_usage(spec->cmd, "option '--store' needs a non-empty value");
+			ctx->store = optarg;
+			break;
+		case ':': return cli_usage(spec->cmd, "option '%s' needs a value", argv[optind - 1]);
+		case '?':
+			if (optopt && optopt < 256)
+				return cli_usage(spec->cmd, "unknown option '-%c'", optopt);
+			return cli_usage(spec->cmd, "unknown option '%s'", argv[optind - 1]);
+		default: return cli_usage(spec->cmd, "unexpected option");
+		}
+	}
+	int np = argc - optind;
+	if (spec->max_args >= 0 && np > spec->max_args)
+		return cli_usage(spec->cmd, "unexpected argument '%s'%s%s", argv[optind + spec->max_args],
+				 spec->args_hint ? " " : "", spec->args_hint ? spec->args_hint : "");
+	if (np < spec->min_args)
+		return cli_usage(spec->cmd, "needs %s", spec->args_name ? spec->args_name : "more arguments");
+	if (args)
+		*args = argv + optind;
+	if (nargs)
+		*nargs = np;
+	return -1;
+}
+
+bool cli_parse_duration(const char *s, int64_t *out)
+{
+	char *end;
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		return false;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (end == s || v < 0 || errno)
+		return false;
+	int64_t mul = 1;
+	if (*end) {
+		switch (*end) {
+		case 's': mul = 1; break;
+		case 'm': mul = 60; break;
+		case 'h': mul = 3600; break;
+		case 'd': mul = 86400; break;
+		case 'w': mul = 7 * 86400; break;
+		default: return false;
+		}
+		if (end[1])
+			return false;
+	}
+	if (v > INT64_MAX / 1000000000 / mul)
+		return false;
+	*out = v * mul;
+	return true;
 }
 
 bool cli_parse_u64(const char *s, uint64_t *out)
@@ -105,75 +294,102 @@ static void list_names(FILE *f, char **names, size_t n)
 		fprintf(f, "  ... and %zu more\n", n - 20);
 }
 
-int cli_pick_run(const pt_store *st, const char *cmd, const char *run, const char **out,
-		 char **owned)
+static int own(char **owned, const char *name, const char **out)
 {
-	*owned = NULL;
+	*owned = strdup(name);
+	if (!*owned) {
+		cli_msg("out of memory");
+		return CLI_ERROR;
+	}
+	*out = *owned;
+	return CLI_OK;
+}
+
+static int pick_run(cli_target *t, const char *cmd, const char *run)
+{
 	if (run) {
 		if (pt_name_check("run", run))
 			return cli_usage(cmd, "%s", pt_error_last());
-		*out = run;
+		t->run = run;
 		return CLI_OK;
 	}
 	char **names = NULL;
 	size_t n = 0;
-	if (pt_store_runs(st, &names, &n))
+	if (pt_store_runs(t->st, &names, &n))
 		return cli_lib_error();
-	int rc = CLI_OK;
+	int rc;
 	if (n == 0) {
 		cli_msg("the store %s has no runs yet (record one with `provtrace emit --run NAME`)",
-			pt_store_path(st));
+			pt_store_path(t->st));
 		rc = CLI_ERROR;
 	} else if (n > 1) {
 		cli_msg("the store has %zu runs; choose one with --run:", n);
 		list_names(stderr, names, n);
 		rc = CLI_USAGE;
 	} else {
-		*owned = strdup(names[0]);
-		if (!*owned) {
-			cli_msg("out of memory");
-			rc = CLI_ERROR;
-		}
-		*out = *owned;
+		rc = own(&t->owned_run, names[0], &t->run);
 	}
 	pt_strv_free(names, n);
 	return rc;
 }
 
-int cli_pick_stream(const pt_store *st, const char *cmd, const char *run, const char *stream,
-		    const char **out, char **owned)
+static int pick_stream(cli_target *t, const char *cmd, const char *stream, bool all)
 {
-	*owned = NULL;
 	if (stream) {
 		if (pt_name_check("stream", stream))
 			return cli_usage(cmd, "%s", pt_error_last());
-		*out = stream;
+		t->stream = stream;
 		return CLI_OK;
 	}
+	if (all)
+		return CLI_OK;
 	char **names = NULL;
 	size_t n = 0;
-	if (pt_store_streams(st, run, &names, &n))
+	if (pt_store_streams(t->st, t->run, &names, &n))
 		return cli_lib_error();
 	int rc = CLI_OK;
 	bool has_main = false;
 	for (size_t i = 0; i < n; i++)
 		has_main = has_main || !strcmp(names[i], "main");
 	if (has_main || n == 0) {
-		*out = "main";
+		t->stream = "main";
 	} else if (n == 1) {
-		*owned = strdup(names[0]);
-		if (!*owned) {
-			cli_msg("out of memory");
-			rc = CLI_ERROR;
-		}
-		*out = *owned;
+		rc = own(&t->owned_stream, names[0], &t->stream);
 	} else {
-		cli_msg("run %s has %zu streams and none is \"main\"; choose one with --stream:", run, n);
+		cli_msg("run %s has %zu streams and none is \"main\"; choose one with --stream:", t->run, n);
 		list_names(stderr, names, n);
 		rc = CLI_USAGE;
 	}
 	pt_strv_free(names, n);
 	return rc;
+}
+
+int cli_open(cli_ctx *ctx, const char *cmd, const char *run, const char *stream, int what, cli_target *t)
+{
+	*t = (cli_target){0};
+	int rc = cli_open_store(ctx, &t->st);
+	if (!rc && (what & CLI_ONE_RUN))
+		rc = pick_run(t, cmd, run);
+	if (!rc && (what & (CLI_ONE_STREAM & ~CLI_ONE_RUN)))
+		rc = pick_stream(t, cmd, stream, false);
+	if (!rc && (what & (CLI_ALL_STREAMS & ~CLI_ONE_RUN)))
+		rc = pick_stream(t, cmd, stream, true);
+	if (rc)
+		cli_close(t);
+	return rc;
+}
+
+int cli_pick_one_stream(cli_target *t, const char *cmd)
+{
+	return t->stream ? CLI_OK : pick_stream(t, cmd, NULL, false);
+}
+
+void cli_close(cli_target *t)
+{
+	pt_store_free(t->st);
+	free(t->owned_run);
+	free(t->owned_stream);
+	*t = (cli_target){0};
 }
 
 void cli_json_str(FILE *f, const char *s)

@@ -59,41 +59,104 @@ int cli_lib_error(void);
 /* A usage error of `cmd`: message plus a pointer to --help; returns CLI_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* ---- options --------------------------------------------------------------------
- * Commands parse their options with getopt_long; these are the long options
- * every command has, and the handling of the cases common to all. */
-enum { CLI_OPT_STORE = 1000, CLI_OPT_HELP = 'h' };
-#define CLI_COMMON_OPTIONS {"store", required_argument, NULL, CLI_OPT_STORE}, \
-			   {"help", no_argument, NULL, CLI_OPT_HELP}
-
-/* Reset getopt for a new command (GNU: optind = 0 re-initialises). */
-void cli_getopt_reset(void);
-/*
- * Handle an option result `c` that is not command-specific: --store, an
- * unknown option or a missing argument.  Returns -1 if `c` was handled and
- * parsing goes on, else the exit code to return (CLI_USAGE).
+/* ---- options ----------------------------------------------------------------------
+ * Every command describes its options in one table and calls cli_parse(), which
+ * handles --help, --store, unknown options, missing or malformed values and the
+ * number of positional arguments the same way for all:
+ *
+ *     const char *run = NULL; bool json = false; uint64_t points = 0;
+ *     const cli_opt opts[] = {
+ *         {"run", 0, CLI_STR, &run},
+ *         {"json", 0, CLI_FLAG, &json},
+ *         {"points", 0, CLI_U64, &points, "a number of points", 1, 1 << 20},
+ *         {0}};
+ *     const cli_spec spec = {"metrics", help, opts};
+ *     char **args; int nargs;
+ *     int rc = cli_parse(ctx, &spec, argc, argv, &args, &nargs);
+ *     if (rc >= 0) return rc;           // --help printed, or a usage error
  */
-int cli_common_option(cli_ctx *ctx, const char *cmd, int c, char **argv);
+typedef enum {
+	CLI_FLAG,     /* bool *: set to true */
+	CLI_STR,      /* const char **: the value (a later occurrence wins) */
+	CLI_U64,      /* uint64_t *: decimal, within [min, max] (max 0: no limit) */
+	CLI_I64,      /* int64_t *: decimal, within [min, max] (min == max == 0: any) */
+	CLI_CHOICE,   /* int *: index of the value in `what`, "csv|tsv|json" */
+	CLI_LIST,     /* cli_list *: every occurrence, in order */
+	CLI_DURATION, /* int64_t *: seconds, "30s", "15m", "8h", "1d", "2w" or plain seconds */
+} cli_opt_kind;
+
+/* Values of a repeatable option: pointers into argv, `v` owned by the parser. */
+typedef struct {
+	const char **v;
+	size_t n;
+} cli_list;
+
+typedef struct {
+	const char *name; /* long name, without "--" */
+	char short_name;  /* one-letter alias ('f' for -f), or 0 */
+	cli_opt_kind kind;
+	void *out;        /* see the kinds; written only when the option is given */
+	const char *what; /* what a value must be, for the error message; CLI_CHOICE: the choices */
+	int64_t min, max;
+	int *seen;        /* if set, incremented on every occurrence */
+} cli_opt;
+
+typedef struct {
+	const char *cmd;      /* the command as the user typed it: "diff", "archive plan add" */
+	const char *help;     /* printed by --help / -h */
+	const cli_opt *opts;  /* terminated by {0}; --store and --help are added */
+	int min_args;         /* positional arguments accepted: [min_args, max_args] */
+	int max_args;         /* -1: any number */
+	const char *args_name;/* what is missing when there are too few: "the plan NAME" */
+	const char *args_hint;/* appended when an argument is unexpected: "(events are read from stdin)" */
+} cli_spec;
+
+/*
+ * Parse argv[1..] against `spec` (argv[0] is the command name).  Returns -1 when
+ * the command goes on, with the positional arguments in (*args, *nargs); else
+ * the exit code: CLI_OK after printing the help, CLI_USAGE after a message.
+ * args/nargs may be NULL for a command that takes no positional arguments.
+ * The lists' storage lives until cli_parse_release() (called by main).
+ */
+int cli_parse(cli_ctx *ctx, const cli_spec *spec, int argc, char **argv, char ***args, int *nargs);
+void cli_parse_release(void);
 
 /* Parse a non-negative / signed integer option value; false if malformed. */
 bool cli_parse_u64(const char *s, uint64_t *out);
 bool cli_parse_i64(const char *s, int64_t *out);
+/* "90d" -> seconds (s, m, h, d, w suffixes; plain numbers are seconds). */
+bool cli_parse_duration(const char *s, int64_t *out);
 
-/* ---- store, runs, streams -------------------------------------------------------- */
-
-/* Open the store (--store, $PROVTRACE_STORE, nearest .provtrace/). CLI code. */
-int cli_open_store(cli_ctx *ctx, pt_store **out);
-
-/*
- * The run to use: `run` if given (checked), else the store's only run.
- * No runs: CLI_ERROR; several: CLI_USAGE listing them.  `*out` is borrowed
- * from `run` or allocated into `*owned` (free()).
+/* ---- store, runs, streams --------------------------------------------------------
+ * One opener for what most commands work on: the store, a run in it and maybe one
+ * of its streams.  The run is `run` if given (checked), else the store's only run
+ * (no runs: CLI_ERROR; several: CLI_USAGE listing them).  The stream, with
+ * CLI_ONE_STREAM, is `stream` if given, else "main" if it exists or the run's only
+ * stream; with CLI_ALL_STREAMS it is `stream` (checked) or NULL for "every stream".
  */
-int cli_pick_run(const pt_store *st, const char *cmd, const char *run, const char **out,
-		 char **owned);
-/* The stream to use: `stream` if given, else "main" if it exists or the run's only stream. */
-int cli_pick_stream(const pt_store *st, const char *cmd, const char *run, const char *stream,
-		    const char **out, char **owned);
+enum {
+	CLI_STORE_ONLY = 0,  /* open the store; run and stream stay NULL */
+	CLI_ONE_RUN = 1,     /* and pick the run */
+	CLI_ONE_STREAM = 3,  /* and pick one stream of it */
+	CLI_ALL_STREAMS = 5, /* and take --stream if given, else NULL */
+};
+
+typedef struct {
+	pt_store *st;
+	const char *run;
+	const char *stream;
+	char *owned_run, *owned_stream;
+} cli_target;
+
+/* Returns CLI_OK with `t` filled, or the exit code after a message (t is then closed). */
+int cli_open(cli_ctx *ctx, const char *cmd, const char *run, const char *stream, int what, cli_target *t);
+/* After CLI_ALL_STREAMS, when the command decides it needs one stream after all:
+ * pick it as CLI_ONE_STREAM would (t->stream if given).  CLI_OK or the exit code. */
+int cli_pick_one_stream(cli_target *t, const char *cmd);
+void cli_close(cli_target *t);
+
+/* Open the store alone (--store, $PROVTRACE_STORE, nearest .provtrace/). */
+int cli_open_store(cli_ctx *ctx, pt_store **out);
 
 /* ---- output ------------------------------------------------------------------------ */
 

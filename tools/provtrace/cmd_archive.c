@@ -59,111 +59,44 @@ static pt_archive_progress_cb progress_if_tty(void)
 	return isatty(2) ? progress_bar : NULL;
 }
 
-/* "90d" -> seconds. */
-static bool parse_duration(const char *s, int64_t *out)
-{
-	char *end;
-	if (!s || !*s)
-		return false;
-	long long v = strtoll(s, &end, 10);
-	if (end == s || v < 0)
-		return false;
-	int64_t mul = 1;
-	if (*end) {
-		switch (*end) {
-		case 's': mul = 1; break;
-		case 'm': mul = 60; break;
-		case 'h': mul = 3600; break;
-		case 'd': mul = 86400; break;
-		case 'w': mul = 7 * 86400; break;
-		default: return false;
-		}
-		if (end[1])
-			return false;
-	}
-	if (v > INT64_MAX / 1000000000 / mul)
-		return false;
-	*out = v * mul;
-	return true;
-}
-
 static int plan_add(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS,
-					     {"schedule", required_argument, NULL, 's'},
-					     {"vault", required_argument, NULL, 'v'},
-					     {"min-age", required_argument, NULL, 'a'},
-					     {"delete-after", required_argument, NULL, 'd'},
-					     {"keep-last", required_argument, NULL, 'k'},
-					     {"tag", required_argument, NULL, 't'},
-					     {"start-window", required_argument, NULL, 'w'},
-					     {"timezone", required_argument, NULL, 'z'},
-					     {"keep-sources", no_argument, NULL, 'K'},
-					     {0}};
 	pt_archive_plan_options p = PT_ARCHIVE_PLAN_OPTIONS_INIT;
-	const char **tags = calloc((size_t)argc + 1, sizeof *tags);
-	size_t ntags = 0;
-	int c, rc = CLI_OK;
-	uint64_t u;
-	if (!tags)
-		return CLI_ERROR;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h': fputs(help, stdout); free(tags); return CLI_OK;
-		case 's': p.schedule = optarg; break;
-		case 'v': p.vault = optarg; break;
-		case 'z': p.timezone = optarg; break;
-		case 'K': p.keep_sources = 1; break;
-		case 't': tags[ntags++] = optarg; break;
-		case 'a':
-		case 'd':
-		case 'w': {
-			int64_t v;
-			if (!parse_duration(optarg, &v)) {
-				free(tags);
-				return cli_usage("archive plan add", "invalid duration '%s' (e.g. 30s, 15m, 8h, 1d, 2w)",
-						 optarg);
-			}
-			if (c == 'a')
-				p.min_age = v;
-			else if (c == 'd')
-				p.delete_after = v;
-			else
-				p.start_window = v;
-			break;
-		}
-		case 'k':
-			if (!cli_parse_u64(optarg, &u) || u > UINT32_MAX) {
-				free(tags);
-				return cli_usage("archive plan add", "invalid --keep-last '%s'", optarg);
-			}
-			p.keep_last = (uint32_t)u;
-			break;
-		default: {
-			int r = cli_common_option(ctx, "archive plan add", c, argv);
-			if (r >= 0) {
-				free(tags);
-				return r;
-			}
-		}
-		}
-	}
-	if (optind + 1 != argc || !p.schedule || !p.vault) {
-		free(tags);
-		return cli_usage("archive plan add", "needs NAME, --schedule and --vault");
-	}
-	if (p.start_window <= 0) {
-		free(tags);
-		return cli_usage("archive plan add", "--start-window must be more than 0");
-	}
-	p.name = argv[optind];
-	p.tags = tags;
-	p.ntags = ntags;
-	pt_store *st = NULL;
-	if ((rc = cli_open_store(ctx, &st))) {
-		free(tags);
+	cli_list tags = {0};
+	bool keep_sources = false;
+	uint64_t keep_last = 0;
+	int have_keep_last = 0;
+	const cli_opt opts[] = {{"schedule", 0, CLI_STR, &p.schedule},
+				{"vault", 0, CLI_STR, &p.vault},
+				{"min-age", 0, CLI_DURATION, &p.min_age},
+				{"delete-after", 0, CLI_DURATION, &p.delete_after},
+				{"keep-last", 0, CLI_U64, &keep_last, "a number of archives", 0, UINT32_MAX, &have_keep_last},
+				{"tag", 0, CLI_LIST, &tags},
+				{"start-window", 0, CLI_DURATION, &p.start_window},
+				{"timezone", 0, CLI_STR, &p.timezone},
+				{"keep-sources", 0, CLI_FLAG, &keep_sources},
+				{0}};
+	const cli_spec spec = {"archive plan add", help, opts, 0, 1};
+	char **args;
+	int nargs;
+	int rc = cli_parse(ctx, &spec, argc, argv, &args, &nargs);
+	if (rc >= 0)
 		return rc;
-	}
+	rc = CLI_OK;
+	if (nargs != 1 || !p.schedule || !p.vault)
+		return cli_usage("archive plan add", "needs NAME, --schedule and --vault");
+	if (p.start_window <= 0)
+		return cli_usage("archive plan add", "--start-window must be more than 0");
+	if (keep_sources)
+		p.keep_sources = 1;
+	if (have_keep_last)
+		p.keep_last = (uint32_t)keep_last;
+	p.name = args[0];
+	p.tags = tags.v;
+	p.ntags = tags.n;
+	pt_store *st = NULL;
+	if ((rc = cli_open_store(ctx, &st)))
+		return rc;
 	int r = pt_archive_plan_add(st, &p);
 	if (r == PT_EINVAL)
 		rc = cli_usage("archive plan add", "%s", pt_error_last());
@@ -177,7 +110,6 @@ static int plan_add(cli_ctx *ctx, int argc, char **argv)
 		}
 	}
 	pt_store_free(st);
-	free(tags);
 	return rc;
 }
 
@@ -189,42 +121,36 @@ typedef struct {
 	const char *arg; /* the one positional argument, if any */
 } sub_opts;
 
-static int parse_sub(cli_ctx *ctx, const char *cmd, int argc, char **argv, sub_opts *so, int max_args)
+/* `allowed`: the names of the options this subcommand takes, space-separated. */
+static int parse_sub(cli_ctx *ctx, const char *cmd, const char *allowed, int argc, char **argv, sub_opts *so,
+		     int max_args)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS,
-					     {"json", no_argument, NULL, 'j'},
-					     {"due", no_argument, NULL, 'D'},
-					     {"now", no_argument, NULL, 'N'},
-					     {"dry-run", no_argument, NULL, 'n'},
-					     {"count", required_argument, NULL, 'c'},
-					     {"plan", required_argument, NULL, 'p'},
-					     {0}};
 	memset(so, 0, sizeof *so);
 	so->count = 5;
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h': fputs(help, stdout); return CLI_OK + 100;
-		case 'j': so->json = true; break;
-		case 'D': so->due = true; break;
-		case 'N': so->now = true; break;
-		case 'n': so->dry_run = true; break;
-		case 'p': so->plan = optarg; break;
-		case 'c':
-			if (!cli_parse_u64(optarg, &so->count) || !so->count || so->count > 100000)
-				return cli_usage(cmd, "invalid --count '%s'", optarg);
-			break;
-		default: {
-			int r = cli_common_option(ctx, cmd, c, argv);
-			if (r >= 0)
-				return r;
-		}
-		}
+	const cli_opt all[] = {{"json", 0, CLI_FLAG, &so->json},
+			       {"due", 0, CLI_FLAG, &so->due},
+			       {"now", 0, CLI_FLAG, &so->now},
+			       {"dry-run", 0, CLI_FLAG, &so->dry_run},
+			       {"count", 0, CLI_U64, &so->count, "a count from 1 to 100000", 1, 100000},
+			       {"plan", 0, CLI_STR, &so->plan}};
+	cli_opt opts[sizeof all / sizeof *all + 1];
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+		size_t len = strlen(all[i].name);
+		for (const char *w = allowed; (w = strstr(w, all[i].name)); w += len)
+			if ((w == allowed || w[-1] == ' ') && (w[len] == ' ' || !w[len])) {
+				opts[n++] = all[i];
+				break;
+			}
 	}
-	if (argc - optind > max_args)
-		return cli_usage(cmd, "unexpected argument '%s'", argv[optind + max_args]);
-	if (optind < argc)
-		so->arg = argv[optind];
+	opts[n] = (cli_opt){0};
+	const cli_spec spec = {cmd, help, opts, 0, max_args};
+	char **args;
+	int nargs;
+	int r = cli_parse(ctx, &spec, argc, argv, &args, &nargs);
+	if (r >= 0)
+		return r;
+	so->arg = nargs ? args[0] : NULL;
 	return -1;
 }
 
@@ -509,8 +435,9 @@ int cmd_archive(cli_ctx *ctx, int argc, char **argv)
 			return plan_add(ctx, argc - 2, argv + 2);
 		if (strcmp(ps, "ls") && strcmp(ps, "rm") && strcmp(ps, "next"))
 			return cli_usage("archive plan", "unknown subcommand '%s'", ps);
-		if ((r = parse_sub(ctx, "archive plan", argc - 2, argv + 2, &so, strcmp(ps, "ls") ? 1 : 0)) >= 0)
-			return r == CLI_OK + 100 ? CLI_OK : r;
+		const char *allowed = !strcmp(ps, "ls") ? "json" : !strcmp(ps, "next") ? "count" : "";
+		if ((r = parse_sub(ctx, "archive plan", allowed, argc - 2, argv + 2, &so, strcmp(ps, "ls") ? 1 : 0)) >= 0)
+			return r;
 		if (!strcmp(ps, "ls"))
 			return plan_ls(ctx, &so);
 		if (!strcmp(ps, "next"))
@@ -532,8 +459,12 @@ int cmd_archive(cli_ctx *ctx, int argc, char **argv)
 	if (strcmp(sub, "run") && strcmp(sub, "ls") && strcmp(sub, "verify") && strcmp(sub, "prune") &&
 	    strcmp(sub, "hold") && strcmp(sub, "release"))
 		return cli_usage("archive", "unknown subcommand '%s'", sub);
-	if ((r = parse_sub(ctx, "archive", argc - 1, argv + 1, &so, max)) >= 0)
-		return r == CLI_OK + 100 ? CLI_OK : r;
+	const char *allowed = !strcmp(sub, "run")      ? "due now plan dry-run"
+			      : !strcmp(sub, "prune")    ? "dry-run"
+			      : !strcmp(sub, "ls") || !strcmp(sub, "verify") ? "json"
+							 : "";
+	if ((r = parse_sub(ctx, "archive", allowed, argc - 1, argv + 1, &so, max)) >= 0)
+		return r;
 	if (!strcmp(sub, "run"))
 		return do_run(ctx, &so);
 	if (!strcmp(sub, "ls"))

@@ -111,24 +111,15 @@ done:
 
 /* ---- export ------------------------------------------------------------------------------ */
 
-
-
-
-
-
 static int do_export(cli_ctx *ctx, const char *run_opt, const char *stream_opt, int64_t step,
 		     const char *dir)
 {
-	pt_store *st = NULL;
-	char *run_owned = NULL, *stream_owned = NULL;
-	const char *run, *stream;
-	int rc = cli_open_store(ctx, &st);
+	cli_target t;
+	int rc = cli_open(ctx, "checkpoint", run_opt, stream_opt, CLI_ONE_STREAM, &t);
 	if (rc)
 		return rc;
-	if ((rc = cli_pick_run(st, "checkpoint", run_opt, &run, &run_owned)))
-		goto done;
-	if ((rc = cli_pick_stream(st, "checkpoint", run, stream_opt, &stream, &stream_owned)))
-		goto done;
+	pt_store *st = t.st;
+	const char *run = t.run, *stream = t.stream;
 	pt_checkpoint_info info;
 	pt_checkpoint_export_stats es;
 	if (pt_checkpoint_find(&info, st, run, stream, step) || pt_checkpoint_export(st, info.manifest, dir, &es)) {
@@ -140,48 +131,31 @@ static int do_export(cli_ctx *ctx, const char *run_opt, const char *stream_opt, 
 		es.entries, run, stream, info.step == PT_NO_STEP ? "(none) " : "", info.step == PT_NO_STEP ? 0 : info.step,
 		cli_size(info.logical_bytes, sz, sizeof sz), dir);
 done:
-	free(run_owned);
-	free(stream_owned);
-	pt_store_free(st);
+	cli_close(&t);
 	return rc;
 }
 
 int cmd_checkpoint(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS,
-					     {"run", required_argument, NULL, 'r'},
-					     {"stream", required_argument, NULL, 's'},
-					     {"step", required_argument, NULL, 'n'},
-					     {"json", no_argument, NULL, 'j'},
-					     {0}};
 	const char *run = NULL, *stream = NULL;
 	int64_t step = 0;
-	bool json = false, have_step = false;
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h': fputs(help, stdout); return CLI_OK;
-		case 'r': run = optarg; break;
-		case 's': stream = optarg; break;
-		case 'j': json = true; break;
-		case 'n':
-			if (!cli_parse_i64(optarg, &step))
-				return cli_usage("checkpoint", "--step: not an integer: '%s'", optarg);
-			have_step = true;
-			break;
-		default: {
-			int rc = cli_common_option(ctx, "checkpoint", c, argv);
-			if (rc >= 0)
-				return rc;
-		}
-		}
-	}
-	if (optind >= argc)
-		return cli_usage("checkpoint", "missing subcommand (ls or export)");
-	const char *sub = argv[optind++];
+	bool json = false;
+	int have_step = 0;
+	const cli_opt opts[] = {{"run", 0, CLI_STR, &run},
+				{"stream", 0, CLI_STR, &stream},
+				{"step", 0, CLI_I64, &step, "an integer step", .seen = &have_step},
+				{"json", 0, CLI_FLAG, &json},
+				{0}};
+	const cli_spec spec = {"checkpoint", help, opts, 1, -1, "a subcommand (ls or export)"};
+	char **args;
+	int nargs;
+	int prc = cli_parse(ctx, &spec, argc, argv, &args, &nargs);
+	if (prc >= 0)
+		return prc;
+	const char *sub = args[0];
 	if (!strcmp(sub, "ls")) {
-		if (optind < argc)
-			return cli_usage("checkpoint", "unexpected argument '%s'", argv[optind]);
+		if (nargs > 1)
+			return cli_usage("checkpoint", "unexpected argument '%s'", args[1]);
 		if (have_step || stream)
 			return cli_usage("checkpoint", "ls takes only --run and --json");
 		if (run && pt_name_check("run", run))
@@ -189,15 +163,15 @@ int cmd_checkpoint(cli_ctx *ctx, int argc, char **argv)
 		return do_ls(ctx, run, json);
 	}
 	if (!strcmp(sub, "export")) {
-		if (optind >= argc)
+		if (nargs < 2)
 			return cli_usage("checkpoint", "export needs a destination directory");
-		if (optind + 1 < argc)
-			return cli_usage("checkpoint", "unexpected argument '%s'", argv[optind + 1]);
+		if (nargs > 2)
+			return cli_usage("checkpoint", "unexpected argument '%s'", args[2]);
 		if (!have_step)
 			return cli_usage("checkpoint", "export needs --step N");
 		if (json)
 			return cli_usage("checkpoint", "export does not take --json");
-		return do_export(ctx, run, stream, step, argv[optind]);
+		return do_export(ctx, run, stream, step, args[1]);
 	}
 	return cli_usage("checkpoint", "unknown subcommand '%s' (ls or export)", sub);
 }

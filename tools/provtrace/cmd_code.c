@@ -131,35 +131,19 @@ static void problem(const char *path, const char *message, void *payload)
 
 int cmd_code(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS,
-					     {"run", required_argument, NULL, 'r'},
-					     {"stream", required_argument, NULL, 's'},
-					     {"json", no_argument, NULL, 'j'},
-					     {"diff", no_argument, NULL, 'd'},
-					     {"restore", required_argument, NULL, 'R'},
-					     {"repo", required_argument, NULL, 'p'},
-					     {0}};
 	const char *run_opt = NULL, *stream_opt = NULL, *restore = NULL, *repo = NULL;
 	bool json = false, diff = false;
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h': fputs(help, stdout); return CLI_OK;
-		case 'r': run_opt = optarg; break;
-		case 's': stream_opt = optarg; break;
-		case 'j': json = true; break;
-		case 'd': diff = true; break;
-		case 'R': restore = optarg; break;
-		case 'p': repo = optarg; break;
-		default: {
-			int rc = cli_common_option(ctx, "code", c, argv);
-			if (rc >= 0)
-				return rc;
-		}
-		}
-	}
-	if (optind < argc)
-		return cli_usage("code", "unexpected argument '%s'", argv[optind]);
+	const cli_opt opts[] = {{"run", 0, CLI_STR, &run_opt},
+				{"stream", 0, CLI_STR, &stream_opt},
+				{"json", 0, CLI_FLAG, &json},
+				{"diff", 0, CLI_FLAG, &diff},
+				{"restore", 0, CLI_STR, &restore},
+				{"repo", 0, CLI_STR, &repo},
+				{0}};
+	const cli_spec spec = {"code", help, opts, 0, 0};
+	int prc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
+	if (prc >= 0)
+		return prc;
 	if ((json ? 1 : 0) + (diff ? 1 : 0) + (restore ? 1 : 0) > 1)
 		return cli_usage("code", "--json, --diff and --restore exclude each other");
 	if (repo && !restore)
@@ -171,17 +155,14 @@ int cmd_code(cli_ctx *ctx, int argc, char **argv)
 	if (stream_opt && pt_name_check("stream", stream_opt))
 		return cli_usage("code", "%s", pt_error_last());
 
-	pt_store *st = NULL;
-	pt_code_provenance *p = NULL;
-	char *run_owned = NULL, *stream_owned = NULL, *patch = NULL;
-	const char *run, *stream;
-	int rc = cli_open_store(ctx, &st);
+	cli_target t;
+	int rc = cli_open(ctx, "code", run_opt, stream_opt, CLI_ONE_STREAM, &t);
 	if (rc)
 		return rc;
-	if ((rc = cli_pick_run(st, "code", run_opt, &run, &run_owned)))
-		goto done;
-	if ((rc = cli_pick_stream(st, "code", run, stream_opt, &stream, &stream_owned)))
-		goto done;
+	pt_store *st = t.st;
+	const char *run = t.run, *stream = t.stream;
+	pt_code_provenance *p = NULL;
+	char *patch = NULL;
 	if (json) {
 		rc = print_json(st, run, stream);
 		goto done;
@@ -220,8 +201,6 @@ int cmd_code(cli_ctx *ctx, int argc, char **argv)
 done:
 	pt_free(patch);
 	pt_code_provenance_free(p);
-	free(run_owned);
-	free(stream_owned);
-	pt_store_free(st);
+	cli_close(&t);
 	return rc;
 }

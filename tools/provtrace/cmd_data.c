@@ -40,45 +40,25 @@ static void field(const char *json, size_t len, const char *key, char *out, size
 
 int cmd_data(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS,
-					     {"run", required_argument, NULL, 'r'},
-					     {"stream", required_argument, NULL, 's'},
-					     {"json", no_argument, NULL, 'j'},
-					     {0}};
 	const char *run_opt = NULL, *stream_opt = NULL;
 	bool json = false;
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h': fputs(help, stdout); return CLI_OK;
-		case 'r': run_opt = optarg; break;
-		case 's': stream_opt = optarg; break;
-		case 'j': json = true; break;
-		default: {
-			int rc = cli_common_option(ctx, "data", c, argv);
-			if (rc >= 0)
-				return rc;
-		}
-		}
-	}
-	if (optind < argc)
-		return cli_usage("data", "unexpected argument '%s'", argv[optind]);
-	pt_store *st = NULL;
-	int rc = cli_open_store(ctx, &st);
+	const cli_opt opts[] = {{"run", 0, CLI_STR, &run_opt},
+				{"stream", 0, CLI_STR, &stream_opt},
+				{"json", 0, CLI_FLAG, &json},
+				{0}};
+	const cli_spec spec = {"data", help, opts, 0, 0};
+	int prc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
+	if (prc >= 0)
+		return prc;
+	cli_target t;
+	int rc = cli_open(ctx, "data", run_opt, stream_opt, CLI_ONE_STREAM, &t);
 	if (rc)
 		return rc;
-	const char *run = NULL, *stream = NULL;
-	char *run_owned = NULL, *stream_owned = NULL;
 	pt_iter *it = NULL;
-	rc = cli_pick_run(st, "data", run_opt, &run, &run_owned);
-	if (!rc)
-		rc = cli_pick_stream(st, "data", run, stream_opt, &stream, &stream_owned);
-	if (!rc) {
-		pt_iter_options io = PT_ITER_OPTIONS_INIT;
-		io.kind = PT_KIND_ARTIFACT;
-		if (pt_iter_open(&it, st, run, stream, &io))
-			rc = cli_lib_error();
-	}
+	pt_iter_options io = PT_ITER_OPTIONS_INIT;
+	io.kind = PT_KIND_ARTIFACT;
+	if (pt_iter_open(&it, t.st, t.run, t.stream, &io))
+		rc = cli_lib_error();
 	if (!rc && !json)
 		printf("%-8s  %-8s  %-24s  %12s  %s\n", "seq", "step", "artifact", "size", "sha256");
 	while (!rc) {
@@ -108,8 +88,6 @@ int cmd_data(cli_ctx *ctx, int argc, char **argv)
 		printf("%-8" PRIu64 "  %-8s  %-24s  %12s  %s\n", pt_ev_seq(ev), step, name ? name : "-", size, sha);
 	}
 	pt_iter_free(it);
-	free(run_owned);
-	free(stream_owned);
-	pt_store_free(st);
+	cli_close(&t);
 	return rc;
 }

@@ -18,39 +18,20 @@ static const char help[] =
 
 int cmd_diff(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS,
-					     {"run", required_argument, NULL, 'r'},
-					     {"stream", required_argument, NULL, 's'},
-					     {"from", required_argument, NULL, 'f'},
-					     {"to", required_argument, NULL, 't'},
-					     {"lineage", required_argument, NULL, 'L'},
-					     {"json", no_argument, NULL, 'j'},
-					     {0}};
 	const char *run_opt = NULL, *stream_opt = NULL, *from_opt = NULL, *to_opt = NULL;
 	int64_t lineage = PT_LINEAGE_LIVE;
 	bool json = false;
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h': fputs(help, stdout); return CLI_OK;
-		case 'r': run_opt = optarg; break;
-		case 's': stream_opt = optarg; break;
-		case 'f': from_opt = optarg; break;
-		case 't': to_opt = optarg; break;
-		case 'L':
-			if (!cli_parse_i64(optarg, &lineage) || lineage < 0)
-				return cli_usage("diff", "--lineage takes a lineage number (0, 1, ...), not '%s'", optarg);
-			break;
-		case 'j': json = true; break;
-		default: {
-			int rc = cli_common_option(ctx, "diff", c, argv);
-			if (rc >= 0)
-				return rc;
-		}
-		}
-	}
-	if (optind < argc)
-		return cli_usage("diff", "unexpected argument '%s'", argv[optind]);
+	const cli_opt opts[] = {{"run", 0, CLI_STR, &run_opt},
+				{"stream", 0, CLI_STR, &stream_opt},
+				{"from", 0, CLI_STR, &from_opt},
+				{"to", 0, CLI_STR, &to_opt},
+				{"lineage", 0, CLI_I64, &lineage, "a lineage number (0, 1, ...)", 0, INT64_MAX},
+				{"json", 0, CLI_FLAG, &json},
+				{0}};
+	const cli_spec spec = {"diff", help, opts, 0, 0};
+	int prc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
+	if (prc >= 0)
+		return prc;
 	if (!from_opt || !to_opt)
 		return cli_usage("diff", "--from and --to are required");
 	pt_point a, b;
@@ -58,16 +39,14 @@ int cmd_diff(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage("diff", "--from: %s", pt_error_last());
 	if (pt_point_parse(&b, to_opt))
 		return cli_usage("diff", "--to: %s", pt_error_last());
-	pt_store *st = NULL;
-	int rc = cli_open_store(ctx, &st);
+	cli_target t;
+	int rc = cli_open(ctx, "diff", run_opt, stream_opt, CLI_ONE_STREAM, &t);
 	if (rc)
 		return rc;
-	const char *run, *stream;
-	char *run_owned = NULL, *stream_owned = NULL, *d = NULL;
+	pt_store *st = t.st;
+	const char *run = t.run, *stream = t.stream;
+	char *d = NULL;
 	pt_replay *ra = NULL, *rb = NULL;
-	if ((rc = cli_pick_run(st, "diff", run_opt, &run, &run_owned)) ||
-	    (rc = cli_pick_stream(st, "diff", run, stream_opt, &stream, &stream_owned)))
-		goto done;
 	pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
 	o.stream = stream;
 	o.lineage = lineage;
@@ -83,8 +62,6 @@ done:
 	pt_free(d);
 	pt_replay_free(ra);
 	pt_replay_free(rb);
-	free(run_owned);
-	free(stream_owned);
-	pt_store_free(st);
+	cli_close(&t);
 	return rc;
 }

@@ -77,47 +77,26 @@ static bool blank(const char *s, size_t n)
 
 int cmd_emit(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS,
-					     {"run", required_argument, NULL, 'r'},
-					     {"stream", required_argument, NULL, 's'},
-					     {"durability", required_argument, NULL, 'd'},
-					     {"quiet", no_argument, NULL, 'q'},
-					     {0}};
-	const char *run = NULL, *stream = NULL, *dur = NULL;
+	const char *run = NULL, *stream = NULL;
+	int dur = -1;
 	bool quiet = false;
-	int c;
-	while ((c = getopt_long(argc, argv, ":hq", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h': fputs(help, stdout); return CLI_OK;
-		case 'r': run = optarg; break;
-		case 's': stream = optarg; break;
-		case 'd': dur = optarg; break;
-		case 'q': quiet = true; break;
-		default: {
-			int rc = cli_common_option(ctx, "emit", c, argv);
-			if (rc >= 0)
-				return rc;
-		}
-		}
-	}
-	if (optind < argc)
-		return cli_usage("emit", "unexpected argument '%s' (events are read from stdin)",
-				 argv[optind]);
+	const cli_opt opts[] = {{"run", 0, CLI_STR, &run},
+				{"stream", 0, CLI_STR, &stream},
+				{"durability", 0, CLI_CHOICE, &dur, "none|write|fsync"},
+				{"quiet", 'q', CLI_FLAG, &quiet},
+				{0}};
+	const cli_spec spec = {"emit", help, opts, 0, 0, NULL, "(events are read from stdin)"};
+	int prc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
+	if (prc >= 0)
+		return prc;
 	if (!run)
 		return cli_usage("emit", "--run is required");
 	if (pt_name_check("run", run) || (stream && pt_name_check("stream", stream)))
 		return cli_usage("emit", "%s", pt_error_last());
 	pt_recorder_options ro = PT_RECORDER_OPTIONS_INIT;
-	if (dur) {
-		if (!strcmp(dur, "none"))
-			ro.durability = PT_DURABILITY_NONE;
-		else if (!strcmp(dur, "write"))
-			ro.durability = PT_DURABILITY_WRITE;
-		else if (!strcmp(dur, "fsync"))
-			ro.durability = PT_DURABILITY_FSYNC;
-		else
-			return cli_usage("emit", "--durability must be none, write or fsync, not '%s'", dur);
-	}
+	static const pt_durability durabilities[] = {PT_DURABILITY_NONE, PT_DURABILITY_WRITE, PT_DURABILITY_FSYNC};
+	if (dur >= 0)
+		ro.durability = durabilities[dur];
 
 	pt_store *st = NULL;
 	pt_recorder *rec = NULL;

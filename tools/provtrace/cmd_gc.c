@@ -28,37 +28,24 @@ static const char help[] =
 
 int cmd_gc(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS,
-					     {"dry-run", no_argument, NULL, 'n'},
-					     {"json", no_argument, NULL, 'j'},
-					     {"grace", required_argument, NULL, 'g'},
-					     {"no-wait", no_argument, NULL, 'w'},
-					     {0}};
 	pt_gc_options o = PT_GC_OPTIONS_INIT;
-	bool json = false;
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h': fputs(help, stdout); return CLI_OK;
-		case 'n': o.dry_run = 1; break;
-		case 'j': json = true; break;
-		case 'w': o.wait = 0; break;
-		case 'g': {
-			uint64_t v;
-			if (!cli_parse_u64(optarg, &v) || v > INT64_MAX)
-				return cli_usage("gc", "--grace: not a number of seconds: '%s'", optarg);
-			o.grace_s = (int64_t)v;
-			break;
-		}
-		default: {
-			int rc = cli_common_option(ctx, "gc", c, argv);
-			if (rc >= 0)
-				return rc;
-		}
-		}
-	}
-	if (optind < argc)
-		return cli_usage("gc", "unexpected argument '%s'", argv[optind]);
+	bool json = false, dry_run = false, no_wait = false;
+	int64_t grace = -1;
+	const cli_opt opts[] = {{"dry-run", 0, CLI_FLAG, &dry_run},
+				{"json", 0, CLI_FLAG, &json},
+				{"grace", 0, CLI_I64, &grace, "a number of seconds", 0, INT64_MAX},
+				{"no-wait", 0, CLI_FLAG, &no_wait},
+				{0}};
+	const cli_spec spec = {"gc", help, opts, 0, 0};
+	int prc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
+	if (prc >= 0)
+		return prc;
+	if (dry_run)
+		o.dry_run = 1;
+	if (no_wait)
+		o.wait = 0;
+	if (grace >= 0)
+		o.grace_s = grace;
 	pt_store *st = NULL;
 	int rc = cli_open_store(ctx, &st);
 	if (rc)

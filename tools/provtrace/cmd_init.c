@@ -16,24 +16,15 @@ static const char help[] =
 
 int cmd_init(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS, {"json", no_argument, NULL, 'j'}, {0}};
 	bool json = false;
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(help, stdout);
-			return CLI_OK;
-		} else if (c == 'j') {
-			json = true;
-		} else {
-			int rc = cli_common_option(ctx, "init", c, argv);
-			if (rc >= 0)
-				return rc;
-		}
-	}
-	if (argc - optind > 1)
-		return cli_usage("init", "too many arguments");
-	const char *dir = optind < argc ? argv[optind] : NULL;
+	const cli_opt opts[] = {{"json", 0, CLI_FLAG, &json}, {0}};
+	const cli_spec spec = {"init", help, opts, 0, 1};
+	char **args;
+	int nargs;
+	int prc = cli_parse(ctx, &spec, argc, argv, &args, &nargs);
+	if (prc >= 0)
+		return prc;
+	const char *dir = nargs ? args[0] : NULL;
 	if (dir && ctx->store && strcmp(dir, ctx->store))
 		return cli_usage("init", "both DIR (%s) and --store (%s) given", dir, ctx->store);
 	const char *path = dir ? dir : ctx->store ? ctx->store : PT_STORE_DIRNAME;

@@ -237,62 +237,42 @@ static void sleep_ms(long ms)
 
 int cmd_log(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS,
-					     {"run", required_argument, NULL, 'r'},
-					     {"stream", required_argument, NULL, 's'},
-					     {"kind", required_argument, NULL, 'k'},
-					     {"from", required_argument, NULL, 'F'},
-					     {"to", required_argument, NULL, 'T'},
-					     {"seq", required_argument, NULL, 'S'},
-					     {"last", required_argument, NULL, 'n'},
-					     {"json", no_argument, NULL, 'j'},
-					     {"follow", no_argument, NULL, 'f'},
-					     {"live", no_argument, NULL, 'L'},
-					     {0}};
-	const char *run_opt = NULL, *stream_opt = NULL;
+	const char *run_opt = NULL, *stream_opt = NULL, *kind = NULL, *from = NULL, *to = NULL, *seqs = NULL;
 	pt_iter_options io = PT_ITER_OPTIONS_INIT;
-	bool json = false, follow = false, have_last = false, filtered = false, live = false;
+	bool json = false, follow = false, filtered = false, live = false;
 	uint64_t last_n = 0;
-	int c;
-	while ((c = getopt_long(argc, argv, ":hfn:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h': fputs(help, stdout); return CLI_OK;
-		case 'r': run_opt = optarg; break;
-		case 's': stream_opt = optarg; break;
-		case 'k':
-			io.kind = optarg;
-			filtered = true;
-			break;
-		case 'F':
-		case 'T':
-			if (!parse_point(optarg, &io, c == 'F'))
-				return cli_usage("log", "--%s expects step=N, time=ISO-8601 or seq=N, not '%s'%s%s",
-						 c == 'F' ? "from" : "to", optarg,
-						 strncmp(optarg, "time=", 5) ? "" : ": ",
-						 strncmp(optarg, "time=", 5) ? "" : pt_error_last());
-			filtered = filtered || strncmp(optarg, "seq=", 4);
-			break;
-		case 'S':
-			if (!parse_seq_range(optarg, &io))
-				return cli_usage("log", "--seq expects A..B, A.., ..B or A, not '%s'", optarg);
-			break;
-		case 'n':
-			if (!cli_parse_u64(optarg, &last_n))
-				return cli_usage("log", "-n expects a number, not '%s'", optarg);
-			have_last = true;
-			break;
-		case 'j': json = true; break;
-		case 'f': follow = true; break;
-		case 'L': live = true; break;
-		default: {
-			int rc = cli_common_option(ctx, "log", c, argv);
-			if (rc >= 0)
-				return rc;
-		}
-		}
+	int have_last = 0;
+	const cli_opt opts[] = {{"run", 0, CLI_STR, &run_opt},
+				{"stream", 0, CLI_STR, &stream_opt},
+				{"kind", 0, CLI_STR, &kind},
+				{"from", 0, CLI_STR, &from},
+				{"to", 0, CLI_STR, &to},
+				{"seq", 0, CLI_STR, &seqs},
+				{"last", 'n', CLI_U64, &last_n, "a number of events", .seen = &have_last},
+				{"json", 0, CLI_FLAG, &json},
+				{"follow", 'f', CLI_FLAG, &follow},
+				{"live", 0, CLI_FLAG, &live},
+				{0}};
+	const cli_spec spec = {"log", help, opts, 0, 0};
+	int prc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
+	if (prc >= 0)
+		return prc;
+	if (kind) {
+		io.kind = kind;
+		filtered = true;
 	}
-	if (optind < argc)
-		return cli_usage("log", "unexpected argument '%s'", argv[optind]);
+	for (int i = 0; i < 2; i++) {
+		const char *pt = i ? to : from;
+		if (!pt)
+			continue;
+		if (!parse_point(pt, &io, !i))
+			return cli_usage("log", "--%s expects step=N, time=ISO-8601 or seq=N, not '%s'%s%s",
+					 i ? "to" : "from", pt, strncmp(pt, "time=", 5) ? "" : ": ",
+					 strncmp(pt, "time=", 5) ? "" : pt_error_last());
+		filtered = filtered || strncmp(pt, "seq=", 4);
+	}
+	if (seqs && !parse_seq_range(seqs, &io))
+		return cli_usage("log", "--seq expects A..B, A.., ..B or A, not '%s'", seqs);
 	if (live && follow)
 		return cli_usage("log", "--live shows the live path as it is now; it cannot follow (-f) new events");
 	/* the live path's last N are not the stream's last N seqs: count them */
@@ -307,18 +287,16 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage("log", "the first seq (%llu) is after the last (%llu): no seq is in that range",
 				 (unsigned long long)io.seq_min, (unsigned long long)io.seq_max);
 
-	pt_store *st = NULL;
+	cli_target t;
+	int rc = cli_open(ctx, "log", run_opt, stream_opt, CLI_ALL_STREAMS, &t);
+	if (rc)
+		return rc;
+	pt_store *st = t.st;
+	const char *run = t.run, *stream = t.stream;
 	pt_run_iter *it = NULL;
-	char *run_owned = NULL, *stream_owned = NULL;
-	const char *run = NULL, *stream = NULL;
 	char **all = NULL;
 	size_t nall = 0;
 	sbuf line = {0};
-	int rc = cli_open_store(ctx, &st);
-	if (rc)
-		return rc;
-	if ((rc = cli_pick_run(st, "log", run_opt, &run, &run_owned)))
-		goto done;
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -356,10 +334,7 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 		sleep_ms(100);
 	}
 	/* no --stream: every stream of the run (one: exactly as that stream alone) */
-	if (stream_opt) {
-		if ((rc = cli_pick_stream(st, "log", run, stream_opt, &stream, &stream_owned)))
-			goto done;
-	} else {
+	if (!stream) {
 		if (pt_store_streams(st, run, &all, &nall)) {
 			rc = cli_lib_error();
 			goto done;
@@ -464,8 +439,6 @@ done:
 	free(line.d);
 	pt_run_iter_free(it);
 	pt_strv_free(all, nall);
-	free(run_owned);
-	free(stream_owned);
-	pt_store_free(st);
+	cli_close(&t);
 	return rc;
 }

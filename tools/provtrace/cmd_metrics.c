@@ -24,8 +24,6 @@ static const char help[] =
 	"  --all-lineages   every event, also the abandoned tails (the audit view)\n"
 	"  --store DIR      the store\n";
 
-#define MAX_NAMES 256
-
 static void print_double(double v, bool json)
 {
 	if (isnan(v))
@@ -39,76 +37,41 @@ static void print_double(double v, bool json)
 
 int cmd_metrics(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS,
-					     {"run", required_argument, NULL, 'r'},
-					     {"name", required_argument, NULL, 'N'},
-					     {"stream", required_argument, NULL, 's'},
-					     {"format", required_argument, NULL, 'F'},
-					     {"points", required_argument, NULL, 'P'},
-					     {"all-lineages", no_argument, NULL, 'A'},
-					     {0}};
-	const char *run_opt = NULL, *stream = NULL, *names[MAX_NAMES];
-	size_t nnames = 0;
+	const char *run_opt = NULL, *stream = NULL;
+	cli_list names = {0};
 	uint64_t points = 0;
 	int format = 0; /* 0 csv, 1 tsv, 2 json */
-	bool live = true;
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h': fputs(help, stdout); return CLI_OK;
-		case 'r': run_opt = optarg; break;
-		case 'N':
-			if (nnames == MAX_NAMES)
-				return cli_usage("metrics", "at most %d --name options", MAX_NAMES);
-			names[nnames++] = optarg;
-			break;
-		case 's': stream = optarg; break;
-		case 'F':
-			if (!strcmp(optarg, "csv"))
-				format = 0;
-			else if (!strcmp(optarg, "tsv"))
-				format = 1;
-			else if (!strcmp(optarg, "json"))
-				format = 2;
-			else
-				return cli_usage("metrics", "--format expects csv, tsv or json, not '%s'", optarg);
-			break;
-		case 'P':
-			if (!cli_parse_u64(optarg, &points) || points == 0 || points > (uint64_t)1 << 40)
-				return cli_usage("metrics", "--points expects a number of points >= 1, not '%s'", optarg);
-			break;
-		case 'A': live = false; break;
-		default: {
-			int rc = cli_common_option(ctx, "metrics", c, argv);
-			if (rc >= 0)
-				return rc;
-		}
-		}
-	}
-	if (optind < argc)
-		return cli_usage("metrics", "unexpected argument '%s'", argv[optind]);
-	if (stream && pt_name_check("stream", stream))
-		return cli_usage("metrics", "%s", pt_error_last());
-	pt_store *st = NULL;
-	char *run_owned = NULL;
-	const char *run = NULL;
-	pt_metric_series *s = NULL;
-	size_t n = 0;
-	int rc = cli_open_store(ctx, &st);
+	bool all_lineages = false;
+	const cli_opt opts[] = {{"run", 0, CLI_STR, &run_opt},
+				{"name", 0, CLI_LIST, &names},
+				{"stream", 0, CLI_STR, &stream},
+				{"format", 0, CLI_CHOICE, &format, "csv|tsv|json"},
+				{"points", 0, CLI_U64, &points, "a number of points >= 1", 1, (int64_t)1 << 40},
+				{"all-lineages", 0, CLI_FLAG, &all_lineages},
+				{0}};
+	const cli_spec spec = {"metrics", help, opts, 0, 0};
+	int prc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
+	if (prc >= 0)
+		return prc;
+	bool live = !all_lineages;
+	size_t nnames = names.n;
+	cli_target t;
+	int rc = cli_open(ctx, "metrics", run_opt, stream, CLI_ALL_STREAMS, &t);
 	if (rc)
 		return rc;
-	if ((rc = cli_pick_run(st, "metrics", run_opt, &run, &run_owned)))
-		goto done;
-	if (pt_metrics_read(st, run, stream, names, nnames, live, (size_t)points, &s, &n)) {
+	const char *run = t.run;
+	pt_metric_series *s = NULL;
+	size_t n = 0;
+	if (pt_metrics_read(t.st, run, stream, names.v, nnames, live, (size_t)points, &s, &n)) {
 		rc = cli_lib_error();
 		goto done;
 	}
 	for (size_t i = 0; i < nnames; i++) {
 		bool found = false;
 		for (size_t k = 0; !found && k < n; k++)
-			found = !strcmp(s[k].name, names[i]);
+			found = !strcmp(s[k].name, names.v[i]);
 		if (!found)
-			cli_msg("note: no numeric metric %s with a step in run %s", names[i], run);
+			cli_msg("note: no numeric metric %s with a step in run %s", names.v[i], run);
 	}
 	if (format == 2) {
 		printf("{\"run\":");
@@ -160,7 +123,6 @@ int cmd_metrics(cli_ctx *ctx, int argc, char **argv)
 	}
 done:
 	pt_metrics_free(s, n);
-	free(run_owned);
-	pt_store_free(st);
+	cli_close(&t);
 	return rc;
 }

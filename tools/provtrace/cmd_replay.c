@@ -222,47 +222,25 @@ static int export_state(pt_store *st, pt_replay *rp, const char *dir)
 
 int cmd_replay(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS,
-					     {"run", required_argument, NULL, 'r'},
-					     {"stream", required_argument, NULL, 's'},
-					     {"at", required_argument, NULL, 'a'},
-					     {"lineage", required_argument, NULL, 'L'},
-					     {"json", no_argument, NULL, 'j'},
-					     {"events", no_argument, NULL, 'e'},
-					     {"from", required_argument, NULL, 'f'},
-					     {"export", required_argument, NULL, 'x'},
-					     {"lineages", no_argument, NULL, 'l'},
-					     {"no-snapshots", no_argument, NULL, 'n'},
-					     {0}};
 	const char *run_opt = NULL, *stream_opt = NULL, *at_opt = "latest", *from_opt = NULL, *export_dir = NULL;
 	int64_t lineage = PT_LINEAGE_LIVE;
-	bool json = false, events = false, lineages = false, snapshots = true;
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h': fputs(help, stdout); return CLI_OK;
-		case 'r': run_opt = optarg; break;
-		case 's': stream_opt = optarg; break;
-		case 'a': at_opt = optarg; break;
-		case 'L':
-			if (!cli_parse_i64(optarg, &lineage) || lineage < 0)
-				return cli_usage("replay", "--lineage takes a lineage number (0, 1, ...), not '%s'", optarg);
-			break;
-		case 'j': json = true; break;
-		case 'e': events = true; break;
-		case 'f': from_opt = optarg; break;
-		case 'x': export_dir = optarg; break;
-		case 'l': lineages = true; break;
-		case 'n': snapshots = false; break;
-		default: {
-			int rc = cli_common_option(ctx, "replay", c, argv);
-			if (rc >= 0)
-				return rc;
-		}
-		}
-	}
-	if (optind < argc)
-		return cli_usage("replay", "unexpected argument '%s'", argv[optind]);
+	bool json = false, events = false, lineages = false, no_snapshots = false;
+	const cli_opt opts[] = {{"run", 0, CLI_STR, &run_opt},
+				{"stream", 0, CLI_STR, &stream_opt},
+				{"at", 0, CLI_STR, &at_opt},
+				{"lineage", 0, CLI_I64, &lineage, "a lineage number (0, 1, ...)", 0, INT64_MAX},
+				{"json", 0, CLI_FLAG, &json},
+				{"events", 0, CLI_FLAG, &events},
+				{"from", 0, CLI_STR, &from_opt},
+				{"export", 0, CLI_STR, &export_dir},
+				{"lineages", 0, CLI_FLAG, &lineages},
+				{"no-snapshots", 0, CLI_FLAG, &no_snapshots},
+				{0}};
+	const cli_spec spec = {"replay", help, opts, 0, 0};
+	int prc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
+	if (prc >= 0)
+		return prc;
+	bool snapshots = !no_snapshots;
 	pt_point at, from;
 	if (pt_point_parse(&at, at_opt))
 		return cli_usage("replay", "--at: %s", pt_error_last());
@@ -271,15 +249,13 @@ int cmd_replay(cli_ctx *ctx, int argc, char **argv)
 	if (from_opt && pt_point_parse(&from, from_opt))
 		return cli_usage("replay", "--from: %s", pt_error_last());
 
-	pt_store *st = NULL;
-	int rc = cli_open_store(ctx, &st);
+	cli_target t;
+	int rc = cli_open(ctx, "replay", run_opt, stream_opt, CLI_ALL_STREAMS, &t);
 	if (rc)
 		return rc;
-	const char *run, *stream;
-	char *run_owned = NULL, *stream_owned = NULL;
+	pt_store *st = t.st;
+	const char *run = t.run, *stream;
 	pt_replay *rp = NULL;
-	if ((rc = cli_pick_run(st, "replay", run_opt, &run, &run_owned)))
-		goto done;
 	pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
 	o.lineage = lineage;
 	o.use_snapshots = snapshots;
@@ -301,8 +277,9 @@ int cmd_replay(cli_ctx *ctx, int argc, char **argv)
 			goto done;
 		}
 	}
-	if ((rc = cli_pick_stream(st, "replay", run, stream_opt, &stream, &stream_owned)))
+	if ((rc = cli_pick_one_stream(&t, "replay")))
 		goto done;
+	stream = t.stream;
 	o.stream = stream;
 	o.lineage = lineage;
 	o.use_snapshots = snapshots;
@@ -339,8 +316,6 @@ int cmd_replay(cli_ctx *ctx, int argc, char **argv)
 		rc = cli_print_state(stdout, sj, pt_replay_snapshot_seq(rp), pt_replay_events_folded(rp)) ? CLI_ERROR : CLI_OK;
 done:
 	pt_replay_free(rp);
-	free(run_owned);
-	free(stream_owned);
-	pt_store_free(st);
+	cli_close(&t);
 	return rc;
 }

@@ -39,20 +39,12 @@ static void progress_bar(const char *what, uint64_t done, uint64_t total, void *
 
 int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(help, stdout);
-			return CLI_OK;
-		}
-		int rc = cli_common_option(ctx, "restore", c, argv);
-		if (rc >= 0)
-			return rc;
-	}
-	if (optind + 1 != argc)
-		return cli_usage("restore", optind < argc ? "expected one ARCHIVE" : "needs an ARCHIVE");
-	const char *archive = argv[optind];
+	const cli_spec spec = {"restore", help, NULL, 1, 1, "an ARCHIVE"};
+	char **args;
+	int prc = cli_parse(ctx, &spec, argc, argv, &args, NULL);
+	if (prc >= 0)
+		return prc;
+	const char *archive = args[0];
 	char *store_path = NULL;
 	if (ctx->store) {
 		store_path = strdup(ctx->store);

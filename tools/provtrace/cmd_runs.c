@@ -24,60 +24,6 @@ typedef struct {
 	char *error; /* pt_stream_stat failed */
 } row;
 
-static void print_json(row *rows, size_t n)
-{
-	char t1[48], t2[48];
-	fputs("[", stdout);
-	for (size_t i = 0; i < n;) {
-		/* one object per run, its streams are the following rows with the same run */
-		size_t j = i;
-		uint64_t events = 0, bytes = 0;
-		for (; j < n && !strcmp(rows[j].run, rows[i].run); j++) {
-			events += rows[j].info.events;
-			bytes += rows[j].info.bytes;
-		}
-		if (i)
-			fputs(",", stdout);
-		fputs("\n{\"run\":", stdout);
-		cli_json_str(stdout, rows[i].run);
-		printf(",\"events\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"streams\":[", events, bytes);
-		for (size_t k = i; k < j; k++) {
-			const pt_stream_info *s = &rows[k].info;
-			if (!rows[k].stream)
-				break; /* a run without streams */
-			if (k > i)
-				fputs(",", stdout);
-			fputs("{\"stream\":", stdout);
-			cli_json_str(stdout, rows[k].stream);
-			if (rows[k].error) {
-				fputs(",\"error\":", stdout);
-				cli_json_str(stdout, rows[k].error);
-				fputs("}", stdout);
-				continue;
-			}
-			printf(",\"events\":%" PRIu64 ",\"seq_first\":%" PRIu64 ",\"seq_last\":%" PRIu64,
-			       s->events, s->seq_first, s->seq_last);
-			fputs(",\"step_min\":", stdout);
-			cli_json_step(stdout, s->step_min);
-			fputs(",\"step_max\":", stdout);
-			cli_json_step(stdout, s->step_max);
-			if (s->events)
-				printf(",\"time_first\":\"%s\",\"time_last\":\"%s\"",
-				       pt_time_format(s->time_min, t1, sizeof t1),
-				       pt_time_format(s->time_max, t2, sizeof t2));
-			else
-				fputs(",\"time_first\":null,\"time_last\":null", stdout);
-			printf(",\"bytes\":%" PRIu64 ",\"raw_bytes\":%" PRIu64 ",\"batches\":%" PRIu64
-			       ",\"sealed_segments\":%u,\"writer_active\":%s}",
-			       s->bytes, s->raw_bytes, s->batches, s->sealed_segments,
-			       s->writer_active ? "true" : "false");
-		}
-		fputs("]}", stdout);
-		i = j;
-	}
-	fputs(n ? "\n]\n" : "]\n", stdout);
-}
-
 static void print_table(row *rows, size_t n)
 {
 	int wr = 3, ws = 6;
@@ -120,28 +66,34 @@ static void print_table(row *rows, size_t n)
 
 int cmd_runs(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS, {"json", no_argument, NULL, 'j'}, {0}};
 	bool json = false;
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(help, stdout);
-			return CLI_OK;
-		} else if (c == 'j') {
-			json = true;
-		} else {
-			int rc = cli_common_option(ctx, "runs", c, argv);
-			if (rc >= 0)
-				return rc;
-		}
-	}
-	if (optind < argc)
-		return cli_usage("runs", "unexpected argument '%s'", argv[optind]);
+	const cli_opt opts[] = {{"json", 0, CLI_FLAG, &json}, {0}};
+	const cli_spec spec = {"runs", help, opts, 0, 0};
+	int prc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
+	if (prc >= 0)
+		return prc;
 
 	pt_store *st = NULL;
 	int rc = cli_open_store(ctx, &st);
 	if (rc)
 		return rc;
+	if (json) {
+		/* the library's rendering, shared with Python's runs_info() */
+		char *out = NULL;
+		uint64_t unreadable = 0;
+		if (pt_store_runs_json(st, &out, NULL, &unreadable)) {
+			rc = cli_lib_error();
+		} else {
+			puts(out);
+			if (unreadable) {
+				cli_msg("some streams could not be read (see above); run `provtrace verify`");
+				rc = CLI_ERROR;
+			}
+		}
+		pt_free(out);
+		pt_store_free(st);
+		return rc;
+	}
 	char **runs = NULL;
 	size_t nruns = 0;
 	row *rows = NULL;
@@ -183,9 +135,7 @@ int cmd_runs(cli_ctx *ctx, int argc, char **argv)
 		}
 		pt_strv_free(streams, ns);
 	}
-	if (json)
-		print_json(rows, nrows);
-	else if (nrows)
+	if (nrows)
 		print_table(rows, nrows);
 	else
 		cli_msg("no runs in %s", pt_store_path(st));

@@ -48,27 +48,15 @@ static void table_row(int wr, const char *run, int ws, const char *stream, const
 
 int cmd_stats(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS,
-					     {"run", required_argument, NULL, 'r'},
-					     {"json", no_argument, NULL, 'j'},
-					     {0}};
 	const char *run_opt = NULL;
 	bool json = false;
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h': fputs(help, stdout); return CLI_OK;
-		case 'r': run_opt = optarg; break;
-		case 'j': json = true; break;
-		default: {
-			int rc = cli_common_option(ctx, "stats", c, argv);
-			if (rc >= 0)
-				return rc;
-		}
-		}
-	}
-	if (optind < argc)
-		return cli_usage("stats", "unexpected argument '%s'", argv[optind]);
+	const cli_opt opts[] = {{"run", 0, CLI_STR, &run_opt},
+				{"json", 0, CLI_FLAG, &json},
+				{0}};
+	const cli_spec spec = {"stats", help, opts, 0, 0};
+	int prc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
+	if (prc >= 0)
+		return prc;
 	if (run_opt && pt_name_check("run", run_opt))
 		return cli_usage("stats", "%s", pt_error_last());
 

@@ -41,29 +41,16 @@ static const char *plural(uint64_t n, const char *one, const char *many)
 
 int cmd_verify(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {CLI_COMMON_OPTIONS,
-					     {"run", required_argument, NULL, 'r'},
-					     {"stream", required_argument, NULL, 's'},
-					     {"json", no_argument, NULL, 'j'},
-					     {0}};
 	const char *run = NULL, *stream = NULL;
 	bool json = false;
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h': fputs(help, stdout); return CLI_OK;
-		case 'r': run = optarg; break;
-		case 's': stream = optarg; break;
-		case 'j': json = true; break;
-		default: {
-			int rc = cli_common_option(ctx, "verify", c, argv);
-			if (rc >= 0)
-				return rc;
-		}
-		}
-	}
-	if (optind < argc)
-		return cli_usage("verify", "unexpected argument '%s'", argv[optind]);
+	const cli_opt opts[] = {{"run", 0, CLI_STR, &run},
+				{"stream", 0, CLI_STR, &stream},
+				{"json", 0, CLI_FLAG, &json},
+				{0}};
+	const cli_spec spec = {"verify", help, opts, 0, 0};
+	int prc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
+	if (prc >= 0)
+		return prc;
 	if (stream && !run)
 		return cli_usage("verify", "--stream needs --run");
 	if ((run && pt_name_check("run", run)) || (stream && pt_name_check("stream", stream)))

@@ -4,7 +4,7 @@
  *   provtrace [--store DIR] <command> [options]
  *
  * --store is accepted before the command name here, and after it by every
- * command (each command's option table includes CLI_COMMON_OPTIONS).
+ * command (cli_parse adds it to every command's option table).
  */
 #include "cli.h"
 
@@ -85,8 +85,9 @@ int main(int argc, char **argv)
 			for (size_t c = 0; c < sizeof commands / sizeof *commands; c++)
 				if (!strcmp(commands[c].name, argv[i + 1])) {
 					char *hargv[] = {argv[i + 1], (char *)"--help", NULL};
-					cli_getopt_reset();
-					return commands[c].fn(&ctx, 2, hargv);
+					int rc = commands[c].fn(&ctx, 2, hargv);
+					cli_parse_release();
+					return rc;
 				}
 			return cli_usage(NULL, "unknown command '%s'", argv[i + 1]);
 		}
@@ -95,8 +96,8 @@ int main(int argc, char **argv)
 	}
 	for (size_t c = 0; c < sizeof commands / sizeof *commands; c++) {
 		if (!strcmp(commands[c].name, argv[i])) {
-			cli_getopt_reset();
 			int rc = commands[c].fn(&ctx, argc - i, argv + i);
+			cli_parse_release();
 			if (fflush(stdout) != 0 || ferror(stdout)) {
 				cli_msg("error writing the output");
 				return CLI_ERROR;

@@ -40,6 +40,7 @@ from .reader import EventIterator, Run, VerifyReport, open_run, runs, verify
 from .recorder import DURABILITY, Recorder
 from .checkpoint import Checkpoint, PendingCheckpoint, RawTensor
 from .checkpoint import checkpoint_totals
+from .reader import runs_info
 from .replay import State
 from ._seal import seal
 from . import torch  # provtrace.torch: imports torch only when used
@@ -71,6 +72,7 @@ __all__ = [
     "RawTensor",
     "verify",
     "checkpoint_totals",
+    "runs_info",
     "seal",
     "VerifyReport",
     "library_version",

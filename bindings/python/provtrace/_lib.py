@@ -424,6 +424,9 @@ pt_recorder_decision = declare(
     "pt_recorder_decision", c_int,
     [c_void_p, c_char_p, c_int64, c_char_p, c_size_t, c_char_p, c_char_p, c_char_p, c_size_t,
      c_void_p])
+# store.h: the runs listing as the library renders it
+pt_store_runs_json = declare("pt_store_runs_json", c_int,
+                             [c_void_p, POINTER(c_void_p), POINTER(c_size_t), POINTER(c_uint64)])
 pt_verify_report = declare(
     "pt_verify_report",
     c_int,

@@ -15,7 +15,7 @@ from . import _lib
 from ._store import PathLike, StoreHandle, open_store
 from .errors import PT_ITEROVER
 
-__all__ = ["runs", "open_run", "Run", "EventIterator", "verify", "VerifyReport"]
+__all__ = ["runs", "runs_info", "open_run", "Run", "EventIterator", "verify", "VerifyReport"]
 
 if TYPE_CHECKING:
     from .replay import State
@@ -63,6 +63,24 @@ def runs(store: Store = None) -> List[str]:
     count = c_size_t()
     _lib.check(_lib.pt_store_runs(st.ptr, byref(names), byref(count)))
     return _lib.strv(names, count.value)
+
+
+def runs_info(store: Store = None) -> List[Dict[str, Any]]:
+    """Every run with its streams and their figures, as the library renders
+    them for ``provtrace runs --json`` (``pt_store_runs_json``): dicts with
+    ``run``, ``events``, ``bytes`` and ``streams`` (each ``stream``,
+    ``events``, ``seq_first``/``seq_last``, ``step_min``/``step_max``,
+    ``time_first``/``time_last`` (ISO-8601), ``bytes``, ``raw_bytes``,
+    ``batches``, ``sealed_segments``, ``writer_active``; or ``error`` for a
+    stream that cannot be read)."""
+    st = open_store(store)
+    out = c_void_p()
+    n = c_size_t()
+    _lib.check(_lib.pt_store_runs_json(st.ptr, byref(out), byref(n), None), "runs")
+    try:
+        return json.loads(string_at(out, n.value).decode("utf-8"))
+    finally:
+        _lib.pt_free(out)
 
 
 def open_run(run: str, store: Store = None) -> "Run":

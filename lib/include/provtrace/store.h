@@ -98,6 +98,21 @@ typedef struct {
 PT_EXTERN int pt_stream_stat(const pt_store *st, const char *run, const char *stream,
 			     pt_stream_info *out);
 
+/**
+ * Every run of the store with its streams and their pt_stream_stat()
+ * figures, rendered once for every front end (`provtrace runs --json`,
+ * Python's provtrace.runs_info()): one JSON array, one run per line,
+ *   [{"run", "events", "bytes", "streams": [{"stream", "events", "seq_first",
+ *     "seq_last", "step_min", "step_max" (null if none), "time_first",
+ *     "time_last" (ISO-8601, null if no event), "bytes", "raw_bytes",
+ *     "batches", "sealed_segments", "writer_active"}]}]
+ * A stream that cannot be read is {"stream", "error": message} and counted
+ * in `*out_unreadable` (may be NULL).  `*out` (pt_free) is NUL-terminated,
+ * its length in `*out_len` (may be NULL).  Returns 0, PT_EINVAL, PT_ENOMEM
+ * or an error listing the store.
+ */
+PT_EXTERN int pt_store_runs_json(const pt_store *st, char **out, size_t *out_len, uint64_t *out_unreadable);
+
 /* ---- sealing crashed streams --------------------------------------------------------- */
 
 /** What pt_store_seal() did with one stream. */

@@ -121,3 +121,104 @@ int pt__zstdx_decompress(void *dst, size_t plain_len, const void *src, size_t le
 			       plain_len);
 	return 0;
 }
+
+/* ---- contexts owned by a caller (the segment writer and readers) ----------------
+ * The batches of a segment are compressed and decompressed with one context per
+ * writer or reader, set once; errors name what was being read. */
+
+/* A zstd error as a provtrace code: running out of memory is not damage. */
+static int zstd_err(size_t r, int code, const char *what)
+{
+	if (ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation)
+		return pt__err(PT_ENOMEM, "%s: zstd: out of memory", what);
+	return pt__err(code, "%s: zstd: %s", what, ZSTD_getErrorName(r));
+}
+
+struct pt__zc {
+	ZSTD_CCtx *cctx;
+};
+
+int pt__zc_new(pt__zc **out, int level)
+{
+	pt__zc *z = pt__calloc(1, sizeof *z);
+	if (!z)
+		return PT_ENOMEM;
+	z->cctx = ZSTD_createCCtx_advanced(zmem);
+	if (!z->cctx) {
+		pt__free(z);
+		return pt__err(PT_ENOMEM, "cannot create a zstd compression context");
+	}
+	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, level);
+	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_checksumFlag, 1);
+	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_contentSizeFlag, 1);
+	*out = z;
+	return 0;
+}
+
+void pt__zc_free(pt__zc *z)
+{
+	if (!z)
+		return;
+	ZSTD_freeCCtx(z->cctx);
+	pt__free(z);
+}
+
+int pt__zc_compress(pt__zc *z, pt__buf *out, const void *src, size_t len)
+{
+	size_t bound = ZSTD_compressBound(len);
+	int rc = pt__buf_reserve(out, bound);
+	if (rc)
+		return rc;
+	size_t n = ZSTD_compress2(z->cctx, out->data + out->len, bound, src, len);
+	if (ZSTD_isError(n))
+		return zstd_err(n, PT_ERROR, "batch compression");
+	out->len += n;
+	return 0;
+}
+
+struct pt__zd {
+	ZSTD_DCtx *dctx;
+};
+
+int pt__zd_new(pt__zd **out)
+{
+	pt__zd *z = pt__calloc(1, sizeof *z);
+	if (!z)
+		return PT_ENOMEM;
+	z->dctx = ZSTD_createDCtx_advanced(zmem);
+	if (!z->dctx) {
+		pt__free(z);
+		return pt__err(PT_ENOMEM, "cannot create a zstd decompression context");
+	}
+	ZSTD_DCtx_setParameter(z->dctx, ZSTD_d_windowLogMax, PT_ZSTDX_WINDOW_LOG_MAX);
+	*out = z;
+	return 0;
+}
+
+void pt__zd_free(pt__zd *z)
+{
+	if (!z)
+		return;
+	ZSTD_freeDCtx(z->dctx);
+	pt__free(z);
+}
+
+int pt__zd_decompress(pt__zd *z, pt__buf *out, const void *src, size_t len, size_t raw_len, const char *what)
+{
+	unsigned long long cs = ZSTD_getFrameContentSize(src, len);
+	if (cs != raw_len)
+		return pt__err(PT_ECORRUPT, "%s: zstd frame declares %llu bytes, header says %zu", what, cs, raw_len);
+	if (ZSTD_findFrameCompressedSize(src, len) != len)
+		return pt__err(PT_ECORRUPT, "%s: payload is not exactly one zstd frame", what);
+	out->len = 0;
+	int rc = pt__buf_reserve(out, raw_len + 1);
+	if (rc)
+		return rc;
+	size_t n = ZSTD_decompressDCtx(z->dctx, out->data, raw_len + 1, src, len);
+	if (ZSTD_isError(n))
+		return zstd_err(n, PT_ECORRUPT, what);
+	if (n != raw_len)
+		return pt__err(PT_ECORRUPT, "%s: decompressed to %zu bytes, expected %zu", what, n, raw_len);
+	out->len = n;
+	return 0;
+}

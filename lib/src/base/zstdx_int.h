@@ -1,6 +1,6 @@
 /*
- * base/zstdx_int.h - the checkpoint and object code's view of zstd (zstdx.c is the
- * only file of these modules that includes <zstd.h>).
+ * base/zstdx_int.h - the library's view of zstd (zstdx.c is the only file that
+ * includes <zstd.h>).
  *
  * Contexts are cached per thread so that compressing thousands of chunks
  * does not allocate a context for each.
@@ -44,5 +44,21 @@ int pt__zstdx_compress(void *dst, size_t cap, const void *src, size_t len, int l
  */
 int pt__zstdx_decompress(void *dst, size_t plain_len, const void *src, size_t len,
 			 const char *what);
+
+/*
+ * Contexts owned by the caller, for the batches of segments: compress to one
+ * frame (content size + checksum) appended to `out`; decompress one frame that
+ * must hold exactly `raw_len` bytes into `out` (replaced), window capped as above.
+ */
+typedef struct pt__zc pt__zc;
+int pt__zc_new(pt__zc **out, int level);
+void pt__zc_free(pt__zc *z);
+/* Compress `src` to one zstd frame (content size + checksum) appended to `out`. */
+int pt__zc_compress(pt__zc *z, pt__buf *out, const void *src, size_t len);
+typedef struct pt__zd pt__zd;
+int pt__zd_new(pt__zd **out);
+void pt__zd_free(pt__zd *z);
+/* Decompress one frame that must hold exactly `raw_len` bytes into `out` (replaced). */
+int pt__zd_decompress(pt__zd *z, pt__buf *out, const void *src, size_t len, size_t raw_len, const char *what);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * segment.c - encoding and checking the structures of segment and chain
- * files, and the zstd frames of batches.  See docs/FORMAT.md.
+ * files (the zstd frames of batches are made by base/zstdx.c).  See docs/FORMAT.md.
  *
  * Rule: a length read from disk is used only after the checksum that covers
  * it has been verified, and only if it is within the PT_MAX_* limits.
@@ -9,24 +9,6 @@
 
 #include <errno.h>
 #include <unistd.h>
-/* For ZSTD_customMem and ZSTD_create?Ctx_advanced: the library's allocator
- * (alloc.h) must see zstd's contexts too.  Both symbols are exported by the
- * shared libzstd (checked with nm -D on Debian 12's 1.5.4). */
-#define ZSTD_STATIC_LINKING_ONLY
-#include <zstd.h>
-#include <zstd_errors.h>
-
-static void *zmem_alloc(void *opaque, size_t n) { (void)opaque; return pt__malloc(n); }
-static void zmem_free(void *opaque, void *p) { (void)opaque; pt__free(p); }
-static const ZSTD_customMem zmem = {zmem_alloc, zmem_free, NULL};
-
-/* A zstd error as a provtrace code: running out of memory is not damage. */
-static int zstd_err(size_t r, int code, const char *what)
-{
-	if (ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation)
-		return pt__err(PT_ENOMEM, "%s: zstd: out of memory", what);
-	return pt__err(code, "%s: zstd: %s", what, ZSTD_getErrorName(r));
-}
 
 static const uint8_t zero_id[PT_SHA256_LEN];
 
@@ -359,96 +341,6 @@ int pt__find_batch_after(int fd, uint64_t file_size, uint64_t from, uint64_t *at
 	}
 	pt__free(buf);
 	return found;
-}
-
-/* ---- zstd ---- */
-struct pt__zc {
-	ZSTD_CCtx *cctx;
-};
-
-int pt__zc_new(pt__zc **out, int level)
-{
-	pt__zc *z = pt__calloc(1, sizeof *z);
-	if (!z)
-		return PT_ENOMEM;
-	z->cctx = ZSTD_createCCtx_advanced(zmem);
-	if (!z->cctx) {
-		pt__free(z);
-		return pt__err(PT_ENOMEM, "cannot create a zstd compression context");
-	}
-	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, level);
-	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_checksumFlag, 1);
-	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_contentSizeFlag, 1);
-	*out = z;
-	return 0;
-}
-
-void pt__zc_free(pt__zc *z)
-{
-	if (!z)
-		return;
-	ZSTD_freeCCtx(z->cctx);
-	pt__free(z);
-}
-
-int pt__zc_compress(pt__zc *z, pt__buf *out, const void *src, size_t len)
-{
-	size_t bound = ZSTD_compressBound(len);
-	int rc = pt__buf_reserve(out, bound);
-	if (rc)
-		return rc;
-	size_t n = ZSTD_compress2(z->cctx, out->data + out->len, bound, src, len);
-	if (ZSTD_isError(n))
-		return zstd_err(n, PT_ERROR, "batch compression");
-	out->len += n;
-	return 0;
-}
-
-struct pt__zd {
-	ZSTD_DCtx *dctx;
-};
-
-int pt__zd_new(pt__zd **out)
-{
-	pt__zd *z = pt__calloc(1, sizeof *z);
-	if (!z)
-		return PT_ENOMEM;
-	z->dctx = ZSTD_createDCtx_advanced(zmem);
-	if (!z->dctx) {
-		pt__free(z);
-		return pt__err(PT_ENOMEM, "cannot create a zstd decompression context");
-	}
-	ZSTD_DCtx_setParameter(z->dctx, ZSTD_d_windowLogMax, PT_ZSTD_WINDOW_LOG_MAX);
-	*out = z;
-	return 0;
-}
-
-void pt__zd_free(pt__zd *z)
-{
-	if (!z)
-		return;
-	ZSTD_freeDCtx(z->dctx);
-	pt__free(z);
-}
-
-int pt__zd_decompress(pt__zd *z, pt__buf *out, const void *src, size_t len, size_t raw_len, const char *what)
-{
-	unsigned long long cs = ZSTD_getFrameContentSize(src, len);
-	if (cs != raw_len)
-		return pt__err(PT_ECORRUPT, "%s: zstd frame declares %llu bytes, header says %zu", what, cs, raw_len);
-	if (ZSTD_findFrameCompressedSize(src, len) != len)
-		return pt__err(PT_ECORRUPT, "%s: payload is not exactly one zstd frame", what);
-	out->len = 0;
-	int rc = pt__buf_reserve(out, raw_len + 1);
-	if (rc)
-		return rc;
-	size_t n = ZSTD_decompressDCtx(z->dctx, out->data, raw_len + 1, src, len);
-	if (ZSTD_isError(n))
-		return zstd_err(n, PT_ECORRUPT, what);
-	if (n != raw_len)
-		return pt__err(PT_ECORRUPT, "%s: decompressed to %zu bytes, expected %zu", what, n, raw_len);
-	out->len = n;
-	return 0;
 }
 
 /* ---- chain ---- */

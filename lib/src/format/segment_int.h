@@ -1,11 +1,12 @@
 /*
  * format/segment_int.h - the bytes of segment files and chain files (docs/FORMAT.md).
- * segment.c is the only file that includes <zstd.h> for the event log.
+ * Batches are compressed by base/zstdx.c (the owner of <zstd.h>).
  */
 #ifndef PT_SEGMENT_H
 #define PT_SEGMENT_H
 
 #include "base/base_int.h"
+#include "base/zstdx_int.h"
 
 #define PT_SKIP_SEGHDR 0x184D2A50u
 #define PT_SKIP_BATCH 0x184D2A51u
@@ -21,7 +22,6 @@
 #define PT_MAX_BATCH_RAW (256u << 20)
 #define PT_MAX_BATCH_PAYLOAD (256u << 20)
 #define PT_MAX_FOOTER_BATCHES (1u << 22)
-#define PT_ZSTD_WINDOW_LOG_MAX 27
 
 #define PT_OPEN_SEGMENT "open.ptseg"
 #define PT_SEG_SUFFIX ".ptseg"
@@ -96,18 +96,6 @@ int pt__scan_batch_at(int fd, uint64_t base, uint64_t file_size, uint64_t *off, 
 		      pt__buf *payload);
 /* Search (file_size-bounded) for a valid batch header after `from`; 1 found (*at), 0 none. */
 int pt__find_batch_after(int fd, uint64_t file_size, uint64_t from, uint64_t *at);
-
-/* zstd */
-typedef struct pt__zc pt__zc;
-int pt__zc_new(pt__zc **out, int level);
-void pt__zc_free(pt__zc *z);
-/* Compress `src` to one zstd frame (content size + checksum) appended to `out`. */
-int pt__zc_compress(pt__zc *z, pt__buf *out, const void *src, size_t len);
-typedef struct pt__zd pt__zd;
-int pt__zd_new(pt__zd **out);
-void pt__zd_free(pt__zd *z);
-/* Decompress one frame that must hold exactly `raw_len` bytes into `out` (replaced). */
-int pt__zd_decompress(pt__zd *z, pt__buf *out, const void *src, size_t len, size_t raw_len, const char *what);
 
 /* Chain file */
 typedef struct {
