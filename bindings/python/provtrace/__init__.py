@@ -43,6 +43,7 @@ from .checkpoint import checkpoint_totals
 from .reader import runs_info
 from .replay import State
 from ._seal import seal
+from ._runs import compare, run_summaries
 from . import torch  # provtrace.torch: imports torch only when used
 
 __version__ = "0.1.0"
@@ -73,6 +74,8 @@ __all__ = [
     "verify",
     "checkpoint_totals",
     "runs_info",
+    "run_summaries",
+    "compare",
     "seal",
     "VerifyReport",
     "library_version",

@@ -56,8 +56,17 @@ def decode_json_event(data: Union[bytes, str]) -> Dict[str, Any]:
     return _decoder.decode(data)
 
 
-def runs(store: Store = None) -> List[str]:
-    """The names of the runs in ``store`` (None: found like the CLI does), sorted."""
+def runs(store: Store = None, where: Optional[str] = None, sort: Any = None,
+         limit: Optional[int] = None) -> List[str]:
+    """The names of the runs in ``store`` (None: found like the CLI does),
+    sorted by name; with ``where``/``sort``/``limit``, those matching the
+    expression, in that order, at most ``limit`` (``provtrace runs --where``,
+    docs/CLI.md "Queries"; :func:`provtrace.run_summaries` gives their
+    summaries)."""
+    if where is not None or sort is not None or limit is not None:
+        from . import _runs
+
+        return [r["run"] for r in _runs.run_summaries(store, where, sort, limit)]
     st = open_store(store)
     names = c_void_p()
     count = c_size_t()
@@ -160,6 +169,17 @@ class Run:
         """The names of the run's streams, sorted (read now: a live run may
         gain streams)."""
         return self._streams(self._name.encode("utf-8"))
+
+    def summary(self) -> Dict[str, Any]:
+        """The run's summary as queries see it (C ``pt_run_summary_json``):
+        ``status`` (running, finished, failed, crashed, empty),
+        ``started``/``ended``, ``duration_s``, ``params``, ``metrics``
+        (``{name: {last, min, max, step, n}}`` on the live path), ``tags``,
+        ``note``, ``code``, ``error`` (a failed run's exception) and
+        ``decisions_taken``."""
+        from . import _runs
+
+        return _runs.summary(self._store, self._name)
 
     def stream_info(self, stream: str = "main") -> Dict[str, Any]:
         """A summary of ``stream``: ``events``, ``seq_first``/``seq_last``,

@@ -1,0 +1,132 @@
+"""Queries over runs and comparison (issue 13, item 4): provtrace.runs(where=,
+sort=, limit=), run_summaries(), compare(), Run.summary(), and the CLI's
+`runs --where/--sort/--limit/--metric` and `compare`, all answered by the
+library from the per-run summaries it keeps."""
+
+import json
+import os
+import subprocess
+import unittest
+
+from ptutil import StoreTest, provtrace
+
+BIN = os.environ.get("PROVTRACE_BIN")
+
+
+class QueryTest(StoreTest):
+    def record(self, run, lr, losses, status="finished", team=None, stream=None, **kw):
+        with provtrace.Recorder(run=run, store=self.store, stream=stream, capture_code=False, **kw) as rec:
+            rec.param("lr", lr)
+            rec.param("optimizer", "adam")
+            for s, v in enumerate(losses):
+                rec.metric("val_loss", v, step=s)
+            if team:
+                rec.event("tag", name="team", value=team)
+            rec.event("run_end", status=status)
+
+    def three(self):
+        self.record("a", 0.1, [1.0, 0.5, 0.09])
+        self.record("b", 0.01, [0.8, 0.04, 0.3], team="nlp")
+        self.record("c", 0.001, [0.7, 0.6], status="failed")
+
+    def test_where_sort_limit(self):
+        self.three()
+        self.assertEqual(provtrace.runs(self.store), ["a", "b", "c"])
+        self.assertEqual(provtrace.runs(self.store, where="min.val_loss < 0.1", sort="min.val_loss"), ["b", "a"])
+        self.assertEqual(provtrace.runs(self.store, sort="-min.val_loss", limit=2), ["c", "a"])
+        self.assertEqual(provtrace.runs(self.store, sort=["-params.lr"]), ["a", "b", "c"])
+        self.assertEqual(provtrace.runs(self.store, where="status == 'failed' or tags.team == 'nlp'"), ["b", "c"])
+        self.assertEqual(provtrace.runs(self.store, where="params.nope > 0"), [])
+        self.assertEqual(provtrace.runs(self.store, where="last.val_loss == 0.3"), ["b"])
+        s = provtrace.run_summaries(self.store, where="run == 'b'")[0]
+        self.assertEqual(s["metrics"]["val_loss"], {"last": 0.3, "min": 0.04, "max": 0.8, "step": 2, "n": 3})
+        self.assertEqual(s["params"], {"lr": 0.01, "optimizer": "adam"})
+        self.assertEqual(s["tags"], {"team": "nlp"})
+        self.assertEqual(s["status"], "finished")
+
+    def test_bad_expressions_are_errors_with_a_position(self):
+        self.three()
+        with self.assertRaises(provtrace.InvalidError) as cm:
+            provtrace.runs(self.store, where="min.val_loss =< 0.1")
+        self.assertIn("position 14", str(cm.exception))
+        with self.assertRaises(provtrace.InvalidError):
+            provtrace.runs(self.store, where="(" * 10000 + "status == 'x'" + ")" * 10000)
+        with self.assertRaises(provtrace.InvalidError):
+            provtrace.runs(self.store, sort="bogus")
+        with self.assertRaises(TypeError):
+            provtrace.runs(self.store, limit="5")
+        with self.assertRaises(ValueError):
+            provtrace.runs(self.store, limit=0)
+
+    def test_summary_follows_the_run(self):
+        self.record("r", 0.1, [5.0, 4.0, 3.0, 2.0, 1.0])
+        run = provtrace.open_run("r", store=self.store)
+        self.assertEqual(run.summary()["metrics"]["val_loss"]["min"], 1.0)
+        # resumed at step 2: the abandoned 2.0 and 1.0 leave the live path
+        with provtrace.Recorder(run="r", store=self.store, capture_code=False, resume=2) as rec:
+            rec.metric("val_loss", 9.0, step=3)
+            rec.event("run_end", status="finished")
+        s = run.summary()
+        self.assertEqual(s["metrics"]["val_loss"]["min"], 3.0)
+        self.assertEqual(s["lineages"], 2)
+        self.assertTrue(os.path.exists(os.path.join(self.store, "runs", "r", ".summary")))
+
+    def test_compare(self):
+        self.three()
+        c = provtrace.compare("a", "b", store=self.store)
+        self.assertEqual(c["params_differ"], {"lr": {"a": 0.1, "b": 0.01}})
+        self.assertEqual(c["params_same"], {"optimizer": "adam"})
+        self.assertEqual(c["metrics"]["val_loss"]["a"], {"last": 0.09, "min": 0.09, "max": 1.0})
+        self.assertEqual([s["run"] for s in c["summaries"]], ["a", "b"])
+        ra = provtrace.open_run("a", store=self.store)
+        rb = provtrace.open_run("b", store=self.store)
+        self.assertEqual(provtrace.compare([ra, rb])["runs"], ["a", "b"])
+        other = os.path.join(self.tmp, "other")
+        with provtrace.Recorder(run="x", store=other, capture_code=False) as rec:
+            rec.metric("val_loss", 1.0, step=0)
+        with self.assertRaises(ValueError) as cm:
+            provtrace.compare(ra, provtrace.open_run("x", store=other))
+        self.assertIn("different stores", str(cm.exception))
+        with self.assertRaises(provtrace.NotFoundError):
+            provtrace.compare("a", "zz", store=self.store)
+        with self.assertRaises(ValueError):
+            provtrace.compare("a", store=self.store)
+
+    @unittest.skipUnless(BIN, "PROVTRACE_BIN not set")
+    def test_cli_runs_and_compare(self):
+        self.three()
+
+        def pt(*args, code=0):
+            p = subprocess.run([BIN, *args, "--store", self.store], capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, code, p.stderr)
+            return p
+
+        j = json.loads(pt("runs", "--where", "min.val_loss < 0.1", "--sort", "min.val_loss", "--json").stdout)
+        self.assertEqual([r["run"] for r in j["runs"]], ["b", "a"])
+        self.assertEqual((j["matched"], j["total"]), (2, 3))
+        # the same answer as Python: one renderer
+        self.assertEqual(j["runs"], provtrace.run_summaries(self.store, where="min.val_loss < 0.1",
+                                                            sort="min.val_loss"))
+        out = pt("runs", "--sort", "-min.val_loss", "--limit", "2", "--metric", "val_loss").stdout
+        lines = out.splitlines()
+        self.assertRegex(lines[0], r"^RUN\s+STATUS\s+STARTED\s+DURATION\s+EVENTS\s+STREAMS\s+val_loss\s+TAGS$")
+        self.assertRegex(lines[1], r"^c\s+failed\s.*\s0\.6\s+-$")
+        self.assertRegex(lines[2], r"^a\s+finished\s.*\s0\.09\s+-$")
+        self.assertEqual(lines[3], "(3 of 3 runs match)")
+        self.assertIn("team=nlp", pt("runs", "--summary").stdout)
+        err = pt("runs", "--where", "min.val_loss = 0.1", code=2).stderr
+        self.assertIn("position 14: expected an operator", err)
+        self.assertIn("unknown field", pt("runs", "--sort", "nope", code=2).stderr)
+        pt("runs", "--limit", "0", code=2)
+        out = pt("compare", "a", "b").stdout
+        self.assertRegex(out, r"\n  lr\s+0\.1\s+0\.01")
+        self.assertRegex(out, r"\n  val_loss\s+0\.09 / 0\.09 / 1\.0\s+0\.3 / 0\.04 / 0\.8")
+        self.assertEqual(json.loads(pt("compare", "a", "b", "--json").stdout),
+                         provtrace.compare("a", "b", store=self.store))
+        self.assertIn("different stores", pt("compare", "a", "/elsewhere/b", code=2).stderr)
+        self.assertIn("not found", pt("compare", "a", "zz", code=1).stderr)
+        pt("compare", "a", code=2)
+
+
+if __name__ == "__main__":
+    unittest.main()
