@@ -337,6 +337,8 @@ static void status_tags_note_and_decisions(void **state)
 	pt_recorder *live = rec_open(f->st, "live", NULL);
 	TU_OK(pt_recorder_metric(live, "x", 1, 1));
 	TU_OK(pt_recorder_flush(live));
+	/* the first query builds the summary of a running stream: still running */
+	expect_names(f->st, "status == 'running'", NULL, 0, "live");
 	expect_names(f->st, "status == 'finished'", NULL, 0, "ok");
 	expect_names(f->st, "status == 'failed'", NULL, 0, "bad");
 	expect_names(f->st, "status == 'crashed'", NULL, 0, "gone");
@@ -400,6 +402,35 @@ static void compare_two_runs(void **state)
 	assert_null(j);
 }
 
+
+static void tag_note_end_are_checked(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r = rec_open(f->st, "t", NULL);
+	assert_int_equal(pt_recorder_tag(r, "", "x"), PT_EINVAL);
+	assert_int_equal(pt_recorder_tag(r, "a b", "x"), PT_EINVAL);
+	assert_int_equal(pt_recorder_tag(r, NULL, "x"), PT_EINVAL);
+	assert_int_equal(pt_recorder_tag(r, "k", NULL), PT_EINVAL);
+	char big[5000];
+	memset(big, 'v', sizeof big - 1);
+	big[sizeof big - 1] = 0;
+	assert_int_equal(pt_recorder_tag(r, "k", big), PT_EINVAL);
+	assert_int_equal(pt_recorder_end(r, "done", NULL, NULL), PT_EINVAL);
+	assert_int_equal(pt_recorder_end(r, "finished", "E", "why"), PT_EINVAL);
+	assert_int_equal(pt_recorder_note(r, NULL), PT_EINVAL);
+	assert_int_equal(pt_recorder_next_seq(r), 1); /* nothing written by the refusals */
+	TU_OK(pt_recorder_tag(r, "team/sub-group:x.y", "a"));
+	TU_OK(pt_recorder_note(r, "n"));
+	TU_OK(pt_recorder_end(r, "failed", "RuntimeError", NULL));
+	TU_OK(pt_recorder_close(r));
+	expect_names(f->st, "tags.'team/sub-group:x.y' == 'a' and note == 'n' and status == 'failed'", NULL, 0, "t");
+	/* a tag or note after the end annotates: still failed, not longer */
+	r = rec_open(f->st, "t", NULL);
+	TU_OK(pt_recorder_tag(r, "k", "v"));
+	TU_OK(pt_recorder_close(r));
+	expect_names(f->st, "status == 'failed' and tags.k == 'v' and duration < 1", NULL, 0, "t");
+}
+
 static void fields_parse(void **state)
 {
 	(void)state;
@@ -426,6 +457,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(streams_of_one_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(compare_two_runs, setup, teardown),
 		cmocka_unit_test(fields_parse),
+		cmocka_unit_test_setup_teardown(tag_note_end_are_checked, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,21 +8,26 @@ import os
 import subprocess
 import unittest
 
-from ptutil import StoreTest, provtrace
+from ptutil import StoreTest, provtrace, run_python
 
 BIN = os.environ.get("PROVTRACE_BIN")
 
 
 class QueryTest(StoreTest):
     def record(self, run, lr, losses, status="finished", team=None, stream=None, **kw):
+        if status == "failed":
+            with self.assertRaises(ValueError):
+                self.record(run, lr, losses, "raise", team, stream, **kw)
+            return
         with provtrace.Recorder(run=run, store=self.store, stream=stream, capture_code=False, **kw) as rec:
             rec.param("lr", lr)
             rec.param("optimizer", "adam")
             for s, v in enumerate(losses):
                 rec.metric("val_loss", v, step=s)
             if team:
-                rec.event("tag", name="team", value=team)
-            rec.event("run_end", status=status)
+                rec.tag("team", team)
+            if status == "raise":
+                raise ValueError("diverged")
 
     def three(self):
         self.record("a", 0.1, [1.0, 0.5, 0.09])
@@ -65,7 +70,6 @@ class QueryTest(StoreTest):
         # resumed at step 2: the abandoned 2.0 and 1.0 leave the live path
         with provtrace.Recorder(run="r", store=self.store, capture_code=False, resume=2) as rec:
             rec.metric("val_loss", 9.0, step=3)
-            rec.event("run_end", status="finished")
         s = run.summary()
         self.assertEqual(s["metrics"]["val_loss"]["min"], 3.0)
         self.assertEqual(s["lineages"], 2)
@@ -126,6 +130,98 @@ class QueryTest(StoreTest):
         self.assertIn("different stores", pt("compare", "a", "/elsewhere/b", code=2).stderr)
         self.assertIn("not found", pt("compare", "a", "zz", code=1).stderr)
         pt("compare", "a", code=2)
+
+
+class RunManagementTest(StoreTest):
+    """Issue 13 item 3: a second open of a stream with events is an error unless
+    asked for; tags, a note; status derived from the log."""
+
+    def test_reopening_a_run_is_an_error_unless_asked(self):
+        with provtrace.Recorder(run="r", store=self.store, capture_code=False) as rec:
+            for s in range(3):
+                rec.metric("loss", 1.0 / (s + 1), step=s)
+        with self.assertRaises(provtrace.ExistsError) as cm:
+            provtrace.Recorder(run="r", store=self.store, capture_code=False)
+        msg = str(cm.exception)
+        self.assertIn("run 'r' already has 4 events", msg)  # 3 metrics and the run_end
+        self.assertIn("append=True", msg)
+        self.assertIn("resume=", msg)
+        # nothing was written, the lock is free
+        self.assertEqual(len(self.read_all("r")), 4)
+        with provtrace.Recorder(run="r", store=self.store, capture_code=False, append=True) as rec:
+            rec.metric("loss", 0.1, step=3)
+        with provtrace.Recorder(run="r", store=self.store, capture_code=False, resume=1) as rec:
+            rec.metric("loss", 0.2, step=2)
+        # another stream of the run (a rank) is new: no error
+        with provtrace.Recorder(run="r", store=self.store, stream="rank1", capture_code=False) as rec:
+            rec.metric("loss", 0.3, step=0)
+        # an empty stream is not "existing events"
+        self.assertEqual(provtrace.open_run("r", store=self.store).summary()["streams"], ["main", "rank1"])
+
+    def test_status_tags_note(self):
+        with provtrace.Recorder(run="ok", store=self.store, capture_code=False) as rec:
+            rec.tag("team", "vision")
+            rec.tag("team", "nlp")  # the later one counts
+            rec.note("baseline with warmup")
+            rec.metric("loss", 1.0, step=0)
+        with self.assertRaises(KeyError):
+            with provtrace.Recorder(run="bad", store=self.store, capture_code=False) as rec:
+                rec.metric("loss", 1.0, step=0)
+                raise KeyError("missing 'x'")
+        r = run_python(
+            "import provtrace, os\n"
+            "rec = provtrace.Recorder(run='killed', store=%r, capture_code=False)\n"
+            "rec.metric('loss', 1.0, step=0)\n"
+            "rec.flush()\n"
+            "os._exit(0)\n" % self.store)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        live = provtrace.Recorder(run="live", store=self.store, capture_code=False)
+        live.metric("loss", 1.0, step=0)
+        live.flush()
+        try:
+            by = {s["run"]: s for s in provtrace.run_summaries(self.store)}
+            self.assertEqual({k: v["status"] for k, v in by.items()},
+                             {"ok": "finished", "bad": "failed", "killed": "crashed", "live": "running"})
+            self.assertEqual(by["ok"]["tags"], {"team": "nlp"})
+            self.assertEqual(by["ok"]["note"], "baseline with warmup")
+            self.assertEqual(by["bad"]["error"], {"stream": "main", "type": "KeyError",
+                                                  "message": "\"missing 'x'\""})
+            self.assertEqual(provtrace.runs(self.store, where="status == 'running'"), ["live"])
+        finally:
+            live.close()
+        self.assertEqual(provtrace.runs(self.store, where="status == 'finished'"), ["live", "ok"])
+        with self.assertRaises(provtrace.InvalidError):
+            with provtrace.Recorder(run="t", store=self.store, capture_code=False) as rec:
+                rec.tag("bad key", "x")
+        with provtrace.Recorder(run="t2", store=self.store, capture_code=False) as rec:
+            with self.assertRaises(TypeError):
+                rec.tag("k", 1)
+
+    @unittest.skipUnless(BIN, "PROVTRACE_BIN not set")
+    def test_cli_tag(self):
+        with provtrace.Recorder(run="r", store=self.store, capture_code=False) as rec:
+            rec.metric("loss", 1.0, step=0)
+
+        def pt(*args, code=0):
+            p = subprocess.run([BIN, *args, "--store", self.store], capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, code, p.stderr)
+            return p
+
+        pt("tag", "r", "team=vision", "owner=ana", "--note", "kept for the paper")
+        s = provtrace.open_run("r", store=self.store).summary()
+        self.assertEqual(s["tags"], {"team": "vision", "owner": "ana"})
+        self.assertEqual(s["note"], "kept for the paper")
+        self.assertEqual(s["status"], "finished")  # a tag after the end does not reopen the run
+        self.assertIn("team=vision", pt("runs", "--summary").stdout)
+        self.assertIn("not KEY=VALUE", pt("tag", "r", "novalue", code=2).stderr)
+        self.assertIn("not one of", pt("tag", "r", "b@d=1", code=2).stderr)
+        self.assertIn("nothing to add", pt("tag", "r", code=2).stderr)
+        pt("tag", "nope", "a=b", code=1)
+        live = provtrace.Recorder(run="r", store=self.store, capture_code=False, append=True)
+        try:
+            self.assertIn("being recorded", pt("tag", "r", "a=b", code=1).stderr)
+        finally:
+            live.close()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ static const cli_command commands[] = {
 	{"seal", cmd_seal, "recover and seal the open segment of streams whose writer is gone"},
 	{"metrics", cmd_metrics, "metric series of a run on its live path (csv, tsv, json; --points)"},
 	{"data", cmd_data, "artifacts stored beside a run's checkpoints (name, size, SHA-256)"},
+	{"tag", cmd_tag, "add tags KEY=VALUE and a note to a run"},
 	{"compare", cmd_compare, "runs side by side: params that differ, metrics, decisions, code, duration"},
 };
 

@@ -27,6 +27,7 @@
 
 #include "common.h"
 #include "lineage.h"
+#include "recorder.h"
 #include "reader.h"
 #include "replay.h"
 #include "store.h"
@@ -110,6 +111,33 @@ PT_EXTERN int pt_metrics_read(const pt_store *st, const char *run, const char *s
 			      size_t nnames, int live, size_t points, pt_metric_series **out, size_t *n);
 
 PT_EXTERN void pt_metrics_free(pt_metric_series *s, size_t n);
+
+/* ---- what a run says about itself: tags, notes, its end (log/run_meta.c) ------------- */
+
+/**
+ * Append a `tag` event named `key` with body {"value": value} (a later tag
+ * of the same key replaces it: queries see `tags.KEY`).  `key`: 1-128
+ * characters from [A-Za-z0-9_.:/-]; `value`: UTF-8, at most 4096 bytes.
+ * Returns 0, PT_EINVAL, or the append's error.  Thread rules of the recorder.
+ */
+PT_EXTERN int pt_recorder_tag(pt_recorder *rec, const char *key, const char *value);
+
+/** Check a tag key (as pt_recorder_tag does): 0 or PT_EINVAL with a message. */
+PT_EXTERN int pt_tag_key_check(const char *key);
+
+/** Append a `note` event {"text": text} (UTF-8, at most 64 KiB): the run's free-text note. */
+PT_EXTERN int pt_recorder_note(pt_recorder *rec, const char *text);
+
+/**
+ * Record how this session ends: a `run_end` event {"status": status,
+ * "error_type": ..., "error": ...}.  `status`: "finished" or "failed";
+ * `error_type`/`error` (may be NULL; only with "failed"): the exception's
+ * type and message.  A run's status (runs.h) is derived from it: a stream
+ * whose last session has no run_end is "crashed" once its writer is gone.
+ * Events appended after it (other than tags and notes) start a new session.
+ * Returns 0, PT_EINVAL or the append's error.
+ */
+PT_EXTERN int pt_recorder_end(pt_recorder *rec, const char *status, const char *error_type, const char *error);
 
 #ifdef __cplusplus
 }

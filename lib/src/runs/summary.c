@@ -405,14 +405,16 @@ static int apply(pt__rs_stream *s, caps *c, const pt_event_view *ev)
 	int64_t t = pt_ev_time(ev), step = pt_ev_step(ev);
 	s->seq = pt_ev_seq(ev);
 	s->seq_time = t;
+	/* a tag or note added after the end annotates the run: it does not make it longer */
+	bool annotation = s->end != PT_RS_END_NONE && (kind_is(kind, "tag") || kind_is(kind, "note"));
 	if (!s->events || t < s->t0)
 		s->t0 = t;
-	if (!s->events || t > s->t1)
+	if (!s->events || (t > s->t1 && !annotation))
 		s->t1 = t;
 	s->events++;
 	if (step != PT_NO_STEP && (s->step_max == PT_NO_STEP || step > s->step_max))
 		s->step_max = step;
-	if (!kind_is(kind, "run_end") && s->end != PT_RS_END_NONE) {
+	if (s->end != PT_RS_END_NONE && !kind_is(kind, "run_end") && !kind_is(kind, "tag") && !kind_is(kind, "note")) {
 		/* a later session: the end recorded before is not the run's end */
 		s->end = PT_RS_END_NONE;
 		pt__free(s->err_type);
@@ -880,6 +882,7 @@ int pt__rs_load(const pt_store *st, const char *run, bool write_back, pt__rs_run
 		if (rc)
 			goto done;
 		snprintf(s->fp, sizeof s->fp, "%s", fp);
+		s->writer = writer; /* rebuild() starts from a cleared summary */
 	}
 	if (changed && write_back)
 		write_cached(st, dir, path, out);
