@@ -431,6 +431,90 @@ static void tag_note_end_are_checked(void **state)
 	expect_names(f->st, "status == 'failed' and tags.k == 'v' and duration < 1", NULL, 0, "t");
 }
 
+
+static void run_iter_adopts_streams_created_later(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r0 = rec_open(f->st, "late", "rank0");
+	TU_OK(pt_recorder_metric(r0, "x", 1, 1));
+	TU_OK(pt_recorder_flush(r0));
+	pt_run_iter *it;
+	TU_OK(pt_run_iter_open(&it, f->st, "late", NULL, 0, NULL, 0));
+	const pt_event_view *ev;
+	TU_OK(pt_run_iter_next(it, &ev, NULL));
+	assert_int_equal(pt_run_iter_next(it, &ev, NULL), PT_ITEROVER);
+	pt_recorder *r1 = rec_open(f->st, "late", "rank1");
+	TU_OK(pt_recorder_metric(r1, "x", 2, 1));
+	TU_OK(pt_recorder_metric(r1, "x", 3, 2));
+	TU_OK(pt_recorder_flush(r1));
+	TU_OK(pt_run_iter_next(it, &ev, NULL));
+	assert_string_equal(pt_ev_stream(ev), "rank1");
+	assert_int_equal(pt_ev_seq(ev), 1);
+	assert_int_equal(pt_run_iter_streams(it), 2);
+	TU_OK(pt_run_iter_next(it, &ev, NULL));
+	assert_int_equal(pt_ev_seq(ev), 2);
+	assert_int_equal(pt_run_iter_next(it, &ev, NULL), PT_ITEROVER);
+	TU_OK(pt_recorder_metric(r0, "x", 4, 2));
+	TU_OK(pt_recorder_flush(r0));
+	TU_OK(pt_run_iter_next(it, &ev, NULL));
+	assert_string_equal(pt_ev_stream(ev), "rank0");
+	pt_run_iter_free(it);
+	/* a named list of streams keeps to them */
+	const char *one = "rank0";
+	TU_OK(pt_run_iter_open(&it, f->st, "late", &one, 1, NULL, 0));
+	size_t n = 0;
+	while (pt_run_iter_next(it, &ev, NULL) == 0)
+		n++;
+	assert_int_equal(n, 2);
+	pt_recorder *r2 = rec_open(f->st, "late", "rank2");
+	TU_OK(pt_recorder_metric(r2, "x", 5, 1));
+	TU_OK(pt_recorder_flush(r2));
+	assert_int_equal(pt_run_iter_next(it, &ev, NULL), PT_ITEROVER);
+	pt_run_iter_free(it);
+	TU_OK(pt_recorder_close(r0));
+	TU_OK(pt_recorder_close(r1));
+	TU_OK(pt_recorder_close(r2));
+}
+
+static void diff_of_a_whole_run(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r0 = rec_open(f->st, "w", "rank0"), *r1 = rec_open(f->st, "w", "rank1");
+	param_d(r0, "lr", 0.1);
+	param_d(r1, "lr", 0.1);
+	TU_OK(pt_recorder_metric(r0, "loss", 1, 1));
+	TU_OK(pt_recorder_metric(r1, "loss", 2, 1));
+	param_d(r0, "lr", 0.05);
+	TU_OK(pt_recorder_metric(r0, "loss", 0.5, 2));
+	TU_OK(pt_recorder_metric(r1, "loss", 1.5, 2));
+	TU_OK(pt_recorder_metric(r1, "loss", 1.2, 3));
+	TU_OK(pt_recorder_close(r0));
+	TU_OK(pt_recorder_close(r1));
+	pt_point a, b;
+	TU_OK(pt_point_parse(&a, "step=1"));
+	TU_OK(pt_point_parse(&b, "step=3"));
+	char *j = NULL;
+	TU_OK(pt_run_diff_json(f->st, "w", &a, &b, NULL, &j));
+	assert_non_null(strstr(j, "{\"run\":\"w\",\"streams\":{\"rank0\":{\"error\":\"step=3 is past the end"));
+	assert_non_null(strstr(j, "\"rank1\":{\"run\":\"w\""));
+	pt_free(j);
+	TU_OK(pt_point_parse(&b, "step=2"));
+	TU_OK(pt_run_diff_json(f->st, "w", &a, &b, NULL, &j));
+	assert_non_null(strstr(j, "\"rank0\":{\"run\":\"w\",\"from\":{\"seq\":3,\"step\":1"));
+	assert_non_null(strstr(j, "\"loss\":{\"old\":2.0,\"new\":1.5,\"delta\":-0.5}"));
+	pt_free(j);
+	pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
+	o.lineage = 0;
+	assert_int_equal(pt_run_diff_json(f->st, "w", &a, &b, &o, &j), PT_EINVAL);
+	o.stream = "rank1";
+	TU_OK(pt_run_diff_json(f->st, "w", &a, &b, &o, &j));
+	assert_null(strstr(j, "rank0"));
+	pt_free(j);
+	o.stream = "nope";
+	assert_int_equal(pt_run_diff_json(f->st, "w", &a, &b, &o, &j), PT_ENOTFOUND);
+	assert_int_equal(pt_run_diff_json(f->st, "nope", &a, &b, NULL, &j), PT_ENOTFOUND);
+}
+
 static void fields_parse(void **state)
 {
 	(void)state;
@@ -457,6 +541,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(streams_of_one_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(compare_two_runs, setup, teardown),
 		cmocka_unit_test(fields_parse),
+		cmocka_unit_test_setup_teardown(run_iter_adopts_streams_created_later, setup, teardown),
+		cmocka_unit_test_setup_teardown(diff_of_a_whole_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(tag_note_end_are_checked, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,9 @@ library from the per-run summaries it keeps."""
 
 import json
 import os
+import select
 import subprocess
+import time
 import unittest
 
 from ptutil import StoreTest, provtrace, run_python
@@ -222,6 +224,83 @@ class RunManagementTest(StoreTest):
             self.assertIn("being recorded", pt("tag", "r", "a=b", code=1).stderr)
         finally:
             live.close()
+
+
+class WholeRunTest(StoreTest):
+    """Issue 13 item 1 leftovers: diff over every stream of a run; following a
+    run picks up streams created later."""
+
+    def two_ranks(self):
+        for rank, base in (("rank0", 1.0), ("rank1", 2.0)):
+            with provtrace.Recorder(run="ddp", store=self.store, stream=rank, capture_code=False) as rec:
+                rec.param("lr", 0.1)
+                for s in range(3 if rank == "rank0" else 5):
+                    rec.metric("loss", base / (s + 1), step=s)
+
+    def test_diff_of_a_whole_run(self):
+        self.two_ranks()
+        run = provtrace.open_run("ddp", store=self.store)
+        d = run.diff({"step": 0}, {"step": 4})
+        self.assertEqual(sorted(d["streams"]), ["rank0", "rank1"])
+        self.assertIn("past the end", d["streams"]["rank0"]["error"])
+        self.assertEqual(d["streams"]["rank1"]["metrics"]["loss"], {"old": 2.0, "new": 0.4, "delta": -1.6})
+        one = run.diff({"step": 0}, {"step": 2}, stream="rank0")
+        self.assertEqual(one["metrics"]["loss"]["new"], 1.0 / 3)
+        # a State names its stream: the other point is taken there
+        self.assertEqual(run.diff(run.state_at(step=0, stream="rank0"), {"step": 2}), one)
+        if BIN:
+            p = subprocess.run([BIN, "diff", "--run", "ddp", "--from", "step=0", "--to", "step=2",
+                                "--store", self.store], capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("== stream rank0 ==", p.stdout)
+            self.assertIn("== stream rank1 ==", p.stdout)
+            j = json.loads(subprocess.run([BIN, "diff", "--run", "ddp", "--from", "step=0", "--to", "step=2",
+                                           "--json", "--store", self.store], capture_output=True, text=True,
+                                          timeout=60).stdout)
+            self.assertEqual(j, run.diff({"step": 0}, {"step": 2}))
+            p = subprocess.run([BIN, "diff", "--run", "ddp", "--from", "step=0", "--to", "step=2", "--lineage",
+                                "0", "--store", self.store], capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 2, p.stderr)
+
+    def test_following_a_run_picks_up_new_streams(self):
+        with provtrace.Recorder(run="late", store=self.store, stream="rank0", capture_code=False) as rec:
+            rec.metric("loss", 1.0, step=0)
+        it = provtrace.open_run("late", store=self.store).events(follow=True, idle_timeout=20,
+                                                                    poll_interval=0.05)
+        self.assertEqual(next(it)["stream"], "rank0")
+        proc = None
+        if BIN:
+            proc = subprocess.Popen([BIN, "log", "--run", "late", "-f", "--json", "--store", self.store],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            if proc:
+                self.assertEqual(json.loads(self.readline(proc))["stream"], "rank0")
+            with provtrace.Recorder(run="late", store=self.store, stream="rank1", capture_code=False) as rec:
+                rec.metric("loss", 2.0, step=0)
+            self.assertEqual((lambda e: (e["stream"], e["kind"]))(next(it)), ("rank0", "run_end"))
+            ev = next(it)
+            self.assertEqual((ev["stream"], ev["kind"], ev["value"]), ("rank1", "metric", 2.0))
+            if proc:
+                got = [json.loads(self.readline(proc)) for _ in range(2)]
+                self.assertEqual([(e["stream"], e["kind"]) for e in got], [("rank0", "run_end"),
+                                                                          ("rank1", "metric")])
+        finally:
+            it.close()
+            if proc:
+                proc.terminate()
+                proc.wait(timeout=10)
+                proc.stdout.close()
+                proc.stderr.close()
+
+    def readline(self, proc, timeout=15):
+        end = time.time() + timeout
+        while time.time() < end:
+            r, _, _ = select.select([proc.stdout], [], [], 0.2)
+            if r:
+                line = proc.stdout.readline()
+                if line:
+                    return line
+        self.fail("no line from provtrace log -f within %ss" % timeout)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
  */
 #include "cli_runs.h"
 #include "cli.h"
+#include "cli_state.h"
 
 #include <provtrace.h>
 
@@ -217,4 +218,30 @@ int cli_print_compare(FILE *f, const char *json)
 	free(cp);
 	json_decref(root);
 	return 0;
+}
+
+int cli_print_run_diff(FILE *f, const char *json)
+{
+	json_t *root = parse(json);
+	if (!root)
+		return 1;
+	const char *name;
+	json_t *d;
+	int rc = 0;
+	bool first = true;
+	json_object_foreach(json_object_get(root, "streams"), name, d) {
+		fprintf(f, "%s== stream %s ==\n", first ? "" : "\n", name);
+		first = false;
+		json_t *err = json_object_get(d, "error");
+		if (json_is_string(err) && json_object_size(d) == 1) {
+			fprintf(f, "  (%s)\n", json_string_value(err));
+			continue;
+		}
+		char *one = json_dumps(d, JSON_COMPACT);
+		if (!one || cli_print_diff(f, one))
+			rc = 1;
+		free(one);
+	}
+	json_decref(root);
+	return rc;
 }

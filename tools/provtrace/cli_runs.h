@@ -10,4 +10,7 @@ int cli_print_runs(FILE *f, const char *json, const char *metric);
 /* The answer of pt_runs_compare_json() side by side. 0 ok, 1 error (printed). */
 int cli_print_compare(FILE *f, const char *json);
 
+/* The answer of pt_run_diff_json(): each stream's diff (cli_print_diff) under its name. */
+int cli_print_run_diff(FILE *f, const char *json);
+
 #endif

@@ -424,9 +424,22 @@ class Run:
         ``{"old", "new"}``), ``metrics`` (name -> ``{"old", "new",
         "delta"}``), ``decisions`` taken in between (``decisions_between``
         counts them), ``checkpoint`` (``{"old", "new", "changed",
-        "removed"}`` tensors) and the two positions ``from``/``to``."""
+        "removed"}`` tensors) and the two positions ``from``/``to``.
+
+        A run with several streams and no ``stream=``: every stream's diff,
+        ``{"run", "streams": {name: diff}}`` (C ``pt_run_diff_json``; a
+        stream the point does not reach has ``{"error": message}``)."""
         from . import replay
 
+        if stream is None:
+            # a State belongs to one stream: the other point is taken in it too
+            for x in (a, b):
+                if isinstance(x, replay.State) and x._rp._stream_b is not None:
+                    stream = x._rp._stream_b.decode("utf-8")
+                    break
+        if stream is None and not isinstance(a, replay.State) and not isinstance(b, replay.State) \
+                and len(self.streams) > 1:
+            return replay.run_diff(self, a, b, lineage)
         return replay.diff(self, a, b, lineage, stream)
 
     def lineages(self, stream: Optional[str] = None) -> List[Dict[str, Any]]:

@@ -17,10 +17,15 @@
  * so a stream whose clock went backwards keeps its seq order (the merge is
  * of sequences, not a global sort).  One stream: exactly pt_lineage_iter.
  *
- * Memory: one pt_lineage_iter (one batch) per stream.  Streams created after
- * open are not read.  After PT_ITEROVER the iterator may be called again for
- * events appended since (audit view only), merged among themselves the same
- * way.
+ * Memory: one pt_lineage_iter (one batch) per stream.  After PT_ITEROVER the
+ * iterator may be called again for events appended since (audit view only),
+ * merged among themselves the same way; an iterator over every stream
+ * (`streams` NULL) in the audit view also looks for streams created since
+ * (at each PT_ITEROVER: one listing of the run's directory) and reads each
+ * from its first event, with the same filters (start_at_end and seq_min
+ * aside: sequence numbers are per stream) - what
+ * `log -f` on a run needs when a rank starts late.  The live view and a
+ * named list of streams read the streams of open only.
  */
 #ifndef PROVTRACE_RUN_H
 #define PROVTRACE_RUN_H
