@@ -13,6 +13,7 @@ static const bench_mode modes[] = {
 	{ "replay", "replay a long run at random steps vs folding from the start", bench_replay_run },
 	{ "checkpoint", "store a 1 GiB float32 state dict twice via provtrace and peers", bench_checkpoint_run },
 	{ "reopen", "reopen a stream after kill -9 vs after a clean close", bench_reopen_run },
+	{ "runs", "query 1,000 runs (--where/--sort) and export a 10M-event metric vs Python loops", bench_runs_run },
 };
 
 static void usage(FILE *f)
