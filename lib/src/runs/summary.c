@@ -602,7 +602,7 @@ static int encode_stream(pt__buf *b, const pt__rs_stream *s)
 	return pt__buf_append(b, s->dec.data, s->dec.len);
 }
 
-static int encode_run(pt__buf *b, const pt__rs_run *r)
+int pt__rs_encode(pt__buf *b, const pt__rs_run *r)
 {
 	uint8_t head[16] = SUMMARY_MAGIC;
 	int rc = pt__buf_append(b, head, sizeof head);
@@ -761,15 +761,11 @@ bad:
 	return -1;
 }
 
-/* The cached summary of `run`, or an empty one (r->n 0) when there is none usable. */
-static void read_cached(const pt_store *st, const char *run, const char *path, pt__rs_run *out)
+int pt__rs_decode(const uint8_t *data, size_t len, const char *run, pt__rs_run *out)
 {
-	uint8_t *data = NULL;
-	size_t len = 0;
 	memset(out, 0, sizeof *out);
-	if (pt__read_file_in(st->path, path, SUMMARY_MAX + 16, &data, &len) || len < 16 || memcmp(data, SUMMARY_MAGIC, 4) ||
-	    pt__get_u32(data + 4) != SUMMARY_VERSION || pt__get_u32(data + 8) != len - 16 ||
-	    pt__get_u32(data + 12) != pt__crc32c(0, data + 16, len - 16))
+	if (len < 16 || memcmp(data, SUMMARY_MAGIC, 4) || pt__get_u32(data + 4) != SUMMARY_VERSION ||
+	    pt__get_u32(data + 8) != len - 16 || pt__get_u32(data + 12) != pt__crc32c(0, data + 16, len - 16))
 		goto fail;
 	rd r = {data + 16, data + len};
 	uint32_t n;
@@ -780,22 +776,36 @@ static void read_cached(const pt_store *st, const char *run, const char *path, p
 	pt__free(name);
 	if (!same || r_hdr(&r, MPK_ARRAY, &n))
 		goto fail;
-	if (!(out->s = pt__calloc(n ? n : 1, sizeof *out->s)))
+	if (!(out->run = pt__strdup(run)) || !(out->s = pt__calloc(n ? n : 1, sizeof *out->s)))
 		goto fail;
 	for (uint32_t i = 0; i < n; i++) {
 		out->n = i + 1;
 		stream_clear(&out->s[i]);
 		if (decode_stream(&r, &out->s[i]))
 			goto fail;
+		for (uint32_t j = 0; j < i; j++)
+			if (!strcmp(out->s[j].name, out->s[i].name))
+				goto fail; /* a stream twice */
 	}
 	if (r.p != r.end)
 		goto fail;
-	pt__free(data);
 	pt__err_clear();
-	return;
+	return 0;
 fail:
-	pt__free(data);
 	pt__rs_run_free(out);
+	pt__err_clear();
+	return PT_ECORRUPT;
+}
+
+/* The cached summary of `run`, or an empty one (r->n 0) when there is none usable. */
+static void read_cached(const pt_store *st, const char *run, const char *path, pt__rs_run *out)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	memset(out, 0, sizeof *out);
+	if (!pt__read_file_in(st->path, path, SUMMARY_MAX + 16, &data, &len))
+		pt__rs_decode(data, len, run, out);
+	pt__free(data);
 	pt__err_clear();
 }
 
@@ -805,7 +815,7 @@ static void write_cached(const pt_store *st, const char *dir, const char *path, 
 	pt__buf b = {0};
 	char *tmp = NULL;
 	int fd = -1;
-	if (encode_run(&b, r))
+	if (pt__rs_encode(&b, r))
 		goto done;
 	fd = pt__tmp_in(st->path, dir, ".summary.tmp.", 0644, &tmp);
 	if (fd < 0)
