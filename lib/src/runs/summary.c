@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SUMMARY_FILE ".summary"
@@ -797,15 +798,20 @@ fail:
 	return PT_ECORRUPT;
 }
 
-/* The cached summary of `run`, or an empty one (r->n 0) when there is none usable. */
-static void read_cached(const pt_store *st, const char *run, const char *path, pt__rs_run *out)
+/* The cached summary of `run` (the file in the run's directory `runfd`), or an empty one (r->n 0). */
+static void read_cached(int runfd, const char *run, pt__rs_run *out)
 {
-	uint8_t *data = NULL;
-	size_t len = 0;
 	memset(out, 0, sizeof *out);
-	if (!pt__read_file_in(st->path, path, SUMMARY_MAX + 16, &data, &len))
-		pt__rs_decode(data, len, run, out);
+	int fd = openat(runfd, SUMMARY_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct stat sb;
+	uint8_t *data = NULL;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size >= 16 && (uint64_t)sb.st_size <= SUMMARY_MAX + 16 &&
+	    (data = pt__malloc((size_t)sb.st_size)) && !pt__pread_all(fd, data, (size_t)sb.st_size, 0, SUMMARY_FILE))
+		pt__rs_decode(data, (size_t)sb.st_size, run, out);
 	pt__free(data);
+	close(fd);
 	pt__err_clear();
 }
 
@@ -841,9 +847,10 @@ done:
 int pt__rs_load(const pt_store *st, const char *run, bool write_back, pt__rs_run *out)
 {
 	memset(out, 0, sizeof *out);
-	char **names = NULL;
+	pt__stream_fp *fps = NULL;
 	size_t n = 0;
-	int rc = pt_store_streams(st, run, &names, &n);
+	int runfd = -1;
+	int rc = pt__history_run_fingerprints(st, run, &fps, &n, &runfd);
 	if (rc)
 		return rc;
 	char *dir = pt__run_dir(st, run);
@@ -855,7 +862,7 @@ int pt__rs_load(const pt_store *st, const char *run, bool write_back, pt__rs_run
 		rc = PT_ENOMEM;
 		goto done;
 	}
-	read_cached(st, run, path, &cached);
+	read_cached(runfd, run, &cached);
 	changed = cached.n != n;
 	if (!(out->run = pt__strdup(run)) || !(out->s = pt__calloc(n ? n : 1, sizeof *out->s))) {
 		rc = PT_ENOMEM;
@@ -864,25 +871,22 @@ int pt__rs_load(const pt_store *st, const char *run, bool write_back, pt__rs_run
 	for (size_t i = 0; i < n; i++) {
 		pt__rs_stream *s = &out->s[i];
 		out->n = i + 1;
-		char fp[PT_RS_FP_MAX];
-		int writer = 0;
-		if ((rc = pt__history_fingerprint(st, run, names[i], fp, sizeof fp, &writer)))
-			goto done;
+		const char *fp = fps[i].fp;
 		/* take the cached one over (moved, not copied) */
 		size_t j = 0;
-		while (j < cached.n && (!cached.s[j].name || strcmp(cached.s[j].name, names[i])))
+		while (j < cached.n && (!cached.s[j].name || strcmp(cached.s[j].name, fps[i].name)))
 			j++;
 		if (j < cached.n) {
 			*s = cached.s[j];
 			memset(&cached.s[j], 0, sizeof cached.s[j]);
 		} else {
 			stream_clear(s);
-			if (!(s->name = pt__strdup(names[i]))) {
+			if (!(s->name = pt__strdup(fps[i].name))) {
 				rc = PT_ENOMEM;
 				goto done;
 			}
 		}
-		s->writer = writer;
+		s->writer = fps[i].writer;
 		if (j < cached.n && !strcmp(s->fp, fp))
 			continue;
 		changed = true;
@@ -892,7 +896,7 @@ int pt__rs_load(const pt_store *st, const char *run, bool write_back, pt__rs_run
 		if (rc)
 			goto done;
 		snprintf(s->fp, sizeof s->fp, "%s", fp);
-		s->writer = writer; /* rebuild() starts from a cleared summary */
+		s->writer = fps[i].writer; /* rebuild() starts from a cleared summary */
 	}
 	if (changed && write_back)
 		write_cached(st, dir, path, out);
@@ -900,7 +904,9 @@ done:
 	if (rc)
 		pt__rs_run_free(out);
 	pt__rs_run_free(&cached);
-	pt_strv_free(names, n);
+	pt__stream_fps_free(fps, n);
+	if (runfd >= 0)
+		close(runfd);
 	pt__free(dir);
 	pt__free(path);
 	return rc;
