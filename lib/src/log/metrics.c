@@ -14,6 +14,12 @@ static bool metric_value(const pt_event_view *ev, double *out)
 	if (pt_ev_body_msgpack(ev, &body, &len))
 		return false;
 	const uint8_t *p = body, *end = p + len;
+	/* the body every metric writer produces, {"value": float64}, without a general walk */
+	if (len == 16 && p[0] == 0x81 && p[1] == 0xa5 && !memcmp(p + 2, "value", 5) && p[7] == 0xcb) {
+		uint64_t u = mpk_rbe64(p + 8);
+		memcpy(out, &u, 8);
+		return true;
+	}
 	mpk_obj o;
 	if (mpk_read(&p, end, &o) || o.type != MPK_MAP)
 		return false;
@@ -115,7 +121,7 @@ int pt_metrics_read(const pt_store *st, const char *run, const char *stream, con
 	if (rc)
 		return rc;
 	pt_metric_series *s = NULL;
-	size_t *caps = NULL, n = 0, cap = 0;
+	size_t *caps = NULL, n = 0, cap = 0, last = SIZE_MAX;
 	const pt_event_view *ev;
 	while ((rc = pt_run_iter_next(it, &ev, NULL)) == 0) {
 		const char *name = pt_ev_name(ev), *sname = pt_ev_stream(ev);
@@ -128,9 +134,14 @@ int pt_metrics_read(const pt_store *st, const char *run, const char *stream, con
 			want = !strcmp(names[i], name);
 		if (!want)
 			continue;
+		/* consecutive events are mostly of one series: try the last one first */
 		size_t k = 0;
-		while (k < n && (strcmp(s[k].name, name) || strcmp(s[k].stream, sname)))
-			k++;
+		if (last < n && !strcmp(s[last].name, name) && !strcmp(s[last].stream, sname))
+			k = last;
+		else
+			while (k < n && (strcmp(s[k].name, name) || strcmp(s[k].stream, sname)))
+				k++;
+		last = k;
 		if (k == n) {
 			if (n == cap) {
 				size_t nc = cap ? cap * 2 : 8;
