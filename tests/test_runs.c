@@ -515,6 +515,44 @@ static void diff_of_a_whole_run(void **state)
 	assert_int_equal(pt_run_diff_json(f->st, "nope", &a, &b, NULL, &j), PT_ENOTFOUND);
 }
 
+
+static void metrics_downsampled_while_read_keep_extremes(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r = rec_open(f->st, "long", NULL);
+	const int N = 100003;
+	for (int i = 0; i < N; i++) {
+		double v = (double)((i * 7919) % 1000) / 10.0;
+		if (i == 777)
+			v = -5;
+		if (i == 99000)
+			v = 500;
+		if (i % 1000 == 3 || i == 0 || i == 776)
+			v = 0.0 / 0.0; /* NaN loses to any number, even first in a bucket */
+		TU_OK(pt_recorder_metric(r, "x", v, i));
+	}
+	TU_OK(pt_recorder_close(r));
+	static const size_t pts[] = {4, 5, 10, 64, 2001, 100002, 100003, 200000};
+	for (size_t k = 0; k < sizeof pts / sizeof *pts; k++) {
+		pt_metric_series *s = NULL;
+		size_t n = 0;
+		TU_OK(pt_metrics_read(f->st, "long", NULL, NULL, 0, 1, pts[k], &s, &n));
+		assert_int_equal(n, 1);
+		assert_true(s[0].n <= pts[k]);
+		assert_true(s[0].n >= (pts[k] < (size_t)N ? pts[k] / 4 : (size_t)N));
+		bool lo = false, hi = false;
+		for (size_t i = 0; i < s[0].n; i++) {
+			lo |= s[0].values[i] == -5 && s[0].steps[i] == 777;
+			hi |= s[0].values[i] == 500 && s[0].steps[i] == 99000;
+			if (i)
+				assert_true(s[0].steps[i] > s[0].steps[i - 1]);
+		}
+		if (!lo || !hi)
+			fail_msg("points %zu: the extremes are lost (%zu points)", pts[k], s[0].n);
+		pt_metrics_free(s, n);
+	}
+}
+
 static void fields_parse(void **state)
 {
 	(void)state;
@@ -541,6 +579,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(streams_of_one_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(compare_two_runs, setup, teardown),
 		cmocka_unit_test(fields_parse),
+		cmocka_unit_test_setup_teardown(metrics_downsampled_while_read_keep_extremes, setup, teardown),
 		cmocka_unit_test_setup_teardown(run_iter_adopts_streams_created_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(diff_of_a_whole_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(tag_note_end_are_checked, setup, teardown),

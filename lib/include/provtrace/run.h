@@ -104,11 +104,14 @@ typedef struct {
  * skipped).  `stream` NULL: every stream (merged as pt_run_iter);
  * `names`/`nnames`: only these metrics (nnames 0: all); `live` 1: the live
  * path (one value per step after a resume), 0: every event.  `points` > 0:
- * downsample each series to at most `points` points: cut into points/2
- * buckets of consecutive points, each keeping its minimum and its maximum
- * in their order (so every local extreme of a bucket, and the series'
- * minimum and maximum, survive).  Memory: 16 bytes per point read (before
- * downsampling).  `*out` (`*n` series) is freed with pt_metrics_free.
+ * downsample each series to at most `points` points: buckets of
+ * consecutive points, each keeping its minimum and its maximum in their
+ * order (so every local extreme of a bucket, and the series' minimum and
+ * maximum, survive; a number wins over NaN).  points 1-3: points/2 buckets (1: the minimum only) cut
+ * after reading.  points >= 4: while reading, buckets of one width (a power
+ * of two, the last partial), at most points/2 of them.  Memory: 16 bytes per
+ * point read for points 0-3, O(points) per series for points >= 4.
+ * `*out` (`*n` series) is freed with pt_metrics_free.
  * Returns 0, PT_EINVAL, PT_ENOTFOUND (run or stream), PT_ENOMEM,
  * PT_ECORRUPT or an I/O error.
  */
