@@ -46,3 +46,35 @@ if(TARGET provtrace-bench)
     set_tests_properties(bench_runs_usage_${tname} PROPERTIES LABELS "bench")
   endforeach()
 endif()
+
+# report: a 100k-event run rendered as the HTML report, with and without verification (issue 14).
+if(TARGET provtrace-bench)
+  add_test(NAME bench_report_quick COMMAND provtrace-bench report --quick)
+  set_tests_properties(bench_report_quick PROPERTIES LABELS "bench" TIMEOUT 300)
+  foreach(args "--events;0" "--repeat;x" "--bogus" "extra")
+    string(REPLACE ";" "_" tname "${args}")
+    string(REGEX REPLACE "[^A-Za-z0-9_]" "" tname "${tname}")
+    add_test(NAME bench_report_usage_${tname}
+      COMMAND sh -c "\"$0\" report \"$@\"; test $? -eq 2" $<TARGET_FILE:provtrace-bench> ${args})
+    set_tests_properties(bench_report_usage_${tname} PROPERTIES LABELS "bench")
+  endforeach()
+endif()
+# live: consumer latency (flush -> handler) and throughput, consume --exec, streaming vs
+# all-or-nothing emit; every part must run to the end.
+if(TARGET provtrace-bench AND TARGET provtrace_cli)
+  add_test(NAME bench_live_quick COMMAND provtrace-bench live --quick --provtrace $<TARGET_FILE:provtrace_cli>)
+  set_tests_properties(bench_live_quick PROPERTIES LABELS "bench" TIMEOUT 600)
+  foreach(args "--events;0" "--bogus" "extra" "--provtrace;/nonexistent")
+    string(REPLACE ";" "_" tname "${args}")
+    string(REGEX REPLACE "[^A-Za-z0-9_]" "" tname "${tname}")
+    add_test(NAME bench_live_usage_${tname}
+      COMMAND sh -c "\"$0\" live \"$@\"; test $? -eq 2" $<TARGET_FILE:provtrace-bench> ${args})
+    set_tests_properties(bench_live_usage_${tname} PROPERTIES LABELS "bench")
+  endforeach()
+endif()
+# mirror: provtrace mirror vs a boto3 loop, both to moto_server (a skip without moto, a failure under CI=true)
+if(TARGET provtrace_cli)
+  add_test(NAME bench_mirror_quick COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tools/bench/bench_mirror.py
+    --quick --provtrace $<TARGET_FILE:provtrace_cli>)
+  set_tests_properties(bench_mirror_quick PROPERTIES LABELS "bench" SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()

@@ -14,6 +14,8 @@ PACKAGES=(
   libsqlite3-dev libgit2-dev libarchive-dev libxxhash-dev libarchive-tools
   python3 python3-numpy python3-msgpack python3-croniter python3-tz python3-setuptools python3-pip
   python3-venv python3-pandas
+  libmicrohttpd-dev chromium
+  libcurl4-openssl-dev libexpat1-dev
 )
 # Wanted but not required: PyTorch for examples/train_torch.py (its test
 # skips, saying so, without it) and the backup tools the checkpoint

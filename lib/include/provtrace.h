@@ -37,5 +37,9 @@
 #include "provtrace/run.h"
 #include "provtrace/artifact.h"
 #include "provtrace/runs.h"
+#include "provtrace/report.h"
+#include "provtrace/ui.h"
+#include "provtrace/consumer.h"
+#include "provtrace/mirror.h"
 
 #endif

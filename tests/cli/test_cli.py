@@ -100,9 +100,9 @@ class CliTest(unittest.TestCase):
     def init(self):
         self.pt("init", code=0)
 
-    def emit(self, run, events, stream=None, code=0):
+    def emit(self, run, events, stream=None, code=0, extra=()):
         text = "".join(json.dumps(e) + "\n" for e in events) if isinstance(events, list) else events
-        args = ["emit", "--run", run] + (["--stream", stream] if stream else [])
+        args = ["emit", "--run", run] + (["--stream", stream] if stream else []) + list(extra)
         return self.pt(*args, input=text, code=code)
 
     def log_json(self, *args):
@@ -349,10 +349,17 @@ class EmitLog(CliTest):
         hexid = "ab" * 32
         for kind in ("checkpoint", "snapshot", "lineage", "recovery", "code"):
             p = self.emit("r", [{"kind": "note", "text": "before"},
-                                {"kind": kind, "manifest": hexid, "objects": [hexid]}], code=1)
+                                {"kind": kind, "manifest": hexid, "objects": [hexid]}], code=1,
+                          extra=["--all-or-nothing"])
             self.assertIn('line 2: event kind "%s" is reserved' % kind, p.err)
             self.assertIn("nothing was appended", p.err)
         self.assertEqual(self.pt("log", "--json", "--run", "r", code=0).out, "")
+        # streaming (the default): the reserved line is skipped, the others appended
+        p = self.emit("s", [{"kind": "note", "text": "before"},
+                            {"kind": "checkpoint", "manifest": hexid}, {"kind": "note", "text": "after"}], code=1)
+        self.assertIn('line 2: event kind "checkpoint" is reserved', p.err)
+        self.assertIn("1 of 3 lines rejected and skipped", p.err)
+        self.assertEqual([e["text"] for e in self.log_json("--run", "s")], ["before", "after"])
         # a user's kind with an `objects` array is plain data: gc keeps nothing for it
         self.emit("r", [{"kind": "dataset", "objects": [hexid]}])
         self.pt("gc", code=0)
@@ -405,7 +412,7 @@ class EmitLog(CliTest):
             '{"kind": "x", "a": 1, "a": 2}',           # line 10: duplicate key
             '{"kind": "x", "big": 99999999999999999999}',  # line 11: out of range
         ]) + "\n"
-        p = self.pt("emit", "--run", "r", input=text, code=1)
+        p = self.pt("emit", "--run", "r", "--all-or-nothing", input=text, code=1)
         for n in [3, 5, 6, 7, 8, 9, 10, 11]:
             self.assertIn("line %d:" % n, p.err)
         for n in [1, 2, 4]:
@@ -417,8 +424,21 @@ class EmitLog(CliTest):
         self.assertIn("nothing was appended", p.err)
         self.assertEqual([e["n"] for e in self.log_json("--run", "r")], [1, 2])
         # a new run: no events at all
-        self.pt("emit", "--run", "new", input=text, code=1)
+        self.pt("emit", "--run", "new", "--all-or-nothing", input=text, code=1)
         self.assertEqual(self.log_json("--run", "new"), [])
+        # streaming: the same lines reported, the good ones (1, 4) appended, exit 1
+        p = self.pt("emit", "--run", "stream", input=text, code=1)
+        for n in [3, 5, 6, 7, 8, 9, 10, 11]:
+            self.assertIn("line %d:" % n, p.err)
+        for n in [1, 2, 4]:
+            self.assertNotIn("line %d:" % n, p.err)
+        self.assertIn("8 of 10 lines rejected and skipped", p.err)
+        self.assertEqual([e["value"] for e in self.log_json("--run", "stream")], [1, 2])
+        # a line longer than --max-line is reported and skipped, the next one kept
+        p = self.pt("emit", "--run", "long", "--max-line", "1024",
+                    input='{"kind":"a","x":"%s"}\n{"kind":"b"}\n' % ("y" * 5000), code=1)
+        self.assertIn("line 1: longer than 1024 bytes", p.err)
+        self.assertEqual([e["kind"] for e in self.log_json("--run", "long")], ["b"])
 
     def test_empty_input_and_empty_lines(self):
         self.init()

@@ -66,7 +66,7 @@ class Render(CliTest):
                  '{"kind": "decision", "name": "lr", "reason": 3}\n'
                  '{"kind": "decision", "actor": {"who": "me"}}\n'
                  '{"kind": "note", "set": [1], "reason": 3}\n')
-        p = self.emit("r", lines, code=1)
+        p = self.emit("r", lines, code=1, extra=["--all-or-nothing"])  # streaming would keep lines 1, 5
         self.assertIn('line 2: decision: "set" must be a map', p.err)
         self.assertIn('line 3: decision: "reason" must be a string', p.err)
         self.assertIn('line 4: decision: "actor" must be a string', p.err)

@@ -30,6 +30,8 @@ int bench_replay_run(int argc, char **argv);
 int bench_checkpoint_run(int argc, char **argv);
 int bench_reopen_run(int argc, char **argv);
 int bench_runs_run(int argc, char **argv);
+int bench_report_run(int argc, char **argv);
+int bench_live_run(int argc, char **argv);
 
 /* ---- exit codes ---------------------------------------------------------- */
 #define BENCH_EXIT_OK 0

@@ -51,6 +51,11 @@ int cmd_checkpoint(cli_ctx *ctx, int argc, char **argv);
 int cmd_gc(cli_ctx *ctx, int argc, char **argv);
 int cmd_data(cli_ctx *ctx, int argc, char **argv);
 int cmd_seal(cli_ctx *ctx, int argc, char **argv);
+int cmd_report(cli_ctx *ctx, int argc, char **argv);
+int cmd_ui(cli_ctx *ctx, int argc, char **argv);
+int cmd_consume(cli_ctx *ctx, int argc, char **argv);
+int cmd_consumers(cli_ctx *ctx, int argc, char **argv);
+int cmd_mirror(cli_ctx *ctx, int argc, char **argv);
 
 /* ---- messages ---------------------------------------------------------------- */
 

@@ -29,6 +29,11 @@ static const cli_command commands[] = {
 	{"data", cmd_data, "artifacts stored beside a run's checkpoints (name, size, SHA-256)"},
 	{"tag", cmd_tag, "add tags KEY=VALUE and a note to a run"},
 	{"compare", cmd_compare, "runs side by side: params that differ, metrics, decisions, code, duration"},
+	{"report", cmd_report, "one self-contained HTML page of runs: charts, decisions, checkpoints, params, code"},
+	{"ui", cmd_ui, "a local read-only web UI: runs, queries, reports, live charts (--port, --bind)"},
+	{"consume", cmd_consume, "a durable consumer: hand new events in batches to a command (--exec), with retries"},
+	{"consumers", cmd_consumers, "list consumers with position and lag (ls), move one (reset), forget one (rm)"},
+	{"mirror", cmd_mirror, "a built-in consumer publishing events to a Kinesis stream (PutRecords)"},
 };
 
 static void usage(FILE *f)

@@ -44,6 +44,9 @@ from .reader import runs_info
 from .replay import State
 from ._seal import seal
 from ._runs import compare, run_summaries
+from ._report import report, report_html, html_escape
+from ._ui import UI, ui
+from .consumer import Consumer, consume, consumer, consumers, mirror, remove_consumer, reset_consumer
 from . import torch  # provtrace.torch: imports torch only when used
 
 __version__ = "0.1.0"
@@ -77,6 +80,13 @@ __all__ = [
     "run_summaries",
     "compare",
     "seal",
+    "Consumer",
+    "consume",
+    "consumer",
+    "consumers",
+    "reset_consumer",
+    "remove_consumer",
+    "mirror",
     "VerifyReport",
     "library_version",
     "library_path",
@@ -94,4 +104,9 @@ __all__ = [
     "LimitError",
     "WrongTypeError",
     "ClosedError",
+    "report",
+    "report_html",
+    "html_escape",
+    "ui",
+    "UI",
 ]

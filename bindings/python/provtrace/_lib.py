@@ -504,3 +504,54 @@ def free_with(free_fn):
 def version() -> str:
     """The library's version string, e.g. ``"0.1.0"``."""
     return pt_version().decode()
+
+
+# ---- report.h ------------------------------------------------------------------
+class ReportOptions(Structure):
+    _fields_ = [
+        ("version", ctypes.c_uint),
+        ("x_time", c_int),
+        ("log_scale", c_int),
+        ("verify", c_int),
+        ("width", ctypes.c_uint),
+        ("metrics", POINTER(c_char_p)),
+        ("nmetrics", c_size_t),
+        ("title", c_char_p),
+        ("ui", c_int),
+        ("poll_url", c_char_p),
+        ("charts_only", c_int),
+        ("poll_version", c_char_p),
+    ]
+
+
+REPORT_OPTIONS_VERSION = 1
+_check_layout(ReportOptions, "pt_report_options")
+pt_report_options_init = declare("pt_report_options_init", c_int,
+                                 [POINTER(ReportOptions), ctypes.c_uint])
+pt_report_html = declare(
+    "pt_report_html", c_int,
+    [c_void_p, POINTER(c_char_p), c_size_t, POINTER(ReportOptions), POINTER(c_void_p),
+     POINTER(c_size_t)])
+pt_html_escape = declare("pt_html_escape", c_int,
+                         [c_char_p, c_size_t, POINTER(c_void_p)], gil=True)
+
+
+# ---- ui.h ----------------------------------------------------------------------
+class UiOptions(Structure):
+    _fields_ = [
+        ("version", ctypes.c_uint),
+        ("bind", c_char_p),
+        ("port", ctypes.c_uint),
+        ("allow_remote", c_int),
+        ("threads", ctypes.c_uint),
+    ]
+
+
+UI_OPTIONS_VERSION = 1
+_check_layout(UiOptions, "pt_ui_options")
+pt_ui_options_init = declare("pt_ui_options_init", c_int, [POINTER(UiOptions), ctypes.c_uint])
+pt_ui_start = declare("pt_ui_start", c_int, [POINTER(c_void_p), c_char_p, POINTER(UiOptions)])
+pt_ui_port = declare("pt_ui_port", ctypes.c_uint, [c_void_p], gil=True)
+pt_ui_url = declare("pt_ui_url", c_char_p, [c_void_p], gil=True)
+pt_ui_is_remote = declare("pt_ui_is_remote", c_int, [c_void_p], gil=True)
+pt_ui_stop = declare("pt_ui_stop", None, [c_void_p])

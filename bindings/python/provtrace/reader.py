@@ -451,6 +451,25 @@ class Run:
 
         return replay.lineages(self, stream)
 
+    def report(self, path: Any = None, *, compare: Any = (), x: str = "step", log: bool = False,
+               metrics: Any = None, verify: bool = True, width: int = 960,
+               title: Optional[str] = None) -> str:
+        """Write the HTML report of this run to the file ``path`` (the page
+        ``provtrace report`` writes: a chart per metric with decisions,
+        checkpoints and resumes on it, the decision timeline, params, code,
+        artifacts, status and verification; one self-contained file that
+        loads nothing).  ``compare``: more runs (names or :class:`Run`) drawn
+        beside this one.  ``path`` None: return the page as a str instead.
+        Otherwise returns ``path``.  Options as :func:`provtrace.report`."""
+        from . import _report
+
+        others = [compare] if isinstance(compare, (str, Run)) else list(compare)
+        runs = [self.name] + [o.name if isinstance(o, Run) else o for o in others]
+        opts = dict(x=x, log=log, metrics=metrics, verify=verify, width=width, title=title)
+        if path is None:
+            return _report.report_html(runs, self._store, **opts)
+        return _report.report(runs, path, self._store, **opts)
+
     def walk(self, start: Any = None, stop: Any = None, *, lineage: Optional[int] = None,
              stream: Optional[str] = None) -> Iterator[Any]:
         """Step through the events after point ``start`` (default: the

@@ -23,6 +23,15 @@ size_t pt_abi_struct_size(const char *name)
 		{"pt_gc_options", sizeof(pt_gc_options)},
 		{"pt_gc_stats", sizeof(pt_gc_stats)},
 		{"pt_artifact_info", sizeof(pt_artifact_info)},
+		{"pt_report_options", sizeof(pt_report_options)},
+		{"pt_ui_options", sizeof(pt_ui_options)},
+		{"pt_consumer_options", sizeof(pt_consumer_options)},
+		{"pt_consumer_event", sizeof(pt_consumer_event)},
+		{"pt_consumer_counts", sizeof(pt_consumer_counts)},
+		{"pt_consumer_position", sizeof(pt_consumer_position)},
+		{"pt_consumer_info", sizeof(pt_consumer_info)},
+		{"pt_mirror_options", sizeof(pt_mirror_options)},
+		{"pt_mirror_stats", sizeof(pt_mirror_stats)},
 	};
 	for (size_t i = 0; name && i < sizeof sizes / sizeof *sizes; i++)
 		if (!strcmp(sizes[i].name, name))
