@@ -25,8 +25,8 @@ import sys
 
 # folder -> rank: a folder may use folders of a lower rank, never of a higher
 # or the same rank (siblings stay independent).
-LAYERS = {"base": 0, "format": 1, "log": 2, "checkpoint": 3, "code": 3, "archive": 4, "runs": 4, "report": 5, "ui": 6}
-LAYERS = {"base": 0, "format": 1, "log": 2, "checkpoint": 3, "code": 3, "live": 3, "archive": 4}
+LAYERS = {"base": 0, "format": 1, "log": 2, "checkpoint": 3, "code": 3, "live": 3, "archive": 4, "runs": 4,
+          "report": 5, "ui": 6}
 
 # Third-party headers (prefix of the <...> include) -> the files allowed to
 # include them: each dependency has one owner that translates its errors into
