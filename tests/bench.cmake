@@ -35,6 +35,16 @@ if(TARGET provtrace-bench)
       COMMAND sh -c "\"$0\" reopen \"$@\"; test $? -eq 2" $<TARGET_FILE:provtrace-bench> ${args})
     set_tests_properties(bench_reopen_usage_${tname} PROPERTIES LABELS "bench")
   endforeach()
+  # runs: 30 runs x 2000 events and a 100k-event run; the query's answer and the series are checked
+  add_test(NAME bench_runs_quick COMMAND provtrace-bench runs --quick)
+  set_tests_properties(bench_runs_quick PROPERTIES LABELS "bench" TIMEOUT 300)
+  foreach(args "--runs;0" "--events;x" "--bogus" "extra")
+    string(REPLACE ";" "_" tname "${args}")
+    string(REGEX REPLACE "[^A-Za-z0-9_]" "" tname "${tname}")
+    add_test(NAME bench_runs_usage_${tname}
+      COMMAND sh -c "\"$0\" runs \"$@\"; test $? -eq 2" $<TARGET_FILE:provtrace-bench> ${args})
+    set_tests_properties(bench_runs_usage_${tname} PROPERTIES LABELS "bench")
+  endforeach()
 endif()
 
 # report: a 100k-event run rendered as the HTML report, with and without verification (issue 14).

@@ -337,6 +337,8 @@ static void status_tags_note_and_decisions(void **state)
 	pt_recorder *live = rec_open(f->st, "live", NULL);
 	TU_OK(pt_recorder_metric(live, "x", 1, 1));
 	TU_OK(pt_recorder_flush(live));
+	/* the first query builds the summary of a running stream: still running */
+	expect_names(f->st, "status == 'running'", NULL, 0, "live");
 	expect_names(f->st, "status == 'finished'", NULL, 0, "ok");
 	expect_names(f->st, "status == 'failed'", NULL, 0, "bad");
 	expect_names(f->st, "status == 'crashed'", NULL, 0, "gone");
@@ -400,6 +402,157 @@ static void compare_two_runs(void **state)
 	assert_null(j);
 }
 
+
+static void tag_note_end_are_checked(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r = rec_open(f->st, "t", NULL);
+	assert_int_equal(pt_recorder_tag(r, "", "x"), PT_EINVAL);
+	assert_int_equal(pt_recorder_tag(r, "a b", "x"), PT_EINVAL);
+	assert_int_equal(pt_recorder_tag(r, NULL, "x"), PT_EINVAL);
+	assert_int_equal(pt_recorder_tag(r, "k", NULL), PT_EINVAL);
+	char big[5000];
+	memset(big, 'v', sizeof big - 1);
+	big[sizeof big - 1] = 0;
+	assert_int_equal(pt_recorder_tag(r, "k", big), PT_EINVAL);
+	assert_int_equal(pt_recorder_end(r, "done", NULL, NULL), PT_EINVAL);
+	assert_int_equal(pt_recorder_end(r, "finished", "E", "why"), PT_EINVAL);
+	assert_int_equal(pt_recorder_note(r, NULL), PT_EINVAL);
+	assert_int_equal(pt_recorder_next_seq(r), 1); /* nothing written by the refusals */
+	TU_OK(pt_recorder_tag(r, "team/sub-group:x.y", "a"));
+	TU_OK(pt_recorder_note(r, "n"));
+	TU_OK(pt_recorder_end(r, "failed", "RuntimeError", NULL));
+	TU_OK(pt_recorder_close(r));
+	expect_names(f->st, "tags.'team/sub-group:x.y' == 'a' and note == 'n' and status == 'failed'", NULL, 0, "t");
+	/* a tag or note after the end annotates: still failed, not longer */
+	r = rec_open(f->st, "t", NULL);
+	TU_OK(pt_recorder_tag(r, "k", "v"));
+	TU_OK(pt_recorder_close(r));
+	expect_names(f->st, "status == 'failed' and tags.k == 'v' and duration < 1", NULL, 0, "t");
+}
+
+
+static void run_iter_adopts_streams_created_later(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r0 = rec_open(f->st, "late", "rank0");
+	TU_OK(pt_recorder_metric(r0, "x", 1, 1));
+	TU_OK(pt_recorder_flush(r0));
+	pt_run_iter *it;
+	TU_OK(pt_run_iter_open(&it, f->st, "late", NULL, 0, NULL, 0));
+	const pt_event_view *ev;
+	TU_OK(pt_run_iter_next(it, &ev, NULL));
+	assert_int_equal(pt_run_iter_next(it, &ev, NULL), PT_ITEROVER);
+	pt_recorder *r1 = rec_open(f->st, "late", "rank1");
+	TU_OK(pt_recorder_metric(r1, "x", 2, 1));
+	TU_OK(pt_recorder_metric(r1, "x", 3, 2));
+	TU_OK(pt_recorder_flush(r1));
+	TU_OK(pt_run_iter_next(it, &ev, NULL));
+	assert_string_equal(pt_ev_stream(ev), "rank1");
+	assert_int_equal(pt_ev_seq(ev), 1);
+	assert_int_equal(pt_run_iter_streams(it), 2);
+	TU_OK(pt_run_iter_next(it, &ev, NULL));
+	assert_int_equal(pt_ev_seq(ev), 2);
+	assert_int_equal(pt_run_iter_next(it, &ev, NULL), PT_ITEROVER);
+	TU_OK(pt_recorder_metric(r0, "x", 4, 2));
+	TU_OK(pt_recorder_flush(r0));
+	TU_OK(pt_run_iter_next(it, &ev, NULL));
+	assert_string_equal(pt_ev_stream(ev), "rank0");
+	pt_run_iter_free(it);
+	/* a named list of streams keeps to them */
+	const char *one = "rank0";
+	TU_OK(pt_run_iter_open(&it, f->st, "late", &one, 1, NULL, 0));
+	size_t n = 0;
+	while (pt_run_iter_next(it, &ev, NULL) == 0)
+		n++;
+	assert_int_equal(n, 2);
+	pt_recorder *r2 = rec_open(f->st, "late", "rank2");
+	TU_OK(pt_recorder_metric(r2, "x", 5, 1));
+	TU_OK(pt_recorder_flush(r2));
+	assert_int_equal(pt_run_iter_next(it, &ev, NULL), PT_ITEROVER);
+	pt_run_iter_free(it);
+	TU_OK(pt_recorder_close(r0));
+	TU_OK(pt_recorder_close(r1));
+	TU_OK(pt_recorder_close(r2));
+}
+
+static void diff_of_a_whole_run(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r0 = rec_open(f->st, "w", "rank0"), *r1 = rec_open(f->st, "w", "rank1");
+	param_d(r0, "lr", 0.1);
+	param_d(r1, "lr", 0.1);
+	TU_OK(pt_recorder_metric(r0, "loss", 1, 1));
+	TU_OK(pt_recorder_metric(r1, "loss", 2, 1));
+	param_d(r0, "lr", 0.05);
+	TU_OK(pt_recorder_metric(r0, "loss", 0.5, 2));
+	TU_OK(pt_recorder_metric(r1, "loss", 1.5, 2));
+	TU_OK(pt_recorder_metric(r1, "loss", 1.2, 3));
+	TU_OK(pt_recorder_close(r0));
+	TU_OK(pt_recorder_close(r1));
+	pt_point a, b;
+	TU_OK(pt_point_parse(&a, "step=1"));
+	TU_OK(pt_point_parse(&b, "step=3"));
+	char *j = NULL;
+	TU_OK(pt_run_diff_json(f->st, "w", &a, &b, NULL, &j));
+	assert_non_null(strstr(j, "{\"run\":\"w\",\"streams\":{\"rank0\":{\"error\":\"step=3 is past the end"));
+	assert_non_null(strstr(j, "\"rank1\":{\"run\":\"w\""));
+	pt_free(j);
+	TU_OK(pt_point_parse(&b, "step=2"));
+	TU_OK(pt_run_diff_json(f->st, "w", &a, &b, NULL, &j));
+	assert_non_null(strstr(j, "\"rank0\":{\"run\":\"w\",\"from\":{\"seq\":3,\"step\":1"));
+	assert_non_null(strstr(j, "\"loss\":{\"old\":2.0,\"new\":1.5,\"delta\":-0.5}"));
+	pt_free(j);
+	pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
+	o.lineage = 0;
+	assert_int_equal(pt_run_diff_json(f->st, "w", &a, &b, &o, &j), PT_EINVAL);
+	o.stream = "rank1";
+	TU_OK(pt_run_diff_json(f->st, "w", &a, &b, &o, &j));
+	assert_null(strstr(j, "rank0"));
+	pt_free(j);
+	o.stream = "nope";
+	assert_int_equal(pt_run_diff_json(f->st, "w", &a, &b, &o, &j), PT_ENOTFOUND);
+	assert_int_equal(pt_run_diff_json(f->st, "nope", &a, &b, NULL, &j), PT_ENOTFOUND);
+}
+
+
+static void metrics_downsampled_while_read_keep_extremes(void **state)
+{
+	fixture *f = *state;
+	pt_recorder *r = rec_open(f->st, "long", NULL);
+	const int N = 100003;
+	for (int i = 0; i < N; i++) {
+		double v = (double)((i * 7919) % 1000) / 10.0;
+		if (i == 777)
+			v = -5;
+		if (i == 99000)
+			v = 500;
+		if (i % 1000 == 3 || i == 0 || i == 776)
+			v = 0.0 / 0.0; /* NaN loses to any number, even first in a bucket */
+		TU_OK(pt_recorder_metric(r, "x", v, i));
+	}
+	TU_OK(pt_recorder_close(r));
+	static const size_t pts[] = {4, 5, 10, 64, 2001, 100002, 100003, 200000};
+	for (size_t k = 0; k < sizeof pts / sizeof *pts; k++) {
+		pt_metric_series *s = NULL;
+		size_t n = 0;
+		TU_OK(pt_metrics_read(f->st, "long", NULL, NULL, 0, 1, pts[k], &s, &n));
+		assert_int_equal(n, 1);
+		assert_true(s[0].n <= pts[k]);
+		assert_true(s[0].n >= (pts[k] < (size_t)N ? pts[k] / 4 : (size_t)N));
+		bool lo = false, hi = false;
+		for (size_t i = 0; i < s[0].n; i++) {
+			lo |= s[0].values[i] == -5 && s[0].steps[i] == 777;
+			hi |= s[0].values[i] == 500 && s[0].steps[i] == 99000;
+			if (i)
+				assert_true(s[0].steps[i] > s[0].steps[i - 1]);
+		}
+		if (!lo || !hi)
+			fail_msg("points %zu: the extremes are lost (%zu points)", pts[k], s[0].n);
+		pt_metrics_free(s, n);
+	}
+}
+
 static void fields_parse(void **state)
 {
 	(void)state;
@@ -426,6 +579,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(streams_of_one_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(compare_two_runs, setup, teardown),
 		cmocka_unit_test(fields_parse),
+		cmocka_unit_test_setup_teardown(metrics_downsampled_while_read_keep_extremes, setup, teardown),
+		cmocka_unit_test_setup_teardown(run_iter_adopts_streams_created_later, setup, teardown),
+		cmocka_unit_test_setup_teardown(diff_of_a_whole_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(tag_note_end_are_checked, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

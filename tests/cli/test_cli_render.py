@@ -97,7 +97,7 @@ class Render(CliTest):
         self.assertIn("'set'", errs[0])
         self.assertIn("'reason'", errs[2])
         evs = self.log_json("--run", "d")
-        self.assertEqual([e["kind"] for e in evs], ["decision", "decision"])
+        self.assertEqual([e["kind"] for e in evs], ["decision", "decision", "run_end"])
         self.assertEqual({k: evs[0][k] for k in ("step", "name", "set", "reason", "actor", "considered")},
                          {"step": 3, "name": "lr", "set": {"lr": 0.5}, "reason": "plateau", "actor": "sched",
                           "considered": [1, 2]})

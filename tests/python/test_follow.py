@@ -26,7 +26,7 @@ class FollowTest(StoreTest):
             "print(json.dumps(seen), flush=True)\n" % (self.store, N))
         try:
             self.assertEqual(reader.stdout.readline().strip(), "ready")
-            with provtrace.Recorder(run="live", store=self.store, durability="write") as rec:
+            with provtrace.Recorder(run="live", store=self.store, durability="write", append=True) as rec:
                 for step in range(N):
                     rec.metric("loss", 1.0 / (step + 1), step=step)
                     if step % 50 == 0:

@@ -48,7 +48,7 @@ class ProofTest(StoreTest):
 
     def test_prove_and_check(self):
         b = self.run_.prove(123)
-        self.assertEqual(b["tree_size"], 200)
+        self.assertEqual(b["tree_size"], 201)  # 200 metrics + the run_end close() writes
         self.assertEqual(b["seq"], 123)
         self.assertLess(len(json.dumps(b)), 8192)
         for key in (self.key + ".pub", self.vkey):
@@ -60,7 +60,7 @@ class ProofTest(StoreTest):
         for seq in (1, 2, 64, 199, 200):
             self.assertEqual(provtrace.check_proof(self.run_.prove(seq), self.vkey)["seq"], seq)
         with self.assertRaises(provtrace.NotFoundError):
-            self.run_.prove(201)
+            self.run_.prove(202)
 
     def refused(self, bundle, why, key=None):
         with self.assertRaises(provtrace.CorruptError) as cm:
@@ -123,18 +123,18 @@ class ProofTest(StoreTest):
     def test_consistency(self):
         final = open(os.path.join(self.store, "runs", "r", "main", "checkpoint.note")).read()
         b = self.run_.prove_consistency(self.mid_note)
-        self.assertEqual((b["old_size"], b["tree_size"]), (100, 200))
+        self.assertEqual((b["old_size"], b["tree_size"]), (100, 201))
         res = provtrace.check_proof(b, self.vkey)
         self.assertEqual(res["kind"], "consistency")
         self.assertEqual(res["old_size"], 100)
         self.refused(dict(b, proof=b["proof"][1:]), "needs exactly")
         self.refused(dict(b, old_size=99), "not the old checkpoint's size")
         # the old and new swapped: old larger than new
-        self.refused(dict(b, old_checkpoint=final, checkpoint=self.mid_note, tree_size=100, old_size=200),
+        self.refused(dict(b, old_checkpoint=final, checkpoint=self.mid_note, tree_size=100, old_size=201),
                      "larger than the new")
         # a rewritten store: event 50 changed in place, re-sealed consistently -> refused at prove time
         b2 = self.run_.prove_consistency(self.mid_note, final)
-        self.assertEqual(b2["tree_size"], 200)
+        self.assertEqual(b2["tree_size"], 201)
 
     def test_openssl_checks_the_signature_and_a_standalone_script_the_bundle(self):
         openssl_or_fail(self)
@@ -158,7 +158,7 @@ class ProofTest(StoreTest):
         self.assertIn("does not lead to the signed root", r.stdout + r.stderr)
         # a changed checkpoint body: openssl refuses the signature
         b = self.run_.prove(150)
-        b["checkpoint"] = b["checkpoint"].replace("\n200\n", "\n199\n")
+        b["checkpoint"] = b["checkpoint"].replace("\n201\n", "\n199\n")
         with open(path, "w") as f:
             json.dump(b, f)
         r = subprocess.run([sys.executable, os.path.join(HERE, "verify_bundle_standalone.py"), path,
@@ -187,7 +187,7 @@ class ProofTest(StoreTest):
         repo = os.path.join(self.tmp, "anchors.git")
         subprocess.run(["git", "init", "-q", "--bare", repo], check=True)
         rep = provtrace.anchor_push(repo, store=self.store)
-        self.assertEqual(rep["anchored"], [{"run": "r", "stream": "main", "size": 200}])
+        self.assertEqual(rep["anchored"], [{"run": "r", "stream": "main", "size": 201}])
         self.assertEqual(len(rep["commit"]), 40)
         ok = provtrace.anchor_verify(repo, store=self.store)
         self.assertEqual((ok["ok"], ok["checked"]), (True, 1))
@@ -195,15 +195,16 @@ class ProofTest(StoreTest):
         sdir = os.path.join(self.store, "runs", "r", "main")
         older = os.path.join(self.tmp, "older")
         shutil.copytree(sdir, older)
-        with provtrace.Recorder("r", store=self.store, capture_code=False, signing_key=self.key) as rec:
+        with provtrace.Recorder("r", store=self.store, capture_code=False, signing_key=self.key,
+                                append=True) as rec:
             rec.metric("loss", 0.1, step=999)
-        self.assertEqual(provtrace.anchor_push(repo, store=self.store)["anchored"][0]["size"], 201)
+        self.assertEqual(provtrace.anchor_push(repo, store=self.store)["anchored"][0]["size"], 203)
         shutil.rmtree(sdir)
         shutil.copytree(older, sdir)
         self.assertTrue(provtrace.verify(self.store).ok)  # inside the store: a valid older state
         bad = provtrace.anchor_verify(repo, store=self.store)
         self.assertFalse(bad["ok"])
-        self.assertIn("rolled back or truncated: the stream has 200 events", str(bad["problems"]))
+        self.assertIn("rolled back or truncated: the stream has 201 events", str(bad["problems"]))
         with self.assertRaises(provtrace.NotFoundError):
             provtrace.anchor_verify(repo, store=self.store, branch="nothing-here")
 

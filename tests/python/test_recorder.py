@@ -67,7 +67,7 @@ class LifeCycleTest(StoreTest):
         rec.metric("m", 2.0)
         del rec
         gc.collect()
-        with provtrace.Recorder(run="r", store=self.store) as rec2:
+        with provtrace.Recorder(run="r", store=self.store, append=True) as rec2:
             rec2.metric("m", 3.0)
         self.assertEqual([e["value"] for e in self.user_events("r")], [2.0, 3.0])
 
@@ -160,7 +160,7 @@ class LockTest(StoreTest):
             p.stdout.close()
             p.stderr.close()
             p.stdin.close()
-        with provtrace.Recorder(run="r", store=self.store):
+        with provtrace.Recorder(run="r", store=self.store, append=True):
             pass  # released by the other process
 
     def test_lock_of_a_killed_process_is_released(self):
@@ -171,7 +171,7 @@ class LockTest(StoreTest):
             "rec.flush()\n"
             "os._exit(0)\n" % self.store)
         self.assertEqual(r.returncode, 0, r.stderr)
-        with provtrace.Recorder(run="r", store=self.store) as rec:
+        with provtrace.Recorder(run="r", store=self.store, append=True) as rec:
             rec.metric("m", 2.0)
         self.assertEqual([e["value"] for e in self.user_events("r")], [1.0, 2.0])
 

@@ -230,7 +230,7 @@ class EdgeTest(Recorded):
             self.skipTest("PROVTRACE_BIN not set (the CLI runs the archive job)")
         import subprocess
         self.record()
-        with provtrace.Recorder(run="r", store=self.store, capture_code=False) as rec:
+        with provtrace.Recorder(run="r", store=self.store, capture_code=False, append=True) as rec:
             rec.metric("loss", 0.01, step=11)  # a second segment
         before = self.views("r")
         base = [binary, "--store", self.store, "archive"]
@@ -374,7 +374,7 @@ class LineageTest(StoreTest):
         walked0 = [(e["step"], e["value"]) for e, _ in run.walk(lineage=0) if e["kind"] == "metric"]
         self.assertEqual(walked0, [(s, s) for s in range(0, 9)])
         # A plain reopen continues the live lineage.
-        with provtrace.Recorder(run="r", store=self.store, capture_code=False) as rec:
+        with provtrace.Recorder(run="r", store=self.store, capture_code=False, append=True) as rec:
             self.assertEqual(rec.lineage, 1)
             self.assertIsNone(rec.resumed_from)
 
@@ -411,7 +411,7 @@ class LineageTest(StoreTest):
             provtrace.Recorder(run="r", store=self.store, capture_code=False,
                                resume={"step": 1, "lineage": 9})
         # Nothing was left locked or recorded.
-        with provtrace.Recorder(run="r", store=self.store, capture_code=False) as rec:
+        with provtrace.Recorder(run="r", store=self.store, capture_code=False, append=True) as rec:
             self.assertEqual(rec.lineage, 0)
         self.assertEqual(len(provtrace.open_run("r", store=self.store).lineages()), 1)
 
@@ -449,14 +449,14 @@ class ProvenanceTest(StoreTest):
     def test_capture_code_false_records_neither(self):
         with provtrace.Recorder(run="r", store=self.store, capture_code=False) as rec:
             rec.metric("m", 1.0)
-        self.assertEqual([e["kind"] for e in self.read_all("r")], ["metric"])
+        self.assertEqual([e["kind"] for e in self.read_all("r")], ["metric", "run_end"])
 
     def test_require_clean_outside_a_repository(self):
         cwd = os.getcwd()
         os.chdir(self.tmp)
         try:
             with self.assertRaises(provtrace.InvalidError):
-                provtrace.Recorder(run="r", store=self.store, require_clean=True)
+                provtrace.Recorder(run="r", store=self.store, require_clean=True, append=True)
             with self.assertRaises(ValueError):
                 provtrace.Recorder(run="r", store=self.store, capture_code=False,
                                    require_clean=True)
@@ -479,11 +479,11 @@ class ProvenanceTest(StoreTest):
             self.assertTrue(any(issubclass(x.category, RuntimeWarning) and
                                 "provenance capture failed" in str(x.message) for x in w), w)
             with self.assertRaises(provtrace.StorageError):
-                provtrace.Recorder(run="r", store=self.store, require_clean=True)
+                provtrace.Recorder(run="r", store=self.store, require_clean=True, append=True)
         finally:
             _code.pt_code_capture = saved
         kinds = [e["kind"] for e in self.read_all("r")]
-        self.assertEqual(kinds, ["env", "metric"])
+        self.assertEqual(kinds, ["env", "metric", "run_end"])
 
 
 if __name__ == "__main__":

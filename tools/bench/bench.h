@@ -29,6 +29,7 @@ int bench_archive_run(int argc, char **argv);
 int bench_replay_run(int argc, char **argv);
 int bench_checkpoint_run(int argc, char **argv);
 int bench_reopen_run(int argc, char **argv);
+int bench_runs_run(int argc, char **argv);
 int bench_report_run(int argc, char **argv);
 int bench_live_run(int argc, char **argv);
 int bench_proof_run(int argc, char **argv);

@@ -13,6 +13,7 @@ static const bench_mode modes[] = {
 	{ "replay", "replay a long run at random steps vs folding from the start", bench_replay_run },
 	{ "checkpoint", "store a 1 GiB float32 state dict twice via provtrace and peers", bench_checkpoint_run },
 	{ "reopen", "reopen a stream after kill -9 vs after a clean close", bench_reopen_run },
+	{ "runs", "query 1,000 runs (--where/--sort) and export a 10M-event metric vs Python loops", bench_runs_run },
 	{ "report", "the HTML report of a 1M- and a 10M-event run vs reading its series", bench_report_run },
 	{ "live", "consumer latency and throughput, streaming vs all-or-nothing emit", bench_live_run },
 	{ "proof", "signed checkpoints: writer with/without signing, prove and check-proof latency, bundle size", bench_proof_run },

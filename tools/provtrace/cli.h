@@ -38,6 +38,8 @@ int cmd_runs(cli_ctx *ctx, int argc, char **argv);
 int cmd_emit(cli_ctx *ctx, int argc, char **argv);
 int cmd_log(cli_ctx *ctx, int argc, char **argv);
 int cmd_metrics(cli_ctx *ctx, int argc, char **argv);
+int cmd_compare(cli_ctx *ctx, int argc, char **argv);
+int cmd_tag(cli_ctx *ctx, int argc, char **argv);
 int cmd_verify(cli_ctx *ctx, int argc, char **argv);
 int cmd_stats(cli_ctx *ctx, int argc, char **argv);
 int cmd_code(cli_ctx *ctx, int argc, char **argv);

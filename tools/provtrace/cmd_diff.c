@@ -1,5 +1,6 @@
 /* cmd_diff.c - `provtrace diff`: what changed between two points of a run. */
 #include "cli.h"
+#include "cli_runs.h"
 #include "cli_state.h"
 
 #include <stdlib.h>
@@ -9,7 +10,8 @@ static const char help[] =
 	"\n"
 	"What changed between two points of a run: params (old -> new, and the\n"
 	"decision that set them), the decisions taken in between, metric values and\n"
-	"their deltas, and the checkpoint (which tensors differ).\n"
+	"their deltas, and the checkpoint (which tensors differ).  A run with several\n"
+	"streams is diffed stream by stream unless --stream names one.\n"
 	"\n"
 	"  --from POINT, --to POINT   latest | seq=N | step=N | time=ISO-8601\n"
 	"  --lineage L   follow lineage L for step points (default: the live one)\n"
@@ -40,9 +42,38 @@ int cmd_diff(cli_ctx *ctx, int argc, char **argv)
 	if (pt_point_parse(&b, to_opt))
 		return cli_usage("diff", "--to: %s", pt_error_last());
 	cli_target t;
-	int rc = cli_open(ctx, "diff", run_opt, stream_opt, CLI_ONE_STREAM, &t);
+	int rc = cli_open(ctx, "diff", run_opt, stream_opt, CLI_ALL_STREAMS, &t);
 	if (rc)
 		return rc;
+	if (!t.stream) {
+		/* a run with several streams: every stream's diff (pt_run_diff_json) */
+		char **names = NULL;
+		size_t n = 0;
+		if (pt_store_streams(t.st, t.run, &names, &n)) {
+			rc = cli_lib_error();
+			cli_close(&t);
+			return rc;
+		}
+		pt_strv_free(names, n);
+		if (n > 1) {
+			char *d = NULL;
+			pt_replay_options o = PT_REPLAY_OPTIONS_INIT;
+			o.lineage = lineage;
+			if (pt_run_diff_json(t.st, t.run, &a, &b, &o, &d))
+				rc = pt_error_last_code() == PT_EINVAL ? cli_usage("diff", "%s", pt_error_last()) : cli_lib_error();
+			else if (json)
+				printf("%s\n", d);
+			else
+				rc = cli_print_run_diff(stdout, d) ? CLI_ERROR : CLI_OK;
+			pt_free(d);
+			cli_close(&t);
+			return rc;
+		}
+		if ((rc = cli_pick_one_stream(&t, "diff"))) {
+			cli_close(&t);
+			return rc;
+		}
+	}
 	pt_store *st = t.st;
 	const char *run = t.run, *stream = t.stream;
 	char *d = NULL;

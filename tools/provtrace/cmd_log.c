@@ -356,8 +356,11 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 				io.seq_min = top - last_n + 1;
 		}
 	}
+	/* -f over a whole run: streams created later (a rank starting late) join the merge */
+	bool adopt = follow && !stream_opt && !live;
 	for (bool told = false;; told = true) {
-		int r = stream ? pt_run_iter_open(&it, st, run, &stream, 1, &io, live)
+		int r = adopt ? pt_run_iter_open(&it, st, run, NULL, 0, &io, live)
+		      : stream ? pt_run_iter_open(&it, st, run, &stream, 1, &io, live)
 			       : pt_run_iter_open(&it, st, run, (const char *const *)all, nall, &io, live);
 		if (r == 0)
 			break;
@@ -405,6 +408,12 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 			if (skip) {
 				skip--;
 				continue;
+			}
+			if (adopt && pt_run_iter_streams(it) > 1) {
+				/* a second stream joined: from now on every line names its stream */
+				int w = (int)strlen(pt_ev_stream(ev));
+				if (stream_width < w)
+					stream_width = w < 6 ? 6 : w;
 			}
 			line.len = 0;
 			int fr = format_event(ev, lineage, lineage_column, stream_width, json, &line);

@@ -1,5 +1,6 @@
-/* cmd_runs.c - `provtrace runs`: runs, their streams, counts, step ranges and sizes. */
+/* cmd_runs.c - `provtrace runs`: runs, their streams, counts, step ranges and sizes; queries over runs. */
 #include "cli.h"
+#include "cli_runs.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -7,11 +8,32 @@
 
 static const char help[] =
 	"usage: provtrace runs [--json]\n"
+	"       provtrace runs [--where EXPR] [--sort KEYS] [--limit N] [--metric NAME] [--summary] [--json]\n"
 	"\n"
 	"List the runs of the store with their streams: events, sequence numbers,\n"
 	"step range, time of the first and last event, bytes on disk, and whether a\n"
 	"writer has the stream open.\n"
 	"\n"
+	"With --where, --sort, --limit, --metric or --summary: one line a run, from the\n"
+	"run summaries kept beside each run (a query does not read the events again):\n"
+	"status (running, finished, failed, crashed, empty), start, duration, events,\n"
+	"streams, tags, and the last value of --metric.\n"
+	"\n"
+	"  --where EXPR  only the runs where EXPR holds, e.g.\n"
+	"                'min.val_loss < 0.1 and params.lr >= 1e-4 and status == \"finished\"'\n"
+	"                fields: run status started ended duration events streams lineages\n"
+	"                decisions note code.commit code.dirty params.NAME last.NAME min.NAME\n"
+	"                max.NAME tags.NAME; operators == != < <= > >=, and or not, ( );\n"
+	"                values: numbers, 'strings', true false null; started/ended take a\n"
+	"                time: '2026-12-01' or '2026-12-01T08:00:00Z'.  A run without the\n"
+	"                field does not match.  (docs/CLI.md, \"Queries\")\n"
+	"  --sort KEYS   fields separated by commas, '-FIELD' for descending (default: run);\n"
+	"                runs without the value come last\n"
+	"  --limit N     at most N runs\n"
+	"  --metric M    a column with the last value of metric M\n"
+	"  --summary     the run view without a filter\n"
+	"  --json        with the options above: {\"runs\": [...], \"matched\", \"total\", \"errors\"}\n"
+	"                (pt_runs_query_json); without them the listing below\n"
 	"  --json        one JSON array of runs: [{\"run\", \"events\", \"bytes\",\n"
 	"                \"streams\": [{\"stream\", \"events\", \"seq_first\", \"seq_last\",\n"
 	"                \"step_min\", \"step_max\", \"time_first\", \"time_last\", \"bytes\",\n"
@@ -66,17 +88,42 @@ static void print_table(row *rows, size_t n)
 
 int cmd_runs(cli_ctx *ctx, int argc, char **argv)
 {
-	bool json = false;
-	const cli_opt opts[] = {{"json", 0, CLI_FLAG, &json}, {0}};
+	bool json = false, summary = false;
+	const char *where = NULL, *sort = NULL, *metric = NULL;
+	uint64_t limit = 0;
+	int limit_seen = 0;
+	const cli_opt opts[] = {{"json", 0, CLI_FLAG, &json},
+				{"where", 0, CLI_STR, &where},
+				{"sort", 0, CLI_STR, &sort},
+				{"limit", 0, CLI_U64, &limit, "a number of runs (1 or more)", 1, 0, &limit_seen},
+				{"metric", 0, CLI_STR, &metric},
+				{"summary", 0, CLI_FLAG, &summary},
+				{0}};
 	const cli_spec spec = {"runs", help, opts, 0, 0};
 	int prc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
 	if (prc >= 0)
 		return prc;
+	/* a bad expression is a usage error, found before the store is opened */
+	if (where && pt_runs_where_check(where))
+		return cli_usage("runs", "%s", pt_error_last());
 
 	pt_store *st = NULL;
 	int rc = cli_open_store(ctx, &st);
 	if (rc)
 		return rc;
+	if (where || sort || limit_seen || metric || summary) {
+		char *out = NULL;
+		if (pt_runs_query_json(st, where, sort, (size_t)limit, &out)) {
+			rc = pt_error_last_code() == PT_EINVAL ? cli_usage("runs", "%s", pt_error_last()) : cli_lib_error();
+		} else if (json) {
+			puts(out);
+		} else {
+			rc = cli_print_runs(stdout, out, metric) ? CLI_ERROR : CLI_OK;
+		}
+		pt_free(out);
+		pt_store_free(st);
+		return rc;
+	}
 	if (json) {
 		/* the library's rendering, shared with Python's runs_info() */
 		char *out = NULL;

@@ -30,6 +30,8 @@ static const cli_command commands[] = {
 	{"remote", cmd_remote, "S3-compatible buckets holding a copy of the history (add, ls, rm)"},
 	{"push", cmd_push, "upload what a remote lacks (segments, chain records, objects)"},
 	{"clone", cmd_clone, "a full local store from a remote, verified"},
+	{"tag", cmd_tag, "add tags KEY=VALUE and a note to a run"},
+	{"compare", cmd_compare, "runs side by side: params that differ, metrics, decisions, code, duration"},
 	{"report", cmd_report, "one self-contained HTML page of runs: charts, decisions, checkpoints, params, code"},
 	{"ui", cmd_ui, "a local read-only web UI: runs, queries, reports, live charts (--port, --bind)"},
 	{"consume", cmd_consume, "a durable consumer: hand new events in batches to a command (--exec), with retries"},

@@ -44,6 +44,7 @@ from .reader import runs_info
 from .replay import State
 from ._seal import seal
 from ._remote import clone, push, remote_add, remote_read_stats, remote_remove, remotes
+from ._runs import compare, run_summaries
 from ._report import report, report_html, html_escape
 from ._ui import UI, ui
 from .consumer import Consumer, consume, consumer, consumers, mirror, remove_consumer, reset_consumer
@@ -79,6 +80,8 @@ __all__ = [
     "verify",
     "checkpoint_totals",
     "runs_info",
+    "run_summaries",
+    "compare",
     "seal",
     "push",
     "clone",

@@ -56,8 +56,17 @@ def decode_json_event(data: Union[bytes, str]) -> Dict[str, Any]:
     return _decoder.decode(data)
 
 
-def runs(store: Store = None) -> List[str]:
-    """The names of the runs in ``store`` (None: found like the CLI does), sorted."""
+def runs(store: Store = None, where: Optional[str] = None, sort: Any = None,
+         limit: Optional[int] = None) -> List[str]:
+    """The names of the runs in ``store`` (None: found like the CLI does),
+    sorted by name; with ``where``/``sort``/``limit``, those matching the
+    expression, in that order, at most ``limit`` (``provtrace runs --where``,
+    docs/CLI.md "Queries"; :func:`provtrace.run_summaries` gives their
+    summaries)."""
+    if where is not None or sort is not None or limit is not None:
+        from . import _runs
+
+        return [r["run"] for r in _runs.run_summaries(store, where, sort, limit)]
     st = open_store(store)
     names = c_void_p()
     count = c_size_t()
@@ -160,6 +169,17 @@ class Run:
         """The names of the run's streams, sorted (read now: a live run may
         gain streams)."""
         return self._streams(self._name.encode("utf-8"))
+
+    def summary(self) -> Dict[str, Any]:
+        """The run's summary as queries see it (C ``pt_run_summary_json``):
+        ``status`` (running, finished, failed, crashed, empty),
+        ``started``/``ended``, ``duration_s``, ``params``, ``metrics``
+        (``{name: {last, min, max, step, n}}`` on the live path), ``tags``,
+        ``note``, ``code``, ``error`` (a failed run's exception) and
+        ``decisions_taken``."""
+        from . import _runs
+
+        return _runs.summary(self._store, self._name)
 
     def stream_info(self, stream: str = "main") -> Dict[str, Any]:
         """A summary of ``stream``: ``events``, ``seq_first``/``seq_last``,
@@ -404,9 +424,22 @@ class Run:
         ``{"old", "new"}``), ``metrics`` (name -> ``{"old", "new",
         "delta"}``), ``decisions`` taken in between (``decisions_between``
         counts them), ``checkpoint`` (``{"old", "new", "changed",
-        "removed"}`` tensors) and the two positions ``from``/``to``."""
+        "removed"}`` tensors) and the two positions ``from``/``to``.
+
+        A run with several streams and no ``stream=``: every stream's diff,
+        ``{"run", "streams": {name: diff}}`` (C ``pt_run_diff_json``; a
+        stream the point does not reach has ``{"error": message}``)."""
         from . import replay
 
+        if stream is None:
+            # a State belongs to one stream: the other point is taken in it too
+            for x in (a, b):
+                if isinstance(x, replay.State) and x._rp._stream_b is not None:
+                    stream = x._rp._stream_b.decode("utf-8")
+                    break
+        if stream is None and not isinstance(a, replay.State) and not isinstance(b, replay.State) \
+                and len(self.streams) > 1:
+            return replay.run_diff(self, a, b, lineage)
         return replay.diff(self, a, b, lineage, stream)
 
     def lineages(self, stream: Optional[str] = None) -> List[Dict[str, Any]]:

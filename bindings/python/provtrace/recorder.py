@@ -15,7 +15,7 @@ from . import _lib
 from ._encode import (Builder, FieldError, encode, encode_items, key_bytes, key_cache,
                       raise_field_error, thread_builder)
 from ._store import PathLike, StoreHandle, open_store
-from .errors import PT_EINVAL, ClosedError
+from .errors import PT_EINVAL, ClosedError, ExistsError
 
 # Imported lazily by the methods that use them (checkpoint, replay, code),
 # so that recording metrics pays nothing for them at import.
@@ -47,6 +47,10 @@ _append_mp = _lib.declare("pt_recorder_append_msgpack", c_int,
 _decision_body = _lib.declare("pt_recorder_decision_body", c_int,
                               [c_void_p, c_char_p, c_int64, c_char_p, c_size_t, c_void_p])
 _decision_check = _lib.declare("pt_decision_check_event", c_int, [c_void_p])
+# run.h: tags, the note and the end of a session (their bodies have one writer in C)
+_tag = _lib.declare("pt_recorder_tag", c_int, [c_void_p, c_char_p, c_char_p])
+_note = _lib.declare("pt_recorder_note", c_int, [c_void_p, c_char_p])
+_run_end = _lib.declare("pt_recorder_end", c_int, [c_void_p, c_char_p, c_char_p, c_char_p])
 
 
 # artifact.h: files and byte strings stored content-addressed beside the run.
@@ -101,6 +105,17 @@ def _names_array(keys: tuple) -> Any:
         _names_cache.clear()
     _names_cache[keys] = arr
     return arr
+
+
+def _end_args(status: str, error_type: Optional[str], error: Optional[str]) -> tuple:
+    """pt_recorder_end's arguments: UTF-8, cut to its limits (4 KiB, 64 KiB)."""
+
+    def cut(v: Optional[str], n: int) -> Optional[bytes]:
+        if v is None:
+            return None
+        return v.encode("utf-8", "replace")[:n].decode("utf-8", "ignore").replace("\0", " ").encode("utf-8")
+
+    return (status.encode("ascii"), cut(error_type, 4096), cut(error, 65536))
 
 
 def _closed(*_args: Any) -> int:
@@ -288,6 +303,12 @@ class Recorder:
             :class:`Checkpoint`).  Without ``checkpoint`` the checkpoint
             in effect at that step of the parent is recorded (and offered
             as :attr:`resumed_from`).  See :attr:`lineage`.
+        append: add to a stream that already has events.  Without it (and
+            without ``resume``) opening such a stream raises
+            :class:`~provtrace.ExistsError` naming the run, its event count
+            and how to continue: re-running a script with the same run name
+            no longer silently appends a second copy of every step.  Other
+            streams of the run (ranks) are not affected.
         snapshot_every: write a replay state snapshot every N events
             (None: the library's default, 32768; 0: none).
         max_delay_ms, batch_max_events, batch_max_bytes, segment_max_bytes,
@@ -352,6 +373,7 @@ class Recorder:
         queue_max_batches: Optional[int] = None,
         zstd_level: Optional[int] = None,
         signing_key: Optional[PathLike] = None,
+        append: bool = False,
     ) -> None:
         try:
             dur = DURABILITY[durability]
@@ -404,7 +426,17 @@ class Recorder:
         self._capture_code = bool(capture_code)
         self._lineage: Optional[int] = None
         self._resumed_from: Any = None
+        # the run_end close() writes; __exit__ makes it "failed" when the block raised
+        self._end_status: Optional[tuple] = _end_args("finished", None, None)
         try:
+            if not append and resume is None:
+                had = _lib.pt_recorder_next_seq(h) - 1
+                if had > 0:
+                    raise ExistsError(
+                        "run %r already has %d event%s in stream %r (store %s): pass append=True to "
+                        "add to it, resume=STEP or resume=\"latest\" to restart from a point of it, "
+                        "or choose another run name" % (self._run, had, "" if had == 1 else "s",
+                                                        self._stream, self._store.path))
             if signing_key is not None:
                 from . import _proof
 
@@ -991,6 +1023,7 @@ class Recorder:
             _live.discard(self)
             w = self._writer_box[0]
             self._writer_box[0] = None
+            end, self._end_status = self._end_status, None
         first: Optional[BaseException] = None
         if w is not None:
             # Waits for the background checkpoints; their events go to the
@@ -999,10 +1032,29 @@ class Recorder:
                 w.close()
             except BaseException as e:
                 first = e
+        if end is not None:
+            # the session's end, after every event of it (background checkpoints included)
+            rc = _run_end(h, *end)
+            if rc and first is None:
+                first = _last_error(rc, "close")
         rc = _lib.pt_recorder_close(h)
         if first is not None:
             raise first
         _lib.check(rc, "close")
+
+    def tag(self, key: str, value: str) -> None:
+        """Tag the run: ``key`` (1-128 characters from ``[A-Za-z0-9_.:/-]``)
+        = ``value`` (a str); a later tag of the same key replaces it.
+        Queries see it as ``tags.KEY`` (``provtrace runs --where``)."""
+        h = self._handle()
+        if not isinstance(value, str):
+            raise TypeError("tag %r: value must be a str, not %s" % (key, type(value).__name__))
+        _lib.check(_tag(h, _lib.cname(key, "tag key"), _lib.cname(value, "tag value")), "tag")
+
+    def note(self, text: str) -> None:
+        """The run's free-text note (the latest one counts)."""
+        h = self._handle()
+        _lib.check(_note(h, _lib.cname(text, "note")), "note")
 
     def __enter__(self) -> "Recorder":
         self._handle()
@@ -1013,6 +1065,8 @@ class Recorder:
             self.close()
             return
         try:
+            # the block raised: the run failed, and says why (status "failed" in queries)
+            self._end_status = _end_args("failed", exc_type.__qualname__, str(exc))
             self.close()
         except Exception as close_exc:  # keep the body's exception primary
             if hasattr(exc, "add_note"):

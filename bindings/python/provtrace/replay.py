@@ -454,3 +454,27 @@ def run_state(run: Any, at: PointSpec, step: Any, seq: Any, time: Any, latest: b
         return _decode(string_at(out).decode("utf-8"))
     finally:
         _lib.pt_free(out)
+
+
+pt_run_diff_json = _d("pt_run_diff_json", c_int,
+                      [c_void_p, c_char_p, POINTER(Point), POINTER(Point), POINTER(ReplayOptions),
+                       POINTER(c_void_p)])
+
+
+def run_diff(run: Any, a: PointSpec, b: PointSpec, lineage: Optional[int]) -> Dict[str, Any]:
+    """pt_run_diff_json as a dict: ``{"run", "streams": {name: diff or {"error"}}}``."""
+    if isinstance(a, State) or isinstance(b, State):
+        raise ValueError("run %r has several streams: a State belongs to one stream; give points "
+                         "(step=..., seq=...) or stream=" % run.name)
+    pa, pb = make_point(a), make_point(b)
+    opts = ReplayOptions()
+    _lib.check(pt_replay_options_init(byref(opts), REPLAY_OPTIONS_VERSION))
+    if lineage is not None:
+        opts.lineage = _int(lineage, "lineage")
+    out = c_void_p()
+    _lib.check(pt_run_diff_json(run._store.ptr, _lib.cname(run.name, "run"), byref(pa), byref(pb),
+                                byref(opts), byref(out)), "diff of run %r" % run.name)
+    try:
+        return _decode(string_at(out).decode("utf-8"))
+    finally:
+        _lib.pt_free(out)

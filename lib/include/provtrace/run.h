@@ -17,16 +17,22 @@
  * so a stream whose clock went backwards keeps its seq order (the merge is
  * of sequences, not a global sort).  One stream: exactly pt_lineage_iter.
  *
- * Memory: one pt_lineage_iter (one batch) per stream.  Streams created after
- * open are not read.  After PT_ITEROVER the iterator may be called again for
- * events appended since (audit view only), merged among themselves the same
- * way.
+ * Memory: one pt_lineage_iter (one batch) per stream.  After PT_ITEROVER the
+ * iterator may be called again for events appended since (audit view only),
+ * merged among themselves the same way; an iterator over every stream
+ * (`streams` NULL) in the audit view also looks for streams created since
+ * (at each PT_ITEROVER: one listing of the run's directory) and reads each
+ * from its first event, with the same filters (start_at_end and seq_min
+ * aside: sequence numbers are per stream) - what
+ * `log -f` on a run needs when a rank starts late.  The live view and a
+ * named list of streams read the streams of open only.
  */
 #ifndef PROVTRACE_RUN_H
 #define PROVTRACE_RUN_H
 
 #include "common.h"
 #include "lineage.h"
+#include "recorder.h"
 #include "reader.h"
 #include "replay.h"
 #include "store.h"
@@ -98,11 +104,14 @@ typedef struct {
  * skipped).  `stream` NULL: every stream (merged as pt_run_iter);
  * `names`/`nnames`: only these metrics (nnames 0: all); `live` 1: the live
  * path (one value per step after a resume), 0: every event.  `points` > 0:
- * downsample each series to at most `points` points: cut into points/2
- * buckets of consecutive points, each keeping its minimum and its maximum
- * in their order (so every local extreme of a bucket, and the series'
- * minimum and maximum, survive).  Memory: 16 bytes per point read (before
- * downsampling).  `*out` (`*n` series) is freed with pt_metrics_free.
+ * downsample each series to at most `points` points: buckets of
+ * consecutive points, each keeping its minimum and its maximum in their
+ * order (so every local extreme of a bucket, and the series' minimum and
+ * maximum, survive; a number wins over NaN).  points 1-3: points/2 buckets (1: the minimum only) cut
+ * after reading.  points >= 4: while reading, buckets of one width (a power
+ * of two, the last partial), at most points/2 of them.  Memory: 16 bytes per
+ * point read for points 0-3, O(points) per series for points >= 4.
+ * `*out` (`*n` series) is freed with pt_metrics_free.
  * Returns 0, PT_EINVAL, PT_ENOTFOUND (run or stream), PT_ENOMEM,
  * PT_ECORRUPT or an I/O error.
  */
@@ -110,6 +119,33 @@ PT_EXTERN int pt_metrics_read(const pt_store *st, const char *run, const char *s
 			      size_t nnames, int live, size_t points, pt_metric_series **out, size_t *n);
 
 PT_EXTERN void pt_metrics_free(pt_metric_series *s, size_t n);
+
+/* ---- what a run says about itself: tags, notes, its end (log/run_meta.c) ------------- */
+
+/**
+ * Append a `tag` event named `key` with body {"value": value} (a later tag
+ * of the same key replaces it: queries see `tags.KEY`).  `key`: 1-128
+ * characters from [A-Za-z0-9_.:/-]; `value`: UTF-8, at most 4096 bytes.
+ * Returns 0, PT_EINVAL, or the append's error.  Thread rules of the recorder.
+ */
+PT_EXTERN int pt_recorder_tag(pt_recorder *rec, const char *key, const char *value);
+
+/** Check a tag key (as pt_recorder_tag does): 0 or PT_EINVAL with a message. */
+PT_EXTERN int pt_tag_key_check(const char *key);
+
+/** Append a `note` event {"text": text} (UTF-8, at most 64 KiB): the run's free-text note. */
+PT_EXTERN int pt_recorder_note(pt_recorder *rec, const char *text);
+
+/**
+ * Record how this session ends: a `run_end` event {"status": status,
+ * "error_type": ..., "error": ...}.  `status`: "finished" or "failed";
+ * `error_type`/`error` (may be NULL; only with "failed"): the exception's
+ * type and message.  A run's status (runs.h) is derived from it: a stream
+ * whose last session has no run_end is "crashed" once its writer is gone.
+ * Events appended after it (other than tags and notes) start a new session.
+ * Returns 0, PT_EINVAL or the append's error.
+ */
+PT_EXTERN int pt_recorder_end(pt_recorder *rec, const char *status, const char *error_type, const char *error);
 
 #ifdef __cplusplus
 }

@@ -43,6 +43,7 @@
 #define PROVTRACE_RUNS_H
 
 #include "common.h"
+#include "replay.h"
 #include "store.h"
 
 #ifdef __cplusplus
@@ -111,6 +112,20 @@ PT_EXTERN int pt_run_summary_json(const pt_store *st, const char *run, char **ou
  * it), PT_ECORRUPT or an I/O error.
  */
 PT_EXTERN int pt_runs_compare_json(const pt_store *st, const char *const *runs, size_t n, char **out);
+
+/**
+ * What changed between `from` and `to` in every stream of `run` (each as
+ * pt_replay_diff_json: params, decisions in between, metric deltas, the
+ * checkpoint's tensors), as one JSON object allocated into `*out`:
+ *   {"run": R, "streams": {NAME: diff | {"error": message}}}
+ * (`error`: a point that stream does not reach, e.g. step=N past its end).
+ * `opts` (may be NULL) as for pt_replay_open; `opts->stream` narrows to one
+ * stream; a lineage other than PT_LINEAGE_LIVE needs one stream (lineage
+ * numbers are per stream).  Returns 0, PT_EINVAL, PT_ENOTFOUND (run or
+ * stream), PT_ECORRUPT or an I/O error.
+ */
+PT_EXTERN int pt_run_diff_json(const pt_store *st, const char *run, const pt_point *from, const pt_point *to,
+			       const pt_replay_options *opts, char **out);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@
 #include "format/rstore_int.h"
 #include "log/vault_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -296,7 +297,16 @@ int pt__history_writer_active(const char *stream_dir)
 	return active;
 }
 
-/* "<size>.<mtime ns>.<inode>" of one file of the stream, "-" when absent. */
+/* "<size>.<mtime ns>.<inode>" of one file of the stream, "-" when absent (sb NULL). */
+static void fp_part(const struct stat *sb, char *out, size_t cap)
+{
+	if (!sb)
+		snprintf(out, cap, "-");
+	else
+		snprintf(out, cap, "%llu.%lld.%09ld.%llu", (unsigned long long)sb->st_size, (long long)sb->st_mtim.tv_sec,
+			 (long)sb->st_mtim.tv_nsec, (unsigned long long)sb->st_ino);
+}
+
 static int stat_part(const char *root, const char *path, char *out, size_t cap)
 {
 	struct stat sb;
@@ -305,11 +315,10 @@ static int stat_part(const char *root, const char *path, char *out, size_t cap)
 	if (pt__stat_in(root, path, &sb) < 0) {
 		if (errno != ENOENT)
 			return pt__err_errno(errno, "cannot stat %s", path);
-		snprintf(out, cap, "-");
+		fp_part(NULL, out, cap);
 		return 0;
 	}
-	snprintf(out, cap, "%llu.%lld.%09ld.%llu", (unsigned long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
-		 (long)sb.st_mtim.tv_nsec, (unsigned long long)sb.st_ino);
+	fp_part(&sb, out, cap);
 	return 0;
 }
 
@@ -339,6 +348,127 @@ int pt__history_fingerprint(const pt_store *st, const char *run, const char *str
 	pt__free(chain);
 	pt__free(tail);
 	return rc;
+}
+
+void pt__stream_fps_free(pt__stream_fp *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		pt__free(v[i].name);
+	pt__free(v);
+}
+
+static int cmp_fp(const void *a, const void *b)
+{
+	return strcmp(((const pt__stream_fp *)a)->name, ((const pt__stream_fp *)b)->name);
+}
+
+/* The fingerprint of the stream directory `sfd` (fstatat/openat below it, no link followed). */
+static int fp_of_dir(int sfd, const char *what, char *out, size_t cap, int *writer)
+{
+	struct stat sb;
+	char a[80], b[80];
+	if (fstatat(sfd, "chain", &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		fp_part(&sb, a, sizeof a);
+	else if (errno == ENOENT)
+		fp_part(NULL, a, sizeof a);
+	else
+		return pt__err_errno(errno, "cannot stat %s/chain", what);
+	if (fstatat(sfd, PT_OPEN_SEGMENT, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		fp_part(&sb, b, sizeof b);
+	else if (errno == ENOENT)
+		fp_part(NULL, b, sizeof b);
+	else
+		return pt__err_errno(errno, "cannot stat %s/%s", what, PT_OPEN_SEGMENT);
+	snprintf(out, cap, "c%s o%s", a, b);
+	*writer = 0;
+	int fd = openat(sfd, "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+		if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+			*writer = 1;
+		close(fd);
+	}
+	return 0;
+}
+
+int pt__history_run_fingerprints(const pt_store *st, const char *run, pt__stream_fp **out, size_t *nout, int *runfd)
+{
+	*out = NULL;
+	*nout = 0;
+	if (runfd)
+		*runfd = -1;
+	int rc = pt_name_check("run", run);
+	if (rc)
+		return rc;
+	char *dir = pt__run_dir(st, run);
+	if (!dir)
+		return PT_ENOMEM;
+	int dfd = pt__dir_open_in(st->path, dir);
+	if (dfd < 0) {
+		rc = errno == ENOENT || errno == ENOTDIR || errno == ELOOP
+			     ? pt__err(PT_ENOTFOUND, "run \"%s\" not found in store %s", run, st->path)
+			     : pt__err_errno(errno, "cannot open %s", dir);
+		pt__free(dir);
+		return rc;
+	}
+	int lfd = dup(dfd);
+	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+	if (!d) {
+		rc = pt__err_errno(errno, "cannot list %s", dir);
+		if (lfd >= 0)
+			close(lfd);
+		close(dfd);
+		pt__free(dir);
+		return rc;
+	}
+	pt__stream_fp *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while (!rc && (e = readdir(d))) {
+		const char *name = e->d_name;
+		if (name[0] == '.' || name[0] == '-' || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN))
+			continue;
+		/* a stream is a real directory: O_NOFOLLOW refuses a link (as pt_store_streams does) */
+		int sfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sfd < 0)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 4;
+			pt__stream_fp *nv = pt__realloc(v, nc * sizeof *nv);
+			if (!nv) {
+				close(sfd);
+				rc = PT_ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = nc;
+		}
+		memset(&v[n], 0, sizeof v[n]);
+		if (!(v[n].name = pt__strdup(name))) {
+			close(sfd);
+			rc = PT_ENOMEM;
+			break;
+		}
+		n++;
+		rc = fp_of_dir(sfd, name, v[n - 1].fp, sizeof v[n - 1].fp, &v[n - 1].writer);
+		close(sfd);
+	}
+	closedir(d);
+	pt__free(dir);
+	if (rc) {
+		close(dfd);
+		pt__stream_fps_free(v, n);
+		return rc;
+	}
+	if (n > 1)
+		qsort(v, n, sizeof *v, cmp_fp);
+	if (runfd)
+		*runfd = dfd;
+	else
+		close(dfd);
+	*out = v;
+	*nout = n;
+	return 0;
 }
 
 /* ---- objects ------------------------------------------------------------------------------ */

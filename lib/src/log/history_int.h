@@ -99,6 +99,23 @@ int pt__history_tail_ino(const pt__history *h, ino_t *out);
  */
 int pt__history_fingerprint(const pt_store *st, const char *run, const char *stream, char *out, size_t cap,
 			    int *writer);
+/* One stream of a run with its fingerprint (pt__history_run_fingerprints). */
+typedef struct {
+	char *name;
+	char fp[160];
+	int writer;
+} pt__stream_fp;
+/*
+ * Every stream of `run` (the names pt_store_streams lists, sorted) with its
+ * fingerprint and writer flag as pt__history_fingerprint gives them, from one
+ * open of the run's directory: about seven system calls a stream instead of
+ * twenty (a query over 10,000 runs makes this call 10,000 times).  `*runfd`
+ * (may be NULL) receives the run's directory, opened without following
+ * links, for the caller's own files in it (close it).  PT_ENOTFOUND if the
+ * run does not exist.  Free `*out` with pt__stream_fps_free.
+ */
+int pt__history_run_fingerprints(const pt_store *st, const char *run, pt__stream_fp **out, size_t *n, int *runfd);
+void pt__stream_fps_free(pt__stream_fp *v, size_t n);
 /* 1 when a writer holds the lock of the stream in `stream_dir` now (F_OFD_GETLK). */
 int pt__history_writer_active(const char *stream_dir);
 

@@ -14,8 +14,13 @@ typedef struct {
 
 struct pt_run_iter {
 	sub_t *s;
-	size_t n;
+	size_t n, cap;
 	size_t last; /* the sub whose head was returned last (n: none) */
+	/* every stream, audit view: streams created later join at PT_ITEROVER */
+	bool adopt;
+	const pt_store *st;
+	char *run;
+	pt_iter_options o;
 };
 
 void pt_run_iter_free(pt_run_iter *it)
@@ -27,6 +32,7 @@ void pt_run_iter_free(pt_run_iter *it)
 		pt__free(it->s[i].name);
 	}
 	pt__free(it->s);
+	pt__free(it->run);
 	pt__free(it);
 }
 
@@ -56,6 +62,22 @@ int pt_run_iter_open(pt_run_iter **out, const pt_store *st, const char *run, con
 		return PT_ENOMEM;
 	}
 	it->last = n;
+	it->cap = n;
+	it->st = st;
+	it->adopt = !streams && !live;
+	if (opts)
+		it->o = *opts;
+	else
+		pt_iter_options_init(&it->o, PT_ITER_OPTIONS_VERSION);
+	/* a stream that appears later is read from its first event */
+	it->o.start_at_end = 0;
+	it->o.seq_min = 0;
+	if (it->adopt && !(it->run = pt__strdup(run))) {
+		pt__free(it->s);
+		pt__free(it);
+		pt_strv_free(names, n);
+		return PT_ENOMEM;
+	}
 	rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const char *name = names ? names[i] : streams[i];
@@ -96,6 +118,65 @@ static bool before(const sub_t *a, const sub_t *b)
 	return pt_ev_seq(a->head) < pt_ev_seq(b->head);
 }
 
+/*
+ * Streams created since the last look (the audit view of every stream): each
+ * joins the merge from its first event.  A stream that cannot be opened yet
+ * (its directory made, its first segment not) is tried again next time.
+ * Returns how many joined, or an error.
+ */
+static int adopt_new(pt_run_iter *it, size_t *added)
+{
+	*added = 0;
+	char **names = NULL;
+	size_t n = 0;
+	int rc = pt_store_streams(it->st, it->run, &names, &n);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		bool known = false;
+		for (size_t j = 0; j < it->n && !known; j++)
+			known = !strcmp(it->s[j].name, names[i]);
+		if (known)
+			continue;
+		pt_lineage_iter *li = NULL;
+		int r = pt_lineage_iter_open(&li, it->st, it->run, names[i], &it->o, 0);
+		if (r == PT_ENOTFOUND) {
+			pt__err_clear();
+			continue;
+		}
+		if (r) {
+			rc = r;
+			break;
+		}
+		if (it->n == it->cap) {
+			size_t nc = it->cap ? it->cap * 2 : 4;
+			sub_t *ns = pt__realloc(it->s, nc * sizeof *ns);
+			if (!ns) {
+				pt_lineage_iter_free(li);
+				rc = PT_ENOMEM;
+				break;
+			}
+			it->s = ns;
+			it->cap = nc;
+		}
+		sub_t *s = &it->s[it->n];
+		memset(s, 0, sizeof *s);
+		s->it = li;
+		if (!(s->name = pt__strdup(names[i]))) {
+			pt_lineage_iter_free(li);
+			rc = PT_ENOMEM;
+			break;
+		}
+		/* `last` means "none" when it equals n: keep it so as n grows */
+		if (it->last == it->n)
+			it->last = it->n + 1;
+		it->n++;
+		(*added)++;
+	}
+	pt_strv_free(names, n);
+	return rc;
+}
+
 int pt_run_iter_next(pt_run_iter *it, const pt_event_view **ev, int64_t *lineage)
 {
 	if (!it || !ev)
@@ -123,6 +204,14 @@ int pt_run_iter_next(pt_run_iter *it, const pt_event_view **ev, int64_t *lineage
 		}
 		if (best == it->n || before(s, &it->s[best]))
 			best = i;
+	}
+	if (best == it->n && it->adopt) {
+		size_t added = 0;
+		int rc = adopt_new(it, &added);
+		if (rc)
+			return rc;
+		if (added)
+			return pt_run_iter_next(it, ev, lineage); /* once more, with the newcomers */
 	}
 	if (best == it->n)
 		return PT_ITEROVER;

@@ -89,6 +89,10 @@ void pt__rs_names_free(pt__rs_names *m);
  */
 int pt__rs_load(const pt_store *st, const char *run, bool write_back, pt__rs_run *out);
 void pt__rs_run_free(pt__rs_run *r);
+/* Decode a summary file's bytes (for `run`): 0, or PT_ECORRUPT (out empty) for anything unexpected. */
+int pt__rs_decode(const uint8_t *data, size_t len, const char *run, pt__rs_run *out);
+/* Encode `r` as a summary file's bytes into `b` (empty). */
+int pt__rs_encode(pt__buf *b, const pt__rs_run *r);
 
 /* ---- the values of a run (fields.c) ---------------------------------------------------------- */
 /* Status of the run: "running", "failed", "crashed", "finished" or "empty". */

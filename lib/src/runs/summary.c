@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SUMMARY_FILE ".summary"
@@ -405,14 +406,16 @@ static int apply(pt__rs_stream *s, caps *c, const pt_event_view *ev)
 	int64_t t = pt_ev_time(ev), step = pt_ev_step(ev);
 	s->seq = pt_ev_seq(ev);
 	s->seq_time = t;
+	/* a tag or note added after the end annotates the run: it does not make it longer */
+	bool annotation = s->end != PT_RS_END_NONE && (kind_is(kind, "tag") || kind_is(kind, "note"));
 	if (!s->events || t < s->t0)
 		s->t0 = t;
-	if (!s->events || t > s->t1)
+	if (!s->events || (t > s->t1 && !annotation))
 		s->t1 = t;
 	s->events++;
 	if (step != PT_NO_STEP && (s->step_max == PT_NO_STEP || step > s->step_max))
 		s->step_max = step;
-	if (!kind_is(kind, "run_end") && s->end != PT_RS_END_NONE) {
+	if (s->end != PT_RS_END_NONE && !kind_is(kind, "run_end") && !kind_is(kind, "tag") && !kind_is(kind, "note")) {
 		/* a later session: the end recorded before is not the run's end */
 		s->end = PT_RS_END_NONE;
 		pt__free(s->err_type);
@@ -600,7 +603,7 @@ static int encode_stream(pt__buf *b, const pt__rs_stream *s)
 	return pt__buf_append(b, s->dec.data, s->dec.len);
 }
 
-static int encode_run(pt__buf *b, const pt__rs_run *r)
+int pt__rs_encode(pt__buf *b, const pt__rs_run *r)
 {
 	uint8_t head[16] = SUMMARY_MAGIC;
 	int rc = pt__buf_append(b, head, sizeof head);
@@ -759,15 +762,11 @@ bad:
 	return -1;
 }
 
-/* The cached summary of `run`, or an empty one (r->n 0) when there is none usable. */
-static void read_cached(const pt_store *st, const char *run, const char *path, pt__rs_run *out)
+int pt__rs_decode(const uint8_t *data, size_t len, const char *run, pt__rs_run *out)
 {
-	uint8_t *data = NULL;
-	size_t len = 0;
 	memset(out, 0, sizeof *out);
-	if (pt__read_file_in(st->path, path, SUMMARY_MAX + 16, &data, &len) || len < 16 || memcmp(data, SUMMARY_MAGIC, 4) ||
-	    pt__get_u32(data + 4) != SUMMARY_VERSION || pt__get_u32(data + 8) != len - 16 ||
-	    pt__get_u32(data + 12) != pt__crc32c(0, data + 16, len - 16))
+	if (len < 16 || memcmp(data, SUMMARY_MAGIC, 4) || pt__get_u32(data + 4) != SUMMARY_VERSION ||
+	    pt__get_u32(data + 8) != len - 16 || pt__get_u32(data + 12) != pt__crc32c(0, data + 16, len - 16))
 		goto fail;
 	rd r = {data + 16, data + len};
 	uint32_t n;
@@ -778,22 +777,41 @@ static void read_cached(const pt_store *st, const char *run, const char *path, p
 	pt__free(name);
 	if (!same || r_hdr(&r, MPK_ARRAY, &n))
 		goto fail;
-	if (!(out->s = pt__calloc(n ? n : 1, sizeof *out->s)))
+	if (!(out->run = pt__strdup(run)) || !(out->s = pt__calloc(n ? n : 1, sizeof *out->s)))
 		goto fail;
 	for (uint32_t i = 0; i < n; i++) {
 		out->n = i + 1;
 		stream_clear(&out->s[i]);
 		if (decode_stream(&r, &out->s[i]))
 			goto fail;
+		for (uint32_t j = 0; j < i; j++)
+			if (!strcmp(out->s[j].name, out->s[i].name))
+				goto fail; /* a stream twice */
 	}
 	if (r.p != r.end)
 		goto fail;
-	pt__free(data);
 	pt__err_clear();
-	return;
+	return 0;
 fail:
-	pt__free(data);
 	pt__rs_run_free(out);
+	pt__err_clear();
+	return PT_ECORRUPT;
+}
+
+/* The cached summary of `run` (the file in the run's directory `runfd`), or an empty one (r->n 0). */
+static void read_cached(int runfd, const char *run, pt__rs_run *out)
+{
+	memset(out, 0, sizeof *out);
+	int fd = openat(runfd, SUMMARY_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct stat sb;
+	uint8_t *data = NULL;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size >= 16 && (uint64_t)sb.st_size <= SUMMARY_MAX + 16 &&
+	    (data = pt__malloc((size_t)sb.st_size)) && !pt__pread_all(fd, data, (size_t)sb.st_size, 0, SUMMARY_FILE))
+		pt__rs_decode(data, (size_t)sb.st_size, run, out);
+	pt__free(data);
+	close(fd);
 	pt__err_clear();
 }
 
@@ -803,7 +821,7 @@ static void write_cached(const pt_store *st, const char *dir, const char *path, 
 	pt__buf b = {0};
 	char *tmp = NULL;
 	int fd = -1;
-	if (encode_run(&b, r))
+	if (pt__rs_encode(&b, r))
 		goto done;
 	fd = pt__tmp_in(st->path, dir, ".summary.tmp.", 0644, &tmp);
 	if (fd < 0)
@@ -829,9 +847,10 @@ done:
 int pt__rs_load(const pt_store *st, const char *run, bool write_back, pt__rs_run *out)
 {
 	memset(out, 0, sizeof *out);
-	char **names = NULL;
+	pt__stream_fp *fps = NULL;
 	size_t n = 0;
-	int rc = pt_store_streams(st, run, &names, &n);
+	int runfd = -1;
+	int rc = pt__history_run_fingerprints(st, run, &fps, &n, &runfd);
 	if (rc)
 		return rc;
 	char *dir = pt__run_dir(st, run);
@@ -843,7 +862,7 @@ int pt__rs_load(const pt_store *st, const char *run, bool write_back, pt__rs_run
 		rc = PT_ENOMEM;
 		goto done;
 	}
-	read_cached(st, run, path, &cached);
+	read_cached(runfd, run, &cached);
 	changed = cached.n != n;
 	if (!(out->run = pt__strdup(run)) || !(out->s = pt__calloc(n ? n : 1, sizeof *out->s))) {
 		rc = PT_ENOMEM;
@@ -852,25 +871,22 @@ int pt__rs_load(const pt_store *st, const char *run, bool write_back, pt__rs_run
 	for (size_t i = 0; i < n; i++) {
 		pt__rs_stream *s = &out->s[i];
 		out->n = i + 1;
-		char fp[PT_RS_FP_MAX];
-		int writer = 0;
-		if ((rc = pt__history_fingerprint(st, run, names[i], fp, sizeof fp, &writer)))
-			goto done;
+		const char *fp = fps[i].fp;
 		/* take the cached one over (moved, not copied) */
 		size_t j = 0;
-		while (j < cached.n && (!cached.s[j].name || strcmp(cached.s[j].name, names[i])))
+		while (j < cached.n && (!cached.s[j].name || strcmp(cached.s[j].name, fps[i].name)))
 			j++;
 		if (j < cached.n) {
 			*s = cached.s[j];
 			memset(&cached.s[j], 0, sizeof cached.s[j]);
 		} else {
 			stream_clear(s);
-			if (!(s->name = pt__strdup(names[i]))) {
+			if (!(s->name = pt__strdup(fps[i].name))) {
 				rc = PT_ENOMEM;
 				goto done;
 			}
 		}
-		s->writer = writer;
+		s->writer = fps[i].writer;
 		if (j < cached.n && !strcmp(s->fp, fp))
 			continue;
 		changed = true;
@@ -880,6 +896,7 @@ int pt__rs_load(const pt_store *st, const char *run, bool write_back, pt__rs_run
 		if (rc)
 			goto done;
 		snprintf(s->fp, sizeof s->fp, "%s", fp);
+		s->writer = fps[i].writer; /* rebuild() starts from a cleared summary */
 	}
 	if (changed && write_back)
 		write_cached(st, dir, path, out);
@@ -887,7 +904,9 @@ done:
 	if (rc)
 		pt__rs_run_free(out);
 	pt__rs_run_free(&cached);
-	pt_strv_free(names, n);
+	pt__stream_fps_free(fps, n);
+	if (runfd >= 0)
+		close(runfd);
 	pt__free(dir);
 	pt__free(path);
 	return rc;
