@@ -23,10 +23,10 @@
  *   /api/runs?where=&sort=&limit=   the listing as JSON;
  *   /api/version?run=R...           one text line per stream: what changed.
  *
- * Served with libmicrohttpd on its own threads.  The UI opens nothing for
- * writing in the store's history; the only file it may write is the run
- * summaries' cache (`RUN/.summary`) that pt_runs_query_json refreshes when a
- * query or a sort is asked for, exactly as `provtrace runs --where` does.
+ * Served with libmicrohttpd on its own threads.  The UI never writes the
+ * store: not its history, and not the run summaries' cache (`RUN/.summary`)
+ * that `provtrace runs --where` refreshes — a query from the UI computes the
+ * summaries it lacks and does not save them.
  * Every request is validated: only GET and HEAD, only the paths above (no
  * file is served, so no path can reach one), run names checked with
  * pt_name_check, at most PT_REPORT_MAX_RUNS runs, the Host header must name

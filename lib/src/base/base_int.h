@@ -172,6 +172,8 @@ struct pt_store {
 	char *path;      /* absolute path of the store directory (a remote store: its local cache) */
 	uint32_t format; /* format version read from config */
 	struct pt__rstore *remote; /* read in place from a bucket (format/rstore.c), else NULL */
+	bool read_only;  /* opened by a reader that must never write it (the UI): derived caches
+			  * such as run summaries are computed but not saved */
 };
 
 /* Config lines `key = value` (store.c): every value of `key`, in order (pt_strv_free);

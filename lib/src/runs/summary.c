@@ -821,6 +821,8 @@ static void write_cached(const pt_store *st, const char *dir, const char *path, 
 	pt__buf b = {0};
 	char *tmp = NULL;
 	int fd = -1;
+	if (st->read_only)
+		return; /* the UI: computed, not saved */
 	if (pt__rs_encode(&b, r))
 		goto done;
 	fd = pt__tmp_in(st->path, dir, ".summary.tmp.", 0644, &tmp);

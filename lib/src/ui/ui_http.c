@@ -158,6 +158,7 @@ int pt_ui_start(pt_ui **out, const char *store_path, const pt_ui_options *opts)
 		pt__free(ui);
 		return rc;
 	}
+	ui->st->read_only = true; /* the UI never writes the store, not even a summary cache */
 	ui->remote = !loopback;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | (v6 ? MHD_USE_IPv6 : 0);
 	ui->d = MHD_start_daemon(flags, (uint16_t)o.port, NULL, NULL, on_request, ui, MHD_OPTION_SOCK_ADDR,
