@@ -19,28 +19,8 @@
 
 /* ---- base64 (RFC 4648, standard alphabet, padded) ------------------------------ */
 
-static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static size_t b64_encoded_len(size_t n) { return (n + 2) / 3 * 4; }
-
-static void b64_encode(const uint8_t *in, size_t n, char *out)
-{
-	size_t i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		*out++ = b64_alphabet[v >> 18];
-		*out++ = b64_alphabet[(v >> 12) & 63];
-		*out++ = b64_alphabet[(v >> 6) & 63];
-		*out++ = b64_alphabet[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-		*out++ = b64_alphabet[v >> 18];
-		*out++ = b64_alphabet[(v >> 12) & 63];
-		*out++ = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
-		*out++ = '=';
-	}
-}
+/* Encoding is base/b64.c's; decoding stays here because `emit`'s messages name the
+ * position of a bad character. */
 
 static int b64_value(unsigned char c)
 {
@@ -517,12 +497,12 @@ static int put_cstr(pt__buf *b, const char *s) { return put_str(b, (const uint8_
 
 static int put_bytes(pt__buf *b, const uint8_t *p, size_t n)
 {
-	size_t el = b64_encoded_len(n);
-	if (pt__buf_reserve(b, el + 16))
+	size_t el = pt__b64_len(n);
+	if (pt__buf_reserve(b, el + 16)) /* the prefix, the digits, the NUL pt__b64_encode adds */
 		return PT_ENOMEM;
 	memcpy(b->data + b->len, "{\"$bytes\":\"", 11);
 	b->len += 11;
-	b64_encode(p, n, (char *)b->data + b->len);
+	pt__b64_encode(p, n, (char *)b->data + b->len);
 	b->len += el;
 	return PUT_LIT(b, "\"}");
 }
