@@ -59,6 +59,13 @@ int cmd_ui(cli_ctx *ctx, int argc, char **argv);
 int cmd_consume(cli_ctx *ctx, int argc, char **argv);
 int cmd_consumers(cli_ctx *ctx, int argc, char **argv);
 int cmd_mirror(cli_ctx *ctx, int argc, char **argv);
+
+/* For the commands that run a consumer until it is caught up or stopped (consume,
+ * mirror; cmd_consume.c): open the store and consumer NAME, and make SIGINT/SIGTERM
+ * stop it cleanly.  CLI_OK, or the exit code after a message (nothing left open). */
+int cli_consumer_start(cli_ctx *ctx, const char *cmd, const char *name, const pt_consumer_options *o,
+		       pt_store **st, pt_consumer **c);
+void cli_consumer_finish(pt_store *st, pt_consumer *c);
 int cmd_key(cli_ctx *ctx, int argc, char **argv);
 int cmd_prove(cli_ctx *ctx, int argc, char **argv);
 int cmd_check_proof(cli_ctx *ctx, int argc, char **argv);

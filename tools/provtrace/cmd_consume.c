@@ -69,12 +69,43 @@ static const char help_ls[] =
 	"  --to POSITION  (reset) the new position\n"
 	"  --store DIR    the store\n";
 
-static pt_consumer *running;
+static pt_consumer *running; /* the consumer a signal stops (one per process) */
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	pt_consumer_stop(running);
+}
+
+int cli_consumer_start(cli_ctx *ctx, const char *cmd, const char *name, const pt_consumer_options *o,
+		       pt_store **st, pt_consumer **c)
+{
+	*st = NULL;
+	*c = NULL;
+	int rc = cli_open_store(ctx, st);
+	if (rc)
+		return rc;
+	int r = pt_consumer_open(c, *st, name, o);
+	if (r) {
+		rc = r == PT_EINVAL ? cli_usage(cmd, "%s", pt_error_last()) : cli_lib_error();
+		pt_store_free(*st);
+		*st = NULL;
+		return rc;
+	}
+	running = *c;
+	struct sigaction sa = {0};
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	return CLI_OK;
+}
+
+void cli_consumer_finish(pt_store *st, pt_consumer *c)
+{
+	running = NULL;
+	pt_consumer_close(c);
+	pt_store_free(st);
 }
 
 typedef struct {
@@ -218,25 +249,14 @@ int cmd_consume(cli_ctx *ctx, int argc, char **argv)
 	o.follow = !no_follow;
 	o.poll_ms = (uint32_t)poll;
 	o.fsync = fsync;
-	pt_store *st = NULL;
-	int rc = cli_open_store(ctx, &st);
+	pt_store *st;
+	pt_consumer *c;
+	int rc = cli_consumer_start(ctx, "consume", args[0], &o, &st, &c);
 	if (rc)
 		return rc;
-	pt_consumer *c = NULL;
-	int r = pt_consumer_open(&c, st, args[0], &o);
-	if (r) {
-		rc = r == PT_EINVAL ? cli_usage("consume", "%s", pt_error_last()) : cli_lib_error();
-		goto done;
-	}
-	running = c;
-	struct sigaction sa = {0};
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	exec_ctx x = {exec, args[0]};
-	r = pt_consumer_run(c, exec ? exec_handler : stdout_handler, &x);
+	int r = pt_consumer_run(c, exec ? exec_handler : stdout_handler, &x);
 	if (r)
 		rc = cli_lib_error();
 	pt_consumer_counts k;
@@ -244,10 +264,7 @@ int cmd_consume(cli_ctx *ctx, int argc, char **argv)
 	if (k.failed)
 		cli_msg("consumer %s: %" PRIu64 " event%s recorded in its failure stream", args[0], k.failed,
 			k.failed == 1 ? "" : "s");
-done:
-	running = NULL;
-	pt_consumer_close(c);
-	pt_store_free(st);
+	cli_consumer_finish(st, c);
 	return rc;
 }
 

@@ -5,7 +5,6 @@
 #include "cli.h"
 
 #include <inttypes.h>
-#include <signal.h>
 #include <string.h>
 
 static const char help[] =
@@ -35,14 +34,6 @@ static const char help[] =
 	"  --batch N              events per batch (default 500)\n"
 	"  the other options: as `provtrace consume`\n"
 	"  --store DIR            the store\n";
-
-static pt_consumer *running;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	pt_consumer_stop(running);
-}
 
 int cmd_mirror(cli_ctx *ctx, int argc, char **argv)
 {
@@ -94,24 +85,13 @@ int cmd_mirror(cli_ctx *ctx, int argc, char **argv)
 	mo.endpoint = endpoint;
 	mo.region = region;
 	mo.format = format == 1 ? PT_MIRROR_MSGPACK : PT_MIRROR_JSON;
-	pt_store *st = NULL;
-	int rc = cli_open_store(ctx, &st);
+	pt_store *st;
+	pt_consumer *c;
+	int rc = cli_consumer_start(ctx, "mirror", args[0], &o, &st, &c);
 	if (rc)
 		return rc;
-	pt_consumer *c = NULL;
-	int r = pt_consumer_open(&c, st, args[0], &o);
-	if (r) {
-		rc = r == PT_EINVAL ? cli_usage("mirror", "%s", pt_error_last()) : cli_lib_error();
-		goto done;
-	}
-	running = c;
-	struct sigaction sa = {0};
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	pt_mirror_stats ms;
-	r = pt_mirror_kinesis(c, &mo, &ms);
+	int r = pt_mirror_kinesis(c, &mo, &ms);
 	if (r)
 		rc = r == PT_EINVAL ? cli_usage("mirror", "%s", pt_error_last()) : cli_lib_error();
 	pt_consumer_counts k;
@@ -122,9 +102,6 @@ int cmd_mirror(cli_ctx *ctx, int argc, char **argv)
 	if (k.failed)
 		cli_msg("mirror %s: %" PRIu64 " event%s recorded in its failure stream", args[0], k.failed,
 			k.failed == 1 ? "" : "s");
-done:
-	running = NULL;
-	pt_consumer_close(c);
-	pt_store_free(st);
+	cli_consumer_finish(st, c);
 	return rc;
 }
